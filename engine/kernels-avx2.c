@@ -1,0 +1,720 @@
+/* kernels-avx2.c - AVX2 + FMA + F16C rows of the type table.
+ *
+ * Compiled with -mavx2 -mfma -mf16c; only kernels_avx2_install() is visible
+ * outside, and quant.c calls it only when cpu_features()->can_avx2.
+ *
+ * Every dot product follows the reference's integer algebra: int8 weights
+ * times int8 activations summed exactly in int32 per scale group, times the
+ * integer group scale, then once per block into a float accumulator. Only
+ * the order of the float additions differs from quant.c. Offsets into the
+ * ggml block layouts come from the structs in quant.h (offsetof), fields are
+ * read with unaligned loads: blocks inside a row are not aligned.
+ *
+ * Decode streams weights once; per block the work is a few shuffles, so
+ * these loops run at memory speed on one or two cores. */
+
+#include "kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+#define OFF(type, field) offsetof(struct type, field)
+
+/* ---- helpers ---- */
+
+static inline float h2f(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);
+}
+
+static inline float ldf(const uint8_t *p)
+{
+	float f;
+	memcpy(&f, p, 4);
+	return f;
+}
+
+static inline void st16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static inline __m256i ld256(const uint8_t *p)
+{
+	return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+static inline __m128i ld128(const uint8_t *p)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+static inline float hsum_ps(__m256 v)
+{
+	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+static inline int hsum_epi32(__m256i v)
+{
+	__m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4e));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xb1));
+	return _mm_cvtsi128_si32(x);
+}
+
+/* Signed x signed int8, 32 lanes, to 8 int32 sums of 4. maddubs wants one
+ * unsigned operand: |w| and a carrying w's sign. |a| <= 127 (activations),
+ * so no pair sum can saturate int16 even for w = -128. */
+static inline __m256i dot_ss(__m256i w, __m256i a)
+{
+	__m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* Unsigned (<= 127) x signed int8 to 8 int32 sums of 4. */
+static inline __m256i dot_us(__m256i w, __m256i a)
+{
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
+}
+
+/* 32 nibbles in element order: low nibbles of 16 bytes, then the high ones. */
+static inline __m256i nibbles32(const uint8_t *p)
+{
+	__m128i x = ld128(p);
+	__m256i v = _mm256_set_m128i(_mm_srli_epi16(x, 4), x);
+	return _mm256_and_si256(v, _mm256_set1_epi8(15));
+}
+
+/* 32 bits (little-endian) to 32 bytes, 0xff where the bit is set. */
+static inline __m256i bits32(const uint8_t *p)
+{
+	uint32_t x;
+	memcpy(&x, p, 4);
+	__m256i v = _mm256_set1_epi32((int)x);
+	v = _mm256_shuffle_epi8(v, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+						    2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+	const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+	return _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
+}
+
+static inline __m256i iq4_lut(void)
+{
+	const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+	return _mm256_broadcastsi128_si256(t);
+}
+
+/* ---- Q8_0 activations: Q8_0, Q4_0, Q5_0, IQ4_NL ----
+ * Two blocks per iteration into two accumulators. UNPACK(w) gives the 32
+ * signed weights of the block at w in element order. */
+
+#define A80 sizeof(struct block_q8_0)
+#define A80_QS OFF(block_q8_0, qs)
+
+#define DOT_Q80(name, type, UNPACK)                                                      \
+	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
+	{                                                                                 \
+		const uint8_t *w = vw, *a = va;                                           \
+		const size_t WB = sizeof(struct type);                                    \
+		const int64_t nb = n / 32;                                                \
+		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();            \
+		int64_t i = 0;                                                            \
+		for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {                  \
+			__m256i p0 = dot_ss(UNPACK(w), ld256(a + A80_QS));                \
+			__m256i p1 = dot_ss(UNPACK(w + WB), ld256(a + A80 + A80_QS));     \
+			float d0 = h2f(w + OFF(type, d)) * h2f(a);                        \
+			float d1 = h2f(w + WB + OFF(type, d)) * h2f(a + A80);             \
+			acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0); \
+			acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1); \
+		}                                                                         \
+		if (i < nb) {                                                             \
+			__m256i p0 = dot_ss(UNPACK(w), ld256(a + A80_QS));                \
+			float d0 = h2f(w + OFF(type, d)) * h2f(a);                        \
+			acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0); \
+		}                                                                         \
+		*s = hsum_ps(_mm256_add_ps(acc0, acc1));                                  \
+	}
+
+static inline __m256i unpack_q8_0(const uint8_t *w)
+{
+	return ld256(w + OFF(block_q8_0, qs));
+}
+
+static inline __m256i unpack_q4_0(const uint8_t *w)
+{
+	return _mm256_sub_epi8(nibbles32(w + OFF(block_q4_0, qs)), _mm256_set1_epi8(8));
+}
+
+/* q - 16 with the 5th bit from qh: (q | 16*hi) - 16 == q | (hi ? 0 : 0xf0). */
+static inline __m256i unpack_q5_0(const uint8_t *w)
+{
+	__m256i lo = nibbles32(w + OFF(block_q5_0, qs));
+	__m256i hi = bits32(w + OFF(block_q5_0, qh));
+	return _mm256_or_si256(lo, _mm256_andnot_si256(hi, _mm256_set1_epi8((char)0xf0)));
+}
+
+static inline __m256i unpack_iq4_nl(const uint8_t *w)
+{
+	return _mm256_shuffle_epi8(iq4_lut(), nibbles32(w + OFF(block_iq4_nl, qs)));
+}
+
+DOT_Q80(q8_0, block_q8_0, unpack_q8_0)
+DOT_Q80(q4_0, block_q4_0, unpack_q4_0)
+DOT_Q80(q5_0, block_q5_0, unpack_q5_0)
+DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl)
+
+/* ---- Q8_1 activations: Q4_1, Q5_1 (w = d*q + m; the m term is m * a.s) ---- */
+
+#define A81 sizeof(struct block_q8_1)
+
+#define DOT_Q81(name, type, UNPACK)                                                      \
+	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
+	{                                                                                 \
+		const uint8_t *w = vw, *a = va;                                           \
+		const size_t WB = sizeof(struct type);                                    \
+		const int64_t nb = n / 32;                                                \
+		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();            \
+		float msum = 0;                                                           \
+		for (int64_t i = 0; i < nb; i++, w += WB, a += A81) {                     \
+			__m256i p = dot_us(UNPACK(w), ld256(a + OFF(block_q8_1, qs)));    \
+			float d = h2f(w + OFF(type, d)) * h2f(a + OFF(block_q8_1, d));    \
+			msum += h2f(w + OFF(type, m)) * h2f(a + OFF(block_q8_1, s));      \
+			if (i & 1)                                                        \
+				acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc1); \
+			else                                                              \
+				acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc0); \
+		}                                                                         \
+		*s = hsum_ps(_mm256_add_ps(acc0, acc1)) + msum;                           \
+	}
+
+static inline __m256i unpack_q4_1(const uint8_t *w)
+{
+	return nibbles32(w + OFF(block_q4_1, qs));
+}
+
+static inline __m256i unpack_q5_1(const uint8_t *w)
+{
+	__m256i lo = nibbles32(w + OFF(block_q5_1, qs));
+	__m256i hi = bits32(w + OFF(block_q5_1, qh));
+	return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(16)));
+}
+
+DOT_Q81(q4_1, block_q4_1, unpack_q4_1)
+DOT_Q81(q5_1, block_q5_1, unpack_q5_1)
+
+/* ---- Q8_K activations: the K-quants and IQ4_XS ---- */
+
+#define AK sizeof(struct block_q8_K)
+#define AK_QS OFF(block_q8_K, qs)
+#define AK_BS OFF(block_q8_K, bsums)
+
+/* For the 16-element group types (Q2_K, Q3_K, Q6_K) one 32-byte register
+ * holds two groups, one per 128-bit lane. sc16 holds the 16 group scales as
+ * int16; lane_scales() gives, for register s (0..3) of half h, the scale of
+ * group 8h + 2s in every word of the low lane and of 8h + 2s + 1 in the high. */
+static inline __m256i half_scales(__m256i sc16, int h)
+{
+	return h ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
+		 : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+}
+
+static inline __m256i lane_scales(__m256i half, int s)
+{
+	const __m256i base = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+					      2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+	return _mm256_shuffle_epi8(half, _mm256_add_epi8(base, _mm256_set1_epi8((char)(4 * s))));
+}
+
+/* Word g of the low lane of sc (8 int16 scales, both lanes equal) everywhere. */
+static inline __m256i word_scale(__m256i sc, int g)
+{
+	return _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * g)));
+}
+
+static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m3 = _mm256_set1_epi8(3);
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q2_K), a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q2_K, d));
+		float dmin = ad * h2f(w + OFF(block_q2_K, dmin));
+		__m128i sc8 = ld128(w + OFF(block_q2_K, scales));
+		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
+		__m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(15)));
+		__m256i msum = _mm256_madd_epi16(mn16, ld256(a + AK_BS));
+		__m256i sumi = _mm256_setzero_si256();
+		for (int h = 0; h < 2; h++) {
+			__m256i q = ld256(w + OFF(block_q2_K, qs) + 32 * h);
+			__m256i sch = half_scales(sc16, h);
+			const uint8_t *aq = a + AK_QS + 128 * h;
+			for (int k = 0; k < 4; k++) {
+				__m256i qk = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m3);
+				__m256i p = _mm256_maddubs_epi16(qk, ld256(aq + 32 * k));
+				sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, lane_scales(sch, k)));
+			}
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+		acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc);
+	}
+	*s = hsum_ps(acc);
+}
+
+/* Q3_K: 6-bit signed scales; q = crumb | 4*hbit in 0..7 is unsigned and the
+ * -4 offset becomes -4 * sum(sc * bsum). */
+static inline __m128i q3_K_scales(const uint8_t *p)
+{
+	uint64_t lo;
+	uint32_t hi;
+	memcpy(&lo, p, 8);
+	memcpy(&hi, p + 8, 4);
+	uint64_t l0 = lo & 0x0f0f0f0f0f0f0f0full, l1 = lo >> 4 & 0x0f0f0f0f0f0f0f0full;
+	uint64_t h0 = (uint64_t)(hi & 0x03030303u) | (uint64_t)(hi >> 2 & 0x03030303u) << 32;
+	uint64_t h1 = (uint64_t)(hi >> 4 & 0x03030303u) | (uint64_t)(hi >> 6 & 0x03030303u) << 32;
+	__m128i v = _mm_set_epi64x((long long)(l1 | h1 << 4), (long long)(l0 | h0 << 4));
+	return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
+static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q3_K), a += AK) {
+		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q3_K, d));
+		__m256i sc16 = _mm256_cvtepi8_epi16(q3_K_scales(w + OFF(block_q3_K, scales)));
+		__m256i corr = _mm256_madd_epi16(sc16, ld256(a + AK_BS));
+		__m256i hm = ld256(w + OFF(block_q3_K, hmask));
+		__m256i sumi = _mm256_setzero_si256();
+		for (int h = 0; h < 2; h++) {
+			__m256i q = ld256(w + OFF(block_q3_K, qs) + 32 * h);
+			__m256i sch = half_scales(sc16, h);
+			const uint8_t *aq = a + AK_QS + 128 * h;
+			for (int k = 0; k < 4; k++) {
+				__m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + k)));
+				__m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit);
+				__m256i qk = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m3);
+				qk = _mm256_or_si256(qk, _mm256_and_si256(hb, m4));
+				__m256i p = _mm256_maddubs_epi16(qk, ld256(aq + 32 * k));
+				sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, lane_scales(sch, k)));
+			}
+		}
+		sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 2));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+	}
+	*s = hsum_ps(acc);
+}
+
+/* Q4_K/Q5_K: 8 6-bit scales (bytes 0..7) and mins (bytes 8..15). */
+static inline __m128i k4_scales(const uint8_t *p)
+{
+	uint32_t k0, k1, k2;
+	memcpy(&k0, p, 4);
+	memcpy(&k1, p + 4, 4);
+	memcpy(&k2, p + 8, 4);
+	uint32_t sclo = k0 & 0x3f3f3f3fu, mnlo = k1 & 0x3f3f3f3fu;
+	uint32_t schi = (k2 & 0x0f0f0f0fu) | (k0 >> 6 & 0x03030303u) << 4;
+	uint32_t mnhi = (k2 >> 4 & 0x0f0f0f0fu) | (k1 >> 6 & 0x03030303u) << 4;
+	return _mm_set_epi32((int)mnhi, (int)mnlo, (int)schi, (int)sclo);
+}
+
+/* sum over groups of mn[g] * (bsum[2g] + bsum[2g+1]), as 8 int32. */
+static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
+{
+	__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+	return _mm256_madd_epi16(mn16, ld256(bsums));
+}
+
+static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15);
+	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q4_K, d));
+		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
+		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		const uint8_t *qs = w + OFF(block_q4_K, qs), *aq = a + AK_QS;
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, word_scale(sc, 2 * c)));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+	}
+	*s = hsum_ps(_mm256_sub_ps(acc, accm));
+}
+
+static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q5_K, d));
+		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
+		__m128i scm = k4_scales(w + OFF(block_q5_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		const uint8_t *qs = w + OFF(block_q5_K, qs), *aq = a + AK_QS;
+		__m256i hb = ld256(w + OFF(block_q5_K, qh));
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			/* bit 2c of qh is the 5th bit of group 2c, bit 2c+1 of 2c+1;
+			 * hb is shifted right by 2 each round (16-bit shifts: the
+			 * masked bit never crosses a byte). */
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+			hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+			hb = _mm256_srli_epi16(hb, 2);
+			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, word_scale(sc, 2 * c)));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+	}
+	*s = hsum_ps(_mm256_sub_ps(acc, accm));
+}
+
+/* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
+ * -32 * sum(sc * bsum). */
+static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
+		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q6_K, d));
+		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
+		__m256i corr = _mm256_madd_epi16(sc16, ld256(a + AK_BS));
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w + OFF(block_q6_K, ql) + 64 * h;
+			__m256i l0 = ld256(ql), l1 = ld256(ql + 32);
+			__m256i qh = ld256(w + OFF(block_q6_K, qh) + 32 * h);
+			__m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4),
+						     _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+			__m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+						     _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+			__m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+						     _mm256_and_si256(qh, m30));
+			__m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+						     _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+			__m256i sch = half_scales(sc16, h);
+			const uint8_t *aq = a + AK_QS + 128 * h;
+			__m256i p0 = _mm256_maddubs_epi16(q0, ld256(aq));
+			__m256i p1 = _mm256_maddubs_epi16(q1, ld256(aq + 32));
+			__m256i p2 = _mm256_maddubs_epi16(q2, ld256(aq + 64));
+			__m256i p3 = _mm256_maddubs_epi16(q3, ld256(aq + 96));
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, lane_scales(sch, 0)));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, lane_scales(sch, 1)));
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, lane_scales(sch, 2)));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, lane_scales(sch, 3)));
+		}
+		__m256i sumi = _mm256_sub_epi32(_mm256_add_epi32(sum0, sum1), _mm256_slli_epi32(corr, 5));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+	}
+	*s = hsum_ps(acc);
+}
+
+/* IQ4_XS: 8 groups of 32, each laid out like a Q4_0 block; 6-bit scales
+ * biased by 32. A 32-byte load holds groups 2k and 2k+1; their low nibbles
+ * land in the two lanes of lo, the high nibbles in hi, and two lane
+ * permutes restore element order. */
+static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15), lut = iq4_lut();
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
+		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
+		uint16_t sh;
+		uint32_t sl;
+		memcpy(&sh, w + OFF(block_iq4_xs, scales_h), 2);
+		memcpy(&sl, w + OFF(block_iq4_xs, scales_l), 4);
+		const uint8_t *qs = w + OFF(block_iq4_xs, qs), *aq = a + AK_QS;
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int k = 0; k < 4; k++) {
+			__m256i b = ld256(qs + 32 * k);
+			__m256i lo = _mm256_and_si256(b, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+			__m256i g0 = _mm256_shuffle_epi8(lut, _mm256_permute2x128_si256(lo, hi, 0x20));
+			__m256i g1 = _mm256_shuffle_epi8(lut, _mm256_permute2x128_si256(lo, hi, 0x31));
+			__m256i a0 = ld256(aq + 64 * k), a1 = ld256(aq + 64 * k + 32);
+			__m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(g0, g0), _mm256_sign_epi8(a0, g0));
+			__m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(g1, g1), _mm256_sign_epi8(a1, g1));
+			int g = 2 * k;
+			int ls0 = (int)((sl >> 4 * g & 15) | (sh >> 2 * g & 3u) << 4) - 32;
+			int ls1 = (int)((sl >> (4 * g + 4) & 15) | (sh >> (2 * g + 2) & 3u) << 4) - 32;
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)ls0)));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)ls1)));
+		}
+		__m256 dv = _mm256_set1_ps(d);
+		acc0 = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(sum0), acc0);
+		acc1 = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(sum1), acc1);
+	}
+	*s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* ---- float types (F32 activations, any n) ---- */
+
+static inline __m256 load8_f16(const uint8_t *p)
+{
+	return _mm256_cvtph_ps(ld128(p));
+}
+
+static inline __m256 load8_bf16(const uint8_t *p)
+{
+	__m256i v = _mm256_cvtepu16_epi32(ld128(p));
+	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+static inline __m256 load8_f32(const uint8_t *p)
+{
+	return _mm256_loadu_ps((const float *)(const void *)p);
+}
+
+static inline float ld_f16(const uint8_t *p)
+{
+	return h2f(p);
+}
+
+static inline float ld_bf16(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return bf16_to_fp32(h);
+}
+
+#define FLOAT_DOT(name, ES, LOAD8, LOAD1)                                                \
+	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
+	{                                                                                 \
+		const uint8_t *w = vw;                                                    \
+		const float *x = va;                                                      \
+		__m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;               \
+		int64_t i = 0;                                                            \
+		for (; i + 32 <= n; i += 32) {                                            \
+			c0 = _mm256_fmadd_ps(LOAD8(w + ES * i), _mm256_loadu_ps(x + i), c0); \
+			c1 = _mm256_fmadd_ps(LOAD8(w + ES * (i + 8)), _mm256_loadu_ps(x + i + 8), c1); \
+			c2 = _mm256_fmadd_ps(LOAD8(w + ES * (i + 16)), _mm256_loadu_ps(x + i + 16), c2); \
+			c3 = _mm256_fmadd_ps(LOAD8(w + ES * (i + 24)), _mm256_loadu_ps(x + i + 24), c3); \
+		}                                                                         \
+		for (; i + 8 <= n; i += 8)                                                \
+			c0 = _mm256_fmadd_ps(LOAD8(w + ES * i), _mm256_loadu_ps(x + i), c0); \
+		float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3))); \
+		for (; i < n; i++)                                                        \
+			sum += LOAD1(w + ES * i) * x[i];                                  \
+		*s = sum;                                                                 \
+	}
+
+FLOAT_DOT(f32, 4, load8_f32, ldf)
+FLOAT_DOT(f16, 2, load8_f16, ld_f16)
+FLOAT_DOT(bf16, 2, load8_bf16, ld_bf16)
+
+static void to_float_f16(const void *src, float *y, int64_t n)
+{
+	const uint8_t *p = src;
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, load8_f16(p + 2 * i));
+	for (; i < n; i++)
+		y[i] = h2f(p + 2 * i);
+}
+
+static void to_float_bf16(const void *src, float *y, int64_t n)
+{
+	const uint8_t *p = src;
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, load8_bf16(p + 2 * i));
+	for (; i < n; i++)
+		y[i] = ld_bf16(p + 2 * i);
+}
+
+/* Round to nearest even, as fp32_to_fp16 (NaN payloads may differ). */
+static void from_float_f16(const float *x, void *dst, int64_t n)
+{
+	uint8_t *p = dst;
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+		_mm_storeu_si128((__m128i *)(void *)(p + 2 * i), h);
+	}
+	for (; i < n; i++)
+		st16(p + 2 * i, fp32_to_fp16(x[i]));
+}
+
+/* Same rounding as fp32_to_bf16: nearest even, NaN kept quiet. */
+static void from_float_bf16(const float *x, void *dst, int64_t n)
+{
+	uint8_t *p = dst;
+	int64_t i = 0;
+	const __m256i lsb = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+	const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+	for (; i + 16 <= n; i += 16) {
+		__m256i r[2];
+		for (int k = 0; k < 2; k++) {
+			__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(x + i + 8 * k));
+			__m256i odd = _mm256_and_si256(_mm256_srli_epi32(v, 16), lsb);
+			__m256i rn = _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_add_epi32(bias, odd)), 16);
+			__m256i qn = _mm256_or_si256(_mm256_srli_epi32(v, 16), _mm256_set1_epi32(0x40));
+			__m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(v, absm), inf);
+			r[k] = _mm256_blendv_epi8(rn, qn, nan);
+		}
+		__m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xd8);
+		_mm256_storeu_si256((__m256i *)(void *)(p + 2 * i), packed);
+	}
+	for (; i < n; i++)
+		st16(p + 2 * i, fp32_to_bf16(x[i]));
+}
+
+/* ---- activation quantizers, bit-exact with quant.c's ----
+ * d = max|x| / 127 (NaN ignored), q = x * (1/d) rounded to nearest even,
+ * clamped to +-127, NaN to 0. Fills q[0..32) and returns the 4 int32
+ * vectors (in element order 8 each) through iv for sums. */
+static inline float amax8(__m256 m)
+{
+	__m128 x = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_max_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+/* Max |x| over n (multiple of 8) floats; NaN lanes drop out because
+ * max_ps returns its second operand when the first is NaN. */
+static inline float absmax(const float *x, int n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 m = _mm256_setzero_ps();
+	for (int j = 0; j < n; j += 8)
+		m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
+	return amax8(m);
+}
+
+static inline __m256i quant8(const float *x, __m256 id)
+{
+	__m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), id);
+	v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+	v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+	return _mm256_cvtps_epi32(v);
+}
+
+/* 32 int32 (4 vectors in element order) to 32 int8 at q. */
+static inline void pack32(__m256i i0, __m256i i1, __m256i i2, __m256i i3, uint8_t *q)
+{
+	__m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+	b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	_mm256_storeu_si256((__m256i *)(void *)q, b);
+}
+
+static inline float inv(float d)
+{
+	return d != 0 ? 1.0f / d : 0.0f;
+}
+
+static void from_float_q8_0(const float *x, void *dst, int64_t n)
+{
+	uint8_t *b = dst;
+	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_0)) {
+		float d = absmax(x, 32) / 127;
+		__m256 id = _mm256_set1_ps(inv(d));
+		pack32(quant8(x, id), quant8(x + 8, id), quant8(x + 16, id), quant8(x + 24, id),
+		       b + OFF(block_q8_0, qs));
+		st16(b + OFF(block_q8_0, d), _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+	}
+}
+
+static void from_float_q8_1(const float *x, void *dst, int64_t n)
+{
+	uint8_t *b = dst;
+	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_1)) {
+		float d = absmax(x, 32) / 127;
+		__m256 id = _mm256_set1_ps(inv(d));
+		__m256i i0 = quant8(x, id), i1 = quant8(x + 8, id);
+		__m256i i2 = quant8(x + 16, id), i3 = quant8(x + 24, id);
+		pack32(i0, i1, i2, i3, b + OFF(block_q8_1, qs));
+		int sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
+		st16(b + OFF(block_q8_1, d), _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+		st16(b + OFF(block_q8_1, s), _cvtss_sh(d * (float)sum, _MM_FROUND_TO_NEAREST_INT));
+	}
+}
+
+static void from_float_q8_K(const float *x, void *dst, int64_t n)
+{
+	uint8_t *b = dst;
+	for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, b += sizeof(struct block_q8_K)) {
+		float d = absmax(x, QK_K) / 127;
+		__m256 id = _mm256_set1_ps(inv(d));
+		memcpy(b + OFF(block_q8_K, d), &d, 4);
+		int16_t bsums[QK_K / 16];
+		for (int k = 0; k < QK_K / 32; k++) {
+			const float *xk = x + 32 * k;
+			__m256i i0 = quant8(xk, id), i1 = quant8(xk + 8, id);
+			__m256i i2 = quant8(xk + 16, id), i3 = quant8(xk + 24, id);
+			pack32(i0, i1, i2, i3, b + OFF(block_q8_K, qs) + 32 * k);
+			bsums[2 * k] = (int16_t)hsum_epi32(_mm256_add_epi32(i0, i1));
+			bsums[2 * k + 1] = (int16_t)hsum_epi32(_mm256_add_epi32(i2, i3));
+		}
+		memcpy(b + OFF(block_q8_K, bsums), bsums, sizeof bsums);
+	}
+}
+
+bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
+{
+	t[GGML_F32].vec_dot = vec_dot_f32;
+	t[GGML_F16].vec_dot = vec_dot_f16;
+	t[GGML_F16].to_float = to_float_f16;
+	t[GGML_F16].from_float = from_float_f16;
+	t[GGML_BF16].vec_dot = vec_dot_bf16;
+	t[GGML_BF16].to_float = to_float_bf16;
+	t[GGML_BF16].from_float = from_float_bf16;
+	t[GGML_Q8_0].vec_dot = vec_dot_q8_0;
+	t[GGML_Q8_0].from_float = from_float_q8_0;
+	t[GGML_Q8_1].from_float = from_float_q8_1;
+	t[GGML_Q8_K].from_float = from_float_q8_K;
+	t[GGML_Q4_0].vec_dot = vec_dot_q4_0;
+	t[GGML_Q5_0].vec_dot = vec_dot_q5_0;
+	t[GGML_IQ4_NL].vec_dot = vec_dot_iq4_nl;
+	t[GGML_Q4_1].vec_dot = vec_dot_q4_1;
+	t[GGML_Q5_1].vec_dot = vec_dot_q5_1;
+	t[GGML_Q2_K].vec_dot = vec_dot_q2_K;
+	t[GGML_Q3_K].vec_dot = vec_dot_q3_K;
+	t[GGML_Q4_K].vec_dot = vec_dot_q4_K;
+	t[GGML_Q5_K].vec_dot = vec_dot_q5_K;
+	t[GGML_Q6_K].vec_dot = vec_dot_q6_K;
+	t[GGML_IQ4_XS].vec_dot = vec_dot_iq4_xs;
+	return true;
+}
+
+#else /* built without the ISA */
+
+bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
+{
+	(void)t;
+	return false;
+}
+
+#endif

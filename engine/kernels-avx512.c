@@ -1,0 +1,418 @@
+/* kernels-avx512.c - AVX-512 (F, BW, VL, DQ, VNNI) rows of the type table.
+ *
+ * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+ * -mfma -mf16c; quant.c calls kernels_avx512_install() only after the AVX2
+ * installer and only when cpu_features()->can_avx512. Rows not set here
+ * keep their AVX2 kernels.
+ *
+ * Same integer algebra as the reference: exact int32 sums per scale group,
+ * one float multiply-add per block. VNNI supplies vpdpbusd (u8 x s8 sums of
+ * four, no saturation) for the single-scale blocks and vpdpwssd (the int16
+ * scale multiply fused with the accumulation) for the K-quants. */
+
+#include "kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+	defined(__AVX512DQ__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+#define OFF(type, field) offsetof(struct type, field)
+#define AK sizeof(struct block_q8_K)
+#define AK_QS OFF(block_q8_K, qs)
+#define AK_BS OFF(block_q8_K, bsums)
+#define A80 sizeof(struct block_q8_0)
+#define A80_QS OFF(block_q8_0, qs)
+
+static inline float h2f(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);
+}
+
+static inline float ldf(const uint8_t *p)
+{
+	float f;
+	memcpy(&f, p, 4);
+	return f;
+}
+
+static inline __m128i ld128(const uint8_t *p)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+static inline __m256i ld256(const uint8_t *p)
+{
+	return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+static inline __m512i ld512(const uint8_t *p)
+{
+	return _mm512_loadu_si512((const void *)p);
+}
+
+/* 32 bytes from each of two addresses, one register. */
+static inline __m512i ld2x256(const uint8_t *p0, const uint8_t *p1)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(ld256(p0)), ld256(p1), 1);
+}
+
+/* d0 in the low 8 lanes, d1 in the high 8. */
+static inline __m512 two_scales(float d0, float d1)
+{
+	return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+}
+
+static inline float hsum256(__m256 v)
+{
+	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+/* Signed x signed int8 to int32 sums of 4: |w| as the unsigned operand, a
+ * negated where w is negative (|a| <= 127, so no overflow). */
+static inline __m512i dot_ss(__m512i w, __m512i a)
+{
+	__mmask64 neg = _mm512_movepi8_mask(w);
+	__m512i as = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+	return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), as);
+}
+
+static inline __m256i dot_ss256(__m256i w, __m256i a)
+{
+	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+/* ---- Q8_0 and Q4_0: two blocks per 512-bit register ---- */
+
+static void vec_dot_q8_0(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const size_t WB = sizeof(struct block_q8_0);
+	const int64_t nb = n / 32;
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	int64_t i = 0;
+	for (; i + 4 <= nb; i += 4, w += 4 * WB, a += 4 * A80) {
+		__m512i p0 = dot_ss(ld2x256(w + 2, w + WB + 2), ld2x256(a + A80_QS, a + A80 + A80_QS));
+		__m512i p1 = dot_ss(ld2x256(w + 2 * WB + 2, w + 3 * WB + 2),
+				    ld2x256(a + 2 * A80 + A80_QS, a + 3 * A80 + A80_QS));
+		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
+		__m512 d1 = two_scales(h2f(w + 2 * WB) * h2f(a + 2 * A80), h2f(w + 3 * WB) * h2f(a + 3 * A80));
+		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
+		acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), acc1);
+	}
+	__m256 t = _mm256_setzero_ps();
+	for (; i < nb; i++, w += WB, a += A80) {
+		__m256i p = dot_ss256(ld256(w + 2), ld256(a + A80_QS));
+		t = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), t);
+	}
+	*s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + hsum256(t);
+}
+
+/* Q4_0: unsigned nibbles into vpdpbusd, minus 8 * sum(a) (also a vpdpbusd).
+ * Blocks b0, b1 -> [b0 lo | b0 hi | b1 lo | b1 hi] in element order. */
+static inline __m512i q4_0_pair(const uint8_t *w0, const uint8_t *w1)
+{
+	__m256i v = _mm256_set_m128i(ld128(w1 + 2), ld128(w0 + 2));
+	__m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+	x = _mm512_and_si512(x, _mm512_set1_epi8(15));
+	return _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+static inline __m512i dot_q4_0_pair(const uint8_t *w0, const uint8_t *w1, __m512i av)
+{
+	__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w0, w1), av);
+	__m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av);
+	return _mm512_sub_epi32(p, c);
+}
+
+static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const size_t WB = sizeof(struct block_q4_0);
+	const int64_t nb = n / 32;
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	int64_t i = 0;
+	for (; i + 4 <= nb; i += 4, w += 4 * WB, a += 4 * A80) {
+		__m512i p0 = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
+		__m512i p1 = dot_q4_0_pair(w + 2 * WB, w + 3 * WB,
+					   ld2x256(a + 2 * A80 + A80_QS, a + 3 * A80 + A80_QS));
+		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
+		__m512 d1 = two_scales(h2f(w + 2 * WB) * h2f(a + 2 * A80), h2f(w + 3 * WB) * h2f(a + 3 * A80));
+		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
+		acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), acc1);
+	}
+	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
+		__m512i p0 = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
+		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
+		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
+	}
+	if (i < nb) { /* the last odd block, paired with itself at zero scale */
+		__m512i av = ld2x256(a + A80_QS, a + A80_QS);
+		__m512i p0 = dot_q4_0_pair(w, w, av);
+		acc0 = _mm512_fmadd_ps(two_scales(h2f(w) * h2f(a), 0), _mm512_cvtepi32_ps(p0), acc0);
+	}
+	*s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* ---- K-quants: Q8_K activations ---- */
+
+/* 8 int16 group scales (both halves of every lane) -> for pair k, scale of
+ * group 2k in the low 256 bits and of 2k+1 in the high 256 bits. */
+static inline __m512i pair_scales(__m512i sc, int k)
+{
+	__m512i lo = _mm512_set1_epi16((short)(0x0100 + 0x0202 * (2 * k)));
+	__m512i hi = _mm512_set1_epi16((short)(0x0100 + 0x0202 * (2 * k + 1)));
+	return _mm512_shuffle_epi8(sc, _mm512_mask_blend_epi64(0xf0, lo, hi));
+}
+
+/* Q4_K/Q5_K scales: bytes 0..7 scales, 8..15 mins (see kernels-avx2.c). */
+static inline __m128i k4_scales(const uint8_t *p)
+{
+	uint32_t k0, k1, k2;
+	memcpy(&k0, p, 4);
+	memcpy(&k1, p + 4, 4);
+	memcpy(&k2, p + 8, 4);
+	uint32_t sclo = k0 & 0x3f3f3f3fu, mnlo = k1 & 0x3f3f3f3fu;
+	uint32_t schi = (k2 & 0x0f0f0f0fu) | (k0 >> 6 & 0x03030303u) << 4;
+	uint32_t mnhi = (k2 >> 4 & 0x0f0f0f0fu) | (k1 >> 6 & 0x03030303u) << 4;
+	return _mm_set_epi32((int)mnhi, (int)mnlo, (int)schi, (int)sclo);
+}
+
+static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
+{
+	__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+	return _mm256_madd_epi16(mn16, ld256(bsums));
+}
+
+/* 128 bytes of nibbles (4 x 32, element 64c + r at qs[32c + r%32], low
+ * nibble for r < 32) as 4 registers of 64 elements in order; qh, if not
+ * NULL, supplies the 5th bit (bit 2c + r/32 of qh[r%32]). */
+static inline void k4_unpack(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
+{
+	const __m512i m4 = _mm512_set1_epi8(15);
+	for (int h = 0; h < 2; h++) {
+		__m512i x = ld512(qs + 64 * h);
+		__m512i lo = _mm512_and_si512(x, m4);
+		__m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+		q[2 * h] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
+		q[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+	}
+	if (qh) { /* [qh | qh >> 1], shifted by 2 per c: bit 0 of each byte is the 5th bit */
+		__m256i h = ld256(qh);
+		__m512i hb = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 1), 1);
+		const __m512i sixteen = _mm512_set1_epi8(16);
+		for (int c = 0; c < 4; c++) {
+			q[c] = _mm512_or_si512(q[c], _mm512_and_si512(_mm512_slli_epi16(hb, 4), sixteen));
+			hb = _mm512_srli_epi16(hb, 2);
+		}
+	}
+}
+
+static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *a, size_t WB, size_t off_qh,
+			  size_t off_qs, bool five)
+{
+	__m512 acc = _mm512_setzero_ps();
+	__m256 accm = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q4_K, d));
+		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
+		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
+		__m512i q[4];
+		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
+		__m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+		for (int c = 0; c < 4; c += 2) {
+			__m512i p0 = _mm512_maddubs_epi16(q[c], ld512(a + AK_QS + 64 * c));
+			__m512i p1 = _mm512_maddubs_epi16(q[c + 1], ld512(a + AK_QS + 64 * c + 64));
+			sum0 = _mm512_dpwssd_epi32(sum0, p0, pair_scales(sc, c));
+			sum1 = _mm512_dpwssd_epi32(sum1, p1, pair_scales(sc, c + 1));
+		}
+		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+	}
+	*s = _mm512_reduce_add_ps(acc) - hsum256(accm);
+}
+
+static void vec_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
+{
+	dot_k4(n, s, w, a, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false);
+}
+
+static void vec_dot_q5_K(int64_t n, float *s, const void *w, const void *a)
+{
+	dot_k4(n, s, w, a, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true);
+}
+
+/* Q6_K: 16 groups of 16 - one 128-bit lane of a maddubs result is one
+ * group, so the int16 scales are spread one per lane with vpermw. */
+static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
+						  0x0002000200020002, 0x0002000200020002,
+						  0x0001000100010001, 0x0001000100010001, 0, 0);
+	__m512 acc = _mm512_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
+		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q6_K, d));
+		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
+		__m256i corr = _mm256_madd_epi16(sc16, ld256(a + AK_BS));
+		__m512i sc = _mm512_zextsi256_si512(sc16);
+		__m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+		for (int h = 0; h < 2; h++) {
+			__m512i l = ld512(w + OFF(block_q6_K, ql) + 64 * h);
+			__m256i qh = ld256(w + OFF(block_q6_K, qh) + 32 * h);
+			__m512i hv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+			__m512i q01 = _mm512_or_si512(_mm512_and_si512(l, m4),
+						      _mm512_and_si512(_mm512_slli_epi16(hv, 4), m30));
+			__m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+						      _mm512_and_si512(hv, m30));
+			const uint8_t *aq = a + AK_QS + 128 * h;
+			__m512i p01 = _mm512_maddubs_epi16(q01, ld512(aq));
+			__m512i p23 = _mm512_maddubs_epi16(q23, ld512(aq + 64));
+			__m512i s01 = _mm512_permutexvar_epi16(
+				_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h))), sc);
+			__m512i s23 = _mm512_permutexvar_epi16(
+				_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h + 4))), sc);
+			sum0 = _mm512_dpwssd_epi32(sum0, p01, s01);
+			sum1 = _mm512_dpwssd_epi32(sum1, p23, s23);
+		}
+		__m512i sumi = _mm512_add_epi32(sum0, sum1);
+		sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+	}
+	*s = _mm512_reduce_add_ps(acc);
+}
+
+/* IQ4_XS: 64 bytes of nibbles hold groups 4k..4k+3; two vpermt2q put each
+ * pair of groups in element order. */
+static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m512i m4 = _mm512_set1_epi8(15);
+	const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
+	const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+	__m512 acc = _mm512_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
+		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
+		uint16_t sh;
+		uint32_t sl;
+		memcpy(&sh, w + OFF(block_iq4_xs, scales_h), 2);
+		memcpy(&sl, w + OFF(block_iq4_xs, scales_l), 4);
+		int16_t ls[8];
+		for (int g = 0; g < 8; g++)
+			ls[g] = (int16_t)((int)((sl >> 4 * g & 15) | (sh >> 2 * g & 3u) << 4) - 32);
+		__m512i sc = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)ls));
+		__m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+		for (int k = 0; k < 2; k++) {
+			__m512i x = ld512(w + OFF(block_iq4_xs, qs) + 64 * k);
+			__m512i lo = _mm512_and_si512(x, m4);
+			__m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+			__m512i g01 = _mm512_shuffle_epi8(lut, _mm512_permutex2var_epi64(lo, ia, hi));
+			__m512i g23 = _mm512_shuffle_epi8(lut, _mm512_permutex2var_epi64(lo, ib, hi));
+			__m512i a01 = ld512(a + AK_QS + 128 * k), a23 = ld512(a + AK_QS + 128 * k + 64);
+			__m512i s01 = _mm512_mask_sub_epi8(a01, _mm512_movepi8_mask(g01), _mm512_setzero_si512(), a01);
+			__m512i s23 = _mm512_mask_sub_epi8(a23, _mm512_movepi8_mask(g23), _mm512_setzero_si512(), a23);
+			__m512i p01 = _mm512_maddubs_epi16(_mm512_abs_epi8(g01), s01);
+			__m512i p23 = _mm512_maddubs_epi16(_mm512_abs_epi8(g23), s23);
+			sum0 = _mm512_dpwssd_epi32(sum0, p01, pair_scales(sc, 2 * k));
+			sum1 = _mm512_dpwssd_epi32(sum1, p23, pair_scales(sc, 2 * k + 1));
+		}
+		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+	}
+	*s = _mm512_reduce_add_ps(acc);
+}
+
+/* ---- float types: 64 elements per iteration, masked tail ---- */
+
+static inline __m512 load16_f32(const uint8_t *p)
+{
+	return _mm512_loadu_ps((const void *)p);
+}
+
+static inline __m512 load16_f16(const uint8_t *p)
+{
+	return _mm512_cvtph_ps(ld256(p));
+}
+
+static inline __m512 load16_bf16(const uint8_t *p)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(ld256(p)), 16));
+}
+
+static inline __m512 mload_f32(const uint8_t *p, __mmask16 m)
+{
+	return _mm512_maskz_loadu_ps(m, (const void *)p);
+}
+
+static inline __m512 mload_f16(const uint8_t *p, __mmask16 m)
+{
+	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const void *)p));
+}
+
+static inline __m512 mload_bf16(const uint8_t *p, __mmask16 m)
+{
+	__m256i v = _mm256_maskz_loadu_epi16(m, (const void *)p);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+#define FLOAT_DOT(name, ES, LOAD16, MLOAD)                                               \
+	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
+	{                                                                                 \
+		const uint8_t *w = vw;                                                    \
+		const float *x = va;                                                      \
+		__m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;               \
+		int64_t i = 0;                                                            \
+		for (; i + 64 <= n; i += 64) {                                            \
+			c0 = _mm512_fmadd_ps(LOAD16(w + ES * i), _mm512_loadu_ps(x + i), c0); \
+			c1 = _mm512_fmadd_ps(LOAD16(w + ES * (i + 16)), _mm512_loadu_ps(x + i + 16), c1); \
+			c2 = _mm512_fmadd_ps(LOAD16(w + ES * (i + 32)), _mm512_loadu_ps(x + i + 32), c2); \
+			c3 = _mm512_fmadd_ps(LOAD16(w + ES * (i + 48)), _mm512_loadu_ps(x + i + 48), c3); \
+		}                                                                         \
+		for (; i + 16 <= n; i += 16)                                              \
+			c0 = _mm512_fmadd_ps(LOAD16(w + ES * i), _mm512_loadu_ps(x + i), c0); \
+		if (i < n) {                                                              \
+			__mmask16 m = (__mmask16)((1u << (n - i)) - 1);                   \
+			c1 = _mm512_fmadd_ps(MLOAD(w + ES * i, m), _mm512_maskz_loadu_ps(m, x + i), c1); \
+		}                                                                         \
+		*s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3))); \
+	}
+
+FLOAT_DOT(f32, 4, load16_f32, mload_f32)
+FLOAT_DOT(f16, 2, load16_f16, mload_f16)
+FLOAT_DOT(bf16, 2, load16_bf16, mload_bf16)
+
+bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
+{
+	t[GGML_F32].vec_dot = vec_dot_f32;
+	t[GGML_F16].vec_dot = vec_dot_f16;
+	t[GGML_BF16].vec_dot = vec_dot_bf16;
+	t[GGML_Q8_0].vec_dot = vec_dot_q8_0;
+	t[GGML_Q4_0].vec_dot = vec_dot_q4_0;
+	t[GGML_Q4_K].vec_dot = vec_dot_q4_K;
+	t[GGML_Q5_K].vec_dot = vec_dot_q5_K;
+	t[GGML_Q6_K].vec_dot = vec_dot_q6_K;
+	t[GGML_IQ4_XS].vec_dot = vec_dot_iq4_xs;
+	return true;
+}
+
+#else /* built without the ISA */
+
+bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
+{
+	(void)t;
+	return false;
+}
+
+#endif

@@ -1,0 +1,23 @@
+/* kernels.h - SIMD rows of the type table, one installer per instruction set.
+ *
+ * kernels-avx2.c is compiled with -mavx2 -mfma -mf16c, kernels-avx512.c with
+ * the AVX-512 flags: nothing else in the program may contain those
+ * instructions, and an installer may only be called once cpu_features() says
+ * the ISA is usable (can_avx2 / can_avx512). An installer overwrites the
+ * to_float / from_float / vec_dot pointers of the rows it accelerates and
+ * leaves the others alone, so installing AVX2 then AVX-512 gives the best of
+ * both. This header holds declarations only: an inline function compiled
+ * with different -m flags in two files would break the one-definition rule.
+ * Installers return false (and change nothing) when the file was built
+ * without its ISA (a compiler lacking the flags, or a non-x86 target). */
+#ifndef HEFT_KERNELS_H
+#define HEFT_KERNELS_H
+
+#include <stdbool.h>
+
+#include "quant.h"
+
+bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT]);
+bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT]);
+
+#endif

@@ -1,0 +1,48 @@
+/* main.c - heft-engine: subcommand dispatch. */
+#include "commands.h"
+#include "quant.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{"inspect", cmd_inspect, "show a model's architecture, tensors and memory split"},
+	{"synth", cmd_synth, "write a synthetic GGUF model with random weights"},
+	{"tokenize", cmd_tokenize, "text to token ids with the model's tokenizer"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: heft-engine COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'heft-engine COMMAND --help' describes a command; see heft-engine(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	heft_progname = "heft-engine";
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("heft-engine %s (kernels: %s)\n", PACKAGE_VERSION, quant_init());
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	warnx_("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return 2;
+}

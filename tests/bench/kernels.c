@@ -1,0 +1,216 @@
+/* kernels.c - weight-streaming speed of every vec_dot path (a tool, not a test).
+ *
+ *   tests/bench/kernels [-t THREADS] [-m MB] [-n COLS] [TYPE...]
+ *
+ * For each type and each path this CPU runs (reference, avx2, avx512) a
+ * matrix of about MB megabytes (default 64, well above the caches) of random
+ * weights is multiplied by one activation row, quantized once, as a decode
+ * step would; rows are split evenly between THREADS threads (default 1).
+ * Prints GB/s of weight bytes, best of several passes. */
+
+#include "cpu.h"
+#include "kernels.h"
+#include "quant.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const uint32_t types[] = {
+	GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+	GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_IQ4_NL, GGML_IQ4_XS,
+};
+
+struct job {
+	const struct qtype *q;
+	const uint8_t *w;
+	const void *act;
+	float *out;
+	int64_t n, r0, r1;
+	size_t row_bytes;
+};
+
+static void *run_rows(void *arg)
+{
+	struct job *j = arg;
+	for (int64_t r = j->r0; r < j->r1; r++)
+		j->q->vec_dot(j->n, &j->out[r], j->w + (size_t)r * j->row_bytes, j->act);
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint8_t rbyte(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint8_t)(rng >> 24);
+}
+
+/* Random bytes, then sane f16 scales where the reference table's kernels
+ * would read them: for the benchmark any finite numbers do, but NaN/inf
+ * patterns in float types could slow a path down. */
+static void fill(uint32_t id, const struct qtype *q, uint8_t *w, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++)
+		w[i] = rbyte();
+	size_t nb = bytes / q->bytes;
+	for (size_t i = 0; i < nb; i++) {
+		uint8_t *b = w + i * q->bytes;
+		uint16_t h = fp32_to_fp16(0.01f);
+		switch (id) {
+		case GGML_F32: {
+			float v = (float)(rbyte() - 128) / 128;
+			memcpy(b, &v, 4);
+			break;
+		}
+		case GGML_F16:
+		case GGML_BF16:
+			b[1] &= 0x3f; /* exponent well below inf/nan */
+			break;
+		case GGML_Q2_K:
+			memcpy(b + 80, &h, 2);
+			memcpy(b + 82, &h, 2);
+			break;
+		case GGML_Q3_K:
+			memcpy(b + 108, &h, 2);
+			break;
+		case GGML_Q6_K:
+			memcpy(b + 208, &h, 2);
+			break;
+		case GGML_Q4_1:
+		case GGML_Q5_1:
+		case GGML_Q4_K:
+		case GGML_Q5_K:
+			memcpy(b, &h, 2);
+			memcpy(b + 2, &h, 2);
+			break;
+		default:
+			memcpy(b, &h, 2);
+			break;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int threads = 1;
+	double mb = 64;
+	int64_t n = 4096;
+	int argi = 1;
+	for (; argi < argc; argi++) {
+		if (!strcmp(argv[argi], "-t") && argi + 1 < argc)
+			threads = atoi(argv[++argi]);
+		else if (!strcmp(argv[argi], "-m") && argi + 1 < argc)
+			mb = atof(argv[++argi]);
+		else if (!strcmp(argv[argi], "-n") && argi + 1 < argc)
+			n = atoll(argv[++argi]);
+		else if (argv[argi][0] == '-') {
+			fprintf(stderr, "usage: %s [-t THREADS] [-m MB] [-n COLS] [TYPE...]\n", argv[0]);
+			return 2;
+		} else
+			break;
+	}
+	if (threads < 1 || threads > 256 || mb <= 0 || n < QK_K || n % QK_K) {
+		fprintf(stderr, "kernels: bad -t, -m or -n (n must be a multiple of 256)\n");
+		return 2;
+	}
+	const struct cpu_features *cpu = cpu_features();
+	printf("cpu: %s\n", cpu_describe());
+	printf("%.0f MB of weights, rows of %lld, %d thread(s); GB/s of weight bytes, best of passes\n",
+	       mb, (long long)n, threads);
+
+	struct {
+		const char *name;
+		bool usable;
+		struct qtype t[GGML_TYPE_COUNT];
+	} paths[3] = {{"reference", true, {{0}}}, {"avx2", false, {{0}}}, {"avx512", false, {{0}}}};
+	for (int p = 0; p < 3; p++)
+		quant_table_ref(paths[p].t);
+	paths[1].usable = cpu->can_avx2 && kernels_avx2_install(paths[1].t);
+	paths[2].usable = cpu->can_avx512 && kernels_avx2_install(paths[2].t) &&
+			  kernels_avx512_install(paths[2].t);
+
+	printf("%-8s", "type");
+	for (int p = 0; p < 3; p++)
+		printf(" %10s", paths[p].name);
+	printf("\n");
+
+	float *x = malloc((size_t)n * sizeof(float));
+	void *act = malloc((size_t)n * 4 + 64);
+	if (!x || !act)
+		return 1;
+	for (int64_t i = 0; i < n; i++)
+		x[i] = sinf((float)i * 0.37f) * 2;
+
+	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+		uint32_t id = types[ti];
+		const struct qtype *R = &paths[0].t[id];
+		if (argi < argc) {
+			bool want = false;
+			for (int k = argi; k < argc; k++)
+				want |= !strcasecmp(argv[k], R->name);
+			if (!want)
+				continue;
+		}
+		size_t row_bytes = (size_t)(n / R->blck) * R->bytes;
+		int64_t rows = (int64_t)(mb * 1e6 / (double)row_bytes);
+		if (rows < threads)
+			rows = threads;
+		size_t bytes = row_bytes * (size_t)rows;
+		uint8_t *w = malloc(bytes);
+		float *out = malloc((size_t)rows * sizeof(float));
+		if (!w || !out)
+			return 1;
+		fill(id, R, w, bytes);
+		printf("%-8s", R->name);
+		fflush(stdout);
+		for (int p = 0; p < 3; p++) {
+			if (!paths[p].usable) {
+				printf(" %10s", "-");
+				continue;
+			}
+			const struct qtype *Q = &paths[p].t[id];
+			paths[p].t[R->act_type].from_float(x, act, n);
+			double best = 1e30;
+			int passes = p == 0 ? 2 : 6;
+			for (int pass = 0; pass < passes; pass++) {
+				struct job jobs[256];
+				pthread_t tid[256];
+				double t0 = now();
+				for (int k = 0; k < threads; k++) {
+					jobs[k] = (struct job){Q, w, act, out, n, rows * k / threads,
+							       rows * (k + 1) / threads, row_bytes};
+					if (k > 0)
+						pthread_create(&tid[k], NULL, run_rows, &jobs[k]);
+				}
+				run_rows(&jobs[0]);
+				for (int k = 1; k < threads; k++)
+					pthread_join(tid[k], NULL);
+				double dt = now() - t0;
+				if (dt < best)
+					best = dt;
+			}
+			printf(" %10.2f", (double)bytes / best / 1e9);
+			fflush(stdout);
+		}
+		printf("\n");
+		free(w);
+		free(out);
+	}
+	free(x);
+	free(act);
+	return 0;
+}

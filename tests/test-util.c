@@ -1,0 +1,48 @@
+/* test-util.c - size parsing, byte formatting, UTF-8 validation, buffers. */
+#include "util.h"
+#include "test.h"
+
+#include <string.h>
+
+int main(void)
+{
+	uint64_t v = 0;
+	CHECK(parse_size("6G", &v) && v == 6ull << 30);
+	CHECK(parse_size("512M", &v) && v == 512ull << 20);
+	CHECK(parse_size("4.5GiB", &v) && v == (uint64_t)(4.5 * (1ull << 30)));
+	CHECK(parse_size("100k", &v) && v == 102400);
+	CHECK(parse_size("123", &v) && v == 123);
+	CHECK(!parse_size("", &v));
+	CHECK(!parse_size("G", &v));
+	CHECK(!parse_size("-1G", &v));
+	CHECK(!parse_size("12X", &v));
+	CHECK(!parse_size("1e30T", &v));
+
+	int64_t i;
+	CHECK(parse_i64("42", 0, 100, &i) && i == 42);
+	CHECK(!parse_i64("101", 0, 100, &i));
+	CHECK(!parse_i64("4x", 0, 100, &i));
+
+	char b[32];
+	CHECK(strcmp(fmt_bytes(b, sizeof b, 812), "812 B") == 0);
+	CHECK(strcmp(fmt_bytes(b, sizeof b, 3565158), "3.40 MiB") == 0);
+
+	CHECK(utf8_valid("h\xc3\xa9llo \xe2\x96\x81 \xf0\x9f\x98\x80", 15));
+	CHECK(!utf8_valid("\xc3", 1));             /* truncated */
+	CHECK(!utf8_valid("\xc0\xaf", 2));         /* overlong */
+	CHECK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+
+	struct buf bb = {0};
+	for (int k = 0; k < 1000; k++)
+		buf_printf(&bb, "%d,", k);
+	CHECK(bb.len == strlen(bb.p));
+	CHECK(strncmp(bb.p, "0,1,2,", 6) == 0);
+	buf_free(&bb);
+
+	uint64_t r;
+	CHECK(!mul_u64(1ull << 40, 1ull << 30, &r));
+	CHECK(mul_u64(1ull << 20, 1ull << 30, &r) && r == 1ull << 50);
+	CHECK(!add_u64(UINT64_MAX, 1, &r));
+	return test_done("test-util");
+}
