@@ -186,9 +186,32 @@ static bool errorf(struct gguf_error *err, const char *path, uint64_t off, const
 	return false;
 }
 
+/* Names in a damaged file are arbitrary bytes: print them escaped so the
+ * error stays one line and sends nothing raw to a terminal. */
+static void put_escaped(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		size_t l = p[i] < 0x80 ? 1 : utf8_seq_len(p + i, n - i);
+		bool c1 = l == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0; /* U+0080..U+009F */
+		if (l == 0 || c1 || p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
+			fprintf(f, "\\x%02x", p[i]);
+			i++;
+		} else {
+			fwrite(p + i, 1, l, f);
+			i += l;
+		}
+	}
+}
+
 void gguf_error_print(const struct gguf_error *err)
 {
-	fprintf(stderr, "%s: %s: %s (at byte %" PRIu64 ")\n", heft_progname, err->path, err->msg, err->offset);
+	fprintf(stderr, "%s: ", heft_progname);
+	put_escaped(stderr, err->path);
+	fputs(": ", stderr);
+	put_escaped(stderr, err->msg);
+	fprintf(stderr, " (at byte %" PRIu64 ")\n", err->offset);
 }
 
 /* ---- buffered reader ---------------------------------------------------- */

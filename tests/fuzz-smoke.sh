@@ -27,11 +27,21 @@ fi
 
 config=
 [ -n "${top_builddir:-}" ] && [ -f "$top_builddir/config.h" ] && config="-include $top_builddir/config.h"
+# The type table pulls in CPU detection and the per-ISA kernel files, which
+# need their own flags (on other hosts they build as empty stubs).
+isa2= isa512=
+case $(uname -m) in
+x86_64|i?86)
+	isa2="-mavx2 -mfma -mf16c"
+	isa512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c" ;;
+esac
+cflags="-std=c17 -D_GNU_SOURCE $config -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$src/src -I$src/engine"
 # shellcheck disable=SC2086
-if ! "$cc" -std=c17 -D_GNU_SOURCE $config -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -I"$src/src" -I"$src/engine" \
-	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/src/util.c" "$src/tests/fuzz-gguf.c" \
-	-lm -lpthread -o "$tmp/fuzz-gguf" 2>"$tmp/build.log"; then
+if ! { "$cc" $cflags $isa2 -c "$src/engine/kernels-avx2.c" -o "$tmp/k2.o" &&
+	"$cc" $cflags $isa512 -c "$src/engine/kernels-avx512.c" -o "$tmp/k512.o" &&
+	"$cc" $cflags -fsanitize=fuzzer "$tmp/k2.o" "$tmp/k512.o" \
+	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/cpu.c" "$src/src/util.c" "$src/tests/fuzz-gguf.c" \
+	-lm -lpthread -o "$tmp/fuzz-gguf"; } 2>"$tmp/build.log"; then
 	cat "$tmp/build.log"
 	echo "FAIL: could not build the fuzz target"
 	exit 1
