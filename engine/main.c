@@ -1,5 +1,6 @@
 /* main.c - heft-engine: subcommand dispatch. */
 #include "commands.h"
+#include "commands-eval.h"
 #include "quant.h"
 #include "util.h"
 
@@ -14,6 +15,9 @@ static const struct {
 	{"inspect", cmd_inspect, "show a model's architecture, tensors and memory split"},
 	{"synth", cmd_synth, "write a synthetic GGUF model with random weights"},
 	{"tokenize", cmd_tokenize, "text to token ids with the model's tokenizer"},
+	{"eval", cmd_eval, "evaluate tokens in one batch; write logits in the fixtures' .ref format"},
+	{"run", cmd_run, "generate from a prompt of token ids"},
+	{"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,409 @@
+/* eval.c - eval, run and bench: the forward pass driven by token ids. */
+#include "commands-eval.h"
+
+#include "forward.h"
+#include "model.h"
+#include "quant.h"
+#include "threadpool.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct opts {
+	const char *model;
+	const char *tokens_arg;
+	const char *out;
+	int64_t greedy, n_predict, n_prompt, threads, ctx;
+};
+
+static const char eval_usage[] =
+	"usage: heft-engine eval MODEL --tokens ID,ID,... [--greedy N] [--out FILE] [-t N] [--ctx N]\n";
+static const char run_usage[] = "usage: heft-engine run MODEL --tokens ID,ID,... [-n N] [-t N] [--ctx N]\n";
+static const char bench_usage[] = "usage: heft-engine bench MODEL [-t N] [-p N] [-n N]\n";
+
+/* Parse the options all three commands share; unknown ones are errors. */
+static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int64_t *num = NULL, lo = 0, hi = INT32_MAX;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--tokens") && v) {
+			o->tokens_arg = v;
+		} else if ((!strcmp(a, "--out") || !strcmp(a, "-o")) && v) {
+			o->out = v;
+		} else if (!strcmp(a, "--greedy")) {
+			num = &o->greedy;
+		} else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+			num = &o->n_predict;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
+			num = &o->n_prompt, lo = 1;
+		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+			num = &o->threads, lo = 1, hi = 1024;
+		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
+			num = &o->ctx, lo = 1;
+		} else if (a[0] != '-' && !o->model) {
+			o->model = a;
+			continue;
+		} else {
+			warnx_("%s: unknown option or missing value '%s'", argv[0], a);
+			fputs(usage, stderr);
+			return 2;
+		}
+		if (num && (!v || !parse_i64(v, lo, hi, num))) {
+			warnx_("%s: %s needs a number in %lld..%lld", argv[0], a, (long long)lo, (long long)hi);
+			return 2;
+		}
+		i++;
+	}
+	if (!o->model) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	return -1;
+}
+
+/* "1,2,3" or "1 2 3" into a new array. */
+static int32_t *parse_tokens(const char *s, int *n_out)
+{
+	int cap = 16, n = 0;
+	int32_t *t = xmalloc((size_t)cap * sizeof *t);
+	while (*s) {
+		while (*s == ',' || *s == ' ')
+			s++;
+		if (!*s)
+			break;
+		char *end;
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (end == s || errno || v < 0 || v > INT32_MAX || (*end && *end != ',' && *end != ' ')) {
+			warnx_("bad token id list at '%.20s'", s);
+			free(t);
+			return NULL;
+		}
+		if (n == cap)
+			t = xreallocarray(t, (size_t)(cap *= 2), sizeof *t);
+		t[n++] = (int32_t)v;
+		s = end;
+	}
+	if (n == 0) {
+		warnx_("--tokens: no token ids");
+		free(t);
+		return NULL;
+	}
+	*n_out = n;
+	return t;
+}
+
+static struct model *load(const char *path)
+{
+	char err[1024];
+	struct model *m = model_load(path, err, sizeof err);
+	if (!m)
+		warnx_("%s", err);
+	return m;
+}
+
+static int check_vocab(const struct model *m, const int32_t *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (t[i] >= m->hp.n_vocab) {
+			warnx_("token id %d at index %d is outside the vocabulary (size %d)", t[i], i, m->hp.n_vocab);
+			return -1;
+		}
+	return 0;
+}
+
+static int argmax(const float *x, int n, float *margin)
+{
+	int best = 0, second = -1;
+	for (int i = 1; i < n; i++) {
+		if (x[i] > x[best]) {
+			second = best;
+			best = i;
+		} else if (second < 0 || x[i] > x[second]) {
+			second = i;
+		}
+	}
+	if (margin)
+		*margin = second >= 0 ? x[best] - x[second] : 0.0f;
+	return best;
+}
+
+/* Greedy continuation: n tokens, one at a time through the KV cache, from
+ * the logits of the last evaluated position. */
+static int greedy(struct forward *f, const float *last, int n_vocab, int n, int32_t *out, float *margin)
+{
+	for (int i = 0; i < n; i++) {
+		out[i] = argmax(last, n_vocab, margin ? &margin[i] : NULL);
+		if (i + 1 == n)
+			break;
+		last = forward_eval(f, &out[i], 1, false);
+		if (!last) {
+			warnx_("%s", forward_error(f));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void write_ids(FILE *fp, const char *key, const int32_t *t, int n)
+{
+	fprintf(fp, "%s %d", key, n);
+	for (int i = 0; i < n; i++)
+		fprintf(fp, " %d", t[i]);
+	fputc('\n', fp);
+}
+
+/* The fixtures' .ref format (see ../shared/fixtures/README.md). */
+static int write_ref(const char *path, const struct model *m, const int32_t *tok, int n, const int32_t *g,
+		     const float *margin, int ng, const float *logits)
+{
+	FILE *fp = path ? fopen(path, "w") : stdout;
+	if (!fp) {
+		warn_errno("%s", path);
+		return -1;
+	}
+	const char *base = strrchr(m->path, '/');
+	fprintf(fp, "# logits computed by heft-engine in one batch; greedy = argmax continuation\n");
+	fprintf(fp, "model %s\n", base ? base + 1 : m->path);
+	write_ids(fp, "tokens", tok, n);
+	write_ids(fp, "greedy", g, ng);
+	fprintf(fp, "greedy_margin %d", ng);
+	for (int i = 0; i < ng; i++)
+		fprintf(fp, " %.4f", margin[i]);
+	fprintf(fp, "\nlogits %d %d\n", n, m->hp.n_vocab);
+	for (int j = 0; j < n; j++) {
+		const float *row = logits + (size_t)j * m->hp.n_vocab;
+		for (int i = 0; i < m->hp.n_vocab; i++)
+			fprintf(fp, i ? " %.8g" : "%.8g", row[i]);
+		fputc('\n', fp);
+	}
+	if (fflush(fp) != 0 || ferror(fp) || (path && fclose(fp) != 0)) {
+		warn_errno("%s", path ? path : "stdout");
+		return -1;
+	}
+	return 0;
+}
+
+/* Load, check the prompt, make the pool and the forward state. */
+struct session {
+	struct model *m;
+	struct threadpool *tp;
+	struct forward *f;
+	int32_t *tok;
+	int n_tok;
+};
+
+static int session_open(struct session *s, const struct opts *o, int n_extra)
+{
+	memset(s, 0, sizeof *s);
+	if (o->tokens_arg && !(s->tok = parse_tokens(o->tokens_arg, &s->n_tok)))
+		return 2;
+	if (!(s->m = load(o->model)))
+		return 2;
+	if (s->tok && check_vocab(s->m, s->tok, s->n_tok) < 0)
+		return 2;
+	int ctx = o->ctx ? (int)o->ctx : s->n_tok + n_extra;
+	if (s->n_tok + n_extra > ctx) {
+		warnx_("%d tokens do not fit in --ctx %d", s->n_tok + n_extra, ctx);
+		return 2;
+	}
+	s->tp = threadpool_new((int)o->threads);
+	s->f = forward_new(s->m, s->tp, ctx, MAX(s->n_tok, 1));
+	return 0;
+}
+
+static void session_close(struct session *s)
+{
+	forward_free(s->f);
+	threadpool_free(s->tp);
+	model_free(s->m);
+	free(s->tok);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	struct opts o = {0};
+	int rc = parse_opts(argc, argv, &o, eval_usage);
+	if (rc >= 0)
+		return rc;
+	if (!o.tokens_arg) {
+		fputs(eval_usage, stderr);
+		return 2;
+	}
+	struct session s;
+	if ((rc = session_open(&s, &o, (int)o.greedy)) != 0) {
+		session_close(&s);
+		return rc;
+	}
+	int V = s.m->hp.n_vocab, ng = (int)o.greedy;
+	float *logits = xmalloc((size_t)s.n_tok * (size_t)V * sizeof *logits);
+	int32_t *g = xcalloc((size_t)ng + 1, sizeof *g);
+	float *margin = xcalloc((size_t)ng + 1, sizeof *margin);
+	const float *out = forward_eval(s.f, s.tok, s.n_tok, true);
+	rc = 1;
+	if (!out) {
+		warnx_("%s", forward_error(s.f));
+	} else {
+		memcpy(logits, out, (size_t)s.n_tok * (size_t)V * sizeof *logits);
+		if (greedy(s.f, logits + (size_t)(s.n_tok - 1) * V, V, ng, g, margin) == 0 &&
+		    write_ref(o.out, s.m, s.tok, s.n_tok, g, margin, ng, logits) == 0)
+			rc = 0;
+	}
+	free(logits);
+	free(g);
+	free(margin);
+	session_close(&s);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct opts o = {.n_predict = 16};
+	int rc = parse_opts(argc, argv, &o, run_usage);
+	if (rc >= 0)
+		return rc;
+	if (!o.tokens_arg) {
+		fputs(run_usage, stderr);
+		return 2;
+	}
+	struct session s;
+	if ((rc = session_open(&s, &o, (int)o.n_predict)) != 0) {
+		session_close(&s);
+		return rc;
+	}
+	int n = (int)o.n_predict;
+	int32_t *g = xcalloc((size_t)n + 1, sizeof *g);
+	double t0 = now_sec();
+	const float *last = forward_eval(s.f, s.tok, s.n_tok, false);
+	double t1 = now_sec();
+	rc = 1;
+	if (!last) {
+		warnx_("%s", forward_error(s.f));
+	} else if (greedy(s.f, last, s.m->hp.n_vocab, n, g, NULL) == 0) {
+		double t2 = now_sec();
+		for (int i = 0; i < n; i++)
+			printf(i ? " %d" : "%d", g[i]);
+		printf("\n");
+		fprintf(stderr, "prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s\n", s.n_tok,
+			s.n_tok / (t1 - t0), n, n > 1 ? (n - 1) / (t2 - t1) : 0.0);
+		rc = 0;
+	}
+	free(g);
+	session_close(&s);
+	return rc;
+}
+
+/* ---- bench ---------------------------------------------------------------------- */
+
+struct bw_job {
+	const uint64_t *buf;
+	size_t n;
+	uint64_t sums[256];
+};
+
+static void bw_worker(void *arg, int ith, int nth)
+{
+	struct bw_job *j = arg;
+	long lo, hi;
+	threadpool_range((long)j->n, ith, nth, &lo, &hi);
+	/* Four independent accumulators so the loop is bound by loads, not adds. */
+	uint64_t a = 0, b = 0, c = 0, d = 0;
+	for (long i = lo; i + 4 <= hi; i += 4) {
+		a += j->buf[i];
+		b += j->buf[i + 1];
+		c += j->buf[i + 2];
+		d += j->buf[i + 3];
+	}
+	j->sums[ith % 256] = a + b + c + d;
+}
+
+/* Read bandwidth of this machine with the pool's threads: best of a few
+ * passes summing a buffer far larger than the caches. Bytes/s. */
+static double measure_bandwidth(struct threadpool *tp)
+{
+	size_t bytes = (size_t)512 << 20;
+	struct bw_job j = {.n = bytes / sizeof(uint64_t)};
+	uint64_t *buf = xaligned_alloc(64, bytes);
+	for (size_t i = 0; i < j.n; i++) /* touch every page, and defeat zero-page tricks */
+		buf[i] = i;
+	j.buf = buf;
+	double best = 0.0;
+	for (int pass = 0; pass < 5; pass++) {
+		double t0 = now_sec();
+		threadpool_run(tp, bw_worker, &j);
+		double dt = now_sec() - t0;
+		if (bytes / dt > best)
+			best = bytes / dt;
+	}
+	uint64_t sink = 0;
+	for (int i = 0; i < threadpool_size(tp) && i < 256; i++)
+		sink += j.sums[i];
+	if (sink == 42) /* keep the sums alive */
+		fputc(' ', stderr);
+	free(buf);
+	return best;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	struct opts o = {.n_prompt = 128, .n_predict = 64};
+	int rc = parse_opts(argc, argv, &o, bench_usage);
+	if (rc >= 0)
+		return rc;
+	struct model *m = load(o.model);
+	if (!m)
+		return 2;
+	int np = (int)o.n_prompt, nd = MAX((int)o.n_predict, 2);
+	int32_t *tok = xmalloc((size_t)(np + nd) * sizeof *tok);
+	uint32_t seed = 12345; /* fixed prompt: runs are comparable */
+	for (int i = 0; i < np + nd; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		tok[i] = (int32_t)((seed >> 8) % (uint32_t)m->hp.n_vocab);
+	}
+	struct threadpool *tp = threadpool_new((int)o.threads);
+	struct forward *f = forward_new(m, tp, np + nd, np);
+
+	double t0 = now_sec();
+	const float *last = forward_eval(f, tok, np, false);
+	double t1 = now_sec();
+	double t_dec = 0.0;
+	for (int i = 0; i < nd && last; i++) {
+		double ts = now_sec();
+		last = forward_eval(f, &tok[np + i], 1, false);
+		if (i > 0) /* the first decode step warms caches and wakes threads */
+			t_dec += now_sec() - ts;
+	}
+	rc = 1;
+	if (!last) {
+		warnx_("%s", forward_error(f));
+	} else {
+		double bw = measure_bandwidth(tp);
+		uint64_t bpt = model_bytes_per_token(m);
+		double pp = np / (t1 - t0), tg = (nd - 1) / t_dec, bound = bw / (double)bpt;
+		char b1[32];
+		printf("model        %s (%s, %d threads, kernels %s)\n", m->path, m->arch_name,
+		       threadpool_size(tp), quant_init());
+		printf("prefill      %d tokens  %.2f tok/s\n", np, pp);
+		printf("decode       %d tokens  %.2f tok/s\n", nd - 1, tg);
+		printf("bytes/token  %s (dense + %d used experts per layer + output head)\n",
+		       fmt_bytes(b1, sizeof b1, bpt), m->hp.n_expert_used);
+		printf("bandwidth    %.2f GB/s measured (%d threads)\n", bw / 1e9, threadpool_size(tp));
+		printf("bound        %.2f tok/s; decode at %.1f%% of the bound\n", bound, 100.0 * tg / bound);
+		printf("prefill/decode per-token speedup %.2fx\n", pp / tg);
+		rc = 0;
+	}
+	forward_free(f);
+	threadpool_free(tp);
+	model_free(m);
+	free(tok);
+	return rc;
+}

@@ -1,0 +1,566 @@
+/* forward.c - per-architecture forward pass, batched.
+ *
+ * Reads top to bottom like the math:
+ *   x = token_embd[tokens]
+ *   for each layer:
+ *       x += attn_output(attention(rope(q), rope(k), v))   q,k,v from attn_norm(x)
+ *       x += ffn(ffn_norm(x))        dense SwiGLU, or router + top-k experts
+ *   logits = output(output_norm(x))
+ * Rows of every buffer are tokens of the batch. Small per-row operations
+ * (norms, rope, residuals) run on the calling thread; matrix products and
+ * attention are spread over the thread pool. */
+#include "forward.h"
+
+#include "matmul.h"
+#include "quant.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ACT_SLOTS 3
+
+/* Quantized copies of one activation matrix, one per activation format
+ * asked for: q, k and v (or gate and up) may have different weight types,
+ * but each format is made once per product. */
+struct acts {
+	const float *x;
+	int64_t n, cols;
+	int used;
+	uint32_t fmt[ACT_SLOTS];
+	void *buf[ACT_SLOTS];
+};
+
+struct forward {
+	const struct model *m;
+	struct threadpool *tp;
+	struct kv_cache *kv;
+	int max_batch, n_ctx;
+	char err[256];
+
+	/* [max_batch][...] rows */
+	float *x;        /* residual stream, n_embd */
+	float *xb;       /* normed input of a block, n_embd */
+	float *q, *k, *v;
+	float *attn;     /* attention output before attn_output, n_head * head_dim_v */
+	float *hb, *hb2; /* FFN hidden, n_ff (MoE: [max_batch * n_expert_used][n_ff_exp]) */
+	float *out;      /* a block's output before the residual, n_embd (MoE: per expert row) */
+	float *logits;   /* n_vocab */
+	float *rope_cs;  /* [max_batch][n_rot / 2] cos, sin pairs */
+	void *act_buf[ACT_SLOTS];
+
+	/* attention, per thread: scores over the context, a query and a value row */
+	float *att_scratch;
+	size_t att_stride;
+
+	/* MoE routing of one batch */
+	float *router;     /* [max_batch][n_expert] */
+	int *sel;          /* [max_batch][n_expert_used] expert ids */
+	float *sel_w;      /* their weights */
+	int *count, *first; /* per expert: rows routed to it, first row in grouped order */
+	int *rows;         /* grouped order: token * n_expert_used + slot */
+	int *used;         /* experts with count > 0 */
+	struct expert_view *views;
+	struct mm_task *tasks;
+};
+
+/* ---- small row operations ---------------------------------------------- */
+
+/* ggml's rms_norm: mean of squares accumulated in double. */
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+	double ss = 0.0;
+	for (int i = 0; i < n; i++)
+		ss += (double)(x[i] * x[i]);
+	float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+	for (int i = 0; i < n; i++)
+		o[i] = x[i] * scale * w[i];
+}
+
+static void rmsnorm_rows(float *o, const float *x, const struct wmat *w, int n_rows, int dim, float eps)
+{
+	for (int j = 0; j < n_rows; j++)
+		rmsnorm(o + (size_t)j * dim, x + (size_t)j * dim, w->data, dim, eps);
+}
+
+static void add_rows(float *x, const float *y, int n_rows, int dim)
+{
+	for (size_t i = 0; i < (size_t)n_rows * (size_t)dim; i++)
+		x[i] += y[i];
+}
+
+static void add_bias(float *y, const struct wmat *b, int n_rows, int dim)
+{
+	if (!b->data)
+		return;
+	const float *bv = b->data;
+	for (int j = 0; j < n_rows; j++)
+		for (int i = 0; i < dim; i++)
+			y[(size_t)j * dim + i] += bv[i];
+}
+
+static float silu(float x)
+{
+	return x / (1.0f + expf(-x));
+}
+
+static void softmax(float *x, int n)
+{
+	float mx = x[0];
+	for (int i = 1; i < n; i++)
+		mx = x[i] > mx ? x[i] : mx;
+	float sum = 0.0f;
+	for (int i = 0; i < n; i++) {
+		x[i] = expf(x[i] - mx);
+		sum += x[i];
+	}
+	for (int i = 0; i < n; i++)
+		x[i] /= sum;
+}
+
+/* ---- activations ---------------------------------------------------------- */
+
+static void acts_init(struct forward *f, struct acts *a, const float *x, int64_t n, int64_t cols)
+{
+	a->x = x;
+	a->n = n;
+	a->cols = cols;
+	a->used = 0;
+	memcpy(a->buf, f->act_buf, sizeof a->buf);
+}
+
+/* x quantized for weights of type wtype (F32 activations: x itself). */
+static const void *acts_for(struct acts *a, uint32_t wtype)
+{
+	uint32_t fmt = qtypes[wtype].act_type;
+	if (fmt == GGML_F32)
+		return a->x;
+	for (int i = 0; i < a->used; i++)
+		if (a->fmt[i] == fmt)
+			return a->buf[i];
+	if (a->used == ACT_SLOTS)
+		abort(); /* a block asked for more formats than it has products */
+	mm_quantize(wtype, a->cols, a->x, a->cols, a->n, a->buf[a->used]);
+	a->fmt[a->used] = fmt;
+	return a->buf[a->used++];
+}
+
+static struct mm_task task(const struct wmat *w, const void *xq, int64_t n, float *y)
+{
+	return (struct mm_task){.w = w, .xq = xq, .n = n, .y = y, .ldy = w->rows};
+}
+
+/* ---- rope ------------------------------------------------------------------ */
+
+/* cos/sin of theta_i = (pos / scale) * base^(-2i/n_rot) / rope_freqs[i]
+ * for every token of the batch, shared by all layers and heads. */
+static void rope_table(struct forward *f, int n, int p)
+{
+	const struct hparams *hp = &f->m->hp;
+	int half = hp->n_rot / 2;
+	for (int j = 0; j < n; j++) {
+		double pos = (double)(p + j) / hp->rope_scale;
+		for (int i = 0; i < half; i++) {
+			double theta = pos * pow(hp->rope_base, -2.0 * i / hp->n_rot);
+			if (f->m->rope_freqs)
+				theta /= f->m->rope_freqs[i];
+			f->rope_cs[((size_t)j * half + i) * 2] = (float)cos(theta);
+			f->rope_cs[((size_t)j * half + i) * 2 + 1] = (float)sin(theta);
+		}
+	}
+}
+
+/* Rotate the first n_rot dims of each head of each row. NORM pairs
+ * adjacent dims (Llama's converter permutes q/k weights for this); NEOX
+ * pairs dim i with i + n_rot/2. */
+static void rope(const struct forward *f, float *x, int n, int n_heads, int head_dim)
+{
+	const struct hparams *hp = &f->m->hp;
+	int half = hp->n_rot / 2;
+	int stride = hp->rope == ROPE_NORM ? 2 : 1, off = hp->rope == ROPE_NORM ? 1 : half;
+	for (int j = 0; j < n; j++) {
+		const float *cs = f->rope_cs + (size_t)j * half * 2;
+		for (int h = 0; h < n_heads; h++) {
+			float *v = x + ((size_t)j * n_heads + h) * head_dim;
+			for (int i = 0; i < half; i++) {
+				float c = cs[2 * i], s = cs[2 * i + 1];
+				float a = v[i * stride], b = v[i * stride + off];
+				v[i * stride] = a * c - b * s;
+				v[i * stride + off] = a * s + b * c;
+			}
+		}
+	}
+}
+
+/* ---- attention ------------------------------------------------------------- */
+
+struct attn_job {
+	struct forward *f;
+	int layer, n, p;
+};
+
+/* One (token, head): softmax(q k^T / sqrt(d)) v over positions 0..p+i. */
+static void attend(struct forward *f, float *scratch, int layer, int i, int h, int pos)
+{
+	const struct hparams *hp = &f->m->hp;
+	int dk = hp->head_dim_k, dv = hp->head_dim_v, kvh = h / (hp->n_head / hp->n_head_kv);
+	float *score = scratch, *qh = scratch + f->n_ctx, *vrow = qh + dk;
+	const float *q = f->q + ((size_t)i * hp->n_head + h) * dk;
+	float *out = f->attn + ((size_t)i * hp->n_head + h) * dv;
+	float scale = 1.0f / sqrtf((float)dk);
+	vec_dot_fn dot16 = qtypes[GGML_F16].vec_dot;
+	to_float_fn f16_row = qtypes[GGML_F16].to_float;
+
+	/* llama.cpp multiplies an F16 cache with the query rounded to F16. */
+	for (int d = 0; d < dk; d++)
+		qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+	for (int t = 0; t <= pos; t++) {
+		dot16(dk, &score[t], kv_k(f->kv, layer, t) + (size_t)kvh * dk, qh);
+		score[t] *= scale;
+	}
+	softmax(score, pos + 1);
+	memset(out, 0, (size_t)dv * sizeof *out);
+	for (int t = 0; t <= pos; t++) {
+		f16_row(kv_v(f->kv, layer, t) + (size_t)kvh * dv, vrow, dv);
+		for (int d = 0; d < dv; d++)
+			out[d] += score[t] * vrow[d];
+	}
+}
+
+/* (token, head) pairs dealt round-robin: later tokens see more positions,
+ * so contiguous ranges would load the last thread most. */
+static void attn_worker(void *arg, int ith, int nth)
+{
+	struct attn_job *job = arg;
+	struct forward *f = job->f;
+	int n_head = f->m->hp.n_head;
+	float *scratch = f->att_scratch + (size_t)ith * f->att_stride;
+	for (int idx = ith; idx < job->n * n_head; idx += nth) {
+		int i = idx / n_head, h = idx % n_head;
+		attend(f, scratch, job->layer, i, h, job->p + i);
+	}
+}
+
+static void attention_block(struct forward *f, int il, int n, int p)
+{
+	const struct model *m = f->m;
+	const struct hparams *hp = &m->hp;
+	const struct layer *l = &m->layers[il];
+	struct acts a;
+
+	rmsnorm_rows(f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
+	acts_init(f, &a, f->xb, n, hp->n_embd);
+	struct mm_task qkv[3] = {
+		task(&l->wq, acts_for(&a, l->wq.type), n, f->q),
+		task(&l->wk, acts_for(&a, l->wk.type), n, f->k),
+		task(&l->wv, acts_for(&a, l->wv.type), n, f->v),
+	};
+	mm_run(f->tp, qkv, 3);
+	add_bias(f->q, &l->bq, n, (int)l->wq.rows);
+	add_bias(f->k, &l->bk, n, (int)l->wk.rows);
+	add_bias(f->v, &l->bv, n, (int)l->wv.rows);
+
+	if (l->q_norm.data) { /* qwen3: RMS norm of each head's q and k before rope */
+		rmsnorm_rows(f->q, f->q, &l->q_norm, n * hp->n_head, hp->head_dim_k, hp->rms_eps);
+		rmsnorm_rows(f->k, f->k, &l->k_norm, n * hp->n_head_kv, hp->head_dim_k, hp->rms_eps);
+	}
+	rope(f, f->q, n, hp->n_head, hp->head_dim_k);
+	rope(f, f->k, n, hp->n_head_kv, hp->head_dim_k);
+	for (int i = 0; i < n; i++)
+		kv_store(f->kv, il, p + i, f->k + (size_t)i * f->kv->k_dim, f->v + (size_t)i * f->kv->v_dim);
+
+	struct attn_job job = {f, il, n, p};
+	threadpool_run(f->tp, attn_worker, &job);
+
+	acts_init(f, &a, f->attn, n, l->wo.cols);
+	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
+	mm_run(f->tp, &o, 1);
+	add_bias(f->out, &l->bo, n, hp->n_embd);
+	add_rows(f->x, f->out, n, hp->n_embd);
+}
+
+/* ---- feed-forward ------------------------------------------------------------ */
+
+/* hb = silu(hb) * hb2, the SwiGLU of every row. */
+static void swiglu(float *hb, const float *hb2, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		hb[i] = silu(hb[i]) * hb2[i];
+}
+
+static void ffn_dense(struct forward *f, const struct layer *l, int n)
+{
+	struct acts a;
+	acts_init(f, &a, f->xb, n, f->m->hp.n_embd);
+	struct mm_task gate_up[2] = {
+		task(&l->ffn_gate, acts_for(&a, l->ffn_gate.type), n, f->hb),
+		task(&l->ffn_up, acts_for(&a, l->ffn_up.type), n, f->hb2),
+	};
+	mm_run(f->tp, gate_up, 2);
+	swiglu(f->hb, f->hb2, (size_t)n * (size_t)l->ffn_gate.rows);
+	acts_init(f, &a, f->hb, n, l->ffn_down.cols);
+	struct mm_task down = task(&l->ffn_down, acts_for(&a, l->ffn_down.type), n, f->out);
+	mm_run(f->tp, &down, 1);
+}
+
+/* Router: softmax over all experts, keep the top k, renormalise them
+ * (llama.cpp's build_moe_ffn with norm_w for Mixtral and qwen3moe). */
+static void route(struct forward *f, int n)
+{
+	const struct hparams *hp = &f->m->hp;
+	int ne = hp->n_expert, k = hp->n_expert_used;
+	for (int j = 0; j < n; j++) {
+		float *probs = f->router + (size_t)j * ne;
+		int *sel = f->sel + (size_t)j * k;
+		float *w = f->sel_w + (size_t)j * k, sum = 0.0f;
+		softmax(probs, ne);
+		for (int s = 0; s < k; s++) { /* k is small: selection by repeated max */
+			int best = -1;
+			for (int e = 0; e < ne; e++) {
+				bool taken = false;
+				for (int t = 0; t < s; t++)
+					taken |= sel[t] == e;
+				if (!taken && (best < 0 || probs[e] > probs[best]))
+					best = e;
+			}
+			sel[s] = best;
+			w[s] = probs[best];
+			sum += w[s];
+		}
+		for (int s = 0; s < k && hp->norm_topk; s++)
+			w[s] /= sum;
+	}
+}
+
+/* Group the batch's (token, slot) rows by expert: each expert's rows are
+ * contiguous, so each expert's weights are read once per batch (expert-major). */
+static int group_by_expert(struct forward *f, int n)
+{
+	int ne = f->m->hp.n_expert, k = f->m->hp.n_expert_used, n_used = 0;
+	memset(f->count, 0, (size_t)ne * sizeof *f->count);
+	for (int r = 0; r < n * k; r++)
+		f->count[f->sel[r]]++;
+	for (int e = 0, at = 0; e < ne; e++) {
+		f->first[e] = at;
+		at += f->count[e];
+		if (f->count[e])
+			f->used[n_used++] = e;
+	}
+	int *fill = f->first + ne; /* second half of first[]: running fill positions */
+	memcpy(fill, f->first, (size_t)ne * sizeof *fill);
+	for (int r = 0; r < n * k; r++)
+		f->rows[fill[f->sel[r]]++] = r;
+	return n_used;
+}
+
+static int ffn_moe(struct forward *f, int il, int n)
+{
+	const struct hparams *hp = &f->m->hp;
+	const struct layer *l = &f->m->layers[il];
+	int k = hp->n_expert_used, d = hp->n_embd, ff = hp->n_ff_exp;
+	struct acts a;
+
+	acts_init(f, &a, f->xb, n, d);
+	struct mm_task r = task(&l->ffn_gate_inp, acts_for(&a, l->ffn_gate_inp.type), n, f->router);
+	mm_run(f->tp, &r, 1);
+	route(f, n);
+	int n_used = group_by_expert(f, n);
+	struct weights *w = f->m->w;
+	if (weights_experts_get(w, il, n_used, f->used, f->views) < 0) {
+		snprintf(f->err, sizeof f->err, "layer %d: reading experts failed", il);
+		return -1;
+	}
+
+	/* Gather each row's input in grouped order (into out, free until the
+	 * down projection), then gate and up of all experts in one step. */
+	for (int g = 0; g < n * k; g++)
+		memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d, (size_t)d * sizeof(float));
+	acts_init(f, &a, f->out, (int64_t)n * k, d);
+	const struct wmat *gate0 = &f->views[0].m[EXP_GATE], *up0 = &f->views[0].m[EXP_UP];
+	const char *xg = acts_for(&a, gate0->type), *xu = acts_for(&a, up0->type);
+	size_t gb = mm_act_bytes(gate0), ub = mm_act_bytes(up0);
+	for (int i = 0; i < n_used; i++) {
+		int e = f->used[i], at = f->first[e], cnt = f->count[e];
+		f->tasks[2 * i] = task(&f->views[i].m[EXP_GATE], xg + at * gb, cnt, f->hb + (size_t)at * ff);
+		f->tasks[2 * i + 1] = task(&f->views[i].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
+	}
+	mm_run(f->tp, f->tasks, 2 * n_used);
+	swiglu(f->hb, f->hb2, (size_t)n * k * ff);
+
+	const struct wmat *down0 = &f->views[0].m[EXP_DOWN];
+	acts_init(f, &a, f->hb, (int64_t)n * k, ff);
+	const char *xd = acts_for(&a, down0->type);
+	size_t db = mm_act_bytes(down0);
+	for (int i = 0; i < n_used; i++) {
+		int e = f->used[i], at = f->first[e];
+		f->tasks[i] = task(&f->views[i].m[EXP_DOWN], xd + at * db, f->count[e], f->out + (size_t)at * d);
+	}
+	mm_run(f->tp, f->tasks, n_used);
+	weights_experts_release(w, il, n_used, f->used);
+
+	/* x += sum over the token's experts of weight * expert output */
+	for (int g = 0; g < n * k; g++) {
+		float *x = f->x + (size_t)(f->rows[g] / k) * d, wt = f->sel_w[f->rows[g]];
+		const float *o = f->out + (size_t)g * d;
+		for (int i = 0; i < d; i++)
+			x[i] += wt * o[i];
+	}
+	return 0;
+}
+
+static int ffn_block(struct forward *f, int il, int n)
+{
+	const struct hparams *hp = &f->m->hp;
+	const struct layer *l = &f->m->layers[il];
+	rmsnorm_rows(f->xb, f->x, &l->ffn_norm, n, hp->n_embd, hp->rms_eps);
+	if (hp->n_expert)
+		return ffn_moe(f, il, n);
+	ffn_dense(f, l, n);
+	add_rows(f->x, f->out, n, hp->n_embd);
+	return 0;
+}
+
+/* ---- the whole model -------------------------------------------------------- */
+
+static void embed(struct forward *f, const int32_t *tokens, int n)
+{
+	for (int j = 0; j < n; j++)
+		weights_row_f32(&f->m->token_embd, tokens[j], f->x + (size_t)j * f->m->hp.n_embd);
+}
+
+const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool all_logits)
+{
+	const struct model *m = f->m;
+	const struct hparams *hp = &m->hp;
+	int p = f->kv->n_pos;
+	if (n < 1 || n > f->max_batch || p + n > f->n_ctx) {
+		snprintf(f->err, sizeof f->err, "%d tokens at position %d do not fit (batch %d, context %d)", n, p,
+			 f->max_batch, f->n_ctx);
+		return NULL;
+	}
+	for (int j = 0; j < n; j++)
+		if (tokens[j] < 0 || tokens[j] >= hp->n_vocab) {
+			snprintf(f->err, sizeof f->err, "token id %d is outside the vocabulary (0..%d)", tokens[j],
+				 hp->n_vocab - 1);
+			return NULL;
+		}
+
+	embed(f, tokens, n);
+	rope_table(f, n, p);
+	for (int il = 0; il < hp->n_layer; il++) {
+		attention_block(f, il, n, p);
+		if (ffn_block(f, il, n) < 0) {
+			kv_truncate(f->kv, p);
+			return NULL;
+		}
+	}
+	f->kv->n_pos = p + n;
+
+	/* Logits only where asked: the output head is the largest matrix. */
+	int first = all_logits ? 0 : n - 1, rows = n - first;
+	const float *x = f->x + (size_t)first * hp->n_embd;
+	rmsnorm_rows(f->xb, x, &m->output_norm, rows, hp->n_embd, hp->rms_eps);
+	struct acts a;
+	acts_init(f, &a, f->xb, rows, hp->n_embd);
+	struct mm_task out = task(&m->output, acts_for(&a, m->output.type), rows, f->logits);
+	mm_run(f->tp, &out, 1);
+	return f->logits;
+}
+
+static float *alloc_f32(size_t n)
+{
+	return xaligned_alloc(64, (n ? n : 1) * sizeof(float));
+}
+
+/* Bytes of a quantized activation row of cols elements in any format
+ * (Q8_K, the largest, is 292 bytes per 256 floats). */
+static size_t act_row_max(int64_t cols)
+{
+	return (size_t)cols * 5 / 4 + 512;
+}
+
+struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_ctx, int max_batch)
+{
+	const struct hparams *hp = &m->hp;
+	struct forward *f = xcalloc(1, sizeof *f);
+	f->m = m;
+	f->tp = tp;
+	f->n_ctx = n_ctx > 0 ? n_ctx : hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096;
+	f->max_batch = max_batch > 0 ? MIN(max_batch, f->n_ctx) : 1;
+	int kd = hp->n_head_kv * hp->head_dim_k, vd = hp->n_head_kv * hp->head_dim_v;
+	f->kv = kv_new(hp->n_layer, f->n_ctx, kd, vd);
+
+	size_t B = (size_t)f->max_batch, k = (size_t)MAX(hp->n_expert_used, 1);
+	size_t ff = (size_t)MAX((size_t)hp->n_ff, k * (size_t)hp->n_ff_exp);
+	size_t wide = (size_t)MAX(MAX(hp->n_embd, hp->n_head * hp->head_dim_v), MAX(hp->n_ff, hp->n_ff_exp));
+	f->x = alloc_f32(B * hp->n_embd);
+	f->xb = alloc_f32(B * hp->n_embd);
+	f->q = alloc_f32(B * hp->n_head * hp->head_dim_k);
+	f->k = alloc_f32(B * kd);
+	f->v = alloc_f32(B * vd);
+	f->attn = alloc_f32(B * hp->n_head * hp->head_dim_v);
+	f->hb = alloc_f32(B * ff);
+	f->hb2 = alloc_f32(B * ff);
+	f->out = alloc_f32(B * k * hp->n_embd);
+	f->logits = alloc_f32(B * hp->n_vocab);
+	f->rope_cs = alloc_f32(B * hp->n_rot);
+	for (int i = 0; i < ACT_SLOTS; i++)
+		f->act_buf[i] = xaligned_alloc(64, B * k * act_row_max((int64_t)wide));
+	f->att_stride = ((size_t)f->n_ctx + hp->head_dim_k + hp->head_dim_v + 15) & ~(size_t)15;
+	f->att_scratch = alloc_f32(f->att_stride * (size_t)threadpool_size(tp));
+	if (hp->n_expert) {
+		size_t ne = (size_t)hp->n_expert;
+		f->router = alloc_f32(B * ne);
+		f->sel = xcalloc(B * k, sizeof *f->sel);
+		f->sel_w = alloc_f32(B * k);
+		f->count = xcalloc(ne, sizeof *f->count);
+		f->first = xcalloc(2 * ne, sizeof *f->first);
+		f->rows = xcalloc(B * k, sizeof *f->rows);
+		f->used = xcalloc(ne, sizeof *f->used);
+		f->views = xcalloc(ne, sizeof *f->views);
+		f->tasks = xcalloc(2 * ne, sizeof *f->tasks);
+	}
+	return f;
+}
+
+void forward_free(struct forward *f)
+{
+	if (!f)
+		return;
+	kv_free(f->kv);
+	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
+			f->att_scratch, f->router, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
+			f->views, f->tasks};
+	for (size_t i = 0; i < ARRAY_LEN(bufs); i++)
+		free(bufs[i]);
+	for (int i = 0; i < ACT_SLOTS; i++)
+		free(f->act_buf[i]);
+	free(f);
+}
+
+const char *forward_error(const struct forward *f)
+{
+	return f->err;
+}
+
+int forward_n_ctx(const struct forward *f)
+{
+	return f->n_ctx;
+}
+
+int forward_max_batch(const struct forward *f)
+{
+	return f->max_batch;
+}
+
+int forward_n_pos(const struct forward *f)
+{
+	return f->kv->n_pos;
+}
+
+void forward_truncate(struct forward *f, int n_pos)
+{
+	kv_truncate(f->kv, n_pos);
+}

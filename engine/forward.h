@@ -1,0 +1,40 @@
+/* forward.h - the forward pass of llama (dense and Mixtral-style MoE),
+ * qwen3 and qwen3moe.
+ *
+ * One code path evaluates a batch of n tokens at positions p..p+n-1, where
+ * p is the number of positions already in the KV cache: a prompt is one
+ * batch (or a few chunks), a generated token is a batch of one. All scratch
+ * memory is allocated by forward_new for max_batch tokens; evaluation
+ * allocates nothing. */
+#ifndef HEFT_FORWARD_H
+#define HEFT_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kv.h"
+#include "model.h"
+#include "threadpool.h"
+
+struct forward;
+
+/* n_ctx: KV cache positions (0 = the model's context_length, or 4096).
+ * max_batch: most tokens per forward_eval call. */
+struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_ctx, int max_batch);
+void forward_free(struct forward *f);
+
+/* Evaluate n tokens (1 <= n <= max_batch, ids < n_vocab) after the cached
+ * positions. Returns the logits (n_vocab floats per row): every token's row
+ * if all_logits, else only the last token's. NULL if the tokens do not fit
+ * (message via forward_error). The pointer is valid until the next call. */
+const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool all_logits);
+
+const char *forward_error(const struct forward *f);
+
+int forward_n_ctx(const struct forward *f);
+int forward_max_batch(const struct forward *f);
+/* Positions in the KV cache; truncate to keep only the first n_pos. */
+int forward_n_pos(const struct forward *f);
+void forward_truncate(struct forward *f, int n_pos);
+
+#endif

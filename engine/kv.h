@@ -1,0 +1,41 @@
+/* kv.h - the attention KV cache: per layer, per position, F16.
+ *
+ * Keys and values are rounded to F16 when stored, as llama.cpp does, so
+ * logits match it. n_pos is the number of positions filled; truncating to a
+ * shorter prefix (editing a conversation) only moves n_pos - the prefix's
+ * entries stay valid. */
+#ifndef HEFT_KV_H
+#define HEFT_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kv_cache {
+	int n_layer, n_ctx;
+	int k_dim, v_dim; /* floats per position: n_head_kv * head_dim */
+	int n_pos;
+	uint16_t *k, *v; /* [layer][pos][dim] */
+};
+
+struct kv_cache *kv_new(int n_layer, int n_ctx, int k_dim, int v_dim);
+void kv_free(struct kv_cache *kv);
+
+static inline uint16_t *kv_k(const struct kv_cache *kv, int layer, int pos)
+{
+	return kv->k + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * (size_t)kv->k_dim;
+}
+
+static inline uint16_t *kv_v(const struct kv_cache *kv, int layer, int pos)
+{
+	return kv->v + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * (size_t)kv->v_dim;
+}
+
+/* Store one position's keys and values (floats, rounded to F16). */
+void kv_store(struct kv_cache *kv, int layer, int pos, const float *k, const float *v);
+
+/* Forget positions >= n_pos (n_pos <= current). */
+void kv_truncate(struct kv_cache *kv, int n_pos);
+
+size_t kv_bytes(const struct kv_cache *kv);
+
+#endif

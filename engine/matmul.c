@@ -1,0 +1,89 @@
+/* matmul.c - batched quantized matrix products over the thread pool. */
+#include "matmul.h"
+
+#include "quant.h"
+
+#include <string.h>
+
+/* Weight rows per tile: a tile stays in L1/L2 while every activation row
+ * streams past it. */
+#define ROW_TILE 16
+#define MAX_TASKS 256
+
+size_t mm_act_bytes(const struct wmat *w)
+{
+	return quant_act_row_bytes(w->type, w->cols);
+}
+
+void mm_quantize(uint32_t wtype, int64_t cols, const float *x, int64_t ldx, int64_t n, void *xq)
+{
+	size_t rb = quant_act_row_bytes(wtype, cols);
+	for (int64_t j = 0; j < n; j++)
+		quant_act_row(wtype, x + j * ldx, (char *)xq + (size_t)j * rb, cols);
+}
+
+/* Rows [r0, r1) of one task. */
+static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
+{
+	const struct wmat *w = t->w;
+	vec_dot_fn dot = qtypes[w->type].vec_dot;
+	size_t ab = mm_act_bytes(w);
+	for (int64_t rt = r0; rt < r1; rt += ROW_TILE) {
+		int64_t re = rt + ROW_TILE < r1 ? rt + ROW_TILE : r1;
+		for (int64_t j = 0; j < t->n; j++) {
+			const char *a = (const char *)t->xq + (size_t)j * ab;
+			float *y = t->y + j * t->ldy;
+			for (int64_t r = rt; r < re; r++)
+				dot(w->cols, &y[r], (const char *)w->data + (size_t)r * w->row_bytes, a);
+		}
+	}
+}
+
+struct mm_job {
+	const struct mm_task *tasks;
+	int n_tasks;
+	int64_t start[MAX_TASKS + 1]; /* prefix sums of weight rows */
+};
+
+/* Each thread takes a contiguous range of the concatenated rows of all
+ * tasks, so the split stays even when tasks differ in size. Ranges are
+ * rounded to ROW_TILE so no two threads share a cache line of y for n = 1
+ * (rows of 16 floats = 64 bytes). */
+static void mm_worker(void *arg, int ith, int nth)
+{
+	struct mm_job *job = arg;
+	int64_t total = job->start[job->n_tasks];
+	int64_t tiles = (total + ROW_TILE - 1) / ROW_TILE;
+	int64_t lo = tiles * ith / nth * ROW_TILE, hi = tiles * (ith + 1) / nth * ROW_TILE;
+	if (hi > total)
+		hi = total;
+	for (int i = 0; i < job->n_tasks && lo < hi; i++) {
+		int64_t s = job->start[i], e = job->start[i + 1];
+		if (e <= lo || s >= hi)
+			continue;
+		int64_t r0 = lo > s ? lo - s : 0, r1 = (hi < e ? hi : e) - s;
+		task_rows(&job->tasks[i], r0, r1);
+	}
+}
+
+void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks)
+{
+	while (n_tasks > 0) {
+		struct mm_job job;
+		job.tasks = tasks;
+		job.n_tasks = n_tasks < MAX_TASKS ? n_tasks : MAX_TASKS;
+		job.start[0] = 0;
+		for (int i = 0; i < job.n_tasks; i++)
+			job.start[i + 1] = job.start[i] + (tasks[i].n > 0 ? tasks[i].w->rows : 0);
+		threadpool_run(tp, mm_worker, &job);
+		tasks += job.n_tasks;
+		n_tasks -= job.n_tasks;
+	}
+}
+
+void matmul(struct threadpool *tp, const struct wmat *w, const float *x, int64_t n, float *y, void *xq)
+{
+	mm_quantize(w->type, w->cols, x, w->cols, n, xq);
+	struct mm_task t = {.w = w, .xq = xq, .n = n, .y = y, .ldy = w->rows};
+	mm_run(tp, &t, 1);
+}
