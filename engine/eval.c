@@ -1,10 +1,14 @@
-/* eval.c - eval, run and bench: the forward pass driven by token ids. */
+/* eval.c - eval, run and bench: the forward pass driven by token ids, or
+ * by text through the model's tokenizer (eval -p, run -p). */
 #include "commands-eval.h"
 
 #include "forward.h"
 #include "model.h"
 #include "quant.h"
+#include "sampler.h"
+#include "session.h"
 #include "threadpool.h"
+#include "tokenizer.h"
 #include "util.h"
 
 #include <errno.h>
@@ -12,18 +16,80 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct opts {
 	const char *model;
 	const char *tokens_arg;
+	const char *prompt;  /* -p TEXT (eval, run) */
+	const char *prompt_file;
 	const char *out;
+	const char *stop;
 	int64_t greedy, n_predict, n_prompt, threads, ctx;
+	bool text_p;         /* -p is the prompt text, not bench's prompt length */
+	bool sampling;       /* run: sampler flags and --stop */
+	bool n_set;
+	struct sampler_params sp;
 };
 
 static const char eval_usage[] =
-	"usage: heft-engine eval MODEL --tokens ID,ID,... [--greedy N] [--out FILE] [-t N] [--ctx N]\n";
-static const char run_usage[] = "usage: heft-engine run MODEL --tokens ID,ID,... [-n N] [-t N] [--ctx N]\n";
+	"usage: heft-engine eval MODEL (--tokens ID,ID,... | -p TEXT | -f FILE) [--greedy N] [--out FILE]\n"
+	"                        [-t N] [--ctx N]\n";
+static const char run_usage[] =
+	"usage: heft-engine run MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [-n N] [-t N] [--ctx N]\n"
+	"                       [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
+	"                       [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
+	"                       [--seed S] [--stop TEXT]\n";
 static const char bench_usage[] = "usage: heft-engine bench MODEL [-t N] [-p N] [-n N]\n";
+
+int parse_sampler_flag(int argc, char **argv, int *i, struct sampler_params *p)
+{
+	static const struct {
+		const char *name;
+		int is_int;
+		double lo, hi;
+		size_t off;
+	} flags[] = {
+		{"--temp", 0, 0, 100, offsetof(struct sampler_params, temp)},
+		{"--top-k", 1, 0, INT32_MAX, offsetof(struct sampler_params, top_k)},
+		{"--top-p", 0, 0, 1, offsetof(struct sampler_params, top_p)},
+		{"--min-p", 0, 0, 1, offsetof(struct sampler_params, min_p)},
+		{"--repeat-penalty", 0, 0, 100, offsetof(struct sampler_params, repeat_penalty)},
+		{"--repeat-last-n", 1, -1, INT32_MAX, offsetof(struct sampler_params, repeat_last_n)},
+		{"--presence-penalty", 0, -100, 100, offsetof(struct sampler_params, presence_penalty)},
+		{"--frequency-penalty", 0, -100, 100, offsetof(struct sampler_params, frequency_penalty)},
+	};
+	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
+		int64_t seed;
+		if (!v || !parse_i64(v, -1, INT64_MAX, &seed)) {
+			warnx_("%s: --seed needs a number (-1: random)", argv[0]);
+			return -1;
+		}
+		p->seed = seed;
+		*i += 1;
+		return 1;
+	}
+	for (size_t k = 0; k < ARRAY_LEN(flags); k++) {
+		if (strcmp(a, flags[k].name))
+			continue;
+		double d;
+		if (!v || !parse_f64(v, &d) || !(d >= flags[k].lo && d <= flags[k].hi) ||
+		    (flags[k].is_int && d != (double)(int64_t)d)) {
+			warnx_("%s: %s needs a%s number in %g..%g", argv[0], a, flags[k].is_int ? "n integer" : "",
+			       flags[k].lo, flags[k].hi);
+			return -1;
+		}
+		char *field = (char *)p + flags[k].off;
+		if (flags[k].is_int)
+			*(int *)field = (int)d;
+		else
+			*(float *)field = (float)d;
+		*i += 1;
+		return 1;
+	}
+	return 0;
+}
 
 /* Parse the options all three commands share; unknown ones are errors. */
 static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
@@ -32,17 +98,29 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int64_t *num = NULL, lo = 0, hi = INT32_MAX;
+		int sf = o->sampling ? parse_sampler_flag(argc, argv, &i, &o->sp) : 0;
+		if (sf < 0)
+			return 2;
+		if (sf > 0)
+			continue;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
 			return 0;
 		} else if (!strcmp(a, "--tokens") && v) {
 			o->tokens_arg = v;
+		} else if (o->text_p && (!strcmp(a, "-p") || !strcmp(a, "--prompt")) && v) {
+			o->prompt = v;
+		} else if (o->text_p && (!strcmp(a, "-f") || !strcmp(a, "--file")) && v) {
+			o->prompt_file = v;
+		} else if (o->sampling && !strcmp(a, "--stop") && v) {
+			o->stop = v;
 		} else if ((!strcmp(a, "--out") || !strcmp(a, "-o")) && v) {
 			o->out = v;
 		} else if (!strcmp(a, "--greedy")) {
 			num = &o->greedy;
 		} else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-			num = &o->n_predict;
+			num = &o->n_predict, lo = -1;
+			o->n_set = true;
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
 			num = &o->n_prompt, lo = 1;
 		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -65,6 +143,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 	}
 	if (!o->model) {
 		fputs(usage, stderr);
+		return 2;
+	}
+	if (!!o->tokens_arg + !!o->prompt + !!o->prompt_file > 1) {
+		warnx_("%s: give one of --tokens, -p and -f", argv[0]);
 		return 2;
 	}
 	return -1;
@@ -101,6 +183,18 @@ static int32_t *parse_tokens(const char *s, int *n_out)
 	*n_out = n;
 	return t;
 }
+
+/* A model, its prompt and the state to evaluate it (job_open). */
+struct job {
+	struct model *m;
+	struct tokenizer *t; /* text prompts only */
+	struct threadpool *tp;
+	struct forward *f;
+	int32_t *tok;
+	int n_tok;
+	char *prompt; /* text prompts only */
+	size_t prompt_len;
+};
 
 static struct model *load(const char *path)
 {
@@ -162,10 +256,27 @@ static void write_ids(FILE *fp, const char *key, const int32_t *t, int n)
 	fputc('\n', fp);
 }
 
-/* The fixtures' .ref format (see ../shared/fixtures/README.md). */
-static int write_ref(const char *path, const struct model *m, const int32_t *tok, int n, const int32_t *g,
-		     const float *margin, int ng, const float *logits)
+/* Bytes < 0x20 and '%' as %XX, the refs' escaping of text. */
+static void write_escaped(FILE *fp, const char *p, size_t n)
 {
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20 || c == '%')
+			fprintf(fp, "%%%02X", c);
+		else
+			fputc(c, fp);
+	}
+}
+
+/* The fixtures' .ref format (see ../shared/fixtures/README.md). With a
+ * text prompt (j->t set) the end-to-end layout: prompt and greedy_text
+ * lines, and no logits rows. */
+static int write_ref(const char *path, const struct job *j, const int32_t *g, const float *margin, int ng,
+		     const float *logits)
+{
+	const struct model *m = j->m;
+	const int32_t *tok = j->tok;
+	int n = j->t ? 0 : j->n_tok;
 	FILE *fp = path ? fopen(path, "w") : stdout;
 	if (!fp) {
 		warn_errno("%s", path);
@@ -174,14 +285,30 @@ static int write_ref(const char *path, const struct model *m, const int32_t *tok
 	const char *base = strrchr(m->path, '/');
 	fprintf(fp, "# logits computed by heft-engine in one batch; greedy = argmax continuation\n");
 	fprintf(fp, "model %s\n", base ? base + 1 : m->path);
-	write_ids(fp, "tokens", tok, n);
+	if (j->t) {
+		fprintf(fp, "# prompt text was tokenized with add_special=true parse_special=true (escaped like "
+			    "greedy_text)\nprompt ");
+		write_escaped(fp, j->prompt, j->prompt_len);
+		fputc('\n', fp);
+	}
+	write_ids(fp, "tokens", tok, j->n_tok);
 	write_ids(fp, "greedy", g, ng);
 	fprintf(fp, "greedy_margin %d", ng);
 	for (int i = 0; i < ng; i++)
 		fprintf(fp, " %.4f", margin[i]);
-	fprintf(fp, "\nlogits %d %d\n", n, m->hp.n_vocab);
-	for (int j = 0; j < n; j++) {
-		const float *row = logits + (size_t)j * m->hp.n_vocab;
+	fputc('\n', fp);
+	if (j->t) {
+		fprintf(fp, "# greedy text (escaped with %%XX for bytes < 0x20 and %%)\ngreedy_text ");
+		for (int i = 0; i < ng; i++) {
+			size_t l;
+			const char *piece = token_piece(j->t, g[i], true, &l);
+			write_escaped(fp, piece, l);
+		}
+		fputc('\n', fp);
+	}
+	fprintf(fp, "logits %d %d\n", n, m->hp.n_vocab);
+	for (int r = 0; r < n; r++) {
+		const float *row = logits + (size_t)r * m->hp.n_vocab;
 		for (int i = 0; i < m->hp.n_vocab; i++)
 			fprintf(fp, i ? " %.8g" : "%.8g", row[i]);
 		fputc('\n', fp);
@@ -193,22 +320,56 @@ static int write_ref(const char *path, const struct model *m, const int32_t *tok
 	return 0;
 }
 
-/* Load, check the prompt, make the pool and the forward state. */
-struct session {
-	struct model *m;
-	struct threadpool *tp;
-	struct forward *f;
-	int32_t *tok;
-	int n_tok;
-};
 
-static int session_open(struct session *s, const struct opts *o, int n_extra)
+static struct tokenizer *load_tokenizer(const struct model *m)
+{
+	char err[512];
+	struct tokenizer *t = tokenizer_load(m->g, err, sizeof err);
+	if (!t)
+		warnx_("%s: %s", m->path, err);
+	return t;
+}
+
+/* -p TEXT or -f FILE: the text and its tokens, with the model's BOS rule
+ * and special tokens parsed, as llama.cpp's tools tokenize a prompt. */
+static int text_prompt(struct job *s, const struct opts *o)
+{
+	if (o->prompt) {
+		s->prompt = xstrdup(o->prompt);
+		s->prompt_len = strlen(o->prompt);
+	} else if (!(s->prompt = read_file(o->prompt_file, &s->prompt_len, (size_t)1 << 30))) {
+		warn_errno("%s", o->prompt_file);
+		return 2;
+	}
+	if (!(s->t = load_tokenizer(s->m)))
+		return 2;
+	int32_t *ids;
+	size_t n;
+	if (tokenize(s->t, s->prompt, s->prompt_len, true, true, &ids, &n) < 0) {
+		warnx_("tokenization failed");
+		return 1;
+	}
+	if (n == 0 || n > INT32_MAX) {
+		warnx_("the prompt gives %zu tokens", n);
+		free(ids);
+		return 2;
+	}
+	s->tok = ids;
+	s->n_tok = (int)n;
+	return 0;
+}
+
+/* Load, check the prompt, make the pool and the forward state. */
+static int job_open(struct job *s, const struct opts *o, int n_extra)
 {
 	memset(s, 0, sizeof *s);
 	if (o->tokens_arg && !(s->tok = parse_tokens(o->tokens_arg, &s->n_tok)))
 		return 2;
 	if (!(s->m = load(o->model)))
 		return 2;
+	int rc;
+	if ((o->prompt || o->prompt_file) && (rc = text_prompt(s, o)) != 0)
+		return rc;
 	if (s->tok && check_vocab(s->m, s->tok, s->n_tok) < 0)
 		return 2;
 	int ctx = o->ctx ? (int)o->ctx : s->n_tok + n_extra;
@@ -216,68 +377,142 @@ static int session_open(struct session *s, const struct opts *o, int n_extra)
 		warnx_("%d tokens do not fit in --ctx %d", s->n_tok + n_extra, ctx);
 		return 2;
 	}
+	int train = s->m->hp.n_ctx_train > 0 ? s->m->hp.n_ctx_train : 4096;
+	if (s->t && !o->ctx && ctx > train) { /* e.g. a whole book as the prompt */
+		warnx_("context full: %d tokens (the prompt is %d) exceed the model's context of %d; "
+		       "--ctx N to go further",
+		       ctx, s->n_tok, train);
+		return 2;
+	}
 	s->tp = threadpool_new((int)o->threads);
 	s->f = forward_new(s->m, s->tp, ctx, MAX(s->n_tok, 1));
 	return 0;
 }
 
-static void session_close(struct session *s)
+static void job_close(struct job *s)
 {
 	forward_free(s->f);
 	threadpool_free(s->tp);
+	tokenizer_free(s->t);
 	model_free(s->m);
 	free(s->tok);
+	free(s->prompt);
 }
 
 int cmd_eval(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = {.text_p = true};
 	int rc = parse_opts(argc, argv, &o, eval_usage);
 	if (rc >= 0)
 		return rc;
-	if (!o.tokens_arg) {
+	if (!o.tokens_arg && !o.prompt && !o.prompt_file) {
 		fputs(eval_usage, stderr);
 		return 2;
 	}
-	struct session s;
-	if ((rc = session_open(&s, &o, (int)o.greedy)) != 0) {
-		session_close(&s);
+	struct job s;
+	if ((rc = job_open(&s, &o, (int)o.greedy)) != 0) {
+		job_close(&s);
 		return rc;
 	}
-	int V = s.m->hp.n_vocab, ng = (int)o.greedy;
-	float *logits = xmalloc((size_t)s.n_tok * (size_t)V * sizeof *logits);
+	/* A text prompt writes the end-to-end layout: only the last row is kept. */
+	int V = s.m->hp.n_vocab, ng = (int)o.greedy, rows = s.t ? 1 : s.n_tok;
+	float *logits = xmalloc((size_t)rows * (size_t)V * sizeof *logits);
 	int32_t *g = xcalloc((size_t)ng + 1, sizeof *g);
 	float *margin = xcalloc((size_t)ng + 1, sizeof *margin);
-	const float *out = forward_eval(s.f, s.tok, s.n_tok, true);
+	const float *out = forward_eval(s.f, s.tok, s.n_tok, !s.t);
 	rc = 1;
 	if (!out) {
 		warnx_("%s", forward_error(s.f));
 	} else {
-		memcpy(logits, out, (size_t)s.n_tok * (size_t)V * sizeof *logits);
-		if (greedy(s.f, logits + (size_t)(s.n_tok - 1) * V, V, ng, g, margin) == 0 &&
-		    write_ref(o.out, s.m, s.tok, s.n_tok, g, margin, ng, logits) == 0)
+		memcpy(logits, out, (size_t)rows * (size_t)V * sizeof *logits);
+		if (greedy(s.f, logits + (size_t)(rows - 1) * V, V, ng, g, margin) == 0 &&
+		    write_ref(o.out, &s, g, margin, ng, logits) == 0)
 			rc = 0;
 	}
 	free(logits);
 	free(g);
 	free(margin);
-	session_close(&s);
+	job_close(&s);
+	return rc;
+}
+
+static int print_piece(const char *p, size_t n, void *ud)
+{
+	write_untrusted(stdout, p, n, *(bool *)ud);
+	fflush(stdout);
+	return 0;
+}
+
+/* run -p TEXT: raw completion of the text, streamed. */
+static int run_text(const struct opts *o)
+{
+	struct job j = {0};
+	int rc = 2;
+	if (!(j.m = load(o->model)) || (rc = text_prompt(&j, o)) != 0) {
+		job_close(&j);
+		return rc;
+	}
+	int n = o->n_set ? (int)o->n_predict : -1;
+	struct session_config cfg = {
+		.family = TMPL_UNKNOWN,
+		.sp = o->sp,
+		.n_ctx = (int)o->ctx,
+		.threads = (int)o->threads,
+	};
+	/* Default: what this run needs, within the model's training context
+	 * (a longer prompt is refused as context full; --ctx lifts that). */
+	int train = j.m->hp.n_ctx_train > 0 ? j.m->hp.n_ctx_train : 4096;
+	if (!o->ctx && n >= 0)
+		cfg.n_ctx = MIN(j.n_tok + MAX(n, 1), train);
+	char err[512];
+	struct session *s = session_new(j.m, j.t, &cfg, err, sizeof err);
+	if (!s) {
+		warnx_("%s", err);
+		job_close(&j);
+		return 2;
+	}
+	bool tty = isatty(STDOUT_FILENO);
+	const char *stops[2] = {o->stop, NULL};
+	struct session_gen_opts g = {.max_tokens = n, .stops = stops, .on_piece = print_piece, .ud = &tty};
+	session_add_turn(s, "user", j.prompt);
+	enum session_reason r = n == 0 ? SESSION_LENGTH : session_generate(s, &g);
+	fputc('\n', stdout);
+	fflush(stdout);
+	const struct session_stats *st = session_stats(s);
+	if (st->n_evaluated > 0)
+		fprintf(stderr, "prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s, seed %llu, stop: %s\n",
+			st->n_evaluated, st->t_prompt > 0 ? st->n_evaluated / st->t_prompt : 0.0, st->n_generated,
+			st->t_gen > 0 ? st->n_generated / st->t_gen : 0.0,
+			(unsigned long long)sampler_seed(session_sampler(s)), session_reason_name(r));
+	rc = 0;
+	if (r == SESSION_ERROR || r == SESSION_CTX_FULL) {
+		warnx_("%s", session_error(s));
+		rc = r == SESSION_CTX_FULL && st->n_generated == 0 ? 2 : 1;
+	}
+	session_free(s);
+	job_close(&j);
 	return rc;
 }
 
 int cmd_run(int argc, char **argv)
 {
-	struct opts o = {.n_predict = 16};
+	struct opts o = {.n_predict = 16, .text_p = true, .sampling = true, .sp = sampler_params_default()};
 	int rc = parse_opts(argc, argv, &o, run_usage);
 	if (rc >= 0)
 		return rc;
+	if (o.prompt || o.prompt_file)
+		return run_text(&o);
 	if (!o.tokens_arg) {
 		fputs(run_usage, stderr);
 		return 2;
 	}
-	struct session s;
-	if ((rc = session_open(&s, &o, (int)o.n_predict)) != 0) {
-		session_close(&s);
+	if (o.n_predict < 0) {
+		warnx_("run --tokens: -n must be 0 or more");
+		return 2;
+	}
+	struct job s;
+	if ((rc = job_open(&s, &o, (int)o.n_predict)) != 0) {
+		job_close(&s);
 		return rc;
 	}
 	int n = (int)o.n_predict;
@@ -298,7 +533,7 @@ int cmd_run(int argc, char **argv)
 		rc = 0;
 	}
 	free(g);
-	session_close(&s);
+	job_close(&s);
 	return rc;
 }
 

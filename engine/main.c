@@ -15,8 +15,9 @@ static const struct {
 	{"inspect", cmd_inspect, "show a model's architecture, tensors and memory split"},
 	{"synth", cmd_synth, "write a synthetic GGUF model with random weights"},
 	{"tokenize", cmd_tokenize, "text to token ids with the model's tokenizer"},
-	{"eval", cmd_eval, "evaluate tokens in one batch; write logits in the fixtures' .ref format"},
-	{"run", cmd_run, "generate from a prompt of token ids"},
+	{"eval", cmd_eval, "evaluate a prompt (text or token ids) in one batch; write the fixtures' .ref format"},
+	{"run", cmd_run, "complete a text prompt (or token ids)"},
+	{"chat", cmd_chat, "line-based chat with the model's chat template"},
 	{"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
 };
 

@@ -1,0 +1,459 @@
+/* session.c - turns, prefix reuse in the KV cache, the generation loop. */
+#include "session.h"
+
+#include "forward.h"
+#include "model.h"
+#include "threadpool.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct session {
+	const struct model *m;
+	const struct tokenizer *t;
+	struct session_config cfg;
+	struct threadpool *tp;
+	struct forward *f;
+	struct sampler *smp;
+	int n_vocab;
+
+	struct session_turn *turns;
+	size_t n_turns, cap_turns;
+
+	int32_t *kv_tok; /* the tokens in the KV cache, in order */
+	int n_kv, cap_kv;
+
+	float *logits;   /* the sampler's copy of one row */
+	struct buf prompt, reply;
+	atomic_int cancel;
+	struct session_stats st;
+	char err[256];
+};
+
+static const char *const reason_names[] = {
+	[SESSION_EOS] = "eos",       [SESSION_LENGTH] = "length",        [SESSION_STOP] = "stop",
+	[SESSION_CANCEL] = "cancel", [SESSION_CTX_FULL] = "context-full", [SESSION_ERROR] = "error",
+};
+
+const char *session_reason_name(enum session_reason r)
+{
+	return (unsigned)r < ARRAY_LEN(reason_names) ? reason_names[r] : "?";
+}
+
+struct session *session_new(const struct model *m, const struct tokenizer *t, const struct session_config *cfg,
+			    char *err, size_t errlen)
+{
+	if (tokenizer_n_vocab(t) > (size_t)m->hp.n_vocab) {
+		snprintf(err, errlen, "the tokenizer has %zu tokens, the model's output only %d", tokenizer_n_vocab(t),
+			 m->hp.n_vocab);
+		return NULL;
+	}
+	if (cfg->n_ctx < 0 || cfg->max_batch < 0) {
+		snprintf(err, errlen, "bad context size %d or batch %d", cfg->n_ctx, cfg->max_batch);
+		return NULL;
+	}
+	struct session *s = xcalloc(1, sizeof *s);
+	s->m = m;
+	s->t = t;
+	s->cfg = *cfg;
+	s->n_vocab = m->hp.n_vocab;
+	/* A model's training context can be 128k or more: its KV cache would
+	 * not fit in most machines, so the default stays modest. */
+	int n_ctx = cfg->n_ctx;
+	if (n_ctx == 0)
+		n_ctx = m->hp.n_ctx_train > 0 ? MIN(m->hp.n_ctx_train, 4096) : 4096;
+	s->cfg.n_ctx = n_ctx;
+	s->cfg.max_batch = MIN(cfg->max_batch ? cfg->max_batch : 512, n_ctx);
+	s->tp = threadpool_new(cfg->threads);
+	s->f = forward_new(m, s->tp, n_ctx, s->cfg.max_batch);
+	s->smp = sampler_new(s->n_vocab, &cfg->sp);
+	s->logits = xmalloc((size_t)s->n_vocab * sizeof *s->logits);
+	atomic_init(&s->cancel, 0);
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	session_truncate(s, 0);
+	free(s->turns);
+	free(s->kv_tok);
+	free(s->logits);
+	buf_free(&s->prompt);
+	buf_free(&s->reply);
+	sampler_free(s->smp);
+	forward_free(s->f);
+	threadpool_free(s->tp);
+	free(s);
+}
+
+int session_add_turn(struct session *s, const char *role, const char *text)
+{
+	if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
+		return -1;
+	if (s->n_turns == s->cap_turns) {
+		s->cap_turns = s->cap_turns ? 2 * s->cap_turns : 8;
+		s->turns = xreallocarray(s->turns, s->cap_turns, sizeof *s->turns);
+	}
+	s->turns[s->n_turns++] = (struct session_turn){xstrdup(role), xstrdup(text), -1, -1};
+	return 0;
+}
+
+void session_truncate(struct session *s, size_t k)
+{
+	while (s->n_turns > k) {
+		struct session_turn *u = &s->turns[--s->n_turns];
+		free(u->role);
+		free(u->text);
+	}
+}
+
+void session_clear(struct session *s)
+{
+	session_truncate(s, 0);
+	forward_truncate(s->f, 0);
+	s->n_kv = 0;
+}
+
+size_t session_n_turns(const struct session *s)
+{
+	return s->n_turns;
+}
+
+const struct session_turn *session_turn(const struct session *s, size_t i)
+{
+	return i < s->n_turns ? &s->turns[i] : NULL;
+}
+
+void session_cancel(struct session *s)
+{
+	atomic_store(&s->cancel, 1);
+}
+
+const struct session_stats *session_stats(const struct session *s)
+{
+	return &s->st;
+}
+
+const char *session_error(const struct session *s)
+{
+	return s->err;
+}
+
+int session_n_ctx(const struct session *s)
+{
+	return s->cfg.n_ctx;
+}
+
+int session_n_pos(const struct session *s)
+{
+	return forward_n_pos(s->f);
+}
+
+struct sampler *session_sampler(struct session *s)
+{
+	return s->smp;
+}
+
+/* ---- rendering ------------------------------------------------------------------ */
+
+/* The first n turns as text: the template's rendering, or in raw mode the
+ * texts one after the other. */
+static int render_n(const struct session *s, size_t n, bool gen_prompt, struct buf *out, char *err,
+		    size_t errlen)
+{
+	if (s->cfg.family == TMPL_UNKNOWN) {
+		for (size_t i = 0; i < n; i++)
+			buf_puts(out, s->turns[i].text);
+		return 0;
+	}
+	struct chat_msg *msgs = xcalloc(n + 1, sizeof *msgs);
+	for (size_t i = 0; i < n; i++)
+		msgs[i] = (struct chat_msg){s->turns[i].role, s->turns[i].text};
+	int rc = template_render(s->cfg.family, msgs, n, gen_prompt, &s->cfg.tmpl, out, err, errlen);
+	free(msgs);
+	return rc;
+}
+
+int session_render(const struct session *s, struct buf *out, char *err, size_t errlen)
+{
+	return render_n(s, s->n_turns, s->cfg.family != TMPL_UNKNOWN, out, err, errlen);
+}
+
+/* Token range of each turn, from the bytes of each prefix of the
+ * conversation against the bytes the prompt tokens stand for. A BOS the
+ * tokenizer added is not in the text; SentencePiece's added leading space
+ * is one byte more; a boundary inside a token counts that token for the
+ * earlier turn. Good enough to show which KV positions a turn holds. */
+static void locate_turns(struct session *s, const int32_t *tok, int n)
+{
+	struct buf b = {0};
+	int i = 0;
+	size_t bytes = 0, skip = 0;
+	if (n > 0 && tok[0] == tokenizer_bos(s->t) && tokenizer_add_bos(s->t))
+		i = 1;
+	if (tokenizer_model(s->t) == TOKENIZER_SPM)
+		skip = 1;
+	int begin = i;
+	char e[8];
+	for (size_t k = 0; k < s->n_turns; k++) {
+		buf_clear(&b);
+		if (render_n(s, k + 1, false, &b, e, sizeof e) < 0) {
+			s->turns[k].tok_begin = s->turns[k].tok_end = -1;
+			continue;
+		}
+		while (i < n && bytes < b.len + skip) {
+			size_t l;
+			token_piece(s->t, tok[i++], true, &l);
+			bytes += l;
+		}
+		s->turns[k].tok_begin = begin;
+		s->turns[k].tok_end = i;
+		begin = i;
+	}
+	buf_free(&b);
+}
+
+/* ---- evaluation ----------------------------------------------------------------- */
+
+static void kv_push(struct session *s, int32_t id)
+{
+	if (s->n_kv == s->cap_kv) {
+		s->cap_kv = s->cap_kv ? 2 * s->cap_kv : 256;
+		s->kv_tok = xreallocarray(s->kv_tok, (size_t)s->cap_kv, sizeof *s->kv_tok);
+	}
+	s->kv_tok[s->n_kv++] = id;
+}
+
+static bool cancelled(struct session *s)
+{
+	return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0;
+}
+
+/* Bring the KV cache to the prompt: keep the common prefix, evaluate the
+ * rest in batches. Leaves the last position's logits in s->logits. */
+static enum session_reason eval_prompt(struct session *s, const int32_t *tok, int n)
+{
+	int common = 0, lim = MIN(MIN(s->n_kv, n), forward_n_pos(s->f));
+	while (common < lim && s->kv_tok[common] == tok[common])
+		common++;
+	if (common == n) /* nothing new: evaluate the last token again for its logits */
+		common = n - 1;
+	forward_truncate(s->f, common);
+	s->n_kv = common;
+	s->st.n_prompt = n;
+	s->st.n_reused = common;
+	const float *out = NULL;
+	for (int p = common; p < n; p += s->cfg.max_batch) {
+		if (cancelled(s))
+			return SESSION_CANCEL;
+		int nb = MIN(s->cfg.max_batch, n - p);
+		if (!(out = forward_eval(s->f, tok + p, nb, false))) {
+			snprintf(s->err, sizeof s->err, "%s", forward_error(s->f));
+			forward_truncate(s->f, s->n_kv); /* keep the cache and kv_tok in step */
+			return SESSION_ERROR;
+		}
+		for (int i = 0; i < nb; i++) {
+			kv_push(s, tok[p + i]);
+			sampler_accept(s->smp, tok[p + i]);
+		}
+		s->st.n_evaluated += nb;
+	}
+	memcpy(s->logits, out, (size_t)s->n_vocab * sizeof *s->logits);
+	return SESSION_EOS; /* i.e. fine */
+}
+
+/* ---- stop strings --------------------------------------------------------------- */
+
+struct stops {
+	const char *const *lists[2];
+	size_t maxlen;
+};
+
+#define FOR_STOP(st, var)                                                                 \
+	for (int l_ = 0; l_ < 2; l_++)                                                    \
+		for (const char *const *p_ = (st)->lists[l_]; p_ && *p_; p_++)            \
+			for (const char *var = *p_; var; var = NULL)
+
+/* The earliest stop string in text[from, len), or -1. */
+static long find_stop(const struct stops *st, const char *text, size_t len, size_t from)
+{
+	long best = -1;
+	FOR_STOP(st, stop)
+	{
+		size_t sl = strlen(stop);
+		const char *hit = sl ? memmem(text + from, len - from, stop, sl) : NULL;
+		if (hit && (best < 0 || hit - text < best))
+			best = hit - text;
+	}
+	return best;
+}
+
+/* Bytes at the end of text[from, len) that could begin a stop string. */
+static size_t stop_holdback(const struct stops *st, const char *text, size_t len, size_t from)
+{
+	size_t hold = 0;
+	FOR_STOP(st, stop)
+	{
+		size_t sl = strlen(stop);
+		for (size_t k = MIN(sl - (sl > 0), len - from); k > hold; k--)
+			if (!memcmp(text + len - k, stop, k)) {
+				hold = k;
+				break;
+			}
+	}
+	return hold;
+}
+
+static bool is_stop_token(const struct stops *st, const struct tokenizer *t, int32_t id)
+{
+	enum token_type ty = tokenizer_token_type(t, id);
+	if (ty != TOKEN_TYPE_CONTROL && ty != TOKEN_TYPE_USER_DEFINED)
+		return false;
+	size_t l;
+	const char *p = token_piece(t, id, true, &l);
+	FOR_STOP(st, stop)
+	if (strlen(stop) == l && !memcmp(stop, p, l))
+		return true;
+	return false;
+}
+
+/* ---- generation ----------------------------------------------------------------- */
+
+struct gen {
+	struct session *s;
+	const struct session_gen_opts *o;
+	struct stops stops;
+	struct detok_stream ds;
+	size_t emitted; /* bytes of the reply passed to on_piece */
+	int gen_begin;  /* KV position of the reply's first token */
+};
+
+/* Pass the reply up to `upto` to the callback; nonzero if it asked to stop. */
+static int emit(struct gen *g, size_t upto)
+{
+	int rc = 0;
+	if (upto > g->emitted && g->o->on_piece)
+		rc = g->o->on_piece(g->s->reply.p + g->emitted, upto - g->emitted, g->o->ud);
+	if (upto > g->emitted)
+		g->emitted = upto;
+	return rc;
+}
+
+static enum session_reason gen_loop(struct gen *g)
+{
+	struct session *s = g->s;
+	size_t scanned = 0; /* reply bytes already searched for stops */
+	for (;;) {
+		if (cancelled(s))
+			return SESSION_CANCEL;
+		int32_t id = sampler_sample(s->smp, s->logits);
+		sampler_accept(s->smp, id);
+		s->st.n_generated++;
+		if (tokenizer_is_eog(s->t, id))
+			return SESSION_EOS;
+		if (is_stop_token(&g->stops, s->t, id))
+			return SESSION_STOP;
+		detok_stream_push(&g->ds, id, &s->reply);
+		size_t from = scanned >= g->stops.maxlen ? scanned - g->stops.maxlen + 1 : 0;
+		long at = find_stop(&g->stops, s->reply.p, s->reply.len, from);
+		if (at >= 0) {
+			emit(g, (size_t)at);
+			s->reply.len = (size_t)at;
+			s->reply.p[at] = 0;
+			return SESSION_STOP;
+		}
+		scanned = s->reply.len;
+		size_t hold = stop_holdback(&g->stops, s->reply.p, s->reply.len, g->emitted);
+		if (emit(g, s->reply.len - hold) != 0 || cancelled(s))
+			return SESSION_CANCEL;
+		if (g->o->max_tokens > 0 && s->st.n_generated >= g->o->max_tokens)
+			return SESSION_LENGTH;
+		if (forward_n_pos(s->f) >= s->cfg.n_ctx) {
+			snprintf(s->err, sizeof s->err, "context full: all %d positions in use", s->cfg.n_ctx);
+			return SESSION_CTX_FULL;
+		}
+		const float *out = forward_eval(s->f, &id, 1, false);
+		if (!out) {
+			snprintf(s->err, sizeof s->err, "%s", forward_error(s->f));
+			return SESSION_ERROR;
+		}
+		kv_push(s, id);
+		memcpy(s->logits, out, (size_t)s->n_vocab * sizeof *s->logits);
+	}
+}
+
+/* The prompt's tokens, checked against the context; 0 or a reason. */
+static enum session_reason prepare(struct session *s, int32_t **tok, size_t *n)
+{
+	buf_clear(&s->prompt);
+	if (session_render(s, &s->prompt, s->err, sizeof s->err) < 0)
+		return SESSION_ERROR;
+	if (tokenize(s->t, s->prompt.p ? s->prompt.p : "", s->prompt.len, true, true, tok, n) < 0) {
+		snprintf(s->err, sizeof s->err, "tokenization failed");
+		return SESSION_ERROR;
+	}
+	if (*n == 0) {
+		snprintf(s->err, sizeof s->err, "empty prompt");
+		return SESSION_ERROR;
+	}
+	if (*n >= (size_t)s->cfg.n_ctx) {
+		snprintf(s->err, sizeof s->err,
+			 "context full: the prompt is %zu tokens and the context %d (raise --ctx or shorten it)", *n,
+			 s->cfg.n_ctx);
+		return SESSION_CTX_FULL;
+	}
+	for (size_t i = 0; i < *n; i++)
+		if ((*tok)[i] < 0 || (*tok)[i] >= s->n_vocab) {
+			snprintf(s->err, sizeof s->err, "token id %d is outside the model's vocabulary", (*tok)[i]);
+			return SESSION_ERROR;
+		}
+	return SESSION_EOS;
+}
+
+enum session_reason session_generate(struct session *s, const struct session_gen_opts *o)
+{
+	static const struct session_gen_opts none = {0};
+	struct gen g = {.s = s, .o = o ? o : &none};
+	memset(&s->st, 0, sizeof s->st);
+	s->err[0] = 0;
+	buf_clear(&s->reply);
+	g.stops.lists[0] = s->cfg.family != TMPL_UNKNOWN ? template_stops(s->cfg.family) : NULL;
+	g.stops.lists[1] = g.o->stops;
+	FOR_STOP(&g.stops, stop)
+	g.stops.maxlen = MAX(g.stops.maxlen, strlen(stop));
+
+	int32_t *tok = NULL;
+	size_t n = 0;
+	double t0 = now_sec();
+	enum session_reason r = prepare(s, &tok, &n);
+	if (r == SESSION_EOS) {
+		locate_turns(s, tok, (int)n);
+		r = eval_prompt(s, tok, (int)n);
+	}
+	free(tok);
+	double t1 = now_sec();
+	s->st.t_prompt = t1 - t0;
+	if (r == SESSION_EOS) {
+		g.gen_begin = s->n_kv;
+		detok_stream_init(&g.ds, s->t, 0);
+		r = gen_loop(&g);
+		if (r != SESSION_STOP) {
+			detok_stream_flush(&g.ds, &s->reply);
+			emit(&g, s->reply.len); /* held back for a stop that never came */
+		}
+	}
+	s->st.t_gen = now_sec() - t1;
+	if (s->st.n_generated > 0) {
+		session_add_turn(s, "assistant", s->reply.p ? s->reply.p : "");
+		s->turns[s->n_turns - 1].tok_begin = g.gen_begin;
+		s->turns[s->n_turns - 1].tok_end = s->n_kv;
+	}
+	atomic_store(&s->cancel, 0);
+	return r;
+}

@@ -1,0 +1,125 @@
+/* session.h - a conversation with a model: turns, generation, editing.
+ *
+ * A session holds a list of turns (role + text), renders them with the
+ * model's chat template, and keeps the KV cache in step with the tokens it
+ * evaluated. Before each generation the whole conversation is rendered and
+ * tokenized again; the longest common prefix with the tokens already in the
+ * KV cache is kept and only the rest is evaluated. So appending a turn
+ * evaluates only the new turn, and editing turn K (session_truncate, then
+ * session_add_turn) re-evaluates from the first token that changed.
+ *
+ * Raw mode (family TMPL_UNKNOWN): no template; the prompt is the turns' text
+ * concatenated, so "run" is one user turn and a generation.
+ *
+ * Context full: a prompt that leaves no room for one generated token is
+ * refused (SESSION_CTX_FULL, nothing evaluated, the KV cache unchanged);
+ * a reply that reaches the end of the context stops with SESSION_CTX_FULL
+ * and keeps what it generated. Nothing slides: truncate or clear the
+ * conversation to go on.
+ *
+ * The model and the tokenizer are borrowed (they must outlive the session);
+ * everything else is owned. One thread drives a session; only
+ * session_cancel may be called from another thread or a signal handler. */
+#ifndef HEFT_SESSION_H
+#define HEFT_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sampler.h"
+#include "template.h"
+
+struct model;
+struct tokenizer;
+struct session;
+
+struct session_config {
+	enum tmpl_family family;  /* TMPL_UNKNOWN: raw text, no template */
+	struct tmpl_opts tmpl;    /* options of the template (thinking, date...) */
+	struct sampler_params sp; /* sampler_params_default() if unsure */
+	int n_ctx;                /* KV positions; 0: the model's, capped at 4096 */
+	int threads;              /* 0: one per core */
+	int max_batch;            /* tokens per forward call; 0: 512 */
+};
+
+/* The turn the session holds: text as given (or generated), and the KV
+ * positions [tok_begin, tok_end) its rendering occupied the last time the
+ * conversation was evaluated (-1, -1 before that). */
+struct session_turn {
+	char *role;
+	char *text;
+	int tok_begin, tok_end;
+};
+
+enum session_reason {
+	SESSION_EOS,      /* the model ended its turn (EOS/EOT/EOM) */
+	SESSION_LENGTH,   /* max_tokens generated */
+	SESSION_STOP,     /* a stop string (template or user) was generated */
+	SESSION_CANCEL,   /* session_cancel() */
+	SESSION_CTX_FULL, /* the context has no room left (see above) */
+	SESSION_ERROR,    /* see session_error() */
+};
+
+/* Called with each piece of the reply as it becomes known: valid UTF-8,
+ * never part of a stop string. Return nonzero to cancel. */
+typedef int (*session_piece_fn)(const char *piece, size_t len, void *ud);
+
+struct session_gen_opts {
+	int max_tokens;            /* <= 0: until EOS, a stop or the context end */
+	const char *const *stops;  /* user stop strings, NULL-terminated, or NULL */
+	session_piece_fn on_piece; /* may be NULL */
+	void *ud;
+};
+
+struct session_stats {
+	int n_prompt;     /* tokens of the rendered prompt */
+	int n_reused;     /* of them, kept from the KV cache */
+	int n_evaluated;  /* of them, evaluated (n_prompt - n_reused) */
+	int n_generated;  /* tokens of the reply (a final EOS/stop token included) */
+	double t_prompt;  /* seconds evaluating the prompt */
+	double t_gen;     /* seconds generating */
+};
+
+/* NULL with a one-line reason in err. */
+struct session *session_new(const struct model *m, const struct tokenizer *t, const struct session_config *cfg,
+			    char *err, size_t errlen);
+void session_free(struct session *s);
+
+/* Append a turn ("system", "user", "assistant"). Returns 0, -1 if the role
+ * is not one of these. */
+int session_add_turn(struct session *s, const char *role, const char *text);
+
+/* Keep turns [0, k); later ones are dropped. The KV cache is left as it is:
+ * the next generation reuses whatever prefix still matches. */
+void session_truncate(struct session *s, size_t k);
+/* Drop every turn and empty the KV cache. */
+void session_clear(struct session *s);
+
+size_t session_n_turns(const struct session *s);
+const struct session_turn *session_turn(const struct session *s, size_t i);
+
+/* Render the conversation, evaluate what is not cached, and generate the
+ * assistant's reply, appended as a new turn (also when cancelled or cut
+ * short, unless nothing was generated). */
+enum session_reason session_generate(struct session *s, const struct session_gen_opts *o);
+
+/* Stop the running (or next) generation before its next token. Async-signal
+ * safe; cleared when session_generate returns. */
+void session_cancel(struct session *s);
+
+const struct session_stats *session_stats(const struct session *s);
+/* Why the last generation ended with SESSION_ERROR or SESSION_CTX_FULL. */
+const char *session_error(const struct session *s);
+const char *session_reason_name(enum session_reason r);
+int session_n_ctx(const struct session *s);
+/* KV positions in use. */
+int session_n_pos(const struct session *s);
+struct sampler *session_sampler(struct session *s);
+
+/* The prompt the conversation renders to now (with the generation prompt),
+ * appended to out; 0 or -1 (message in err). For tests and --verbose. */
+struct buf;
+int session_render(const struct session *s, struct buf *out, char *err, size_t errlen);
+
+#endif
