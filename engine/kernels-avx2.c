@@ -682,6 +682,234 @@ static void from_float_q8_K(const float *x, void *dst, int64_t n)
 	}
 }
 
+
+/* ---- multi-row products (gemm) ----
+ * Register-blocked tiles of RM weight rows x RN activation rows (constant
+ * after inlining; see kernels-avx512.c): a weight block is unpacked once per
+ * tile and met by every activation row of it, an activation block loaded
+ * once and met by every weight row. */
+
+#define AI static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define GEMM_DRIVER(name, RMAX, RNMAX, TILE)                                                     \
+	static void gemm_##name(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, \
+				size_t ldw, int nw, const void *va, size_t lda, int na)               \
+	{                                                                                         \
+		(void)t;                                                                          \
+		const uint8_t *w = vw, *a = va;                                                   \
+		for (int i = 0; i < nw; i += RMAX) {                                              \
+			int rm = nw - i < RMAX ? nw - i : RMAX;                                   \
+			for (int j = 0; j < na; j += RNMAX) {                                     \
+				int rn = na - j < RNMAX ? na - j : RNMAX;                         \
+				float *yt = y + (size_t)j * ldy + i;                              \
+				const uint8_t *wt = w + (size_t)i * ldw, *at = a + (size_t)j * lda; \
+				switch (rm * 16 + rn) {                                           \
+					TCASES_N(TILE, 1) TCASES_N(TILE, 2)                       \
+				}                                                                 \
+			}                                                                         \
+		}                                                                                 \
+	}
+#define TCASE(TILE, M, N)                                                          \
+	case M * 16 + N:                                                           \
+		TILE(n, yt, ldy, wt, ldw, at, lda, M, N);                          \
+		break;
+#define TCASES_N(TILE, M) TCASE(TILE, M, 1) TCASE(TILE, M, 2) TCASE(TILE, M, 3) TCASE(TILE, M, 4)
+
+/* Q8_0 (signed weights: |w| times a carrying w's sign) and Q4_0 (unsigned
+ * nibbles times a, minus 8 * sum(a) per activation block). 2 x 4 tiles. */
+AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		 const int RM, const int RN, const bool q4, const size_t WB)
+{
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256 acc[2][4];
+	UNROLL for (int i = 0; i < RM; i++)
+		UNROLL for (int j = 0; j < RN; j++)
+			acc[i][j] = _mm256_setzero_ps();
+	for (int64_t b = 0; b < n / 32; b++) {
+		__m256i wv[2], wu[2];
+		__m256 dw[2];
+		UNROLL for (int i = 0; i < RM; i++) {
+			const uint8_t *wb = w + (size_t)i * ldw + (size_t)b * WB;
+			dw[i] = _mm256_set1_ps(h2f(wb));
+			if (q4) {
+				wu[i] = nibbles32(wb + 2);
+			} else {
+				wv[i] = ld256(wb + 2);
+				wu[i] = _mm256_sign_epi8(wv[i], wv[i]);
+			}
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * A80;
+			__m256i av = ld256(ab + A80_QS);
+			__m256 da = _mm256_set1_ps(h2f(ab));
+			__m256i c = _mm256_setzero_si256();
+			if (q4)
+				c = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), av), ones);
+			UNROLL for (int i = 0; i < RM; i++) {
+				__m256i p;
+				if (q4)
+					p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wu[i], av), ones), c);
+				else
+					p = _mm256_madd_epi16(_mm256_maddubs_epi16(wu[i], _mm256_sign_epi8(av, wv[i])), ones);
+				acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), _mm256_cvtepi32_ps(p), acc[i][j]);
+			}
+		}
+	}
+	UNROLL for (int i = 0; i < RM; i++)
+		UNROLL for (int j = 0; j < RN; j++)
+			y[(size_t)j * ldy + i] = hsum_ps(acc[i][j]);
+}
+#define TILE_Q8_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, false, sizeof(struct block_q8_0))
+#define TILE_Q4_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, true, sizeof(struct block_q4_0))
+GEMM_DRIVER(q8_0, 2, 4, TILE_Q8_0)
+GEMM_DRIVER(q4_0, 2, 4, TILE_Q4_0)
+
+/* Q4_K/Q5_K: one weight row (unpacked nibbles and spread scales once per
+ * block) against up to 4 activation rows. */
+AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five)
+{
+	(void)ldw;
+	(void)RM;
+	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+	__m256 acc[4], accm[4];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = accm[j] = _mm256_setzero_ps();
+	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
+		float dw = h2f(w + OFF(block_q4_K, d));
+		float dmw = h2f(w + OFF(block_q4_K, dmin));
+		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+		const uint8_t *qs = w + off_qs;
+		__m256i hb = five ? ld256(w + off_qh) : _mm256_setzero_si256();
+		__m256i sumi[4][2];
+		UNROLL for (int j = 0; j < RN; j++)
+			sumi[j][0] = sumi[j][1] = _mm256_setzero_si256();
+		UNROLL for (int c = 0; c < 4; c++) {
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			if (five) {
+				lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+				hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+				hb = _mm256_srli_epi16(hb, 2);
+			}
+			__m256i s0 = word_scale(sc, 2 * c), s1 = word_scale(sc, 2 * c + 1);
+			UNROLL for (int j = 0; j < RN; j++) {
+				const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS;
+				__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+				__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+				sumi[j][0] = _mm256_add_epi32(sumi[j][0], _mm256_madd_epi16(p0, s0));
+				sumi[j][1] = _mm256_add_epi32(sumi[j][1], _mm256_madd_epi16(p1, s1));
+			}
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			float ad = ldf(ab + OFF(block_q8_K, d));
+			__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[j][0], sumi[j][1])), acc[j]);
+			accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * ad), _mm256_cvtepi32_ps(msum), accm[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = hsum_ps(_mm256_sub_ps(acc[j], accm[j]));
+}
+#define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false)
+#define TILE_Q5_K(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true)
+GEMM_DRIVER(q4_K, 1, 4, TILE_Q4_K)
+GEMM_DRIVER(q5_K, 1, 4, TILE_Q5_K)
+
+/* Q6_K: one weight row (the 6-bit quants rebuilt once per block) against up
+ * to 4 activation rows. */
+AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		 const int RM, const int RN)
+{
+	(void)ldw;
+	(void)RM;
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+	__m256 acc[4];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = _mm256_setzero_ps();
+	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q6_K)) {
+		float dw = h2f(w + OFF(block_q6_K, d));
+		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
+		__m256i sumi[4];
+		UNROLL for (int j = 0; j < RN; j++)
+			sumi[j] = _mm256_setzero_si256();
+		UNROLL for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w + OFF(block_q6_K, ql) + 64 * h;
+			__m256i l0 = ld256(ql), l1 = ld256(ql + 32);
+			__m256i qh = ld256(w + OFF(block_q6_K, qh) + 32 * h);
+			__m256i q[4];
+			q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+			q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+			q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+					       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+			__m256i sch = half_scales(sc16, h);
+			UNROLL for (int k = 0; k < 4; k++) {
+				__m256i ls = lane_scales(sch, k);
+				UNROLL for (int j = 0; j < RN; j++) {
+					const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS + 128 * h + 32 * k;
+					__m256i p = _mm256_maddubs_epi16(q[k], ld256(aq));
+					sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(p, ls));
+				}
+			}
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			/* q is unsigned 0..63: the -32 offset is -32 * sum(sc * bsum) */
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			__m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, ld256(ab + AK_BS)), 5);
+			float ad = ldf(ab + OFF(block_q8_K, d));
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[j], corr)), acc[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
+}
+#define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
+GEMM_DRIVER(q6_K, 1, 4, TILE_Q6_K)
+
+/* Float types: 2 x 4 tiles, 8 elements a step, scalar tail. */
+#define FLOAT_TILE(name, ES, LOAD8, LOAD1)                                                          \
+	AI void name##_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, \
+			    size_t lda, const int RM, const int RN)                                  \
+	{                                                                                            \
+		__m256 acc[2][4];                                                                    \
+		UNROLL for (int i = 0; i < RM; i++)                                                  \
+			UNROLL for (int j = 0; j < RN; j++)                                          \
+				acc[i][j] = _mm256_setzero_ps();                                     \
+		int64_t k = 0;                                                                       \
+		for (; k + 8 <= n; k += 8) {                                                         \
+			__m256 wv[2];                                                                \
+			UNROLL for (int i = 0; i < RM; i++)                                          \
+				wv[i] = LOAD8(w + (size_t)i * ldw + ES * k);                         \
+			UNROLL for (int j = 0; j < RN; j++) {                                        \
+				__m256 av = _mm256_loadu_ps((const float *)(const void *)(a + (size_t)j * lda) + k); \
+				UNROLL for (int i = 0; i < RM; i++)                                  \
+					acc[i][j] = _mm256_fmadd_ps(wv[i], av, acc[i][j]);           \
+			}                                                                            \
+		}                                                                                    \
+		UNROLL for (int i = 0; i < RM; i++)                                                  \
+			UNROLL for (int j = 0; j < RN; j++) {                                        \
+				const float *x = (const float *)(const void *)(a + (size_t)j * lda);  \
+				float sum = hsum_ps(acc[i][j]);                                      \
+				for (int64_t e = k; e < n; e++)                                      \
+					sum += LOAD1(w + (size_t)i * ldw + ES * e) * x[e];           \
+				y[(size_t)j * ldy + i] = sum;                                        \
+			}                                                                            \
+	}
+FLOAT_TILE(f32, 4, load8_f32, ldf)
+FLOAT_TILE(f16, 2, load8_f16, ld_f16)
+FLOAT_TILE(bf16, 2, load8_bf16, ld_bf16)
+GEMM_DRIVER(f32, 2, 4, f32_tile)
+GEMM_DRIVER(f16, 2, 4, f16_tile)
+GEMM_DRIVER(bf16, 2, 4, bf16_tile)
+
 bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
 {
 	t[GGML_F32].vec_dot = vec_dot_f32;
@@ -706,6 +934,14 @@ bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
 	t[GGML_Q5_K].vec_dot = vec_dot_q5_K;
 	t[GGML_Q6_K].vec_dot = vec_dot_q6_K;
 	t[GGML_IQ4_XS].vec_dot = vec_dot_iq4_xs;
+	t[GGML_F32].gemm = gemm_f32;
+	t[GGML_F16].gemm = gemm_f16;
+	t[GGML_BF16].gemm = gemm_bf16;
+	t[GGML_Q8_0].gemm = gemm_q8_0;
+	t[GGML_Q4_0].gemm = gemm_q4_0;
+	t[GGML_Q4_K].gemm = gemm_q4_K;
+	t[GGML_Q5_K].gemm = gemm_q5_K;
+	t[GGML_Q6_K].gemm = gemm_q6_K;
 	return true;
 }
 

@@ -393,6 +393,343 @@ FLOAT_DOT(f32, 4, load16_f32, mload_f32)
 FLOAT_DOT(f16, 2, load16_f16, mload_f16)
 FLOAT_DOT(bf16, 2, load16_bf16, mload_bf16)
 
+
+/* ---- multi-row products (gemm) ----------------------------------------------
+ *
+ * Register-blocked tiles of RM weight rows x RN activation rows; the tile
+ * functions are always inlined with constant RM, RN so every array below
+ * lives in registers. The driver covers any nw x na with edge tiles. */
+
+#define AI static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define GEMM_DRIVER(name, RMAX, RNMAX, TILE)                                                     \
+	static void gemm_##name(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, \
+				size_t ldw, int nw, const void *va, size_t lda, int na)               \
+	{                                                                                         \
+		(void)t;                                                                          \
+		const uint8_t *w = vw, *a = va;                                                   \
+		for (int i = 0; i < nw; i += RMAX) {                                              \
+			int rm = nw - i < RMAX ? nw - i : RMAX;                                   \
+			for (int j = 0; j < na; j += RNMAX) {                                     \
+				int rn = na - j < RNMAX ? na - j : RNMAX;                         \
+				float *yt = y + (size_t)j * ldy + i;                              \
+				const uint8_t *wt = w + (size_t)i * ldw, *at = a + (size_t)j * lda; \
+				switch (rm * 16 + rn) {                                           \
+					TILE_CASES(TILE, RMAX)                                    \
+				}                                                                 \
+			}                                                                         \
+		}                                                                                 \
+	}
+
+#define TCASE(TILE, M, N)                                                          \
+	case M * 16 + N:                                                           \
+		if (M <= RM_MAX_ && N <= RN_MAX_)                                  \
+			TILE(n, yt, ldy, wt, ldw, at, lda, (M <= RM_MAX_ ? M : 1), (N <= RN_MAX_ ? N : 1)); \
+		break;
+#define TCASES_N(TILE, M)                                                          \
+	TCASE(TILE, M, 1) TCASE(TILE, M, 2) TCASE(TILE, M, 3) TCASE(TILE, M, 4)    \
+	TCASE(TILE, M, 5) TCASE(TILE, M, 6) TCASE(TILE, M, 7) TCASE(TILE, M, 8)
+#define TILE_CASES(TILE, RMAX) TCASES_N(TILE, 1) TCASES_N(TILE, 2) TCASES_N(TILE, 3) TCASES_N(TILE, 4)
+
+/* -- Q8_0-activation types: two blocks per register, vpdpbusd on unsigned x
+ * signed bytes. Signed weights (Q8_0, IQ4_NL) meet a ^ 0x80 = a + 128, the
+ * excess 128 * sum(w) starts the accumulator negated; unsigned weights
+ * (Q4_0 nibbles, Q5_0) meet a directly and the offset * sum(a) is
+ * subtracted the same way. An odd last block rides alone with a zero scale
+ * in the upper half. */
+enum { KQ8_0, KQ4_0, KQ5_0, KIQ4_NL };
+
+AI __m512i nib_pair(const uint8_t *w0, const uint8_t *w1)
+{
+	return q4_0_pair(w0, w1);
+}
+
+AI __m512i q80_unpack(const uint8_t *w, size_t WB, const int kind, const bool two)
+{
+	const uint8_t *w1 = two ? w + WB : w;
+	switch (kind) {
+	case KQ8_0:
+		return two ? ld2x256(w + 2, w + WB + 2) : _mm512_zextsi256_si512(ld256(w + 2));
+	case KQ4_0:
+		return nib_pair(w, w1);
+	case KQ5_0: {
+		__m512i q = nib_pair(w + 4, w1 + 4); /* qs after d and qh */
+		uint32_t h0, h1;
+		memcpy(&h0, w + 2, 4);
+		memcpy(&h1, w1 + 2, 4);
+		__mmask64 m = (__mmask64)h0 | (__mmask64)h1 << 32;
+		return _mm512_mask_add_epi8(q, m, q, _mm512_set1_epi8(16));
+	}
+	default: {
+		const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
+		return _mm512_shuffle_epi8(lut, nib_pair(w, w1));
+	}
+	}
+}
+
+AI void q80_step(__m512 acc[4][8], const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda, int64_t b,
+		 const int RM, const int RN, const int kind, const size_t WB, const bool two)
+{
+	const __m512i zero = _mm512_setzero_si512();
+	const bool wsigned = kind == KQ8_0 || kind == KIQ4_NL;
+	__m512i wv[4], wi[4];
+	__m512 dw[4];
+	UNROLL for (int i = 0; i < RM; i++) {
+		const uint8_t *wb = w + (size_t)i * ldw + (size_t)b * WB;
+		wv[i] = q80_unpack(wb, WB, kind, two);
+		dw[i] = two_scales(h2f(wb), two ? h2f(wb + WB) : 0.0f);
+		if (wsigned)
+			wi[i] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80), wv[i]));
+	}
+	UNROLL for (int j = 0; j < RN; j++) {
+		const uint8_t *ab = a + (size_t)j * lda + (size_t)b * A80;
+		__m512i av = two ? ld2x256(ab + A80_QS, ab + A80 + A80_QS) : _mm512_zextsi256_si512(ld256(ab + A80_QS));
+		__m512 da = two_scales(h2f(ab), two ? h2f(ab + A80) : 0.0f);
+		__m512i ai = zero;
+		if (wsigned)
+			av = _mm512_xor_si512(av, _mm512_set1_epi8((char)0x80));
+		else
+			ai = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(kind == KQ5_0 ? 16 : 8), av));
+		UNROLL for (int i = 0; i < RM; i++) {
+			__m512i p = wsigned ? _mm512_dpbusd_epi32(wi[i], av, wv[i]) : _mm512_dpbusd_epi32(ai, wv[i], av);
+			acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], da), _mm512_cvtepi32_ps(p), acc[i][j]);
+		}
+	}
+}
+
+AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		 const int RM, const int RN, const int kind, const size_t WB)
+{
+	__m512 acc[4][8];
+	UNROLL for (int i = 0; i < RM; i++)
+		UNROLL for (int j = 0; j < RN; j++)
+			acc[i][j] = _mm512_setzero_ps();
+	const int64_t nb = n / 32;
+	int64_t b = 0;
+	for (; b + 2 <= nb; b += 2)
+		q80_step(acc, w, ldw, a, lda, b, RM, RN, kind, WB, true);
+	if (b < nb)
+		q80_step(acc, w, ldw, a, lda, b, RM, RN, kind, WB, false);
+	UNROLL for (int i = 0; i < RM; i++)
+		UNROLL for (int j = 0; j < RN; j++)
+			y[(size_t)j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+#define RM_MAX_ 4
+#define RN_MAX_ 4
+#define TILE_Q8_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ8_0, sizeof(struct block_q8_0))
+#define TILE_Q4_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ4_0, sizeof(struct block_q4_0))
+#define TILE_Q5_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ5_0, sizeof(struct block_q5_0))
+#define TILE_IQ4_NL(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KIQ4_NL, sizeof(struct block_iq4_nl))
+GEMM_DRIVER(q8_0, 4, 4, TILE_Q8_0)
+GEMM_DRIVER(q4_0, 4, 4, TILE_Q4_0)
+GEMM_DRIVER(q5_0, 4, 4, TILE_Q5_0)
+GEMM_DRIVER(iq4_nl, 4, 4, TILE_IQ4_NL)
+#undef RM_MAX_
+#undef RN_MAX_
+
+/* -- K-quants: one weight row against up to 8 activation rows; the unpacked
+ * quants and spread scales of a weight block stay in registers while the
+ * activation rows' blocks stream from L1. */
+#define RM_MAX_ 1
+#define RN_MAX_ 8
+
+AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five)
+{
+	(void)ldw;
+	(void)RM;
+	__m512 acc[8];
+	__m256 accm[8];
+	UNROLL for (int j = 0; j < RN; j++) {
+		acc[j] = _mm512_setzero_ps();
+		accm[j] = _mm256_setzero_ps();
+	}
+	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
+		float dw = h2f(w + OFF(block_q4_K, d));
+		float dmw = h2f(w + OFF(block_q4_K, dmin));
+		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
+		__m512i q[4], ps[4];
+		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
+		UNROLL for (int c = 0; c < 4; c++)
+			ps[c] = pair_scales(sc, c);
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			float ad = ldf(ab + OFF(block_q8_K, d));
+			__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
+			__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], ld512(ab + AK_QS)), ps[0]);
+			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(ab + AK_QS + 64)), ps[1]);
+			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(ab + AK_QS + 128)), ps[2]);
+			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(ab + AK_QS + 192)), ps[3]);
+			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[j]);
+			accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * ad), _mm256_cvtepi32_ps(msum), accm[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]) - hsum256(accm[j]);
+}
+
+#define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false)
+#define TILE_Q5_K(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true)
+
+AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		 const int RM, const int RN)
+{
+	(void)ldw;
+	(void)RM;
+	const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
+						  0x0002000200020002, 0x0002000200020002,
+						  0x0001000100010001, 0x0001000100010001, 0, 0);
+	__m512 acc[8];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = _mm512_setzero_ps();
+	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q6_K)) {
+		float dw = h2f(w + OFF(block_q6_K, d));
+		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
+		__m512i sc = _mm512_zextsi256_si512(sc16);
+		__m512i q[4], s[4];
+		UNROLL for (int h = 0; h < 2; h++) {
+			__m512i l = ld512(w + OFF(block_q6_K, ql) + 64 * h);
+			__m256i qh = ld256(w + OFF(block_q6_K, qh) + 32 * h);
+			__m512i hv = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+			q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hv, 4), m30));
+			q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hv, m30));
+			s[2 * h] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h))), sc);
+			s[2 * h + 1] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h + 4))), sc);
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			float ad = ldf(ab + OFF(block_q8_K, d));
+			__m256i corr = _mm256_madd_epi16(sc16, ld256(ab + AK_BS));
+			const uint8_t *aq = ab + AK_QS;
+			__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], ld512(aq)), s[0]);
+			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(aq + 64)), s[1]);
+			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(aq + 128)), s[2]);
+			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(aq + 192)), s[3]);
+			__m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(sumi), acc[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]);
+}
+#define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
+
+/* IQ4_XS: signed code-book values; |g| and the sign masks once per weight
+ * block, the activations negated under the masks per row. */
+AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		   const int RM, const int RN)
+{
+	(void)ldw;
+	(void)RM;
+	const __m512i m4 = _mm512_set1_epi8(15);
+	const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
+	const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+	__m512 acc[8];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = _mm512_setzero_ps();
+	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_iq4_xs)) {
+		float dw = h2f(w + OFF(block_iq4_xs, d));
+		uint16_t sh;
+		uint32_t sl;
+		memcpy(&sh, w + OFF(block_iq4_xs, scales_h), 2);
+		memcpy(&sl, w + OFF(block_iq4_xs, scales_l), 4);
+		int16_t ls[8];
+		for (int g = 0; g < 8; g++)
+			ls[g] = (int16_t)((int)((sl >> 4 * g & 15) | (sh >> 2 * g & 3u) << 4) - 32);
+		__m512i sc = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)ls));
+		__m512i g[4], ps[4];
+		__mmask64 neg[4];
+		UNROLL for (int k = 0; k < 2; k++) {
+			__m512i x = ld512(w + OFF(block_iq4_xs, qs) + 64 * k);
+			__m512i lo = _mm512_and_si512(x, m4);
+			__m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+			g[2 * k] = _mm512_shuffle_epi8(lut, _mm512_permutex2var_epi64(lo, ia, hi));
+			g[2 * k + 1] = _mm512_shuffle_epi8(lut, _mm512_permutex2var_epi64(lo, ib, hi));
+		}
+		UNROLL for (int c = 0; c < 4; c++) {
+			neg[c] = _mm512_movepi8_mask(g[c]);
+			g[c] = _mm512_abs_epi8(g[c]);
+			ps[c] = pair_scales(sc, c);
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			float ad = ldf(ab + OFF(block_q8_K, d));
+			__m512i s01[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+			UNROLL for (int c = 0; c < 4; c++) {
+				__m512i av = ld512(ab + AK_QS + 64 * c);
+				av = _mm512_mask_sub_epi8(av, neg[c], _mm512_setzero_si512(), av);
+				s01[c & 1] = _mm512_dpwssd_epi32(s01[c & 1], _mm512_maddubs_epi16(g[c], av), ps[c]);
+			}
+			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(_mm512_add_epi32(s01[0], s01[1])), acc[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]);
+}
+#define TILE_IQ4_XS(n, y, ldy, w, ldw, a, lda, M, N) iq4xs_tile(n, y, ldy, w, ldw, a, lda, M, N)
+
+GEMM_DRIVER(q4_K, 1, 8, TILE_Q4_K)
+GEMM_DRIVER(q5_K, 1, 8, TILE_Q5_K)
+GEMM_DRIVER(q6_K, 1, 8, TILE_Q6_K)
+GEMM_DRIVER(iq4_xs, 1, 8, TILE_IQ4_XS)
+#undef RM_MAX_
+#undef RN_MAX_
+
+/* -- float types: 2 weight rows x 4 activation rows, 16 elements a step,
+ * masked tail; a weight vector is converted once for four activations. */
+#define RM_MAX_ 2
+#define RN_MAX_ 4
+#define FLOAT_TILE(name, ES, LOAD16, MLOAD)                                                          \
+	AI void name##_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, \
+			    size_t lda, const int RM, const int RN)                                   \
+	{                                                                                             \
+		__m512 acc[2][4];                                                                     \
+		UNROLL for (int i = 0; i < RM; i++)                                                          \
+			UNROLL for (int j = 0; j < RN; j++)                                                  \
+				acc[i][j] = _mm512_setzero_ps();                                      \
+		int64_t k = 0;                                                                        \
+		for (; k + 16 <= n; k += 16) {                                                        \
+			__m512 wv[2];                                                                 \
+			UNROLL for (int i = 0; i < RM; i++)                                                  \
+				wv[i] = LOAD16(w + (size_t)i * ldw + ES * k);                         \
+			UNROLL for (int j = 0; j < RN; j++) {                                                \
+				__m512 av = _mm512_loadu_ps((const float *)(const void *)(a + (size_t)j * lda) + k); \
+				UNROLL for (int i = 0; i < RM; i++)                                          \
+					acc[i][j] = _mm512_fmadd_ps(wv[i], av, acc[i][j]);            \
+			}                                                                             \
+		}                                                                                     \
+		if (k < n) {                                                                          \
+			__mmask16 m = (__mmask16)((1u << (n - k)) - 1);                               \
+			__m512 wv[2];                                                                 \
+			UNROLL for (int i = 0; i < RM; i++)                                                  \
+				wv[i] = MLOAD(w + (size_t)i * ldw + ES * k, m);                       \
+			UNROLL for (int j = 0; j < RN; j++) {                                                \
+				__m512 av = _mm512_maskz_loadu_ps(m, (const float *)(const void *)(a + (size_t)j * lda) + k); \
+				UNROLL for (int i = 0; i < RM; i++)                                          \
+					acc[i][j] = _mm512_fmadd_ps(wv[i], av, acc[i][j]);            \
+			}                                                                             \
+		}                                                                                     \
+		UNROLL for (int i = 0; i < RM; i++)                                                          \
+			UNROLL for (int j = 0; j < RN; j++)                                                  \
+				y[(size_t)j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);             \
+	}
+FLOAT_TILE(f32, 4, load16_f32, mload_f32)
+FLOAT_TILE(f16, 2, load16_f16, mload_f16)
+FLOAT_TILE(bf16, 2, load16_bf16, mload_bf16)
+GEMM_DRIVER(f32, 2, 4, f32_tile)
+GEMM_DRIVER(f16, 2, 4, f16_tile)
+GEMM_DRIVER(bf16, 2, 4, bf16_tile)
+#undef RM_MAX_
+#undef RN_MAX_
+
 bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
 {
 	t[GGML_F32].vec_dot = vec_dot_f32;
@@ -404,6 +741,17 @@ bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
 	t[GGML_Q5_K].vec_dot = vec_dot_q5_K;
 	t[GGML_Q6_K].vec_dot = vec_dot_q6_K;
 	t[GGML_IQ4_XS].vec_dot = vec_dot_iq4_xs;
+	t[GGML_F32].gemm = gemm_f32;
+	t[GGML_F16].gemm = gemm_f16;
+	t[GGML_BF16].gemm = gemm_bf16;
+	t[GGML_Q8_0].gemm = gemm_q8_0;
+	t[GGML_Q4_0].gemm = gemm_q4_0;
+	t[GGML_Q5_0].gemm = gemm_q5_0;
+	t[GGML_IQ4_NL].gemm = gemm_iq4_nl;
+	t[GGML_Q4_K].gemm = gemm_q4_K;
+	t[GGML_Q5_K].gemm = gemm_q5_K;
+	t[GGML_Q6_K].gemm = gemm_q6_K;
+	t[GGML_IQ4_XS].gemm = gemm_iq4_xs;
 	return true;
 }
 

@@ -4,7 +4,9 @@
  * the AVX-512 flags: nothing else in the program may contain those
  * instructions, and an installer may only be called once cpu_features() says
  * the ISA is usable (can_avx2 / can_avx512). An installer overwrites the
- * to_float / from_float / vec_dot pointers of the rows it accelerates and
+ * to_float / from_float / vec_dot / gemm pointers of the rows it accelerates
+ * (a row whose gemm it does not replace keeps the previous one, at worst
+ * quant_gemm_rows looping over the new vec_dot) and
  * leaves the others alone, so installing AVX2 then AVX-512 gives the best of
  * both. This header holds declarations only: an inline function compiled
  * with different -m flags in two files would break the one-definition rule.

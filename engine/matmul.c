@@ -22,19 +22,31 @@ void mm_quantize(uint32_t wtype, int64_t cols, const float *x, int64_t ldx, int6
 		quant_act_row(wtype, x + j * ldx, (char *)xq + (size_t)j * rb, cols);
 }
 
-/* Rows [r0, r1) of one task. */
+/* Rows [r0, r1) of one task. Decode (one activation row) streams the
+ * weights through vec_dot, the fastest single-row path. A batch goes through
+ * the type's multi-row kernel: a tile of ROW_TILE weight rows (L2) against
+ * ACT_CHUNK activation rows at a time (L1), the kernel blocking both in
+ * registers. */
+#define ACT_CHUNK 8
+
 static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 {
 	const struct wmat *w = t->w;
-	vec_dot_fn dot = qtypes[w->type].vec_dot;
+	const struct qtype *q = &qtypes[w->type];
 	size_t ab = mm_act_bytes(w);
+	if (t->n == 1) {
+		vec_dot_fn dot = q->vec_dot;
+		for (int64_t r = r0; r < r1; r++)
+			dot(w->cols, &t->y[r], (const char *)w->data + (size_t)r * w->row_bytes, t->xq);
+		return;
+	}
 	for (int64_t rt = r0; rt < r1; rt += ROW_TILE) {
-		int64_t re = rt + ROW_TILE < r1 ? rt + ROW_TILE : r1;
-		for (int64_t j = 0; j < t->n; j++) {
-			const char *a = (const char *)t->xq + (size_t)j * ab;
-			float *y = t->y + j * t->ldy;
-			for (int64_t r = rt; r < re; r++)
-				dot(w->cols, &y[r], (const char *)w->data + (size_t)r * w->row_bytes, a);
+		int nw = (int)(rt + ROW_TILE < r1 ? ROW_TILE : r1 - rt);
+		for (int64_t j = 0; j < t->n; j += ACT_CHUNK) {
+			int na = (int)(t->n - j < ACT_CHUNK ? t->n - j : ACT_CHUNK);
+			qtype_gemm(q, w->cols, t->y + j * t->ldy + rt, (size_t)t->ldy,
+				   (const char *)w->data + (size_t)rt * w->row_bytes, w->row_bytes, nw,
+				   (const char *)t->xq + (size_t)j * ab, ab, na);
 		}
 	}
 }

@@ -2,9 +2,11 @@
  *
  * Activations are quantized once per product into the format the weight
  * type's dot product consumes (quant_act_row). Weight rows are split across
- * threads; each thread dots every weight row it owns with all n activation
- * rows, so each weight byte is read from memory once per batch - decode is
- * bound by that read, prefill amortizes it over the batch.
+ * threads; each thread multiplies every weight row it owns with all n
+ * activation rows, so each weight byte is read from memory once per batch -
+ * decode is bound by that read, prefill amortizes it over the batch. Decode
+ * (n == 1) runs the type's single-row vec_dot; a batch runs its multi-row
+ * kernel (qtype_gemm) on tiles of weight rows x activation rows.
  *
  * Several products that share no outputs (q, k and v; the gate and up of
  * every selected expert) run as one step with one barrier: mm_run takes a

@@ -3,6 +3,7 @@
 #include "quant.h"
 #include "cpu.h"
 #include "kernels.h"
+#include "quant-lowbit.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -669,7 +670,18 @@ void quant_table_ref(struct qtype t[GGML_TYPE_COUNT])
 		q->to_float = kernels[i].to_float;
 		q->from_float = kernels[i].from_float;
 		q->vec_dot = kernels[i].vec_dot;
+		q->gemm = quant_gemm_rows;
 	}
+	quant_lowbit_ref(t); /* IQ1_S..IQ3_S, TQ1_0, TQ2_0, MXFP4 */
+}
+
+void quant_gemm_rows(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw, int nw,
+		     const void *a, size_t lda, int na)
+{
+	for (int j = 0; j < na; j++)
+		for (int i = 0; i < nw; i++)
+			t->vec_dot(n, &y[(size_t)j * ldy + (size_t)i], (const char *)w + (size_t)i * ldw,
+				   (const char *)a + (size_t)j * lda);
 }
 
 static const char *simd_level = "none";
@@ -693,9 +705,12 @@ static void init_table(void)
 			fprintf(stderr, "heft: HEFT_SIMD=%s: expected none, avx2, avx512 or auto; using auto\n", want);
 	}
 	if (cap >= 1 && cpu->can_avx2 && kernels_avx2_install(qtypes)) {
+		kernels_lowbit_avx2_install(qtypes);
 		simd_level = "avx2";
-		if (cap >= 2 && cpu->can_avx512 && kernels_avx512_install(qtypes))
+		if (cap >= 2 && cpu->can_avx512 && kernels_avx512_install(qtypes)) {
+			kernels_lowbit_avx512_install(qtypes);
 			simd_level = "avx512";
+		}
 	}
 }
 

@@ -140,6 +140,20 @@ typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot(weight row w of type T, activation row a in T's act_type), n elements. */
 typedef void (*vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
 
+struct qtype;
+/* Multi-row product, the prefill kernel: for 0 <= i < nw, 0 <= j < na,
+ *
+ *	y[j * ldy + i] = dot(weight row at w + i * ldw, activation row at a + j * lda)
+ *
+ * (n elements per row; ldy counts floats, ldw and lda bytes). Any nw, na >= 1.
+ * Equal to vec_dot on every pair up to the order of float additions. SIMD
+ * rows tile the product so that a weight block, once unpacked, meets several
+ * activation rows in registers (and an activation block several weight
+ * rows). t is the row the kernel belongs to: the generic quant_gemm_rows
+ * loops over t->vec_dot. */
+typedef void (*gemm_fn)(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
+			int nw, const void *a, size_t lda, int na);
+
 struct qtype {
 	const char *name;
 	uint32_t blck;  /* elements per block; 0 = id not in use */
@@ -148,7 +162,19 @@ struct qtype {
 	to_float_fn to_float;     /* NULL: no kernels for this type yet */
 	from_float_fn from_float; /* quantize floats into this type (activation types; optional otherwise) */
 	vec_dot_fn vec_dot;       /* NULL: no kernels for this type yet */
+	gemm_fn gemm;             /* NULL: quant_gemm_rows (see qtype_gemm) */
 };
+
+/* The generic multi-row product: every pair through t->vec_dot. */
+void quant_gemm_rows(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw, int nw,
+		     const void *a, size_t lda, int na);
+
+/* t->gemm, or the generic loop for rows that have only a vec_dot. */
+static inline void qtype_gemm(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
+			      int nw, const void *a, size_t lda, int na)
+{
+	(t->gemm ? t->gemm : quant_gemm_rows)(t, n, y, ldy, w, ldw, nw, a, lda, na);
+}
 
 /* The active table (reference + the best SIMD paths the CPU has). */
 extern struct qtype qtypes[GGML_TYPE_COUNT];

@@ -38,9 +38,12 @@ esac
 cflags="-std=c17 -D_GNU_SOURCE $config -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$src/src -I$src/engine"
 # shellcheck disable=SC2086
 if ! { "$cc" $cflags $isa2 -c "$src/engine/kernels-avx2.c" -o "$tmp/k2.o" &&
+	"$cc" $cflags $isa2 -c "$src/engine/kernels-lowbit-avx2.c" -o "$tmp/kl2.o" &&
 	"$cc" $cflags $isa512 -c "$src/engine/kernels-avx512.c" -o "$tmp/k512.o" &&
-	"$cc" $cflags -fsanitize=fuzzer "$tmp/k2.o" "$tmp/k512.o" \
-	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/cpu.c" "$src/src/util.c" "$src/tests/fuzz-gguf.c" \
+	"$cc" $cflags $isa512 -c "$src/engine/kernels-lowbit-avx512.c" -o "$tmp/kl512.o" &&
+	"$cc" $cflags -fsanitize=fuzzer "$tmp/k2.o" "$tmp/kl2.o" "$tmp/k512.o" "$tmp/kl512.o" \
+	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/quant-lowbit.c" "$src/engine/quant-grids.c" \
+	"$src/engine/cpu.c" "$src/src/util.c" "$src/tests/fuzz-gguf.c" \
 	-lm -lpthread -o "$tmp/fuzz-gguf"; } 2>"$tmp/build.log"; then
 	cat "$tmp/build.log"
 	echo "FAIL: could not build the fuzz target"

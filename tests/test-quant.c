@@ -637,7 +637,7 @@ int main(void)
 	CHECK(quant_act_row_bytes(GGML_Q4_K, 100) == 0);
 	CHECK(quant_act_row_bytes(GGML_F16, 7) == 28);
 	CHECK(quant_act_row_bytes(GGML_Q4_1, 64) == 2 * sizeof(struct block_q8_1));
-	CHECK(quant_act_row_bytes(GGML_IQ2_XXS, 256) == 0);
+	CHECK(quant_act_row_bytes(GGML_IQ2_XXS, 256) == sizeof(struct block_q8_K));
 	if (strcmp(level, "none")) {
 		T = qtypes;
 		part1(level);

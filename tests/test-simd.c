@@ -14,6 +14,7 @@
 #include "cpu.h"
 #include "kernels.h"
 #include "quant.h"
+#include "quant-lowbit.h"
 #include "test.h"
 
 #include <math.h>
@@ -331,6 +332,17 @@ static void test_active(struct path *paths, int npaths, const struct qtype *ref)
 	CHECKF(diff == 0, "%d rows of the active table differ from the %s table", diff, want_name);
 }
 
+/* A path is the main kernel file plus the low-bit one built with the same flags. */
+static bool install_avx2(struct qtype *t)
+{
+	return kernels_avx2_install(t) && kernels_lowbit_avx2_install(t);
+}
+
+static bool install_avx512(struct qtype *t)
+{
+	return kernels_avx512_install(t) && kernels_lowbit_avx512_install(t);
+}
+
 int main(void)
 {
 	const struct cpu_features *cpu = cpu_features();
@@ -339,8 +351,8 @@ int main(void)
 	quant_table_ref(ref);
 
 	static struct path paths[] = {
-		{"avx2", kernels_avx2_install, {{0}}, false},
-		{"avx512", kernels_avx512_install, {{0}}, false},
+		{"avx2", install_avx2, {{0}}, false},
+		{"avx512", install_avx512, {{0}}, false},
 	};
 	int npaths = (int)(sizeof paths / sizeof paths[0]);
 	bool can[] = {cpu->can_avx2, cpu->can_avx512};

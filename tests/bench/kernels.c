@@ -1,12 +1,19 @@
 /* kernels.c - weight-streaming speed of every vec_dot path (a tool, not a test).
  *
- *   tests/bench/kernels [-t THREADS] [-m MB] [-n COLS] [TYPE...]
+ *   tests/bench/kernels [-t THREADS] [-m MB] [-n COLS] [-b BATCH] [TYPE...]
  *
  * For each type and each path this CPU runs (reference, avx2, avx512) a
  * matrix of about MB megabytes (default 64, well above the caches) of random
  * weights is multiplied by one activation row, quantized once, as a decode
  * step would; rows are split evenly between THREADS threads (default 1).
- * Prints GB/s of weight bytes, best of several passes. */
+ * Prints GB/s of weight bytes, best of several passes.
+ *
+ * With -b BATCH > 1 (prefill), the matrix (default 16 MB) meets BATCH
+ * activation rows through each path's multi-row kernel (qtype_gemm), tiled
+ * as engine/matmul.c does (16 weight rows x 8 activation rows per call);
+ * prints G multiply-adds per second, and in the last column the best path
+ * again with its single-row vec_dot looped over the batch (quant_gemm_rows),
+ * i.e. what prefill cost before the multi-row kernels. */
 
 #include "cpu.h"
 #include "kernels.h"
@@ -32,13 +39,33 @@ struct job {
 	float *out;
 	int64_t n, r0, r1;
 	size_t row_bytes;
+	int batch;       /* activation rows; > 1: multi-row kernel */
+	size_t act_bytes; /* stride of activation rows */
+	int64_t rows;    /* ldy of out */
+	bool by_rows;    /* batch through quant_gemm_rows instead of q->gemm */
 };
 
 static void *run_rows(void *arg)
 {
 	struct job *j = arg;
-	for (int64_t r = j->r0; r < j->r1; r++)
-		j->q->vec_dot(j->n, &j->out[r], j->w + (size_t)r * j->row_bytes, j->act);
+	if (j->batch <= 1) {
+		for (int64_t r = j->r0; r < j->r1; r++)
+			j->q->vec_dot(j->n, &j->out[r], j->w + (size_t)r * j->row_bytes, j->act);
+		return NULL;
+	}
+	for (int64_t rt = j->r0; rt < j->r1; rt += 16) {
+		int nw = (int)(j->r1 - rt < 16 ? j->r1 - rt : 16);
+		for (int b = 0; b < j->batch; b += 8) {
+			int na = j->batch - b < 8 ? j->batch - b : 8;
+			float *y = j->out + (size_t)b * (size_t)j->rows + (size_t)rt;
+			const uint8_t *w = j->w + (size_t)rt * j->row_bytes;
+			const uint8_t *a = (const uint8_t *)j->act + (size_t)b * j->act_bytes;
+			if (j->by_rows)
+				quant_gemm_rows(j->q, j->n, y, (size_t)j->rows, w, j->row_bytes, nw, a, j->act_bytes, na);
+			else
+				qtype_gemm(j->q, j->n, y, (size_t)j->rows, w, j->row_bytes, nw, a, j->act_bytes, na);
+		}
+	}
 	return NULL;
 }
 
@@ -107,8 +134,9 @@ static void fill(uint32_t id, const struct qtype *q, uint8_t *w, size_t bytes)
 int main(int argc, char **argv)
 {
 	int threads = 1;
-	double mb = 64;
+	double mb = 0;
 	int64_t n = 4096;
+	int batch = 1;
 	int argi = 1;
 	for (; argi < argc; argi++) {
 		if (!strcmp(argv[argi], "-t") && argi + 1 < argc)
@@ -117,20 +145,28 @@ int main(int argc, char **argv)
 			mb = atof(argv[++argi]);
 		else if (!strcmp(argv[argi], "-n") && argi + 1 < argc)
 			n = atoll(argv[++argi]);
+		else if (!strcmp(argv[argi], "-b") && argi + 1 < argc)
+			batch = atoi(argv[++argi]);
 		else if (argv[argi][0] == '-') {
-			fprintf(stderr, "usage: %s [-t THREADS] [-m MB] [-n COLS] [TYPE...]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-t THREADS] [-m MB] [-n COLS] [-b BATCH] [TYPE...]\n", argv[0]);
 			return 2;
 		} else
 			break;
 	}
-	if (threads < 1 || threads > 256 || mb <= 0 || n < QK_K || n % QK_K) {
-		fprintf(stderr, "kernels: bad -t, -m or -n (n must be a multiple of 256)\n");
+	if (mb == 0)
+		mb = batch > 1 ? 16 : 64;
+	if (threads < 1 || threads > 256 || mb <= 0 || n < QK_K || n % QK_K || batch < 1 || batch > 4096) {
+		fprintf(stderr, "kernels: bad -t, -m, -n or -b (n must be a multiple of 256)\n");
 		return 2;
 	}
 	const struct cpu_features *cpu = cpu_features();
 	printf("cpu: %s\n", cpu_describe());
-	printf("%.0f MB of weights, rows of %lld, %d thread(s); GB/s of weight bytes, best of passes\n",
-	       mb, (long long)n, threads);
+	if (batch > 1)
+		printf("%.0f MB of weights, rows of %lld, %d thread(s), batch of %d; GMAC/s, best of passes\n",
+		       mb, (long long)n, threads, batch);
+	else
+		printf("%.0f MB of weights, rows of %lld, %d thread(s); GB/s of weight bytes, best of passes\n",
+		       mb, (long long)n, threads);
 
 	struct {
 		const char *name;
@@ -146,10 +182,14 @@ int main(int argc, char **argv)
 	printf("%-8s", "type");
 	for (int p = 0; p < 3; p++)
 		printf(" %10s", paths[p].name);
+	if (batch > 1)
+		printf(" %10s", "best/rows");
 	printf("\n");
+	int best_path = paths[2].usable ? 2 : paths[1].usable ? 1 : 0;
 
 	float *x = malloc((size_t)n * sizeof(float));
-	void *act = malloc((size_t)n * 4 + 64);
+	size_t act_stride = (size_t)n * 4 + 64;
+	void *act = malloc(act_stride * (size_t)batch);
 	if (!x || !act)
 		return 1;
 	for (int64_t i = 0; i < n; i++)
@@ -171,28 +211,35 @@ int main(int argc, char **argv)
 			rows = threads;
 		size_t bytes = row_bytes * (size_t)rows;
 		uint8_t *w = malloc(bytes);
-		float *out = malloc((size_t)rows * sizeof(float));
+		float *out = malloc((size_t)rows * (size_t)batch * sizeof(float));
 		if (!w || !out)
 			return 1;
 		fill(id, R, w, bytes);
 		printf("%-8s", R->name);
 		fflush(stdout);
-		for (int p = 0; p < 3; p++) {
+		for (int pc = 0; pc < (batch > 1 ? 4 : 3); pc++) {
+			int p = pc < 3 ? pc : best_path;
+			bool by_rows = pc == 3;
 			if (!paths[p].usable) {
 				printf(" %10s", "-");
 				continue;
 			}
 			const struct qtype *Q = &paths[p].t[id];
-			paths[p].t[R->act_type].from_float(x, act, n);
+			size_t ab = (size_t)qtype_row_bytes(Q->act_type, (uint64_t)n);
+			for (int b = 0; b < batch; b++) {
+				for (int64_t i = 0; i < n; i++)
+					x[i] = sinf((float)(i + 7 * b) * 0.37f) * 2;
+				paths[p].t[R->act_type].from_float(x, (uint8_t *)act + (size_t)b * ab, n);
+			}
 			double best = 1e30;
-			int passes = p == 0 ? 2 : 6;
+			int passes = p == 0 || by_rows ? 2 : 6;
 			for (int pass = 0; pass < passes; pass++) {
 				struct job jobs[256];
 				pthread_t tid[256];
 				double t0 = now();
 				for (int k = 0; k < threads; k++) {
 					jobs[k] = (struct job){Q, w, act, out, n, rows * k / threads,
-							       rows * (k + 1) / threads, row_bytes};
+							       rows * (k + 1) / threads, row_bytes, batch, ab, rows, by_rows};
 					if (k > 0)
 						pthread_create(&tid[k], NULL, run_rows, &jobs[k]);
 				}
@@ -203,7 +250,10 @@ int main(int argc, char **argv)
 				if (dt < best)
 					best = dt;
 			}
-			printf(" %10.2f", (double)bytes / best / 1e9);
+			if (batch > 1)
+				printf(" %10.2f", (double)rows * (double)n * batch / best / 1e9);
+			else
+				printf(" %10.2f", (double)bytes / best / 1e9);
 			fflush(stdout);
 		}
 		printf("\n");
