@@ -1,0 +1,307 @@
+/* engine.c - spawn and talk to heft-engine without ever blocking. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "sanitize.h"
+
+void engine_init(struct engine *e, const char *cmd)
+{
+	memset(e, 0, sizeof *e);
+	e->cmd = xstrdup(cmd);
+	e->to_fd = e->from_fd = e->err_fd = -1;
+	lr_init(&e->lr, PROTO_LINE_MAX);
+	lr_init(&e->lr_err, 4096);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void close_all(struct engine *e)
+{
+	close_fd(&e->to_fd);
+	close_fd(&e->from_fd);
+	close_fd(&e->err_fd);
+}
+
+void engine_free(struct engine *e)
+{
+	close_all(e);
+	buf_free(&e->out);
+	lr_free(&e->lr);
+	lr_free(&e->lr_err);
+	free(e->cmd);
+}
+
+static void set_flags(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+bool engine_start(struct engine *e, char *err, size_t errlen)
+{
+	int in[2], out[2], er[2];
+
+	if (pipe(in) < 0 || pipe(out) < 0 || pipe(er) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return false;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+		close(er[0]), close(er[1]);
+		return false;
+	}
+	if (pid == 0) {
+		/* The engine gets a clean slate: default signals, its own
+		 * process group so the terminal's ^C never reaches it (a
+		 * cancel request does), and only the three pipes. */
+		struct sigaction sa = { .sa_handler = SIG_DFL };
+		sigemptyset(&sa.sa_mask);
+		for (int s = 1; s < NSIG; s++)
+			sigaction(s, &sa, NULL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(er[1], 2);
+		for (int fd = 3; fd < 256; fd++)
+			close(fd);
+		/* A simple command is exec'd by the shell, so its exit status
+		 * (or the signal that killed it) is ours to report. */
+		char *cmd = NULL;
+		if (!strpbrk(e->cmd, ";&|()`\n"))
+			xasprintf(&cmd, "exec %s", e->cmd);
+		execl("/bin/sh", "sh", "-c", cmd ? cmd : e->cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(er[1]);
+	e->pid = pid;
+	e->to_fd = in[1];
+	e->from_fd = out[0];
+	e->err_fd = er[0];
+	set_flags(e->to_fd);
+	set_flags(e->from_fd);
+	set_flags(e->err_fd);
+	buf_clear(&e->out);
+	e->out_off = 0;
+	lr_free(&e->lr);
+	lr_free(&e->lr_err);
+	lr_init(&e->lr, PROTO_LINE_MAX);
+	lr_init(&e->lr_err, 4096);
+	e->last_err[0] = '\0';
+	e->exited = false;
+	e->status = 0;
+	e->got_hello = false;
+	e->garbage = 0;
+	return true;
+}
+
+bool engine_running(const struct engine *e)
+{
+	return e->pid > 0 && !e->exited;
+}
+
+void engine_send(struct engine *e, const struct msg *m)
+{
+	if (e->to_fd < 0)
+		return;
+	msg_encode(m, &e->out);
+}
+
+int engine_pollfds(struct engine *e, struct pollfd *p)
+{
+	int n = 0;
+
+	if (e->from_fd >= 0)
+		p[n++] = (struct pollfd){ .fd = e->from_fd, .events = POLLIN };
+	if (e->err_fd >= 0)
+		p[n++] = (struct pollfd){ .fd = e->err_fd, .events = POLLIN };
+	if (e->to_fd >= 0 && e->out.len > e->out_off)
+		p[n++] = (struct pollfd){ .fd = e->to_fd, .events = POLLOUT };
+	return n;
+}
+
+static void flush_out(struct engine *e)
+{
+	while (e->to_fd >= 0 && e->out.len > e->out_off) {
+		ssize_t w = write(e->to_fd, e->out.p + e->out_off, e->out.len - e->out_off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)	/* EPIPE: it died; reaping tells why */
+				close_fd(&e->to_fd);
+			break;
+		}
+		e->out_off += (size_t)w;
+	}
+	if (e->out_off == e->out.len) {
+		buf_clear(&e->out);
+		e->out_off = 0;
+	}
+}
+
+static void read_events(struct engine *e, void (*fn)(void *, const struct msg *), void *ctx)
+{
+	/* Bounded per call so a chatty engine cannot starve the keyboard. */
+	for (int rounds = 0; rounds < 16 && e->from_fd >= 0; rounds++) {
+		ssize_t r = lr_read(&e->lr, e->from_fd);
+		if (r == 0) {
+			close_fd(&e->from_fd);
+		} else if (r < 0 && errno != EINTR && errno != EAGAIN) {
+			lr_eof(&e->lr);
+			close_fd(&e->from_fd);
+		}
+		const char *line;
+		size_t len;
+		enum lr_status st;
+		while ((st = lr_next(&e->lr, &line, &len)) != LR_AGAIN && st != LR_EOF) {
+			struct msg m = { 0 };
+			struct msg_err err;
+			e->last_was_garbage = true;
+			if (st == LR_TOO_LONG) {
+				msg_err_set(&err, MSG_E_TOO_LONG, "engine sent a line over %zu bytes",
+					    (size_t)PROTO_LINE_MAX);
+				msg_error_event(&m, &err);
+			} else if (!msg_decode(&m, line, len, MSG_EVENT, &err)) {
+				msg_error_event(&m, &err);
+			} else {
+				e->last_was_garbage = false;
+			}
+			e->garbage = e->last_was_garbage ? e->garbage + 1 : 0;
+			if (m.type == MSG_HELLO)
+				e->got_hello = true;
+			fn(ctx, &m);
+			msg_free(&m);
+		}
+		if (r <= 0)
+			break;
+	}
+}
+
+static void read_stderr(struct engine *e)
+{
+	for (;;) {
+		ssize_t r = lr_read(&e->lr_err, e->err_fd);
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+			lr_eof(&e->lr_err);
+			close_fd(&e->err_fd);
+		}
+		const char *line;
+		size_t len;
+		enum lr_status st;
+		while ((st = lr_next(&e->lr_err, &line, &len)) == LR_LINE) {
+			if (len == 0)
+				continue;
+			struct buf b = { 0 };
+			sanitize_append(&b, line, len, SAN_INLINE, true);
+			snprintf(e->last_err, sizeof e->last_err, "%s", b.p);
+			buf_free(&b);
+		}
+		if (r <= 0 || e->err_fd < 0)
+			break;
+	}
+}
+
+void engine_io(struct engine *e, const struct pollfd *p, int n,
+	       void (*fn)(void *ctx, const struct msg *m), void *ctx)
+{
+	for (int i = 0; i < n; i++) {
+		if (!p[i].revents)
+			continue;
+		if (p[i].fd == e->to_fd)
+			flush_out(e);
+		else if (p[i].fd == e->from_fd)
+			read_events(e, fn, ctx);
+		else if (p[i].fd == e->err_fd)
+			read_stderr(e);
+	}
+	/* Requests queued since poll() go out now if the pipe has room. */
+	if (e->to_fd >= 0 && e->out.len > e->out_off)
+		flush_out(e);
+}
+
+bool engine_reap(struct engine *e)
+{
+	int st;
+
+	if (e->pid <= 0 || e->exited)
+		return false;
+	pid_t r = waitpid(e->pid, &st, WNOHANG);
+	if (r != e->pid)
+		return false;
+	e->exited = true;
+	e->status = st;
+	/* Whatever it printed before dying is still worth reading. */
+	if (e->err_fd >= 0)
+		read_stderr(e);
+	close_fd(&e->to_fd);
+	return true;
+}
+
+void engine_exit_reason(const struct engine *e, char *out, size_t n)
+{
+	if (!e->exited)
+		snprintf(out, n, "running");
+	else if (WIFEXITED(e->status) && WEXITSTATUS(e->status) == 127)
+		snprintf(out, n, "exited with status 127 (command not found?)");
+	else if (WIFEXITED(e->status) && WEXITSTATUS(e->status) > 128 &&
+		 WEXITSTATUS(e->status) < 128 + NSIG)	/* a shell relaying a signal */
+		snprintf(out, n, "exited with status %d (signal %d, %s?)", WEXITSTATUS(e->status),
+			 WEXITSTATUS(e->status) - 128, strsignal(WEXITSTATUS(e->status) - 128));
+	else if (WIFEXITED(e->status))
+		snprintf(out, n, "exited with status %d", WEXITSTATUS(e->status));
+	else if (WIFSIGNALED(e->status))
+		snprintf(out, n, "killed by signal %d (%s)", WTERMSIG(e->status),
+			 strsignal(WTERMSIG(e->status)));
+	else
+		snprintf(out, n, "stopped (status 0x%x)", (unsigned)e->status);
+}
+
+void engine_stop(struct engine *e)
+{
+	if (!engine_running(e))
+		return;
+	struct msg q = { .type = MSG_QUIT };
+	engine_send(e, &q);
+	flush_out(e);
+	close_fd(&e->to_fd);
+}
+
+void engine_kill(struct engine *e)
+{
+	if (e->pid <= 0 || e->exited) {
+		close_all(e);
+		return;
+	}
+	engine_stop(e);
+	/* Give it a moment to exit cleanly, then insist. */
+	for (int i = 0; i < 20 && !engine_reap(e); i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (!e->exited) {
+		kill(-e->pid, SIGTERM);
+		kill(e->pid, SIGTERM);
+		waitpid(e->pid, &e->status, 0);
+		e->exited = true;
+	}
+	close_all(e);
+}
