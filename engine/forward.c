@@ -4,8 +4,13 @@
  *   x = token_embd[tokens]
  *   for each layer:
  *       x += attn_output(attention(rope(q), rope(k), v))   q,k,v from attn_norm(x)
+ *            (deepseek2: latent attention, the cache holding the latent)
  *       x += ffn(ffn_norm(x))        dense SwiGLU, or router + top-k experts
+ *                                    (+ shared experts)
  *   logits = output(output_norm(x))
+ * Per-architecture differences are data in struct hparams / struct layer
+ * (optional biases, norms, sinks, sliding window, gating), not branches on
+ * the architecture.
  * Rows of every buffer are tokens of the batch. Small per-row operations
  * (norms, rope, residuals) run on the calling thread; matrix products and
  * attention are spread over the thread pool. */
@@ -44,19 +49,28 @@ struct forward {
 	float *x;        /* residual stream, n_embd */
 	float *xb;       /* normed input of a block, n_embd */
 	float *q, *k, *v;
-	float *attn;     /* attention output before attn_output, n_head * head_dim_v */
+	float *attn;     /* attention output before attn_output, n_head * head_dim_v (MLA: latent) */
+	int att_dk, att_dv; /* per-head dims the attention kernel sees (MLA: latent + rope, latent) */
+	bool mla;
+	/* MLA: q LoRA rows, absorbed queries [n_head][kv_lora + n_rot], decompressed output */
+	float *qlora, *qa, *attn2;
+	void *head_act;         /* per-head quantized activations */
+	struct wmat *head_w;    /* per-head views of attn_k_b / attn_v_b */
+	struct mm_task *head_tasks;
 	float *hb, *hb2; /* FFN hidden, n_ff (MoE: [max_batch * n_expert_used][n_ff_exp]) */
 	float *out;      /* a block's output before the residual, n_embd (MoE: per expert row) */
 	float *logits;   /* n_vocab */
 	float *rope_cs;  /* [max_batch][n_rot / 2] cos, sin pairs */
 	void *act_buf[ACT_SLOTS];
 
-	/* attention, per thread: scores over the context, a query and a value row */
+	/* attention, per thread: a query and an F16 accumulator */
 	float *att_scratch;
 	size_t att_stride;
 
 	/* MoE routing of one batch */
 	float *router;     /* [max_batch][n_expert] */
+	float *selp, *gscore; /* one token's selection scores [n_expert], group scores */
+	int *gkeep;           /* the groups kept */
 	int *sel;          /* [max_batch][n_expert_used] expert ids */
 	float *sel_w;      /* their weights */
 	int *count, *first; /* per expert: rows routed to it, first row in grouped order */
@@ -154,28 +168,53 @@ static struct mm_task task(const struct wmat *w, const void *xq, int64_t n, floa
 
 /* ---- rope ------------------------------------------------------------------ */
 
+/* YaRN's correction range (ggml_rope_yarn_corr_dims): pairs below low
+ * keep their original frequency, pairs above high are interpolated. */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base)
+{
+	return n_dims * logf(n_ctx_orig / (n_rot * 2 * (float)M_PI)) / (2 * logf(base));
+}
+
 /* cos/sin of theta_i = (pos / scale) * base^(-2i/n_rot) / rope_freqs[i]
- * for every token of the batch, shared by all layers and heads. */
+ * for every token of the batch, shared by all layers and heads; with YaRN
+ * the low pairs are blended back towards the unscaled angle, and cos/sin
+ * carry the magnitude rope_mscale (llama.cpp's rope_yarn). */
 static void rope_table(struct forward *f, int n, int p)
 {
 	const struct hparams *hp = &f->m->hp;
 	int half = hp->n_rot / 2;
+	float low = 0.0f, high = 0.0f, ext = hp->yarn_ext_factor;
+	if (ext != 0.0f) {
+		low = MAX(0.0f, floorf(yarn_corr_dim(hp->n_rot, hp->n_ctx_orig, hp->yarn_beta_fast, hp->rope_base)));
+		high = MIN((float)(hp->n_rot - 1),
+			   ceilf(yarn_corr_dim(hp->n_rot, hp->n_ctx_orig, hp->yarn_beta_slow, hp->rope_base)));
+	}
+	/* in float, the angle stepped by multiplication, as ggml_rope_cache_init
+	 * does: last-bit differences here flip F16 roundings of q and k */
+	float theta_scale = powf(hp->rope_base, -2.0f / hp->n_rot), freq_scale = 1.0f / hp->rope_scale;
+	float mscale = hp->rope_mscale / (ext != 0.0f ? 1.0f + 0.1f * logf(1.0f / freq_scale) : 1.0f);
 	for (int j = 0; j < n; j++) {
-		double pos = (double)(p + j) / hp->rope_scale;
+		float theta_p = (float)(p + j);
 		for (int i = 0; i < half; i++) {
-			double theta = pos * pow(hp->rope_base, -2.0 * i / hp->n_rot);
-			if (f->m->rope_freqs)
-				theta /= f->m->rope_freqs[i];
-			f->rope_cs[((size_t)j * half + i) * 2] = (float)cos(theta);
-			f->rope_cs[((size_t)j * half + i) * 2 + 1] = (float)sin(theta);
+			float ff = f->m->rope_freqs ? f->m->rope_freqs[i] : 1.0f;
+			float extrap = theta_p / ff, theta = freq_scale * extrap, ms = mscale;
+			if (ext != 0.0f) {
+				float y = (i - low) / MAX(0.001f, high - low);
+				float mix = (1.0f - MIN(1.0f, MAX(0.0f, y))) * ext;
+				theta = theta * (1 - mix) + extrap * mix;
+				ms *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+			}
+			f->rope_cs[((size_t)j * half + i) * 2] = cosf(theta) * ms;
+			f->rope_cs[((size_t)j * half + i) * 2 + 1] = sinf(theta) * ms;
+			theta_p *= theta_scale;
 		}
 	}
 }
 
-/* Rotate the first n_rot dims of each head of each row. NORM pairs
- * adjacent dims (Llama's converter permutes q/k weights for this); NEOX
- * pairs dim i with i + n_rot/2. */
-static void rope(const struct forward *f, float *x, int n, int n_heads, int head_dim)
+/* Rotate n_rot dims starting at off of each head (heads head_stride floats
+ * apart) of each row. NORM pairs adjacent dims (Llama's converter permutes
+ * q/k weights for this); NEOX pairs dim i with i + n_rot/2. */
+static void rope(const struct forward *f, float *x, int n, int n_heads, int head_stride, int off0)
 {
 	const struct hparams *hp = &f->m->hp;
 	int half = hp->n_rot / 2;
@@ -183,7 +222,7 @@ static void rope(const struct forward *f, float *x, int n, int n_heads, int head
 	for (int j = 0; j < n; j++) {
 		const float *cs = f->rope_cs + (size_t)j * half * 2;
 		for (int h = 0; h < n_heads; h++) {
-			float *v = x + ((size_t)j * n_heads + h) * head_dim;
+			float *v = x + ((size_t)j * n_heads + h) * head_stride + off0;
 			for (int i = 0; i < half; i++) {
 				float c = cs[2 * i], s = cs[2 * i + 1];
 				float a = v[i * stride], b = v[i * stride + off];
@@ -201,32 +240,71 @@ struct attn_job {
 	int layer, n, p;
 };
 
-/* One (token, head): softmax(q k^T / sqrt(d)) v over positions 0..p+i. */
+static bool windowed(const struct hparams *hp, int layer)
+{
+	return hp->n_swa > 0 && hp->swa_pattern > 0 && layer % hp->swa_pattern < hp->swa_pattern - 1;
+}
+
+/* One (token, head): softmax(q k^T * kq_scale) v over positions 0..pos (a
+ * sliding-window layer: the last n_swa), with the head's sink logit, if
+ * any, in the denominator only. MLA: K rows are latent + rope key, V the
+ * latent part of the same rows.
+ *
+ * The arithmetic is that of llama.cpp's CPU flash attention, which made the
+ * reference: the query rounded to F16, an online softmax whose running sum
+ * of V rows is kept in F16 (rescaled when the maximum grows), the sink
+ * folded in at the end. Matching it bit for bit matters more than it
+ * seems: in quantized models a last-bit difference here flips 8-bit
+ * activation roundings downstream and, near a router tie, an expert. */
 static void attend(struct forward *f, float *scratch, int layer, int i, int h, int pos)
 {
 	const struct hparams *hp = &f->m->hp;
-	int dk = hp->head_dim_k, dv = hp->head_dim_v, kvh = h / (hp->n_head / hp->n_head_kv);
-	float *score = scratch, *qh = scratch + f->n_ctx, *vrow = qh + dk;
-	const float *q = f->q + ((size_t)i * hp->n_head + h) * dk;
+	const struct layer *l = &f->m->layers[layer];
+	int dk = f->att_dk, dv = f->att_dv, kvh = h / (hp->n_head / hp->n_head_kv);
+	float *qh = scratch;
+	uint16_t *acc = (uint16_t *)(scratch + dk);
+	const float *q = (f->mla ? f->qa : f->q) + ((size_t)i * hp->n_head + h) * dk;
 	float *out = f->attn + ((size_t)i * hp->n_head + h) * dv;
-	float scale = 1.0f / sqrtf((float)dk);
 	vec_dot_fn dot16 = qtypes[GGML_F16].vec_dot;
-	to_float_fn f16_row = qtypes[GGML_F16].to_float;
+	int t0 = windowed(hp, layer) ? MAX(0, pos - hp->n_swa + 1) : 0;
 
-	/* llama.cpp multiplies an F16 cache with the query rounded to F16. */
 	for (int d = 0; d < dk; d++)
 		qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
-	for (int t = 0; t <= pos; t++) {
-		dot16(dk, &score[t], kv_k(f->kv, layer, t) + (size_t)kvh * dk, qh);
-		score[t] *= scale;
-	}
-	softmax(score, pos + 1);
-	memset(out, 0, (size_t)dv * sizeof *out);
-	for (int t = 0; t <= pos; t++) {
-		f16_row(kv_v(f->kv, layer, t) + (size_t)kvh * dv, vrow, dv);
+	memset(acc, 0, (size_t)dv * sizeof *acc);
+	float M = -INFINITY, S = 0.0f;
+	for (int t = t0; t <= pos; t++) {
+		float s, ms = 1.0f, vs = 1.0f;
+		dot16(dk, &s, kv_k(f->kv, layer, t) + (size_t)kvh * dk, qh);
+		s *= hp->kq_scale;
+		if (s > M) { /* new maximum: rescale what was summed */
+			ms = expf(M - s);
+			M = s;
+			for (int d = 0; d < dv; d++)
+				acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * ms);
+		} else {
+			vs = expf(s - M);
+		}
+		const uint16_t *v = f->mla ? kv_k(f->kv, layer, t) : kv_v(f->kv, layer, t) + (size_t)kvh * dv;
 		for (int d = 0; d < dv; d++)
-			out[d] += score[t] * vrow[d];
+			acc[d] = fp32_to_fp16(fmaf(fp16_to_fp32(v[d]), vs, fp16_to_fp32(acc[d])));
+		S = S * ms + vs;
 	}
+	for (int d = 0; d < dv; d++)
+		out[d] = fp16_to_fp32(acc[d]);
+	if (l->attn_sinks.data) {
+		float sink = ((const float *)l->attn_sinks.data)[h], ms = 1.0f, vs = 1.0f;
+		if (sink > M) {
+			ms = expf(M - sink);
+			for (int d = 0; d < dv; d++)
+				out[d] *= ms;
+		} else {
+			vs = expf(sink - M);
+		}
+		S = S * ms + vs;
+	}
+	float inv = S == 0.0f ? 0.0f : 1.0f / S;
+	for (int d = 0; d < dv; d++)
+		out[d] *= inv;
 }
 
 /* (token, head) pairs dealt round-robin: later tokens see more positions,
@@ -262,12 +340,12 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	add_bias(f->k, &l->bk, n, (int)l->wk.rows);
 	add_bias(f->v, &l->bv, n, (int)l->wv.rows);
 
-	if (l->q_norm.data) { /* qwen3: RMS norm of each head's q and k before rope */
+	if (l->q_norm.data) /* qwen3, GLM-4.5: RMS norm of each head's q and k before rope */
 		rmsnorm_rows(f->q, f->q, &l->q_norm, n * hp->n_head, hp->head_dim_k, hp->rms_eps);
+	if (l->k_norm.data)
 		rmsnorm_rows(f->k, f->k, &l->k_norm, n * hp->n_head_kv, hp->head_dim_k, hp->rms_eps);
-	}
-	rope(f, f->q, n, hp->n_head, hp->head_dim_k);
-	rope(f, f->k, n, hp->n_head_kv, hp->head_dim_k);
+	rope(f, f->q, n, hp->n_head, hp->head_dim_k, 0);
+	rope(f, f->k, n, hp->n_head_kv, hp->head_dim_k, 0);
 	for (int i = 0; i < n; i++)
 		kv_store(f->kv, il, p + i, f->k + (size_t)i * f->kv->k_dim, f->v + (size_t)i * f->kv->v_dim);
 
@@ -281,6 +359,77 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	add_rows(f->x, f->out, n, hp->n_embd);
 }
 
+/* Per-head products y[j][h] = W_h x[j][h] for MLA's absorbed matrices:
+ * W is n_head stacked blocks of `rows` rows (a 3-D tensor), x row j head h
+ * at x + j * ldx + h * xh, y at y + j * ldy + h * yh. */
+static void per_head(struct forward *f, const struct wmat *w, int64_t rows, const float *x, int64_t ldx, int xh,
+		     float *y, int64_t ldy, int yh, int n)
+{
+	int n_head = f->m->hp.n_head;
+	for (int h = 0; h < n_head; h++) {
+		struct wmat *v = &f->head_w[h];
+		*v = *w;
+		v->rows = rows;
+		v->data = (const char *)w->data + (size_t)h * (size_t)rows * w->row_bytes;
+		char *xq = (char *)f->head_act + (size_t)h * (size_t)n * mm_act_bytes(v);
+		mm_quantize(v->type, v->cols, x + (size_t)h * xh, ldx, n, xq);
+		f->head_tasks[h] = (struct mm_task){.w = v, .xq = xq, .n = n, .y = y + (size_t)h * yh, .ldy = ldy};
+	}
+	mm_run(f->tp, f->head_tasks, n_head);
+}
+
+/* deepseek2's multi-head latent attention in the absorbed form: the cache
+ * holds, per position, the normed latent c (kv_lora_rank) and the rotated
+ * shared key k_pe; each head scores [W_kb q_nope, q_pe] against [c, k_pe],
+ * averages c, and W_vb decompresses the result. */
+static void attention_mla(struct forward *f, int il, int n, int p)
+{
+	const struct hparams *hp = &f->m->hp;
+	const struct layer *l = &f->m->layers[il];
+	int r = hp->kv_lora_rank, kr = r + hp->n_rot, dk = hp->head_dim_k_mla, nope = dk - hp->n_rot;
+	int nh = hp->n_head, dv = hp->head_dim_v_mla;
+	struct acts a;
+
+	rmsnorm_rows(f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
+	acts_init(f, &a, f->xb, n, hp->n_embd);
+	const struct wmat *wq = l->wq_a.data ? &l->wq_a : &l->wq;
+	struct mm_task t[2] = {
+		task(wq, acts_for(&a, wq->type), n, l->wq_a.data ? f->qlora : f->q),
+		task(&l->wkv_a_mqa, acts_for(&a, l->wkv_a_mqa.type), n, f->k),
+	};
+	mm_run(f->tp, t, 2);
+	if (l->wq_a.data) {
+		rmsnorm_rows(f->qlora, f->qlora, &l->q_a_norm, n, hp->q_lora_rank, hp->rms_eps);
+		acts_init(f, &a, f->qlora, n, hp->q_lora_rank);
+		struct mm_task qb = task(&l->wq_b, acts_for(&a, l->wq_b.type), n, f->q);
+		mm_run(f->tp, &qb, 1);
+	}
+	for (int j = 0; j < n; j++) {
+		float *c = f->k + (size_t)j * kr;
+		rmsnorm(c, c, l->kv_a_norm.data, r, hp->rms_eps);
+	}
+	rope(f, f->q, n, nh, dk, nope);
+	rope(f, f->k, n, 1, kr, r);
+	for (int i = 0; i < n; i++)
+		kv_store(f->kv, il, p + i, f->k + (size_t)i * kr, NULL);
+
+	/* absorbed queries: [W_kb,h q_nope,h | q_pe,h] */
+	per_head(f, &l->wk_b, r, f->q, (int64_t)nh * dk, dk, f->qa, (int64_t)nh * kr, kr, n);
+	for (int j = 0; j < n; j++)
+		for (int h = 0; h < nh; h++)
+			memcpy(f->qa + ((size_t)j * nh + h) * kr + r, f->q + ((size_t)j * nh + h) * dk + nope,
+			       (size_t)hp->n_rot * sizeof(float));
+
+	struct attn_job job = {f, il, n, p};
+	threadpool_run(f->tp, attn_worker, &job);
+
+	per_head(f, &l->wv_b, dv, f->attn, (int64_t)nh * r, r, f->attn2, (int64_t)nh * dv, dv, n);
+	acts_init(f, &a, f->attn2, n, l->wo.cols);
+	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
+	mm_run(f->tp, &o, 1);
+	add_rows(f->x, f->out, n, hp->n_embd);
+}
+
 /* ---- feed-forward ------------------------------------------------------------ */
 
 /* hb = silu(hb) * hb2, the SwiGLU of every row. */
@@ -290,48 +439,130 @@ static void swiglu(float *hb, const float *hb2, size_t n)
 		hb[i] = silu(hb[i]) * hb2[i];
 }
 
-static void ffn_dense(struct forward *f, const struct layer *l, int n)
+/* gpt-oss: gate clamped above at 7, up to [-7, 7], x * sigmoid(1.702 x) * (up + 1). */
+static void swiglu_oai(float *hb, const float *hb2, size_t n)
+{
+	const float alpha = 1.702f, limit = 7.0f;
+	for (size_t i = 0; i < n; i++) {
+		float x = MIN(hb[i], limit), y = MAX(-limit, MIN(hb2[i], limit));
+		hb[i] = x / (1.0f + expf(alpha * -x)) * (y + 1.0f);
+	}
+}
+
+/* out = down(silu(gate x) * up x) for the rows of xb. */
+static void ffn_dense(struct forward *f, const struct wmat *gate, const struct wmat *up, const struct wmat *down,
+		      int n)
 {
 	struct acts a;
 	acts_init(f, &a, f->xb, n, f->m->hp.n_embd);
 	struct mm_task gate_up[2] = {
-		task(&l->ffn_gate, acts_for(&a, l->ffn_gate.type), n, f->hb),
-		task(&l->ffn_up, acts_for(&a, l->ffn_up.type), n, f->hb2),
+		task(gate, acts_for(&a, gate->type), n, f->hb),
+		task(up, acts_for(&a, up->type), n, f->hb2),
 	};
 	mm_run(f->tp, gate_up, 2);
-	swiglu(f->hb, f->hb2, (size_t)n * (size_t)l->ffn_gate.rows);
-	acts_init(f, &a, f->hb, n, l->ffn_down.cols);
-	struct mm_task down = task(&l->ffn_down, acts_for(&a, l->ffn_down.type), n, f->out);
-	mm_run(f->tp, &down, 1);
+	swiglu(f->hb, f->hb2, (size_t)n * (size_t)gate->rows);
+	acts_init(f, &a, f->hb, n, down->cols);
+	struct mm_task t = task(down, acts_for(&a, down->type), n, f->out);
+	mm_run(f->tp, &t, 1);
 }
 
-/* Router: softmax over all experts, keep the top k, renormalise them
- * (llama.cpp's build_moe_ffn with norm_w for Mixtral and qwen3moe). */
-static void route(struct forward *f, int n)
+/* Top k of score[0..ne) by repeated max (k is small); ties go to the lower id. */
+static void top_k(const float *score, int ne, int k, int *sel)
+{
+	for (int s = 0; s < k; s++) {
+		int best = -1;
+		for (int e = 0; e < ne; e++) {
+			bool taken = false;
+			for (int t = 0; t < s; t++)
+				taken |= sel[t] == e;
+			if (!taken && (best < 0 || score[e] > score[best]))
+				best = e;
+		}
+		sel[s] = best;
+	}
+}
+
+/* DeepSeek V3's group limit: keep the n_group_used groups whose two best
+ * selection scores sum highest, mask the other groups' experts out. */
+static void limit_groups(struct forward *f, float *selp)
+{
+	const struct hparams *hp = &f->m->hp;
+	int ng = hp->n_expert_groups, per = hp->n_expert / ng;
+	for (int g = 0; g < ng; g++) {
+		float b1 = -INFINITY, b2 = -INFINITY;
+		for (int e = g * per; e < (g + 1) * per; e++) {
+			if (selp[e] > b1) {
+				b2 = b1;
+				b1 = selp[e];
+			} else if (selp[e] > b2) {
+				b2 = selp[e];
+			}
+		}
+		f->gscore[g] = b1 + b2;
+	}
+	int *keep = f->gkeep;
+	top_k(f->gscore, ng, hp->n_group_used, keep);
+	for (int g = 0; g < ng; g++) {
+		bool kept = false;
+		for (int t = 0; t < hp->n_group_used; t++)
+			kept |= keep[t] == g;
+		for (int e = g * per; e < (g + 1) * per && !kept; e++)
+			selp[e] = -INFINITY;
+	}
+}
+
+/* Router (llama.cpp's build_moe_ffn): logits (+ bias) -> probabilities
+ * (softmax, sigmoid, or the logits themselves); selection by probability +
+ * exp_probs_b, group-limited if the model has groups; weights are the
+ * unbiased probabilities of the selected experts, softmaxed (gpt-oss),
+ * renormalised and scaled as the model asks. */
+static void route(struct forward *f, const struct layer *l, int n)
 {
 	const struct hparams *hp = &f->m->hp;
 	int ne = hp->n_expert, k = hp->n_expert_used;
+	const float *rb = l->ffn_gate_inp_b.data, *pb = l->exp_probs_b.data;
 	for (int j = 0; j < n; j++) {
 		float *probs = f->router + (size_t)j * ne;
 		int *sel = f->sel + (size_t)j * k;
-		float *w = f->sel_w + (size_t)j * k, sum = 0.0f;
-		softmax(probs, ne);
-		for (int s = 0; s < k; s++) { /* k is small: selection by repeated max */
-			int best = -1;
-			for (int e = 0; e < ne; e++) {
-				bool taken = false;
-				for (int t = 0; t < s; t++)
-					taken |= sel[t] == e;
-				if (!taken && (best < 0 || probs[e] > probs[best]))
-					best = e;
-			}
-			sel[s] = best;
-			w[s] = probs[best];
-			sum += w[s];
+		float *w = f->sel_w + (size_t)j * k;
+		for (int e = 0; e < ne && rb; e++)
+			probs[e] += rb[e];
+		if (hp->gating == GATING_SOFTMAX)
+			softmax(probs, ne);
+		else if (hp->gating == GATING_SIGMOID)
+			for (int e = 0; e < ne; e++)
+				probs[e] = 1.0f / (1.0f + expf(-probs[e]));
+		for (int e = 0; e < ne; e++)
+			f->selp[e] = probs[e] + (pb ? pb[e] : 0.0f);
+		if (hp->n_expert_groups > 1)
+			limit_groups(f, f->selp);
+		top_k(f->selp, ne, k, sel);
+		for (int s = 0; s < k; s++)
+			w[s] = probs[sel[s]];
+		if (hp->gating == GATING_SOFTMAX_WEIGHT)
+			softmax(w, k);
+		if (hp->norm_topk) {
+			float sum = 0.0f;
+			for (int s = 0; s < k; s++)
+				sum += w[s];
+			sum = MAX(sum, 6.103515625e-5f); /* llama.cpp's clamp: smallest normal F16 */
+			for (int s = 0; s < k; s++)
+				w[s] /= sum;
 		}
-		for (int s = 0; s < k && hp->norm_topk; s++)
-			w[s] /= sum;
+		for (int s = 0; s < k && hp->expert_weights_scale != 1.0f; s++)
+			w[s] *= hp->expert_weights_scale;
 	}
+}
+
+/* Add row e of a per-expert bias (rows = experts) to cnt rows of y. */
+static void add_expert_bias(float *y, const struct wmat *b, int e, int cnt, int dim)
+{
+	if (!b->data)
+		return;
+	const float *bv = (const float *)b->data + (size_t)e * dim;
+	for (int j = 0; j < cnt; j++)
+		for (int i = 0; i < dim; i++)
+			y[(size_t)j * dim + i] += bv[i];
 }
 
 /* Group the batch's (token, slot) rows by expert: each expert's rows are
@@ -365,7 +596,7 @@ static int ffn_moe(struct forward *f, int il, int n)
 	acts_init(f, &a, f->xb, n, d);
 	struct mm_task r = task(&l->ffn_gate_inp, acts_for(&a, l->ffn_gate_inp.type), n, f->router);
 	mm_run(f->tp, &r, 1);
-	route(f, n);
+	route(f, l, n);
 	int n_used = group_by_expert(f, n);
 	struct weights *w = f->m->w;
 	if (weights_experts_get(w, il, n_used, f->used, f->views) < 0) {
@@ -387,7 +618,15 @@ static int ffn_moe(struct forward *f, int il, int n)
 		f->tasks[2 * i + 1] = task(&f->views[i].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
 	}
 	mm_run(f->tp, f->tasks, 2 * n_used);
-	swiglu(f->hb, f->hb2, (size_t)n * k * ff);
+	for (int i = 0; i < n_used && l->ffn_gate_exps_b.data; i++) {
+		int e = f->used[i], at = f->first[e];
+		add_expert_bias(f->hb + (size_t)at * ff, &l->ffn_gate_exps_b, e, f->count[e], ff);
+		add_expert_bias(f->hb2 + (size_t)at * ff, &l->ffn_up_exps_b, e, f->count[e], ff);
+	}
+	if (hp->act == ACT_SWIGLU_OAI)
+		swiglu_oai(f->hb, f->hb2, (size_t)n * k * ff);
+	else
+		swiglu(f->hb, f->hb2, (size_t)n * k * ff);
 
 	const struct wmat *down0 = &f->views[0].m[EXP_DOWN];
 	acts_init(f, &a, f->hb, (int64_t)n * k, ff);
@@ -399,6 +638,10 @@ static int ffn_moe(struct forward *f, int il, int n)
 	}
 	mm_run(f->tp, f->tasks, n_used);
 	weights_experts_release(w, il, n_used, f->used);
+	for (int i = 0; i < n_used && l->ffn_down_exps_b.data; i++) {
+		int e = f->used[i], at = f->first[e];
+		add_expert_bias(f->out + (size_t)at * d, &l->ffn_down_exps_b, e, f->count[e], d);
+	}
 
 	/* x += sum over the token's experts of weight * expert output */
 	for (int g = 0; g < n * k; g++) {
@@ -406,6 +649,10 @@ static int ffn_moe(struct forward *f, int il, int n)
 		const float *o = f->out + (size_t)g * d;
 		for (int i = 0; i < d; i++)
 			x[i] += wt * o[i];
+	}
+	if (l->ffn_gate_shexp.data) { /* shared experts: an ordinary resident FFN */
+		ffn_dense(f, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp, n);
+		add_rows(f->x, f->out, n, d);
 	}
 	return 0;
 }
@@ -415,9 +662,9 @@ static int ffn_block(struct forward *f, int il, int n)
 	const struct hparams *hp = &f->m->hp;
 	const struct layer *l = &f->m->layers[il];
 	rmsnorm_rows(f->xb, f->x, &l->ffn_norm, n, hp->n_embd, hp->rms_eps);
-	if (hp->n_expert)
+	if (l->moe)
 		return ffn_moe(f, il, n);
-	ffn_dense(f, l, n);
+	ffn_dense(f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, n);
 	add_rows(f->x, f->out, n, hp->n_embd);
 	return 0;
 }
@@ -450,7 +697,10 @@ const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool 
 	embed(f, tokens, n);
 	rope_table(f, n, p);
 	for (int il = 0; il < hp->n_layer; il++) {
-		attention_block(f, il, n, p);
+		if (f->mla)
+			attention_mla(f, il, n, p);
+		else
+			attention_block(f, il, n, p);
 		if (ffn_block(f, il, n) < 0) {
 			kv_truncate(f->kv, p);
 			return NULL;
@@ -490,17 +740,29 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 	f->n_ctx = n_ctx > 0 ? n_ctx : hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096;
 	f->max_batch = max_batch > 0 ? MIN(max_batch, f->n_ctx) : 1;
 	int kd = hp->n_head_kv * hp->head_dim_k, vd = hp->n_head_kv * hp->head_dim_v;
+	f->mla = hp->kv_lora_rank > 0;
+	f->att_dk = hp->head_dim_k;
+	f->att_dv = hp->head_dim_v;
+	if (f->mla) { /* the cache holds latent + rope key; V is read from the same rows */
+		kd = hp->kv_lora_rank + hp->n_rot;
+		vd = 0;
+		f->att_dk = kd;
+		f->att_dv = hp->kv_lora_rank;
+	}
 	f->kv = kv_new(hp->n_layer, f->n_ctx, kd, vd);
 
 	size_t B = (size_t)f->max_batch, k = (size_t)MAX(hp->n_expert_used, 1);
 	size_t ff = (size_t)MAX((size_t)hp->n_ff, k * (size_t)hp->n_ff_exp);
-	size_t wide = (size_t)MAX(MAX(hp->n_embd, hp->n_head * hp->head_dim_v), MAX(hp->n_ff, hp->n_ff_exp));
+	ff = MAX(ff, (size_t)hp->n_ff_exp * (size_t)hp->n_expert_shared);
+	size_t qd = (size_t)hp->n_head * (size_t)MAX(hp->head_dim_k, hp->head_dim_k_mla);
+	size_t od = (size_t)hp->n_head * (size_t)MAX(hp->head_dim_v, hp->head_dim_v_mla);
+	size_t wide = MAX(MAX((size_t)hp->n_embd, od), MAX(ff, (size_t)hp->q_lora_rank));
 	f->x = alloc_f32(B * hp->n_embd);
 	f->xb = alloc_f32(B * hp->n_embd);
-	f->q = alloc_f32(B * hp->n_head * hp->head_dim_k);
+	f->q = alloc_f32(B * qd);
 	f->k = alloc_f32(B * kd);
-	f->v = alloc_f32(B * vd);
-	f->attn = alloc_f32(B * hp->n_head * hp->head_dim_v);
+	f->v = alloc_f32(B * MAX(vd, 1));
+	f->attn = alloc_f32(B * hp->n_head * f->att_dv);
 	f->hb = alloc_f32(B * ff);
 	f->hb2 = alloc_f32(B * ff);
 	f->out = alloc_f32(B * k * hp->n_embd);
@@ -508,11 +770,25 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 	f->rope_cs = alloc_f32(B * hp->n_rot);
 	for (int i = 0; i < ACT_SLOTS; i++)
 		f->act_buf[i] = xaligned_alloc(64, B * k * act_row_max((int64_t)wide));
-	f->att_stride = ((size_t)f->n_ctx + hp->head_dim_k + hp->head_dim_v + 15) & ~(size_t)15;
+	f->att_stride = ((size_t)f->att_dk + f->att_dv + 15) & ~(size_t)15;
 	f->att_scratch = alloc_f32(f->att_stride * (size_t)threadpool_size(tp));
+	if (f->mla) {
+		f->qlora = alloc_f32(B * (size_t)MAX(hp->q_lora_rank, 1));
+		f->qa = alloc_f32(B * hp->n_head * (size_t)f->att_dk);
+		f->attn2 = alloc_f32(B * od);
+		/* per_head copies rows even for float activations: 4 bytes a column
+		 * bounds every activation format */
+		size_t cols = (size_t)MAX(hp->kv_lora_rank, hp->head_dim_k_mla);
+		f->head_act = xaligned_alloc(64, B * hp->n_head * (4 * cols + 64));
+		f->head_w = xcalloc((size_t)hp->n_head, sizeof *f->head_w);
+		f->head_tasks = xcalloc((size_t)hp->n_head, sizeof *f->head_tasks);
+	}
 	if (hp->n_expert) {
 		size_t ne = (size_t)hp->n_expert;
 		f->router = alloc_f32(B * ne);
+		f->selp = alloc_f32(ne);
+		f->gscore = alloc_f32(ne);
+		f->gkeep = xcalloc(ne, sizeof *f->gkeep);
 		f->sel = xcalloc(B * k, sizeof *f->sel);
 		f->sel_w = alloc_f32(B * k);
 		f->count = xcalloc(ne, sizeof *f->count);
@@ -532,7 +808,8 @@ void forward_free(struct forward *f)
 	kv_free(f->kv);
 	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
 			f->att_scratch, f->router, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
-			f->views, f->tasks};
+			f->views, f->tasks, f->selp, f->gscore, f->gkeep, f->qlora, f->qa, f->attn2, f->head_act,
+			f->head_w, f->head_tasks};
 	for (size_t i = 0; i < ARRAY_LEN(bufs); i++)
 		free(bufs[i]);
 	for (int i = 0; i < ACT_SLOTS; i++)

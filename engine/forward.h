@@ -1,5 +1,5 @@
 /* forward.h - the forward pass of llama (dense and Mixtral-style MoE),
- * qwen3 and qwen3moe.
+ * qwen3, qwen3moe, glm4moe, gpt-oss and deepseek2 (MLA).
  *
  * One code path evaluates a batch of n tokens at positions p..p+n-1, where
  * p is the number of positions already in the KV cache: a prompt is one

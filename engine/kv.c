@@ -15,7 +15,7 @@ struct kv_cache *kv_new(int n_layer, int n_ctx, int k_dim, int v_dim)
 	kv->v_dim = v_dim;
 	size_t cells = (size_t)n_layer * (size_t)n_ctx;
 	kv->k = xaligned_alloc(64, cells * (size_t)k_dim * sizeof(uint16_t));
-	kv->v = xaligned_alloc(64, cells * (size_t)v_dim * sizeof(uint16_t));
+	kv->v = v_dim ? xaligned_alloc(64, cells * (size_t)v_dim * sizeof(uint16_t)) : NULL;
 	return kv;
 }
 
@@ -31,7 +31,8 @@ void kv_free(struct kv_cache *kv)
 void kv_store(struct kv_cache *kv, int layer, int pos, const float *k, const float *v)
 {
 	qtypes[GGML_F16].from_float(k, kv_k(kv, layer, pos), kv->k_dim);
-	qtypes[GGML_F16].from_float(v, kv_v(kv, layer, pos), kv->v_dim);
+	if (kv->v_dim)
+		qtypes[GGML_F16].from_float(v, kv_v(kv, layer, pos), kv->v_dim);
 }
 
 void kv_truncate(struct kv_cache *kv, int n_pos)

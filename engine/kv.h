@@ -12,7 +12,8 @@
 
 struct kv_cache {
 	int n_layer, n_ctx;
-	int k_dim, v_dim; /* floats per position: n_head_kv * head_dim */
+	int k_dim, v_dim; /* floats per position: n_head_kv * head_dim; v_dim 0 = no V
+			   * (MLA: K rows hold the latent + rope key, V is read from them) */
 	int n_pos;
 	uint16_t *k, *v; /* [layer][pos][dim] */
 };
@@ -30,7 +31,8 @@ static inline uint16_t *kv_v(const struct kv_cache *kv, int layer, int pos)
 	return kv->v + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * (size_t)kv->v_dim;
 }
 
-/* Store one position's keys and values (floats, rounded to F16). */
+/* Store one position's keys and values (floats, rounded to F16; v unused
+ * when v_dim is 0). */
 void kv_store(struct kv_cache *kv, int layer, int pos, const float *k, const float *v);
 
 /* Forget positions >= n_pos (n_pos <= current). */

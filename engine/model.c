@@ -93,17 +93,45 @@ static double get_float(struct loader *L, const char *suffix, double def, bool r
 	return def;
 }
 
+/* Keys some converters write whose effect heft does not implement: refuse
+ * rather than compute something else. */
+static void refuse_keys(struct loader *L)
+{
+	static const char *const keys[] = {
+		"rope.dimension_sections", "attention.temperature_scale", "attention.temperature_length",
+		"rope.scaling.yarn_ext_factor", "rope.scaling.yarn_attn_factor", "attention.logit_softcapping",
+		"final_logit_softcapping",
+	};
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (gguf_get(L->m->g, akey(L, keys[i])))
+			fail(L, "metadata key %s is not supported", akey(L, keys[i]));
+	if (L->m->arch != ARCH_GPTOSS && gguf_get(L->m->g, akey(L, "attention.sliding_window")))
+		fail(L, "metadata key %s is not supported for %s", akey(L, "attention.sliding_window"), L->m->arch_name);
+}
+
+static float yarn_get_mscale(float scale, float mscale)
+{
+	return scale <= 1.0f ? 1.0f : 0.1f * mscale * logf(scale) + 1.0f;
+}
+
+/* rope.scaling.*: none, linear (positions / factor) or YaRN. The YaRN
+ * magnitude and the deepseek2 score scale follow llama.cpp's context setup
+ * (llama-context.cpp, the [TAG_DEEPSEEK2_YARN_LOG_MUL_FIX] logic). */
 static void read_rope_scaling(struct loader *L, struct hparams *hp)
 {
 	hp->rope_scale = 1.0f;
+	hp->rope_mscale = 1.0f;
+	hp->yarn_ext_factor = 0.0f;
 	const char *type = gguf_get_str(L->m->g, akey(L, "rope.scaling.type"));
 	double factor = get_float(L, "rope.scaling.factor", 0.0, false);
 	if (factor == 0.0) /* older converters */
 		factor = get_float(L, "rope.scale_linear", 0.0, false);
-	if (type && strcmp(type, "none") && strcmp(type, "linear")) {
-		fail(L, "%s = '%s' is not supported (only none and linear)", akey(L, "rope.scaling.type"), type);
+	if (type && strcmp(type, "none") && strcmp(type, "linear") && strcmp(type, "yarn")) {
+		fail(L, "%s = '%s' is not supported (only none, linear and yarn)", akey(L, "rope.scaling.type"), type);
 		return;
 	}
+	float rope_attn_factor = (float)get_float(L, "rope.scaling.attn_factor", 1.0, false);
+	hp->rope_mscale = rope_attn_factor; /* llama.cpp applies it with any scaling */
 	if (type && !strcmp(type, "none"))
 		return;
 	if (factor != 0.0) {
@@ -112,6 +140,125 @@ static void read_rope_scaling(struct loader *L, struct hparams *hp)
 		else
 			hp->rope_scale = (float)factor;
 	}
+	float attn_factor = rope_attn_factor, fac = hp->rope_scale;
+	float log_mul = (float)get_float(L, "rope.scaling.yarn_log_multiplier", 0.0, false);
+	if (type && !strcmp(type, "yarn")) {
+		hp->yarn_ext_factor = 1.0f;
+		hp->n_ctx_orig = (int)get_int(L, "rope.scaling.original_context_length", hp->n_ctx_train, false);
+		hp->yarn_beta_fast = (float)get_float(L, "rope.scaling.yarn_beta_fast", 32.0, false);
+		hp->yarn_beta_slow = (float)get_float(L, "rope.scaling.yarn_beta_slow", 1.0, false);
+		if (hp->n_ctx_orig <= 0)
+			fail(L, "missing metadata key %s", akey(L, "rope.scaling.original_context_length"));
+		if (log_mul != 0.0f) {
+			float mscale = 1.0f;
+			if (L->m->arch == ARCH_DEEPSEEK2 && log_mul != 1.0f)
+				mscale = log_mul;
+			attn_factor = yarn_get_mscale(fac, mscale) / yarn_get_mscale(fac, log_mul);
+		} else {
+			attn_factor = yarn_get_mscale(fac, 1.0f);
+		}
+		/* cancels the magnitude rope_yarn multiplies in */
+		attn_factor *= 1.0f / (1.0f + 0.1f * logf(fac));
+		attn_factor *= rope_attn_factor;
+		hp->rope_mscale = attn_factor * (1.0f + 0.1f * logf(fac));
+	} else {
+		hp->rope_mscale = attn_factor;
+	}
+	if (L->m->arch == ARCH_DEEPSEEK2 && hp->head_dim_k_mla > 0) {
+		/* llama.cpp pre-scales the scores with the YaRN mscale of all dims
+		 * (converters write yarn_log_multiplier = 0.1 * mscale_all_dim) */
+		float org = attn_factor * (1.0f + 0.1f * logf(fac));
+		float ms = org * (1.0f + log_mul * logf(fac));
+		hp->kq_scale = ms * ms / sqrtf((float)hp->head_dim_k_mla);
+	}
+}
+
+/* expert_gating_func: 1 softmax, 2 sigmoid, 3 softmax over the selected. */
+static enum gating read_gating(struct loader *L, enum gating def)
+{
+	int64_t g = get_int(L, "expert_gating_func", 0, false);
+	switch (g) {
+	case 0: return def;
+	case 1: return GATING_SOFTMAX;
+	case 2: return GATING_SIGMOID;
+	case 3: return GATING_SOFTMAX_WEIGHT;
+	default:
+		fail(L, "%s = %lld is not supported (1 softmax, 2 sigmoid, 3 softmax over the selected)",
+		     akey(L, "expert_gating_func"), (long long)g);
+		return def;
+	}
+}
+
+static void read_moe(struct loader *L, struct hparams *hp)
+{
+	struct model *m = L->m;
+	bool norm = m->arch == ARCH_LLAMA || m->arch == ARCH_QWEN3MOE; /* llama.cpp's per-arch defaults */
+	gguf_get_bool(m->g, akey(L, "expert_weights_norm"), &norm);
+	hp->norm_topk = norm;
+	hp->expert_weights_scale = (float)get_float(L, "expert_weights_scale", 1.0, false);
+	if (!(hp->expert_weights_scale > 0.0f) || !isfinite(hp->expert_weights_scale))
+		fail(L, "%s = %g must be positive", akey(L, "expert_weights_scale"), hp->expert_weights_scale);
+	hp->n_layer_dense_lead = (int)get_int(L, "leading_dense_block_count", 0, false);
+	hp->n_expert_shared = (int)get_int(L, "expert_shared_count", 0, false);
+	hp->n_expert_groups = (int)get_int(L, "expert_group_count", 0, false);
+	hp->n_group_used = (int)get_int(L, "expert_group_used_count", 0, false);
+	hp->gating = GATING_SOFTMAX;
+	hp->act = ACT_SILU;
+	switch (m->arch) {
+	case ARCH_GLM4MOE: hp->gating = read_gating(L, GATING_SIGMOID); break;
+	case ARCH_DEEPSEEK2: hp->gating = read_gating(L, GATING_SOFTMAX); break;
+	case ARCH_GPTOSS: /* llama.cpp ignores the key for gpt-oss */
+		hp->gating = GATING_SOFTMAX_WEIGHT;
+		hp->act = ACT_SWIGLU_OAI;
+		hp->norm_topk = false;
+		hp->expert_weights_scale = 1.0f;
+		break;
+	default: break;
+	}
+	if (hp->n_layer_dense_lead < 0 || hp->n_layer_dense_lead > hp->n_layer)
+		fail(L, "%s = %d is out of range (block_count %d)", akey(L, "leading_dense_block_count"),
+		     hp->n_layer_dense_lead, hp->n_layer);
+	if (hp->n_expert_groups > 1) {
+		int per = hp->n_expert / hp->n_expert_groups;
+		if (hp->n_expert % hp->n_expert_groups || per < 2)
+			fail(L, "%s = %d does not split %s = %d into groups of at least 2", akey(L, "expert_group_count"),
+			     hp->n_expert_groups, akey(L, "expert_count"), hp->n_expert);
+		else if (hp->n_group_used < 1 || hp->n_group_used > hp->n_expert_groups ||
+			 hp->n_group_used * per < hp->n_expert_used)
+			fail(L, "%s = %d must be in 1..%d and keep at least %s experts", akey(L, "expert_group_used_count"),
+			     hp->n_group_used, hp->n_expert_groups, akey(L, "expert_used_count"));
+	}
+	if (hp->n_expert_shared < 0)
+		fail(L, "%s = %d is invalid", akey(L, "expert_shared_count"), hp->n_expert_shared);
+}
+
+/* deepseek2's multi-head latent attention, stored in the absorbed layout. */
+static void read_mla(struct loader *L, struct hparams *hp)
+{
+	hp->q_lora_rank = (int)get_int(L, "attention.q_lora_rank", 0, false);
+	hp->kv_lora_rank = (int)get_int(L, "attention.kv_lora_rank", 0, true);
+	hp->head_dim_k_mla = (int)get_int(L, "attention.key_length_mla", 0, false);
+	hp->head_dim_v_mla = (int)get_int(L, "attention.value_length_mla", 0, false);
+	if (L->failed)
+		return;
+	if (hp->head_dim_k_mla <= 0 || hp->head_dim_v_mla <= 0) {
+		fail(L, "missing metadata key %s: the attn_kv_b layout of older converters is not supported "
+		     "(reconvert with attn_k_b/attn_v_b)", akey(L, "attention.key_length_mla"));
+		return;
+	}
+	if (hp->kv_lora_rank <= 0 || hp->q_lora_rank < 0)
+		fail(L, "%s = %d must be positive", akey(L, "attention.kv_lora_rank"), hp->kv_lora_rank);
+	else if (hp->n_rot >= hp->head_dim_k_mla)
+		fail(L, "%s = %d leaves no non-rotary dims in %s = %d", akey(L, "rope.dimension_count"), hp->n_rot,
+		     akey(L, "attention.key_length_mla"), hp->head_dim_k_mla);
+	else if (hp->head_dim_k != hp->kv_lora_rank + hp->n_rot || hp->head_dim_v != hp->kv_lora_rank)
+		fail(L, "%s = %d and %s = %d contradict %s = %d and %s = %d (absorbed MLA layout)",
+		     akey(L, "attention.key_length"), hp->head_dim_k, akey(L, "attention.value_length"), hp->head_dim_v,
+		     akey(L, "attention.kv_lora_rank"), hp->kv_lora_rank, akey(L, "rope.dimension_count"), hp->n_rot);
+	else if (hp->n_head_kv != 1)
+		fail(L, "%s = %d: the absorbed MLA layout has one KV head", akey(L, "attention.head_count_kv"),
+		     hp->n_head_kv);
+	hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim_k_mla);
 }
 
 static void read_hparams(struct loader *L)
@@ -123,17 +270,25 @@ static void read_hparams(struct loader *L)
 	hp->n_ctx_train = (int)get_int(L, "context_length", 0, false);
 	hp->n_head = (int)get_int(L, "attention.head_count", 0, true);
 	hp->n_head_kv = (int)get_int(L, "attention.head_count_kv", hp->n_head, false);
+	hp->n_layer_nextn = (int)get_int(L, "nextn_predict_layers", 0, false);
 	if (L->failed)
 		return;
 	if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0) {
 		fail(L, "%s: embedding_length, block_count and head counts must be positive", m->arch_name);
 		return;
 	}
+	if (hp->n_layer_nextn < 0 || hp->n_layer_nextn >= hp->n_layer) {
+		fail(L, "%s = %d must be below %s = %d", akey(L, "nextn_predict_layers"), hp->n_layer_nextn,
+		     akey(L, "block_count"), hp->n_layer);
+		return;
+	}
+	hp->n_layer -= hp->n_layer_nextn; /* the MTP layers are never evaluated (nor loaded) */
 	if (hp->n_head % hp->n_head_kv) {
 		fail(L, "%s = %d is not a multiple of %s = %d", akey(L, "attention.head_count"), hp->n_head,
 		     akey(L, "attention.head_count_kv"), hp->n_head_kv);
 		return;
 	}
+	refuse_keys(L);
 	hp->head_dim_k = (int)get_int(L, "attention.key_length", hp->n_embd / hp->n_head, false);
 	hp->head_dim_v = (int)get_int(L, "attention.value_length", hp->head_dim_k, false);
 	hp->n_ff = (int)get_int(L, "feed_forward_length", 0, false);
@@ -143,11 +298,18 @@ static void read_hparams(struct loader *L)
 	hp->rms_eps = (float)get_float(L, "attention.layer_norm_rms_epsilon", 0.0, true);
 	hp->n_rot = (int)get_int(L, "rope.dimension_count", hp->head_dim_k, false);
 	hp->rope_base = (float)get_float(L, "rope.freq_base", 10000.0, false);
+	hp->kq_scale = 1.0f / sqrtf((float)MAX(hp->head_dim_k, 1));
+	if (m->arch == ARCH_DEEPSEEK2)
+		read_mla(L, hp);
 	read_rope_scaling(L, hp);
-	bool norm = true; /* llama (Mixtral) and qwen3moe both renormalise the top-k weights */
-	gguf_get_bool(m->g, akey(L, "expert_weights_norm"), &norm);
-	hp->norm_topk = norm;
-	hp->rope = m->arch == ARCH_LLAMA ? ROPE_NORM : ROPE_NEOX;
+	read_moe(L, hp);
+	hp->rope = m->arch == ARCH_LLAMA || m->arch == ARCH_DEEPSEEK2 ? ROPE_NORM : ROPE_NEOX;
+	if (m->arch == ARCH_GPTOSS) {
+		hp->n_swa = (int)get_int(L, "attention.sliding_window", 0, true);
+		hp->swa_pattern = 2; /* llama.cpp: even layers windowed, odd layers full */
+		if (!L->failed && hp->n_swa <= 0)
+			fail(L, "%s = %d must be positive", akey(L, "attention.sliding_window"), hp->n_swa);
+	}
 	if (L->failed)
 		return;
 
@@ -156,8 +318,8 @@ static void read_hparams(struct loader *L)
 		     hp->head_dim_k, hp->head_dim_v, hp->n_rot);
 	if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
 		fail(L, "%s: rms epsilon and rope.freq_base must be positive", m->arch_name);
-	if (m->arch == ARCH_QWEN3MOE && hp->n_expert == 0)
-		fail(L, "missing metadata key %s (qwen3moe needs experts)", akey(L, "expert_count"));
+	if (m->arch != ARCH_LLAMA && m->arch != ARCH_QWEN3 && hp->n_expert == 0)
+		fail(L, "missing metadata key %s (%s needs experts)", akey(L, "expert_count"), m->arch_name);
 	if (hp->n_expert > 0) {
 		if (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)
 			fail(L, "%s = %d must be in 1..%s (%d)", akey(L, "expert_used_count"), hp->n_expert_used,
@@ -170,6 +332,8 @@ static void read_hparams(struct loader *L)
 			hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
 		if (hp->n_ff_exp <= 0)
 			fail(L, "missing metadata key %s", akey(L, "expert_feed_forward_length"));
+		if (hp->n_layer_dense_lead > 0 && hp->n_ff <= 0)
+			fail(L, "missing metadata key %s (leading dense blocks)", akey(L, "feed_forward_length"));
 	} else if (hp->n_ff <= 0) {
 		fail(L, "missing metadata key %s", akey(L, "feed_forward_length"));
 	}
@@ -244,7 +408,38 @@ static void need(struct loader *L, struct wmat *dst, bool required, int64_t ne0,
 	bind(L, find(L, name, required, ne0, ne1, 0, why), dst);
 }
 
-static void need_layer(struct loader *L, int il)
+/* A 3-D tensor (per-head matrices) as one resident matrix of ne1 * ne2 rows. */
+static void need3(struct loader *L, struct wmat *dst, int64_t ne0, int64_t ne1, int64_t ne2, const char *why,
+		  const char *name)
+{
+	bind(L, find(L, name, true, ne0, ne1, ne2, why), dst);
+}
+
+static void need_attn_mla(struct loader *L, int il)
+{
+	const struct hparams *hp = &L->m->hp;
+	struct layer *l = &L->m->layers[il];
+	int64_t d = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k_mla;
+	int64_t nope = hp->head_dim_k_mla - hp->n_rot, r = hp->kv_lora_rank;
+	const char *why = "attention.q_lora_rank, kv_lora_rank, key/value_length_mla and head_count";
+	char name[128];
+	if (hp->q_lora_rank > 0) {
+		need(L, &l->wq_a, true, d, hp->q_lora_rank, why, "blk.%d.attn_q_a.weight", il);
+		need(L, &l->q_a_norm, true, hp->q_lora_rank, 0, why, "blk.%d.attn_q_a_norm.weight", il);
+		need(L, &l->wq_b, true, hp->q_lora_rank, qd, why, "blk.%d.attn_q_b.weight", il);
+	} else {
+		need(L, &l->wq, true, d, qd, why, "blk.%d.attn_q.weight", il);
+	}
+	need(L, &l->wkv_a_mqa, true, d, r + hp->n_rot, why, "blk.%d.attn_kv_a_mqa.weight", il);
+	need(L, &l->kv_a_norm, true, r, 0, why, "blk.%d.attn_kv_a_norm.weight", il);
+	snprintf(name, sizeof name, "blk.%d.attn_k_b.weight", il);
+	need3(L, &l->wk_b, nope, r, hp->n_head, why, name);
+	snprintf(name, sizeof name, "blk.%d.attn_v_b.weight", il);
+	need3(L, &l->wv_b, r, hp->head_dim_v_mla, hp->n_head, why, name);
+	need(L, &l->wo, true, (int64_t)hp->n_head * hp->head_dim_v_mla, d, why, "blk.%d.attn_output.weight", il);
+}
+
+static void need_attn(struct loader *L, int il)
 {
 	struct model *m = L->m;
 	const struct hparams *hp = &m->hp;
@@ -254,42 +449,90 @@ static void need_layer(struct loader *L, int il)
 	int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
 	const char *heads = "embedding_length, attention.head_count(_kv) and key/value_length";
 
-	need(L, &l->attn_norm, true, d, 0, "embedding_length", "blk.%d.attn_norm.weight", il);
 	need(L, &l->wq, true, d, qd, heads, "blk.%d.attn_q.weight", il);
 	need(L, &l->wk, true, d, kd, heads, "blk.%d.attn_k.weight", il);
 	need(L, &l->wv, true, d, vd, heads, "blk.%d.attn_v.weight", il);
 	need(L, &l->wo, true, od, d, heads, "blk.%d.attn_output.weight", il);
-	if (m->arch == ARCH_LLAMA) { /* some llama-architecture models carry biases */
+	bool qwen3 = m->arch == ARCH_QWEN3 || m->arch == ARCH_QWEN3MOE;
+	if (!qwen3) { /* optional biases (some llama models; glm4moe, gpt-oss) */
 		need(L, &l->bq, false, qd, 0, heads, "blk.%d.attn_q.bias", il);
 		need(L, &l->bk, false, kd, 0, heads, "blk.%d.attn_k.bias", il);
 		need(L, &l->bv, false, vd, 0, heads, "blk.%d.attn_v.bias", il);
 		need(L, &l->bo, false, d, 0, heads, "blk.%d.attn_output.bias", il);
-	} else {
-		need(L, &l->q_norm, true, hp->head_dim_k, 0, "attention.key_length", "blk.%d.attn_q_norm.weight", il);
-		need(L, &l->k_norm, true, hp->head_dim_k, 0, "attention.key_length", "blk.%d.attn_k_norm.weight", il);
 	}
-	need(L, &l->ffn_norm, true, d, 0, "embedding_length", "blk.%d.ffn_norm.weight", il);
-	if (hp->n_expert == 0) {
-		need(L, &l->ffn_gate, true, d, hp->n_ff, "feed_forward_length", "blk.%d.ffn_gate.weight", il);
-		need(L, &l->ffn_up, true, d, hp->n_ff, "feed_forward_length", "blk.%d.ffn_up.weight", il);
-		need(L, &l->ffn_down, true, hp->n_ff, d, "feed_forward_length", "blk.%d.ffn_down.weight", il);
-		return;
+	if (qwen3 || m->arch == ARCH_GLM4MOE) { /* per-head q/k RMS norm: qwen3 always, GLM-4.5 some */
+		char qn[64];
+		snprintf(qn, sizeof qn, "blk.%d.attn_q_norm.weight", il);
+		bool has_q = gguf_find_tensor(m->g, qn) != NULL;
+		need(L, &l->q_norm, qwen3, hp->head_dim_k, 0, "attention.key_length", "blk.%d.attn_q_norm.weight", il);
+		need(L, &l->k_norm, qwen3 || has_q, hp->head_dim_k, 0, "attention.key_length",
+		     "blk.%d.attn_k_norm.weight", il);
 	}
-	need(L, &l->ffn_gate_inp, true, d, hp->n_expert, "expert_count", "blk.%d.ffn_gate_inp.weight", il);
+	if (m->arch == ARCH_GPTOSS)
+		need(L, &l->attn_sinks, true, hp->n_head, 0, "attention.head_count", "blk.%d.attn_sinks.weight", il);
+}
+
+static void need_ffn_moe(struct loader *L, int il)
+{
+	struct model *m = L->m;
+	const struct hparams *hp = &m->hp;
+	struct layer *l = &m->layers[il];
+	int64_t d = hp->n_embd, ff = hp->n_ff_exp, ne = hp->n_expert;
+	l->moe = true;
+	need(L, &l->ffn_gate_inp, true, d, ne, "expert_count", "blk.%d.ffn_gate_inp.weight", il);
+	need(L, &l->ffn_gate_inp_b, m->arch == ARCH_GPTOSS, ne, 0, "expert_count", "blk.%d.ffn_gate_inp.bias", il);
+	need(L, &l->exp_probs_b, m->arch == ARCH_GLM4MOE, ne, 0, "expert_count", "blk.%d.exp_probs_b.bias", il);
 	const char *why = "expert_count and expert_feed_forward_length";
+	bool bias = m->arch == ARCH_GPTOSS;
+	need(L, &l->ffn_gate_exps_b, bias, ff, ne, why, "blk.%d.ffn_gate_exps.bias", il);
+	need(L, &l->ffn_up_exps_b, bias, ff, ne, why, "blk.%d.ffn_up_exps.bias", il);
+	need(L, &l->ffn_down_exps_b, bias, d, ne, why, "blk.%d.ffn_down_exps.bias", il);
 	const struct gguf_tensor *t[EXP_NPARTS];
 	const char *names[EXP_NPARTS] = {"gate", "up", "down"};
 	for (int p = 0; p < EXP_NPARTS; p++) {
 		char name[128];
 		snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.weight", il, names[p]);
 		bool down = p == EXP_DOWN;
-		t[p] = find(L, name, true, down ? hp->n_ff_exp : d, down ? d : hp->n_ff_exp, hp->n_expert, why);
-		if (t[p] && t[p]->nbytes % (uint64_t)hp->n_expert)
+		t[p] = find(L, name, true, down ? ff : d, down ? d : ff, ne, why);
+		if (t[p] && t[p]->nbytes % (uint64_t)ne)
 			fail(L, "tensor %s: %llu bytes do not split into %d experts", name,
 			     (unsigned long long)t[p]->nbytes, hp->n_expert);
 	}
+	if (hp->n_expert_shared > 0) {
+		int64_t fs = ff * hp->n_expert_shared;
+		const char *w = "expert_feed_forward_length and expert_shared_count";
+		need(L, &l->ffn_gate_shexp, true, d, fs, w, "blk.%d.ffn_gate_shexp.weight", il);
+		need(L, &l->ffn_up_shexp, true, d, fs, w, "blk.%d.ffn_up_shexp.weight", il);
+		need(L, &l->ffn_down_shexp, true, fs, d, w, "blk.%d.ffn_down_shexp.weight", il);
+	}
 	if (!L->failed)
 		weights_add_experts(m->w, il, t[EXP_GATE], t[EXP_UP], t[EXP_DOWN]);
+}
+
+static void need_layer(struct loader *L, int il)
+{
+	struct model *m = L->m;
+	const struct hparams *hp = &m->hp;
+	struct layer *l = &m->layers[il];
+	int64_t d = hp->n_embd;
+
+	need(L, &l->attn_norm, true, d, 0, "embedding_length", "blk.%d.attn_norm.weight", il);
+	if (m->arch == ARCH_DEEPSEEK2)
+		need_attn_mla(L, il);
+	else
+		need_attn(L, il);
+	/* glm4moe and gpt-oss name the pre-FFN norm post_attention_norm */
+	if (m->arch == ARCH_GLM4MOE || m->arch == ARCH_GPTOSS)
+		need(L, &l->ffn_norm, true, d, 0, "embedding_length", "blk.%d.post_attention_norm.weight", il);
+	else
+		need(L, &l->ffn_norm, true, d, 0, "embedding_length", "blk.%d.ffn_norm.weight", il);
+	if (hp->n_expert == 0 || il < hp->n_layer_dense_lead) {
+		need(L, &l->ffn_gate, true, d, hp->n_ff, "feed_forward_length", "blk.%d.ffn_gate.weight", il);
+		need(L, &l->ffn_up, true, d, hp->n_ff, "feed_forward_length", "blk.%d.ffn_up.weight", il);
+		need(L, &l->ffn_down, true, hp->n_ff, d, "feed_forward_length", "blk.%d.ffn_down.weight", il);
+		return;
+	}
+	need_ffn_moe(L, il);
 }
 
 static int64_t vocab_size(struct loader *L)
@@ -341,7 +584,8 @@ static bool detect_arch(struct loader *L)
 	static const struct {
 		const char *name;
 		enum arch arch;
-	} archs[] = {{"llama", ARCH_LLAMA}, {"qwen3", ARCH_QWEN3}, {"qwen3moe", ARCH_QWEN3MOE}};
+	} archs[] = {{"llama", ARCH_LLAMA},     {"qwen3", ARCH_QWEN3},    {"qwen3moe", ARCH_QWEN3MOE},
+		     {"glm4moe", ARCH_GLM4MOE}, {"gpt-oss", ARCH_GPTOSS}, {"deepseek2", ARCH_DEEPSEEK2}};
 	const char *a = gguf_get_str(L->m->g, "general.architecture");
 	if (!a) {
 		fail(L, "missing metadata key general.architecture");
@@ -353,7 +597,7 @@ static bool detect_arch(struct loader *L)
 			L->m->arch_name = archs[i].name;
 			return true;
 		}
-	fail(L, "architecture '%s' is not supported (supported: llama, qwen3, qwen3moe)", a);
+	fail(L, "architecture '%s' is not supported (supported: llama, qwen3, qwen3moe, glm4moe, gpt-oss, deepseek2)", a);
 	return false;
 }
 
@@ -418,12 +662,17 @@ uint64_t model_bytes_per_token(const struct model *m)
 	uint64_t b = mat_bytes(&m->output) + mat_bytes(&m->output_norm);
 	for (int il = 0; il < m->hp.n_layer; il++) {
 		const struct layer *l = &m->layers[il];
-		const struct wmat *dense[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk,
-					      &l->bv, &l->bo, &l->q_norm, &l->k_norm, &l->ffn_norm,
-					      &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->ffn_gate_inp};
+		const struct wmat *dense[] = {
+			&l->attn_norm,      &l->wq,		&l->wk,		    &l->wv,	       &l->wo,
+			&l->bq,		    &l->bk,		&l->bv,		    &l->bo,	       &l->q_norm,
+			&l->k_norm,	    &l->ffn_norm,	&l->ffn_gate,	    &l->ffn_up,	       &l->ffn_down,
+			&l->ffn_gate_inp,   &l->ffn_gate_inp_b, &l->exp_probs_b,    &l->ffn_gate_shexp, &l->ffn_up_shexp,
+			&l->ffn_down_shexp, &l->attn_sinks,	&l->wq_a,	    &l->q_a_norm,      &l->wq_b,
+			&l->wkv_a_mqa,	    &l->kv_a_norm,	&l->wk_b,	    &l->wv_b,
+		};
 		for (size_t i = 0; i < ARRAY_LEN(dense); i++)
 			b += mat_bytes(dense[i]);
-		if (m->hp.n_expert)
+		if (l->moe)
 			for (int p = 0; p < EXP_NPARTS; p++)
 				b += (uint64_t)m->hp.n_expert_used * weights_expert_bytes(m->w, il, (enum expert_part)p);
 	}

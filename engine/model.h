@@ -14,22 +14,46 @@
 #include "gguf.h"
 #include "weights.h"
 
-enum arch { ARCH_LLAMA, ARCH_QWEN3, ARCH_QWEN3MOE };
+enum arch { ARCH_LLAMA, ARCH_QWEN3, ARCH_QWEN3MOE, ARCH_GLM4MOE, ARCH_GPTOSS, ARCH_DEEPSEEK2 };
 
 /* Rotation pairs: NORM rotates (x[2i], x[2i+1]); NEOX (x[i], x[i + n_rot/2]). */
 enum rope_kind { ROPE_NORM, ROPE_NEOX };
 
+/* Router scores: softmax over all experts, sigmoid of each, or the raw
+ * logits with a softmax over the selected ones only (gpt-oss). */
+enum gating { GATING_SOFTMAX, GATING_SIGMOID, GATING_SOFTMAX_WEIGHT };
+
+/* Expert activation: silu(gate) * up, or gpt-oss's clamped variant. */
+enum ffn_act { ACT_SILU, ACT_SWIGLU_OAI };
+
 struct hparams {
-	int n_vocab, n_embd, n_layer, n_ctx_train;
+	int n_vocab, n_embd, n_ctx_train;
+	int n_layer;              /* layers evaluated: block_count - nextn_predict_layers */
 	int n_head, n_head_kv, head_dim_k, head_dim_v;
 	int n_ff;                 /* dense FFN */
 	int n_expert, n_expert_used, n_ff_exp; /* MoE; n_expert 0 = dense */
 	bool norm_topk;           /* renormalise the top-k router weights */
+	float expert_weights_scale; /* routed weights multiplied by this (1 = none) */
+	enum gating gating;
+	enum ffn_act act;
+	int n_layer_dense_lead;   /* leading layers with a dense FFN in a MoE model */
+	int n_expert_shared;      /* shared experts (one FFN of n_ff_exp * this) */
+	int n_expert_groups, n_group_used; /* group-limited top-k; 0 = no groups */
+	int n_layer_nextn;        /* next-token-prediction layers after n_layer (not evaluated) */
+	int n_swa, swa_pattern;   /* sliding window; layer il is windowed if il % pattern < pattern - 1 */
+	float kq_scale;           /* attention score scale */
 	float rms_eps;
 	int n_rot;                /* rotated dims per head (rope.dimension_count) */
 	float rope_base;
 	float rope_scale;         /* linear scaling: positions divided by this (1 = none) */
 	enum rope_kind rope;
+	/* YaRN (llama.cpp's rope_yarn): ext_factor 0 = off; rope_mscale is the
+	 * magnitude cos/sin carry (1 unless YaRN or rope.scaling.attn_factor) */
+	float yarn_ext_factor, yarn_beta_fast, yarn_beta_slow, rope_mscale;
+	int n_ctx_orig;
+	/* multi-head latent attention (deepseek2): mla when kv_lora_rank > 0 */
+	int q_lora_rank, kv_lora_rank;
+	int head_dim_k_mla, head_dim_v_mla; /* per head after decompression */
 };
 
 struct layer {
@@ -39,6 +63,13 @@ struct layer {
 	struct wmat ffn_norm;
 	struct wmat ffn_gate, ffn_up, ffn_down; /* dense */
 	struct wmat ffn_gate_inp;               /* MoE router; experts via weights_experts_get */
+	struct wmat ffn_gate_inp_b, exp_probs_b; /* router bias; selection-only bias */
+	struct wmat ffn_gate_exps_b, ffn_up_exps_b, ffn_down_exps_b; /* per-expert biases (rows = experts) */
+	struct wmat ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp; /* shared experts */
+	struct wmat attn_sinks;                 /* per-head sink logits (gpt-oss) */
+	/* MLA: q via a LoRA (wq_a, q_a_norm, wq_b) or wq; compressed kv */
+	struct wmat wq_a, q_a_norm, wq_b, wkv_a_mqa, kv_a_norm, wk_b, wv_b;
+	bool moe;                               /* routed experts in this layer */
 };
 
 struct model {

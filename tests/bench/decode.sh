@@ -49,10 +49,10 @@ for m in qwen3moe-Q4_K qwen3moe-Q8_0 llama-Q4_K llama-Q8_0; do
 		i=0
 		while [ $i -lt "$repeat" ]; do
 			"$engine" bench "$f" -t "$t" -p 128 -n 64 >"$dir/out" 2>&1
-			pp=$(awk '/^prefill/ { print $4 }' "$dir/out")
-			tg=$(awk '/^decode/ { print $4 }' "$dir/out")
-			bw=$(awk '/^bandwidth/ { print $2 }' "$dir/out")
-			pct=$(awk '/^bound/ { sub("%", "", $6); print $6 }' "$dir/out")
+			pp=$(awk '/^prefill  / { print $4 }' "$dir/out")
+			tg=$(awk '/^decode  / { print $4 }' "$dir/out")
+			bw=$(awk '/^bandwidth  / { print $2 }' "$dir/out")
+			pct=$(awk '/^bound  / { sub("%", "", $6); print $6 }' "$dir/out")
 			echo "$pp $tg $bw $pct" >>"$dir/runs"
 			i=$((i + 1))
 		done
