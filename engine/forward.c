@@ -25,6 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef HEFT_X86
+#include "cpu.h"
+#include <immintrin.h>
+#endif
+
 #define ACT_SLOTS 3
 
 /* Quantized copies of one activation matrix, one per activation format
@@ -245,6 +250,75 @@ static bool windowed(const struct hparams *hp, int layer)
 	return hp->n_swa > 0 && hp->swa_pattern > 0 && layer % hp->swa_pattern < hp->swa_pattern - 1;
 }
 
+/* The F16 running sums of attend(): acc = f16(acc * s) and
+ * acc = f16(v * s + acc), rounded to nearest even like the scalar
+ * fp32_to_fp16. F16C converts 8 lanes at once with the same rounding and
+ * the FMA rounds once, as fmaf does, so both paths give the same bits. */
+static bool use_f16c;
+
+static void f16_scale_ref(int n, uint16_t *acc, float s)
+{
+	for (int d = 0; d < n; d++)
+		acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * s);
+}
+
+static void f16_axpy_ref(int n, uint16_t *acc, const uint16_t *v, float s)
+{
+	for (int d = 0; d < n; d++)
+		acc[d] = fp32_to_fp16(fmaf(fp16_to_fp32(v[d]), s, fp16_to_fp32(acc[d])));
+}
+
+#ifdef HEFT_X86
+#define F16_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+__attribute__((target("avx2,fma,f16c")))
+static void f16_scale_f16c(int n, uint16_t *acc, float s)
+{
+	__m256 vs = _mm256_set1_ps(s);
+	int d = 0;
+	for (; d + 8 <= n; d += 8) {
+		__m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + d)));
+		_mm_storeu_si128((__m128i *)(acc + d), _mm256_cvtps_ph(_mm256_mul_ps(a, vs), F16_ROUND));
+	}
+	f16_scale_ref(n - d, acc + d, s);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static void f16_axpy_f16c(int n, uint16_t *acc, const uint16_t *v, float s)
+{
+	__m256 vs = _mm256_set1_ps(s);
+	int d = 0;
+	for (; d + 8 <= n; d += 8) {
+		__m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + d)));
+		__m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+		_mm_storeu_si128((__m128i *)(acc + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, vs, a), F16_ROUND));
+	}
+	f16_axpy_ref(n - d, acc + d, v + d, s);
+}
+#endif
+
+static void f16_scale(int n, uint16_t *acc, float s)
+{
+#ifdef HEFT_X86
+	if (use_f16c) {
+		f16_scale_f16c(n, acc, s);
+		return;
+	}
+#endif
+	f16_scale_ref(n, acc, s);
+}
+
+static void f16_axpy(int n, uint16_t *acc, const uint16_t *v, float s)
+{
+#ifdef HEFT_X86
+	if (use_f16c) {
+		f16_axpy_f16c(n, acc, v, s);
+		return;
+	}
+#endif
+	f16_axpy_ref(n, acc, v, s);
+}
+
 /* One (token, head): softmax(q k^T * kq_scale) v over positions 0..pos (a
  * sliding-window layer: the last n_swa), with the head's sink logit, if
  * any, in the denominator only. MLA: K rows are latent + rope key, V the
@@ -279,14 +353,12 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 		if (s > M) { /* new maximum: rescale what was summed */
 			ms = expf(M - s);
 			M = s;
-			for (int d = 0; d < dv; d++)
-				acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * ms);
+			f16_scale(dv, acc, ms);
 		} else {
 			vs = expf(s - M);
 		}
 		const uint16_t *v = f->mla ? kv_k(f->kv, layer, t) : kv_v(f->kv, layer, t) + (size_t)kvh * dv;
-		for (int d = 0; d < dv; d++)
-			acc[d] = fp32_to_fp16(fmaf(fp16_to_fp32(v[d]), vs, fp16_to_fp32(acc[d])));
+		f16_axpy(dv, acc, v, vs);
 		S = S * ms + vs;
 	}
 	for (int d = 0; d < dv; d++)
@@ -741,6 +813,10 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 	f->max_batch = max_batch > 0 ? MIN(max_batch, f->n_ctx) : 1;
 	int kd = hp->n_head_kv * hp->head_dim_k, vd = hp->n_head_kv * hp->head_dim_v;
 	f->mla = hp->kv_lora_rank > 0;
+#ifdef HEFT_X86
+	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
+	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
+#endif
 	f->att_dk = hp->head_dim_k;
 	f->att_dv = hp->head_dim_v;
 	if (f->mla) { /* the cache holds latent + rope key; V is read from the same rows */
