@@ -22,45 +22,13 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
-#define OFF(type, field) offsetof(struct type, field)
+#include "kernels-x86.h"
 
 /* ---- helpers ---- */
-
-static inline float h2f(const uint8_t *p)
-{
-	uint16_t h;
-	memcpy(&h, p, 2);
-	return _cvtsh_ss(h);
-}
-
-static inline float ldf(const uint8_t *p)
-{
-	float f;
-	memcpy(&f, p, 4);
-	return f;
-}
 
 static inline void st16(uint8_t *p, uint16_t v)
 {
 	memcpy(p, &v, 2);
-}
-
-static inline __m256i ld256(const uint8_t *p)
-{
-	return _mm256_loadu_si256((const __m256i *)(const void *)p);
-}
-
-static inline __m128i ld128(const uint8_t *p)
-{
-	return _mm_loadu_si128((const __m128i *)(const void *)p);
-}
-
-static inline float hsum_ps(__m256 v)
-{
-	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_add_ss(x, _mm_movehdup_ps(x));
-	return _mm_cvtss_f32(x);
 }
 
 static inline int hsum_epi32(__m256i v)
@@ -116,8 +84,6 @@ static inline __m256i iq4_lut(void)
  * Two blocks per iteration into two accumulators. UNPACK(w) gives the 32
  * signed weights of the block at w in element order. */
 
-#define A80 sizeof(struct block_q8_0)
-#define A80_QS OFF(block_q8_0, qs)
 
 #define DOT_Q80(name, type, UNPACK)                                                      \
 	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
@@ -173,7 +139,6 @@ DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl)
 
 /* ---- Q8_1 activations: Q4_1, Q5_1 (w = d*q + m; the m term is m * a.s) ---- */
 
-#define A81 sizeof(struct block_q8_1)
 
 #define DOT_Q81(name, type, UNPACK)                                                      \
 	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
@@ -212,9 +177,6 @@ DOT_Q81(q5_1, block_q5_1, unpack_q5_1)
 
 /* ---- Q8_K activations: the K-quants and IQ4_XS ---- */
 
-#define AK sizeof(struct block_q8_K)
-#define AK_QS OFF(block_q8_K, qs)
-#define AK_BS OFF(block_q8_K, bsums)
 
 /* For the 16-element group types (Q2_K, Q3_K, Q6_K) one 32-byte register
  * holds two groups, one per 128-bit lane. sc16 holds the 16 group scales as

@@ -20,36 +20,7 @@
 	defined(__AVX512DQ__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
-#define OFF(type, field) offsetof(struct type, field)
-#define AK sizeof(struct block_q8_K)
-#define AK_QS OFF(block_q8_K, qs)
-#define AK_BS OFF(block_q8_K, bsums)
-#define A80 sizeof(struct block_q8_0)
-#define A80_QS OFF(block_q8_0, qs)
-
-static inline float h2f(const uint8_t *p)
-{
-	uint16_t h;
-	memcpy(&h, p, 2);
-	return _cvtsh_ss(h);
-}
-
-static inline float ldf(const uint8_t *p)
-{
-	float f;
-	memcpy(&f, p, 4);
-	return f;
-}
-
-static inline __m128i ld128(const uint8_t *p)
-{
-	return _mm_loadu_si128((const __m128i *)(const void *)p);
-}
-
-static inline __m256i ld256(const uint8_t *p)
-{
-	return _mm256_loadu_si256((const __m256i *)(const void *)p);
-}
+#include "kernels-x86.h"
 
 static inline __m512i ld512(const uint8_t *p)
 {

@@ -34,57 +34,7 @@
 #ifdef LOWBIT_HAVE_ISA
 #include <immintrin.h>
 
-#define OFF(type, field) offsetof(struct type, field)
-#define AK sizeof(struct block_q8_K)
-#define AK_D OFF(block_q8_K, d)
-#define AK_QS OFF(block_q8_K, qs)
-#define AK_BS OFF(block_q8_K, bsums)
-
-static inline float h2f(const uint8_t *p)
-{
-	uint16_t h;
-	memcpy(&h, p, 2);
-	return _cvtsh_ss(h);
-}
-
-static inline float ldf(const uint8_t *p)
-{
-	float f;
-	memcpy(&f, p, 4);
-	return f;
-}
-
-static inline uint16_t ldu16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static inline uint32_t ldu32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static inline __m256i ld256(const uint8_t *p)
-{
-	return _mm256_loadu_si256((const __m256i *)(const void *)p);
-}
-
-static inline __m128i ld128(const uint8_t *p)
-{
-	return _mm_loadu_si128((const __m128i *)(const void *)p);
-}
-
-static inline float hsum_ps(__m256 v)
-{
-	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_add_ss(x, _mm_movehdup_ps(x));
-	return _mm_cvtss_f32(x);
-}
+#include "kernels-x86.h"
 
 /* Unsigned (u) times signed (s) int8, 32 lanes, to 8 int32 sums of 4; the
  * callers keep u * s pair sums within int16 (u <= 12 or s small). */
@@ -402,7 +352,6 @@ static inline __m256i body_tq1_0(const uint8_t *w, const uint8_t *a, float *d)
 DOT_QK(tq1_0, block_tq1_0, body_tq1_0)
 
 /* ---- MXFP4 against Q8_0: nibbles through the E2M1 table, as IQ4_NL ---- */
-#define A80 sizeof(struct block_q8_0)
 
 static inline __m256i mxfp4_dot(const uint8_t *w, const uint8_t *a, __m256i lut)
 {
