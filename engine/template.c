@@ -236,6 +236,34 @@ static const char *after_last_think(const char *c)
 	return p ? p + 8 : c;
 }
 
+/* A past assistant turn "...<think>R</think>C", as the Qwen3 and GLM-4.5
+ * templates take it apart: the reasoning R, from the last <think> before
+ * the first </think>, newlines trimmed at both ends, as [*rs, *re); the
+ * return value is C, the text after the last </think> without leading
+ * newlines. With no </think> the reasoning is empty and C is the text. */
+static const char *split_reasoning(const char *c, const char **rs, const char **re)
+{
+	const char *close = strstr(c, "</think>");
+	*rs = *re = c;
+	if (!close)
+		return c;
+	const char *e = close, *b = c;
+	while (e > c && e[-1] == '\n')
+		e--;
+	for (const char *p = c; (p = strstr(p, "<think>")) && p < e; p++)
+		b = p + 7;
+	if (b > e)
+		b = e;
+	while (b < e && *b == '\n')
+		b++;
+	*rs = b;
+	*re = e;
+	c = after_last_think(c);
+	while (*c == '\n')
+		c++;
+	return c;
+}
+
 struct render {
 	enum tmpl_family f;
 	const struct chat_msg *msgs;
@@ -280,24 +308,8 @@ static void render_qwen3(struct render *r)
 			buf_printf(r->out, "<|im_start|>%s\n%s<|im_end|>\n", r->msgs[i].role, c);
 			continue;
 		}
-		const char *rs = "", *re = rs; /* reasoning_content */
-		const char *close = strstr(c, "</think>");
-		if (close) {
-			/* split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') */
-			re = close;
-			while (re > c && re[-1] == '\n')
-				re--;
-			rs = c;
-			for (const char *p = c; (p = strstr(p, "<think>")) && p < re; p++)
-				rs = p + 7;
-			if (rs > re)
-				rs = re;
-			while (rs < re && *rs == '\n')
-				rs++;
-			c = after_last_think(c);
-			while (*c == '\n')
-				c++;
-		}
+		const char *rs, *re; /* reasoning_content */
+		c = split_reasoning(c, &rs, &re);
 		buf_puts(r->out, "<|im_start|>assistant\n");
 		if (i > last_query && (i == r->n - 1 || re > rs)) {
 			buf_puts(r->out, "<think>\n");
@@ -505,24 +517,8 @@ static void render_glm45(struct render *r)
 		} else if (r->roles[i] == ROLE_SYSTEM) {
 			buf_printf(r->out, "<|system|>\n%s", c);
 		} else {
-			const char *rs = c, *re = c;
-			const char *close = strstr(c, "</think>");
-			if (close) {
-				/* reasoning: before the first </think>, rstrip('\n'),
-				 * after the last <think>, lstrip('\n') */
-				re = close;
-				while (re > c && re[-1] == '\n')
-					re--;
-				for (const char *p = c; (p = strstr(p, "<think>")) && p < re; p++)
-					rs = p + 7;
-				if (rs > re)
-					rs = re;
-				while (rs < re && *rs == '\n')
-					rs++;
-				c = after_last_think(c);
-				while (*c == '\n')
-					c++;
-			}
+			const char *rs, *re;
+			c = split_reasoning(c, &rs, &re);
 			buf_puts(r->out, "<|assistant|>");
 			if (last_user != (size_t)-1 && i > last_user && re > rs) {
 				buf_puts(r->out, "\n<think>");
