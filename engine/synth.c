@@ -69,14 +69,6 @@ struct rng {
 	uint64_t s[4];
 };
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void rng_seed(struct rng *r, uint64_t seed, const char *name)
 {
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the name */
@@ -85,11 +77,6 @@ static void rng_seed(struct rng *r, uint64_t seed, const char *name)
 	uint64_t x = seed ^ h;
 	for (int i = 0; i < 4; i++)
 		r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
 }
 
 static inline uint64_t rng_next(struct rng *r)
@@ -102,7 +89,7 @@ static inline uint64_t rng_next(struct rng *r)
 	s[1] ^= s[2];
 	s[0] ^= s[3];
 	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
+	s[3] = rotl64(s[3], 45);
 	return result;
 }
 

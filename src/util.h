@@ -39,6 +39,21 @@ static inline bool add_u64(uint64_t a, uint64_t b, uint64_t *out)
 	return !__builtin_add_overflow(a, b, out);
 }
 
+/* splitmix64: seeds generators (each call advances *x); rotl64: the
+ * rotation the xoshiro generators of the sampler and synth are built on. */
+static inline uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl64(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
 /* Growable byte buffer. Always NUL-terminated after any append. */
 struct buf {
 	char *p;
