@@ -603,6 +603,12 @@ static bool detect_arch(struct loader *L)
 
 struct model *model_load(const char *path, char *err, size_t errlen)
 {
+	return model_load_opts(path, NULL, err, errlen);
+}
+
+struct model *model_load_opts(const char *path, const struct model_opts *o, char *err, size_t errlen)
+{
+	(void)o;
 	struct gguf_error ge;
 	struct gguf *g = gguf_open(path, &ge);
 	if (!g) {
@@ -677,4 +683,52 @@ uint64_t model_bytes_per_token(const struct model *m)
 				b += (uint64_t)m->hp.n_expert_used * weights_expert_bytes(m->w, il, (enum expert_part)p);
 	}
 	return b;
+}
+
+const char model_flags_usage[] =
+	"  --mem SIZE             memory budget (e.g. 6G; default: 75% of what is available)\n"
+	"  --io auto|ram|stream|mmap\n"
+	"                         how weights are held (default auto: ram if the model fits)\n"
+	"  --cache-policy layer-lru|lru|lfu\n"
+	"                         expert-cache replacement (default layer-lru)\n"
+	"  --no-prefetch          do not read the next layer's experts ahead\n";
+
+int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o)
+{
+	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(a, "--no-prefetch")) {
+		o->no_prefetch = true;
+		return 1;
+	}
+	if (strcmp(a, "--mem") && strcmp(a, "--io") && strcmp(a, "--cache-policy"))
+		return 0;
+	if (!v) {
+		warnx_("%s needs a value", a);
+		return -1;
+	}
+	(*i)++;
+	if (!strcmp(a, "--mem")) {
+		uint64_t b;
+		if (!parse_size(v, &b) || b == 0) {
+			warnx_("--mem: '%s' is not a size (e.g. 512M, 6G)", v);
+			return -1;
+		}
+		o->mem = b;
+		return 1;
+	}
+	static const char *const ios[] = {"auto", "ram", "stream", "mmap"};
+	static const char *const pols[] = {"layer-lru", "lru", "lfu"};
+	bool io = !strcmp(a, "--io");
+	const char *const *names = io ? ios : pols;
+	int n = io ? (int)ARRAY_LEN(ios) : (int)ARRAY_LEN(pols);
+	for (int k = 0; k < n; k++)
+		if (!strcmp(v, names[k])) {
+			if (io)
+				o->io = (enum weights_io)k;
+			else
+				o->policy = (enum cache_policy)k;
+			return 1;
+		}
+	warnx_("%s: '%s' is not one of %s", a, v, io ? "auto, ram, stream, mmap" : "layer-lru, lru, lfu");
+	return -1;
 }

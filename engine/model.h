@@ -85,7 +85,42 @@ struct model {
 };
 
 /* Load a model; NULL with a one-line message in err on failure. */
+/* How the weights are held (see weights.h and docs/streaming.md). */
+enum weights_io {
+	WIO_AUTO,   /* RAM when the whole model fits the budget, else stream */
+	WIO_RAM,    /* everything read into anonymous memory at load */
+	WIO_STREAM, /* dense part resident, routed experts through the cache */
+	WIO_MMAP,   /* map the file, let the page cache decide (llama.cpp's way; the baseline) */
+};
+
+enum cache_policy {
+	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer (default) */
+	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
+	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
+};
+
+struct model_opts {
+	uint64_t mem;              /* budget in bytes; 0: sysinfo_default_budget() */
+	enum weights_io io;
+	enum cache_policy policy;
+	bool no_prefetch;
+	int n_ctx;                 /* KV positions the plan reserves; 0: min(train, 4096) */
+	int max_batch;             /* tokens per forward call the plan reserves; 0: 512 */
+	int threads;               /* 0: one per core */
+	bool quiet;                /* do not print the plan line on stderr */
+};
+
+/* Load with default options (everything the budget allows). */
 struct model *model_load(const char *path, char *err, size_t errlen);
+/* Load under a memory plan; o NULL = defaults. */
+struct model *model_load_opts(const char *path, const struct model_opts *o, char *err, size_t errlen);
+
+/* If argv[*i] is a loading flag (--mem SIZE, --io auto|ram|stream|mmap,
+ * --cache-policy layer-lru|lru|lfu, --no-prefetch), store it in o and step
+ * *i over its value: 1; 0 if it is not one; -1 for a bad value (reported). */
+int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o);
+/* Usage text of those flags, for the subcommands' --help. */
+extern const char model_flags_usage[];
 void model_free(struct model *m);
 
 /* Bytes of weights one token reads: dense part + n_expert_used experts per

@@ -175,3 +175,22 @@ uint64_t weights_resident_bytes(const struct weights *w)
 {
 	return w->arena_bytes;
 }
+
+void weights_get_stats(struct weights *w, struct weights_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->mode = "ram";
+	st->policy = "";
+	st->resident_bytes = w->arena_bytes;
+	st->n_layers = w->n_layers;
+}
+
+int weights_expert_map(struct weights *w, int layer, unsigned char *out, int cap)
+{
+	if (layer < 0 || layer >= w->n_layers || !w->exps[layer].n_expert)
+		return 0;
+	int n = w->exps[layer].n_expert;
+	for (int e = 0; e < n && e < cap; e++)
+		out[e] = EXPSTATE_RESIDENT;
+	return n;
+}

@@ -69,4 +69,39 @@ void weights_row_f32(const struct wmat *m, int64_t row, float *dst);
 /* Bytes held resident. */
 uint64_t weights_resident_bytes(const struct weights *w);
 
+/* Expert-cache counters of one MoE layer since load. */
+struct expert_layer_stats {
+	uint64_t hits;            /* lookups found resident (or already loading) */
+	uint64_t misses;          /* lookups that had to read */
+	uint64_t prefetch_issued; /* prefetch reads started for this layer */
+	uint64_t prefetch_hits;   /* prefetched experts used before eviction */
+	uint64_t prefetch_wasted; /* prefetched experts evicted or cancelled unused */
+	uint64_t bytes_read;      /* bytes read from disk for this layer */
+	int resident;             /* slots holding this layer's experts now */
+};
+
+/* The weight store's view of itself, for --stats-json, the protocol's stats
+ * event and the TUI's panes. */
+struct weights_stats {
+	const char *mode;          /* "ram", "stream" or "mmap" */
+	const char *policy;        /* cache policy name ("" outside stream mode) */
+	uint64_t mem_budget;       /* bytes the plan was made for */
+	uint64_t resident_bytes;   /* dense weights held in RAM */
+	uint64_t cache_bytes;      /* expert-cache arena */
+	uint64_t slot_bytes;       /* one slot */
+	int n_slots, slots_used;
+	int n_experts_total;       /* routed experts over all layers */
+	uint64_t hits, misses, prefetch_issued, prefetch_hits, prefetch_wasted;
+	uint64_t bytes_read;       /* expert bytes read since load (stream mode) */
+	double io_wait_s;          /* time the forward pass waited for reads */
+	int n_layers;              /* entries of layer (all layers; dense ones stay 0) */
+	const struct expert_layer_stats *layer; /* owned by w; valid until weights_free */
+};
+void weights_get_stats(struct weights *w, struct weights_stats *st);
+
+/* Per-expert state of one layer for a heat map: out[e] (n_expert bytes) =
+ * EXPSTATE_* bits. Returns n_expert (0 for a dense layer). */
+enum { EXPSTATE_RESIDENT = 1, EXPSTATE_LOADING = 2, EXPSTATE_HOT = 4, EXPSTATE_NEW = 8 };
+int weights_expert_map(struct weights *w, int layer, unsigned char *out, int cap);
+
 #endif
