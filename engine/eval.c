@@ -5,6 +5,7 @@
 #include "forward.h"
 #include "model.h"
 #include "quant.h"
+#include "report.h"
 #include "sampler.h"
 #include "session.h"
 #include "threadpool.h"
@@ -30,17 +31,21 @@ struct opts {
 	bool sampling;       /* run: sampler flags and --stop */
 	bool n_set;
 	struct sampler_params sp;
+	struct model_opts mo;
+	const char *stats_json;
+	int64_t batch;       /* -b: prompt tokens per forward call (0: all at once) */
 };
 
 static const char eval_usage[] =
 	"usage: heft-engine eval MODEL (--tokens ID,ID,... | -p TEXT | -f FILE) [--greedy N] [--out FILE]\n"
-	"                        [-t N] [--ctx N]\n";
+	"                        [-t N] [--ctx N] [-b N] [loading flags]\n";
 static const char run_usage[] =
 	"usage: heft-engine run MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [-n N] [-t N] [--ctx N]\n"
 	"                       [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 	"                       [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-	"                       [--seed S] [--stop TEXT]\n";
-static const char bench_usage[] = "usage: heft-engine bench MODEL [-t N] [-p N] [-n N]\n";
+	"                       [--seed S] [--stop TEXT] [-b N] [--stats-json FILE] [loading flags]\n";
+static const char bench_usage[] =
+	"usage: heft-engine bench MODEL [-t N] [-p N] [-n N] [-b N] [--stats-json FILE] [loading flags]\n";
 
 int parse_sampler_flag(int argc, char **argv, int *i, struct sampler_params *p)
 {
@@ -99,12 +104,16 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int64_t *num = NULL, lo = 0, hi = INT32_MAX;
 		int sf = o->sampling ? parse_sampler_flag(argc, argv, &i, &o->sp) : 0;
+		if (!sf)
+			sf = parse_model_flag(argc, argv, &i, &o->mo);
 		if (sf < 0)
 			return 2;
 		if (sf > 0)
 			continue;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
+			fputs("loading flags:\n", stdout);
+			fputs(model_flags_usage, stdout);
 			return 0;
 		} else if (!strcmp(a, "--tokens") && v) {
 			o->tokens_arg = v;
@@ -114,6 +123,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 			o->prompt_file = v;
 		} else if (o->sampling && !strcmp(a, "--stop") && v) {
 			o->stop = v;
+		} else if (!strcmp(a, "--stats-json") && v) {
+			o->stats_json = v;
+		} else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
+			num = &o->batch, lo = 1;
 		} else if ((!strcmp(a, "--out") || !strcmp(a, "-o")) && v) {
 			o->out = v;
 		} else if (!strcmp(a, "--greedy")) {
@@ -196,10 +209,15 @@ struct job {
 	size_t prompt_len;
 };
 
-static struct model *load(const char *path)
+static struct model *load(const struct opts *o)
 {
 	char err[1024];
-	struct model *m = model_load(path, err, sizeof err);
+	struct model_opts mo = o->mo;
+	mo.n_ctx = (int)o->ctx;
+	mo.threads = (int)o->threads;
+	if (o->batch)
+		mo.max_batch = (int)o->batch;
+	struct model *m = model_load_opts(o->model, &mo, err, sizeof err);
 	if (!m)
 		warnx_("%s", err);
 	return m;
@@ -359,13 +377,32 @@ static int text_prompt(struct job *s, const struct opts *o)
 	return 0;
 }
 
+/* Evaluate n tokens in chunks of at most the forward's batch. With all
+ * (n rows of V floats) every position's logits are kept; returns the last
+ * position's logits, NULL on error (reported). */
+static const float *eval_chunks(struct forward *f, const int32_t *tok, int n, float *all, int V)
+{
+	int b = forward_max_batch(f);
+	const float *out = NULL;
+	for (int i = 0; i < n; i += b) {
+		int c = MIN(b, n - i);
+		if (!(out = forward_eval(f, tok + i, c, all != NULL))) {
+			warnx_("%s", forward_error(f));
+			return NULL;
+		}
+		if (all)
+			memcpy(all + (size_t)i * V, out, (size_t)c * V * sizeof *all);
+	}
+	return all ? all + (size_t)(n - 1) * V : out;
+}
+
 /* Load, check the prompt, make the pool and the forward state. */
 static int job_open(struct job *s, const struct opts *o, int n_extra)
 {
 	memset(s, 0, sizeof *s);
 	if (o->tokens_arg && !(s->tok = parse_tokens(o->tokens_arg, &s->n_tok)))
 		return 2;
-	if (!(s->m = load(o->model)))
+	if (!(s->m = load(o)))
 		return 2;
 	int rc;
 	if ((o->prompt || o->prompt_file) && (rc = text_prompt(s, o)) != 0)
@@ -385,7 +422,7 @@ static int job_open(struct job *s, const struct opts *o, int n_extra)
 		return 2;
 	}
 	s->tp = threadpool_new((int)o->threads);
-	s->f = forward_new(s->m, s->tp, ctx, MAX(s->n_tok, 1));
+	s->f = forward_new(s->m, s->tp, ctx, o->batch ? (int)o->batch : MAX(s->n_tok, 1));
 	return 0;
 }
 
@@ -419,12 +456,11 @@ int cmd_eval(int argc, char **argv)
 	float *logits = xmalloc((size_t)rows * (size_t)V * sizeof *logits);
 	int32_t *g = xcalloc((size_t)ng + 1, sizeof *g);
 	float *margin = xcalloc((size_t)ng + 1, sizeof *margin);
-	const float *out = forward_eval(s.f, s.tok, s.n_tok, !s.t);
+	const float *out = eval_chunks(s.f, s.tok, s.n_tok, s.t ? NULL : logits, V);
 	rc = 1;
-	if (!out) {
-		warnx_("%s", forward_error(s.f));
-	} else {
-		memcpy(logits, out, (size_t)rows * (size_t)V * sizeof *logits);
+	if (out) {
+		if (s.t)
+			memcpy(logits, out, (size_t)V * sizeof *logits);
 		if (greedy(s.f, logits + (size_t)(rows - 1) * V, V, ng, g, margin) == 0 &&
 		    write_ref(o.out, &s, g, margin, ng, logits) == 0)
 			rc = 0;
@@ -448,7 +484,7 @@ static int run_text(const struct opts *o)
 {
 	struct job j = {0};
 	int rc = 2;
-	if (!(j.m = load(o->model)) || (rc = text_prompt(&j, o)) != 0) {
+	if (!(j.m = load(o)) || (rc = text_prompt(&j, o)) != 0) {
 		job_close(&j);
 		return rc;
 	}
@@ -517,21 +553,37 @@ int cmd_run(int argc, char **argv)
 	}
 	int n = (int)o.n_predict;
 	int32_t *g = xcalloc((size_t)n + 1, sizeof *g);
+	double *lat = xcalloc((size_t)n + 1, sizeof *lat);
+	struct run_report rep = {.command = "run", .threads = threadpool_size(s.tp), .batch = forward_max_batch(s.f)};
+	report_begin(&rep, s.m);
 	double t0 = now_sec();
-	const float *last = forward_eval(s.f, s.tok, s.n_tok, false);
+	const float *last = eval_chunks(s.f, s.tok, s.n_tok, NULL, s.m->hp.n_vocab);
 	double t1 = now_sec();
 	rc = 1;
-	if (!last) {
-		warnx_("%s", forward_error(s.f));
-	} else if (greedy(s.f, last, s.m->hp.n_vocab, n, g, NULL) == 0) {
+	for (int i = 0; last && i < n; i++) {
+		g[i] = argmax(last, s.m->hp.n_vocab, NULL);
+		if (i + 1 == n)
+			break;
+		double ts = now_sec();
+		if (!(last = forward_eval(s.f, &g[i], 1, false)))
+			warnx_("%s", forward_error(s.f));
+		lat[i] = (now_sec() - ts) * 1e3;
+	}
+	if (last) {
 		double t2 = now_sec();
 		for (int i = 0; i < n; i++)
 			printf(i ? " %d" : "%d", g[i]);
 		printf("\n");
 		fprintf(stderr, "prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s\n", s.n_tok,
 			s.n_tok / (t1 - t0), n, n > 1 ? (n - 1) / (t2 - t1) : 0.0);
-		rc = 0;
+		rep.prefill_tokens = s.n_tok;
+		rep.prefill_s = t1 - t0;
+		rep.decode_tokens = MAX(n - 1, 0);
+		rep.decode_s = t2 - t1;
+		report_percentiles(lat, MAX(n - 1, 0), &rep.decode_p50_ms, &rep.decode_p95_ms);
+		rc = o.stats_json && report_write_json(o.stats_json, &rep, s.m) < 0 ? 1 : 0;
 	}
+	free(lat);
 	free(g);
 	job_close(&s);
 	return rc;
@@ -594,7 +646,7 @@ int cmd_bench(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &o, bench_usage);
 	if (rc >= 0)
 		return rc;
-	struct model *m = load(o.model);
+	struct model *m = load(&o);
 	if (!m)
 		return 2;
 	int np = (int)o.n_prompt, nd = MAX((int)o.n_predict, 2);
@@ -605,37 +657,63 @@ int cmd_bench(int argc, char **argv)
 		tok[i] = (int32_t)((seed >> 8) % (uint32_t)m->hp.n_vocab);
 	}
 	struct threadpool *tp = threadpool_new((int)o.threads);
-	struct forward *f = forward_new(m, tp, np + nd, np);
+	int b = o.batch ? (int)MIN(o.batch, np) : np;
+	struct forward *f = forward_new(m, tp, np + nd, b);
+	double *lat = xcalloc((size_t)nd, sizeof *lat);
+	struct run_report rep = {.command = "bench", .threads = threadpool_size(tp), .batch = b};
+	report_begin(&rep, m);
 
 	double t0 = now_sec();
-	const float *last = forward_eval(f, tok, np, false);
+	const float *last = eval_chunks(f, tok, np, NULL, m->hp.n_vocab);
 	double t1 = now_sec();
 	double t_dec = 0.0;
 	for (int i = 0; i < nd && last; i++) {
 		double ts = now_sec();
-		last = forward_eval(f, &tok[np + i], 1, false);
-		if (i > 0) /* the first decode step warms caches and wakes threads */
+		if (!(last = forward_eval(f, &tok[np + i], 1, false)))
+			warnx_("%s", forward_error(f));
+		if (i > 0) { /* the first decode step warms caches and wakes threads */
+			lat[i - 1] = (now_sec() - ts) * 1e3;
 			t_dec += now_sec() - ts;
+		}
 	}
 	rc = 1;
-	if (!last) {
-		warnx_("%s", forward_error(f));
-	} else {
-		double bw = measure_bandwidth(tp);
+	if (last) {
+		struct weights_stats st;
+		weights_get_stats(m->w, &st);
 		uint64_t bpt = model_bytes_per_token(m);
-		double pp = np / (t1 - t0), tg = (nd - 1) / t_dec, bound = bw / (double)bpt;
-		char b1[32];
-		printf("model        %s (%s, %d threads, kernels %s)\n", m->path, m->arch_name,
-		       threadpool_size(tp), quant_init());
-		printf("prefill      %d tokens  %.2f tok/s\n", np, pp);
-		printf("decode       %d tokens  %.2f tok/s\n", nd - 1, tg);
+		double pp = np / (t1 - t0), tg = (nd - 1) / t_dec;
+		rep.prefill_tokens = np;
+		rep.prefill_s = t1 - t0;
+		rep.decode_tokens = nd - 1;
+		rep.decode_s = t_dec;
+		report_percentiles(lat, nd - 1, &rep.decode_p50_ms, &rep.decode_p95_ms);
+		char b1[32], b2[32];
+		printf("model        %s (%s, %d threads, kernels %s, io %s)\n", m->path, m->arch_name,
+		       threadpool_size(tp), quant_init(), st.mode);
+		printf("prefill      %d tokens  %.2f tok/s (chunks of %d)\n", np, pp, b);
+		printf("decode       %d tokens  %.2f tok/s (median %.1f ms, p95 %.1f ms)\n", nd - 1, tg,
+		       rep.decode_p50_ms, rep.decode_p95_ms);
 		printf("bytes/token  %s (dense + %d used experts per layer + output head)\n",
 		       fmt_bytes(b1, sizeof b1, bpt), m->hp.n_expert_used);
-		printf("bandwidth    %.2f GB/s measured (%d threads)\n", bw / 1e9, threadpool_size(tp));
-		printf("bound        %.2f tok/s; decode at %.1f%% of the bound\n", bound, 100.0 * tg / bound);
+		if (!strcmp(st.mode, "stream")) {
+			uint64_t acc = st.hits + st.misses;
+			printf("cache        %d slots of %s, hit rate %.1f%%, prefetch %llu issued %.1f%% used\n",
+			       st.n_slots, fmt_bytes(b2, sizeof b2, st.slot_bytes),
+			       acc ? 100.0 * st.hits / acc : 0.0, (unsigned long long)st.prefetch_issued,
+			       st.prefetch_issued ? 100.0 * st.prefetch_hits / st.prefetch_issued : 0.0);
+			printf("disk         %s read, %.1f MB/s, I/O wait %.1f s of %.1f s\n",
+			       fmt_bytes(b1, sizeof b1, st.bytes_read - rep.bytes_read0),
+			       (st.bytes_read - rep.bytes_read0) / (t_dec + t1 - t0) / 1e6, st.io_wait_s,
+			       t_dec + t1 - t0);
+		} else {
+			double bw = measure_bandwidth(tp), bound = bw / (double)bpt;
+			printf("bandwidth    %.2f GB/s measured (%d threads)\n", bw / 1e9, threadpool_size(tp));
+			printf("bound        %.2f tok/s; decode at %.1f%% of the bound\n", bound, 100.0 * tg / bound);
+		}
 		printf("prefill/decode per-token speedup %.2fx\n", pp / tg);
-		rc = 0;
+		rc = o.stats_json && report_write_json(o.stats_json, &rep, m) < 0 ? 1 : 0;
 	}
+	free(lat);
 	forward_free(f);
 	threadpool_free(tp);
 	model_free(m);

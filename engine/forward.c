@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef HEFT_X86
 #include "cpu.h"
@@ -81,9 +82,20 @@ struct forward {
 	int *count, *first; /* per expert: rows routed to it, first row in grouped order */
 	int *rows;         /* grouped order: token * n_expert_used + slot */
 	int *used;         /* experts with count > 0 */
-	struct expert_view *views;
+	int n_used;
+	struct expert_view *views; /* [n_expert], by expert id */
 	struct mm_task *tasks;
+
+	/* prefetch: the next layer's router on this layer's hidden state, for
+	 * the first PREFETCH_ROWS tokens of the batch */
+	float *pf_x, *pf_router, *pf_w;
+	int *pf_sel, *pf_list;
+
+	float *logits_all; /* [max_batch][n_vocab], made on the first all_logits call */
+	double t_compute;  /* seconds in forward_eval, waits for reads included */
 };
+
+#define PREFETCH_ROWS 4
 
 /* ---- small row operations ---------------------------------------------- */
 
@@ -588,42 +600,44 @@ static void limit_groups(struct forward *f, float *selp)
  * exp_probs_b, group-limited if the model has groups; weights are the
  * unbiased probabilities of the selected experts, softmaxed (gpt-oss),
  * renormalised and scaled as the model asks. */
-static void route(struct forward *f, const struct layer *l, int n)
+static void route_row(struct forward *f, const struct layer *l, float *probs, int *sel, float *w)
 {
 	const struct hparams *hp = &f->m->hp;
 	int ne = hp->n_expert, k = hp->n_expert_used;
 	const float *rb = l->ffn_gate_inp_b.data, *pb = l->exp_probs_b.data;
-	for (int j = 0; j < n; j++) {
-		float *probs = f->router + (size_t)j * ne;
-		int *sel = f->sel + (size_t)j * k;
-		float *w = f->sel_w + (size_t)j * k;
-		for (int e = 0; e < ne && rb; e++)
-			probs[e] += rb[e];
-		if (hp->gating == GATING_SOFTMAX)
-			softmax(probs, ne);
-		else if (hp->gating == GATING_SIGMOID)
-			for (int e = 0; e < ne; e++)
-				probs[e] = 1.0f / (1.0f + expf(-probs[e]));
+	for (int e = 0; e < ne && rb; e++)
+		probs[e] += rb[e];
+	if (hp->gating == GATING_SOFTMAX)
+		softmax(probs, ne);
+	else if (hp->gating == GATING_SIGMOID)
 		for (int e = 0; e < ne; e++)
-			f->selp[e] = probs[e] + (pb ? pb[e] : 0.0f);
-		if (hp->n_expert_groups > 1)
-			limit_groups(f, f->selp);
-		top_k(f->selp, ne, k, sel);
+			probs[e] = 1.0f / (1.0f + expf(-probs[e]));
+	for (int e = 0; e < ne; e++)
+		f->selp[e] = probs[e] + (pb ? pb[e] : 0.0f);
+	if (hp->n_expert_groups > 1)
+		limit_groups(f, f->selp);
+	top_k(f->selp, ne, k, sel);
+	for (int s = 0; s < k; s++)
+		w[s] = probs[sel[s]];
+	if (hp->gating == GATING_SOFTMAX_WEIGHT)
+		softmax(w, k);
+	if (hp->norm_topk) {
+		float sum = 0.0f;
 		for (int s = 0; s < k; s++)
-			w[s] = probs[sel[s]];
-		if (hp->gating == GATING_SOFTMAX_WEIGHT)
-			softmax(w, k);
-		if (hp->norm_topk) {
-			float sum = 0.0f;
-			for (int s = 0; s < k; s++)
-				sum += w[s];
-			sum = MAX(sum, 6.103515625e-5f); /* llama.cpp's clamp: smallest normal F16 */
-			for (int s = 0; s < k; s++)
-				w[s] /= sum;
-		}
-		for (int s = 0; s < k && hp->expert_weights_scale != 1.0f; s++)
-			w[s] *= hp->expert_weights_scale;
+			sum += w[s];
+		sum = MAX(sum, 6.103515625e-5f); /* llama.cpp's clamp: smallest normal F16 */
+		for (int s = 0; s < k; s++)
+			w[s] /= sum;
 	}
+	for (int s = 0; s < k && hp->expert_weights_scale != 1.0f; s++)
+		w[s] *= hp->expert_weights_scale;
+}
+
+static void route(struct forward *f, const struct layer *l, int n)
+{
+	int ne = f->m->hp.n_expert, k = f->m->hp.n_expert_used;
+	for (int j = 0; j < n; j++)
+		route_row(f, l, f->router + (size_t)j * ne, f->sel + (size_t)j * k, f->sel_w + (size_t)j * k);
 }
 
 /* Add row e of a per-expert bias (rows = experts) to cnt rows of y. */
@@ -658,61 +672,161 @@ static int group_by_expert(struct forward *f, int n)
 	return n_used;
 }
 
+/* Guess the experts layer il + 1 will use: its norm and router applied to
+ * the residual stream as it is now (before layer il's experts are added),
+ * for the first few tokens. The guess only starts reads the disk has time
+ * for; a wrong one costs nothing but idle bandwidth. */
+static void prefetch_next(struct forward *f, int il, int n)
+{
+	const struct hparams *hp = &f->m->hp;
+	struct weights *w = f->m->w;
+	int nl = il + 1;
+	if (nl >= hp->n_layer || !f->m->layers[nl].moe || !weights_prefetch_enabled(w))
+		return;
+	const struct layer *l = &f->m->layers[nl];
+	int rows = MIN(n, PREFETCH_ROWS), ne = hp->n_expert, k = hp->n_expert_used, d = hp->n_embd;
+	const float *x = f->x + (size_t)(n - rows) * d; /* the last tokens: decode's one */
+	rmsnorm_rows(f->pf_x, x, &l->ffn_norm, rows, d, hp->rms_eps);
+	struct acts a;
+	acts_init(f, &a, f->pf_x, rows, d);
+	/* act_buf[2] is free until the down projection */
+	a.buf[0] = f->act_buf[ACT_SLOTS - 1];
+	struct mm_task t = task(&l->ffn_gate_inp, acts_for(&a, l->ffn_gate_inp.type), rows, f->pf_router);
+	mm_run(f->tp, &t, 1);
+	int n_list = 0;
+	for (int j = 0; j < rows; j++) {
+		route_row(f, l, f->pf_router + (size_t)j * ne, f->pf_sel + (size_t)j * k, f->pf_w + (size_t)j * k);
+		for (int s = 0; s < k; s++) {
+			int e = f->pf_sel[j * k + s], seen = 0;
+			for (int i = 0; i < n_list && !seen; i++)
+				seen = f->pf_list[i] == e;
+			if (!seen)
+				f->pf_list[n_list++] = e;
+		}
+	}
+	weights_prefetch(w, nl, f->pf_list, n_list);
+}
+
+/* Gate, up, activation and down of the experts in list[0..nb), whose rows
+ * are contiguous in grouped order; inputs already quantized (xg, xu). */
+static void run_experts(struct forward *f, const struct layer *l, const int *list, int nb, const char *xg,
+			const char *xu)
+{
+	const struct hparams *hp = &f->m->hp;
+	int d = hp->n_embd, ff = hp->n_ff_exp;
+	const struct expert_view *v0 = &f->views[list[0]];
+	size_t gb = mm_act_bytes(&v0->m[EXP_GATE]), ub = mm_act_bytes(&v0->m[EXP_UP]);
+	for (int i = 0; i < nb; i++) {
+		int e = list[i], at = f->first[e], cnt = f->count[e];
+		f->tasks[2 * i] = task(&f->views[e].m[EXP_GATE], xg + at * gb, cnt, f->hb + (size_t)at * ff);
+		f->tasks[2 * i + 1] = task(&f->views[e].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
+	}
+	mm_run(f->tp, f->tasks, 2 * nb);
+
+	const struct wmat *down0 = &v0->m[EXP_DOWN];
+	size_t db = mm_act_bytes(down0);
+	bool f32 = qtypes[down0->type].act_type == GGML_F32;
+	char *xd = f32 ? (char *)f->hb : f->act_buf[ACT_SLOTS - 1];
+	for (int i = 0; i < nb; i++) {
+		int e = list[i], at = f->first[e], cnt = f->count[e];
+		float *g = f->hb + (size_t)at * ff, *u = f->hb2 + (size_t)at * ff;
+		if (l->ffn_gate_exps_b.data) {
+			add_expert_bias(g, &l->ffn_gate_exps_b, e, cnt, ff);
+			add_expert_bias(u, &l->ffn_up_exps_b, e, cnt, ff);
+		}
+		if (hp->act == ACT_SWIGLU_OAI)
+			swiglu_oai(g, u, (size_t)cnt * ff);
+		else
+			swiglu(g, u, (size_t)cnt * ff);
+		if (!f32)
+			mm_quantize(down0->type, ff, g, ff, cnt, xd + at * db);
+		f->tasks[i] = task(&f->views[e].m[EXP_DOWN], xd + at * db, cnt, f->out + (size_t)at * d);
+	}
+	mm_run(f->tp, f->tasks, nb);
+	for (int i = 0; i < nb && l->ffn_down_exps_b.data; i++) {
+		int e = list[i];
+		add_expert_bias(f->out + (size_t)f->first[e] * d, &l->ffn_down_exps_b, e, f->count[e], d);
+	}
+}
+
+/* The experts of one layer in waves: as many as the cache can pin at once;
+ * inside a wave, those whose bytes are here run together, then each of the
+ * others as it arrives. The arithmetic of an expert does not depend on its
+ * wave (matmul.c), so a small cache gives the same bits as all of RAM. */
+static int run_waves(struct forward *f, int il, const char *xg, const char *xu, int n)
+{
+	const struct layer *l = &f->m->layers[il];
+	struct weights *w = f->m->w;
+	int *rem = f->used, n_rem = f->n_used;
+	bool prefetched = false;
+	while (n_rem > 0) {
+		int k = weights_experts_acquire(w, il, rem, n_rem);
+		if (k < 0)
+			return -1;
+		if (!prefetched) { /* this layer's reads are queued: guess the next one's */
+			prefetch_next(f, il, n);
+			prefetched = true;
+		}
+		for (int done = 0; done < k;) {
+			int nb = 0;
+			for (int i = done; i < k; i++) {
+				int r = weights_expert_view(w, il, rem[i], false, &f->views[rem[i]]);
+				if (r < 0)
+					return -1;
+				if (r) {
+					int t = rem[done + nb];
+					rem[done + nb++] = rem[i];
+					rem[i] = t;
+				}
+			}
+			if (!nb) {
+				if (weights_expert_view(w, il, rem[done], true, &f->views[rem[done]]) < 0)
+					return -1;
+				nb = 1;
+			}
+			run_experts(f, l, rem + done, nb, xg, xu);
+			for (int i = 0; i < nb; i++)
+				weights_expert_unpin(w, il, rem[done + i]);
+			done += nb;
+		}
+		rem += k;
+		n_rem -= k;
+	}
+	return 0;
+}
+
 static int ffn_moe(struct forward *f, int il, int n)
 {
 	const struct hparams *hp = &f->m->hp;
 	const struct layer *l = &f->m->layers[il];
-	int k = hp->n_expert_used, d = hp->n_embd, ff = hp->n_ff_exp;
+	int k = hp->n_expert_used, d = hp->n_embd;
 	struct acts a;
 
 	acts_init(f, &a, f->xb, n, d);
 	struct mm_task r = task(&l->ffn_gate_inp, acts_for(&a, l->ffn_gate_inp.type), n, f->router);
 	mm_run(f->tp, &r, 1);
 	route(f, l, n);
-	int n_used = group_by_expert(f, n);
-	struct weights *w = f->m->w;
-	if (weights_experts_get(w, il, n_used, f->used, f->views) < 0) {
-		snprintf(f->err, sizeof f->err, "layer %d: reading experts failed", il);
-		return -1;
-	}
+	f->n_used = group_by_expert(f, n);
+	/* Biggest groups first: they have the most work to overlap with the
+	 * reads of the rest. */
+	for (int i = 1; i < f->n_used; i++)
+		for (int j = i; j > 0 && f->count[f->used[j]] > f->count[f->used[j - 1]]; j--) {
+			int t = f->used[j];
+			f->used[j] = f->used[j - 1];
+			f->used[j - 1] = t;
+		}
 
 	/* Gather each row's input in grouped order (into out, free until the
-	 * down projection), then gate and up of all experts in one step. */
+	 * down projection); quantize it once for gate and up. */
 	for (int g = 0; g < n * k; g++)
 		memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d, (size_t)d * sizeof(float));
 	acts_init(f, &a, f->out, (int64_t)n * k, d);
-	const struct wmat *gate0 = &f->views[0].m[EXP_GATE], *up0 = &f->views[0].m[EXP_UP];
-	const char *xg = acts_for(&a, gate0->type), *xu = acts_for(&a, up0->type);
-	size_t gb = mm_act_bytes(gate0), ub = mm_act_bytes(up0);
-	for (int i = 0; i < n_used; i++) {
-		int e = f->used[i], at = f->first[e], cnt = f->count[e];
-		f->tasks[2 * i] = task(&f->views[i].m[EXP_GATE], xg + at * gb, cnt, f->hb + (size_t)at * ff);
-		f->tasks[2 * i + 1] = task(&f->views[i].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
-	}
-	mm_run(f->tp, f->tasks, 2 * n_used);
-	for (int i = 0; i < n_used && l->ffn_gate_exps_b.data; i++) {
-		int e = f->used[i], at = f->first[e];
-		add_expert_bias(f->hb + (size_t)at * ff, &l->ffn_gate_exps_b, e, f->count[e], ff);
-		add_expert_bias(f->hb2 + (size_t)at * ff, &l->ffn_up_exps_b, e, f->count[e], ff);
-	}
-	if (hp->act == ACT_SWIGLU_OAI)
-		swiglu_oai(f->hb, f->hb2, (size_t)n * k * ff);
-	else
-		swiglu(f->hb, f->hb2, (size_t)n * k * ff);
-
-	const struct wmat *down0 = &f->views[0].m[EXP_DOWN];
-	acts_init(f, &a, f->hb, (int64_t)n * k, ff);
-	const char *xd = acts_for(&a, down0->type);
-	size_t db = mm_act_bytes(down0);
-	for (int i = 0; i < n_used; i++) {
-		int e = f->used[i], at = f->first[e];
-		f->tasks[i] = task(&f->views[i].m[EXP_DOWN], xd + at * db, f->count[e], f->out + (size_t)at * d);
-	}
-	mm_run(f->tp, f->tasks, n_used);
-	weights_experts_release(w, il, n_used, f->used);
-	for (int i = 0; i < n_used && l->ffn_down_exps_b.data; i++) {
-		int e = f->used[i], at = f->first[e];
-		add_expert_bias(f->out + (size_t)at * d, &l->ffn_down_exps_b, e, f->count[e], d);
+	const char *xg = acts_for(&a, weights_expert_type(f->m->w, il, EXP_GATE));
+	const char *xu = acts_for(&a, weights_expert_type(f->m->w, il, EXP_UP));
+	if (run_waves(f, il, xg, xu, n) < 0) {
+		weights_experts_unpin_all(f->m->w, il);
+		snprintf(f->err, sizeof f->err, "%s", weights_error(f->m->w));
+		return -1;
 	}
 
 	/* x += sum over the token's experts of weight * expert output */
@@ -743,13 +857,24 @@ static int ffn_block(struct forward *f, int il, int n)
 
 /* ---- the whole model -------------------------------------------------------- */
 
-static void embed(struct forward *f, const int32_t *tokens, int n)
+static int embed(struct forward *f, const int32_t *tokens, int n)
 {
 	for (int j = 0; j < n; j++)
-		weights_row_f32(&f->m->token_embd, tokens[j], f->x + (size_t)j * f->m->hp.n_embd);
+		if (weights_row_f32(f->m->w, &f->m->token_embd, tokens[j], f->x + (size_t)j * f->m->hp.n_embd) < 0) {
+			snprintf(f->err, sizeof f->err, "%s", weights_error(f->m->w));
+			return -1;
+		}
+	return 0;
 }
 
-const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool all_logits)
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const float *eval(struct forward *f, const int32_t *tokens, int n, bool all_logits)
 {
 	const struct model *m = f->m;
 	const struct hparams *hp = &m->hp;
@@ -766,7 +891,8 @@ const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool 
 			return NULL;
 		}
 
-	embed(f, tokens, n);
+	if (embed(f, tokens, n) < 0)
+		return NULL;
 	rope_table(f, n, p);
 	for (int il = 0; il < hp->n_layer; il++) {
 		if (f->mla)
@@ -782,19 +908,34 @@ const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool 
 
 	/* Logits only where asked: the output head is the largest matrix. */
 	int first = all_logits ? 0 : n - 1, rows = n - first;
+	float *logits = f->logits;
+	if (rows > 1) {
+		if (!f->logits_all) /* once, for eval's all-positions runs; never per token */
+			f->logits_all = xaligned_alloc(64, (size_t)f->max_batch * hp->n_vocab * sizeof(float));
+		logits = f->logits_all;
+	}
 	const float *x = f->x + (size_t)first * hp->n_embd;
 	rmsnorm_rows(f->xb, x, &m->output_norm, rows, hp->n_embd, hp->rms_eps);
 	struct acts a;
 	acts_init(f, &a, f->xb, rows, hp->n_embd);
-	struct mm_task out = task(&m->output, acts_for(&a, m->output.type), rows, f->logits);
+	struct mm_task out = task(&m->output, acts_for(&a, m->output.type), rows, logits);
 	mm_run(f->tp, &out, 1);
-	return f->logits;
+	return logits;
 }
 
-static float *alloc_f32(size_t n)
+const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool all_logits)
 {
-	return xaligned_alloc(64, (n ? n : 1) * sizeof(float));
+	double t0 = now_s();
+	const float *r = eval(f, tokens, n, all_logits);
+	f->t_compute += now_s() - t0;
+	return r;
 }
+
+double forward_seconds(const struct forward *f)
+{
+	return f->t_compute;
+}
+
 
 /* Bytes of a quantized activation row of cols elements in any format
  * (Q8_K, the largest, is 292 bytes per 256 floats). */
@@ -803,77 +944,132 @@ static size_t act_row_max(int64_t cols)
 	return (size_t)cols * 5 / 4 + 512;
 }
 
-struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_ctx, int max_batch)
+/* Every buffer of the forward pass, sized once: by forward_new to allocate
+ * them (f set) and by forward_mem_bytes for the memory plan (f NULL), so
+ * the plan counts exactly what is allocated. */
+struct sizing {
+	struct forward *f;
+	uint64_t bytes;
+};
+
+static void *take(struct sizing *z, size_t n)
+{
+	n = n ? n : 1;
+	z->bytes += (n + 63) / 64 * 64;
+	return z->f ? xaligned_alloc(64, n) : NULL;
+}
+
+static void *take0(struct sizing *z, size_t count, size_t size)
+{
+	void *p = take(z, count * size);
+	if (p)
+		memset(p, 0, count * size);
+	return p;
+}
+
+static float *take_f32(struct sizing *z, size_t n)
+{
+	return take(z, n * sizeof(float));
+}
+
+static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int max_batch, int n_threads)
 {
 	const struct hparams *hp = &m->hp;
-	struct forward *f = xcalloc(1, sizeof *f);
-	f->m = m;
-	f->tp = tp;
-	f->n_ctx = n_ctx > 0 ? n_ctx : hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096;
-	f->max_batch = max_batch > 0 ? MIN(max_batch, f->n_ctx) : 1;
+	struct forward dummy = {0}, *f = z->f ? z->f : &dummy;
 	int kd = hp->n_head_kv * hp->head_dim_k, vd = hp->n_head_kv * hp->head_dim_v;
-	f->mla = hp->kv_lora_rank > 0;
-#ifdef HEFT_X86
-	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
-	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
-#endif
 	f->att_dk = hp->head_dim_k;
 	f->att_dv = hp->head_dim_v;
+	f->mla = hp->kv_lora_rank > 0;
 	if (f->mla) { /* the cache holds latent + rope key; V is read from the same rows */
 		kd = hp->kv_lora_rank + hp->n_rot;
 		vd = 0;
 		f->att_dk = kd;
 		f->att_dv = hp->kv_lora_rank;
 	}
-	f->kv = kv_new(hp->n_layer, f->n_ctx, kd, vd);
+	if (z->f)
+		f->kv = kv_new(hp->n_layer, n_ctx, kd, vd);
+	z->bytes += (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)(kd + vd) * 2; /* F16 */
 
-	size_t B = (size_t)f->max_batch, k = (size_t)MAX(hp->n_expert_used, 1);
+	size_t B = (size_t)max_batch, k = (size_t)MAX(hp->n_expert_used, 1);
 	size_t ff = (size_t)MAX((size_t)hp->n_ff, k * (size_t)hp->n_ff_exp);
 	ff = MAX(ff, (size_t)hp->n_ff_exp * (size_t)hp->n_expert_shared);
 	size_t qd = (size_t)hp->n_head * (size_t)MAX(hp->head_dim_k, hp->head_dim_k_mla);
 	size_t od = (size_t)hp->n_head * (size_t)MAX(hp->head_dim_v, hp->head_dim_v_mla);
 	size_t wide = MAX(MAX((size_t)hp->n_embd, od), MAX(ff, (size_t)hp->q_lora_rank));
-	f->x = alloc_f32(B * hp->n_embd);
-	f->xb = alloc_f32(B * hp->n_embd);
-	f->q = alloc_f32(B * qd);
-	f->k = alloc_f32(B * kd);
-	f->v = alloc_f32(B * MAX(vd, 1));
-	f->attn = alloc_f32(B * hp->n_head * f->att_dv);
-	f->hb = alloc_f32(B * ff);
-	f->hb2 = alloc_f32(B * ff);
-	f->out = alloc_f32(B * k * hp->n_embd);
-	f->logits = alloc_f32(B * hp->n_vocab);
-	f->rope_cs = alloc_f32(B * hp->n_rot);
+	f->x = take_f32(z, B * hp->n_embd);
+	f->xb = take_f32(z, B * hp->n_embd);
+	f->q = take_f32(z, B * qd);
+	f->k = take_f32(z, B * kd);
+	f->v = take_f32(z, B * MAX(vd, 1));
+	f->attn = take_f32(z, B * hp->n_head * f->att_dv);
+	f->hb = take_f32(z, B * ff);
+	f->hb2 = take_f32(z, B * ff);
+	f->out = take_f32(z, B * k * hp->n_embd);
+	f->logits = take_f32(z, hp->n_vocab); /* more rows only when asked (forward_eval) */
+	f->rope_cs = take_f32(z, B * hp->n_rot);
 	for (int i = 0; i < ACT_SLOTS; i++)
-		f->act_buf[i] = xaligned_alloc(64, B * k * act_row_max((int64_t)wide));
+		f->act_buf[i] = take(z, B * k * act_row_max((int64_t)wide));
 	f->att_stride = ((size_t)f->att_dk + f->att_dv + 15) & ~(size_t)15;
-	f->att_scratch = alloc_f32(f->att_stride * (size_t)threadpool_size(tp));
+	f->att_scratch = take_f32(z, f->att_stride * (size_t)n_threads);
 	if (f->mla) {
-		f->qlora = alloc_f32(B * (size_t)MAX(hp->q_lora_rank, 1));
-		f->qa = alloc_f32(B * hp->n_head * (size_t)f->att_dk);
-		f->attn2 = alloc_f32(B * od);
+		f->qlora = take_f32(z, B * (size_t)MAX(hp->q_lora_rank, 1));
+		f->qa = take_f32(z, B * hp->n_head * (size_t)f->att_dk);
+		f->attn2 = take_f32(z, B * od);
 		/* per_head copies rows even for float activations: 4 bytes a column
 		 * bounds every activation format */
 		size_t cols = (size_t)MAX(hp->kv_lora_rank, hp->head_dim_k_mla);
-		f->head_act = xaligned_alloc(64, B * hp->n_head * (4 * cols + 64));
-		f->head_w = xcalloc((size_t)hp->n_head, sizeof *f->head_w);
-		f->head_tasks = xcalloc((size_t)hp->n_head, sizeof *f->head_tasks);
+		f->head_act = take(z, B * hp->n_head * (4 * cols + 64));
+		f->head_w = take0(z, (size_t)hp->n_head, sizeof *f->head_w);
+		f->head_tasks = take0(z, (size_t)hp->n_head, sizeof *f->head_tasks);
 	}
 	if (hp->n_expert) {
 		size_t ne = (size_t)hp->n_expert;
-		f->router = alloc_f32(B * ne);
-		f->selp = alloc_f32(ne);
-		f->gscore = alloc_f32(ne);
-		f->gkeep = xcalloc(ne, sizeof *f->gkeep);
-		f->sel = xcalloc(B * k, sizeof *f->sel);
-		f->sel_w = alloc_f32(B * k);
-		f->count = xcalloc(ne, sizeof *f->count);
-		f->first = xcalloc(2 * ne, sizeof *f->first);
-		f->rows = xcalloc(B * k, sizeof *f->rows);
-		f->used = xcalloc(ne, sizeof *f->used);
-		f->views = xcalloc(ne, sizeof *f->views);
-		f->tasks = xcalloc(2 * ne, sizeof *f->tasks);
+		f->router = take_f32(z, B * ne);
+		f->selp = take_f32(z, ne);
+		f->gscore = take_f32(z, ne);
+		f->gkeep = take0(z, ne, sizeof *f->gkeep);
+		f->sel = take0(z, B * k, sizeof *f->sel);
+		f->sel_w = take_f32(z, B * k);
+		f->count = take0(z, ne, sizeof *f->count);
+		f->first = take0(z, 2 * ne, sizeof *f->first);
+		f->rows = take0(z, B * k, sizeof *f->rows);
+		f->used = take0(z, ne, sizeof *f->used);
+		f->views = take0(z, ne, sizeof *f->views);
+		f->tasks = take0(z, 2 * ne, sizeof *f->tasks);
+		f->pf_x = take_f32(z, PREFETCH_ROWS * (size_t)hp->n_embd);
+		f->pf_router = take_f32(z, PREFETCH_ROWS * ne);
+		f->pf_sel = take0(z, PREFETCH_ROWS * k, sizeof *f->pf_sel);
+		f->pf_w = take_f32(z, PREFETCH_ROWS * k);
+		f->pf_list = take0(z, ne, sizeof *f->pf_list);
 	}
+}
+
+static int default_ctx(const struct model *m, int n_ctx)
+{
+	return n_ctx > 0 ? n_ctx : m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 4096;
+}
+
+uint64_t forward_mem_bytes(const struct model *m, int n_ctx, int max_batch, int n_threads)
+{
+	struct sizing z = {0};
+	n_ctx = default_ctx(m, n_ctx);
+	size_buffers(&z, m, n_ctx, max_batch > 0 ? MIN(max_batch, n_ctx) : 1, MAX(n_threads, 1));
+	return z.bytes;
+}
+
+struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_ctx, int max_batch)
+{
+	struct forward *f = xcalloc(1, sizeof *f);
+	f->m = m;
+	f->tp = tp;
+	f->n_ctx = default_ctx(m, n_ctx);
+	f->max_batch = max_batch > 0 ? MIN(max_batch, f->n_ctx) : 1;
+#ifdef HEFT_X86
+	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
+	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
+#endif
+	struct sizing z = {.f = f};
+	size_buffers(&z, m, f->n_ctx, f->max_batch, threadpool_size(tp));
 	return f;
 }
 
@@ -885,7 +1081,8 @@ void forward_free(struct forward *f)
 	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
 			f->att_scratch, f->router, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
 			f->views, f->tasks, f->selp, f->gscore, f->gkeep, f->qlora, f->qa, f->attn2, f->head_act,
-			f->head_w, f->head_tasks};
+			f->head_w, f->head_tasks, f->pf_x, f->pf_router, f->pf_sel, f->pf_w, f->pf_list,
+			f->logits_all};
 	for (size_t i = 0; i < ARRAY_LEN(bufs); i++)
 		free(bufs[i]);
 	for (int i = 0; i < ACT_SLOTS; i++)

@@ -23,6 +23,13 @@ struct forward;
 struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_ctx, int max_batch);
 void forward_free(struct forward *f);
 
+/* Bytes forward_new(m, tp, n_ctx, max_batch) allocates with n_threads
+ * threads: KV cache and scratch, for the memory plan. */
+uint64_t forward_mem_bytes(const struct model *m, int n_ctx, int max_batch, int n_threads);
+/* Seconds spent in forward_eval (waiting for expert reads included; the
+ * weight store's stats say how much of it was waiting). */
+double forward_seconds(const struct forward *f);
+
 /* Evaluate n tokens (1 <= n <= max_batch, ids < n_vocab) after the cached
  * positions. Returns the logits (n_vocab floats per row): every token's row
  * if all_logits, else only the last token's. NULL if the tokens do not fit

@@ -54,27 +54,28 @@ static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 struct mm_job {
 	const struct mm_task *tasks;
 	int n_tasks;
-	int64_t start[MAX_TASKS + 1]; /* prefix sums of weight rows */
+	int64_t start[MAX_TASKS + 1]; /* prefix sums of tiles */
 };
 
-/* Each thread takes a contiguous range of the concatenated rows of all
- * tasks, so the split stays even when tasks differ in size. Ranges are
- * rounded to ROW_TILE so no two threads share a cache line of y for n = 1
- * (rows of 16 floats = 64 bytes). */
+/* Each thread takes a contiguous range of the concatenated tiles of all
+ * tasks, so the split stays even when tasks differ in size. Tiles are
+ * counted per task (rows [16t, 16t + 16) of that task), so which rows share
+ * a kernel call never depends on the other tasks of the step: an expert's
+ * output is bitwise the same whether it runs alone (streamed, as its bytes
+ * arrive) or with every other expert of the layer (all in RAM). Tiles of
+ * 16 floats also keep threads off each other's cache lines of y for n = 1. */
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_job *job = arg;
-	int64_t total = job->start[job->n_tasks];
-	int64_t tiles = (total + ROW_TILE - 1) / ROW_TILE;
-	int64_t lo = tiles * ith / nth * ROW_TILE, hi = tiles * (ith + 1) / nth * ROW_TILE;
-	if (hi > total)
-		hi = total;
+	int64_t tiles = job->start[job->n_tasks];
+	int64_t lo = tiles * ith / nth, hi = tiles * (ith + 1) / nth;
 	for (int i = 0; i < job->n_tasks && lo < hi; i++) {
 		int64_t s = job->start[i], e = job->start[i + 1];
 		if (e <= lo || s >= hi)
 			continue;
-		int64_t r0 = lo > s ? lo - s : 0, r1 = (hi < e ? hi : e) - s;
-		task_rows(&job->tasks[i], r0, r1);
+		int64_t rows = job->tasks[i].w->rows;
+		int64_t r0 = (lo > s ? lo - s : 0) * ROW_TILE, r1 = ((hi < e ? hi : e) - s) * ROW_TILE;
+		task_rows(&job->tasks[i], r0, r1 < rows ? r1 : rows);
 	}
 }
 
@@ -86,7 +87,7 @@ void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks)
 		job.n_tasks = n_tasks < MAX_TASKS ? n_tasks : MAX_TASKS;
 		job.start[0] = 0;
 		for (int i = 0; i < job.n_tasks; i++)
-			job.start[i + 1] = job.start[i] + (tasks[i].n > 0 ? tasks[i].w->rows : 0);
+			job.start[i + 1] = job.start[i] + (tasks[i].n > 0 ? (tasks[i].w->rows + ROW_TILE - 1) / ROW_TILE : 0);
 		threadpool_run(tp, mm_worker, &job);
 		tasks += job.n_tasks;
 		n_tasks -= job.n_tasks;

@@ -1,6 +1,8 @@
 /* model.c - architecture detection, hyperparameters, tensor validation. */
 #include "model.h"
 
+#include "cpu.h"
+#include "forward.h"
 #include "quant.h"
 #include "util.h"
 
@@ -606,9 +608,40 @@ struct model *model_load(const char *path, char *err, size_t errlen)
 	return model_load_opts(path, NULL, err, errlen);
 }
 
+/* Everything but the weights and the forward pass's buffers: the binary,
+ * the tokenizer's tables, thread stacks, heap slack. */
+static uint64_t runtime_bytes(const struct model *m, int threads)
+{
+	return ((uint64_t)48 << 20) + (uint64_t)m->hp.n_vocab * 96 + (uint64_t)MAX(threads, 1) * (256u << 10);
+}
+
+static void print_plan(const struct model *m)
+{
+	const struct weights_plan *p = weights_get_plan(m->w);
+	char b[6][32];
+	fmt_bytes(b[0], sizeof b[0], p->budget);
+	fmt_bytes(b[1], sizeof b[1], p->dense_bytes);
+	fmt_bytes(b[2], sizeof b[2], p->extra_bytes);
+	if (p->io == WIO_STREAM) {
+		fmt_bytes(b[3], sizeof b[3], p->slot_bytes);
+		fmt_bytes(b[4], sizeof b[4], p->cold_read_per_token);
+		fmt_bytes(b[5], sizeof b[5], p->total_bytes);
+		warnx_("memory plan: stream experts (%s), budget %s: %s resident + %s KV/scratch/runtime + "
+		       "%d cache slots of %s (%.0f%% of %d experts) = %s; a token reads up to %s",
+		       p->why, b[0], b[1], b[2], p->n_slots, b[3], 100.0 * p->n_slots / MAX(p->n_experts, 1),
+		       p->n_experts, b[5], b[4]);
+	} else {
+		fmt_bytes(b[3], sizeof b[3], p->total_bytes);
+		warnx_("memory plan: %s (%s), budget %s: %s of weights + %s KV/scratch/runtime",
+		       p->io == WIO_MMAP ? "mmap" : "all in RAM", p->why, b[0], b[1], b[2]);
+	}
+}
+
 struct model *model_load_opts(const char *path, const struct model_opts *o, char *err, size_t errlen)
 {
-	(void)o;
+	static const struct model_opts def = {.quiet = true};
+	if (!o)
+		o = &def;
 	struct gguf_error ge;
 	struct gguf *g = gguf_open(path, &ge);
 	if (!g) {
@@ -624,9 +657,24 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 		read_hparams(&L);
 	if (!L.failed)
 		need_tensors(&L);
-	if (!L.failed && weights_load(m->w, err, errlen) < 0)
-		L.failed = true;
 	if (!L.failed) {
+		/* With a separate output head the embedding table is only ever
+		 * read one row per token: streaming need not hold it. */
+		for (int i = 0; i < L.n_binds; i++)
+			if (L.binds[i].dst == &m->token_embd && gguf_find_tensor(g, "output.weight"))
+				weights_set_rowwise(m->w, L.binds[i].handle);
+		int n_ctx = o->n_ctx > 0 ? o->n_ctx : MIN(m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 4096, 4096);
+		int batch = o->max_batch > 0 ? o->max_batch : 512;
+		int threads = o->threads > 0 ? o->threads : cpu_physical_cores();
+		uint64_t extra = forward_mem_bytes(m, n_ctx, batch, threads) + runtime_bytes(m, threads);
+		if (weights_plan(m->w, o, m->hp.n_expert_used, extra, err, errlen) < 0)
+			L.failed = true;
+	}
+	if (!L.failed && !o->quiet)
+		print_plan(m);
+	if (!L.failed && !o->plan_only && weights_load(m->w, err, errlen) < 0)
+		L.failed = true;
+	if (!L.failed && !o->plan_only) {
 		for (int i = 0; i < L.n_binds; i++)
 			*L.binds[i].dst = weights_mat(m->w, L.binds[i].handle);
 		if (!m->output.data) /* tied embeddings */
@@ -686,7 +734,8 @@ uint64_t model_bytes_per_token(const struct model *m)
 }
 
 const char model_flags_usage[] =
-	"  --mem SIZE             memory budget (e.g. 6G; default: 75% of what is available)\n"
+	"  --mem SIZE|min         memory budget (e.g. 6G; default: 75% of what is available;\n"
+	"                         min: the smallest that streams)\n"
 	"  --io auto|ram|stream|mmap\n"
 	"                         how weights are held (default auto: ram if the model fits)\n"
 	"  --cache-policy layer-lru|lru|lfu\n"
@@ -709,6 +758,10 @@ int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o)
 	(*i)++;
 	if (!strcmp(a, "--mem")) {
 		uint64_t b;
+		if (!strcmp(v, "min")) {
+			o->mem = MODEL_MEM_MIN;
+			return 1;
+		}
 		if (!parse_size(v, &b) || b == 0) {
 			warnx_("--mem: '%s' is not a size (e.g. 512M, 6G)", v);
 			return -1;

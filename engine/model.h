@@ -99,8 +99,11 @@ enum cache_policy {
 	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
 };
 
+/* --mem min: the smallest budget the plan can stream with. */
+#define MODEL_MEM_MIN UINT64_MAX
+
 struct model_opts {
-	uint64_t mem;              /* budget in bytes; 0: sysinfo_default_budget() */
+	uint64_t mem;              /* budget in bytes; 0: sysinfo_default_budget(); MODEL_MEM_MIN */
 	enum weights_io io;
 	enum cache_policy policy;
 	bool no_prefetch;
@@ -108,6 +111,7 @@ struct model_opts {
 	int max_batch;             /* tokens per forward call the plan reserves; 0: 512 */
 	int threads;               /* 0: one per core */
 	bool quiet;                /* do not print the plan line on stderr */
+	bool plan_only;            /* make the plan, read no weights (inspect --mem) */
 };
 
 /* Load with default options (everything the budget allows). */

@@ -1,27 +1,55 @@
-/* weights.c - resident tensors and per-expert addressing. */
+/* weights.c - resident tensors, the memory plan and the expert cache. */
 #include "weights.h"
 
+#include "iosched.h"
+#include "model.h"
 #include "quant.h"
+#include "sysinfo.h"
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #define ARENA_ALIGN 64
 
+const char *const wclass_names[WC_COUNT] = {"token embeddings", "output head", "attention", "norms",
+					    "routers", "shared experts", "dense FFN", "other"};
+
 struct wentry {
 	const struct gguf_tensor *t;
-	uint64_t off; /* in the arena */
+	uint64_t off; /* in the arena; UINT64_MAX when not resident */
+	enum wclass cls;
+	bool rowwise;
 };
 
 struct wexperts {
 	const struct gguf_tensor *t[EXP_NPARTS];
-	uint64_t off[EXP_NPARTS];
+	uint64_t off[EXP_NPARTS]; /* in the arena (ram mode) */
 	size_t slice[EXP_NPARTS];
 	int n_expert;
+	int first; /* index of expert 0 in the flat where[] table */
+};
+
+enum slot_state { SLOT_FREE, SLOT_LOADING, SLOT_READY };
+
+/* One expert's three slices, each the 4 KiB-aligned superset of its range. */
+struct slot {
+	int layer, expert; /* -1 when free */
+	enum slot_state state;
+	int pins;
+	bool prefetched;  /* read ahead and not used yet */
+	bool fresh;       /* arrived since the last heat-map look */
+	uint64_t last_use;
+	uint32_t freq;
+	unsigned char *buf;
+	struct io_req req[EXP_NPARTS];
 };
 
 struct weights {
@@ -32,12 +60,43 @@ struct weights {
 	int n_layers;
 	unsigned char *arena;
 	uint64_t arena_bytes;
+	struct weights_plan plan;
+	bool planned;
+	int policy; /* enum cache_policy */
+	bool prefetch;
+
+	/* mmap mode */
+	void **maps;
+	size_t *map_len;
+
+	/* stream mode */
+	struct iosched *io;
+	int *file_id;            /* per GGUF part */
+	unsigned char *cache;
+	uint64_t cache_bytes;
+	struct slot *slots;
+	int n_slots;
+	size_t part_off[EXP_NPARTS]; /* where each slice starts in a slot */
+	int *where;              /* flat [layer's first + expert] -> slot, -1 */
+	int *quota, *occ;        /* per layer: slots it may keep, slots it holds */
+	uint64_t tick;
+	struct expert_layer_stats *ls; /* per layer */
+	double io_wait_s;
+	char err[512];
 };
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 struct weights *weights_new(const struct gguf *g)
 {
 	struct weights *w = xcalloc(1, sizeof *w);
 	w->g = g;
+	w->plan.io = WIO_RAM;
 	return w;
 }
 
@@ -45,18 +104,50 @@ void weights_free(struct weights *w)
 {
 	if (!w)
 		return;
+	if (w->io) { /* reads may still land in the slots: stop them first */
+		for (int i = 0; i < w->n_slots; i++)
+			for (int p = 0; p < EXP_NPARTS; p++)
+				if (iosched_cancel(w->io, &w->slots[i].req[p]) < 0)
+					iosched_wait(w->io, &w->slots[i].req[p]);
+		iosched_free(w->io);
+	}
 	if (w->arena)
 		munmap(w->arena, w->arena_bytes);
+	if (w->cache)
+		munmap(w->cache, w->cache_bytes);
+	for (size_t i = 0; w->maps && i < w->g->n_parts; i++)
+		if (w->maps[i])
+			munmap(w->maps[i], w->map_len[i]);
+	free(w->maps);
+	free(w->map_len);
+	free(w->file_id);
+	free(w->slots);
+	free(w->where);
+	free(w->quota);
+	free(w->occ);
+	free(w->ls);
 	free(w->ent);
 	free(w->exps);
 	free(w);
 }
 
-static uint64_t reserve(struct weights *w, uint64_t n)
+static enum wclass classify(const char *name)
 {
-	uint64_t off = w->arena_bytes;
-	w->arena_bytes += (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-	return off;
+	if (!strcmp(name, "token_embd.weight"))
+		return WC_EMBD;
+	if (!strncmp(name, "output", 6))
+		return strstr(name, "norm") ? WC_NORM : WC_OUTPUT;
+	if (strstr(name, "norm"))
+		return WC_NORM;
+	if (strstr(name, "ffn_gate_inp") || strstr(name, "exp_probs_b"))
+		return WC_ROUTER;
+	if (strstr(name, "shexp"))
+		return WC_SHEXP;
+	if (strstr(name, "attn"))
+		return WC_ATTN;
+	if (strstr(name, "ffn_"))
+		return WC_FFN;
+	return WC_OTHER;
 }
 
 int weights_add(struct weights *w, const struct gguf_tensor *t)
@@ -65,9 +156,17 @@ int weights_add(struct weights *w, const struct gguf_tensor *t)
 		w->cap_ent = w->cap_ent ? 2 * w->cap_ent : 64;
 		w->ent = xreallocarray(w->ent, (size_t)w->cap_ent, sizeof *w->ent);
 	}
-	w->ent[w->n_ent].t = t;
-	w->ent[w->n_ent].off = reserve(w, t->nbytes);
+	struct wentry *e = &w->ent[w->n_ent];
+	e->t = t;
+	e->off = UINT64_MAX;
+	e->cls = classify(t->name);
+	e->rowwise = false;
 	return w->n_ent++;
+}
+
+void weights_set_rowwise(struct weights *w, int handle)
+{
+	w->ent[handle].rowwise = true;
 }
 
 void weights_add_experts(struct weights *w, int layer, const struct gguf_tensor *gate,
@@ -84,42 +183,271 @@ void weights_add_experts(struct weights *w, int layer, const struct gguf_tensor 
 	for (int p = 0; p < EXP_NPARTS; p++) {
 		e->t[p] = ts[p];
 		e->slice[p] = (size_t)(ts[p]->nbytes / ts[p]->ne[2]);
-		e->off[p] = reserve(w, ts[p]->nbytes);
 	}
 }
 
-static int read_into(struct weights *w, const struct gguf_tensor *t, uint64_t off, char *err, size_t errlen)
+/* ---- the plan ---------------------------------------------------------------- */
+
+static uint64_t round_up(uint64_t n, uint64_t a)
 {
-	if (gguf_read_tensor(w->g, t, 0, w->arena + off, (size_t)t->nbytes) < 0) {
+	return (n + a - 1) / a * a;
+}
+
+static bool rowwise_now(const struct weights *w, const struct wentry *e)
+{
+	return e->rowwise && w->plan.io == WIO_STREAM;
+}
+
+static void plan_refuse(struct weights_plan *p, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void plan_refuse(struct weights_plan *p, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof p->why, fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s", p->why);
+}
+
+int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint64_t extra, char *err,
+		 size_t errlen)
+{
+	static const struct model_opts def;
+	if (!o)
+		o = &def;
+	struct weights_plan *p = &w->plan;
+	memset(p, 0, sizeof *p);
+	w->planned = true;
+	w->policy = (int)o->policy;
+	w->prefetch = !o->no_prefetch;
+	p->extra_bytes = extra;
+	p->budget = o->mem == MODEL_MEM_MIN ? 0 : o->mem ? o->mem : sysinfo_default_budget();
+	for (int l = 0; l < w->n_layers; l++) {
+		struct wexperts *e = &w->exps[l];
+		if (!e->n_expert)
+			continue;
+		uint64_t one = 0, span = 0;
+		for (int q = 0; q < EXP_NPARTS; q++) {
+			one += e->slice[q];
+			span += iosched_span_max(e->slice[q]);
+			p->expert_bytes += e->t[q]->nbytes;
+		}
+		e->first = p->n_experts;
+		p->slot_bytes = MAX(p->slot_bytes, span);
+		p->n_experts += e->n_expert;
+		p->n_moe_layers++;
+		p->cold_read_per_token += one * (uint64_t)MAX(n_used, 1);
+	}
+
+	/* Streaming keeps everything but the experts resident, and the token
+	 * embedding too unless it is read by row. */
+	uint64_t embd = 0;
+	bool embd_rowwise = false;
+	for (int i = 0; i < w->n_ent; i++) {
+		const struct wentry *e = &w->ent[i];
+		if (e->rowwise) {
+			embd_rowwise = true;
+			embd += round_up(e->t->nbytes, ARENA_ALIGN);
+			p->embd_file_bytes += e->t->nbytes;
+		} else {
+			p->class_bytes[e->cls] += round_up(e->t->nbytes, ARENA_ALIGN);
+		}
+	}
+	uint64_t dense = 0;
+	for (int c = 0; c < WC_COUNT; c++)
+		dense += p->class_bytes[c];
+	uint64_t ram_total = dense + embd + extra + p->expert_bytes;
+	uint64_t stream_fixed = dense + extra;
+	p->min_slots = p->n_experts ? MAX(n_used, 1) : 0;
+	p->min_budget = stream_fixed + (uint64_t)p->min_slots * p->slot_bytes;
+	char b1[32], b2[32], b3[32];
+	enum weights_io io = o->io;
+	if (o->mem == MODEL_MEM_MIN) { /* the smallest budget that streams */
+		if (io == WIO_AUTO)
+			io = p->n_experts ? WIO_STREAM : WIO_RAM;
+		p->budget = io == WIO_STREAM ? dense + extra + (uint64_t)p->min_slots * p->slot_bytes : ram_total;
+	}
+	fmt_bytes(b1, sizeof b1, p->budget);
+
+	if (io == WIO_AUTO) {
+		if (!p->budget || ram_total <= p->budget || !p->n_experts)
+			io = WIO_RAM;
+		else
+			io = WIO_STREAM;
+	}
+	p->io = (int)io;
+	switch (io) {
+	case WIO_RAM:
+	case WIO_AUTO:
+		p->class_bytes[WC_EMBD] += embd;
+		p->dense_bytes = dense + embd;
+		p->total_bytes = ram_total;
+		if (p->budget && ram_total > p->budget) {
+			fmt_bytes(b2, sizeof b2, ram_total);
+			if (p->n_experts)
+				plan_refuse(p, err, errlen, "the whole model needs %s in RAM, more than --mem %s; "
+					    "stream its experts (--io stream or auto) or raise --mem", b2, b1);
+			else
+				plan_refuse(p, err, errlen, "this dense model needs %s, more than --mem %s", b2, b1);
+			return -1;
+		}
+		snprintf(p->why, sizeof p->why, "%s", o->io == WIO_RAM ? "--io ram" : "the whole model fits the budget");
+		return 0;
+	case WIO_MMAP:
+		p->class_bytes[WC_EMBD] += embd;
+		p->dense_bytes = dense + embd;
+		p->total_bytes = ram_total;
+		snprintf(p->why, sizeof p->why, "--io mmap: the page cache decides; no budget is enforced");
+		return 0;
+	case WIO_STREAM:
+		break;
+	}
+	if (!embd_rowwise)
+		p->class_bytes[WC_EMBD] += embd;
+	p->dense_bytes = dense + (embd_rowwise ? 0 : embd);
+	stream_fixed = p->dense_bytes + extra;
+	p->min_budget = stream_fixed + (uint64_t)p->min_slots * p->slot_bytes;
+	if (!p->n_experts) {
+		plan_refuse(p, err, errlen, "--io stream: the model has no routed experts to stream");
+		return -1;
+	}
+	if (p->budget < p->min_budget) {
+		fmt_bytes(b2, sizeof b2, p->min_budget);
+		fmt_bytes(b3, sizeof b3, stream_fixed);
+		plan_refuse(p, err, errlen,
+			    "--mem %s is too small: streaming needs at least %s (%s resident weights, KV cache "
+			    "and scratch + %d expert slots)",
+			    b1, b2, b3, p->min_slots);
+		return -1;
+	}
+	uint64_t n = (p->budget - stream_fixed) / p->slot_bytes;
+	p->n_slots = (int)MIN(n, (uint64_t)p->n_experts);
+	p->total_bytes = stream_fixed + (uint64_t)p->n_slots * p->slot_bytes;
+	snprintf(p->why, sizeof p->why, "%s", o->io == WIO_STREAM ? "--io stream" : "the model does not fit the budget");
+	return 0;
+}
+
+const struct weights_plan *weights_get_plan(const struct weights *w)
+{
+	return &w->plan;
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+static int read_into(struct weights *w, const struct gguf_tensor *t, void *dst, char *err, size_t errlen)
+{
+	if (gguf_read_tensor(w->g, t, 0, dst, (size_t)t->nbytes) < 0) {
 		snprintf(err, errlen, "reading tensor %s: %s", t->name, strerror(errno));
 		return -1;
 	}
+#ifdef POSIX_FADV_DONTNEED
+	/* Our copy is the one we keep: the page cache's is dead weight under a
+	 * memory limit. */
+	const struct gguf_part *part = &w->g->parts[t->part];
+	posix_fadvise(part->fd, (off_t)t->offset, (off_t)t->nbytes, POSIX_FADV_DONTNEED);
+#endif
+	return 0;
+}
+
+static void *anon(uint64_t n, const char *what, char *err, size_t errlen)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		char b[32];
+		snprintf(err, errlen, "cannot allocate %s for %s: %s", fmt_bytes(b, sizeof b, n), what, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static int load_mmap(struct weights *w, char *err, size_t errlen)
+{
+	size_t np = w->g->n_parts;
+	w->maps = xcalloc(np, sizeof *w->maps);
+	w->map_len = xcalloc(np, sizeof *w->map_len);
+	for (size_t i = 0; i < np; i++) {
+		const struct gguf_part *part = &w->g->parts[i];
+		void *p = mmap(NULL, part->file_size, PROT_READ, MAP_SHARED, part->fd, 0);
+		if (p == MAP_FAILED) {
+			snprintf(err, errlen, "%s: mmap: %s", part->path, strerror(errno));
+			return -1;
+		}
+		w->maps[i] = p;
+		w->map_len[i] = part->file_size;
+	}
+	return 0;
+}
+
+static int start_stream(struct weights *w, char *err, size_t errlen)
+{
+	const struct weights_plan *p = &w->plan;
+	w->io = iosched_new(NULL);
+	w->file_id = xcalloc(w->g->n_parts, sizeof *w->file_id);
+	for (size_t i = 0; i < w->g->n_parts; i++) {
+		const struct gguf_part *part = &w->g->parts[i];
+		char e2[256];
+		if ((w->file_id[i] = iosched_add_file(w->io, part->fd, part->path, e2, sizeof e2)) < 0) {
+			snprintf(err, errlen, "%s", e2);
+			return -1;
+		}
+	}
+	w->cache_bytes = (uint64_t)p->n_slots * p->slot_bytes;
+	if (!(w->cache = anon(w->cache_bytes, "the expert cache", err, errlen)))
+		return -1;
+	w->slots = xcalloc((size_t)p->n_slots, sizeof *w->slots);
+	w->n_slots = p->n_slots;
+	for (int i = 0; i < w->n_slots; i++) {
+		w->slots[i].layer = w->slots[i].expert = -1;
+		w->slots[i].buf = w->cache + (uint64_t)i * p->slot_bytes;
+	}
+	w->where = xmalloc((size_t)p->n_experts * sizeof *w->where);
+	for (int i = 0; i < p->n_experts; i++)
+		w->where[i] = -1;
+	w->quota = xcalloc((size_t)w->n_layers, sizeof *w->quota);
+	w->occ = xcalloc((size_t)w->n_layers, sizeof *w->occ);
+	/* Per-layer quotas: a cyclic layer-by-layer access pattern defeats a
+	 * global LRU once the cache is smaller than a token's working set. */
+	for (int l = 0, k = 0; l < w->n_layers; l++)
+		if (w->exps[l].n_expert) {
+			w->quota[l] = p->n_slots / p->n_moe_layers + (k < p->n_slots % p->n_moe_layers);
+			k++;
+		}
 	return 0;
 }
 
 int weights_load(struct weights *w, char *err, size_t errlen)
 {
-	if (w->arena_bytes == 0)
-		return 0;
-	/* Anonymous memory, not a file mapping: expert traffic must not be
-	 * able to evict the dense weights (DESIGN.md section 7). */
-	void *p = mmap(NULL, w->arena_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		char b[32];
-		snprintf(err, errlen, "cannot allocate %s for weights: %s",
-			 fmt_bytes(b, sizeof b, w->arena_bytes), strerror(errno));
+	if (!w->planned && weights_plan(w, NULL, 1, 0, err, errlen) < 0)
 		return -1;
-	}
-	w->arena = p;
+	w->ls = xcalloc((size_t)MAX(w->n_layers, 1), sizeof *w->ls);
+	if (w->plan.io == WIO_MMAP)
+		return load_mmap(w, err, errlen);
+	bool stream = w->plan.io == WIO_STREAM;
+	uint64_t n = 0;
 	for (int i = 0; i < w->n_ent; i++)
-		if (read_into(w, w->ent[i].t, w->ent[i].off, err, errlen) < 0)
+		if (!rowwise_now(w, &w->ent[i])) {
+			w->ent[i].off = n;
+			n += round_up(w->ent[i].t->nbytes, ARENA_ALIGN);
+		}
+	for (int l = 0; l < w->n_layers && !stream; l++)
+		for (int q = 0; q < EXP_NPARTS && w->exps[l].n_expert; q++) {
+			w->exps[l].off[q] = n;
+			n += round_up(w->exps[l].t[q]->nbytes, ARENA_ALIGN);
+		}
+	w->arena_bytes = n;
+	if (n && !(w->arena = anon(n, "weights", err, errlen)))
+		return -1;
+	for (int i = 0; i < w->n_ent; i++)
+		if (w->ent[i].off != UINT64_MAX && read_into(w, w->ent[i].t, w->arena + w->ent[i].off, err, errlen) < 0)
 			return -1;
-	for (int l = 0; l < w->n_layers; l++)
+	for (int l = 0; l < w->n_layers && !stream; l++)
 		for (int q = 0; q < EXP_NPARTS && w->exps[l].n_expert; q++)
-			if (read_into(w, w->exps[l].t[q], w->exps[l].off[q], err, errlen) < 0)
+			if (read_into(w, w->exps[l].t[q], w->arena + w->exps[l].off[q], err, errlen) < 0)
 				return -1;
-	return 0;
+	return stream ? start_stream(w, err, errlen) : 0;
 }
+
+/* ---- resident matrices ----------------------------------------------------- */
 
 static struct wmat mat_of(const struct gguf_tensor *t, const void *data, int64_t rows)
 {
@@ -133,10 +461,51 @@ static struct wmat mat_of(const struct gguf_tensor *t, const void *data, int64_t
 	return m;
 }
 
+static const unsigned char *file_bytes(const struct weights *w, const struct gguf_tensor *t)
+{
+	return (const unsigned char *)w->maps[t->part] + t->offset;
+}
+
 struct wmat weights_mat(const struct weights *w, int handle)
 {
 	const struct wentry *e = &w->ent[handle];
-	return mat_of(e->t, w->arena + e->off, (int64_t)(e->t->nelem / e->t->ne[0]));
+	const void *data = NULL;
+	if (w->maps)
+		data = file_bytes(w, e->t);
+	else if (e->off != UINT64_MAX)
+		data = w->arena + e->off;
+	return mat_of(e->t, data, (int64_t)(e->t->nelem / e->t->ne[0]));
+}
+
+int weights_row_f32(struct weights *w, const struct wmat *m, int64_t row, float *dst)
+{
+	const struct qtype *q = &qtypes[m->type];
+	if (m->data) {
+		q->to_float((const char *)m->data + (size_t)row * m->row_bytes, dst, m->cols);
+		return 0;
+	}
+	/* The row-wise embedding: one small read per token. dst has room for
+	 * m->cols floats, more than a quantized row needs. */
+	const struct gguf_tensor *t = gguf_find_tensor(w->g, m->name);
+	if (!t || m->row_bytes > (size_t)m->cols * sizeof *dst ||
+	    gguf_read_tensor(w->g, t, (uint64_t)row * m->row_bytes, dst, m->row_bytes) < 0) {
+		snprintf(w->err, sizeof w->err, "reading row %lld of %s: %s", (long long)row, m->name,
+			 t ? strerror(errno) : "no such tensor");
+		return -1;
+	}
+	/* Dequantize in place from the back: copy the row out first. */
+	unsigned char tmp[4096];
+	unsigned char *src = m->row_bytes <= sizeof tmp ? tmp : xmalloc(m->row_bytes);
+	memcpy(src, dst, m->row_bytes);
+	q->to_float((const char *)src, dst, m->cols);
+	if (src != tmp)
+		free(src);
+	return 0;
+}
+
+uint32_t weights_expert_type(const struct weights *w, int layer, enum expert_part p)
+{
+	return w->exps[layer].t[p]->type;
 }
 
 size_t weights_expert_bytes(const struct weights *w, int layer, enum expert_part p)
@@ -144,45 +513,330 @@ size_t weights_expert_bytes(const struct weights *w, int layer, enum expert_part
 	return w->exps[layer].slice[p];
 }
 
-const void *weights_expert(struct weights *w, int layer, int expert, enum expert_part p)
-{
-	const struct wexperts *e = &w->exps[layer];
-	return w->arena + e->off[p] + (uint64_t)expert * e->slice[p];
-}
-
-int weights_experts_get(struct weights *w, int layer, int n, const int *experts, struct expert_view *out)
-{
-	const struct wexperts *e = &w->exps[layer];
-	for (int i = 0; i < n; i++)
-		for (int p = 0; p < EXP_NPARTS; p++)
-			out[i].m[p] = mat_of(e->t[p], weights_expert(w, layer, experts[i], (enum expert_part)p),
-					     (int64_t)e->t[p]->ne[1]);
-	return 0;
-}
-
-void weights_experts_release(struct weights *w, int layer, int n, const int *experts)
-{
-	/* Everything is resident: nothing to unpin yet. */
-	(void)w, (void)layer, (void)n, (void)experts;
-}
-
-void weights_row_f32(const struct wmat *m, int64_t row, float *dst)
-{
-	qtypes[m->type].to_float((const char *)m->data + (size_t)row * m->row_bytes, dst, m->cols);
-}
-
 uint64_t weights_resident_bytes(const struct weights *w)
 {
 	return w->arena_bytes;
 }
 
+const char *weights_error(const struct weights *w)
+{
+	return w->err;
+}
+
+bool weights_prefetch_enabled(const struct weights *w)
+{
+	return w->io && w->prefetch;
+}
+
+/* ---- the expert cache ------------------------------------------------------- */
+
+static void view_at(const struct wexperts *e, const void *const part[EXP_NPARTS], struct expert_view *v)
+{
+	for (int p = 0; p < EXP_NPARTS; p++)
+		v->m[p] = mat_of(e->t[p], part[p], (int64_t)e->t[p]->ne[1]);
+}
+
+static int *where(struct weights *w, int layer, int expert)
+{
+	return &w->where[w->exps[layer].first + expert];
+}
+
+/* A slot's value to keep: lower goes first. */
+static bool less_valuable(const struct weights *w, const struct slot *a, const struct slot *b)
+{
+	if (w->policy == CACHE_LFU && a->freq != b->freq)
+		return a->freq < b->freq;
+	return a->last_use < b->last_use;
+}
+
+/* The slot to (re)use for an expert of layer, or -1 when every slot is
+ * pinned or being read. Free slots first; then, with per-layer quotas, a
+ * slot of a layer holding more than its quota, then one of this layer,
+ * then any; the least valuable by the policy inside each tier. */
+static int pick_victim(struct weights *w, int layer)
+{
+	int best = -1, best_tier = 4;
+	for (int i = 0; i < w->n_slots; i++) {
+		const struct slot *s = &w->slots[i];
+		if (s->state == SLOT_FREE)
+			return i;
+		if (s->pins || s->state == SLOT_LOADING)
+			continue;
+		int tier = 2;
+		if (w->policy != CACHE_LRU)
+			tier = w->occ[s->layer] > w->quota[s->layer] ? 0 : s->layer == layer ? 1 : 2;
+		if (tier < best_tier || (tier == best_tier && less_valuable(w, s, &w->slots[best]))) {
+			best = i;
+			best_tier = tier;
+		}
+	}
+	return best;
+}
+
+static void evict(struct weights *w, struct slot *s)
+{
+	if (s->layer >= 0) {
+		if (s->prefetched)
+			w->ls[s->layer].prefetch_wasted++;
+		*where(w, s->layer, s->expert) = -1;
+		w->occ[s->layer]--;
+		w->ls[s->layer].resident--;
+	}
+	s->layer = s->expert = -1;
+	s->state = SLOT_FREE;
+	s->prefetched = false;
+}
+
+/* Cancel a slot's queued reads; false when some are in flight. */
+static bool cancel_reads(struct weights *w, struct slot *s)
+{
+	bool ok = true;
+	for (int p = 0; p < EXP_NPARTS; p++) {
+		enum io_state st = iosched_state(&s->req[p]);
+		if (st == IO_QUEUED || st == IO_INFLIGHT)
+			ok &= iosched_cancel(w->io, &s->req[p]) == 0;
+	}
+	return ok;
+}
+
+/* A slot no one pins, even one being read ahead: wait for its reads. */
+static int reclaim_loading(struct weights *w)
+{
+	for (int i = 0; i < w->n_slots; i++) {
+		struct slot *s = &w->slots[i];
+		if (s->pins || s->state != SLOT_LOADING)
+			continue;
+		if (!cancel_reads(w, s))
+			for (int p = 0; p < EXP_NPARTS; p++)
+				iosched_wait(w->io, &s->req[p]);
+		evict(w, s);
+		return i;
+	}
+	return -1;
+}
+
+static void start_read(struct weights *w, struct slot *s, int layer, int expert, enum io_prio prio)
+{
+	const struct wexperts *e = &w->exps[layer];
+	struct io_req *rq[EXP_NPARTS];
+	size_t at = 0;
+	for (int p = 0; p < EXP_NPARTS; p++) {
+		struct io_req *r = &s->req[p];
+		const struct gguf_tensor *t = e->t[p];
+		r->file = w->file_id[t->part];
+		r->off = t->offset + (uint64_t)expert * e->slice[p];
+		r->len = e->slice[p];
+		r->dst = s->buf + at;
+		r->prio = prio;
+		r->tag = (uint64_t)layer << 32 | (uint32_t)expert;
+		at += iosched_span_max(e->slice[p]);
+		rq[p] = r;
+		w->ls[layer].bytes_read += e->slice[p];
+	}
+	s->layer = layer;
+	s->expert = expert;
+	s->state = SLOT_LOADING;
+	s->fresh = true;
+	*where(w, layer, expert) = (int)(s - w->slots);
+	w->occ[layer]++;
+	w->ls[layer].resident++;
+	iosched_submit_batch(w->io, rq, EXP_NPARTS);
+}
+
+static void touch(struct weights *w, struct slot *s)
+{
+	s->last_use = ++w->tick;
+	s->freq++;
+	/* LFU with aging: halve every count now and then, so yesterday's
+	 * favourites do not hold the cache forever. */
+	if (w->policy == CACHE_LFU && w->tick % ((uint64_t)w->n_slots * 8 + 64) == 0)
+		for (int i = 0; i < w->n_slots; i++)
+			w->slots[i].freq >>= 1;
+}
+
+int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
+{
+	if (!w->io)
+		return n; /* everything is resident */
+	int k = 0;
+	struct expert_layer_stats *ls = &w->ls[layer];
+	/* Hits first: pin what is resident or on its way. */
+	for (int i = 0; i < n; i++) {
+		int si = *where(w, layer, want[i]);
+		if (si < 0)
+			continue;
+		struct slot *s = &w->slots[si];
+		s->pins++;
+		touch(w, s);
+		ls->hits++;
+		if (s->prefetched) {
+			ls->prefetch_hits++;
+			s->prefetched = false;
+		}
+		for (int p = 0; s->state == SLOT_LOADING && p < EXP_NPARTS; p++)
+			iosched_promote(w->io, &s->req[p]);
+		int t = want[k];
+		want[k++] = want[i];
+		want[i] = t;
+	}
+	int hits = k;
+	/* Then misses, in the caller's order, while slots can be had. */
+	for (int i = k; i < n; i++) {
+		int si = pick_victim(w, layer);
+		if (si < 0 && k == 0)
+			si = reclaim_loading(w);
+		if (si < 0)
+			break;
+		struct slot *s = &w->slots[si];
+		evict(w, s);
+		start_read(w, s, layer, want[i], IO_DEMAND);
+		s->pins = 1;
+		s->freq = 0;
+		touch(w, s);
+		ls->misses++;
+		int t = want[k];
+		want[k++] = want[i];
+		want[i] = t;
+	}
+	(void)hits;
+	if (k == 0) {
+		snprintf(w->err, sizeof w->err, "layer %d: no expert-cache slot is free (%d slots)", layer, w->n_slots);
+		return -1;
+	}
+	return k;
+}
+
+static void fail_slot(struct weights *w, struct slot *s, int layer, int expert)
+{
+	const struct wexperts *e = &w->exps[layer];
+	for (int p = 0; p < EXP_NPARTS; p++) {
+		const struct io_req *r = &s->req[p];
+		if (iosched_state(r) != IO_ERROR)
+			continue;
+		char why[300];
+		iosched_strerror(w->io, r, why, sizeof why);
+		snprintf(w->err, sizeof w->err, "reading expert %d of layer %d (%s): %s", expert, layer, e->t[p]->name,
+			 why);
+		break;
+	}
+	/* Let the other reads finish before the slot is reused. */
+	if (!cancel_reads(w, s))
+		for (int p = 0; p < EXP_NPARTS; p++)
+			iosched_wait(w->io, &s->req[p]);
+	s->pins = 0;
+	evict(w, s);
+}
+
+int weights_expert_view(struct weights *w, int layer, int expert, bool block, struct expert_view *v)
+{
+	const struct wexperts *e = &w->exps[layer];
+	const void *part[EXP_NPARTS];
+	if (!w->io) {
+		for (int p = 0; p < EXP_NPARTS; p++)
+			part[p] = w->maps ? file_bytes(w, e->t[p]) + (uint64_t)expert * e->slice[p]
+					  : w->arena + e->off[p] + (uint64_t)expert * e->slice[p];
+		view_at(e, part, v);
+		return 1;
+	}
+	struct slot *s = &w->slots[*where(w, layer, expert)];
+	if (s->state == SLOT_LOADING) {
+		bool err = false, done = true;
+		for (int p = 0; p < EXP_NPARTS; p++) {
+			enum io_state st = iosched_state(&s->req[p]);
+			if (st != IO_DONE && st != IO_ERROR && block) {
+				double t0 = now_s();
+				iosched_wait(w->io, &s->req[p]);
+				w->io_wait_s += now_s() - t0;
+				st = iosched_state(&s->req[p]);
+			}
+			err |= st == IO_ERROR || st == IO_CANCELLED;
+			done &= st == IO_DONE;
+		}
+		if (err) {
+			fail_slot(w, s, layer, expert);
+			return -1;
+		}
+		if (!done)
+			return 0;
+		s->state = SLOT_READY;
+	}
+	for (int p = 0; p < EXP_NPARTS; p++)
+		part[p] = s->req[p].data;
+	view_at(e, part, v);
+	return 1;
+}
+
+void weights_expert_unpin(struct weights *w, int layer, int expert)
+{
+	if (!w->io)
+		return;
+	int si = *where(w, layer, expert);
+	if (si >= 0 && w->slots[si].pins > 0)
+		w->slots[si].pins--;
+}
+
+void weights_experts_unpin_all(struct weights *w, int layer)
+{
+	for (int i = 0; w->io && i < w->n_slots; i++)
+		if (w->slots[i].layer == layer)
+			w->slots[i].pins = 0;
+}
+
+void weights_prefetch(struct weights *w, int layer, const int *experts, int n)
+{
+	if (!w->io || !w->prefetch || layer < 0 || layer >= w->n_layers || !w->exps[layer].n_expert)
+		return;
+	/* Reads ahead for other layers that have not started are stale now. */
+	for (int i = 0; i < w->n_slots; i++) {
+		struct slot *s = &w->slots[i];
+		if (s->prefetched && s->layer != layer && s->state == SLOT_LOADING && !s->pins && cancel_reads(w, s))
+			evict(w, s);
+	}
+	for (int i = 0; i < n; i++) {
+		if (*where(w, layer, experts[i]) >= 0)
+			continue;
+		int si = pick_victim(w, layer);
+		if (si < 0)
+			return;
+		struct slot *s = &w->slots[si];
+		evict(w, s);
+		start_read(w, s, layer, experts[i], IO_PREFETCH);
+		s->prefetched = true;
+		s->last_use = 0; /* inserted cold: the first to go if unused */
+		s->freq = 0;
+		w->ls[layer].prefetch_issued++;
+	}
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
 void weights_get_stats(struct weights *w, struct weights_stats *st)
 {
+	static const char *const pols[] = {"layer-lru", "lru", "lfu"};
 	memset(st, 0, sizeof *st);
-	st->mode = "ram";
-	st->policy = "";
-	st->resident_bytes = w->arena_bytes;
+	const struct weights_plan *p = &w->plan;
+	st->mode = p->io == WIO_STREAM ? "stream" : p->io == WIO_MMAP ? "mmap" : "ram";
+	st->policy = w->io ? pols[w->policy] : "";
+	st->mem_budget = p->budget;
+	st->resident_bytes = p->io == WIO_MMAP ? p->dense_bytes : w->arena_bytes;
+	st->cache_bytes = w->cache_bytes;
+	st->slot_bytes = w->io ? p->slot_bytes : 0;
+	st->n_slots = w->n_slots;
+	st->n_experts_total = p->n_experts;
 	st->n_layers = w->n_layers;
+	st->layer = w->ls;
+	for (int i = 0; i < w->n_slots; i++)
+		st->slots_used += w->slots[i].layer >= 0;
+	for (int l = 0; l < w->n_layers && w->ls; l++) {
+		const struct expert_layer_stats *ls = &w->ls[l];
+		st->hits += ls->hits;
+		st->misses += ls->misses;
+		st->prefetch_issued += ls->prefetch_issued;
+		st->prefetch_hits += ls->prefetch_hits;
+		st->prefetch_wasted += ls->prefetch_wasted;
+		st->bytes_read += ls->bytes_read;
+	}
+	st->io_wait_s = w->io_wait_s;
 }
 
 int weights_expert_map(struct weights *w, int layer, unsigned char *out, int cap)
@@ -190,7 +844,22 @@ int weights_expert_map(struct weights *w, int layer, unsigned char *out, int cap
 	if (layer < 0 || layer >= w->n_layers || !w->exps[layer].n_expert)
 		return 0;
 	int n = w->exps[layer].n_expert;
-	for (int e = 0; e < n && e < cap; e++)
-		out[e] = EXPSTATE_RESIDENT;
+	for (int e = 0; e < n && e < cap; e++) {
+		if (!w->io) {
+			out[e] = EXPSTATE_RESIDENT;
+			continue;
+		}
+		int si = *where(w, layer, e);
+		out[e] = 0;
+		if (si < 0)
+			continue;
+		struct slot *s = &w->slots[si];
+		out[e] = s->state == SLOT_LOADING ? EXPSTATE_LOADING : EXPSTATE_RESIDENT;
+		if (s->freq >= 2)
+			out[e] |= EXPSTATE_HOT;
+		if (s->fresh)
+			out[e] |= EXPSTATE_NEW;
+		s->fresh = false;
+	}
 	return n;
 }

@@ -2,18 +2,38 @@
  *
  * The forward pass never touches the GGUF file or assumes one mapping: it
  * asks this module for a matrix (a resident tensor) or for experts (slices
- * of ffn_{gate,up,down}_exps). Today everything is resident, read with
- * pread into one anonymous, 64-byte-aligned arena. The streaming issue
- * replaces the expert path with a cache of slots filled by O_DIRECT reads;
- * that is why experts are requested several at a time (the reads of a
- * whole layer can be issued together) and released after use. */
+ * of ffn_{gate,up,down}_exps). Three ways to hold them (enum weights_io):
+ *
+ *   ram     everything read at load into one anonymous, 64-byte-aligned
+ *           arena (never a file mapping: expert traffic must not evict the
+ *           dense weights, DESIGN.md section 7);
+ *   stream  the dense part in that arena, routed experts in a cache of
+ *           fixed-size slots filled by O_DIRECT reads through iosched.c;
+ *           token embeddings read row by row when the output head is a
+ *           separate tensor;
+ *   mmap    the files mapped, the page cache deciding (llama.cpp's way),
+ *           kept as the baseline every streaming number is compared with.
+ *
+ * The plan (weights_plan) is made from the budget before anything is read:
+ * resident bytes per class, KV cache and scratch (given by the caller), the
+ * number of cache slots, the bytes a token reads when nothing hits.
+ *
+ * Experts are used in waves: weights_experts_acquire pins as many of a
+ * layer's wanted experts as the cache can hold at once (reads start for the
+ * missing ones), the forward pass computes each as its bytes arrive
+ * (weights_expert_view) and unpins it; a layer that needs more experts than
+ * there are slots (a long prompt on a small budget) takes several waves.
+ * One thread drives the store; I/O completes on iosched's threads. */
 #ifndef HEFT_WEIGHTS_H
 #define HEFT_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gguf.h"
+
+struct model_opts;
 
 /* A weight matrix: rows of cols elements of type; row r at data + r*row_bytes. */
 struct wmat {
@@ -43,28 +63,75 @@ int weights_add(struct weights *w, const struct gguf_tensor *t);
 void weights_add_experts(struct weights *w, int layer, const struct gguf_tensor *gate,
 			 const struct gguf_tensor *up, const struct gguf_tensor *down);
 
-/* Allocate and read everything declared. 0, or -1 with a message in err. */
+/* Allocate and read what the plan made resident (weights_plan first). 0,
+ * or -1 with a message in err. */
 int weights_load(struct weights *w, char *err, size_t errlen);
 
 /* A resident tensor as a matrix (1-D tensors: one row). */
 struct wmat weights_mat(const struct weights *w, int handle);
 
+/* The tensor type of part p of layer's experts. */
+uint32_t weights_expert_type(const struct weights *w, int layer, enum expert_part p);
 /* Bytes of one expert's slice of part p of layer's experts. */
 size_t weights_expert_bytes(const struct weights *w, int layer, enum expert_part p);
 
-/* That expert's slice of ffn_<part>_exps: tensor bytes / n_expert at
- * offset expert * slice. Valid until weights_experts_release. */
-const void *weights_expert(struct weights *w, int layer, int expert, enum expert_part p);
+/* Declare the token embedding (a resident tensor otherwise): in stream
+ * mode it is read row by row when it is not also the output head. */
+void weights_set_rowwise(struct weights *w, int handle);
 
-/* Ask for n experts of a layer at once; out[i] describes experts[i].
- * 0 on success, -1 on an I/O failure (later: streamed experts). */
-int weights_experts_get(struct weights *w, int layer, int n, const int *experts, struct expert_view *out);
-/* Done with the experts returned by the last weights_experts_get of this layer. */
-void weights_experts_release(struct weights *w, int layer, int n, const int *experts);
+/* Tensor classes of the plan. */
+enum wclass { WC_EMBD, WC_OUTPUT, WC_ATTN, WC_NORM, WC_ROUTER, WC_SHEXP, WC_FFN, WC_OTHER, WC_COUNT };
+extern const char *const wclass_names[WC_COUNT];
 
-/* Dequantize row `row` of a resident matrix into dst (m->cols floats);
- * used for token embeddings, which may later be read row by row. */
-void weights_row_f32(const struct wmat *m, int64_t row, float *dst);
+struct weights_plan {
+	int io;                      /* enum weights_io chosen (never WIO_AUTO) */
+	uint64_t budget;
+	uint64_t class_bytes[WC_COUNT]; /* resident bytes per class (embd 0 when read by row) */
+	uint64_t embd_file_bytes;    /* the token embedding in the file */
+	uint64_t dense_bytes;        /* sum of class_bytes */
+	uint64_t extra_bytes;        /* KV cache + scratch + runtime, from the caller */
+	uint64_t expert_bytes;       /* all routed experts in the file */
+	int n_experts;               /* routed experts over all layers */
+	int n_moe_layers;
+	uint64_t slot_bytes;         /* one expert's three slices, 4 KiB-aligned with slack */
+	int n_slots;                 /* stream: slots the budget pays for (<= n_experts) */
+	int min_slots;               /* the fewest slots streaming works with */
+	uint64_t min_budget;         /* the smallest --mem that streams */
+	uint64_t cold_read_per_token; /* bytes a decoded token reads when no expert hits */
+	uint64_t total_bytes;        /* what the process will hold: dense + extra + cache */
+	char why[256];               /* why this mode, or why it is refused */
+};
+
+/* Make the plan for o (NULL: defaults) given the experts a token uses per
+ * layer and extra bytes of KV cache, scratch and runtime. 0, or -1 when the
+ * budget cannot work (err says why, with the minimum). */
+int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint64_t extra, char *err,
+		 size_t errlen);
+const struct weights_plan *weights_get_plan(const struct weights *w);
+
+/* Pin as many of the n experts in want[] as the cache can hold at once,
+ * starting reads for those not resident. want[] is reordered: the k pinned
+ * ones first (resident ones before those being read). Returns k >= 1, or -1
+ * on an I/O failure (weights_error). Every pinned expert must be unpinned. */
+int weights_experts_acquire(struct weights *w, int layer, int *want, int n);
+/* The bytes of a pinned expert: 1 with v filled, 0 when they have not
+ * arrived and !block, -1 when its read failed (weights_error names tensor,
+ * layer and expert; the expert is unpinned). */
+int weights_expert_view(struct weights *w, int layer, int expert, bool block, struct expert_view *v);
+void weights_expert_unpin(struct weights *w, int layer, int expert);
+/* Unpin everything of a layer (after an error). */
+void weights_experts_unpin_all(struct weights *w, int layer);
+/* The experts layer will probably need next: read them while the disk is
+ * idle (stream mode; a no-op otherwise or with --no-prefetch). Cancels
+ * prefetches for other layers that have not started. */
+void weights_prefetch(struct weights *w, int layer, const int *experts, int n);
+bool weights_prefetch_enabled(const struct weights *w);
+const char *weights_error(const struct weights *w);
+
+/* Dequantize row `row` of matrix m into dst (m->cols floats); m may be the
+ * row-wise token embedding (no data in memory), then the row is read from
+ * the file. 0, or -1 on a read error (weights_error). */
+int weights_row_f32(struct weights *w, const struct wmat *m, int64_t row, float *dst);
 
 /* Bytes held resident. */
 uint64_t weights_resident_bytes(const struct weights *w);
