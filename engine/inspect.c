@@ -11,8 +11,10 @@
  * file that passed validation can still carry absurd values. */
 #include "commands.h"
 #include "gguf.h"
+#include "model.h"
 #include "quant.h"
 #include "util.h"
+#include "weights.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -519,14 +521,63 @@ static void text_tensors(FILE *f, const struct summary *s)
 	}
 }
 
-static void print_text(FILE *f, const struct summary *s, bool tensors)
+/* The memory plan, when asked for (--mem and friends): the model's loader
+ * in plan-only mode, so it is the very plan a run would make. */
+struct plan_view {
+	bool asked;
+	const struct model *m;   /* NULL: refused or not loadable */
+	const char *err;
+	struct model_opts mo;
+};
+
+static void text_plan(FILE *f, const struct plan_view *pv)
+{
+	if (!pv->asked)
+		return;
+	char b[4][32];
+	fprintf(f, "\nmemory plan\n");
+	if (!pv->m) {
+		fprintf(f, LABEL "%s\n", "refused", pv->err);
+		return;
+	}
+	const struct weights_plan *p = weights_get_plan(pv->m->w);
+	fprintf(f, LABEL "%s\n", "budget", fmt_bytes(b[0], sizeof b[0], p->budget));
+	fprintf(f, LABEL "%s (%s)\n", "mode",
+		p->io == WIO_STREAM ? "stream experts" : p->io == WIO_MMAP ? "mmap" : "all in RAM", p->why);
+	fprintf(f, LABEL "%s\n", "resident", fmt_bytes(b[0], sizeof b[0], p->dense_bytes));
+	for (int c = 0; c < WC_COUNT; c++)
+		if (p->class_bytes[c])
+			fprintf(f, "    %-20s %s\n", wclass_names[c], fmt_bytes(b[0], sizeof b[0], p->class_bytes[c]));
+	if (p->io == WIO_STREAM && p->embd_file_bytes)
+		fprintf(f, "    %-20s read by row (%s in the file)\n", wclass_names[WC_EMBD],
+			fmt_bytes(b[0], sizeof b[0], p->embd_file_bytes));
+	fprintf(f, LABEL "%s (context %d, batch %d)\n", "KV, scratch, runtime",
+		fmt_bytes(b[0], sizeof b[0], p->extra_bytes), pv->mo.n_ctx, pv->mo.max_batch);
+	if (p->n_experts) {
+		if (p->io == WIO_STREAM)
+			fprintf(f, LABEL "%d slots x %s = %s (%.1f%% of %d experts)\n", "expert cache", p->n_slots,
+				fmt_bytes(b[0], sizeof b[0], p->slot_bytes),
+				fmt_bytes(b[1], sizeof b[1], (uint64_t)p->n_slots * p->slot_bytes),
+				100.0 * p->n_slots / p->n_experts, p->n_experts);
+		else
+			fprintf(f, LABEL "all %d experts (%s)\n", "experts", p->n_experts,
+				fmt_bytes(b[0], sizeof b[0], p->expert_bytes));
+		fprintf(f, LABEL "%s at 0%% hits\n", "reads per token",
+			fmt_bytes(b[0], sizeof b[0], p->cold_read_per_token));
+		fprintf(f, LABEL "%s (%d slots)\n", "smallest --mem", fmt_bytes(b[0], sizeof b[0], p->min_budget),
+			p->min_slots);
+	}
+	fprintf(f, LABEL "%s\n", "total", fmt_bytes(b[0], sizeof b[0], p->total_bytes));
+}
+
+static void print_text(FILE *f, const struct summary *s, bool tensors, const struct plan_view *pv)
 {
 	text_general(f, s);
 	text_quant(f, s);
 	text_hparams(f, s);
 	text_tokenizer(f, s);
 	text_split(f, s);
-	/* the memory plan (--mem) goes here */
+	text_plan(f, pv);
 	if (tensors)
 		text_tensors(f, s);
 }
@@ -819,7 +870,40 @@ static void json_tensors(struct json *j, const struct summary *s)
 	json_close(j, ']');
 }
 
-static void print_json(FILE *f, const struct summary *s, bool tensors)
+static void json_plan(struct json *j, const struct plan_view *pv)
+{
+	if (!pv->asked)
+		return;
+	json_open(j, "plan", '{');
+	if (!pv->m) {
+		json_string(j, "refused", pv->err);
+		json_close(j, '}');
+		return;
+	}
+	const struct weights_plan *p = weights_get_plan(pv->m->w);
+	json_string(j, "mode", p->io == WIO_STREAM ? "stream" : p->io == WIO_MMAP ? "mmap" : "ram");
+	json_string(j, "why", p->why);
+	json_u64(j, "budget", p->budget);
+	json_u64(j, "resident_bytes", p->dense_bytes);
+	json_open(j, "resident", '{');
+	for (int c = 0; c < WC_COUNT; c++)
+		json_u64(j, wclass_names[c], p->class_bytes[c]);
+	json_close(j, '}');
+	json_bool(j, "embeddings_by_row", p->io == WIO_STREAM && p->embd_file_bytes);
+	json_u64(j, "kv_scratch_runtime_bytes", p->extra_bytes);
+	json_i64(j, "n_ctx", pv->mo.n_ctx);
+	json_i64(j, "batch", pv->mo.max_batch);
+	json_i64(j, "n_experts", p->n_experts);
+	json_u64(j, "expert_bytes", p->expert_bytes);
+	json_u64(j, "slot_bytes", p->slot_bytes);
+	json_i64(j, "n_slots", p->n_slots);
+	json_u64(j, "cold_read_per_token", p->cold_read_per_token);
+	json_u64(j, "min_budget", p->min_budget);
+	json_u64(j, "total_bytes", p->total_bytes);
+	json_close(j, '}');
+}
+
+static void print_json(FILE *f, const struct summary *s, bool tensors, const struct plan_view *pv)
 {
 	struct json j = {.f = f};
 	json_open(&j, NULL, '{');
@@ -828,6 +912,7 @@ static void print_json(FILE *f, const struct summary *s, bool tensors)
 	json_hparams(&j, s);
 	json_tokenizer(&j, s);
 	json_split(&j, s);
+	json_plan(&j, pv);
 	json_metadata(&j, s);
 	if (tensors)
 		json_tensors(&j, s);
@@ -839,7 +924,10 @@ static void print_json(FILE *f, const struct summary *s, bool tensors)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: heft-engine inspect [--tensors] [--json] MODEL.gguf\n");
+	fprintf(f, "usage: heft-engine inspect [--tensors] [--json] [--mem SIZE|min [--io MODE] [--cache-policy P]\n"
+		   "                           [--ctx N] [-b N] [-t N]] MODEL.gguf\n"
+		   "  --mem and the flags after it print the memory plan a run would make:\n%s",
+		model_flags_usage);
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -848,16 +936,47 @@ int cmd_inspect(int argc, char **argv)
 		{"tensors", no_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
+		{"mem", required_argument, NULL, 'M'},
+		{"io", required_argument, NULL, 'I'},
+		{"cache-policy", required_argument, NULL, 'P'},
+		{"no-prefetch", no_argument, NULL, 'N'},
+		{"ctx", required_argument, NULL, 'c'},
+		{"batch-size", required_argument, NULL, 'b'},
+		{"threads", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	bool tensors = false, json = false;
+	struct plan_view pv = {0};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "tjh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "tjhc:b:T:", longopts, NULL)) != -1) {
+		int64_t v;
 		switch (c) {
 		case 't': tensors = true; break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'M':
+		case 'I':
+		case 'P':
+		case 'N': {
+			const char *flag = c == 'M' ? "--mem" : c == 'I' ? "--io" : c == 'P' ? "--cache-policy" : "--no-prefetch";
+			char *av[2] = {(char *)flag, optarg};
+			int i = 0;
+			if (parse_model_flag(optarg ? 2 : 1, av, &i, &pv.mo) < 0)
+				return 2;
+			pv.asked = true;
+			break;
+		}
+		case 'c':
+		case 'b':
+		case 'T':
+			if (!parse_i64(optarg, 1, INT32_MAX, &v)) {
+				warnx_("inspect: -%c needs a positive number", c);
+				return 2;
+			}
+			*(c == 'c' ? &pv.mo.n_ctx : c == 'b' ? &pv.mo.max_batch : &pv.mo.threads) = (int)v;
+			pv.asked = true;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -872,16 +991,30 @@ int cmd_inspect(int argc, char **argv)
 		gguf_error_print(&err);
 		return 2;
 	}
+	struct model *m = NULL;
+	char perr[1024] = "";
+	if (pv.asked) {
+		pv.mo.plan_only = true;
+		pv.mo.quiet = true;
+		if (!pv.mo.n_ctx) /* the defaults the loader uses, shown in the plan */
+			pv.mo.n_ctx = 4096;
+		if (!pv.mo.max_batch)
+			pv.mo.max_batch = 512;
+		if (!(m = model_load_opts(path, &pv.mo, perr, sizeof perr)))
+			pv.err = perr;
+		pv.m = m;
+	}
 	struct summary s;
 	summarise(&s, g, path);
 	if (json)
-		print_json(stdout, &s, tensors);
+		print_json(stdout, &s, tensors, &pv);
 	else
-		print_text(stdout, &s, tensors);
+		print_text(stdout, &s, tensors, &pv);
 	gguf_close(g);
+	model_free(m);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		warn_errno("stdout");
 		return 1;
 	}
-	return 0;
+	return pv.asked && !m ? 1 : 0;
 }

@@ -612,7 +612,7 @@ struct model *model_load(const char *path, char *err, size_t errlen)
  * the tokenizer's tables, thread stacks, heap slack. */
 static uint64_t runtime_bytes(const struct model *m, int threads)
 {
-	return ((uint64_t)48 << 20) + (uint64_t)m->hp.n_vocab * 96 + (uint64_t)MAX(threads, 1) * (256u << 10);
+	return ((uint64_t)16 << 20) + (uint64_t)m->hp.n_vocab * 96 + (uint64_t)MAX(threads, 1) * (256u << 10);
 }
 
 static void print_plan(const struct model *m)

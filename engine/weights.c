@@ -654,6 +654,28 @@ static void touch(struct weights *w, struct slot *s)
 			w->slots[i].freq >>= 1;
 }
 
+/* A slot whose read failed in an evaluation that gave up before looking
+ * at it: it holds nothing; read it again (the file may be whole again). */
+static bool drop_if_failed(struct weights *w, struct slot *s)
+{
+	if (s->state != SLOT_LOADING)
+		return false;
+	bool failed = false;
+	for (int p = 0; p < EXP_NPARTS; p++) {
+		enum io_state st = iosched_state(&s->req[p]);
+		failed |= st == IO_ERROR || st == IO_CANCELLED;
+	}
+	if (!failed)
+		return false;
+	if (!cancel_reads(w, s))
+		for (int p = 0; p < EXP_NPARTS; p++)
+			iosched_wait(w->io, &s->req[p]);
+	s->pins = 0;
+	s->prefetched = false; /* not the prefetcher's fault */
+	evict(w, s);
+	return true;
+}
+
 int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
 {
 	if (!w->io)
@@ -663,7 +685,7 @@ int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
 	/* Hits first: pin what is resident or on its way. */
 	for (int i = 0; i < n; i++) {
 		int si = *where(w, layer, want[i]);
-		if (si < 0)
+		if (si < 0 || drop_if_failed(w, &w->slots[si]))
 			continue;
 		struct slot *s = &w->slots[si];
 		s->pins++;
