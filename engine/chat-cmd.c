@@ -24,7 +24,7 @@ static const char chat_usage[] =
 	"usage: heft-engine chat MODEL [--system TEXT] [--chat-template NAME] [-n N] [--ctx N] [-t N]\n"
 	"                        [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 	"                        [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-	"                        [--seed S] [--stop TEXT]\n";
+	"                        [--seed S] [--stop TEXT] [loading flags]\n";
 
 static const char chat_help[] = "commands:\n"
 				"  /regen         generate the last reply again\n"
@@ -198,17 +198,22 @@ int cmd_chat(int argc, char **argv)
 	struct chat c = {.g = {.max_tokens = -1}};
 	struct session_config cfg = {.sp = sampler_params_default()};
 	const char *model = NULL, *tmpl = NULL, *stop = NULL;
+	struct model_opts mo = {0};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int64_t x, lo = 0, hi = INT32_MAX;
 		int *dst = NULL;
 		int sf = parse_sampler_flag(argc, argv, &i, &cfg.sp);
+		if (!sf)
+			sf = parse_model_flag(argc, argv, &i, &mo);
 		if (sf < 0)
 			return 2;
 		if (sf > 0)
 			continue;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(chat_usage, stdout);
+			fputs("loading flags:\n", stdout);
+			fputs(model_flags_usage, stdout);
 			fputs(chat_help, stdout);
 			return 0;
 		} else if (!strcmp(a, "--system") && v) {
@@ -248,7 +253,9 @@ int cmd_chat(int argc, char **argv)
 		return 2;
 	}
 	char err[512];
-	struct model *m = model_load(model, err, sizeof err);
+	mo.n_ctx = cfg.n_ctx;
+	mo.threads = cfg.threads;
+	struct model *m = model_load_opts(model, &mo, err, sizeof err);
 	if (!m) {
 		warnx_("%s", err);
 		return 2;

@@ -1,16 +1,19 @@
 /* synth.c - `heft-engine synth`: write a synthetic GGUF model.
  *
  * The file has the tensor names, shapes and metadata keys llama.cpp's
- * converters write for the family, and random weights scaled so that a
- * forward pass stays O(1) and ends in logits with a spread of a few units.
- * Data is generated and written tensor by tensor in chunks, so the size of
- * the model is bounded by the disk, not by RAM. Each tensor's values depend
- * only on the seed and the tensor's name: the same seed gives the same bytes
- * whether or not the model is split. */
+ * converters write for the family (engine/model.c's loader is the contract),
+ * and random weights scaled so that a forward pass stays O(1) and ends in
+ * logits with a spread of a few units. Data is generated and written tensor
+ * by tensor in chunks, so the size of the model is bounded by the disk, not
+ * by RAM. Each tensor's values depend only on the seed and the tensor's
+ * name: the same seed gives the same bytes whether or not the model is
+ * split. --like fills the shapes of a real model, --preset the per-class
+ * types of a popular download; explicit flags override both. */
 #include "commands.h"
 #include "gguf-write.h"
 #include "gguf.h"
 #include "quant.h"
+#include "synth-blocks.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,9 +21,11 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Elements generated per chunk: 4 MB of floats. */
@@ -28,142 +33,241 @@
 /* Largest row length and vocabulary accepted. */
 #define ROW_MAX ((int64_t)1 << 20)
 #define VOCAB_MAX ((int64_t)1 << 22)
+#define TYPE_UNSET UINT32_MAX
 
-enum arch { ARCH_LLAMA, ARCH_QWEN3, ARCH_QWEN3MOE, ARCH_MIXTRAL };
+enum arch { ARCH_LLAMA, ARCH_QWEN3, ARCH_QWEN3MOE, ARCH_MIXTRAL, ARCH_DEEPSEEK2, ARCH_GLM4MOE, ARCH_GPTOSS };
 
-static const char *const arch_names[] = {"llama", "qwen3", "qwen3moe", "mixtral"};
+static const char *const arch_names[] = {"llama", "qwen3", "qwen3moe", "mixtral", "deepseek2", "glm4moe", "gpt-oss"};
 
+/* Tensor classes that get their own type (--type-CLASS). Norms, biases,
+ * routers and sinks are always F32, as converters leave them. */
+enum tclass { C_EMBD, C_OUTPUT, C_ATTN, C_DENSE, C_SHEXP, C_EXPERTS, C_EXPERTS_DOWN, C_COUNT, C_F32 = C_COUNT };
+
+static const char *const class_names[] = {"embd", "output", "attn", "dense", "shexp", "experts", "experts-down"};
+static const char *const class_desc[] = {"token-embedding", "output-head", "attention", "dense-FFN",
+					 "shared-expert", "routed-expert", "routed-expert down"};
+
+enum rope_scaling { RS_UNSET = -1, RS_NONE, RS_LINEAR, RS_YARN };
+
+/* Integers are -1 and doubles NAN until set by a flag, --like or the
+ * defaults, in that order of precedence. */
 struct synth {
-	enum arch arch;
-	const char *gguf_arch; /* general.architecture: Mixtral is "llama" */
-	int64_t embd, layers, heads, kv_heads, head_dim, ff;
-	int64_t experts, experts_used, expert_ff;
-	int64_t vocab, ctx, split;
-	double rope_base;
-	uint32_t type;
+	int arch; /* enum arch, -1 unset */
+	int64_t embd, layers, heads, kv_heads, head_dim, rope_dim, v_head_dim, ff;
+	int64_t experts, experts_used, expert_ff, shared, dense_lead, groups, group_used;
+	int64_t q_lora, kv_lora, nextn, swa, vocab, ctx, rope_orig_ctx, split;
+	int64_t qk_norm, sigmoid; /* booleans, -1 unset */
+	double rope_base, rope_factor, yarn_log_mul, expert_scale, rms_eps;
+	int rope_scaling; /* enum rope_scaling */
+	uint32_t type;             /* default of every class */
+	uint32_t types[C_COUNT];   /* TYPE_UNSET: --preset's, else type */
+	bool explicit_type[C_COUNT];
 	uint64_t seed;
-	const char *vocab_from;
-	const char *out;
-	const char *name;
-	bool quiet;
+	const char *like, *preset, *vocab_from, *out, *name;
+	bool quiet, dry_run;
 };
+
+#define OFF(f) offsetof(struct synth, f)
+#define I64(s, off) (*(int64_t *)((char *)(s) + (off)))
+#define F64(s, off) (*(double *)((char *)(s) + (off)))
+
+/* ---- --like: the shapes of real models ---- */
+
+/* Fields left 0 are not part of the preset (the defaults fill them). */
+struct like {
+	const char *name;
+	int arch;
+	int64_t embd, layers, heads, kv_heads, head_dim, rope_dim, v_head_dim, ff;
+	int64_t experts, experts_used, expert_ff, shared, dense_lead, groups, group_used;
+	int64_t q_lora, kv_lora, nextn, swa, vocab, ctx, rope_orig_ctx, qk_norm;
+	double rope_base, rope_factor, yarn_log_mul, expert_scale, rms_eps;
+	int rope_scaling;
+};
+
+/* From the models' config.json as llama.cpp converts them: DeepSeek V3/R1
+ * and Kimi K2 (MLA: q/kv LoRA, 128 + 64 rotary dims per head, value 128),
+ * GLM-4.6 (92 layers + 1 next-token-prediction layer, partial rotary 0.5,
+ * q/k norm), gpt-oss-120b, Qwen3-235B-A22B. */
+static const struct like likes[] = {
+	{.name = "deepseek-v3", .arch = ARCH_DEEPSEEK2, .embd = 7168, .layers = 61, .heads = 128,
+	 .head_dim = 192, .rope_dim = 64, .v_head_dim = 128, .q_lora = 1536, .kv_lora = 512, .ff = 18432,
+	 .experts = 256, .experts_used = 8, .expert_ff = 2048, .shared = 1, .dense_lead = 3, .groups = 8,
+	 .group_used = 4, .expert_scale = 2.5, .vocab = 129280, .ctx = 163840, .rope_base = 10000,
+	 .rope_scaling = RS_YARN, .rope_factor = 40, .rope_orig_ctx = 4096, .yarn_log_mul = 0.1, .rms_eps = 1e-6},
+	{.name = "kimi-k2", .arch = ARCH_DEEPSEEK2, .embd = 7168, .layers = 61, .heads = 64,
+	 .head_dim = 192, .rope_dim = 64, .v_head_dim = 128, .q_lora = 1536, .kv_lora = 512, .ff = 18432,
+	 .experts = 384, .experts_used = 8, .expert_ff = 2048, .shared = 1, .dense_lead = 1, .groups = 1,
+	 .group_used = 1, .expert_scale = 2.827, .vocab = 163840, .ctx = 131072, .rope_base = 50000,
+	 .rope_scaling = RS_YARN, .rope_factor = 32, .rope_orig_ctx = 4096, .yarn_log_mul = 0.1, .rms_eps = 1e-6},
+	{.name = "glm-4.6", .arch = ARCH_GLM4MOE, .embd = 5120, .layers = 92, .nextn = 1, .heads = 96,
+	 .kv_heads = 8, .head_dim = 128, .rope_dim = 64, .ff = 12288, .experts = 160, .experts_used = 8,
+	 .expert_ff = 1536, .shared = 1, .dense_lead = 3, .groups = 1, .group_used = 1, .expert_scale = 2.5,
+	 .qk_norm = 1, .vocab = 151552, .ctx = 202752, .rope_base = 1e6, .rms_eps = 1e-5},
+	{.name = "gpt-oss-120b", .arch = ARCH_GPTOSS, .embd = 2880, .layers = 36, .heads = 64, .kv_heads = 8,
+	 .head_dim = 64, .experts = 128, .experts_used = 4, .expert_ff = 2880, .swa = 128, .vocab = 201088,
+	 .ctx = 131072, .rope_base = 150000, .rope_scaling = RS_YARN, .rope_factor = 32, .rope_orig_ctx = 4096,
+	 .rms_eps = 1e-5},
+	{.name = "qwen3-235b", .arch = ARCH_QWEN3MOE, .embd = 4096, .layers = 94, .heads = 64, .kv_heads = 4,
+	 .head_dim = 128, .ff = 12288, .experts = 128, .experts_used = 8, .expert_ff = 1536, .vocab = 151936,
+	 .ctx = 40960, .rope_base = 1e6, .rms_eps = 1e-6},
+};
+
+static const size_t like_ints[][2] = {
+	{offsetof(struct like, embd), OFF(embd)},
+	{offsetof(struct like, layers), OFF(layers)},
+	{offsetof(struct like, heads), OFF(heads)},
+	{offsetof(struct like, kv_heads), OFF(kv_heads)},
+	{offsetof(struct like, head_dim), OFF(head_dim)},
+	{offsetof(struct like, rope_dim), OFF(rope_dim)},
+	{offsetof(struct like, v_head_dim), OFF(v_head_dim)},
+	{offsetof(struct like, ff), OFF(ff)},
+	{offsetof(struct like, experts), OFF(experts)},
+	{offsetof(struct like, experts_used), OFF(experts_used)},
+	{offsetof(struct like, expert_ff), OFF(expert_ff)},
+	{offsetof(struct like, shared), OFF(shared)},
+	{offsetof(struct like, dense_lead), OFF(dense_lead)},
+	{offsetof(struct like, groups), OFF(groups)},
+	{offsetof(struct like, group_used), OFF(group_used)},
+	{offsetof(struct like, q_lora), OFF(q_lora)},
+	{offsetof(struct like, kv_lora), OFF(kv_lora)},
+	{offsetof(struct like, nextn), OFF(nextn)},
+	{offsetof(struct like, swa), OFF(swa)},
+	{offsetof(struct like, vocab), OFF(vocab)},
+	{offsetof(struct like, ctx), OFF(ctx)},
+	{offsetof(struct like, rope_orig_ctx), OFF(rope_orig_ctx)},
+	{offsetof(struct like, qk_norm), OFF(qk_norm)},
+};
+
+static const size_t like_doubles[][2] = {
+	{offsetof(struct like, rope_base), OFF(rope_base)},
+	{offsetof(struct like, rope_factor), OFF(rope_factor)},
+	{offsetof(struct like, yarn_log_mul), OFF(yarn_log_mul)},
+	{offsetof(struct like, expert_scale), OFF(expert_scale)},
+	{offsetof(struct like, rms_eps), OFF(rms_eps)},
+};
+
+static const char *apply_like(struct synth *s)
+{
+	const struct like *L = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(likes); i++)
+		if (!strcasecmp(s->like, likes[i].name))
+			L = &likes[i];
+	if (!L)
+		return "unknown --like (deepseek-v3, kimi-k2, glm-4.6, gpt-oss-120b, qwen3-235b)";
+	if (s->arch >= 0 && s->arch != L->arch) {
+		static char msg[128];
+		snprintf(msg, sizeof msg, "--like %s is a %s model: --arch %s contradicts it", L->name,
+			 arch_names[L->arch], arch_names[s->arch]);
+		return msg;
+	}
+	s->arch = L->arch;
+	bool lead_given = s->dense_lead >= 0;
+	for (size_t i = 0; i < ARRAY_LEN(like_ints); i++) {
+		int64_t v = *(const int64_t *)((const char *)L + like_ints[i][0]);
+		if (v && I64(s, like_ints[i][1]) < 0)
+			I64(s, like_ints[i][1]) = v;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(like_doubles); i++) {
+		double v = *(const double *)((const char *)L + like_doubles[i][0]);
+		if (v != 0.0 && isnan(F64(s, like_doubles[i][1])))
+			F64(s, like_doubles[i][1]) = v;
+	}
+	if (s->rope_scaling == RS_UNSET && L->rope_scaling)
+		s->rope_scaling = L->rope_scaling;
+	/* a cut-down --layers keeps at least one MoE layer */
+	if (!lead_given && s->dense_lead >= s->layers)
+		s->dense_lead = s->layers - 1;
+	return NULL;
+}
+
+/* ---- --preset: per-class types of popular downloads ---- */
+
+/* embd, output, attn, dense, shexp, experts, experts-down. The UD rows
+ * follow Unsloth's dynamic quants of DeepSeek R1 (the same recipe names
+ * their Kimi K2 and GLM-4.6 files): routed experts at 1.5-2 bits, down_proj
+ * in IQ2_XXS for IQ1_M and IQ2_XXS (the IQ1_S file keeps only a few layers'
+ * down_proj there, so IQ1_S here), attention and the leading dense layers
+ * at 4 bits, shared experts and the output head at 6. MXFP4_MOE is
+ * llama.cpp's preset for gpt-oss; Q4_K_M approximates llama.cpp's mix (its
+ * Q6_K for half the ffn_down tensors averages to Q5_K). */
+static const struct {
+	const char *name;
+	uint32_t t[C_COUNT];
+} presets[] = {
+	{"UD-IQ1_S", {GGML_Q4_K, GGML_Q6_K, GGML_Q4_K, GGML_Q4_K, GGML_Q6_K, GGML_IQ1_S, GGML_IQ1_S}},
+	{"UD-IQ1_M", {GGML_Q4_K, GGML_Q6_K, GGML_Q4_K, GGML_Q4_K, GGML_Q6_K, GGML_IQ1_M, GGML_IQ2_XXS}},
+	{"UD-IQ2_XXS", {GGML_Q4_K, GGML_Q6_K, GGML_Q4_K, GGML_Q4_K, GGML_Q6_K, GGML_IQ2_XXS, GGML_IQ2_XXS}},
+	{"MXFP4_MOE", {GGML_Q8_0, GGML_Q8_0, GGML_Q8_0, GGML_Q8_0, GGML_Q8_0, GGML_MXFP4, GGML_MXFP4}},
+	{"Q4_K_M", {GGML_Q4_K, GGML_Q6_K, GGML_Q4_K, GGML_Q4_K, GGML_Q4_K, GGML_Q4_K, GGML_Q5_K}},
+};
+
+static const char *apply_types(struct synth *s)
+{
+	if (s->preset) {
+		size_t i;
+		for (i = 0; i < ARRAY_LEN(presets) && strcasecmp(s->preset, presets[i].name); i++)
+			;
+		if (i == ARRAY_LEN(presets))
+			return "unknown --preset (UD-IQ1_S, UD-IQ1_M, UD-IQ2_XXS, MXFP4_MOE, Q4_K_M)";
+		for (int c = 0; c < C_COUNT; c++)
+			if (s->types[c] == TYPE_UNSET)
+				s->types[c] = presets[i].t[c];
+	}
+	/* experts-down follows experts unless set, then everything follows --type */
+	if (s->types[C_EXPERTS_DOWN] == TYPE_UNSET)
+		s->types[C_EXPERTS_DOWN] = s->types[C_EXPERTS];
+	for (int c = 0; c < C_COUNT; c++)
+		if (s->types[c] == TYPE_UNSET)
+			s->types[c] = s->type;
+	return NULL;
+}
+
+/* ---- the tensor plan ---- */
 
 /* One tensor to write: its shape, type and how to fill it. */
 struct tspec {
 	char name[64];
 	uint32_t type, n_dims;
 	uint64_t ne[GGUF_MAX_DIMS];
-	bool norm;   /* values near 1 (norm weights) instead of centred on 0 */
-	float std;   /* standard deviation of the values */
+	uint8_t cls;
+	float centre; /* 1 for norm weights, else 0 */
+	float std;    /* standard deviation of the values */
 	uint32_t part;
 };
 
 struct plan {
 	struct tspec *t;
 	size_t n, cap;
+	const struct synth *s;
 };
 
-/* ---- random numbers: splitmix64 seeds xoshiro256+ ---- */
-
-struct rng {
-	uint64_t s[4];
-};
-
-static void rng_seed(struct rng *r, uint64_t seed, const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the name */
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ull;
-	uint64_t x = seed ^ h;
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rng_next(struct rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t result = s[0] + s[3];
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return result;
-}
-
-/* Two uniform floats in [-1, 1) per call: the generator is the hot loop of
- * float-typed models, so each 64-bit output is used twice. */
-static void fill_uniform(struct rng *r, float *x, size_t n, float centre, float half_width)
-{
-	const float k = half_width / (float)(1u << 23);
-	size_t i = 0;
-	for (; i + 1 < n; i += 2) {
-		uint64_t v = rng_next(r);
-		x[i] = centre + ((float)(int32_t)((uint32_t)v >> 8) - (float)(1u << 23)) * k;
-		x[i + 1] = centre + ((float)(int32_t)(uint32_t)(v >> 40) - (float)(1u << 23)) * k;
-	}
-	if (i < n)
-		x[i] = centre + ((float)(int32_t)(rng_next(r) >> 40) - (float)(1u << 23)) * k;
-}
-
-/* ---- Q4_K blocks made directly from random bits ----
- * w = d*sc*q - dmin*m with q uniform in 0..15, sc uniform in 16..31, m = sc
- * and dmin = 7.5 d: every group is centred on 0 with std about d*23.9*4.6.
- * No quantization search: the values need only be valid and well scaled. */
-
-static void pack_scales_k4(uint8_t s[12], const uint8_t sc[8], const uint8_t m[8])
-{
-	for (int j = 0; j < 4; j++) {
-		s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-		s[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
-		s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
-	}
-}
-
-static void fill_q4_K(struct rng *r, uint8_t *dst, size_t nblocks, float std)
-{
-	float d = std / (23.9f * 4.61f);
-	uint16_t hd = fp32_to_fp16(d), hdmin = fp32_to_fp16(7.5f * d);
-	for (size_t b = 0; b < nblocks; b++, dst += sizeof(struct block_q4_K)) {
-		uint8_t sc[8], m[8];
-		uint64_t v = rng_next(r);
-		for (int j = 0; j < 8; j++)
-			sc[j] = m[j] = (uint8_t)(16 + ((v >> (4 * j)) & 15));
-		memcpy(dst + offsetof(struct block_q4_K, d), &hd, 2);
-		memcpy(dst + offsetof(struct block_q4_K, dmin), &hdmin, 2);
-		pack_scales_k4(dst + offsetof(struct block_q4_K, scales), sc, m);
-		uint8_t *qs = dst + offsetof(struct block_q4_K, qs);
-		for (int j = 0; j < 128; j += 8) {
-			v = rng_next(r);
-			memcpy(qs + j, &v, 8);
-		}
-	}
-}
-
-/* ---- the tensor plan ---- */
-
-/* The type a weight of row length ne0 gets: the requested one if its block
- * fits the row, else the nearest that does (as llama.cpp's quantizer falls
- * back for rows that are not a multiple of 256). */
+/* The type a weight of row length ne0 gets: the one asked for if its block
+ * fits the row, else llama.cpp's quantizer fallback (e.g. attn_k_b rows of
+ * 128 turn Q4_K into Q5_0 and the IQ types into IQ4_NL), else F16. */
 static uint32_t fit_type(uint32_t want, uint64_t ne0)
 {
-	static const uint32_t chain[] = {GGML_Q8_0, GGML_F16};
 	if (ne0 % qtype_get(want)->blck == 0)
 		return want;
-	for (size_t i = 0; i < ARRAY_LEN(chain); i++)
-		if (ne0 % qtype_get(chain[i])->blck == 0)
-			return chain[i];
-	return GGML_F32;
+	uint32_t alt;
+	switch (want) {
+	case GGML_TQ1_0: case GGML_TQ2_0: alt = GGML_Q4_0; break;
+	case GGML_Q4_K: alt = GGML_Q5_0; break;
+	case GGML_Q5_K: alt = GGML_Q5_1; break;
+	case GGML_Q6_K: alt = GGML_Q8_0; break;
+	case GGML_Q2_K: case GGML_Q3_K: case GGML_IQ4_XS: case GGML_IQ2_XXS: case GGML_IQ2_XS:
+	case GGML_IQ2_S: case GGML_IQ3_XXS: case GGML_IQ3_S: case GGML_IQ1_S: case GGML_IQ1_M:
+		alt = GGML_IQ4_NL;
+		break;
+	default: alt = GGML_F16; break;
+	}
+	return ne0 % qtype_get(alt)->blck == 0 ? alt : GGML_F16;
 }
 
-static void add(struct plan *p, uint32_t type, bool norm, double std, uint32_t n_dims,
-		uint64_t ne0, uint64_t ne1, uint64_t ne2, const char *fmt, ...)
-	__attribute__((format(printf, 9, 10)));
+static void add(struct plan *p, int cls, double centre, double std, uint32_t n_dims, uint64_t ne0, uint64_t ne1,
+		uint64_t ne2, const char *fmt, ...) __attribute__((format(printf, 9, 10)));
 
-static void add(struct plan *p, uint32_t type, bool norm, double std, uint32_t n_dims,
-		uint64_t ne0, uint64_t ne1, uint64_t ne2, const char *fmt, ...)
+static void add(struct plan *p, int cls, double centre, double std, uint32_t n_dims, uint64_t ne0, uint64_t ne1,
+		uint64_t ne2, const char *fmt, ...)
 {
 	if (p->n == p->cap) {
 		p->cap = p->cap ? 2 * p->cap : 64;
@@ -175,8 +279,9 @@ static void add(struct plan *p, uint32_t type, bool norm, double std, uint32_t n
 	va_start(ap, fmt);
 	vsnprintf(t->name, sizeof(t->name), fmt, ap);
 	va_end(ap);
-	t->type = norm ? GGML_F32 : fit_type(type, ne0);
-	t->norm = norm;
+	t->cls = (uint8_t)cls;
+	t->type = cls == C_F32 ? GGML_F32 : fit_type(p->s->types[cls], ne0);
+	t->centre = (float)centre;
 	t->std = (float)std;
 	t->n_dims = n_dims;
 	t->ne[0] = ne0;
@@ -185,47 +290,134 @@ static void add(struct plan *p, uint32_t type, bool norm, double std, uint32_t n
 	t->ne[3] = 1;
 }
 
-#define NORM(p, n, ...) add(p, GGML_F32, true, 0.1, 1, n, 1, 1, __VA_ARGS__)
+/* A matrix [in, out] of class c, scaled to keep activations O(1). */
+#define MAT(p, c, in, out, ...) add(p, c, 0, 1 / sqrt((double)(in)), 2, in, out, 1, __VA_ARGS__)
+#define EXPS(p, c, in, out, n, ...) add(p, c, 0, 1 / sqrt((double)(in)), 3, in, out, n, __VA_ARGS__)
+#define NORM(p, n, ...) add(p, C_F32, 1, 0.1, 1, n, 1, 1, __VA_ARGS__)
+#define BIAS(p, n, ...) add(p, C_F32, 0, 0.1, 1, n, 1, 1, __VA_ARGS__)
+#define L(name) "blk.%" PRId64 "." name, l
 
-static void plan_layer(const struct synth *s, struct plan *p, int64_t l)
+static bool is_moe(const struct synth *s)
+{
+	return s->experts > 0;
+}
+
+/* q, k, v and output projections of the GQA families. */
+static void plan_attn(const struct synth *s, struct plan *p, int64_t l)
 {
 	uint64_t E = (uint64_t)s->embd, q = (uint64_t)(s->heads * s->head_dim);
 	uint64_t kv = (uint64_t)(s->kv_heads * s->head_dim);
-	uint32_t ty = s->type;
-	NORM(p, E, "blk.%" PRId64 ".attn_norm.weight", l);
-	add(p, ty, false, 1 / sqrt((double)E), 2, E, q, 1, "blk.%" PRId64 ".attn_q.weight", l);
-	add(p, ty, false, 1 / sqrt((double)E), 2, E, kv, 1, "blk.%" PRId64 ".attn_k.weight", l);
-	add(p, ty, false, 1 / sqrt((double)E), 2, E, kv, 1, "blk.%" PRId64 ".attn_v.weight", l);
-	add(p, ty, false, 1 / sqrt((double)q), 2, q, E, 1, "blk.%" PRId64 ".attn_output.weight", l);
-	if (s->arch == ARCH_QWEN3 || s->arch == ARCH_QWEN3MOE) {
-		NORM(p, (uint64_t)s->head_dim, "blk.%" PRId64 ".attn_q_norm.weight", l);
-		NORM(p, (uint64_t)s->head_dim, "blk.%" PRId64 ".attn_k_norm.weight", l);
+	bool bias = s->arch == ARCH_GLM4MOE || s->arch == ARCH_GPTOSS;
+	MAT(p, C_ATTN, E, q, L("attn_q.weight"));
+	MAT(p, C_ATTN, E, kv, L("attn_k.weight"));
+	MAT(p, C_ATTN, E, kv, L("attn_v.weight"));
+	MAT(p, C_ATTN, q, E, L("attn_output.weight"));
+	if (bias) {
+		BIAS(p, q, L("attn_q.bias"));
+		BIAS(p, kv, L("attn_k.bias"));
+		BIAS(p, kv, L("attn_v.bias"));
 	}
-	NORM(p, E, "blk.%" PRId64 ".ffn_norm.weight", l);
-	if (s->experts == 0) {
+	if (s->arch == ARCH_GPTOSS) {
+		BIAS(p, E, L("attn_output.bias"));
+		add(p, C_F32, 0, 1.0, 1, (uint64_t)s->heads, 1, 1, L("attn_sinks.weight"));
+	}
+	if (s->arch == ARCH_QWEN3 || s->arch == ARCH_QWEN3MOE || s->qk_norm > 0) {
+		NORM(p, (uint64_t)s->head_dim, L("attn_q_norm.weight"));
+		NORM(p, (uint64_t)s->head_dim, L("attn_k_norm.weight"));
+	}
+}
+
+/* deepseek2's multi-head latent attention in the absorbed layout current
+ * converters write: per-head attn_k_b (nope x kv_lora) and attn_v_b. */
+static void plan_mla(const struct synth *s, struct plan *p, int64_t l)
+{
+	uint64_t E = (uint64_t)s->embd, H = (uint64_t)s->heads, hd = (uint64_t)s->head_dim;
+	uint64_t rope = (uint64_t)s->rope_dim, nope = hd - rope, r = (uint64_t)s->kv_lora;
+	uint64_t vd = (uint64_t)s->v_head_dim, qr = (uint64_t)s->q_lora;
+	if (qr) {
+		MAT(p, C_ATTN, E, qr, L("attn_q_a.weight"));
+		NORM(p, qr, L("attn_q_a_norm.weight"));
+		MAT(p, C_ATTN, qr, H * hd, L("attn_q_b.weight"));
+	} else {
+		MAT(p, C_ATTN, E, H * hd, L("attn_q.weight"));
+	}
+	MAT(p, C_ATTN, E, r + rope, L("attn_kv_a_mqa.weight"));
+	NORM(p, r, L("attn_kv_a_norm.weight"));
+	EXPS(p, C_ATTN, nope, r, H, L("attn_k_b.weight"));
+	EXPS(p, C_ATTN, r, vd, H, L("attn_v_b.weight"));
+	MAT(p, C_ATTN, H * vd, E, L("attn_output.weight"));
+}
+
+static void plan_ffn(const struct synth *s, struct plan *p, int64_t l)
+{
+	uint64_t E = (uint64_t)s->embd;
+	if (!is_moe(s) || l < s->dense_lead) {
 		uint64_t F = (uint64_t)s->ff;
-		add(p, ty, false, 1 / sqrt((double)E), 2, E, F, 1, "blk.%" PRId64 ".ffn_gate.weight", l);
-		add(p, ty, false, 1 / sqrt((double)E), 2, E, F, 1, "blk.%" PRId64 ".ffn_up.weight", l);
-		add(p, ty, false, 1 / sqrt((double)F), 2, F, E, 1, "blk.%" PRId64 ".ffn_down.weight", l);
+		MAT(p, C_DENSE, E, F, L("ffn_gate.weight"));
+		MAT(p, C_DENSE, E, F, L("ffn_up.weight"));
+		MAT(p, C_DENSE, F, E, L("ffn_down.weight"));
 		return;
 	}
 	uint64_t X = (uint64_t)s->experts, F = (uint64_t)s->expert_ff;
-	/* the router stays F32, as converters leave it; a wider spread than the
-	 * other weights makes the top-k choice decisive */
-	add(p, GGML_F32, false, 2 / sqrt((double)E), 2, E, X, 1, "blk.%" PRId64 ".ffn_gate_inp.weight", l);
-	add(p, ty, false, 1 / sqrt((double)E), 3, E, F, X, "blk.%" PRId64 ".ffn_gate_exps.weight", l);
-	add(p, ty, false, 1 / sqrt((double)E), 3, E, F, X, "blk.%" PRId64 ".ffn_up_exps.weight", l);
-	add(p, ty, false, 1 / sqrt((double)F), 3, F, E, X, "blk.%" PRId64 ".ffn_down_exps.weight", l);
+	/* the router stays F32; a wider spread than the other weights makes
+	 * the top-k choice decisive */
+	add(p, C_F32, 0, 2 / sqrt((double)E), 2, E, X, 1, L("ffn_gate_inp.weight"));
+	if (s->arch == ARCH_GPTOSS)
+		BIAS(p, X, L("ffn_gate_inp.bias"));
+	if (s->sigmoid > 0) /* selection-only bias of sigmoid routers */
+		add(p, C_F32, 0, 0.05, 1, X, 1, 1, L("exp_probs_b.bias"));
+	EXPS(p, C_EXPERTS, E, F, X, L("ffn_gate_exps.weight"));
+	EXPS(p, C_EXPERTS, E, F, X, L("ffn_up_exps.weight"));
+	EXPS(p, C_EXPERTS_DOWN, F, E, X, L("ffn_down_exps.weight"));
+	if (s->arch == ARCH_GPTOSS) {
+		add(p, C_F32, 0, 0.1, 2, F, X, 1, L("ffn_gate_exps.bias"));
+		add(p, C_F32, 0, 0.1, 2, F, X, 1, L("ffn_up_exps.bias"));
+		add(p, C_F32, 0, 0.1, 2, E, X, 1, L("ffn_down_exps.bias"));
+	}
+	if (s->shared > 0) {
+		uint64_t S = F * (uint64_t)s->shared;
+		MAT(p, C_SHEXP, E, S, L("ffn_gate_shexp.weight"));
+		MAT(p, C_SHEXP, E, S, L("ffn_up_shexp.weight"));
+		MAT(p, C_SHEXP, S, E, L("ffn_down_shexp.weight"));
+	}
+}
+
+static void plan_layer(const struct synth *s, struct plan *p, int64_t l)
+{
+	uint64_t E = (uint64_t)s->embd;
+	NORM(p, E, L("attn_norm.weight"));
+	if (s->arch == ARCH_DEEPSEEK2)
+		plan_mla(s, p, l);
+	else
+		plan_attn(s, p, l);
+	/* glm4moe and gpt-oss name the pre-FFN norm post_attention_norm */
+	if (s->arch == ARCH_GLM4MOE || s->arch == ARCH_GPTOSS)
+		NORM(p, E, L("post_attention_norm.weight"));
+	else
+		NORM(p, E, L("ffn_norm.weight"));
+	plan_ffn(s, p, l);
+	if (l >= s->layers) { /* GLM's next-token-prediction layer: carried, never run */
+		MAT(p, C_DENSE, 2 * E, E, L("nextn.eh_proj.weight"));
+		NORM(p, E, L("nextn.enorm.weight"));
+		NORM(p, E, L("nextn.hnorm.weight"));
+		NORM(p, E, L("nextn.shared_head_norm.weight"));
+	}
 }
 
 static void plan_model(const struct synth *s, struct plan *p)
 {
 	uint64_t E = (uint64_t)s->embd, V = (uint64_t)s->vocab;
-	add(p, s->type, false, 1.0, 2, E, V, 1, "token_embd.weight");
-	for (int64_t l = 0; l < s->layers; l++)
+	p->s = s;
+	add(p, C_EMBD, 0, 1.0, 2, E, V, 1, "token_embd.weight");
+	for (int64_t l = 0; l < s->layers + s->nextn; l++)
 		plan_layer(s, p, l);
 	NORM(p, E, "output_norm.weight");
-	add(p, s->type, false, 2 / sqrt((double)E), 2, E, V, 1, "output.weight");
+	add(p, C_OUTPUT, 0, 2 / sqrt((double)E), 2, E, V, 1, "output.weight");
+}
+
+static uint64_t tensor_bytes(const struct tspec *t)
+{
+	return qtype_row_bytes(t->type, t->ne[0]) * t->ne[1] * t->ne[2];
 }
 
 /* Spread tensors over the parts by bytes, every part getting at least one
@@ -234,7 +426,7 @@ static void plan_split(struct plan *p, uint32_t n_parts)
 {
 	uint64_t total = 0, cum = 0;
 	for (size_t i = 0; i < p->n; i++)
-		total += qtype_row_bytes(p->t[i].type, p->t[i].ne[0]) * p->t[i].ne[1] * p->t[i].ne[2];
+		total += tensor_bytes(&p->t[i]);
 	int64_t prev = -1;
 	for (size_t i = 0; i < p->n; i++) {
 		int64_t k = total ? (int64_t)((double)cum / (double)total * n_parts) : 0;
@@ -244,7 +436,7 @@ static void plan_split(struct plan *p, uint32_t n_parts)
 		k = MIN(k, (int64_t)n_parts - 1);
 		p->t[i].part = (uint32_t)k;
 		prev = k;
-		cum += qtype_row_bytes(p->t[i].type, p->t[i].ne[0]) * p->t[i].ne[1] * p->t[i].ne[2];
+		cum += tensor_bytes(&p->t[i]);
 	}
 }
 
@@ -324,59 +516,113 @@ static void write_min_vocab(const struct synth *s, struct gguf_writer *w)
 }
 
 /* Copy every tokenizer.* key of a vocabulary GGUF. */
-static int copy_vocab(const struct gguf *v, struct gguf_writer *w)
+static void copy_vocab(const struct gguf *v, struct gguf_writer *w)
 {
 	for (size_t i = 0; i < v->n_kv; i++)
 		if (!strncmp(v->kv[i].key, "tokenizer.", 10))
 			gguf_writer_kv_value(w, v->kv[i].key, &v->kv[i].val);
-	return 0;
 }
 
+/* llama.cpp's file type (LLAMA_FTYPE_MOSTLY_*) named after the bulk type. */
 static uint32_t file_type(uint32_t type)
 {
-	switch (type) {
-	case GGML_F32: return 0;
-	case GGML_F16: return 1;
-	case GGML_Q4_0: return 2;
-	case GGML_Q8_0: return 7;
-	default: return 14; /* Q4_K: MOSTLY_Q4_K_S */
+	static const uint32_t map[][2] = {
+		{GGML_F32, 0},      {GGML_F16, 1},      {GGML_Q4_0, 2},     {GGML_Q4_1, 3},      {GGML_Q8_0, 7},
+		{GGML_Q5_0, 8},     {GGML_Q5_1, 9},     {GGML_Q2_K, 10},    {GGML_Q3_K, 11},     {GGML_Q4_K, 14},
+		{GGML_Q5_K, 16},    {GGML_Q6_K, 18},    {GGML_IQ2_XXS, 19}, {GGML_IQ2_XS, 20},   {GGML_IQ3_XXS, 23},
+		{GGML_IQ1_S, 24},   {GGML_IQ4_NL, 25},  {GGML_IQ3_S, 26},   {GGML_IQ2_S, 28},    {GGML_IQ4_XS, 30},
+		{GGML_IQ1_M, 31},   {GGML_BF16, 32},    {GGML_TQ1_0, 36},   {GGML_TQ2_0, 37},    {GGML_MXFP4, 38},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(map); i++)
+		if (map[i][0] == type)
+			return map[i][1];
+	return 1;
+}
+
+static void write_rope_scaling(const struct synth *s, struct gguf_writer *w, char *key, size_t kn)
+{
+	const char *a = arch_names[s->arch];
+	if (s->arch == ARCH_MIXTRAL)
+		a = "llama";
+#define K(suffix) (snprintf(key, kn, "%s." suffix, a), key)
+	if (s->rope_scaling == RS_NONE)
+		return;
+	gguf_writer_kv_str(w, K("rope.scaling.type"), s->rope_scaling == RS_YARN ? "yarn" : "linear");
+	gguf_writer_kv_f32(w, K("rope.scaling.factor"), (float)s->rope_factor);
+	if (s->rope_scaling == RS_YARN) {
+		gguf_writer_kv_u32(w, K("rope.scaling.original_context_length"), (uint32_t)s->rope_orig_ctx);
+		if (!isnan(s->yarn_log_mul))
+			gguf_writer_kv_f32(w, K("rope.scaling.yarn_log_multiplier"), (float)s->yarn_log_mul);
 	}
+#undef K
+}
+
+/* The MoE keys of deepseek2 and glm4moe (as their converters write them). */
+static void write_moe_extras(const struct synth *s, struct gguf_writer *w, char *key, size_t kn)
+{
+	const char *a = arch_names[s->arch];
+#define K(suffix) (snprintf(key, kn, "%s." suffix, a), key)
+	gguf_writer_kv_u32(w, K("leading_dense_block_count"), (uint32_t)s->dense_lead);
+	gguf_writer_kv_u32(w, K("expert_shared_count"), (uint32_t)s->shared);
+	gguf_writer_kv_f32(w, K("expert_weights_scale"), (float)s->expert_scale);
+	gguf_writer_kv_bool(w, K("expert_weights_norm"), true);
+	gguf_writer_kv_u32(w, K("expert_gating_func"), s->sigmoid > 0 ? 2 : 1);
+	gguf_writer_kv_u32(w, K("expert_group_count"), (uint32_t)s->groups);
+	gguf_writer_kv_u32(w, K("expert_group_used_count"), (uint32_t)s->group_used);
+	if (s->arch == ARCH_GLM4MOE)
+		gguf_writer_kv_u32(w, K("nextn_predict_layers"), (uint32_t)s->nextn);
+#undef K
 }
 
 static void write_metadata(const struct synth *s, struct gguf_writer *w, const struct gguf *vocab)
 {
 	char key[128];
-	const char *a = s->gguf_arch;
+	const char *a = s->arch == ARCH_MIXTRAL ? "llama" : arch_names[s->arch];
+	bool mla = s->arch == ARCH_DEEPSEEK2;
 #define K(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
 	gguf_writer_kv_str(w, "general.architecture", a);
 	gguf_writer_kv_str(w, "general.name", s->name);
 	gguf_writer_kv_u32(w, K("vocab_size"), (uint32_t)s->vocab);
 	gguf_writer_kv_u32(w, K("context_length"), (uint32_t)s->ctx);
 	gguf_writer_kv_u32(w, K("embedding_length"), (uint32_t)s->embd);
-	gguf_writer_kv_u32(w, K("block_count"), (uint32_t)s->layers);
-	/* Mixtral's converter calls the expert width feed_forward_length */
-	gguf_writer_kv_u32(w, K("feed_forward_length"),
-			   (uint32_t)(s->arch == ARCH_MIXTRAL ? s->expert_ff : s->ff));
-	if (s->experts) {
-		if (s->arch == ARCH_QWEN3MOE)
+	gguf_writer_kv_u32(w, K("block_count"), (uint32_t)(s->layers + s->nextn));
+	/* Mixtral's converter calls the expert width feed_forward_length, and
+	 * gpt-oss's intermediate_size is its expert width */
+	bool ff_is_exp = s->arch == ARCH_MIXTRAL || s->arch == ARCH_GPTOSS;
+	gguf_writer_kv_u32(w, K("feed_forward_length"), (uint32_t)(ff_is_exp ? s->expert_ff : s->ff));
+	if (is_moe(s)) {
+		if (s->arch != ARCH_MIXTRAL)
 			gguf_writer_kv_u32(w, K("expert_feed_forward_length"), (uint32_t)s->expert_ff);
 		gguf_writer_kv_u32(w, K("expert_count"), (uint32_t)s->experts);
 		gguf_writer_kv_u32(w, K("expert_used_count"), (uint32_t)s->experts_used);
 	}
+	if (s->arch == ARCH_DEEPSEEK2 || s->arch == ARCH_GLM4MOE)
+		write_moe_extras(s, w, key, sizeof key);
 	gguf_writer_kv_u32(w, K("attention.head_count"), (uint32_t)s->heads);
-	gguf_writer_kv_u32(w, K("attention.head_count_kv"), (uint32_t)s->kv_heads);
-	gguf_writer_kv_u32(w, K("attention.key_length"), (uint32_t)s->head_dim);
-	gguf_writer_kv_u32(w, K("attention.value_length"), (uint32_t)s->head_dim);
-	gguf_writer_kv_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-6f);
-	gguf_writer_kv_u32(w, K("rope.dimension_count"), (uint32_t)s->head_dim);
+	/* MLA is stored as one latent KV head of kv_lora + rope dims */
+	gguf_writer_kv_u32(w, K("attention.head_count_kv"), (uint32_t)(mla ? 1 : s->kv_heads));
+	gguf_writer_kv_u32(w, K("attention.key_length"), (uint32_t)(mla ? s->kv_lora + s->rope_dim : s->head_dim));
+	gguf_writer_kv_u32(w, K("attention.value_length"), (uint32_t)(mla ? s->kv_lora : s->head_dim));
+	if (mla) {
+		if (s->q_lora > 0)
+			gguf_writer_kv_u32(w, K("attention.q_lora_rank"), (uint32_t)s->q_lora);
+		gguf_writer_kv_u32(w, K("attention.kv_lora_rank"), (uint32_t)s->kv_lora);
+		gguf_writer_kv_u32(w, K("attention.key_length_mla"), (uint32_t)s->head_dim);
+		gguf_writer_kv_u32(w, K("attention.value_length_mla"), (uint32_t)s->v_head_dim);
+	}
+	if (s->arch == ARCH_GPTOSS)
+		gguf_writer_kv_u32(w, K("attention.sliding_window"), (uint32_t)s->swa);
+	gguf_writer_kv_f32(w, K("attention.layer_norm_rms_epsilon"), (float)s->rms_eps);
+	gguf_writer_kv_u32(w, K("rope.dimension_count"), (uint32_t)s->rope_dim);
 	gguf_writer_kv_f32(w, K("rope.freq_base"), (float)s->rope_base);
+	write_rope_scaling(s, w, key, sizeof key);
 #undef K
 	if (vocab)
 		copy_vocab(vocab, w);
 	else
 		write_min_vocab(s, w);
 	gguf_writer_kv_u32(w, "general.quantization_version", 2);
-	gguf_writer_kv_u32(w, "general.file_type", file_type(s->type));
+	gguf_writer_kv_u32(w, "general.file_type", file_type(s->types[is_moe(s) ? C_EXPERTS : C_DENSE]));
 }
 
 /* ---- tensor data ---- */
@@ -408,31 +654,16 @@ static void progress(struct scratch *sc, uint64_t n)
 
 static int write_tensor(const struct tspec *t, uint64_t seed, struct gguf_writer *w, struct scratch *sc)
 {
-	struct rng r;
-	rng_seed(&r, seed, t->name);
-	const struct qtype *q = qtype_get(t->type);
+	struct synth_rng r;
+	synth_rng_seed(&r, seed, t->name);
 	uint64_t rows = t->ne[1] * t->ne[2] * t->ne[3], ne0 = t->ne[0];
 	uint64_t row_bytes = qtype_row_bytes(t->type, ne0);
 	/* whole rows per chunk so that blocks never straddle chunks */
 	uint64_t chunk_rows = MAX((uint64_t)1, CHUNK_ELEMS / ne0);
 	for (uint64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
 		uint64_t nr = MIN(chunk_rows, rows - r0);
-		uint64_t nel = nr * ne0;
-		const void *out;
-		if (t->type == GGML_Q4_K) {
-			fill_q4_K(&r, sc->q, nel / QK_K, t->std);
-			out = sc->q;
-		} else {
-			/* uniform on [-a, a] has std a/sqrt(3) */
-			fill_uniform(&r, sc->f, nel, t->norm ? 1.0f : 0.0f, t->std * sqrtf(3.0f));
-			if (t->type == GGML_F32) {
-				out = sc->f;
-			} else {
-				q->from_float(sc->f, sc->q, (int64_t)nel);
-				out = sc->q;
-			}
-		}
-		if (gguf_writer_data(w, out, nr * row_bytes) < 0)
+		synth_fill(t->type, &r, sc->q, sc->f, nr * ne0, t->centre, t->std);
+		if (gguf_writer_data(w, sc->q, nr * row_bytes) < 0)
 			return -1;
 		progress(sc, nr * row_bytes);
 	}
@@ -483,165 +714,409 @@ static int write_part(const struct synth *s, const struct plan *p, uint32_t k, u
 	return rc;
 }
 
+/* --dry-run: what the file would hold, by class and by type. */
+static void print_plan(const struct synth *s, const struct plan *p)
+{
+	uint64_t by_class[C_COUNT + 1] = {0}, by_type[GGML_TYPE_COUNT] = {0}, total = 0, experts = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		uint64_t b = tensor_bytes(&p->t[i]);
+		by_class[p->t[i].cls] += b;
+		by_type[p->t[i].type] += b;
+		total += b;
+		if (strstr(p->t[i].name, "_exps"))
+			experts += b;
+	}
+	char b1[32], b2[32], b3[32];
+	printf("%s, %" PRId64 " layers: %zu tensors, %s of data (%" PRIu64 " bytes)\n",
+	       arch_names[s->arch], s->layers + s->nextn, p->n, fmt_bytes(b1, sizeof b1, total), total);
+	printf("  dense %s, experts %s\n", fmt_bytes(b2, sizeof b2, total - experts),
+	       fmt_bytes(b3, sizeof b3, experts));
+	for (int c = 0; c <= C_COUNT; c++)
+		if (by_class[c])
+			printf("  %-12s %-8s %s\n", c == C_COUNT ? "F32 vectors" : class_names[c],
+			       c == C_COUNT ? "F32" : qtype_get(s->types[c])->name, fmt_bytes(b1, sizeof b1, by_class[c]));
+	for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++)
+		if (by_type[t])
+			printf("  type %-8s %s\n", qtype_get(t)->name, fmt_bytes(b1, sizeof b1, by_type[t]));
+}
+
 /* ---- options ---- */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: heft-engine synth [--arch llama|qwen3|qwen3moe|mixtral] [--embd N] [--layers N]\n"
-		"         [--heads N] [--kv-heads N] [--head-dim N] [--ff N] [--experts N]\n"
-		"         [--experts-used N] [--expert-ff N] [--vocab N] [--ctx N] [--rope-base F]\n"
-		"         [--type F32|F16|Q8_0|Q4_0|Q4_K] [--seed S] [--name NAME]\n"
-		"         [--vocab-from FILE.gguf] [--split N] [-q] -o FILE.gguf\n");
+		"usage: heft-engine synth [--like deepseek-v3|kimi-k2|glm-4.6|gpt-oss-120b|qwen3-235b]\n"
+		"         [--arch llama|qwen3|qwen3moe|mixtral|deepseek2|glm4moe|gpt-oss]\n"
+		"         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--rope-dim N]\n"
+		"         [--ff N] [--experts N] [--experts-used N] [--expert-ff N] [--vocab N] [--ctx N]\n"
+		"         [--dense-lead N] [--shared-experts N] [--expert-groups G --group-used K]\n"
+		"         [--expert-scale F] [--gating softmax|sigmoid] [--qk-norm] [--nextn N]\n"
+		"         [--q-lora-rank N] [--kv-lora-rank N] [--v-head-dim N] [--swa N]\n"
+		"         [--rope-base F] [--rope-scaling none|linear|yarn] [--rope-factor F]\n"
+		"         [--rope-orig-ctx N] [--yarn-log-mul F] [--rms-eps F]\n"
+		"         [--type T] [--preset UD-IQ1_S|UD-IQ1_M|UD-IQ2_XXS|MXFP4_MOE|Q4_K_M]\n"
+		"         [--type-embd T] [--type-output T] [--type-attn T] [--type-dense T]\n"
+		"         [--type-shexp T] [--type-experts T] [--type-experts-down T]\n"
+		"         [--seed S] [--name NAME] [--vocab-from FILE.gguf] [--split N] [--dry-run] [-q]\n"
+		"         -o FILE.gguf\n"
+		"types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS\n"
+		"       IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S TQ1_0 TQ2_0 MXFP4\n");
 }
 
-static void defaults(struct synth *s)
-{
-	bool moe = s->arch == ARCH_QWEN3MOE || s->arch == ARCH_MIXTRAL;
-	s->gguf_arch = s->arch == ARCH_MIXTRAL ? "llama" : arch_names[s->arch];
-	if (s->embd < 0) s->embd = 256;
-	if (s->layers < 0) s->layers = 2;
-	if (s->heads < 0) s->heads = 4;
-	if (s->kv_heads < 0) s->kv_heads = s->heads >= 2 ? s->heads / 2 : 1;
-	if (s->head_dim < 0) s->head_dim = s->heads ? s->embd / s->heads : 0;
-	if (s->ff < 0) s->ff = s->arch == ARCH_MIXTRAL ? 512 : 768;
-	if (s->experts < 0) s->experts = !moe ? 0 : s->arch == ARCH_MIXTRAL ? 4 : 8;
-	if (s->experts_used < 0) s->experts_used = s->experts ? 2 : 0;
-	if (s->expert_ff < 0) s->expert_ff = s->arch == ARCH_MIXTRAL ? s->ff : 256;
-	if (s->vocab < 0) s->vocab = 512;
-	if (s->ctx < 0) s->ctx = 4096;
-	if (s->rope_base <= 0) s->rope_base = s->arch == ARCH_LLAMA || s->arch == ARCH_MIXTRAL ? 1e4 : 1e6;
-	if (!s->name) s->name = s->arch == ARCH_MIXTRAL ? "heft synthetic mixtral" : "heft synthetic";
-}
+enum okind { OK_INT, OK_F64, OK_TYPE, OK_SPECIAL };
 
-static const char *check(const struct synth *s)
-{
-	bool moe = s->arch == ARCH_QWEN3MOE || s->arch == ARCH_MIXTRAL;
-	if (!s->out)
-		return "-o FILE is required";
-	if (s->embd < 1 || s->layers < 1 || s->heads < 1 || s->kv_heads < 1 || s->head_dim < 1 ||
-	    s->ff < 1 || s->vocab < 1 || s->ctx < 1)
-		return "sizes must be positive";
-	/* bounds that keep the writer's memory at a few MB (a row is generated
-	 * whole) while staying far above any real model's */
-	if (s->embd > ROW_MAX || s->ff > ROW_MAX || s->expert_ff > ROW_MAX ||
-	    s->heads * s->head_dim > ROW_MAX || s->layers > 65536 || s->experts > 65536 ||
-	    s->vocab > VOCAB_MAX || s->ctx > UINT32_MAX)
-		return "a size is out of range (rows up to 1048576 elements, vocab up to 4194304)";
-	if (s->heads % s->kv_heads)
-		return "--heads must be a multiple of --kv-heads";
-	if (moe && (s->experts < 1 || s->experts_used < 1 || s->experts_used > s->experts ||
-		    s->expert_ff < 1))
-		return "a MoE model needs --experts >= --experts-used >= 1 and --expert-ff >= 1";
-	if (!moe && s->experts > 0)
-		return "--experts needs --arch qwen3moe or mixtral";
-	if (s->split < 1 || s->split > 9999)
-		return "--split must be in 1..9999";
-	return NULL;
-}
+/* Every long option; the index in this table is getopt's val - 256. */
+static const struct opt {
+	const char *name;
+	enum okind kind;
+	size_t off;
+} opts[] = {
+	{"embd", OK_INT, OFF(embd)},
+	{"layers", OK_INT, OFF(layers)},
+	{"heads", OK_INT, OFF(heads)},
+	{"kv-heads", OK_INT, OFF(kv_heads)},
+	{"head-dim", OK_INT, OFF(head_dim)},
+	{"rope-dim", OK_INT, OFF(rope_dim)},
+	{"v-head-dim", OK_INT, OFF(v_head_dim)},
+	{"ff", OK_INT, OFF(ff)},
+	{"experts", OK_INT, OFF(experts)},
+	{"experts-used", OK_INT, OFF(experts_used)},
+	{"expert-ff", OK_INT, OFF(expert_ff)},
+	{"shared-experts", OK_INT, OFF(shared)},
+	{"dense-lead", OK_INT, OFF(dense_lead)},
+	{"expert-groups", OK_INT, OFF(groups)},
+	{"group-used", OK_INT, OFF(group_used)},
+	{"q-lora-rank", OK_INT, OFF(q_lora)},
+	{"kv-lora-rank", OK_INT, OFF(kv_lora)},
+	{"nextn", OK_INT, OFF(nextn)},
+	{"swa", OK_INT, OFF(swa)},
+	{"vocab", OK_INT, OFF(vocab)},
+	{"ctx", OK_INT, OFF(ctx)},
+	{"rope-orig-ctx", OK_INT, OFF(rope_orig_ctx)},
+	{"split", OK_INT, OFF(split)},
+	{"rope-base", OK_F64, OFF(rope_base)},
+	{"rope-factor", OK_F64, OFF(rope_factor)},
+	{"yarn-log-mul", OK_F64, OFF(yarn_log_mul)},
+	{"expert-scale", OK_F64, OFF(expert_scale)},
+	{"rms-eps", OK_F64, OFF(rms_eps)},
+	{"type", OK_TYPE, OFF(type)},
+	{"type-embd", OK_TYPE, OFF(types[C_EMBD])},
+	{"type-output", OK_TYPE, OFF(types[C_OUTPUT])},
+	{"type-attn", OK_TYPE, OFF(types[C_ATTN])},
+	{"type-dense", OK_TYPE, OFF(types[C_DENSE])},
+	{"type-shexp", OK_TYPE, OFF(types[C_SHEXP])},
+	{"type-experts", OK_TYPE, OFF(types[C_EXPERTS])},
+	{"type-experts-down", OK_TYPE, OFF(types[C_EXPERTS_DOWN])},
+	{"arch", OK_SPECIAL, 0},
+	{"like", OK_SPECIAL, 0},
+	{"preset", OK_SPECIAL, 0},
+	{"gating", OK_SPECIAL, 0},
+	{"rope-scaling", OK_SPECIAL, 0},
+	{"qk-norm", OK_SPECIAL, 0},
+	{"seed", OK_SPECIAL, 0},
+	{"vocab-from", OK_SPECIAL, 0},
+	{"name", OK_SPECIAL, 0},
+	{"dry-run", OK_SPECIAL, 0},
+};
 
 static bool parse_type(const char *s, uint32_t *out)
 {
-	static const uint32_t ok[] = {GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_K};
-	for (size_t i = 0; i < ARRAY_LEN(ok); i++)
-		if (!strcasecmp(s, qtype_get(ok[i])->name)) {
-			*out = ok[i];
+	for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+		const struct qtype *q = qtype_get(t);
+		if (q && q->name && !strcasecmp(s, q->name) && synth_type_ok(t)) {
+			*out = t;
 			return true;
 		}
+	}
 	return false;
 }
 
-/* In the order of longopts[], which names an option by O_x - O_ARCH. */
-enum { O_ARCH = 256, O_EMBD, O_LAYERS, O_HEADS, O_KVH, O_HD, O_FF, O_EXP, O_EXPU, O_EXPFF,
-       O_VOCAB, O_CTX, O_ROPE, O_TYPE, O_SEED, O_VFROM, O_SPLIT, O_NAME };
+static int index_of(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return (int)i;
+	return -1;
+}
 
-static const struct option longopts[] = {
-	{"arch", required_argument, NULL, O_ARCH},
-	{"embd", required_argument, NULL, O_EMBD},
-	{"layers", required_argument, NULL, O_LAYERS},
-	{"heads", required_argument, NULL, O_HEADS},
-	{"kv-heads", required_argument, NULL, O_KVH},
-	{"head-dim", required_argument, NULL, O_HD},
-	{"ff", required_argument, NULL, O_FF},
-	{"experts", required_argument, NULL, O_EXP},
-	{"experts-used", required_argument, NULL, O_EXPU},
-	{"expert-ff", required_argument, NULL, O_EXPFF},
-	{"vocab", required_argument, NULL, O_VOCAB},
-	{"ctx", required_argument, NULL, O_CTX},
-	{"rope-base", required_argument, NULL, O_ROPE},
-	{"type", required_argument, NULL, O_TYPE},
-	{"seed", required_argument, NULL, O_SEED},
-	{"vocab-from", required_argument, NULL, O_VFROM},
-	{"split", required_argument, NULL, O_SPLIT},
-	{"name", required_argument, NULL, O_NAME},
-	{"output", required_argument, NULL, 'o'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
-};
+/* The options without a field of their own. */
+static bool parse_special(struct synth *s, const char *name, const char *v)
+{
+	static const char *const scalings[] = {"none", "linear", "yarn"};
+	static const char *const gatings[] = {"softmax", "sigmoid"};
+	int64_t n;
+	if (!strcmp(name, "arch"))
+		return (s->arch = index_of(arch_names, ARRAY_LEN(arch_names), v)) >= 0;
+	if (!strcmp(name, "gating"))
+		return (s->sigmoid = index_of(gatings, 2, v)) >= 0;
+	if (!strcmp(name, "rope-scaling"))
+		return (s->rope_scaling = index_of(scalings, 3, v)) >= 0;
+	if (!strcmp(name, "seed")) {
+		if (!parse_i64(v, 0, INT64_MAX, &n))
+			return false;
+		s->seed = (uint64_t)n;
+	} else if (!strcmp(name, "qk-norm")) {
+		s->qk_norm = 1;
+	} else if (!strcmp(name, "dry-run")) {
+		s->dry_run = true;
+	} else {
+		const char **dst = !strcmp(name, "like") ? &s->like : !strcmp(name, "preset") ? &s->preset
+				 : !strcmp(name, "vocab-from") ? &s->vocab_from : &s->name;
+		*dst = v;
+	}
+	return true;
+}
 
-/* Returns 0, or 2 after printing what was wrong. */
+/* Returns 0, -1 after --help, or 2 after printing what was wrong. */
 static int parse_args(int argc, char **argv, struct synth *s)
 {
-	int64_t *ints[] = {&s->embd, &s->layers, &s->heads, &s->kv_heads,
-			   &s->head_dim, &s->ff, &s->experts, &s->experts_used, &s->expert_ff,
-			   &s->vocab, &s->ctx};
+	struct option longopts[ARRAY_LEN(opts) + 4];
+	for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
+		bool flag = !strcmp(opts[i].name, "qk-norm") || !strcmp(opts[i].name, "dry-run");
+		longopts[i] = (struct option){opts[i].name, flag ? no_argument : required_argument, NULL, 256 + (int)i};
+	}
+	size_t k = ARRAY_LEN(opts);
+	longopts[k++] = (struct option){"output", required_argument, NULL, 'o'};
+	longopts[k++] = (struct option){"quiet", no_argument, NULL, 'q'};
+	longopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[k] = (struct option){NULL, 0, NULL, 0};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		if (c == 'o') {
+			s->out = optarg;
+			continue;
+		}
+		if (c == 'q') {
+			s->quiet = true;
+			continue;
+		}
+		if (c == 'h') {
+			usage(stdout);
+			return -1;
+		}
+		if (c < 256 || c >= 256 + (int)ARRAY_LEN(opts)) {
+			usage(stderr);
+			return 2;
+		}
+		const struct opt *o = &opts[c - 256];
 		int64_t v;
-		switch (c) {
-		case O_ARCH: {
-			size_t i;
-			for (i = 0; i < ARRAY_LEN(arch_names) && strcmp(optarg, arch_names[i]); i++)
-				;
-			if (i == ARRAY_LEN(arch_names))
-				goto bad;
-			s->arch = (enum arch)i;
+		double d;
+		bool ok;
+		switch (o->kind) {
+		case OK_INT:
+			ok = parse_i64(optarg, 0, (int64_t)1 << 30, &v);
+			if (ok)
+				I64(s, o->off) = v;
+			break;
+		case OK_F64:
+			ok = parse_f64(optarg, &d) && d >= 0 && isfinite(d);
+			if (ok)
+				F64(s, o->off) = d;
+			break;
+		case OK_TYPE:
+			ok = parse_type(optarg, (uint32_t *)((char *)s + o->off));
+			break;
+		default:
+			ok = parse_special(s, o->name, optarg);
 			break;
 		}
-		case O_EMBD: case O_LAYERS: case O_HEADS: case O_KVH: case O_HD: case O_FF:
-		case O_EXP: case O_EXPU: case O_EXPFF: case O_VOCAB: case O_CTX:
-			if (!parse_i64(optarg, 0, (int64_t)1 << 30, &v))
-				goto bad;
-			*ints[c - O_EMBD] = v;
-			break;
-		case O_ROPE:
-			if (!parse_f64(optarg, &s->rope_base) || !(s->rope_base > 0))
-				goto bad;
-			break;
-		case O_TYPE:
-			if (!parse_type(optarg, &s->type))
-				goto bad;
-			break;
-		case O_SEED:
-			if (!parse_i64(optarg, 0, INT64_MAX, &v))
-				goto bad;
-			s->seed = (uint64_t)v;
-			break;
-		case O_SPLIT:
-			if (!parse_i64(optarg, 1, 9999, &v))
-				goto bad;
-			s->split = v;
-			break;
-		case O_VFROM: s->vocab_from = optarg; break;
-		case O_NAME: s->name = optarg; break;
-		case 'o': s->out = optarg; break;
-		case 'q': s->quiet = true; break;
-		case 'h': usage(stdout); return -1;
-		default: usage(stderr); return 2;
+		if (!ok) {
+			warnx_("synth: bad value '%s' for --%s%s", optarg, o->name,
+			       o->kind == OK_TYPE ? " (the types are listed by --help)" : "");
+			return 2;
 		}
-		continue;
-bad:
-		warnx_("synth: bad value '%s' for --%s", optarg, longopts[c - O_ARCH].name);
-		return 2;
 	}
 	if (optind < argc) {
 		warnx_("synth: unexpected argument '%s'", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
+	for (int t = 0; t < C_COUNT; t++)
+		s->explicit_type[t] = s->types[t] != TYPE_UNSET;
 	return 0;
+}
+
+#define DEF(field, value)                       \
+	do {                                    \
+		if (s->field < 0)               \
+			s->field = (value);     \
+	} while (0)
+#define DEFF(field, value)                      \
+	do {                                    \
+		if (isnan(s->field))            \
+			s->field = (value);     \
+	} while (0)
+
+static void defaults(struct synth *s)
+{
+	int a = s->arch;
+	bool ds = a == ARCH_DEEPSEEK2, glm = a == ARCH_GLM4MOE, oss = a == ARCH_GPTOSS;
+	bool moe = a == ARCH_QWEN3MOE || a == ARCH_MIXTRAL || ds || glm || oss;
+	DEF(embd, 256);
+	DEF(layers, ds || glm ? 3 : 2);
+	DEF(heads, 4);
+	DEF(kv_heads, ds ? 1 : s->heads >= 2 ? s->heads / 2 : 1);
+	DEF(head_dim, ds ? 96 : s->heads ? s->embd / s->heads : 0);
+	/* deepseek2: a third of the key dims rotate (V3: 64 of 192); glm4moe:
+	 * half (partial_rotary_factor 0.5) */
+	DEF(rope_dim, ds ? MAX(2, s->head_dim / 3 / 2 * 2) : glm ? MAX(2, s->head_dim / 2 / 2 * 2) : s->head_dim);
+	DEF(v_head_dim, ds ? s->head_dim - s->rope_dim : 0);
+	DEF(q_lora, ds ? 96 : 0);
+	DEF(kv_lora, ds ? 64 : 0);
+	DEF(ff, a == ARCH_MIXTRAL ? 512 : ds || glm ? 512 : 768);
+	DEF(experts, !moe ? 0 : a == ARCH_MIXTRAL ? 4 : 8);
+	DEF(experts_used, s->experts ? 2 : 0);
+	DEF(expert_ff, a == ARCH_MIXTRAL ? s->ff : ds || glm ? 128 : 256);
+	DEF(shared, ds || glm ? 1 : 0);
+	DEF(dense_lead, (ds || glm) && s->layers > 1 ? 1 : 0);
+	DEF(groups, ds || glm ? 1 : 0);
+	DEF(group_used, s->groups);
+	DEF(nextn, 0);
+	DEF(swa, oss ? 128 : 0);
+	DEF(sigmoid, ds || glm ? 1 : 0);
+	DEF(qk_norm, 0);
+	DEF(vocab, 512);
+	DEF(ctx, 4096);
+	DEFF(expert_scale, ds || glm ? 2.5 : 1.0);
+	DEFF(rms_eps, 1e-6);
+	DEFF(rope_base, a == ARCH_LLAMA || a == ARCH_MIXTRAL ? 1e4 : 1e6);
+	/* deepseek2 and gpt-oss ship with YaRN */
+	if (s->rope_scaling == RS_UNSET)
+		s->rope_scaling = ds || oss ? RS_YARN : RS_NONE;
+	DEFF(rope_factor, 4.0);
+	DEF(rope_orig_ctx, MAX(1, (int64_t)(s->ctx / s->rope_factor)));
+	if (ds)
+		DEFF(yarn_log_mul, 0.1);
+	if (!s->name)
+		s->name = a == ARCH_MIXTRAL ? "heft synthetic mixtral" : "heft synthetic";
+}
+
+/* Flags given for an architecture that has no such thing. */
+static const char *check_arch_flags(const struct synth *s, const struct synth *given)
+{
+	int a = s->arch;
+	bool ds = a == ARCH_DEEPSEEK2, glm = a == ARCH_GLM4MOE, oss = a == ARCH_GPTOSS;
+	if (!ds && (given->q_lora >= 0 || given->kv_lora >= 0 || given->v_head_dim >= 0))
+		return "--q-lora-rank, --kv-lora-rank and --v-head-dim need --arch deepseek2";
+	if (!ds && !glm && (given->dense_lead >= 0 || given->shared >= 0 || given->groups >= 0 ||
+			    given->group_used >= 0 || !isnan(given->expert_scale) || given->sigmoid >= 0))
+		return "--dense-lead, --shared-experts, --expert-groups, --group-used, --expert-scale and "
+		       "--gating need --arch deepseek2 or glm4moe";
+	if (!glm && given->nextn >= 0)
+		return "--nextn needs --arch glm4moe (deepseek2 converters drop the MTP layers)";
+	if (!glm && given->qk_norm > 0)
+		return "--qk-norm needs --arch glm4moe (qwen3 always has it, the others never)";
+	if (glm && given->sigmoid == 0)
+		return "glm4moe routes with sigmoid scores (--gating softmax is not a glm4moe model)";
+	if (!oss && given->swa >= 0)
+		return "--swa needs --arch gpt-oss";
+	if (oss && given->ff >= 0)
+		return "--ff does not apply to gpt-oss (no dense FFN; --expert-ff sets the experts)";
+	if (ds && given->kv_heads >= 0 && given->kv_heads != 1)
+		return "--kv-heads does not apply to deepseek2 (MLA stores one latent KV head)";
+	return NULL;
+}
+
+static const char *check_moe(const struct synth *s)
+{
+	bool moe_arch = s->arch != ARCH_LLAMA && s->arch != ARCH_QWEN3;
+	if (moe_arch && (s->experts < 1 || s->experts_used < 1 || s->experts_used > s->experts ||
+			 s->expert_ff < 1))
+		return "a MoE model needs --experts >= --experts-used >= 1 and --expert-ff >= 1";
+	if (!moe_arch && s->experts > 0)
+		return "--experts needs a MoE architecture (qwen3moe, mixtral, deepseek2, glm4moe, gpt-oss)";
+	if (s->dense_lead >= s->layers && s->dense_lead > 0)
+		return "--dense-lead must be below --layers (it would leave no MoE layer)";
+	if (s->groups > 1) {
+		if (s->experts % s->groups || s->experts / s->groups < 2)
+			return "--expert-groups must split --experts into groups of at least 2";
+		if (s->group_used < 1 || s->group_used > s->groups ||
+		    s->group_used * (s->experts / s->groups) < s->experts_used)
+			return "--group-used must be in 1..--expert-groups and keep at least --experts-used experts";
+	} else if (s->groups == 1 && s->group_used != 1) {
+		return "--group-used needs --expert-groups above 1";
+	}
+	if (s->nextn > 16)
+		return "--nextn is out of range (0..16)";
+	if (!(s->expert_scale > 0))
+		return "--expert-scale must be positive";
+	return NULL;
+}
+
+static const char *check_attn(const struct synth *s, const struct synth *given)
+{
+	if (s->arch == ARCH_DEEPSEEK2) {
+		if (s->kv_lora < 1)
+			return "--kv-lora-rank must be positive";
+		if (s->rope_dim >= s->head_dim)
+			return "deepseek2 needs --rope-dim below --head-dim (MLA keeps non-rotary dims)";
+		if (s->v_head_dim < 1)
+			return "--v-head-dim must be positive";
+		if (s->q_lora > ROW_MAX || s->kv_lora > ROW_MAX || s->heads * s->v_head_dim > ROW_MAX)
+			return "a size is out of range (rows up to 1048576 elements)";
+	} else if (s->heads % s->kv_heads) {
+		return "--heads must be a multiple of --kv-heads";
+	}
+	if (s->rope_dim < 2 || s->rope_dim > s->head_dim || s->rope_dim % 2)
+		return "--rope-dim must be even and in 2..--head-dim";
+	if (s->rope_scaling == RS_NONE && (!isnan(given->rope_factor) || given->rope_orig_ctx >= 0 ||
+					   !isnan(given->yarn_log_mul)))
+		return "--rope-factor, --rope-orig-ctx and --yarn-log-mul need --rope-scaling linear or yarn";
+	if (s->rope_scaling == RS_LINEAR && (given->rope_orig_ctx >= 0 || !isnan(given->yarn_log_mul)))
+		return "--rope-orig-ctx and --yarn-log-mul need --rope-scaling yarn";
+	if (s->rope_scaling != RS_NONE && !(s->rope_factor > 0))
+		return "--rope-factor must be positive";
+	if (s->rope_scaling == RS_YARN && s->rope_orig_ctx < 1)
+		return "--rope-orig-ctx must be positive";
+	if (s->arch == ARCH_GPTOSS && s->swa < 1)
+		return "gpt-oss needs a sliding window (--swa N, N >= 1)";
+	if (!(s->rms_eps > 0) || !(s->rope_base > 0))
+		return "--rms-eps and --rope-base must be positive";
+	return NULL;
+}
+
+static const char *check(const struct synth *s, const struct synth *given)
+{
+	if (!s->out && !s->dry_run)
+		return "-o FILE is required";
+	const char *why = check_arch_flags(s, given);
+	if (why)
+		return why;
+	if (s->embd < 1 || s->layers < 1 || s->heads < 1 || s->kv_heads < 1 || s->head_dim < 1 ||
+	    s->ff < 1 || s->vocab < 1 || s->ctx < 1)
+		return "sizes must be positive";
+	/* bounds that keep the writer's memory at a few MB (a row is generated
+	 * whole) while staying far above any real model's */
+	if (s->embd > ROW_MAX || s->ff > ROW_MAX || s->expert_ff * MAX(s->shared, 1) > ROW_MAX ||
+	    s->heads * s->head_dim > ROW_MAX || s->layers > 65536 || s->experts > 65536 ||
+	    s->vocab > VOCAB_MAX || s->ctx > UINT32_MAX)
+		return "a size is out of range (rows up to 1048576 elements, vocab up to 4194304)";
+	if ((why = check_moe(s)) || (why = check_attn(s, given)))
+		return why;
+	if (s->split < 1 || s->split > 9999)
+		return "--split must be in 1..9999";
+	return NULL;
+}
+
+/* A --type-CLASS for a class the model has no tensor of says the command
+ * line is not what was meant. */
+static const char *check_classes(const struct synth *s, const struct plan *p)
+{
+	static char msg[128];
+	for (int c = 0; c < C_COUNT; c++) {
+		if (!s->explicit_type[c])
+			continue;
+		size_t i;
+		for (i = 0; i < p->n && p->t[i].cls != c; i++)
+			;
+		if (i == p->n) {
+			snprintf(msg, sizeof msg, "--type-%s: this %s model has no %s tensors", class_names[c],
+				 arch_names[s->arch], class_desc[c]);
+			return msg;
+		}
+	}
+	return NULL;
 }
 
 /* Vocabulary size from the token list of a --vocab-from file. */
@@ -656,18 +1131,68 @@ static int vocab_size_of(const struct gguf *v, const char *path, int64_t *out)
 	return 0;
 }
 
+static int write_model(const struct synth *s, struct plan *p, const struct gguf *vocab)
+{
+	if ((size_t)s->split > p->n) {
+		warnx_("synth: --split %" PRId64 " is more than the %zu tensors", s->split, p->n);
+		return 2;
+	}
+	plan_split(p, (uint32_t)s->split);
+	/* a chunk is whole rows: at least one, however long */
+	size_t max_elems = CHUNK_ELEMS;
+	for (size_t i = 0; i < p->n; i++)
+		max_elems = MAX(max_elems, (size_t)p->t[i].ne[0]);
+	struct scratch sc = {.f = xreallocarray(NULL, max_elems, sizeof(float)),
+			     .q = xreallocarray(NULL, max_elems, sizeof(float))};
+	double t0 = now_sec();
+	uint64_t bytes = 0;
+	int rc = 0;
+	sc.tty = !s->quiet && isatty(2);
+	sc.start = sc.last = t0;
+	for (size_t i = 0; i < p->n; i++)
+		sc.total += tensor_bytes(&p->t[i]);
+	for (uint32_t k = 0; rc == 0 && k < (uint32_t)s->split; k++)
+		if (write_part(s, p, k, (uint32_t)s->split, vocab, &sc, &bytes) < 0)
+			rc = 1;
+	double dt = now_sec() - t0;
+	if (rc == 0 && !s->quiet) {
+		char b[32];
+		fprintf(stderr, "%s: %zu tensors, %s in %.1f s (%.0f MB/s)\n", heft_progname, p->n,
+			fmt_bytes(b, sizeof b, bytes), dt, (double)bytes / 1e6 / (dt > 0 ? dt : 1e-9));
+	}
+	free(sc.f);
+	free(sc.q);
+	return rc;
+}
+
 int cmd_synth(int argc, char **argv)
 {
-	struct synth s = {.embd = -1, .layers = -1, .heads = -1, .kv_heads = -1, .head_dim = -1,
-			  .ff = -1, .experts = -1, .experts_used = -1, .expert_ff = -1, .vocab = -1,
-			  .ctx = -1, .split = 1, .type = GGML_F16, .seed = 1};
+	struct synth s = {.arch = -1, .embd = -1, .layers = -1, .heads = -1, .kv_heads = -1, .head_dim = -1,
+			  .rope_dim = -1, .v_head_dim = -1, .ff = -1, .experts = -1, .experts_used = -1,
+			  .expert_ff = -1, .shared = -1, .dense_lead = -1, .groups = -1, .group_used = -1,
+			  .q_lora = -1, .kv_lora = -1, .nextn = -1, .swa = -1, .vocab = -1, .ctx = -1,
+			  .rope_orig_ctx = -1, .split = 1, .qk_norm = -1, .sigmoid = -1, .rope_base = NAN,
+			  .rope_factor = NAN, .yarn_log_mul = NAN, .expert_scale = NAN, .rms_eps = NAN,
+			  .rope_scaling = RS_UNSET, .type = GGML_F16, .seed = 1};
+	for (int c = 0; c < C_COUNT; c++)
+		s.types[c] = TYPE_UNSET;
 	int rc = parse_args(argc, argv, &s);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (s.arch == ARCH_MIXTRAL && s.expert_ff < 0 && s.ff >= 0)
+	const struct synth given = s;
+	const char *why = NULL;
+	if (s.like)
+		why = apply_like(&s);
+	if (!why && s.arch < 0)
+		s.arch = ARCH_LLAMA;
+	if (!why && s.arch == ARCH_MIXTRAL && s.expert_ff < 0 && s.ff >= 0)
 		s.expert_ff = s.ff;
-	defaults(&s);
-	const char *why = check(&s);
+	if (!why) {
+		defaults(&s);
+		why = apply_types(&s);
+	}
+	if (!why)
+		why = check(&s, &given);
 	if (why) {
 		warnx_("synth: %s", why);
 		return 2;
@@ -689,45 +1214,14 @@ int cmd_synth(int argc, char **argv)
 
 	struct plan p = {0};
 	plan_model(&s, &p);
-	for (size_t i = 0; i < p.n; i++) { /* Q4_K is made from bits; the rest from floats */
-		uint32_t t = p.t[i].type;
-		if (t != GGML_Q4_K && t != GGML_F32 && !qtype_get(t)->from_float) {
-			warnx_("synth: no quantizer for %s", qtype_get(t)->name);
-			rc = 1;
-			goto out;
-		}
-	}
-	if ((size_t)s.split > p.n) {
-		warnx_("synth: --split %" PRId64 " is more than the %zu tensors", s.split, p.n);
+	if ((why = check_classes(&s, &p))) {
+		warnx_("synth: %s", why);
 		rc = 2;
-		goto out;
+	} else if (s.dry_run) {
+		print_plan(&s, &p);
+	} else {
+		rc = write_model(&s, &p, vocab);
 	}
-	plan_split(&p, (uint32_t)s.split);
-
-	/* a chunk is whole rows: at least one, however long */
-	size_t max_elems = CHUNK_ELEMS;
-	for (size_t i = 0; i < p.n; i++)
-		max_elems = MAX(max_elems, (size_t)p.t[i].ne[0]);
-	struct scratch sc = {.f = xreallocarray(NULL, max_elems, sizeof(float)),
-			     .q = xreallocarray(NULL, max_elems, sizeof(float))};
-	double t0 = now_sec();
-	uint64_t bytes = 0;
-	sc.tty = !s.quiet && isatty(2);
-	sc.start = sc.last = t0;
-	for (size_t i = 0; i < p.n; i++)
-		sc.total += qtype_row_bytes(p.t[i].type, p.t[i].ne[0]) * p.t[i].ne[1] * p.t[i].ne[2];
-	for (uint32_t k = 0; rc == 0 && k < (uint32_t)s.split; k++)
-		if (write_part(&s, &p, k, (uint32_t)s.split, vocab, &sc, &bytes) < 0)
-			rc = 1;
-	double dt = now_sec() - t0;
-	if (rc == 0 && !s.quiet) {
-		char b[32];
-		fprintf(stderr, "%s: %zu tensors, %s in %.1f s (%.0f MB/s)\n", heft_progname, p.n,
-			fmt_bytes(b, sizeof b, bytes), dt, (double)bytes / 1e6 / (dt > 0 ? dt : 1e-9));
-	}
-	free(sc.f);
-	free(sc.q);
-out:
 	free(p.t);
 	gguf_close(vocab);
 	return rc;

@@ -394,6 +394,14 @@ static int start_stream(struct weights *w, char *err, size_t errlen)
 	w->cache_bytes = (uint64_t)p->n_slots * p->slot_bytes;
 	if (!(w->cache = anon(w->cache_bytes, "the expert cache", err, errlen)))
 		return -1;
+#ifdef MADV_HUGEPAGE
+	madvise(w->cache, w->cache_bytes, MADV_HUGEPAGE); /* fewer faults and TLB misses */
+#endif
+	/* Touch the whole arena now: a direct read into pages that are not
+	 * there yet faults them in one by one, on the token's critical path,
+	 * and the budget is meant to be held from the start anyway. */
+	for (uint64_t off = 0; off < w->cache_bytes; off += 4096)
+		w->cache[off] = 0;
 	w->slots = xcalloc((size_t)p->n_slots, sizeof *w->slots);
 	w->n_slots = p->n_slots;
 	for (int i = 0; i < w->n_slots; i++) {
