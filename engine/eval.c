@@ -11,6 +11,7 @@
 #include "threadpool.h"
 #include "tokenizer.h"
 #include "util.h"
+#include "weights.h"
 
 #include <errno.h>
 #include <math.h>
@@ -384,15 +385,18 @@ static const float *eval_chunks(struct forward *f, const int32_t *tok, int n, fl
 {
 	int b = forward_max_batch(f);
 	const float *out = NULL;
+	forward_prompt_mode(f, true);
 	for (int i = 0; i < n; i += b) {
 		int c = MIN(b, n - i);
 		if (!(out = forward_eval(f, tok + i, c, all != NULL))) {
 			warnx_("%s", forward_error(f));
+			forward_prompt_mode(f, false);
 			return NULL;
 		}
 		if (all)
 			memcpy(all + (size_t)i * V, out, (size_t)c * V * sizeof *all);
 	}
+	forward_prompt_mode(f, false);
 	return all ? all + (size_t)(n - 1) * V : out;
 }
 
@@ -422,7 +426,8 @@ static int job_open(struct job *s, const struct opts *o, int n_extra)
 		return 2;
 	}
 	s->tp = threadpool_new((int)o->threads);
-	s->f = forward_new(s->m, s->tp, ctx, o->batch ? (int)o->batch : MAX(s->n_tok, 1));
+	int plan_b = weights_get_plan(s->m->w)->batch;
+	s->f = forward_new(s->m, s->tp, ctx, o->batch ? (int)o->batch : MAX(MIN(s->n_tok, plan_b), 1));
 	return 0;
 }
 
@@ -578,6 +583,10 @@ int cmd_run(int argc, char **argv)
 			s.n_tok / (t1 - t0), n, n > 1 ? (n - 1) / (t2 - t1) : 0.0);
 		rep.prefill_tokens = s.n_tok;
 		rep.prefill_s = t1 - t0;
+		struct forward_prefill_stats ps;
+		forward_prefill_stats(s.f, &ps);
+		rep.prefill_bytes_read = ps.bytes_read;
+		rep.prefill_experts_needed_bytes = ps.experts_needed_bytes;
 		rep.decode_tokens = MAX(n - 1, 0);
 		rep.decode_s = t2 - t1;
 		report_percentiles(lat, MAX(n - 1, 0), &rep.decode_p50_ms, &rep.decode_p95_ms);
@@ -657,7 +666,7 @@ int cmd_bench(int argc, char **argv)
 		tok[i] = (int32_t)((seed >> 8) % (uint32_t)m->hp.n_vocab);
 	}
 	struct threadpool *tp = threadpool_new((int)o.threads);
-	int b = o.batch ? (int)MIN(o.batch, np) : np;
+	int b = (int)MIN(o.batch ? o.batch : weights_get_plan(m->w)->batch, np);
 	struct forward *f = forward_new(m, tp, np + nd, b);
 	double *lat = xcalloc((size_t)nd, sizeof *lat);
 	struct run_report rep = {.command = "bench", .threads = threadpool_size(tp), .batch = b};
@@ -684,6 +693,10 @@ int cmd_bench(int argc, char **argv)
 		double pp = np / (t1 - t0), tg = (nd - 1) / t_dec;
 		rep.prefill_tokens = np;
 		rep.prefill_s = t1 - t0;
+		struct forward_prefill_stats ps;
+		forward_prefill_stats(f, &ps);
+		rep.prefill_bytes_read = ps.bytes_read;
+		rep.prefill_experts_needed_bytes = ps.experts_needed_bytes;
 		rep.decode_tokens = nd - 1;
 		rep.decode_s = t_dec;
 		report_percentiles(lat, nd - 1, &rep.decode_p50_ms, &rep.decode_p95_ms);

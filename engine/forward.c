@@ -92,6 +92,9 @@ struct forward {
 	int *pf_sel, *pf_list;
 
 	float *logits_all; /* [max_batch][n_vocab], made on the first all_logits call */
+	unsigned char *seen; /* [n_layer][n_expert]: routed to by a prompt chunk */
+	struct forward_prefill_stats pst;
+	bool prompt;       /* forward_prompt_mode: count even 1-token chunks as prompt */
 	double t_compute;  /* seconds in forward_eval, waits for reads included */
 };
 
@@ -807,6 +810,15 @@ static int ffn_moe(struct forward *f, int il, int n)
 	mm_run(f->tp, &r, 1);
 	route(f, l, n);
 	f->n_used = group_by_expert(f, n);
+	if (n > 1 || f->prompt) /* a prompt chunk: which experts did the prompt need at all? */
+		for (int i = 0; i < f->n_used; i++) {
+			unsigned char *b = &f->seen[(size_t)il * hp->n_expert + f->used[i]];
+			if (!*b) {
+				*b = 1;
+				for (int p = 0; p < EXP_NPARTS; p++)
+					f->pst.experts_needed_bytes += weights_expert_bytes(f->m->w, il, (enum expert_part)p);
+			}
+		}
 	/* Biggest groups first: they have the most work to overlap with the
 	 * reads of the rest. */
 	for (int i = 1; i < f->n_used; i++)
@@ -926,9 +938,29 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool all_logits)
 {
 	double t0 = now_s();
+	struct weights_stats st0, st1;
+	bool prompt = n > 1 || f->prompt;
+	if (prompt)
+		weights_get_stats(f->m->w, &st0);
 	const float *r = eval(f, tokens, n, all_logits);
 	f->t_compute += now_s() - t0;
+	if (prompt) {
+		weights_get_stats(f->m->w, &st1);
+		f->pst.bytes_read += st1.bytes_read - st0.bytes_read;
+		f->pst.tokens += r ? n : 0;
+		f->pst.seconds += now_s() - t0;
+	}
 	return r;
+}
+
+void forward_prompt_mode(struct forward *f, bool on)
+{
+	f->prompt = on;
+}
+
+void forward_prefill_stats(const struct forward *f, struct forward_prefill_stats *st)
+{
+	*st = f->pst;
 }
 
 double forward_seconds(const struct forward *f)
@@ -1041,6 +1073,7 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 		f->pf_sel = take0(z, PREFETCH_ROWS * k, sizeof *f->pf_sel);
 		f->pf_w = take_f32(z, PREFETCH_ROWS * k);
 		f->pf_list = take0(z, ne, sizeof *f->pf_list);
+		f->seen = take0(z, (size_t)hp->n_layer * ne, 1);
 	}
 }
 
@@ -1081,7 +1114,7 @@ void forward_free(struct forward *f)
 	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
 			f->att_scratch, f->router, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
 			f->views, f->tasks, f->selp, f->gscore, f->gkeep, f->qlora, f->qa, f->attn2, f->head_act,
-			f->head_w, f->head_tasks, f->pf_x, f->pf_router, f->pf_sel, f->pf_w, f->pf_list,
+			f->head_w, f->head_tasks, f->pf_x, f->pf_router, f->pf_sel, f->pf_w, f->pf_list, f->seen,
 			f->logits_all};
 	for (size_t i = 0; i < ARRAY_LEN(bufs); i++)
 		free(bufs[i]);

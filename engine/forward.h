@@ -30,6 +30,18 @@ uint64_t forward_mem_bytes(const struct model *m, int n_ctx, int max_batch, int 
  * weight store's stats say how much of it was waiting). */
 double forward_seconds(const struct forward *f);
 
+/* While on, every forward_eval is a prompt chunk for the stats below
+ * (otherwise only those of more than one token are). */
+void forward_prompt_mode(struct forward *f, bool on);
+/* What prompt chunks cost since forward_new. */
+struct forward_prefill_stats {
+	int tokens;                    /* evaluated in chunks */
+	double seconds;
+	uint64_t bytes_read;           /* expert bytes read during those chunks */
+	uint64_t experts_needed_bytes; /* bytes of the distinct experts they routed to */
+};
+void forward_prefill_stats(const struct forward *f, struct forward_prefill_stats *st);
+
 /* Evaluate n tokens (1 <= n <= max_batch, ids < n_vocab) after the cached
  * positions. Returns the logits (n_vocab floats per row): every token's row
  * if all_logits, else only the last token's. NULL if the tokens do not fit

@@ -552,7 +552,7 @@ static void text_plan(FILE *f, const struct plan_view *pv)
 		fprintf(f, "    %-20s read by row (%s in the file)\n", wclass_names[WC_EMBD],
 			fmt_bytes(b[0], sizeof b[0], p->embd_file_bytes));
 	fprintf(f, LABEL "%s (context %d, batch %d)\n", "KV, scratch, runtime",
-		fmt_bytes(b[0], sizeof b[0], p->extra_bytes), pv->mo.n_ctx, pv->mo.max_batch);
+		fmt_bytes(b[0], sizeof b[0], p->extra_bytes), p->n_ctx, p->batch);
 	if (p->n_experts) {
 		if (p->io == WIO_STREAM)
 			fprintf(f, LABEL "%d slots x %s = %s (%.1f%% of %d experts)\n", "expert cache", p->n_slots,
@@ -891,8 +891,8 @@ static void json_plan(struct json *j, const struct plan_view *pv)
 	json_close(j, '}');
 	json_bool(j, "embeddings_by_row", p->io == WIO_STREAM && p->embd_file_bytes);
 	json_u64(j, "kv_scratch_runtime_bytes", p->extra_bytes);
-	json_i64(j, "n_ctx", pv->mo.n_ctx);
-	json_i64(j, "batch", pv->mo.max_batch);
+	json_i64(j, "n_ctx", p->n_ctx);
+	json_i64(j, "batch", p->batch);
 	json_i64(j, "n_experts", p->n_experts);
 	json_u64(j, "expert_bytes", p->expert_bytes);
 	json_u64(j, "slot_bytes", p->slot_bytes);
@@ -996,10 +996,6 @@ int cmd_inspect(int argc, char **argv)
 	if (pv.asked) {
 		pv.mo.plan_only = true;
 		pv.mo.quiet = true;
-		if (!pv.mo.n_ctx) /* the defaults the loader uses, shown in the plan */
-			pv.mo.n_ctx = 4096;
-		if (!pv.mo.max_batch)
-			pv.mo.max_batch = 512;
 		if (!(m = model_load_opts(path, &pv.mo, perr, sizeof perr)))
 			pv.err = perr;
 		pv.m = m;

@@ -615,6 +615,32 @@ static uint64_t runtime_bytes(const struct model *m, int threads)
 	return ((uint64_t)16 << 20) + (uint64_t)m->hp.n_vocab * 96 + (uint64_t)MAX(threads, 1) * (256u << 10);
 }
 
+/* The plan, and the prompt chunk it allows: -b if given, else the largest
+ * power of two up to 2048 whose activations take at most a quarter of what
+ * the budget leaves after the dense weights (a bigger chunk amortizes one
+ * pass over the experts over more tokens; the rest of the budget caches
+ * experts for decoding). */
+static int plan(struct model *m, const struct model_opts *o, char *err, size_t errlen)
+{
+	int n_ctx = o->n_ctx > 0 ? o->n_ctx : MIN(m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 4096, 4096);
+	int threads = o->threads > 0 ? o->threads : cpu_physical_cores();
+	uint64_t base = forward_mem_bytes(m, n_ctx, 1, threads) + runtime_bytes(m, threads);
+	bool fixed = o->max_batch > 0 || o->mem == MODEL_MEM_MIN;
+	for (int b = o->max_batch > 0 ? o->max_batch : o->mem == MODEL_MEM_MIN ? 512 : 2048;; b /= 2) {
+		uint64_t chunk = forward_mem_bytes(m, n_ctx, b, threads) + runtime_bytes(m, threads) - base;
+		if (weights_plan(m->w, o, m->hp.n_expert_used, base + chunk, err, errlen) == 0) {
+			const struct weights_plan *p = weights_get_plan(m->w);
+			uint64_t room = p->budget > p->dense_bytes + base ? p->budget - p->dense_bytes - base : 0;
+			if (fixed || b == 1 || p->io != WIO_STREAM || chunk <= room / 4) {
+				weights_set_batch(m->w, b, n_ctx);
+				return 0;
+			}
+		} else if (fixed || b == 1) {
+			return -1;
+		}
+	}
+}
+
 static void print_plan(const struct model *m)
 {
 	const struct weights_plan *p = weights_get_plan(m->w);
@@ -663,11 +689,7 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 		for (int i = 0; i < L.n_binds; i++)
 			if (L.binds[i].dst == &m->token_embd && gguf_find_tensor(g, "output.weight"))
 				weights_set_rowwise(m->w, L.binds[i].handle);
-		int n_ctx = o->n_ctx > 0 ? o->n_ctx : MIN(m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 4096, 4096);
-		int batch = o->max_batch > 0 ? o->max_batch : 512;
-		int threads = o->threads > 0 ? o->threads : cpu_physical_cores();
-		uint64_t extra = forward_mem_bytes(m, n_ctx, batch, threads) + runtime_bytes(m, threads);
-		if (weights_plan(m->w, o, m->hp.n_expert_used, extra, err, errlen) < 0)
+		if (plan(m, o, err, errlen) < 0)
 			L.failed = true;
 	}
 	if (!L.failed && !o->quiet)
@@ -735,7 +757,7 @@ uint64_t model_bytes_per_token(const struct model *m)
 
 const char model_flags_usage[] =
 	"  --mem SIZE|min         memory budget (e.g. 6G; default: 75% of what is available;\n"
-	"                         min: the smallest that streams)\n"
+	"                         min: the smallest that streams prompt chunks of -b, 512)\n"
 	"  --io auto|ram|stream|mmap\n"
 	"                         how weights are held (default auto: ram if the model fits)\n"
 	"  --cache-policy layer-lru|lru|lfu\n"

@@ -332,6 +332,12 @@ const struct weights_plan *weights_get_plan(const struct weights *w)
 	return &w->plan;
 }
 
+void weights_set_batch(struct weights *w, int batch, int n_ctx)
+{
+	w->plan.batch = batch;
+	w->plan.n_ctx = n_ctx;
+}
+
 /* ---- loading ----------------------------------------------------------------- */
 
 static int read_into(struct weights *w, const struct gguf_tensor *t, void *dst, char *err, size_t errlen)

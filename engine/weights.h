@@ -100,6 +100,8 @@ struct weights_plan {
 	uint64_t cold_read_per_token; /* bytes a decoded token reads when no expert hits */
 	uint64_t total_bytes;        /* what the process will hold: dense + extra + cache */
 	char why[256];               /* why this mode, or why it is refused */
+	int batch;                   /* prompt tokens per forward call the plan allows */
+	int n_ctx;                   /* KV positions the plan reserved */
 };
 
 /* Make the plan for o (NULL: defaults) given the experts a token uses per
@@ -108,6 +110,8 @@ struct weights_plan {
 int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint64_t extra, char *err,
 		 size_t errlen);
 const struct weights_plan *weights_get_plan(const struct weights *w);
+/* Record the chunk size and context the plan was made for. */
+void weights_set_batch(struct weights *w, int batch, int n_ctx);
 
 /* Pin as many of the n experts in want[] as the cache can hold at once,
  * starting reads for those not resident. want[] is reordered: the k pinned
@@ -161,6 +165,7 @@ struct weights_stats {
 	uint64_t hits, misses, prefetch_issued, prefetch_hits, prefetch_wasted;
 	uint64_t bytes_read;       /* expert bytes read since load (stream mode) */
 	double io_wait_s;          /* time the forward pass waited for reads */
+	uint64_t warm_bytes;       /* read at load to warm the cache (--warm) */
 	int n_layers;              /* entries of layer (all layers; dense ones stay 0) */
 	const struct expert_layer_stats *layer; /* owned by w; valid until weights_free */
 };
