@@ -26,6 +26,9 @@ int cmd_chat(int argc, char **argv);
 /* bench MODEL [-t N] [-p N] [-n N]: prefill and decode speed against the
  * memory-bandwidth bound measured on this machine. */
 int cmd_bench(int argc, char **argv);
+/* serve [MODEL] [-t N] [--ctx N] [loading and sampler flags]: requests on
+ * stdin, events on stdout, as heft-protocol(5) says (serve.c). */
+int cmd_serve(int argc, char **argv);
 
 /* If argv[*i] is a sampler flag (--temp, --top-k, --top-p, --min-p,
  * --repeat-penalty, --repeat-last-n, --presence-penalty,

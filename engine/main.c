@@ -19,6 +19,7 @@ static const struct {
 	{"run", cmd_run, "complete a text prompt (or token ids)"},
 	{"chat", cmd_chat, "line-based chat with the model's chat template"},
 	{"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
+	{"serve", cmd_serve, "speak heft-protocol(5) on stdin and stdout (run by heft)"},
 };
 
 static void usage(FILE *f)

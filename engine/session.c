@@ -32,6 +32,7 @@ struct session {
 	atomic_int cancel;
 	struct session_stats st;
 	char err[256];
+	bool err_forward; /* err came from the forward pass */
 };
 
 static const char *const reason_names[] = {
@@ -145,9 +146,29 @@ const char *session_error(const struct session *s)
 	return s->err;
 }
 
+bool session_error_in_forward(const struct session *s)
+{
+	return s->err_forward;
+}
+
 int session_n_ctx(const struct session *s)
 {
 	return s->cfg.n_ctx;
+}
+
+void session_set_family(struct session *s, enum tmpl_family f)
+{
+	s->cfg.family = f;
+}
+
+enum tmpl_family session_family(const struct session *s)
+{
+	return s->cfg.family;
+}
+
+int session_max_batch(const struct session *s)
+{
+	return s->cfg.max_batch;
 }
 
 int session_n_pos(const struct session *s)
@@ -237,7 +258,8 @@ static bool cancelled(struct session *s)
 
 /* Bring the KV cache to the prompt: keep the common prefix, evaluate the
  * rest in batches. Leaves the last position's logits in s->logits. */
-static enum session_reason eval_prompt(struct session *s, const int32_t *tok, int n)
+static enum session_reason eval_prompt(struct session *s, const int32_t *tok, int n,
+				       const struct session_gen_opts *o)
 {
 	int common = 0, lim = MIN(MIN(s->n_kv, n), forward_n_pos(s->f));
 	while (common < lim && s->kv_tok[common] == tok[common])
@@ -255,6 +277,7 @@ static enum session_reason eval_prompt(struct session *s, const int32_t *tok, in
 		int nb = MIN(s->cfg.max_batch, n - p);
 		if (!(out = forward_eval(s->f, tok + p, nb, false))) {
 			snprintf(s->err, sizeof s->err, "%s", forward_error(s->f));
+			s->err_forward = true;
 			forward_truncate(s->f, s->n_kv); /* keep the cache and kv_tok in step */
 			return SESSION_ERROR;
 		}
@@ -263,6 +286,8 @@ static enum session_reason eval_prompt(struct session *s, const int32_t *tok, in
 			sampler_accept(s->smp, tok[p + i]);
 		}
 		s->st.n_evaluated += nb;
+		if (o->on_prefill && o->on_prefill(s->st.n_evaluated, n - common, o->ud) != 0)
+			return SESSION_CANCEL;
 	}
 	memcpy(s->logits, out, (size_t)s->n_vocab * sizeof *s->logits);
 	return SESSION_EOS; /* i.e. fine */
@@ -330,57 +355,101 @@ struct gen {
 	const struct session_gen_opts *o;
 	struct stops stops;
 	struct detok_stream ds;
-	size_t emitted; /* bytes of the reply passed to on_piece */
-	int gen_begin;  /* KV position of the reply's first token */
+	size_t emitted;  /* bytes of the reply passed to on_piece */
+	size_t reported; /* of them, bytes passed to on_token */
+	bool stop_asked; /* a callback returned nonzero */
+	double t_mark;   /* when the last token was reported */
+	int gen_begin;   /* KV position of the reply's first token */
 };
 
-/* Pass the reply up to `upto` to the callback; nonzero if it asked to stop. */
-static int emit(struct gen *g, size_t upto)
+/* Pass the reply up to `upto` to on_piece. */
+static void emit(struct gen *g, size_t upto)
 {
-	int rc = 0;
-	if (upto > g->emitted && g->o->on_piece)
-		rc = g->o->on_piece(g->s->reply.p + g->emitted, upto - g->emitted, g->o->ud);
+	if (upto > g->emitted && g->o->on_piece &&
+	    g->o->on_piece(g->s->reply.p + g->emitted, upto - g->emitted, g->o->ud) != 0)
+		g->stop_asked = true;
 	if (upto > g->emitted)
 		g->emitted = upto;
-	return rc;
+}
+
+/* The reply ends: what the detokenizer and the stop check held is final. */
+static void release_all(struct gen *g)
+{
+	detok_stream_flush(&g->ds, &g->s->reply);
+	emit(g, g->s->reply.len);
+}
+
+/* Tell on_token about token id and the text it released. */
+static void report(struct gen *g, int32_t id)
+{
+	struct session *s = g->s;
+	if (g->o->on_token) {
+		const char *p = s->reply.p ? s->reply.p + g->reported : "";
+		if (g->o->on_token(id, p, g->emitted - g->reported, now_sec() - g->t_mark, g->o->ud) != 0)
+			g->stop_asked = true;
+	}
+	g->reported = g->emitted;
+	g->t_mark = now_sec();
+}
+
+/* Add token id to the reply and pass on what became final. Returns the
+ * reason the reply ends with this token, or -1 to go on. */
+static int take_token(struct gen *g, int32_t id, size_t *scanned)
+{
+	struct session *s = g->s;
+	if (tokenizer_is_eog(s->t, id)) {
+		release_all(g);
+		return SESSION_EOS;
+	}
+	if (is_stop_token(&g->stops, s->t, id)) {
+		release_all(g);
+		return SESSION_STOP;
+	}
+	detok_stream_push(&g->ds, id, &s->reply);
+	size_t from = *scanned >= g->stops.maxlen ? *scanned - g->stops.maxlen + 1 : 0;
+	long at = find_stop(&g->stops, s->reply.p, s->reply.len, from);
+	if (at >= 0) {
+		emit(g, (size_t)at);
+		s->reply.len = (size_t)at;
+		s->reply.p[at] = 0;
+		return SESSION_STOP;
+	}
+	*scanned = s->reply.len;
+	if (g->o->max_tokens > 0 && s->st.n_generated >= g->o->max_tokens) {
+		release_all(g);
+		return SESSION_LENGTH;
+	}
+	if (forward_n_pos(s->f) >= s->cfg.n_ctx) {
+		snprintf(s->err, sizeof s->err, "context full: all %d positions in use", s->cfg.n_ctx);
+		release_all(g);
+		return SESSION_CTX_FULL;
+	}
+	emit(g, s->reply.len - stop_holdback(&g->stops, s->reply.p, s->reply.len, g->emitted));
+	return -1;
 }
 
 static enum session_reason gen_loop(struct gen *g)
 {
 	struct session *s = g->s;
 	size_t scanned = 0; /* reply bytes already searched for stops */
+	g->t_mark = now_sec();
 	for (;;) {
 		if (cancelled(s))
 			return SESSION_CANCEL;
 		int32_t id = sampler_sample(s->smp, s->logits);
 		sampler_accept(s->smp, id);
 		s->st.n_generated++;
-		if (tokenizer_is_eog(s->t, id))
-			return SESSION_EOS;
-		if (is_stop_token(&g->stops, s->t, id))
-			return SESSION_STOP;
-		detok_stream_push(&g->ds, id, &s->reply);
-		size_t from = scanned >= g->stops.maxlen ? scanned - g->stops.maxlen + 1 : 0;
-		long at = find_stop(&g->stops, s->reply.p, s->reply.len, from);
-		if (at >= 0) {
-			emit(g, (size_t)at);
-			s->reply.len = (size_t)at;
-			s->reply.p[at] = 0;
-			return SESSION_STOP;
-		}
-		scanned = s->reply.len;
-		size_t hold = stop_holdback(&g->stops, s->reply.p, s->reply.len, g->emitted);
-		if (emit(g, s->reply.len - hold) != 0 || cancelled(s))
+		int r = take_token(g, id, &scanned);
+		report(g, id);
+		if (r >= 0)
+			return (enum session_reason)r;
+		if (g->stop_asked || cancelled(s))
 			return SESSION_CANCEL;
-		if (g->o->max_tokens > 0 && s->st.n_generated >= g->o->max_tokens)
-			return SESSION_LENGTH;
-		if (forward_n_pos(s->f) >= s->cfg.n_ctx) {
-			snprintf(s->err, sizeof s->err, "context full: all %d positions in use", s->cfg.n_ctx);
-			return SESSION_CTX_FULL;
-		}
 		const float *out = forward_eval(s->f, &id, 1, false);
 		if (!out) {
 			snprintf(s->err, sizeof s->err, "%s", forward_error(s->f));
+			s->err_forward = true;
+			forward_truncate(s->f, s->n_kv); /* keep the cache and kv_tok in step */
 			return SESSION_ERROR;
 		}
 		kv_push(s, id);
@@ -422,6 +491,7 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	struct gen g = {.s = s, .o = o ? o : &none};
 	memset(&s->st, 0, sizeof s->st);
 	s->err[0] = 0;
+	s->err_forward = false;
 	buf_clear(&s->reply);
 	g.stops.lists[0] = s->cfg.family != TMPL_UNKNOWN ? template_stops(s->cfg.family) : NULL;
 	g.stops.lists[1] = g.o->stops;
@@ -434,7 +504,7 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	enum session_reason r = prepare(s, &tok, &n);
 	if (r == SESSION_EOS) {
 		locate_turns(s, tok, (int)n);
-		r = eval_prompt(s, tok, (int)n);
+		r = eval_prompt(s, tok, (int)n, g.o);
 	}
 	free(tok);
 	double t1 = now_sec();
@@ -443,9 +513,9 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 		g.gen_begin = s->n_kv;
 		detok_stream_init(&g.ds, s->t, 0);
 		r = gen_loop(&g);
-		if (r != SESSION_STOP) {
-			detok_stream_flush(&g.ds, &s->reply);
-			emit(&g, s->reply.len); /* held back for a stop that never came */
+		if ((r == SESSION_CANCEL || r == SESSION_ERROR) && s->reply.p) {
+			s->reply.len = g.emitted; /* drop what the caller was not shown */
+			s->reply.p[g.emitted] = 0;
 		}
 	}
 	s->st.t_gen = now_sec() - t1;

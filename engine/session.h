@@ -65,10 +65,27 @@ enum session_reason {
  * never part of a stop string. Return nonzero to cancel. */
 typedef int (*session_piece_fn)(const char *piece, size_t len, void *ud);
 
+/* Called once per generated token, after its on_piece calls, with the text
+ * that token released: valid UTF-8, maybe empty (bytes held back for a
+ * possible stop string or an unfinished character come with a later
+ * token; an end-of-generation token releases what was held). So the pieces
+ * of all tokens concatenated are the reply, and there is one call per
+ * token counted in n_generated, the final EOS or stop token included.
+ * t_s: seconds since the previous token was reported (the first token:
+ * since the prompt was evaluated), i.e. its forward pass and sampling.
+ * Return nonzero to cancel. */
+typedef int (*session_token_fn)(int32_t id, const char *piece, size_t len, double t_s, void *ud);
+
+/* Called after each batch of the prompt is evaluated: done of total tokens
+ * to evaluate (the reused prefix is not counted). Nonzero cancels. */
+typedef int (*session_prefill_fn)(int done, int total, void *ud);
+
 struct session_gen_opts {
 	int max_tokens;            /* <= 0: until EOS, a stop or the context end */
 	const char *const *stops;  /* user stop strings, NULL-terminated, or NULL */
-	session_piece_fn on_piece; /* may be NULL */
+	session_piece_fn on_piece; /* each may be NULL */
+	session_token_fn on_token;
+	session_prefill_fn on_prefill;
 	void *ud;
 };
 
@@ -101,7 +118,10 @@ const struct session_turn *session_turn(const struct session *s, size_t i);
 
 /* Render the conversation, evaluate what is not cached, and generate the
  * assistant's reply, appended as a new turn (also when cancelled or cut
- * short, unless nothing was generated). */
+ * short, unless nothing was generated). A reply that is cancelled or fails
+ * ends with the last text passed to the callbacks: bytes held back then
+ * are dropped, so the turn is exactly what the caller was shown. After a
+ * failure the KV cache still matches the tokens the session knows. */
 enum session_reason session_generate(struct session *s, const struct session_gen_opts *o);
 
 /* Stop the running (or next) generation before its next token. Async-signal
@@ -111,8 +131,17 @@ void session_cancel(struct session *s);
 const struct session_stats *session_stats(const struct session *s);
 /* Why the last generation ended with SESSION_ERROR or SESSION_CTX_FULL. */
 const char *session_error(const struct session *s);
+/* Whether that SESSION_ERROR came from the forward pass (in practice a
+ * failed read of the weights) rather than from rendering the prompt. */
+bool session_error_in_forward(const struct session *s);
 const char *session_reason_name(enum session_reason r);
 int session_n_ctx(const struct session *s);
+/* Switch the template, e.g. to TMPL_UNKNOWN for a raw completion and back.
+ * The KV cache stays; the next generation reuses what still matches. */
+void session_set_family(struct session *s, enum tmpl_family f);
+enum tmpl_family session_family(const struct session *s);
+/* Tokens per forward call during prefill. */
+int session_max_batch(const struct session *s);
 /* KV positions in use. */
 int session_n_pos(const struct session *s);
 struct sampler *session_sampler(struct session *s);

@@ -38,6 +38,20 @@ static const char *const reason_names[DONE_REASON_COUNT] = {
 	[DONE_STOP] = "stop",
 	[DONE_CANCEL] = "cancel",
 	[DONE_ERROR] = "error",
+	[DONE_CTX_FULL] = "ctx_full",
+};
+
+static const char *const load_io_names[LOAD_IO_COUNT] = {
+	[LOAD_IO_AUTO] = "auto",
+	[LOAD_IO_RAM] = "ram",
+	[LOAD_IO_STREAM] = "stream",
+	[LOAD_IO_MMAP] = "mmap",
+};
+
+static const char *const load_policy_names[LOAD_POLICY_COUNT] = {
+	[LOAD_POLICY_LAYER_LRU] = "layer-lru",
+	[LOAD_POLICY_LRU] = "lru",
+	[LOAD_POLICY_LFU] = "lfu",
 };
 
 const char *msg_errcode_name(enum msg_errcode c)
@@ -682,13 +696,57 @@ static bool dec_mem(struct dec *d, uint64_t *mem)
 	return true;
 }
 
+/* An optional string field naming one of names[1..n) (names[0], the
+ * "not given" value, is NULL); *out stays 0 when absent. */
+static bool get_choice(struct dec *d, const char *key, const char *const *names, int n, int *out)
+{
+	json_t *j;
+	char list[96] = "";
+
+	if (!field(d, key, false, &j))
+		return false;
+	if (!j)
+		return true;
+	if (json_is_string(j)) {
+		int i = name_index(names, n, json_string_value(j));
+		if (i > 0) {
+			*out = i;
+			return true;
+		}
+	}
+	for (int i = 1; i < n; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
+			 i > 1 ? ", " : "", names[i]);
+	return bad(d, key, "expected one of %s", list);
+}
+
+static bool get_bool(struct dec *d, const char *key, bool *out)
+{
+	json_t *j;
+
+	if (!field(d, key, false, &j))
+		return false;
+	if (j && !json_is_boolean(j))
+		return bad(d, key, "expected a boolean, got %s", json_kind(j));
+	*out = j && json_is_true(j);
+	return true;
+}
+
 static bool dec_load(struct dec *d, struct msg *m)
 {
 	struct msg_load *l = &m->load;
+	int io = 0, pol = 0;
+	bool ok = get_str(d, "model", true, true, &l->model) && dec_mem(d, &l->mem) &&
+		  get_int(d, "ctx", false, 0, INT32_LIM, &l->ctx, NULL) &&
+		  get_int(d, "threads", false, 0, 4096, &l->threads, NULL) &&
+		  get_choice(d, "io", load_io_names, LOAD_IO_COUNT, &io) &&
+		  get_choice(d, "cache_policy", load_policy_names, LOAD_POLICY_COUNT, &pol) &&
+		  get_bool(d, "no_prefetch", &l->no_prefetch) &&
+		  get_str(d, "chat_template", false, true, &l->chat_template);
 
-	return get_str(d, "model", true, true, &l->model) && dec_mem(d, &l->mem) &&
-	       get_int(d, "ctx", false, 0, INT32_LIM, &l->ctx, NULL) &&
-	       get_int(d, "threads", false, 0, 4096, &l->threads, NULL);
+	l->io = (enum msg_load_io)io;
+	l->cache_policy = (enum msg_load_policy)pol;
+	return ok;
 }
 
 static void enc_load(json_t *o, const struct msg *m)
@@ -702,6 +760,14 @@ static void enc_load(json_t *o, const struct msg *m)
 		put(o, "ctx", jint(l->ctx));
 	if (l->threads)
 		put(o, "threads", jint(l->threads));
+	if (l->io > LOAD_IO_DEFAULT && l->io < LOAD_IO_COUNT)
+		put(o, "io", jstr(load_io_names[l->io]));
+	if (l->cache_policy > LOAD_POLICY_DEFAULT && l->cache_policy < LOAD_POLICY_COUNT)
+		put(o, "cache_policy", jstr(load_policy_names[l->cache_policy]));
+	if (l->no_prefetch)
+		put(o, "no_prefetch", json_true());
+	if (l->chat_template)
+		put(o, "chat_template", jstr(l->chat_template));
 }
 
 static bool dec_turns(struct dec *d, json_t *a, struct msg_chat *c)
@@ -847,7 +913,10 @@ static bool dec_loaded(struct dec *d, struct msg *m)
 	       get_int(d, "n_expert", false, 0, INT32_LIM, &l->n_expert, NULL) &&
 	       get_int(d, "n_expert_used", false, 0, INT32_LIM, &l->n_expert_used, NULL) &&
 	       get_int(d, "n_vocab", false, 0, INT32_LIM, &l->n_vocab, NULL) &&
-	       decode_numbers(d, "plan", true, &l->plan);
+	       decode_numbers(d, "plan", true, &l->plan) &&
+	       get_str(d, "mode", false, false, &l->mode) &&
+	       get_str(d, "cache_policy", false, false, &l->cache_policy) &&
+	       get_str(d, "chat_template", false, false, &l->chat_template);
 }
 
 static void enc_loaded(json_t *o, const struct msg *m)
@@ -871,6 +940,12 @@ static void enc_loaded(json_t *o, const struct msg *m)
 		if (shape[i].v)
 			put(o, shape[i].key, jint(shape[i].v));
 	encode_numbers(o, "plan", &l->plan);
+	if (l->mode)
+		put(o, "mode", jstr(l->mode));
+	if (l->cache_policy)
+		put(o, "cache_policy", jstr(l->cache_policy));
+	if (l->chat_template)
+		put(o, "chat_template", jstr(l->chat_template));
 }
 
 static bool dec_progress(struct dec *d, struct msg *m)
@@ -930,18 +1005,30 @@ static bool dec_done(struct dec *d, struct msg *m)
 	char *reason = NULL;
 	int r;
 
-	if (!get_id(d, &dn->id) || !get_str(d, "reason", true, false, &reason))
+	bool has_gen_ms, has_n_ctx;
+
+	if (!get_id(d, &dn->id) || !get_str(d, "reason", true, true, &reason))
 		return false;
+	/* A reason from a newer engine still ends the request. */
 	r = name_index(reason_names, DONE_REASON_COUNT, reason);
 	free(reason);
-	if (r < 0)
-		return bad(d, "reason", "unknown reason");
-	dn->reason = (enum msg_reason)r;
-	return get_int(d, "n_prompt", true, 0, INT64_MAX, &dn->n_prompt, NULL) &&
-	       get_int(d, "n_cached", false, 0, INT64_MAX, &dn->n_cached, NULL) &&
-	       get_int(d, "n_gen", true, 0, INT64_MAX, &dn->n_gen, NULL) &&
-	       get_real(d, "prompt_tok_s", true, 0, 1e12, &dn->prompt_tok_s, NULL) &&
-	       get_real(d, "gen_tok_s", true, 0, 1e12, &dn->gen_tok_s, NULL);
+	dn->reason = r < 0 ? DONE_ERROR : (enum msg_reason)r;
+	if (!get_int(d, "n_prompt", true, 0, INT64_MAX, &dn->n_prompt, NULL) ||
+	    !get_int(d, "n_cached", false, 0, INT64_MAX, &dn->n_cached, NULL) ||
+	    !get_int(d, "n_gen", true, 0, INT64_MAX, &dn->n_gen, NULL) ||
+	    !get_real(d, "prompt_tok_s", true, 0, 1e12, &dn->prompt_tok_s, NULL) ||
+	    !get_real(d, "gen_tok_s", true, 0, 1e12, &dn->gen_tok_s, NULL) ||
+	    !get_real(d, "prompt_ms", false, 0, 1e12, &dn->prompt_ms, &dn->has_ms) ||
+	    !get_real(d, "gen_ms", false, 0, 1e12, &dn->gen_ms, &has_gen_ms) ||
+	    !get_int(d, "n_pos", false, 0, INT32_LIM, &dn->n_pos, &dn->has_pos) ||
+	    !get_int(d, "n_ctx", false, 0, INT32_LIM, &dn->n_ctx, &has_n_ctx) ||
+	    !get_str(d, "message", false, false, &dn->message))
+		return false;
+	if (dn->has_ms != has_gen_ms)
+		return bad(d, dn->has_ms ? "gen_ms" : "prompt_ms", "give both or neither");
+	if (dn->has_pos != has_n_ctx)
+		return bad(d, dn->has_pos ? "n_ctx" : "n_pos", "give both or neither");
+	return true;
 }
 
 static void enc_done(json_t *o, const struct msg *m)
@@ -956,6 +1043,16 @@ static void enc_done(json_t *o, const struct msg *m)
 	put(o, "n_gen", jint(dn->n_gen));
 	put(o, "prompt_tok_s", jreal(dn->prompt_tok_s));
 	put(o, "gen_tok_s", jreal(dn->gen_tok_s));
+	if (dn->has_ms) {
+		put(o, "prompt_ms", jreal(dn->prompt_ms));
+		put(o, "gen_ms", jreal(dn->gen_ms));
+	}
+	if (dn->has_pos) {
+		put(o, "n_pos", jint(dn->n_pos));
+		put(o, "n_ctx", jint(dn->n_ctx));
+	}
+	if (dn->message)
+		put(o, "message", jstr(dn->message));
 }
 
 static bool dec_error(struct dec *d, struct msg *m)
@@ -1191,6 +1288,7 @@ void msg_free(struct msg *m)
 		break;
 	case MSG_LOAD:
 		free(m->load.model);
+		free(m->load.chat_template);
 		break;
 	case MSG_CHAT:
 		for (size_t i = 0; i < m->chat.n_messages; i++) {
@@ -1215,6 +1313,9 @@ void msg_free(struct msg *m)
 	case MSG_LOADED:
 		free(m->loaded.model);
 		free(m->loaded.arch);
+		free(m->loaded.mode);
+		free(m->loaded.cache_policy);
+		free(m->loaded.chat_template);
 		msg_numbers_free(&m->loaded.plan);
 		break;
 	case MSG_PROGRESS:
@@ -1225,6 +1326,9 @@ void msg_free(struct msg *m)
 		break;
 	case MSG_STATS:
 		msg_numbers_free(&m->stats.stats);
+		break;
+	case MSG_DONE:
+		free(m->done.message);
 		break;
 	case MSG_ERROR:
 		free(m->error.message);

@@ -135,11 +135,34 @@ struct msg_hello {
 	char *version;		/* package version, e.g. "0.1.0" */
 };
 
+/* How the engine holds the weights ("io" of load; heft-engine(1) --io). */
+enum msg_load_io {
+	LOAD_IO_DEFAULT = 0,	/* not given */
+	LOAD_IO_AUTO,
+	LOAD_IO_RAM,
+	LOAD_IO_STREAM,
+	LOAD_IO_MMAP,
+	LOAD_IO_COUNT
+};
+
+/* Expert-cache replacement ("cache_policy" of load; --cache-policy). */
+enum msg_load_policy {
+	LOAD_POLICY_DEFAULT = 0,	/* not given */
+	LOAD_POLICY_LAYER_LRU,
+	LOAD_POLICY_LRU,
+	LOAD_POLICY_LFU,
+	LOAD_POLICY_COUNT
+};
+
 struct msg_load {
 	char *model;		/* path of the model (first split file) */
 	uint64_t mem;		/* RAM budget in bytes; 0 = engine default */
 	int64_t ctx;		/* context length; 0 = model/engine default */
 	int64_t threads;	/* compute threads; 0 = engine default */
+	enum msg_load_io io;
+	enum msg_load_policy cache_policy;
+	bool no_prefetch;
+	char *chat_template;	/* a template name; NULL = the model's own */
 };
 
 struct msg_turn {
@@ -188,6 +211,11 @@ struct msg_loaded {
 	/* Optional model shape (0 = not sent): the expert pane's grid. */
 	int64_t n_layer, n_expert, n_expert_used, n_vocab;
 	struct msg_numbers plan;	/* memory plan, byte counts etc. */
+	/* Optional (NULL = not sent): how the weights are held ("ram",
+	 * "stream", "mmap"), the cache policy, the chat template in use. */
+	char *mode;
+	char *cache_policy;
+	char *chat_template;
 };
 
 struct msg_progress {
@@ -209,12 +237,15 @@ struct msg_stats {
 	struct msg_numbers stats;
 };
 
+/* A reason a decoder does not know (from a newer engine) reads as
+ * DONE_ERROR: the request is over either way. */
 enum msg_reason {
 	DONE_EOS,
 	DONE_LENGTH,
 	DONE_STOP,
 	DONE_CANCEL,
 	DONE_ERROR,
+	DONE_CTX_FULL,		/* the context has no room left */
 	DONE_REASON_COUNT
 };
 
@@ -225,6 +256,12 @@ struct msg_done {
 	int64_t n_cached;	/* prompt tokens reused from the KV cache */
 	int64_t n_gen;		/* tokens generated */
 	double prompt_tok_s, gen_tok_s;
+	/* Optional members, sent when their has_ flag is set. */
+	bool has_ms;
+	double prompt_ms, gen_ms;	/* wall time of the prompt and of the reply */
+	bool has_pos;
+	int64_t n_pos, n_ctx;		/* context positions in use after it, of n_ctx */
+	char *message;			/* why it ended (error, ctx_full); NULL = none */
 };
 
 struct msg_error {

@@ -76,7 +76,10 @@ static bool msg_equal(const struct msg *a, const struct msg *b)
 		       streq(a->hello.version, b->hello.version);
 	case MSG_LOAD:
 		return streq(a->load.model, b->load.model) && a->load.mem == b->load.mem &&
-		       a->load.ctx == b->load.ctx && a->load.threads == b->load.threads;
+		       a->load.ctx == b->load.ctx && a->load.threads == b->load.threads &&
+		       a->load.io == b->load.io && a->load.cache_policy == b->load.cache_policy &&
+		       a->load.no_prefetch == b->load.no_prefetch &&
+		       streq(a->load.chat_template, b->load.chat_template);
 	case MSG_CHAT:
 		if (a->chat.id != b->chat.id || a->chat.n_messages != b->chat.n_messages ||
 		    !streq(a->chat.text, b->chat.text))
@@ -109,7 +112,10 @@ static bool msg_equal(const struct msg *a, const struct msg *b)
 		       a->loaded.n_expert == b->loaded.n_expert &&
 		       a->loaded.n_expert_used == b->loaded.n_expert_used &&
 		       a->loaded.n_vocab == b->loaded.n_vocab &&
-		       numbers_equal(&a->loaded.plan, &b->loaded.plan);
+		       numbers_equal(&a->loaded.plan, &b->loaded.plan) &&
+		       streq(a->loaded.mode, b->loaded.mode) &&
+		       streq(a->loaded.cache_policy, b->loaded.cache_policy) &&
+		       streq(a->loaded.chat_template, b->loaded.chat_template);
 	case MSG_PROGRESS:
 		return streq(a->progress.what, b->progress.what) &&
 		       a->progress.done == b->progress.done &&
@@ -126,7 +132,14 @@ static bool msg_equal(const struct msg *a, const struct msg *b)
 		       a->done.n_prompt == b->done.n_prompt &&
 		       a->done.n_cached == b->done.n_cached && a->done.n_gen == b->done.n_gen &&
 		       near(a->done.prompt_tok_s, b->done.prompt_tok_s) &&
-		       near(a->done.gen_tok_s, b->done.gen_tok_s);
+		       near(a->done.gen_tok_s, b->done.gen_tok_s) &&
+		       a->done.has_ms == b->done.has_ms &&
+		       (!a->done.has_ms || (near(a->done.prompt_ms, b->done.prompt_ms) &&
+					    near(a->done.gen_ms, b->done.gen_ms))) &&
+		       a->done.has_pos == b->done.has_pos &&
+		       (!a->done.has_pos ||
+			(a->done.n_pos == b->done.n_pos && a->done.n_ctx == b->done.n_ctx)) &&
+		       streq(a->done.message, b->done.message);
 	case MSG_ERROR:
 		return a->error.code == b->error.code && streq(a->error.message, b->error.message) &&
 		       a->error.has_id == b->error.has_id &&
@@ -236,6 +249,10 @@ static void sample(struct msg *m, enum msg_type t, int variant)
 			m->load.mem = (uint64_t)8 << 30;
 			m->load.ctx = 8192;
 			m->load.threads = 16;
+			m->load.io = LOAD_IO_STREAM;
+			m->load.cache_policy = LOAD_POLICY_LFU;
+			m->load.no_prefetch = true;
+			m->load.chat_template = xstrdup("chatml");
 		}
 		break;
 	case MSG_CHAT:
@@ -294,6 +311,9 @@ static void sample(struct msg *m, enum msg_type t, int variant)
 			msg_numbers_add(&m->loaded.plan, "unknown", NAN);
 			msg_numbers_add_array(&m->loaded.plan, "per_layer", hit, 3);
 			msg_numbers_add_array(&m->loaded.plan, "empty", NULL, 0);
+			m->loaded.mode = xstrdup("stream");
+			m->loaded.cache_policy = xstrdup("layer-lru");
+			m->loaded.chat_template = xstrdup("qwen3");
 		}
 		break;
 	case MSG_PROGRESS:
@@ -326,6 +346,15 @@ static void sample(struct msg *m, enum msg_type t, int variant)
 		m->done.n_gen = 256;
 		m->done.prompt_tok_s = 14.3;
 		m->done.gen_tok_s = 2.19;
+		if (variant % 2 == 0) {
+			m->done.has_ms = true;
+			m->done.prompt_ms = 8391.5;
+			m->done.gen_ms = 116894.25;
+			m->done.has_pos = true;
+			m->done.n_pos = 476;
+			m->done.n_ctx = 4096;
+			m->done.message = xstrdup("context full: all 4096 positions in use");
+		}
 		break;
 	case MSG_ERROR:
 		m->error.code = (enum msg_errcode)(variant % MSG_E_COUNT);
@@ -370,6 +399,7 @@ static void test_names(void)
 	CHECK(streq(msg_type_name((enum msg_type)999), "?"));
 	CHECK(streq(msg_errcode_name(MSG_E_TOO_LONG), "too_long"));
 	CHECK(streq(msg_reason_name(DONE_CANCEL), "cancel"));
+	CHECK(streq(msg_reason_name(DONE_CTX_FULL), "ctx_full"));
 	for (int t = MSG_NONE + 1; t < MSG_TYPE_COUNT; t++)
 		CHECK(strcmp(msg_type_name((enum msg_type)t), "?") != 0);
 }
@@ -391,7 +421,14 @@ static void test_decode_requests(void)
 
 	/* null stands for "not given" in optional fields. */
 	expect_ok("{\"type\":\"load\",\"model\":\"x\",\"ctx\":null}", MSG_REQUEST, MSG_LOAD, &m);
-	CHECK(m.load.ctx == 0);
+	CHECK(m.load.ctx == 0 && m.load.io == LOAD_IO_DEFAULT && !m.load.chat_template);
+	CHECK(m.load.cache_policy == LOAD_POLICY_DEFAULT && !m.load.no_prefetch);
+	msg_free(&m);
+	expect_ok("{\"type\":\"load\",\"model\":\"x\",\"io\":\"mmap\",\"cache_policy\":\"layer-lru\","
+		  "\"no_prefetch\":false}",
+		  MSG_REQUEST, MSG_LOAD, &m);
+	CHECK(m.load.io == LOAD_IO_MMAP && m.load.cache_policy == LOAD_POLICY_LAYER_LRU);
+	CHECK(!m.load.no_prefetch);
 	msg_free(&m);
 
 	expect_ok("  {\"type\" : \"stats\"}  ", MSG_REQUEST, MSG_STATS_REQUEST, &m);
@@ -443,6 +480,18 @@ static void test_decode_events(void)
 	const struct msg_stat *d = msg_numbers_get(&m.stats.stats, "d");
 	CHECK(d && d->is_array && d->n == 2 && d->v[0] == 1 && isnan(d->v[1]));
 	CHECK(!msg_numbers_get(&m.stats.stats, "c") && !msg_numbers_get(&m.stats.stats, "f"));
+	msg_free(&m);
+
+	/* A reason from a newer engine still ends the request. */
+	expect_ok("{\"type\":\"done\",\"id\":1,\"reason\":\"bored\",\"n_prompt\":1,\"n_gen\":1,"
+		  "\"prompt_tok_s\":1,\"gen_tok_s\":1}",
+		  MSG_EVENT, MSG_DONE, &m);
+	CHECK(m.done.reason == DONE_ERROR && !m.done.has_ms && !m.done.has_pos && !m.done.message);
+	msg_free(&m);
+	expect_ok("{\"type\":\"done\",\"id\":1,\"reason\":\"ctx_full\",\"n_prompt\":1,\"n_gen\":1,"
+		  "\"prompt_tok_s\":1,\"gen_tok_s\":1}",
+		  MSG_EVENT, MSG_DONE, &m);
+	CHECK(m.done.reason == DONE_CTX_FULL);
 	msg_free(&m);
 
 	/* An error code from a newer engine is still an error. */
@@ -574,9 +623,23 @@ static void test_malformed(void)
 		  MSG_EVENT, MSG_E_BAD_MESSAGE },
 		{ "{\"type\":\"progress\",\"what\":\"load\",\"done\":1}", MSG_EVENT, MSG_E_BAD_MESSAGE },
 		{ "{\"type\":\"stats\",\"stats\":5}", MSG_EVENT, MSG_E_BAD_MESSAGE },
-		{ "{\"type\":\"done\",\"id\":1,\"reason\":\"bored\",\"n_prompt\":1,\"n_gen\":1,"
+		{ "{\"type\":\"done\",\"id\":1,\"reason\":\"\",\"n_prompt\":1,\"n_gen\":1,"
 		  "\"prompt_tok_s\":1,\"gen_tok_s\":1}",
 		  MSG_EVENT, MSG_E_BAD_MESSAGE },
+		{ "{\"type\":\"done\",\"id\":1,\"reason\":\"eos\",\"n_prompt\":1,\"n_gen\":1,"
+		  "\"prompt_tok_s\":1,\"gen_tok_s\":1,\"prompt_ms\":5}",
+		  MSG_EVENT, MSG_E_BAD_MESSAGE },
+		{ "{\"type\":\"done\",\"id\":1,\"reason\":\"eos\",\"n_prompt\":1,\"n_gen\":1,"
+		  "\"prompt_tok_s\":1,\"gen_tok_s\":1,\"n_ctx\":5}",
+		  MSG_EVENT, MSG_E_BAD_MESSAGE },
+		{ "{\"type\":\"load\",\"model\":\"m\",\"io\":\"floppy\"}", MSG_REQUEST,
+		  MSG_E_BAD_MESSAGE },
+		{ "{\"type\":\"load\",\"model\":\"m\",\"cache_policy\":1}", MSG_REQUEST,
+		  MSG_E_BAD_MESSAGE },
+		{ "{\"type\":\"load\",\"model\":\"m\",\"no_prefetch\":\"yes\"}", MSG_REQUEST,
+		  MSG_E_BAD_MESSAGE },
+		{ "{\"type\":\"load\",\"model\":\"m\",\"chat_template\":\"\"}", MSG_REQUEST,
+		  MSG_E_BAD_MESSAGE },
 		{ "{\"type\":\"done\",\"id\":1,\"reason\":\"eos\",\"n_prompt\":1,\"n_gen\":1,"
 		  "\"prompt_tok_s\":-1,\"gen_tok_s\":1}",
 		  MSG_EVENT, MSG_E_BAD_MESSAGE },
