@@ -3,6 +3,7 @@
 #include "commands-eval.h"
 
 #include "forward.h"
+#include "kvstate.h"
 #include "model.h"
 #include "quant.h"
 #include "report.h"
@@ -27,6 +28,7 @@ struct opts {
 	const char *prompt_file;
 	const char *out;
 	const char *stop;
+	const char *prompt_cache; /* run: --prompt-cache FILE */
 	int64_t greedy, n_predict, n_prompt, threads, ctx;
 	bool text_p;         /* -p is the prompt text, not bench's prompt length */
 	bool sampling;       /* run: sampler flags and --stop */
@@ -44,7 +46,8 @@ static const char run_usage[] =
 	"usage: heft-engine run MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [-n N] [-t N] [--ctx N]\n"
 	"                       [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 	"                       [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-	"                       [--seed S] [--stop TEXT] [-b N] [--stats-json FILE] [loading flags]\n";
+	"                       [--seed S] [--stop TEXT] [-b N] [--stats-json FILE] [--prompt-cache FILE]\n"
+	"                       [loading flags]\n";
 static const char bench_usage[] =
 	"usage: heft-engine bench MODEL [-t N] [-p N] [-n N] [-b N] [--stats-json FILE] [loading flags]\n";
 
@@ -124,6 +127,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 			o->prompt_file = v;
 		} else if (o->sampling && !strcmp(a, "--stop") && v) {
 			o->stop = v;
+		} else if (o->sampling && !strcmp(a, "--prompt-cache") && v) {
+			o->prompt_cache = v;
 		} else if (!strcmp(a, "--stats-json") && v) {
 			o->stats_json = v;
 		} else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
@@ -484,6 +489,33 @@ static int print_piece(const char *p, size_t n, void *ud)
 	return 0;
 }
 
+/* --prompt-cache: restore the longest prefix the file shares with the
+ * prompt (at most all but its last token). No file is the first run; an
+ * unusable one is reported and ignored. Returns the positions reused. */
+static int cache_load(const char *path, const struct model *m, struct forward *f, const int32_t *tok, int n)
+{
+	char err[1024];
+	int reused = 0;
+	enum kvstate_result r = kvstate_load(path, m, f, tok, n, &reused, err, sizeof err);
+	if (r == KVSTATE_REFUSED)
+		warnx_("prompt cache %s; evaluating the whole prompt", err);
+	else if (r == KVSTATE_LOADED)
+		fprintf(stderr, "%s: prompt cache %s: %d of %d prompt tokens reused\n", heft_progname, path, reused, n);
+	return reused;
+}
+
+/* Save what the KV cache holds: the prompt and the generated tokens that
+ * were evaluated. */
+static int cache_save(const char *path, const struct model *m, const struct forward *f, const int32_t *tok, int n)
+{
+	char err[1024];
+	if (kvstate_save(path, m, f, tok, n, err, sizeof err) < 0) {
+		warnx_("prompt cache not saved: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* run -p TEXT: raw completion of the text, streamed. */
 static int run_text(const struct opts *o)
 {
@@ -512,6 +544,8 @@ static int run_text(const struct opts *o)
 		job_close(&j);
 		return 2;
 	}
+	if (o->prompt_cache)
+		session_set_kv_tokens(s, j.tok, cache_load(o->prompt_cache, j.m, session_forward(s), j.tok, j.n_tok));
 	bool tty = isatty(STDOUT_FILENO);
 	const char *stops[2] = {o->stop, NULL};
 	struct session_gen_opts g = {.max_tokens = n, .stops = stops, .on_piece = print_piece, .ud = &tty};
@@ -530,6 +564,11 @@ static int run_text(const struct opts *o)
 		warnx_("%s", session_error(s));
 		rc = r == SESSION_CTX_FULL && st->n_generated == 0 ? 2 : 1;
 	}
+	int n_kv;
+	const int32_t *kv_tok = session_kv_tokens(s, &n_kv);
+	if (o->prompt_cache && r != SESSION_ERROR &&
+	    cache_save(o->prompt_cache, j.m, session_forward(s), kv_tok, n_kv) < 0)
+		rc = 1;
 	session_free(s);
 	job_close(&j);
 	return rc;
@@ -557,12 +596,15 @@ int cmd_run(int argc, char **argv)
 		return rc;
 	}
 	int n = (int)o.n_predict;
-	int32_t *g = xcalloc((size_t)n + 1, sizeof *g);
+	/* the KV cache's tokens: the prompt, then the generated ones evaluated */
+	int32_t *kv_tok = xcalloc((size_t)s.n_tok + (size_t)n + 1, sizeof *kv_tok), *g = kv_tok + s.n_tok;
+	memcpy(kv_tok, s.tok, (size_t)s.n_tok * sizeof *kv_tok);
+	int reused = o.prompt_cache ? cache_load(o.prompt_cache, s.m, s.f, s.tok, s.n_tok) : 0;
 	double *lat = xcalloc((size_t)n + 1, sizeof *lat);
 	struct run_report rep = {.command = "run", .threads = threadpool_size(s.tp), .batch = forward_max_batch(s.f)};
 	report_begin(&rep, s.m);
 	double t0 = now_sec();
-	const float *last = eval_chunks(s.f, s.tok, s.n_tok, NULL, s.m->hp.n_vocab);
+	const float *last = eval_chunks(s.f, s.tok + reused, s.n_tok - reused, NULL, s.m->hp.n_vocab);
 	double t1 = now_sec();
 	rc = 1;
 	for (int i = 0; last && i < n; i++) {
@@ -579,9 +621,9 @@ int cmd_run(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			printf(i ? " %d" : "%d", g[i]);
 		printf("\n");
-		fprintf(stderr, "prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s\n", s.n_tok,
-			s.n_tok / (t1 - t0), n, n > 1 ? (n - 1) / (t2 - t1) : 0.0);
-		rep.prefill_tokens = s.n_tok;
+		fprintf(stderr, "prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s\n", s.n_tok - reused,
+			(s.n_tok - reused) / (t1 - t0), n, n > 1 ? (n - 1) / (t2 - t1) : 0.0);
+		rep.prefill_tokens = s.n_tok - reused;
 		rep.prefill_s = t1 - t0;
 		struct forward_prefill_stats ps;
 		forward_prefill_stats(s.f, &ps);
@@ -591,9 +633,11 @@ int cmd_run(int argc, char **argv)
 		rep.decode_s = t2 - t1;
 		report_percentiles(lat, MAX(n - 1, 0), &rep.decode_p50_ms, &rep.decode_p95_ms);
 		rc = o.stats_json && report_write_json(o.stats_json, &rep, s.m) < 0 ? 1 : 0;
+		if (o.prompt_cache && cache_save(o.prompt_cache, s.m, s.f, kv_tok, forward_n_pos(s.f)) < 0)
+			rc = 1;
 	}
 	free(lat);
-	free(g);
+	free(kv_tok);
 	job_close(&s);
 	return rc;
 }

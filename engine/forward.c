@@ -907,11 +907,18 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 		return NULL;
 	rope_table(f, n, p);
 	for (int il = 0; il < hp->n_layer; il++) {
+		if (weights_layer_begin(m->w, il) < 0) {
+			snprintf(f->err, sizeof f->err, "%s", weights_error(m->w));
+			kv_truncate(f->kv, p);
+			return NULL;
+		}
 		if (f->mla)
 			attention_mla(f, il, n, p);
 		else
 			attention_block(f, il, n, p);
-		if (ffn_block(f, il, n) < 0) {
+		int rc = ffn_block(f, il, n);
+		weights_layer_end(m->w, il);
+		if (rc < 0) {
 			kv_truncate(f->kv, p);
 			return NULL;
 		}
@@ -1146,4 +1153,9 @@ int forward_n_pos(const struct forward *f)
 void forward_truncate(struct forward *f, int n_pos)
 {
 	kv_truncate(f->kv, n_pos);
+}
+
+struct kv_cache *forward_kv(const struct forward *f)
+{
+	return f->kv;
 }

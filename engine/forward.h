@@ -55,5 +55,7 @@ int forward_max_batch(const struct forward *f);
 /* Positions in the KV cache; truncate to keep only the first n_pos. */
 int forward_n_pos(const struct forward *f);
 void forward_truncate(struct forward *f, int n_pos);
+/* The KV cache, for saving and restoring a conversation's state (kvstate.h). */
+struct kv_cache *forward_kv(const struct forward *f);
 
 #endif

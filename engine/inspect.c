@@ -551,6 +551,10 @@ static void text_plan(FILE *f, const struct plan_view *pv)
 	if (p->io == WIO_STREAM && p->embd_file_bytes)
 		fprintf(f, "    %-20s read by row (%s in the file)\n", wclass_names[WC_EMBD],
 			fmt_bytes(b[0], sizeof b[0], p->embd_file_bytes));
+	if (p->n_stream_layers)
+		fprintf(f, LABEL "%d layers' attention/shared/dense FFN read per token: %s (2 buffers, %s)\n",
+			"streamed layers", p->n_stream_layers, fmt_bytes(b[0], sizeof b[0], p->layer_stream_bytes),
+			fmt_bytes(b[1], sizeof b[1], p->layer_buf_bytes));
 	fprintf(f, LABEL "%s (context %d, batch %d)\n", "KV, scratch, runtime",
 		fmt_bytes(b[0], sizeof b[0], p->extra_bytes), p->n_ctx, p->batch);
 	if (p->n_experts) {
@@ -891,6 +895,9 @@ static void json_plan(struct json *j, const struct plan_view *pv)
 	json_close(j, '}');
 	json_bool(j, "embeddings_by_row", p->io == WIO_STREAM && p->embd_file_bytes);
 	json_u64(j, "kv_scratch_runtime_bytes", p->extra_bytes);
+	json_i64(j, "stream_layers", p->n_stream_layers);
+	json_u64(j, "layer_stream_bytes", p->layer_stream_bytes);
+	json_u64(j, "layer_buf_bytes", p->layer_buf_bytes);
 	json_i64(j, "n_ctx", p->n_ctx);
 	json_i64(j, "batch", p->batch);
 	json_i64(j, "n_experts", p->n_experts);

@@ -13,6 +13,7 @@ struct kv_cache *kv_new(int n_layer, int n_ctx, int k_dim, int v_dim)
 	kv->n_ctx = n_ctx;
 	kv->k_dim = k_dim;
 	kv->v_dim = v_dim;
+	kv->type_k = kv->type_v = GGML_F16;
 	size_t cells = (size_t)n_layer * (size_t)n_ctx;
 	kv->k = xaligned_alloc(64, cells * (size_t)k_dim * sizeof(uint16_t));
 	kv->v = v_dim ? xaligned_alloc(64, cells * (size_t)v_dim * sizeof(uint16_t)) : NULL;
@@ -44,4 +45,22 @@ void kv_truncate(struct kv_cache *kv, int n_pos)
 size_t kv_bytes(const struct kv_cache *kv)
 {
 	return (size_t)kv->n_layer * (size_t)kv->n_ctx * (size_t)(kv->k_dim + kv->v_dim) * sizeof(uint16_t);
+}
+
+size_t kv_row_bytes_k(const struct kv_cache *kv)
+{
+	return (size_t)kv->k_dim * sizeof(uint16_t);
+}
+
+size_t kv_row_bytes_v(const struct kv_cache *kv)
+{
+	return (size_t)kv->v_dim * sizeof(uint16_t);
+}
+
+int kv_set_n_pos(struct kv_cache *kv, int n_pos)
+{
+	if (n_pos < 0 || n_pos > kv->n_ctx)
+		return -1;
+	kv->n_pos = n_pos;
+	return 0;
 }

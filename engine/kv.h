@@ -15,6 +15,7 @@ struct kv_cache {
 	int k_dim, v_dim; /* floats per position: n_head_kv * head_dim; v_dim 0 = no V
 			   * (MLA: K rows hold the latent + rope key, V is read from them) */
 	int n_pos;
+	uint32_t type_k, type_v; /* element types (ggml ids): GGML_F16 */
 	uint16_t *k, *v; /* [layer][pos][dim] */
 };
 
@@ -39,5 +40,16 @@ void kv_store(struct kv_cache *kv, int layer, int pos, const float *k, const flo
 void kv_truncate(struct kv_cache *kv, int n_pos);
 
 size_t kv_bytes(const struct kv_cache *kv);
+
+/* Bytes of one position's K (V) row: a layer's positions [0, n) are
+ * n * kv_row_bytes_k(kv) contiguous bytes at kv_k(kv, layer, 0), which is
+ * how a saved state (kvstate.h) copies a prefix out and back in. */
+size_t kv_row_bytes_k(const struct kv_cache *kv);
+size_t kv_row_bytes_v(const struct kv_cache *kv);
+
+/* Declare positions [0, n_pos) filled, after their rows were written in
+ * place (restoring a saved state); 0 <= n_pos <= n_ctx. Returns 0, or -1
+ * if n_pos is out of range (nothing changed). */
+int kv_set_n_pos(struct kv_cache *kv, int n_pos);
 
 #endif

@@ -698,7 +698,7 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 		L.failed = true;
 	if (!L.failed && !o->plan_only) {
 		for (int i = 0; i < L.n_binds; i++)
-			*L.binds[i].dst = weights_mat(m->w, L.binds[i].handle);
+			weights_bind(m->w, L.binds[i].handle, L.binds[i].dst);
 		if (!m->output.data) /* tied embeddings */
 			m->output = m->token_embd;
 	}
@@ -730,7 +730,7 @@ void model_free(struct model *m)
 
 static uint64_t mat_bytes(const struct wmat *w)
 {
-	return w->data ? (uint64_t)w->rows * w->row_bytes : 0;
+	return w->name ? (uint64_t)w->rows * w->row_bytes : 0; /* streamed layers have no data between tokens */
 }
 
 uint64_t model_bytes_per_token(const struct model *m)

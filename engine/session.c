@@ -181,6 +181,32 @@ struct sampler *session_sampler(struct session *s)
 	return s->smp;
 }
 
+struct forward *session_forward(struct session *s)
+{
+	return s->f;
+}
+
+const int32_t *session_kv_tokens(const struct session *s, int *n)
+{
+	*n = s->n_kv;
+	return s->kv_tok;
+}
+
+static void kv_push(struct session *s, int32_t id);
+
+int session_set_kv_tokens(struct session *s, const int32_t *tok, int n)
+{
+	if (n < 0 || n > forward_n_pos(s->f))
+		return -1;
+	forward_truncate(s->f, n);
+	s->n_kv = 0;
+	for (int i = 0; i < n; i++) {
+		kv_push(s, tok[i]);
+		sampler_accept(s->smp, tok[i]);
+	}
+	return 0;
+}
+
 /* ---- rendering ------------------------------------------------------------------ */
 
 /* The first n turns as text: the template's rendering, or in raw mode the

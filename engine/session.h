@@ -146,6 +146,16 @@ int session_max_batch(const struct session *s);
 int session_n_pos(const struct session *s);
 struct sampler *session_sampler(struct session *s);
 
+/* Saving and restoring the conversation's KV state (kvstate.h): the
+ * forward state, and the tokens its KV cache holds (*n = its n_pos). */
+struct forward;
+struct forward *session_forward(struct session *s);
+const int32_t *session_kv_tokens(const struct session *s, int *n);
+/* After positions [0, n) of the KV cache were restored: they hold tok[0, n)
+ * (later positions are dropped). The sampler takes them as history, as if
+ * this session had evaluated them. 0, or -1 if n exceeds the cache. */
+int session_set_kv_tokens(struct session *s, const int32_t *tok, int n);
+
 /* The prompt the conversation renders to now (with the generation prompt),
  * appended to out; 0 or -1 (message in err). For tests and --verbose. */
 struct buf;

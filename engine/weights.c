@@ -27,7 +27,26 @@ struct wentry {
 	uint64_t off; /* in the arena; UINT64_MAX when not resident */
 	enum wclass cls;
 	bool rowwise;
+	int layer;        /* blk.N, or -1 */
+	bool streamable;  /* a layer's big dense matrix: may be read per token */
+	bool streamed;    /* the plan streams it (its layer is streamed) */
+	struct wmat *dst; /* the model's view of it (weights_bind) */
 };
+
+/* Layer streaming: when even the dense part does not fit, the big matrices
+ * of some layers (attention, shared experts, dense FFN) are read for every
+ * token into one of two buffers; while one layer computes, the next one's
+ * bytes arrive. */
+enum lbuf_state { LB_FREE, LB_LOADING, LB_READY };
+struct lbuf {
+	int layer;
+	enum lbuf_state state;
+	unsigned char *buf;
+	struct io_req *req; /* one per streamed tensor of the layer */
+	int n_req;
+};
+
+#define STREAM_MIN_TENSOR (16u << 10) /* smaller ones stay resident */
 
 struct wexperts {
 	const struct gguf_tensor *t[EXP_NPARTS];
@@ -83,6 +102,15 @@ struct weights {
 	struct expert_layer_stats *ls; /* per layer */
 	double io_wait_s;
 	char err[512];
+
+	/* layer streaming */
+	uint64_t *lay_bytes;     /* per layer: span bytes of its streamable tensors */
+	bool *lay_stream;        /* per layer: streamed */
+	int lay_max_tensors;
+	struct lbuf lb[2];
+	unsigned char *lb_arena;
+	uint64_t lb_arena_bytes;
+	uint64_t layer_bytes_read;
 };
 
 static double now_s(void)
@@ -109,12 +137,22 @@ void weights_free(struct weights *w)
 			for (int p = 0; p < EXP_NPARTS; p++)
 				if (iosched_cancel(w->io, &w->slots[i].req[p]) < 0)
 					iosched_wait(w->io, &w->slots[i].req[p]);
+		for (int b = 0; b < 2; b++)
+			for (int i = 0; i < w->lb[b].n_req; i++)
+				if (iosched_cancel(w->io, &w->lb[b].req[i]) < 0)
+					iosched_wait(w->io, &w->lb[b].req[i]);
 		iosched_free(w->io);
 	}
 	if (w->arena)
 		munmap(w->arena, w->arena_bytes);
 	if (w->cache)
 		munmap(w->cache, w->cache_bytes);
+	if (w->lb_arena)
+		munmap(w->lb_arena, w->lb_arena_bytes);
+	for (int i = 0; i < 2; i++)
+		free(w->lb[i].req);
+	free(w->lay_bytes);
+	free(w->lay_stream);
 	for (size_t i = 0; w->maps && i < w->g->n_parts; i++)
 		if (w->maps[i])
 			munmap(w->maps[i], w->map_len[i]);
@@ -161,7 +199,21 @@ int weights_add(struct weights *w, const struct gguf_tensor *t)
 	e->off = UINT64_MAX;
 	e->cls = classify(t->name);
 	e->rowwise = false;
+	e->layer = -1;
+	e->dst = NULL;
+	e->streamed = false;
+	int l, n = 0;
+	if (sscanf(t->name, "blk.%d.%n", &l, &n) == 1 && n > 0)
+		e->layer = l;
+	e->streamable = e->layer >= 0 && t->nbytes >= STREAM_MIN_TENSOR &&
+			(e->cls == WC_ATTN || e->cls == WC_SHEXP || e->cls == WC_FFN || e->cls == WC_OTHER);
 	return w->n_ent++;
+}
+
+void weights_bind(struct weights *w, int handle, struct wmat *dst)
+{
+	w->ent[handle].dst = dst;
+	*dst = weights_mat(w, handle);
 }
 
 void weights_set_rowwise(struct weights *w, int handle)
@@ -195,7 +247,7 @@ static uint64_t round_up(uint64_t n, uint64_t a)
 
 static bool rowwise_now(const struct weights *w, const struct wentry *e)
 {
-	return e->rowwise && w->plan.io == WIO_STREAM;
+	return (e->rowwise || e->streamed) && w->plan.io == WIO_STREAM;
 }
 
 static void plan_refuse(struct weights_plan *p, char *err, size_t errlen, const char *fmt, ...)
@@ -260,7 +312,7 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 	uint64_t stream_fixed = dense + extra;
 	p->min_slots = p->n_experts ? MAX(n_used, 1) : 0;
 	p->min_budget = stream_fixed + (uint64_t)p->min_slots * p->slot_bytes;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32];
 	enum weights_io io = o->io;
 	if (o->mem == MODEL_MEM_MIN) { /* the smallest budget that streams */
 		if (io == WIO_AUTO)
@@ -305,25 +357,80 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 	if (!embd_rowwise)
 		p->class_bytes[WC_EMBD] += embd;
 	p->dense_bytes = dense + (embd_rowwise ? 0 : embd);
-	stream_fixed = p->dense_bytes + extra;
-	p->min_budget = stream_fixed + (uint64_t)p->min_slots * p->slot_bytes;
 	if (!p->n_experts) {
 		plan_refuse(p, err, errlen, "--io stream: the model has no routed experts to stream");
 		return -1;
 	}
+	/* Dense matrices that could be read per token, layer by layer. */
+	free(w->lay_bytes);
+	free(w->lay_stream);
+	w->lay_bytes = xcalloc((size_t)MAX(w->n_layers, 1) + 1, sizeof *w->lay_bytes);
+	w->lay_stream = xcalloc((size_t)MAX(w->n_layers, 1) + 1, sizeof *w->lay_stream);
+	int n_lay = 0;
+	uint64_t lbuf = 0;
+	for (int i = 0; i < w->n_ent; i++) {
+		struct wentry *e = &w->ent[i];
+		e->streamed = false;
+		if (e->streamable && e->layer < w->n_layers)
+			w->lay_bytes[e->layer] += iosched_span_max(e->t->nbytes);
+	}
+	for (int l = 0; l < w->n_layers; l++) {
+		lbuf = MAX(lbuf, w->lay_bytes[l]);
+		n_lay += w->lay_bytes[l] > 0;
+	}
+	/* need(k): the budget with the last k layers having dense bytes streamed */
+	uint64_t slots_min = (uint64_t)p->min_slots * p->slot_bytes, resident = p->dense_bytes;
+	uint64_t need0 = resident + extra + slots_min, need = need0, streamed_bytes = 0;
+	uint64_t need_all = need0 + 2 * lbuf;
+	for (int l = 0; l < w->n_layers; l++)
+		need_all -= MIN(w->lay_bytes[l], need_all); /* spans bound the bytes */
+	p->min_budget = MIN(need0, need_all);
+	if (o->mem == MODEL_MEM_MIN)
+		p->budget = p->min_budget;
+	fmt_bytes(b1, sizeof b1, p->budget);
 	if (p->budget < p->min_budget) {
 		fmt_bytes(b2, sizeof b2, p->min_budget);
-		fmt_bytes(b3, sizeof b3, stream_fixed);
 		plan_refuse(p, err, errlen,
-			    "--mem %s is too small: streaming needs at least %s (%s resident weights, KV cache "
-			    "and scratch + %d expert slots)",
-			    b1, b2, b3, p->min_slots);
+			    "--mem %s is too small: streaming needs at least %s (norms, routers, output head, "
+			    "two layers' dense weights, KV cache and scratch, %d expert slots)",
+			    b1, b2, p->min_slots);
 		return -1;
 	}
-	uint64_t n = (p->budget - stream_fixed) / p->slot_bytes;
+	/* Dense bytes are used by every token: keep as many layers' resident as
+	 * the budget allows, streaming the last ones first. */
+	for (int l = w->n_layers - 1; l >= 0 && need > p->budget; l--) {
+		if (!w->lay_bytes[l])
+			continue;
+		if (!p->n_stream_layers)
+			need += 2 * lbuf;
+		w->lay_stream[l] = true;
+		p->n_stream_layers++;
+		need -= MIN(w->lay_bytes[l], need);
+		streamed_bytes += w->lay_bytes[l];
+	}
+	for (int i = 0; i < w->n_ent; i++) {
+		struct wentry *e = &w->ent[i];
+		if (e->streamable && w->lay_stream[e->layer]) {
+			e->streamed = true;
+			uint64_t b = round_up(e->t->nbytes, ARENA_ALIGN);
+			p->class_bytes[e->cls] -= MIN(b, p->class_bytes[e->cls]);
+			p->dense_bytes -= MIN(b, p->dense_bytes);
+			p->layer_stream_bytes += e->t->nbytes;
+		}
+	}
+	p->layer_buf_bytes = p->n_stream_layers ? 2 * lbuf : 0;
+	p->cold_read_per_token += p->layer_stream_bytes;
+	stream_fixed = p->dense_bytes + p->layer_buf_bytes + extra;
+	uint64_t n = p->budget > stream_fixed ? (p->budget - stream_fixed) / p->slot_bytes : 0;
 	p->n_slots = (int)MIN(n, (uint64_t)p->n_experts);
+	if (p->n_slots < p->min_slots) { /* rounding: spans vs bytes */
+		p->n_slots = p->min_slots;
+	}
 	p->total_bytes = stream_fixed + (uint64_t)p->n_slots * p->slot_bytes;
-	snprintf(p->why, sizeof p->why, "%s", o->io == WIO_STREAM ? "--io stream" : "the model does not fit the budget");
+	(void)n_lay;
+	(void)streamed_bytes;
+	snprintf(p->why, sizeof p->why, "%s%s", o->io == WIO_STREAM ? "--io stream" : "the model does not fit the budget",
+		 p->n_stream_layers ? "; the dense weights do not fit either: some layers' are read per token" : "");
 	return 0;
 }
 
@@ -417,6 +524,24 @@ static int start_stream(struct weights *w, char *err, size_t errlen)
 	w->where = xmalloc((size_t)p->n_experts * sizeof *w->where);
 	for (int i = 0; i < p->n_experts; i++)
 		w->where[i] = -1;
+	if (p->n_stream_layers) {
+		w->lb_arena_bytes = p->layer_buf_bytes;
+		if (!(w->lb_arena = anon(w->lb_arena_bytes, "layer buffers", err, errlen)))
+			return -1;
+		for (uint64_t off = 0; off < w->lb_arena_bytes; off += 4096)
+			w->lb_arena[off] = 0;
+		int *cnt = xcalloc((size_t)w->n_layers, sizeof *cnt);
+		for (int i = 0; i < w->n_ent; i++)
+			if (w->ent[i].streamed)
+				w->lay_max_tensors = MAX(w->lay_max_tensors, ++cnt[w->ent[i].layer]);
+		free(cnt);
+		for (int b = 0; b < 2; b++) {
+			w->lb[b].layer = -1;
+			w->lb[b].state = LB_FREE;
+			w->lb[b].buf = w->lb_arena + (uint64_t)b * (w->lb_arena_bytes / 2);
+			w->lb[b].req = xcalloc((size_t)w->lay_max_tensors, sizeof *w->lb[b].req);
+		}
+	}
 	w->quota = xcalloc((size_t)w->n_layers, sizeof *w->quota);
 	w->occ = xcalloc((size_t)w->n_layers, sizeof *w->occ);
 	/* Per-layer quotas: a cyclic layer-by-layer access pattern defeats a
@@ -844,6 +969,141 @@ void weights_prefetch(struct weights *w, int layer, const int *experts, int n)
 	}
 }
 
+/* ---- layer streaming -------------------------------------------------------- */
+
+static struct lbuf *lbuf_of(struct weights *w, int layer)
+{
+	for (int b = 0; b < 2; b++)
+		if (w->lb[b].state != LB_FREE && w->lb[b].layer == layer)
+			return &w->lb[b];
+	return NULL;
+}
+
+/* Start reading layer's streamed tensors into a free buffer (NULL: none free). */
+static struct lbuf *lbuf_start(struct weights *w, int layer, enum io_prio prio)
+{
+	struct lbuf *b = w->lb[0].state == LB_FREE ? &w->lb[0] : w->lb[1].state == LB_FREE ? &w->lb[1] : NULL;
+	if (!b)
+		return NULL;
+	struct io_req *rq[64];
+	size_t at = 0;
+	int n = 0;
+	b->layer = layer;
+	b->state = LB_LOADING;
+	b->n_req = 0;
+	for (int i = 0; i < w->n_ent; i++) {
+		const struct wentry *e = &w->ent[i];
+		if (!e->streamed || e->layer != layer)
+			continue;
+		struct io_req *r = &b->req[b->n_req++];
+		r->file = w->file_id[e->t->part];
+		r->off = e->t->offset;
+		r->len = (size_t)e->t->nbytes;
+		r->dst = b->buf + at;
+		r->prio = prio;
+		r->tag = (uint64_t)layer << 32 | 0xffffffffu;
+		at += iosched_span_max(r->len);
+		w->layer_bytes_read += r->len;
+		rq[n++] = r;
+		if (n == 64) {
+			iosched_submit_batch(w->io, rq, n);
+			n = 0;
+		}
+	}
+	if (n)
+		iosched_submit_batch(w->io, rq, n);
+	return b;
+}
+
+/* The next layer after `layer` (cyclically: the next token starts over)
+ * whose dense bytes are streamed and not in a buffer yet. */
+static int next_streamed(struct weights *w, int layer)
+{
+	for (int k = 1; k <= w->n_layers; k++) {
+		int l = (layer + k) % w->n_layers;
+		if (w->lay_stream[l])
+			return lbuf_of(w, l) ? -1 : l;
+	}
+	return -1;
+}
+
+static void lbuf_patch(struct weights *w, struct lbuf *b, bool on)
+{
+	int k = 0;
+	for (int i = 0; i < w->n_ent; i++) {
+		const struct wentry *e = &w->ent[i];
+		if (!e->streamed || e->layer != b->layer)
+			continue;
+		if (e->dst)
+			e->dst->data = on ? b->req[k].data : NULL;
+		k++;
+	}
+}
+
+static void lbuf_drop(struct weights *w, struct lbuf *b)
+{
+	for (int i = 0; i < b->n_req; i++)
+		if (iosched_cancel(w->io, &b->req[i]) < 0)
+			iosched_wait(w->io, &b->req[i]);
+	lbuf_patch(w, b, false);
+	b->state = LB_FREE;
+	b->layer = -1;
+}
+
+int weights_layer_begin(struct weights *w, int layer)
+{
+	if (!w->io || !w->plan.n_stream_layers || !w->lay_stream[layer])
+		return 0;
+	struct lbuf *b = lbuf_of(w, layer);
+	if (!b && !(b = lbuf_start(w, layer, IO_DEMAND))) {
+		/* both buffers hold layers read ahead in another order: start over */
+		lbuf_drop(w, &w->lb[0]);
+		lbuf_drop(w, &w->lb[1]);
+		b = lbuf_start(w, layer, IO_DEMAND);
+	}
+	if (b->state == LB_LOADING) {
+		double t0 = now_s();
+		for (int i = 0; i < b->n_req; i++) {
+			iosched_wait(w->io, &b->req[i]);
+			if (iosched_state(&b->req[i]) != IO_DONE) {
+				char why[300];
+				iosched_strerror(w->io, &b->req[i], why, sizeof why);
+				int k = 0;
+				const char *name = "?";
+				for (int j = 0; j < w->n_ent; j++)
+					if (w->ent[j].streamed && w->ent[j].layer == layer && k++ == i)
+						name = w->ent[j].t->name;
+				snprintf(w->err, sizeof w->err, "reading layer %d's %s: %s", layer, name, why);
+				w->io_wait_s += now_s() - t0;
+				lbuf_drop(w, b);
+				return -1;
+			}
+		}
+		w->io_wait_s += now_s() - t0;
+		b->state = LB_READY;
+	}
+	lbuf_patch(w, b, true);
+	int next = next_streamed(w, layer);
+	if (next >= 0) /* certain to be needed: ahead of guesses, behind this layer's demand */
+		lbuf_start(w, next, IO_PREFETCH);
+	return 0;
+}
+
+void weights_layer_end(struct weights *w, int layer)
+{
+	if (!w->io || !w->plan.n_stream_layers || !w->lay_stream[layer])
+		return;
+	struct lbuf *b = lbuf_of(w, layer);
+	if (!b)
+		return;
+	lbuf_patch(w, b, false);
+	b->state = LB_FREE;
+	b->layer = -1;
+	int next = next_streamed(w, layer);
+	if (next >= 0)
+		lbuf_start(w, next, IO_PREFETCH);
+}
+
 /* ---- stats ------------------------------------------------------------------ */
 
 void weights_get_stats(struct weights *w, struct weights_stats *st)
@@ -873,6 +1133,9 @@ void weights_get_stats(struct weights *w, struct weights_stats *st)
 		st->bytes_read += ls->bytes_read;
 	}
 	st->io_wait_s = w->io_wait_s;
+	st->layer_bytes_read = w->layer_bytes_read;
+	st->bytes_read += w->layer_bytes_read;
+	st->n_stream_layers = p->n_stream_layers;
 }
 
 int weights_expert_map(struct weights *w, int layer, unsigned char *out, int cap)

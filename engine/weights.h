@@ -69,6 +69,17 @@ int weights_load(struct weights *w, char *err, size_t errlen);
 
 /* A resident tensor as a matrix (1-D tensors: one row). */
 struct wmat weights_mat(const struct weights *w, int handle);
+/* *dst = weights_mat(w, handle), and remember dst: a tensor of a streamed
+ * layer has data only between weights_layer_begin and _end. */
+void weights_bind(struct weights *w, int handle, struct wmat *dst);
+
+/* Before computing layer: make its dense matrices readable (a no-op unless
+ * the plan streams that layer: then wait for its bytes and point the bound
+ * matrices at them) and start reading the next streamed layer. 0, or -1 on
+ * a read error (weights_error). */
+int weights_layer_begin(struct weights *w, int layer);
+/* After it: its buffer may take another layer. */
+void weights_layer_end(struct weights *w, int layer);
 
 /* The tensor type of part p of layer's experts. */
 uint32_t weights_expert_type(const struct weights *w, int layer, enum expert_part p);
@@ -100,6 +111,9 @@ struct weights_plan {
 	uint64_t cold_read_per_token; /* bytes a decoded token reads when no expert hits */
 	uint64_t total_bytes;        /* what the process will hold: dense + extra + cache */
 	char why[256];               /* why this mode, or why it is refused */
+	int n_stream_layers;         /* layers whose big dense matrices are read per token */
+	uint64_t layer_stream_bytes; /* those bytes, read by every token */
+	uint64_t layer_buf_bytes;    /* the two buffers they are read into */
 	int batch;                   /* prompt tokens per forward call the plan allows */
 	int n_ctx;                   /* KV positions the plan reserved */
 };
@@ -166,6 +180,8 @@ struct weights_stats {
 	uint64_t bytes_read;       /* expert bytes read since load (stream mode) */
 	double io_wait_s;          /* time the forward pass waited for reads */
 	uint64_t warm_bytes;       /* read at load to warm the cache (--warm) */
+	uint64_t layer_bytes_read; /* dense bytes of streamed layers read (in bytes_read too) */
+	int n_stream_layers;
 	int n_layers;              /* entries of layer (all layers; dense ones stay 0) */
 	const struct expert_layer_stats *layer; /* owned by w; valid until weights_free */
 };
