@@ -762,13 +762,18 @@ const char model_flags_usage[] =
 	"                         how weights are held (default auto: ram if the model fits)\n"
 	"  --cache-policy layer-lru|lru|lfu\n"
 	"                         expert-cache replacement (default layer-lru)\n"
-	"  --no-prefetch          do not read the next layer's experts ahead\n";
+	"  --no-prefetch          do not read the next layer's experts ahead\n"
+	"  --no-warm              do not fill the expert cache with the last run's hot experts\n";
 
 int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o)
 {
 	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
 	if (!strcmp(a, "--no-prefetch")) {
 		o->no_prefetch = true;
+		return 1;
+	}
+	if (!strcmp(a, "--no-warm")) {
+		o->no_warm = true;
 		return 1;
 	}
 	if (strcmp(a, "--mem") && strcmp(a, "--io") && strcmp(a, "--cache-policy"))

@@ -107,6 +107,7 @@ struct model_opts {
 	enum weights_io io;
 	enum cache_policy policy;
 	bool no_prefetch;
+	bool no_warm;              /* do not fill the cache from the last run's hot list */
 	int n_ctx;                 /* KV positions the plan reserves; 0: min(train, 4096) */
 	int max_batch;             /* tokens per forward call the plan reserves; 0: 512 */
 	int threads;               /* 0: one per core */
@@ -120,7 +121,7 @@ struct model *model_load(const char *path, char *err, size_t errlen);
 struct model *model_load_opts(const char *path, const struct model_opts *o, char *err, size_t errlen);
 
 /* If argv[*i] is a loading flag (--mem SIZE, --io auto|ram|stream|mmap,
- * --cache-policy layer-lru|lru|lfu, --no-prefetch), store it in o and step
+ * --cache-policy layer-lru|lru|lfu, --no-prefetch, --no-warm), store it in o and step
  * *i over its value: 1; 0 if it is not one; -1 for a bad value (reported). */
 int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o);
 /* Usage text of those flags, for the subcommands' --help. */

@@ -66,6 +66,7 @@ int report_write_json(const char *path, const struct run_report *r, struct model
 	set_u64(o, "prefill_bytes_read", r->prefill_bytes_read);
 	set_u64(o, "prefill_experts_needed_bytes", r->prefill_experts_needed_bytes);
 	set_u64(o, "warm_bytes", st.warm_bytes);
+	set_u64(o, "warm_total", st.warm_total);
 	set_f(o, "prefill_tok_s", r->prefill_s > 0 ? r->prefill_tokens / r->prefill_s : 0.0);
 	set_u64(o, "decode_tokens", (uint64_t)r->decode_tokens);
 	set_f(o, "decode_s", r->decode_s);

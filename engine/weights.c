@@ -2,6 +2,7 @@
 #include "weights.h"
 
 #include "iosched.h"
+#include "kvstate.h"
 #include "model.h"
 #include "quant.h"
 #include "sysinfo.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +67,7 @@ struct slot {
 	int pins;
 	bool prefetched;  /* read ahead and not used yet */
 	bool fresh;       /* arrived since the last heat-map look */
+	bool warm;        /* read at load from the hot list of an earlier run */
 	uint64_t last_use;
 	uint32_t freq;
 	unsigned char *buf;
@@ -82,7 +85,7 @@ struct weights {
 	struct weights_plan plan;
 	bool planned;
 	int policy; /* enum cache_policy */
-	bool prefetch;
+	bool prefetch, warm;
 
 	/* mmap mode */
 	void **maps;
@@ -111,7 +114,16 @@ struct weights {
 	unsigned char *lb_arena;
 	uint64_t lb_arena_bytes;
 	uint64_t layer_bytes_read;
+
+	/* the warm cache: experts used, kept across runs */
+	uint32_t *uses;          /* flat like where[]: this run's lookups */
+	uint32_t *uses_prev;     /* from the hot list read at load (halved: aging) */
+	char *hot_path;          /* where the hot list lives; NULL: not kept */
+	uint64_t warm_total;     /* bytes asked for at load */
 };
+
+static void warm_init(struct weights *w, bool warm);
+static void hot_list_write(struct weights *w);
 
 static double now_s(void)
 {
@@ -132,6 +144,8 @@ void weights_free(struct weights *w)
 {
 	if (!w)
 		return;
+	if (w->io && w->uses)
+		hot_list_write(w);
 	if (w->io) { /* reads may still land in the slots: stop them first */
 		for (int i = 0; i < w->n_slots; i++)
 			for (int p = 0; p < EXP_NPARTS; p++)
@@ -153,6 +167,9 @@ void weights_free(struct weights *w)
 		free(w->lb[i].req);
 	free(w->lay_bytes);
 	free(w->lay_stream);
+	free(w->uses);
+	free(w->uses_prev);
+	free(w->hot_path);
 	for (size_t i = 0; w->maps && i < w->g->n_parts; i++)
 		if (w->maps[i])
 			munmap(w->maps[i], w->map_len[i]);
@@ -272,6 +289,7 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 	w->planned = true;
 	w->policy = (int)o->policy;
 	w->prefetch = !o->no_prefetch;
+	w->warm = !o->no_warm;
 	p->extra_bytes = extra;
 	p->budget = o->mem == MODEL_MEM_MIN ? 0 : o->mem ? o->mem : sysinfo_default_budget();
 	for (int l = 0; l < w->n_layers; l++) {
@@ -364,6 +382,9 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 	/* Dense matrices that could be read per token, layer by layer. */
 	free(w->lay_bytes);
 	free(w->lay_stream);
+	free(w->uses);
+	free(w->uses_prev);
+	free(w->hot_path);
 	w->lay_bytes = xcalloc((size_t)MAX(w->n_layers, 1) + 1, sizeof *w->lay_bytes);
 	w->lay_stream = xcalloc((size_t)MAX(w->n_layers, 1) + 1, sizeof *w->lay_stream);
 	int n_lay = 0;
@@ -551,6 +572,7 @@ static int start_stream(struct weights *w, char *err, size_t errlen)
 			w->quota[l] = p->n_slots / p->n_moe_layers + (k < p->n_slots % p->n_moe_layers);
 			k++;
 		}
+	warm_init(w, w->warm);
 	return 0;
 }
 
@@ -714,6 +736,7 @@ static int pick_victim(struct weights *w, int layer)
 
 static void evict(struct weights *w, struct slot *s)
 {
+	s->warm = false;
 	if (s->layer >= 0) {
 		if (s->prefetched)
 			w->ls[s->layer].prefetch_wasted++;
@@ -732,8 +755,14 @@ static bool cancel_reads(struct weights *w, struct slot *s)
 	bool ok = true;
 	for (int p = 0; p < EXP_NPARTS; p++) {
 		enum io_state st = iosched_state(&s->req[p]);
-		if (st == IO_QUEUED || st == IO_INFLIGHT)
-			ok &= iosched_cancel(w->io, &s->req[p]) == 0;
+		if (st != IO_QUEUED && st != IO_INFLIGHT)
+			continue;
+		if (iosched_cancel(w->io, &s->req[p]) == 0) {
+			if (s->layer >= 0) /* never read: not read bytes */
+				w->ls[s->layer].bytes_read -= s->req[p].len;
+		} else {
+			ok = false;
+		}
 	}
 	return ok;
 }
@@ -821,6 +850,7 @@ int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
 		return n; /* everything is resident */
 	int k = 0;
 	struct expert_layer_stats *ls = &w->ls[layer];
+
 	/* Hits first: pin what is resident or on its way. */
 	for (int i = 0; i < n; i++) {
 		int si = *where(w, layer, want[i]);
@@ -860,6 +890,8 @@ int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
 		want[i] = t;
 	}
 	(void)hits;
+	for (int i = 0; w->uses && i < k; i++) /* each expert is acquired once per layer visit */
+		w->uses[w->exps[layer].first + want[i]]++;
 	if (k == 0) {
 		snprintf(w->err, sizeof w->err, "layer %d: no expert-cache slot is free (%d slots)", layer, w->n_slots);
 		return -1;
@@ -969,6 +1001,175 @@ void weights_prefetch(struct weights *w, int layer, const int *experts, int n)
 	}
 }
 
+/* ---- the warm cache ----------------------------------------------------------
+ *
+ * When the engine exits, the experts each layer used (with counts, last
+ * run's halved and added: old favourites fade) go to a hot list under
+ * $XDG_CACHE_HOME/heft/, named by a hash of the model's header and
+ * metadata. The next load fills the cache with each layer's hottest, up to
+ * its quota, as low-priority reads in file order: one long sequential pass
+ * that any demand read overtakes. */
+
+static char *hot_list_path(const char *key)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char dir[4096];
+	if (xdg && *xdg == '/')
+		snprintf(dir, sizeof dir, "%s/heft", xdg);
+	else if (home && *home)
+		snprintf(dir, sizeof dir, "%s/.cache/heft", home);
+	else
+		return NULL;
+	size_t n = strlen(dir) + strlen(key) + 32;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s/hot-%s.txt", dir, key);
+	return p;
+}
+
+/* mkdir -p of path's directory. */
+static int make_dirs(const char *path)
+{
+	char d[4096];
+	snprintf(d, sizeof d, "%s", path);
+	for (char *s = d + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			if (mkdir(d, 0700) < 0 && errno != EEXIST)
+				return -1;
+			*s = '/';
+		}
+	return 0;
+}
+
+/* Read the hot list into uses_prev; a list that does not fit this model is
+ * ignored (it only ever makes a load faster). */
+static void hot_list_read(struct weights *w)
+{
+	FILE *fp = fopen(w->hot_path, "r");
+	if (!fp)
+		return;
+	char line[128];
+	int n_layers = -1, bad = 0;
+	if (!fgets(line, sizeof line, fp) || strcmp(line, "heft-hot 1\n") ||
+	    !fgets(line, sizeof line, fp) || sscanf(line, "layers %d", &n_layers) != 1 || n_layers != w->n_layers)
+		bad = 1;
+	while (!bad && fgets(line, sizeof line, fp)) {
+		int l, e;
+		unsigned long c;
+		if (sscanf(line, "%d %d %lu", &l, &e, &c) != 3 || l < 0 || l >= w->n_layers || e < 0 ||
+		    e >= w->exps[l].n_expert)
+			bad = 1;
+		else
+			w->uses_prev[w->exps[l].first + e] = (uint32_t)MIN(c / 2, UINT32_MAX / 2);
+	}
+	fclose(fp);
+	if (bad) {
+		warnx_("%s: not a hot list of this model; ignored", w->hot_path);
+		memset(w->uses_prev, 0, (size_t)w->plan.n_experts * sizeof *w->uses_prev);
+	}
+}
+
+struct warm_pick {
+	uint64_t off;
+	int layer, expert;
+	uint32_t count;
+};
+
+static int by_count(const void *a, const void *b)
+{
+	const struct warm_pick *x = a, *y = b;
+	return x->count != y->count ? (x->count < y->count ? 1 : -1) : x->expert - y->expert;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct warm_pick *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void warm_start(struct weights *w)
+{
+	struct warm_pick *pick = xcalloc((size_t)w->plan.n_experts, sizeof *pick), *lay;
+	int n = 0;
+	for (int l = 0; l < w->n_layers; l++) {
+		const struct wexperts *e = &w->exps[l];
+		if (!e->n_expert)
+			continue;
+		lay = pick + n;
+		int m = 0;
+		for (int x = 0; x < e->n_expert; x++)
+			if (w->uses_prev[e->first + x])
+				lay[m++] = (struct warm_pick){e->t[EXP_GATE]->offset + (uint64_t)x * e->slice[EXP_GATE], l, x,
+							      w->uses_prev[e->first + x]};
+		qsort(lay, (size_t)m, sizeof *lay, by_count);
+		n += MIN(m, w->quota[l]);
+	}
+	qsort(pick, (size_t)n, sizeof *pick, by_offset);
+	for (int i = 0; i < n && i < w->n_slots; i++) {
+		struct slot *s = &w->slots[i];
+		start_read(w, s, pick[i].layer, pick[i].expert, IO_PREFETCH);
+		s->warm = true;
+		s->freq = pick[i].count;
+		s->last_use = 0;
+		for (int p = 0; p < EXP_NPARTS; p++)
+			w->warm_total += s->req[p].len;
+	}
+	/* the counters are for use, not for warming */
+	for (int l = 0; l < w->n_layers; l++)
+		w->ls[l].bytes_read = 0;
+	free(pick);
+}
+
+static void warm_init(struct weights *w, bool warm)
+{
+	struct model_part_id *ids = xcalloc(w->g->n_parts, sizeof *ids);
+	char err[256];
+	if (model_identity(w->g, ids, err, sizeof err) == 0) {
+		struct hash64 h;
+		hash64_init(&h, 0x68656674686f7421ull);
+		hash64_update(&h, ids, w->g->n_parts * sizeof *ids);
+		char key[32];
+		snprintf(key, sizeof key, "%016llx", (unsigned long long)hash64_final(&h));
+		w->hot_path = hot_list_path(key);
+	}
+	free(ids);
+	w->uses = xcalloc((size_t)w->plan.n_experts, sizeof *w->uses);
+	w->uses_prev = xcalloc((size_t)w->plan.n_experts, sizeof *w->uses_prev);
+	if (w->hot_path)
+		hot_list_read(w);
+	if (warm && w->hot_path)
+		warm_start(w);
+}
+
+/* Write the hot list (atomically: a crash leaves the old one). */
+static void hot_list_write(struct weights *w)
+{
+	uint64_t any = 0;
+	for (int i = 0; i < w->plan.n_experts; i++)
+		any |= w->uses[i];
+	if (!w->hot_path || !any || make_dirs(w->hot_path) < 0)
+		return;
+	size_t n = strlen(w->hot_path) + 16;
+	char *tmp = xmalloc(n);
+	snprintf(tmp, n, "%s.%ld", w->hot_path, (long)getpid());
+	FILE *fp = fopen(tmp, "w");
+	bool ok = fp != NULL;
+	if (fp) {
+		fprintf(fp, "heft-hot 1\nlayers %d\n", w->n_layers);
+		for (int l = 0; l < w->n_layers; l++)
+			for (int x = 0; x < w->exps[l].n_expert; x++) {
+				uint64_t c = (uint64_t)w->uses[w->exps[l].first + x] + w->uses_prev[w->exps[l].first + x];
+				if (c)
+					fprintf(fp, "%d %d %llu\n", l, x, (unsigned long long)MIN(c, UINT32_MAX));
+			}
+		ok = fflush(fp) == 0 && !ferror(fp) && fsync(fileno(fp)) == 0;
+		ok = fclose(fp) == 0 && ok;
+	}
+	if (!ok || rename(tmp, w->hot_path) < 0)
+		unlink(tmp);
+	free(tmp);
+}
+
 /* ---- layer streaming -------------------------------------------------------- */
 
 static struct lbuf *lbuf_of(struct weights *w, int layer)
@@ -1042,9 +1243,13 @@ static void lbuf_patch(struct weights *w, struct lbuf *b, bool on)
 
 static void lbuf_drop(struct weights *w, struct lbuf *b)
 {
-	for (int i = 0; i < b->n_req; i++)
-		if (iosched_cancel(w->io, &b->req[i]) < 0)
+	for (int i = 0; i < b->n_req; i++) {
+		enum io_state st = iosched_state(&b->req[i]);
+		if ((st == IO_QUEUED || st == IO_INFLIGHT) && iosched_cancel(w->io, &b->req[i]) == 0)
+			w->layer_bytes_read -= b->req[i].len;
+		else
 			iosched_wait(w->io, &b->req[i]);
+	}
 	lbuf_patch(w, b, false);
 	b->state = LB_FREE;
 	b->layer = -1;
@@ -1134,6 +1339,13 @@ void weights_get_stats(struct weights *w, struct weights_stats *st)
 	}
 	st->io_wait_s = w->io_wait_s;
 	st->layer_bytes_read = w->layer_bytes_read;
+	st->warm_total = w->warm_total;
+	for (int i = 0; i < w->n_slots; i++) {
+		const struct slot *sl = &w->slots[i];
+		for (int q = 0; sl->warm && q < EXP_NPARTS; q++)
+			if (iosched_state(&sl->req[q]) == IO_DONE)
+				st->warm_bytes += sl->req[q].len;
+	}
 	st->bytes_read += w->layer_bytes_read;
 	st->n_stream_layers = p->n_stream_layers;
 }

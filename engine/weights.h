@@ -179,7 +179,8 @@ struct weights_stats {
 	uint64_t hits, misses, prefetch_issued, prefetch_hits, prefetch_wasted;
 	uint64_t bytes_read;       /* expert bytes read since load (stream mode) */
 	double io_wait_s;          /* time the forward pass waited for reads */
-	uint64_t warm_bytes;       /* read at load to warm the cache (--warm) */
+	uint64_t warm_bytes;       /* of warm_total, arrived (the load bar) */
+	uint64_t warm_total;       /* bytes of hot experts read at load (0: no hot list, --no-warm) */
 	uint64_t layer_bytes_read; /* dense bytes of streamed layers read (in bytes_read too) */
 	int n_stream_layers;
 	int n_layers;              /* entries of layer (all layers; dense ones stay 0) */
