@@ -693,6 +693,14 @@ static double measure_bandwidth(struct threadpool *tp)
 	return best;
 }
 
+/* Hit rate between two snapshots (NULL out: just skip). */
+static void hit_window(const struct weights_stats *a, const struct weights_stats *b, double *out)
+{
+	uint64_t h = b->hits - a->hits, n = h + b->misses - a->misses;
+	if (out)
+		*out = n ? (double)h / (double)n : 0.0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct opts o = {.n_prompt = 128, .n_predict = 64};
@@ -720,8 +728,18 @@ int cmd_bench(int argc, char **argv)
 	const float *last = eval_chunks(f, tok, np, NULL, m->hp.n_vocab);
 	double t1 = now_sec();
 	double t_dec = 0.0;
+	/* cache hits of the first and the last 16 decoded tokens: a warm
+	 * start shows in the first, a cache's steady state in the last */
+	struct weights_stats s0 = {0}, s1 = {0};
+	int w16 = MIN(16, nd / 2);
 	for (int i = 0; i < nd && last; i++) {
 		double ts = now_sec();
+		if (i == 0 || i == w16 || i == nd - w16) {
+			weights_get_stats(m->w, &s1);
+			if (i == w16 || (i == nd - w16 && i != w16))
+				hit_window(&s0, &s1, i == w16 ? &rep.hit_rate_first : NULL);
+			s0 = s1;
+		}
 		if (!(last = forward_eval(f, &tok[np + i], 1, false)))
 			warnx_("%s", forward_error(f));
 		if (i > 0) { /* the first decode step warms caches and wakes threads */
@@ -733,6 +751,8 @@ int cmd_bench(int argc, char **argv)
 	if (last) {
 		struct weights_stats st;
 		weights_get_stats(m->w, &st);
+		if (w16 > 0)
+			hit_window(&s0, &st, &rep.hit_rate_last);
 		uint64_t bpt = model_bytes_per_token(m);
 		double pp = np / (t1 - t0), tg = (nd - 1) / t_dec;
 		rep.prefill_tokens = np;

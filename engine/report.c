@@ -84,6 +84,8 @@ int report_write_json(const char *path, const struct run_report *r, struct model
 	set_u64(o, "hits", st.hits);
 	set_u64(o, "misses", st.misses);
 	set_f(o, "hit_rate", st.hits + st.misses ? (double)st.hits / (double)(st.hits + st.misses) : 0.0);
+	set_f(o, "hit_rate_first16", r->hit_rate_first);
+	set_f(o, "hit_rate_last16", r->hit_rate_last);
 	set_u64(o, "prefetch_issued", st.prefetch_issued);
 	set_u64(o, "prefetch_hits", st.prefetch_hits);
 	set_u64(o, "prefetch_wasted", st.prefetch_wasted);

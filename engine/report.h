@@ -22,6 +22,7 @@ struct run_report {
 	double decode_s;
 	double decode_p50_ms, decode_p95_ms; /* per-token latency (0: not measured) */
 	int batch;               /* prompt chunk size (-b) */
+	double hit_rate_first, hit_rate_last;  /* bench: over the first / last 16 decoded tokens */
 	uint64_t prefill_bytes_read;           /* expert bytes read by prompt chunks */
 	uint64_t prefill_experts_needed_bytes; /* bytes of the distinct experts they routed to */
 	/* snapshots before the timed part, so bytes and faults are the run's */
