@@ -404,3 +404,25 @@ int gguf_writer_finish(struct gguf_writer *w)
 	w->fd = -1;
 	return rc;
 }
+
+int gguf_writer_finish_sparse(struct gguf_writer *w)
+{
+	if (!w->begun || w->fd < 0 || w->cur_done != 0) {
+		errno = EINVAL; /* data was written, or never begun */
+		return -1;
+	}
+	for (size_t i = 0; i < w->cur; i++)
+		if (w->t[i].nbytes) {
+			errno = EINVAL;
+			return -1;
+		}
+	int rc = flush_out(w);
+	/* The data section becomes a hole: the file has its full size, but
+	 * only the header takes disk space. */
+	if (rc == 0 && ftruncate(w->fd, (off_t)gguf_writer_file_size(w)) < 0)
+		rc = -1;
+	if (close(w->fd) < 0)
+		rc = -1;
+	w->fd = -1;
+	return rc;
+}

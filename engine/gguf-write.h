@@ -73,6 +73,11 @@ int gguf_writer_begin(struct gguf_writer *w, const char *path);
 int gguf_writer_data(struct gguf_writer *w, const void *p, size_t n);
 /* Flush, check that all tensor data was written, close. */
 int gguf_writer_finish(struct gguf_writer *w);
+/* Instead of writing any tensor data: flush the header and extend the file
+ * to its full size, leaving the data section a hole (sparse file: reads as
+ * zeros, takes no disk space). For memory plans of models larger than the
+ * disk; not for timing. */
+int gguf_writer_finish_sparse(struct gguf_writer *w);
 /* Total bytes the file will have (valid after all tensors are added). */
 uint64_t gguf_writer_file_size(const struct gguf_writer *w);
 

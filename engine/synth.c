@@ -8,7 +8,10 @@
  * by RAM. Each tensor's values depend only on the seed and the tensor's
  * name: the same seed gives the same bytes whether or not the model is
  * split. --like fills the shapes of a real model, --preset the per-class
- * types of a popular download; explicit flags override both. */
+ * types of a popular download; explicit flags override both. --sparse
+ * writes the header only and leaves the data as a hole: a 130 GB model on
+ * a 50 GB disk, for `inspect --mem` plans (its weights read as zeros and
+ * its reads never touch the disk, so it is not for timing). */
 #include "commands.h"
 #include "gguf-write.h"
 #include "gguf.h"
@@ -64,7 +67,7 @@ struct synth {
 	bool explicit_type[C_COUNT];
 	uint64_t seed;
 	const char *like, *preset, *vocab_from, *out, *name;
-	bool quiet, dry_run;
+	bool quiet, dry_run, sparse;
 };
 
 #define OFF(f) offsetof(struct synth, f)
@@ -698,17 +701,18 @@ static int write_part(const struct synth *s, const struct plan *p, uint32_t k, u
 								p->t[i].n_dims, p->t[i].ne) < 0)
 			die("%s: cannot add tensor %s: %s", path, p->t[i].name, strerror(errno));
 	int rc = gguf_writer_begin(w, path);
-	for (size_t i = 0; rc == 0 && i < p->n; i++)
+	for (size_t i = 0; rc == 0 && !s->sparse && i < p->n; i++)
 		if (p->t[i].part == k)
 			rc = write_tensor(&p->t[i], s->seed, w, sc);
 	if (rc == 0)
-		rc = gguf_writer_finish(w);
+		rc = s->sparse ? gguf_writer_finish_sparse(w) : gguf_writer_finish(w);
 	if (rc < 0)
 		warn_errno("%s", path);
 	else
 		*bytes += gguf_writer_file_size(w);
 	if (rc == 0 && !s->quiet) /* on a terminal, over the progress line */
-		fprintf(stderr, "%s%s: wrote %s\n", sc->tty ? "\r\033[K" : "", heft_progname, path);
+		fprintf(stderr, "%s%s: wrote %s%s\n", sc->tty ? "\r\033[K" : "", heft_progname, path,
+			s->sparse ? " (sparse: tensor data is a hole)" : "");
 	gguf_writer_free(w);
 	free(path);
 	return rc;
@@ -757,7 +761,7 @@ static void usage(FILE *f)
 		"         [--type T] [--preset UD-IQ1_S|UD-IQ1_M|UD-IQ2_XXS|MXFP4_MOE|Q4_K_M]\n"
 		"         [--type-embd T] [--type-output T] [--type-attn T] [--type-dense T]\n"
 		"         [--type-shexp T] [--type-experts T] [--type-experts-down T]\n"
-		"         [--seed S] [--name NAME] [--vocab-from FILE.gguf] [--split N] [--dry-run] [-q]\n"
+		"         [--seed S] [--name NAME] [--vocab-from FILE.gguf] [--split N] [--dry-run] [--sparse] [-q]\n"
 		"         -o FILE.gguf\n"
 		"types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS\n"
 		"       IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S TQ1_0 TQ2_0 MXFP4\n");
@@ -817,6 +821,7 @@ static const struct opt {
 	{"vocab-from", OK_SPECIAL, 0},
 	{"name", OK_SPECIAL, 0},
 	{"dry-run", OK_SPECIAL, 0},
+	{"sparse", OK_SPECIAL, 0},
 };
 
 static bool parse_type(const char *s, uint32_t *out)
@@ -859,6 +864,8 @@ static bool parse_special(struct synth *s, const char *name, const char *v)
 		s->qk_norm = 1;
 	} else if (!strcmp(name, "dry-run")) {
 		s->dry_run = true;
+	} else if (!strcmp(name, "sparse")) {
+		s->sparse = true;
 	} else {
 		const char **dst = !strcmp(name, "like") ? &s->like : !strcmp(name, "preset") ? &s->preset
 				 : !strcmp(name, "vocab-from") ? &s->vocab_from : &s->name;
@@ -872,7 +879,8 @@ static int parse_args(int argc, char **argv, struct synth *s)
 {
 	struct option longopts[ARRAY_LEN(opts) + 4];
 	for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
-		bool flag = !strcmp(opts[i].name, "qk-norm") || !strcmp(opts[i].name, "dry-run");
+		bool flag = !strcmp(opts[i].name, "qk-norm") || !strcmp(opts[i].name, "dry-run") ||
+			    !strcmp(opts[i].name, "sparse");
 		longopts[i] = (struct option){opts[i].name, flag ? no_argument : required_argument, NULL, 256 + (int)i};
 	}
 	size_t k = ARRAY_LEN(opts);
@@ -1157,8 +1165,12 @@ static int write_model(const struct synth *s, struct plan *p, const struct gguf 
 	double dt = now_sec() - t0;
 	if (rc == 0 && !s->quiet) {
 		char b[32];
-		fprintf(stderr, "%s: %zu tensors, %s in %.1f s (%.0f MB/s)\n", heft_progname, p->n,
-			fmt_bytes(b, sizeof b, bytes), dt, (double)bytes / 1e6 / (dt > 0 ? dt : 1e-9));
+		if (s->sparse)
+			fprintf(stderr, "%s: %zu tensors, %s apparent size, header only\n", heft_progname, p->n,
+				fmt_bytes(b, sizeof b, bytes));
+		else
+			fprintf(stderr, "%s: %zu tensors, %s in %.1f s (%.0f MB/s)\n", heft_progname, p->n,
+				fmt_bytes(b, sizeof b, bytes), dt, (double)bytes / 1e6 / (dt > 0 ? dt : 1e-9));
 	}
 	free(sc.f);
 	free(sc.q);
