@@ -4,7 +4,9 @@
  * Each input line is a user turn; the reply is streamed to stdout, then a
  * speed line goes to stderr. A few lines are commands: /regen, /edit N
  * TEXT, /clear, /bye (and /help). SIGINT during a reply cancels it and the
- * chat goes on; a second SIGINT, or one while waiting for input, exits. */
+ * chat goes on; a second SIGINT, or one while waiting for input, exits.
+ * When the conversation outgrows the context the session drops its oldest
+ * turns (--keep says what stays) and a line on stderr says so. */
 #include "commands-eval.h"
 
 #include "model.h"
@@ -21,7 +23,7 @@
 #include <unistd.h>
 
 static const char chat_usage[] =
-	"usage: heft-engine chat MODEL [--system TEXT] [--chat-template NAME] [-n N] [--ctx N] [-t N]\n"
+	"usage: heft-engine chat MODEL [--system TEXT] [--chat-template NAME] [-n N] [--ctx N] [--keep N] [-t N]\n"
 	"                        [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 	"                        [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
 	"                        [--seed S] [--stop TEXT] [loading flags]\n";
@@ -105,12 +107,14 @@ static void reply(struct chat *c)
 			session_truncate(c->s, before - 1);
 		return;
 	}
+	if (*session_notice(c->s))
+		fprintf(stderr, "[%s]\n", session_notice(c->s));
 	fprintf(stderr, "[%d tokens %.1f tok/s; prompt %d new + %d reused %.1f tok/s; %s; context %d/%d]\n",
 		st->n_generated, st->t_gen > 0 ? st->n_generated / st->t_gen : 0.0, st->n_evaluated, st->n_reused,
 		st->t_prompt > 0 ? st->n_evaluated / st->t_prompt : 0.0, session_reason_name(r),
 		session_n_pos(c->s), session_n_ctx(c->s));
 	if (r == SESSION_CTX_FULL)
-		warnx_("%s; /clear or /edit an earlier message to go on", session_error(c->s));
+		warnx_("%s; the next message makes room by dropping the oldest turns", session_error(c->s));
 }
 
 static void start(struct chat *c)
@@ -199,6 +203,7 @@ int cmd_chat(int argc, char **argv)
 	struct session_config cfg = {.sp = sampler_params_default()};
 	const char *model = NULL, *tmpl = NULL, *stop = NULL;
 	struct model_opts mo = {0};
+	int keep = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int64_t x, lo = 0, hi = INT32_MAX;
@@ -226,6 +231,8 @@ int cmd_chat(int argc, char **argv)
 			dst = &c.g.max_tokens, lo = -1;
 		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
 			dst = &cfg.n_ctx, lo = 1;
+		} else if (!strcmp(a, "--keep")) {
+			dst = &keep, lo = -1;
 		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
 			dst = &cfg.threads, lo = 1, hi = 1024;
 		} else if (a[0] != '-' && !model) {
@@ -253,6 +260,7 @@ int cmd_chat(int argc, char **argv)
 		return 2;
 	}
 	char err[512];
+	cfg.n_keep = session_keep_flag(keep);
 	mo.n_ctx = cfg.n_ctx;
 	mo.threads = cfg.threads;
 	struct model *m = model_load_opts(model, &mo, err, sizeof err);

@@ -355,7 +355,7 @@ int kvstate_save_kv(const char *path, const struct model *m, const struct kv_cac
 	int rc = model_identity(m->g, hd.parts, err, errlen);
 	char *tmp = NULL;
 	xasprintf(&tmp, "%s.tmp%ld", path, (long)getpid());
-	int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+	int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
 	if (rc == 0 && fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		rc = -1;

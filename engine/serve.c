@@ -11,11 +11,16 @@
  * The conversation lives in the session: "chat" with "messages" keeps the
  * turns that match and replaces the rest, "chat" with "text" appends one,
  * "truncate" drops turns; the session keeps the KV cache of whatever token
- * prefix still matches. "complete" runs raw text without disturbing the
- * conversation's turns. */
+ * prefix still matches. When the conversation outgrows the context the
+ * session drops its oldest turns (--keep says what stays); the done event's
+ * message and the stats say so. "complete" runs raw text without
+ * disturbing the conversation's turns. "save" writes the turns as JSON and
+ * the KV cache next to them (kvstate.h), so that "restore" in a later
+ * engine evaluates nothing again. */
 #include "commands-eval.h"
 
 #include "gguf.h"
+#include "kvstate.h"
 #include "linereader.h"
 #include "model.h"
 #include "protocol.h"
@@ -43,12 +48,14 @@
 #include <unistd.h>
 
 static const char serve_usage[] =
-	"usage: heft-engine serve [MODEL] [-t N] [--ctx N] [-n N] [--chat-template NAME]\n"
+	"usage: heft-engine serve [MODEL] [-t N] [--ctx N] [--keep N] [-n N] [--chat-template NAME]\n"
 	"                         [--stats-interval MS] [loading flags] [sampler flags]\n"
 	"Reads heft-protocol(5) requests on stdin, writes events on stdout.\n"
 	"  -t, --threads N        compute threads (default: one per core)\n"
 	"  -n, --n-predict N      most tokens per reply (default -1: no limit)\n"
 	"  -c, --ctx N            context length (default: the model's, at most 4096)\n"
+	"  --keep N               when the context is full, keep the turns that begin in the first N\n"
+	"                         tokens (-1, the default: the system prompt; 0: nothing)\n"
 	"  --chat-template NAME   use this template instead of the model's\n"
 	"  --stats-interval MS    stats events during a generation (default 250; 0: on request only)\n";
 
@@ -173,6 +180,7 @@ struct serve {
 	struct model_opts mopts;
 	const char *tmpl_override;
 	double stats_every;
+	int n_keep; /* session_config.n_keep */
 	/* the model */
 	struct model *m;
 	struct tokenizer *tok;
@@ -352,6 +360,9 @@ static void add_gen_stats(struct serve *sv, struct msg_numbers *n, const struct 
 	msg_numbers_add(n, "n_reused", st->n_reused);
 	msg_numbers_add(n, "n_evaluated", st->n_evaluated);
 	msg_numbers_add(n, "n_gen", st->n_generated);
+	msg_numbers_add(n, "n_dropped_turns", st->n_dropped_turns);
+	msg_numbers_add(n, "n_dropped_tokens", st->n_dropped_tokens);
+	msg_numbers_add(n, "n_reevaluated", st->n_reevaluated);
 	msg_numbers_add(n, "prompt_tok_s", t_prompt > 0 ? st->n_evaluated / t_prompt : NAN);
 	msg_numbers_add(n, "gen_tok_s", t_gen > 0 && st->n_generated > 0 ? st->n_generated / t_gen : NAN);
 	msg_numbers_add(n, "prompt_ms", t_prompt * 1000);
@@ -371,6 +382,7 @@ static void send_stats(struct serve *sv, bool periodic)
 		msg_numbers_add(n, "n_pos", session_n_pos(sv->s));
 		msg_numbers_add(n, "n_ctx", session_n_ctx(sv->s));
 		msg_numbers_add(n, "n_turns", (double)session_n_turns(sv->s));
+		msg_numbers_add(n, "n_turns_in_context", (double)session_n_live(sv->s));
 		add_gen_stats(sv, n, &ws);
 		add_weights_stats(n, &ws);
 	}
@@ -557,6 +569,8 @@ static void send_done(struct serve *sv, int64_t id, enum session_reason r)
 	d->n_ctx = session_n_ctx(sv->s);
 	if (r == SESSION_ERROR || r == SESSION_CTX_FULL)
 		d->message = (char *)session_error(sv->s);
+	else if (*session_notice(sv->s))
+		d->message = (char *)session_notice(sv->s);
 	send_msg(sv, &m, false);
 }
 
@@ -592,8 +606,9 @@ static enum session_reason generate(struct serve *sv, int64_t id, const struct m
 	sv->have_last = true;
 	free(stops);
 	msg_options_free(&o);
-	if (sv->stats_every > 0)
-		send_stats(sv, false); /* the final numbers, before done */
+	/* the final numbers, before done; always when turns were dropped */
+	if (sv->stats_every > 0 || sv->last.n_dropped_turns > 0)
+		send_stats(sv, false);
 	if (r == SESSION_ERROR)
 		send_error(sv, session_error_in_forward(sv->s) ? MSG_E_IO : MSG_E_INTERNAL, true, id, "%s",
 			   session_error(sv->s));
@@ -663,6 +678,7 @@ static void do_chat(struct serve *sv, const struct msg_chat *c)
 /* Copies of the turns, to put back after a raw completion. */
 struct turns {
 	char **role, **text;
+	bool *dropped;
 	size_t n;
 };
 
@@ -671,9 +687,11 @@ static struct turns turns_save(const struct session *s)
 	struct turns t = {.n = session_n_turns(s)};
 	t.role = xcalloc(t.n + 1, sizeof *t.role);
 	t.text = xcalloc(t.n + 1, sizeof *t.text);
+	t.dropped = xcalloc(t.n + 1, sizeof *t.dropped);
 	for (size_t i = 0; i < t.n; i++) {
 		t.role[i] = xstrdup(session_turn(s, i)->role);
 		t.text[i] = xstrdup(session_turn(s, i)->text);
+		t.dropped[i] = session_turn(s, i)->dropped;
 	}
 	return t;
 }
@@ -686,6 +704,7 @@ static void turns_free(struct turns *t)
 	}
 	free(t->role);
 	free(t->text);
+	free(t->dropped);
 	*t = (struct turns){0};
 }
 
@@ -693,8 +712,10 @@ static void turns_free(struct turns *t)
 static void turns_restore(struct session *s, struct turns *t)
 {
 	session_truncate(s, 0);
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		session_add_turn(s, t->role[i], t->text[i]);
+		session_set_dropped(s, i, t->dropped[i]);
+	}
 	turns_free(t);
 }
 
@@ -826,7 +847,7 @@ static void do_load(struct serve *sv, const char *path, const struct msg_load *r
 	sv->m = model_load_opts(path, &mo, err, sizeof err);
 	if (sv->m && !(sv->tok = tokenizer_load(sv->m->g, why, sizeof why)))
 		snprintf(err, sizeof err, "%s: %s", path, why);
-	struct session_config cfg = {.sp = sv->sp, .n_ctx = mo.n_ctx, .threads = mo.threads};
+	struct session_config cfg = {.sp = sv->sp, .n_ctx = mo.n_ctx, .threads = mo.threads, .n_keep = sv->n_keep};
 	if (sv->tok) {
 		sv->family = template_from_gguf(sv->m->g, tmpl, &cfg.tmpl, sv->tmpl_err, sizeof sv->tmpl_err);
 		cfg.family = sv->family;
@@ -857,9 +878,60 @@ static void do_truncate(struct serve *sv, int64_t turn)
 	session_truncate(sv->s, (size_t)turn);
 }
 
-/* ---- save and restore: the conversation's turns as JSON ------------------------------- */
+/* ---- save and restore: the turns as JSON, the KV cache in FILE.kv ------------------ */
 
 #define SESSION_FORMAT "heft-session"
+
+/* The KV state lives next to the session file. Each of the two is
+ * replaced atomically, the pair is not: a state that does not go with the
+ * turns only costs evaluation (its tokens are matched against the restored
+ * conversation's), never wrong logits. */
+static char *kv_path(const char *path)
+{
+	char *p;
+	xasprintf(&p, "%s.kv", path);
+	return p;
+}
+
+static void save_kv(struct serve *sv, const char *path)
+{
+	char *kp = kv_path(path), err[600];
+	int n;
+	const int32_t *tok = session_kv_tokens(sv->s, &n);
+	/* the state holds the conversation's tokens: private, as FILE is */
+	mode_t mask = umask(077);
+	int rc = kvstate_save(kp, sv->m, session_forward(sv->s), tok, n, err, sizeof err);
+	umask(mask);
+	if (rc < 0) {
+		unlink(kp); /* an older state would belong to other turns */
+		send_error(sv, MSG_E_IO, false, 0, "save: %s (the turns were saved; a restore evaluates them again)",
+			   err);
+	}
+	free(kp);
+}
+
+/* Restore what the saved KV state shares with the conversation the turns
+ * render to now. A missing file (a session saved without one) is quietly
+ * nothing; an unusable one is reported and ignored. */
+static void restore_kv(struct serve *sv, const char *path)
+{
+	char *kp = kv_path(path), err[600];
+	int32_t *tok = NULL;
+	size_t n = 0;
+	int reused = 0;
+	/* unrenderable turns: the next reply reports why */
+	if (session_prompt_tokens(sv->s, &tok, &n, err, sizeof err) == 0 && n > 0) {
+		enum kvstate_result r =
+			kvstate_load(kp, sv->m, session_forward(sv->s), tok, (int)n, &reused, err, sizeof err);
+		if (r == KVSTATE_REFUSED)
+			send_error(sv, MSG_E_IO, false, 0,
+				   "restore: %s; the turns are restored and the next reply evaluates them", err);
+		else if (r == KVSTATE_LOADED)
+			session_set_kv_tokens(sv->s, tok, reused);
+	}
+	free(tok);
+	free(kp);
+}
 
 static void do_save(struct serve *sv, const char *path)
 {
@@ -877,6 +949,8 @@ static void do_save(struct serve *sv, const char *path)
 		/* a reply may hold bytes that are not UTF-8; jansson refuses those */
 		json_t *text = json_string(t->text);
 		json_object_set_new(o, "content", text ? text : json_string("\xEF\xBF\xBD"));
+		if (t->dropped) /* out of the context when the KV state was saved */
+			json_object_set_new(o, "dropped", json_true());
 		json_array_append_new(turns, o);
 	}
 	json_object_set_new(root, "turns", turns);
@@ -899,6 +973,8 @@ static void do_save(struct serve *sv, const char *path)
 		if (fd >= 0)
 			unlink(tmp);
 		send_error(sv, MSG_E_IO, false, 0, "save: %s: %s", path, strerror(e));
+	} else {
+		save_kv(sv, path);
 	}
 	free(tmp);
 	free(text);
@@ -933,8 +1009,13 @@ static json_t *read_session_file(const char *path, char *why, size_t whylen)
 	json_array_foreach(turns, i, t)
 	{
 		const char *role = json_string_value(json_object_get(t, "role"));
-		if (!role || !role_ok(role) || !json_is_string(json_object_get(t, "content"))) {
-			snprintf(why, whylen, "turn %zu: needs a role (system, user, assistant) and a content string", i);
+		json_t *dropped = json_object_get(t, "dropped");
+		if (!role || !role_ok(role) || !json_is_string(json_object_get(t, "content")) ||
+		    (dropped && !json_is_boolean(dropped))) {
+			snprintf(why, whylen,
+				 "turn %zu: needs a role (system, user, assistant), a content string and if "
+				 "\"dropped\" a boolean",
+				 i);
 			json_decref(root);
 			return NULL;
 		}
@@ -958,9 +1039,13 @@ static void do_restore(struct serve *sv, const char *path)
 	size_t i;
 	json_t *t;
 	json_array_foreach(turns, i, t)
-	session_add_turn(sv->s, json_string_value(json_object_get(t, "role")),
-			 json_string_value(json_object_get(t, "content")));
+	{
+		session_add_turn(sv->s, json_string_value(json_object_get(t, "role")),
+				 json_string_value(json_object_get(t, "content")));
+		session_set_dropped(sv->s, i, json_is_true(json_object_get(t, "dropped")));
+	}
 	json_decref(turns);
+	restore_kv(sv, path);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
@@ -1074,6 +1159,8 @@ static int parse_args(struct serve *sv, int argc, char **argv, const char **mode
 			sv->base.present |= MSG_OPT_BIT(OPT_N_PREDICT);
 		} else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx")) && v && parse_i64(v, 1, INT32_MAX, &x)) {
 			sv->mopts.n_ctx = (int)x;
+		} else if (!strcmp(a, "--keep") && v && parse_i64(v, -1, INT32_MAX, &x)) {
+			sv->n_keep = session_keep_flag(x);
 		} else if (!strcmp(a, "--stats-interval") && v && parse_i64(v, 0, 3600 * 1000, &x)) {
 			sv->stats_every = (double)x / 1000;
 		} else if (!strcmp(a, "--chat-template") && v) {

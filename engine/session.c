@@ -6,6 +6,7 @@
 #include "threadpool.h"
 #include "tokenizer.h"
 #include "util.h"
+#include "weights.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct session {
 	struct session_stats st;
 	char err[256];
 	bool err_forward; /* err came from the forward pass */
+	char notice[256];
 };
 
 static const char *const reason_names[] = {
@@ -68,7 +70,10 @@ struct session *session_new(const struct model *m, const struct tokenizer *t, co
 	if (n_ctx == 0)
 		n_ctx = m->hp.n_ctx_train > 0 ? MIN(m->hp.n_ctx_train, 4096) : 4096;
 	s->cfg.n_ctx = n_ctx;
-	s->cfg.max_batch = MIN(cfg->max_batch ? cfg->max_batch : 512, n_ctx);
+	/* The memory plan reserved activations for its prompt chunk: a bigger
+	 * one would exceed --mem. */
+	int plan_b = m->w ? weights_get_plan(m->w)->batch : 0;
+	s->cfg.max_batch = MIN(cfg->max_batch ? cfg->max_batch : plan_b > 0 ? plan_b : 512, n_ctx);
 	s->tp = threadpool_new(cfg->threads);
 	s->f = forward_new(m, s->tp, n_ctx, s->cfg.max_batch);
 	s->smp = sampler_new(s->n_vocab, &cfg->sp);
@@ -101,7 +106,7 @@ int session_add_turn(struct session *s, const char *role, const char *text)
 		s->cap_turns = s->cap_turns ? 2 * s->cap_turns : 8;
 		s->turns = xreallocarray(s->turns, s->cap_turns, sizeof *s->turns);
 	}
-	s->turns[s->n_turns++] = (struct session_turn){xstrdup(role), xstrdup(text), -1, -1};
+	s->turns[s->n_turns++] = (struct session_turn){xstrdup(role), xstrdup(text), -1, -1, false};
 	return 0;
 }
 
@@ -112,6 +117,28 @@ void session_truncate(struct session *s, size_t k)
 		free(u->role);
 		free(u->text);
 	}
+	/* Nothing live after the dropped turns: the KV cache past the kept
+	 * start is of no use any more, so they cost nothing to bring back
+	 * (and are dropped again if they still do not fit). */
+	if (s->n_turns > 0 && s->turns[s->n_turns - 1].dropped)
+		for (size_t i = 0; i < s->n_turns; i++)
+			s->turns[i].dropped = false;
+}
+
+int session_set_dropped(struct session *s, size_t i, bool dropped)
+{
+	if (i >= s->n_turns)
+		return -1;
+	s->turns[i].dropped = dropped;
+	return 0;
+}
+
+size_t session_n_live(const struct session *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_turns; i++)
+		n += !s->turns[i].dropped;
+	return n;
 }
 
 void session_clear(struct session *s)
@@ -144,6 +171,11 @@ const struct session_stats *session_stats(const struct session *s)
 const char *session_error(const struct session *s)
 {
 	return s->err;
+}
+
+const char *session_notice(const struct session *s)
+{
+	return s->notice;
 }
 
 bool session_error_in_forward(const struct session *s)
@@ -209,20 +241,23 @@ int session_set_kv_tokens(struct session *s, const int32_t *tok, int n)
 
 /* ---- rendering ------------------------------------------------------------------ */
 
-/* The first n turns as text: the template's rendering, or in raw mode the
- * texts one after the other. */
+/* The first n turns as text, those dropped from the context left out: the
+ * template's rendering, or in raw mode the texts one after the other. */
 static int render_n(const struct session *s, size_t n, bool gen_prompt, struct buf *out, char *err,
 		    size_t errlen)
 {
 	if (s->cfg.family == TMPL_UNKNOWN) {
 		for (size_t i = 0; i < n; i++)
-			buf_puts(out, s->turns[i].text);
+			if (!s->turns[i].dropped)
+				buf_puts(out, s->turns[i].text);
 		return 0;
 	}
 	struct chat_msg *msgs = xcalloc(n + 1, sizeof *msgs);
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		msgs[i] = (struct chat_msg){s->turns[i].role, s->turns[i].text};
-	int rc = template_render(s->cfg.family, msgs, n, gen_prompt, &s->cfg.tmpl, out, err, errlen);
+		if (!s->turns[i].dropped)
+			msgs[k++] = (struct chat_msg){s->turns[i].role, s->turns[i].text};
+	int rc = template_render(s->cfg.family, msgs, k, gen_prompt, &s->cfg.tmpl, out, err, errlen);
 	free(msgs);
 	return rc;
 }
@@ -250,7 +285,7 @@ static void locate_turns(struct session *s, const int32_t *tok, int n)
 	char e[8];
 	for (size_t k = 0; k < s->n_turns; k++) {
 		buf_clear(&b);
-		if (render_n(s, k + 1, false, &b, e, sizeof e) < 0) {
+		if (s->turns[k].dropped || render_n(s, k + 1, false, &b, e, sizeof e) < 0) {
 			s->turns[k].tok_begin = s->turns[k].tok_end = -1;
 			continue;
 		}
@@ -282,14 +317,21 @@ static bool cancelled(struct session *s)
 	return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0;
 }
 
+/* Tokens of tok[0, n) the KV cache already holds. */
+static int cached_prefix(const struct session *s, const int32_t *tok, int n)
+{
+	int common = 0, lim = MIN(MIN(s->n_kv, n), forward_n_pos(s->f));
+	while (common < lim && s->kv_tok[common] == tok[common])
+		common++;
+	return common;
+}
+
 /* Bring the KV cache to the prompt: keep the common prefix, evaluate the
  * rest in batches. Leaves the last position's logits in s->logits. */
 static enum session_reason eval_prompt(struct session *s, const int32_t *tok, int n,
 				       const struct session_gen_opts *o)
 {
-	int common = 0, lim = MIN(MIN(s->n_kv, n), forward_n_pos(s->f));
-	while (common < lim && s->kv_tok[common] == tok[common])
-		common++;
+	int common = cached_prefix(s, tok, n);
 	if (common == n) /* nothing new: evaluate the last token again for its logits */
 		common = n - 1;
 	forward_truncate(s->f, common);
@@ -483,25 +525,38 @@ static enum session_reason gen_loop(struct gen *g)
 	}
 }
 
-/* The prompt's tokens, checked against the context; 0 or a reason. */
+static int prompt_tokens(const struct session *s, struct buf *text, int32_t **tok, size_t *n, char *err,
+			 size_t errlen)
+{
+	buf_clear(text);
+	*tok = NULL;
+	*n = 0;
+	if (session_render(s, text, err, errlen) < 0)
+		return -1;
+	if (tokenize(s->t, text->p ? text->p : "", text->len, true, true, tok, n) < 0) {
+		snprintf(err, errlen, "tokenization failed");
+		return -1;
+	}
+	return 0;
+}
+
+int session_prompt_tokens(const struct session *s, int32_t **tok, size_t *n, char *err, size_t errlen)
+{
+	struct buf text = {0};
+	int rc = prompt_tokens(s, &text, tok, n, err, errlen);
+	buf_free(&text);
+	return rc;
+}
+
+/* The prompt's tokens in *tok (replacing what it held); 0 or a reason. */
 static enum session_reason prepare(struct session *s, int32_t **tok, size_t *n)
 {
-	buf_clear(&s->prompt);
-	if (session_render(s, &s->prompt, s->err, sizeof s->err) < 0)
+	free(*tok);
+	if (prompt_tokens(s, &s->prompt, tok, n, s->err, sizeof s->err) < 0)
 		return SESSION_ERROR;
-	if (tokenize(s->t, s->prompt.p ? s->prompt.p : "", s->prompt.len, true, true, tok, n) < 0) {
-		snprintf(s->err, sizeof s->err, "tokenization failed");
-		return SESSION_ERROR;
-	}
 	if (*n == 0) {
 		snprintf(s->err, sizeof s->err, "empty prompt");
 		return SESSION_ERROR;
-	}
-	if (*n >= (size_t)s->cfg.n_ctx) {
-		snprintf(s->err, sizeof s->err,
-			 "context full: the prompt is %zu tokens and the context %d (raise --ctx or shorten it)", *n,
-			 s->cfg.n_ctx);
-		return SESSION_CTX_FULL;
 	}
 	for (size_t i = 0; i < *n; i++)
 		if ((*tok)[i] < 0 || (*tok)[i] >= s->n_vocab) {
@@ -511,12 +566,139 @@ static enum session_reason prepare(struct session *s, int32_t **tok, size_t *n)
 	return SESSION_EOS;
 }
 
+/* ---- context full: dropping the oldest turns ------------------------------------ */
+
+/* Whether turn k is in the start that is never dropped (turn positions
+ * from locate_turns on the current prompt). */
+static bool kept(const struct session *s, size_t k)
+{
+	if (s->cfg.n_keep == SESSION_KEEP_SYSTEM) {
+		for (size_t i = 0; i <= k; i++)
+			if (strcmp(s->turns[i].role, "system"))
+				return false;
+		return true;
+	}
+	if (s->cfg.n_keep < 0)
+		return false;
+	/* turn 0 begins after a BOS the tokenizer added: it counts from 0 */
+	return k == 0 || (s->turns[k].tok_begin >= 0 && s->turns[k].tok_begin < s->cfg.n_keep);
+}
+
+/* The oldest turns that can go together: the first live turn after the kept
+ * start, and the turns up to the next live user turn (its replies). Never
+ * the last user turn or what follows it. Returns the end (exclusive) and
+ * sets *from, or returns 0 when nothing can be dropped. */
+static size_t next_unit(const struct session *s, size_t *from)
+{
+	size_t last_user = s->n_turns - 1;
+	while (last_user > 0 && strcmp(s->turns[last_user].role, "user"))
+		last_user--;
+	size_t a = 0;
+	while (a < last_user && (s->turns[a].dropped || kept(s, a)))
+		a++;
+	if (a >= last_user)
+		return 0;
+	size_t b = a + 1;
+	while (b < last_user && (s->turns[b].dropped || strcmp(s->turns[b].role, "user")))
+		b++;
+	*from = a;
+	return b;
+}
+
+/* Room a reply needs: what it may generate, at most a quarter of the
+ * context (an unlimited reply gets a quarter; one that needs more stops at
+ * the end of the context, and the next request drops turns). */
+static int reply_room(const struct session *s, int max_tokens)
+{
+	int q = MAX(s->cfg.n_ctx / 4, 1);
+	return max_tokens > 0 ? MIN(max_tokens, q) : q;
+}
+
+/* Flag turns [a, b) dropped; *est loses their tokens. Returns how many
+ * were not dropped before. */
+static int drop_unit(struct session *s, size_t a, size_t b, int *est)
+{
+	int k = 0;
+	for (size_t i = a; i < b; i++) {
+		struct session_turn *u = &s->turns[i];
+		if (u->dropped)
+			continue;
+		if (u->tok_end > u->tok_begin)
+			*est -= u->tok_end - u->tok_begin;
+		u->dropped = true;
+		k++;
+	}
+	return k;
+}
+
+/* Drop whole turns, oldest first, until the prompt (*tok, *n, rendered
+ * again) is at most target tokens or nothing more can go. Returns the
+ * turns dropped, or -1 if the prompt could not be rendered (s->err). */
+static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n)
+{
+	int dropped = 0;
+	size_t a, b;
+	locate_turns(s, *tok, (int)*n);
+	while (*n > (size_t)target && (b = next_unit(s, &a)) > 0) {
+		/* by the turns' token counts, then render once to be exact */
+		int est = (int)*n;
+		do
+			dropped += drop_unit(s, a, b, &est);
+		while (est > target && (b = next_unit(s, &a)) > 0);
+		if (prepare(s, tok, n) != SESSION_EOS)
+			return -1;
+		locate_turns(s, *tok, (int)*n);
+	}
+	return dropped;
+}
+
+/* Make the prompt fit: drop the oldest turns until it takes at most half
+ * the context (see session.h); if it cannot fit, nothing is dropped.
+ * *tok and *n are the prompt, replaced when turns are dropped. *n_new:
+ * prompt tokens of the whole conversation that were not in the KV cache,
+ * for counting re-evaluations. */
+static enum session_reason fit_context(struct session *s, int room, int32_t **tok, size_t *n, int *n_new)
+{
+	int n_ctx = s->cfg.n_ctx, n0 = (int)*n;
+	*n_new = n0 - cached_prefix(s, *tok, n0);
+	if ((size_t)n_ctx >= *n + (size_t)room)
+		return SESSION_EOS;
+	bool *was = xcalloc(s->n_turns + 1, sizeof *was);
+	for (size_t i = 0; i < s->n_turns; i++)
+		was[i] = s->turns[i].dropped;
+	int dropped = drop_oldest(s, n_ctx / 2, tok, n);
+	enum session_reason r = dropped < 0 ? SESSION_ERROR : SESSION_EOS;
+	if (r == SESSION_EOS && *n >= (size_t)n_ctx) {
+		if (dropped)
+			snprintf(s->err, sizeof s->err,
+				 "context full: the prompt is %zu tokens even without its %d oldest turns, the "
+				 "context %d (raise --ctx or shorten the last message)",
+				 *n, dropped, n_ctx);
+		else
+			snprintf(s->err, sizeof s->err,
+				 "context full: the prompt is %zu tokens and the context %d (raise --ctx or "
+				 "shorten it)",
+				 *n, n_ctx);
+		r = SESSION_CTX_FULL;
+	}
+	if (r != SESSION_EOS) { /* as it was: nothing dropped */
+		for (size_t i = 0; i < s->n_turns; i++)
+			s->turns[i].dropped = was[i];
+		dropped = 0;
+	}
+	free(was);
+	s->st.n_dropped_turns = dropped;
+	s->st.n_dropped_tokens = dropped ? n0 - (int)*n : 0;
+	return r;
+}
+
 enum session_reason session_generate(struct session *s, const struct session_gen_opts *o)
 {
 	static const struct session_gen_opts none = {0};
 	struct gen g = {.s = s, .o = o ? o : &none};
 	memset(&s->st, 0, sizeof s->st);
 	s->err[0] = 0;
+	s->notice[0] = 0;
 	s->err_forward = false;
 	buf_clear(&s->reply);
 	g.stops.lists[0] = s->cfg.family != TMPL_UNKNOWN ? template_stops(s->cfg.family) : NULL;
@@ -526,13 +708,23 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 
 	int32_t *tok = NULL;
 	size_t n = 0;
+	int n_new = 0;
 	double t0 = now_sec();
 	enum session_reason r = prepare(s, &tok, &n);
+	if (r == SESSION_EOS)
+		r = fit_context(s, reply_room(s, g.o->max_tokens), &tok, &n, &n_new);
 	if (r == SESSION_EOS) {
 		locate_turns(s, tok, (int)n);
 		r = eval_prompt(s, tok, (int)n, g.o);
 	}
 	free(tok);
+	if (s->st.n_dropped_turns > 0) {
+		s->st.n_reevaluated = MAX(0, s->st.n_evaluated - n_new);
+		snprintf(s->notice, sizeof s->notice,
+			 "context full: dropped the %d oldest turn%s (%d tokens); %d tokens re-evaluated",
+			 s->st.n_dropped_turns, s->st.n_dropped_turns == 1 ? "" : "s", s->st.n_dropped_tokens,
+			 s->st.n_reevaluated);
+	}
 	double t1 = now_sec();
 	s->st.t_prompt = t1 - t0;
 	if (r == SESSION_EOS) {

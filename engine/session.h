@@ -11,11 +11,20 @@
  * Raw mode (family TMPL_UNKNOWN): no template; the prompt is the turns' text
  * concatenated, so "run" is one user turn and a generation.
  *
- * Context full: a prompt that leaves no room for one generated token is
- * refused (SESSION_CTX_FULL, nothing evaluated, the KV cache unchanged);
- * a reply that reaches the end of the context stops with SESSION_CTX_FULL
- * and keeps what it generated. Nothing slides: truncate or clear the
- * conversation to go on.
+ * Context full: when the prompt plus room for the reply (max_tokens, at
+ * most a quarter of the context; a quarter when unlimited) does not fit,
+ * the oldest turns are dropped from the context, whole (a user turn with
+ * the replies that follow it), never the kept start (n_keep) nor the last
+ * user turn, until the prompt takes at most half the context. Dropping to
+ * half rather than just enough makes the next drop, which re-evaluates
+ * everything after the kept start (positions move; nothing is shifted in
+ * place), many turns away. Dropped turns stay in the session (they are
+ * flagged, not rendered) so turn numbers do not change; they come back
+ * when every turn after them is truncated. A prompt that does not fit even
+ * then is refused (SESSION_CTX_FULL, nothing evaluated or dropped, the KV
+ * cache unchanged); a reply that reaches the end of the context stops with
+ * SESSION_CTX_FULL and keeps what it generated (the next generation drops
+ * turns).
  *
  * The model and the tokenizer are borrowed (they must outlive the session);
  * everything else is owned. One thread drives a session; only
@@ -40,16 +49,32 @@ struct session_config {
 	struct sampler_params sp; /* sampler_params_default() if unsure */
 	int n_ctx;                /* KV positions; 0: the model's, capped at 4096 */
 	int threads;              /* 0: one per core */
-	int max_batch;            /* tokens per forward call; 0: 512 */
+	int max_batch;            /* tokens per forward call; 0: the memory plan's
+				   * prompt chunk (-b), or 512 without one */
+	int n_keep;               /* never dropped when the context is full:
+				   * SESSION_KEEP_SYSTEM the leading system turns,
+				   * SESSION_KEEP_NONE nothing, N > 0 every turn that
+				   * begins within the prompt's first N tokens */
 };
+
+#define SESSION_KEEP_SYSTEM 0 /* the default */
+#define SESSION_KEEP_NONE (-1)
+
+/* The command line's --keep N (-1: the system prompt, as llama.cpp's -1
+ * keeps the whole initial prompt; 0: nothing; N: tokens) as n_keep. */
+static inline int session_keep_flag(long long n)
+{
+	return n < 0 ? SESSION_KEEP_SYSTEM : n == 0 ? SESSION_KEEP_NONE : (int)n;
+}
 
 /* The turn the session holds: text as given (or generated), and the KV
  * positions [tok_begin, tok_end) its rendering occupied the last time the
- * conversation was evaluated (-1, -1 before that). */
+ * conversation was evaluated (-1, -1 before that, or when dropped). */
 struct session_turn {
 	char *role;
 	char *text;
 	int tok_begin, tok_end;
+	bool dropped; /* out of the context: not rendered (see above) */
 };
 
 enum session_reason {
@@ -96,6 +121,10 @@ struct session_stats {
 	int n_generated;  /* tokens of the reply (a final EOS/stop token included) */
 	double t_prompt;  /* seconds evaluating the prompt */
 	double t_gen;     /* seconds generating */
+	/* The context was full: turns this generation dropped, the prompt
+	 * tokens that left with them, and of n_evaluated those evaluated
+	 * before at other positions (the cost of dropping). */
+	int n_dropped_turns, n_dropped_tokens, n_reevaluated;
 };
 
 /* NULL with a one-line reason in err. */
@@ -107,9 +136,15 @@ void session_free(struct session *s);
  * is not one of these. */
 int session_add_turn(struct session *s, const char *role, const char *text);
 
-/* Keep turns [0, k); later ones are dropped. The KV cache is left as it is:
- * the next generation reuses whatever prefix still matches. */
+/* Keep turns [0, k); later ones are deleted. The KV cache is left as it
+ * is: the next generation reuses whatever prefix still matches. Turns
+ * dropped from the context come back when no live turn follows them. */
 void session_truncate(struct session *s, size_t k);
+/* Flag turn i as dropped from the context, or not (restoring a saved
+ * conversation as it was). 0, or -1 if there is no turn i. */
+int session_set_dropped(struct session *s, size_t i, bool dropped);
+/* Turns not dropped from the context. */
+size_t session_n_live(const struct session *s);
 /* Drop every turn and empty the KV cache. */
 void session_clear(struct session *s);
 
@@ -131,6 +166,9 @@ void session_cancel(struct session *s);
 const struct session_stats *session_stats(const struct session *s);
 /* Why the last generation ended with SESSION_ERROR or SESSION_CTX_FULL. */
 const char *session_error(const struct session *s);
+/* What the last generation did to the conversation that the user should
+ * know, one line ("context full: dropped the 2 oldest turns ..."), or "". */
+const char *session_notice(const struct session *s);
 /* Whether that SESSION_ERROR came from the forward pass (in practice a
  * failed read of the weights) rather than from rendering the prompt. */
 bool session_error_in_forward(const struct session *s);
@@ -160,5 +198,8 @@ int session_set_kv_tokens(struct session *s, const int32_t *tok, int n);
  * appended to out; 0 or -1 (message in err). For tests and --verbose. */
 struct buf;
 int session_render(const struct session *s, struct buf *out, char *err, size_t errlen);
+/* The same, tokenized as a generation would (*tok malloc'ed, *n tokens):
+ * what a saved KV state is matched against. 0 or -1 (message in err). */
+int session_prompt_tokens(const struct session *s, int32_t **tok, size_t *n, char *err, size_t errlen);
 
 #endif

@@ -5,7 +5,11 @@
 # "messages" as the front end sends them, stop strings, cancel before and
 # during a generation, busy, stats on request and on a timer, complete,
 # save and restore, malformed lines, quit, end of input, a front end that
-# goes away (EPIPE), a version mismatch.
+# goes away (EPIPE), a version mismatch; a conversation that outgrows the
+# context (the oldest turns dropped, the system prompt kept); save and
+# restore with the KV state in a restarted engine (nothing evaluated
+# again, the same reply), and a state file that is truncated or from
+# another model (refused, the turns restored).
 #
 # The model is made by `heft-engine synth` (a small qwen3moe with its
 # byte-level vocabulary and a ChatML template: every byte is a token);
@@ -24,6 +28,11 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
 	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
+	echo "FAIL: synth: $(head -n 1 "$tmp/err")"
+	exit 1
+fi
+if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
+	--experts 8 --experts-used 2 --expert-ff 256 --ctx 1024 -o "$tmp/other.gguf" 2>"$tmp/err"; then
 	echo "FAIL: synth: $(head -n 1 "$tmp/err")"
 	exit 1
 fi
@@ -338,6 +347,133 @@ check(e.stats()["n_turns"] == 0, "the refused prompt left no turn")
 _, toks, d, _ = chat(e, 2, "Hi")
 check(d["reason"] == "eos" or (d["reason"] == "ctx_full" and d["n_pos"] == 48 and len(toks) == d["n_gen"]),
       "a reply that reaches the end of the context: %s at %d of %d" % (d["reason"], d["n_pos"], d["n_ctx"]))
+e.p.stdin.close()
+e.wait()
+
+# the conversation outgrows the context: the oldest whole turns are
+# dropped, the system prompt stays (--keep -1) and is reused, done says so
+# and a stats event follows with the counts, all turns stay in the session.
+# (The random model's replies are not all UTF-8: the text sent back for a
+# reply tokenizes differently from what was generated, so a turn reuses
+# the previous prompt, not all of the previous reply.)
+ctx = 256
+e = Engine(model, "-t", "1", "--ctx", str(ctx), "--keep", "-1", "--stats-interval", "0")
+e.until(lambda x: x["type"] == "loaded")
+conv = [{"role": "system", "content": "Be brief."}]
+drop = None
+for i in range(30):
+    conv.append({"role": "user", "content": "Question number %d, please?" % i})
+    text, _, d, evs = chat(e, 100 + i, messages=conv, n_predict=8)
+    conv.append({"role": "assistant", "content": text})
+    if errors(evs) or d["reason"] not in ("eos", "length"):
+        fail("context: turn %d: %s %s" % (i, d["reason"], errors(evs)))
+        break
+    if "dropped" in d.get("message", ""):
+        drop = (d, evs)
+        break
+    before = d
+if check(drop is not None, "the context filled up: %s" % (drop and drop[0].get("message"))):
+    d, evs = drop
+    st = [x for x in evs if x["type"] == "stats"]
+    st = st[-1]["stats"] if st else {}
+    check(st.get("n_dropped_turns", 0) >= 2 and st["n_dropped_turns"] % 2 == 0 and st.get("n_dropped_tokens", 0) > 0,
+          "stats before done: %s turns (%s tokens) dropped, %s re-evaluated" %
+          (st.get("n_dropped_turns"), st.get("n_dropped_tokens"), st.get("n_reevaluated")))
+    check(0 <= st.get("n_reevaluated", -1) <= d["n_prompt"], "n_reevaluated within the tokens evaluated")
+    check(st.get("n_turns") == len(conv) and st.get("n_turns_in_context") == st["n_turns"] - st["n_dropped_turns"],
+          "every turn stays, %s of %s in the context" % (st.get("n_turns_in_context"), st.get("n_turns")))
+    check(d["n_cached"] > 0 and d["n_pos"] <= ctx // 2 + 8,
+          "the system prompt reused (%d), the context down to %d of %d" % (d["n_cached"], d["n_pos"], ctx))
+    conv.append({"role": "user", "content": "And the next one?"})
+    text, _, d2, evs = chat(e, 200, messages=conv, n_predict=8)
+    conv.append({"role": "assistant", "content": text})
+    check("message" not in d2 and d2["n_cached"] >= d["n_cached"] + d["n_prompt"],
+          "the next turn: nothing dropped, %d reused" % d2["n_cached"])
+    # the dropped turns and the KV state survive a restart
+    path = os.path.join(tmp, "full.json")
+    e.send({"type": "save", "path": path})
+    live = e.stats()["n_turns_in_context"]
+    e.p.stdin.close()
+    e.wait()
+    e = Engine(model, "-t", "1", "--ctx", str(ctx), "--stats-interval", "0")
+    e.until(lambda x: x["type"] == "loaded")
+    e.send({"type": "restore", "path": path})
+    st = e.stats()
+    prompt2 = d2["n_cached"] + d2["n_prompt"]
+    check(st["n_turns"] == len(conv) and st["n_turns_in_context"] == live and st["n_pos"] >= prompt2,
+          "restored: %d turns, %d in the context, %d positions" % (st["n_turns"], st["n_turns_in_context"], st["n_pos"]))
+    conv.append({"role": "user", "content": "And after a restart?"})
+    text, _, d3, evs = chat(e, 201, messages=conv, n_predict=8)
+    conv.append({"role": "assistant", "content": text})
+    check(not errors(evs) and "message" not in d3 and d3["n_cached"] >= prompt2,
+          "after the restart: nothing dropped or evaluated again (%d reused)" % d3["n_cached"])
+    # a raw completion in between leaves the turns as they were, dropped ones included
+    live = e.stats()["n_turns_in_context"]
+    e.send({"type": "complete", "id": 202, "prompt": "Once upon a time", "n_predict": 4})
+    e.done(202)
+    st = e.stats()
+    check(st["n_turns"] == len(conv) and st["n_turns_in_context"] == live,
+          "complete: the dropped turns stay dropped (%d of %d in the context)" % (st["n_turns_in_context"], st["n_turns"]))
+e.p.stdin.close()
+e.wait()
+e = Engine(model, "--keep", "x")
+check(e.wait() == 2, "--keep x: usage error")
+
+# save and restore with the KV state: a restarted engine evaluates only the
+# new turn, and replies as the first engine does
+e = Engine(model, "-t", "1", "--stats-interval", "0")
+e.until(lambda x: x["type"] == "loaded")
+for i, q in enumerate(("Hello there", "Tell me more.", "Why is that?", "And then?")):
+    _, _, d, _ = chat(e, 300 + i, q, n_predict=24)
+prompt4 = d["n_cached"] + d["n_prompt"]
+path = os.path.join(tmp, "long.json")
+e.send({"type": "save", "path": path})
+n_pos = e.stats()["n_pos"]
+ra, _, da, _ = chat(e, 310, "One more thing?", n_predict=24)
+e.p.stdin.close()
+e.wait()
+check(os.path.exists(path + ".kv") and stat.S_IMODE(os.stat(path + ".kv").st_mode) == 0o600,
+      "save: the KV state next to the turns, mode 0600")
+e = Engine(model, "-t", "1", "--stats-interval", "0")
+e.until(lambda x: x["type"] == "loaded")
+e.send({"type": "restore", "path": path})
+st = e.stats()
+check(st["n_turns"] == 8 and prompt4 <= st["n_pos"] <= n_pos,
+      "restore: 8 turns, %d of %d positions" % (st["n_pos"], n_pos))
+rb, _, db, evs = chat(e, 310, "One more thing?", n_predict=24)
+check(not errors(evs) and db["n_cached"] == da["n_cached"] and db["n_cached"] >= prompt4 and
+      db["n_prompt"] == da["n_prompt"],
+      "after restore: %d reused, %d evaluated (the engine that saved: %d, %d)" %
+      (db["n_cached"], db["n_prompt"], da["n_cached"], da["n_prompt"]))
+check(rb == ra, "after restore: the same reply as the engine that saved")
+e.p.stdin.close()
+e.wait()
+
+# a state file that is truncated, or from another model: an io error naming
+# the reason, the turns restored all the same and evaluated
+with open(path + ".kv", "rb") as f:
+    blob = f.read()
+for what, args, data in (("truncated", [model], blob[:len(blob) // 2]), ("another model", [tmp + "/other.gguf"], blob)):
+    with open(path + ".kv", "wb") as f:
+        f.write(data)
+    e = Engine(*args, "-t", "1", "--stats-interval", "0")
+    e.until(lambda x: x["type"] == "loaded")
+    e.send({"type": "restore", "path": path})
+    ev = e.event()
+    check(ev["type"] == "error" and ev["code"] == "io" and what in ev["message"] and "restored" in ev["message"],
+          "restore, state %s: io error (%s)" % (what, ev.get("message")))
+    st = e.stats()
+    check(st["n_turns"] == 8 and st["n_pos"] == 0, "restore, state %s: 8 turns, no position restored" % what)
+    _, _, d, evs = chat(e, 1, "One more thing?", n_predict=4)
+    check(not errors(evs) and d.get("n_cached", 0) == 0 and d["n_prompt"] > n_pos,
+          "restore, state %s: the next reply evaluates all %d tokens" % (what, d["n_prompt"]))
+    e.p.stdin.close()
+    e.wait()
+os.unlink(path + ".kv")
+e = Engine(model, "-t", "1", "--stats-interval", "0")
+e.until(lambda x: x["type"] == "loaded")
+e.send({"type": "restore", "path": path})
+check(e.stats()["n_turns"] == 8, "restore without a state file: the turns, no error")
 e.p.stdin.close()
 e.wait()
 

@@ -24,10 +24,14 @@ static struct tokenizer *tok;
 static enum tmpl_family family;
 static struct tmpl_opts topts;
 
-static struct session *new_session(int n_ctx, float temp, int64_t seed)
+static struct session *new_session_keep(int n_ctx, float temp, int64_t seed, int n_keep)
 {
-	struct session_config cfg = {
-		.family = family, .tmpl = topts, .sp = sampler_params_default(), .n_ctx = n_ctx, .threads = 2};
+	struct session_config cfg = {.family = family,
+				     .tmpl = topts,
+				     .sp = sampler_params_default(),
+				     .n_ctx = n_ctx,
+				     .threads = 2,
+				     .n_keep = n_keep};
 	cfg.sp.temp = temp;
 	cfg.sp.seed = seed;
 	char err[256];
@@ -37,6 +41,11 @@ static struct session *new_session(int n_ctx, float temp, int64_t seed)
 		exit(1);
 	}
 	return s;
+}
+
+static struct session *new_session(int n_ctx, float temp, int64_t seed)
+{
+	return new_session_keep(n_ctx, temp, seed, SESSION_KEEP_SYSTEM);
 }
 
 static int ntok(const char *text)
@@ -249,6 +258,176 @@ static void test_context_full(void)
 	session_free(s);
 }
 
+/* Tokens the conversation renders to now (with the generation prompt). */
+static int rendered_tokens(const struct session *s, struct buf *text)
+{
+	char err[128];
+	buf_clear(text);
+	CHECK(session_render(s, text, err, sizeof err) == 0);
+	int32_t *ids;
+	size_t n;
+	CHECK(session_prompt_tokens(s, &ids, &n, err, sizeof err) == 0);
+	free(ids);
+	CHECK((int)n == ntok(text->p ? text->p : ""));
+	return (int)n;
+}
+
+/* Questions and short replies until the conversation outgrows the context
+ * (DROP_CTX: dropping starts when the prompt plus 8 tokens of reply no
+ * longer fit, and goes down to half; a question and its reply are about
+ * 55 tokens, so some stay). Returns the turn count before the generation
+ * that dropped, or 0 if none did. */
+#define DROP_CTX 320
+static size_t grow_until_drop(struct session *s, struct sink *k, struct buf *text, int *n_full)
+{
+	const struct session_stats *st = session_stats(s);
+	for (int i = 0; i < 40; i++) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "Question number %d, please?", i);
+		session_add_turn(s, "user", msg);
+		size_t before = session_n_turns(s);
+		*n_full = rendered_tokens(s, text);
+		enum session_reason r = gen(s, k, 8, NULL);
+		CHECKF(r == SESSION_EOS || r == SESSION_LENGTH, "%s: %s", session_reason_name(r), session_error(s));
+		if (r != SESSION_EOS && r != SESSION_LENGTH)
+			return 0;
+		if (getenv("TEST_SESSION_VERBOSE"))
+			fprintf(stderr, "turn %zu: prompt %d (full %d), reused %d, evaluated %d, %s\n", before,
+				st->n_prompt, *n_full, st->n_reused, st->n_evaluated, session_notice(s));
+		if (st->n_dropped_turns > 0)
+			return before;
+		CHECKF(*n_full + 8 <= DROP_CTX, "no drop at %d prompt tokens", *n_full);
+		CHECK(!*session_notice(s));
+	}
+	return 0;
+}
+
+/* The context fills up: the oldest whole turns are dropped, the system
+ * prompt stays and is reused from the KV cache, the rest is evaluated
+ * again and counted; the next turn reuses all that. */
+static void test_context_drop(void)
+{
+	struct session *s = new_session(DROP_CTX, 0.0f, 1);
+	struct sink k = {0};
+	struct buf text = {0};
+	const struct session_stats *st = session_stats(s);
+	const char *sys = "<|im_start|>system\nBe brief.<|im_end|>\n";
+	session_add_turn(s, "system", "Be brief.");
+	int n_full;
+	size_t n_turns = grow_until_drop(s, &k, &text, &n_full);
+	CHECK(n_turns > 0);
+	if (!n_turns)
+		goto out;
+	/* every turn is still there, the dropped ones flagged: a whole
+	 * question with its reply each, right after the system prompt */
+	CHECK(session_n_turns(s) == n_turns + 1);
+	CHECK(!session_turn(s, 0)->dropped);
+	size_t d = 1;
+	while (session_turn(s, d)->dropped)
+		d++;
+	CHECKF(d - 1 == (size_t)st->n_dropped_turns && d % 2 == 1, "first live turn %zu, %d dropped", d,
+	       st->n_dropped_turns);
+	CHECK(!strcmp(session_turn(s, d)->role, "user"));
+	CHECK(session_n_live(s) == session_n_turns(s) - (size_t)st->n_dropped_turns);
+	CHECK(session_turn(s, 1)->tok_begin == -1);
+	/* down to half the context; the system prompt came from the cache */
+	CHECKF(st->n_prompt <= DROP_CTX / 2 && st->n_prompt + st->n_dropped_tokens == n_full,
+	       "prompt %d + dropped %d vs %d before", st->n_prompt, st->n_dropped_tokens, n_full);
+	CHECKF(st->n_reused >= ntok(sys), "reused %d", st->n_reused);
+	CHECKF(st->n_reevaluated > 0 && st->n_reevaluated < st->n_evaluated, "re-evaluated %d of %d",
+	       st->n_reevaluated, st->n_evaluated);
+	CHECK(strstr(session_notice(s), "dropped") != NULL);
+	rendered_tokens(s, &text);
+	CHECK(!strncmp(text.p, sys, strlen(sys)));
+	CHECK(!strstr(text.p, "Question number 0,"));
+	CHECK(session_n_pos(s) <= st->n_prompt + st->n_generated);
+
+	/* the next turn: nothing dropped, everything before reused */
+	int prev = st->n_prompt;
+	session_add_turn(s, "user", "And the next?");
+	enum session_reason r = gen(s, &k, 4, NULL);
+	CHECK(r == SESSION_EOS || r == SESSION_LENGTH);
+	CHECKF(st->n_dropped_turns == 0 && st->n_reevaluated == 0 && st->n_reused >= prev,
+	       "dropped %d, reused %d (previous prompt %d)", st->n_dropped_turns, st->n_reused, prev);
+	CHECK(!*session_notice(s));
+
+	/* the next drop goes on from the first: still one run of whole turns
+	 * after the system prompt, counted once */
+	n_turns = grow_until_drop(s, &k, &text, &n_full);
+	CHECK(n_turns > 0);
+	size_t d2 = 1;
+	while (d2 < session_n_turns(s) && session_turn(s, d2)->dropped)
+		d2++;
+	CHECKF(d2 > d && d2 - d == (size_t)st->n_dropped_turns && d2 % 2 == 1,
+	       "first live turn %zu, then %zu (%d dropped)", d, d2, st->n_dropped_turns);
+	CHECK(session_n_live(s) == session_n_turns(s) - (d2 - 1));
+	for (size_t i = d2; i < session_n_turns(s); i++)
+		CHECK(!session_turn(s, i)->dropped);
+
+	/* a message that cannot fit even alone: refused, nothing dropped */
+	size_t live = session_n_live(s);
+	int pos = session_n_pos(s);
+	char big[DROP_CTX + 10];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	session_add_turn(s, "user", big);
+	r = gen(s, &k, 4, NULL);
+	CHECKF(r == SESSION_CTX_FULL && strstr(session_error(s), "even without"), "%s: %s", session_reason_name(r),
+	       session_error(s));
+	CHECK(session_n_live(s) == live + 1 && session_n_pos(s) == pos && st->n_generated == 0);
+	CHECK(st->n_dropped_turns == 0 && st->n_evaluated == 0);
+
+	/* editing a dropped turn: every turn after it goes, the dropped ones
+	 * come back; a flag can be set by hand (restoring a session) */
+	session_truncate(s, 2);
+	CHECK(session_n_turns(s) == 2 && session_n_live(s) == 2);
+	CHECK(session_set_dropped(s, 1, true) == 0 && session_set_dropped(s, 2, true) < 0);
+	rendered_tokens(s, &text);
+	CHECK(!strstr(text.p, "Question number 0,"));
+	CHECK(session_set_dropped(s, 1, false) == 0);
+	rendered_tokens(s, &text);
+	CHECK(strstr(text.p, "Question number 0,") != NULL);
+out:
+	buf_free(&k.text);
+	buf_free(&text);
+	session_free(s);
+}
+
+/* --keep: nothing (the system prompt goes too), or N tokens (every turn
+ * that begins within them stays). */
+static void test_context_keep(void)
+{
+	struct sink k = {0};
+	struct buf text = {0};
+	int n_full;
+	struct session *s = new_session_keep(DROP_CTX, 0.0f, 1, SESSION_KEEP_NONE);
+	session_add_turn(s, "system", "Be brief.");
+	size_t n = grow_until_drop(s, &k, &text, &n_full);
+	CHECK(n > 0);
+	if (n > 0) {
+		CHECK(session_turn(s, 0)->dropped);
+		rendered_tokens(s, &text);
+		CHECK(!strstr(text.p, "Be brief."));
+	}
+	session_free(s);
+
+	int sys = ntok("<|im_start|>system\nBe brief.<|im_end|>\n");
+	s = new_session_keep(DROP_CTX, 0.0f, 1, sys + 1);
+	session_add_turn(s, "system", "Be brief.");
+	n = grow_until_drop(s, &k, &text, &n_full);
+	CHECK(n > 0);
+	if (n > 0) {
+		CHECK(!session_turn(s, 0)->dropped && !session_turn(s, 1)->dropped);
+		CHECK(session_turn(s, 2)->dropped);
+		rendered_tokens(s, &text);
+		CHECK(strstr(text.p, "Question number 0,") != NULL);
+		CHECK(!strstr(text.p, "Question number 1,"));
+	}
+	session_free(s);
+	buf_free(&k.text);
+	buf_free(&text);
+}
+
 int main(void)
 {
 	const char *engine = getenv("HEFT_ENGINE");
@@ -291,6 +470,8 @@ int main(void)
 	test_cancel();
 	test_seed_and_stops();
 	test_context_full();
+	test_context_drop();
+	test_context_keep();
 	tokenizer_free(tok);
 	model_free(m);
 	return test_done("test-session");
