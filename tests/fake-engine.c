@@ -4,13 +4,21 @@
  * nothing: every chat is answered with the same configurable text, cut into
  * small pieces and sent at a configurable rate. Everything it reports about
  * a model is made up and labelled so ("arch":"fake", plan key "fake").
+ * It keeps the conversation like the real engine does, so truncate and the
+ * prompt counts of done behave alike: a "token" is 4 bytes of the rendered
+ * conversation, and n_cached is the prefix shared with the previous one.
  *
- *   fake-engine [-t TEXT] [-r TOKENS_PER_S] [-s] [-k N] [-p PIDFILE] [-l LOG]
+ *   fake-engine [-t TEXT] [-r TOKENS_PER_S] [-n N] [-e] [-s] [-k N] [-g N] [-L]
+ *               [-p PIDFILE] [-l LOG]
  *     -t TEXT   the reply; \e \n \t \\ are interpreted (default: a reply with
  *               an escape sequence, a code block and a long line)
  *     -r RATE   tokens per second (default 40; 0 = as fast as possible)
+ *     -n N      send N tokens per reply, repeating the text (default: the text once)
+ *     -e        echo: the reply is "You said: " and the last user message
  *     -s        send stats events (made-up numbers) while generating
  *     -k N      die with SIGKILL after N tokens of the first reply
+ *     -g N      print N lines of garbage before the hello
+ *     -L        refuse to load a model file that does not exist (error "load")
  *     -p FILE   write our pid to FILE (so a test can kill -9 us)
  *     -l FILE   append every request line received to FILE */
 #include <errno.h>
@@ -20,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "linereader.h"
@@ -37,7 +46,57 @@ static struct buf reply;
 static double rate = 40;
 static bool send_stats;
 static long kill_after = -1;
+static long n_tokens = -1;
+static bool echo, check_load;
+static bool have_model;	/* with -L: a load succeeded */
 static FILE *reqlog;
+
+/* The conversation, and what the "KV cache" holds: its rendering. */
+struct turn {
+	char *role, *content;
+};
+static struct turn *conv;
+static size_t n_conv;
+static struct buf kv;
+
+static void conv_add(const char *role, const char *content)
+{
+	conv = xreallocarray(conv, n_conv + 1, sizeof *conv);
+	conv[n_conv].role = xstrdup(role);
+	conv[n_conv].content = xstrdup(content);
+	n_conv++;
+}
+
+static void conv_truncate(size_t k)
+{
+	while (n_conv > k) {
+		n_conv--;
+		free(conv[n_conv].role);
+		free(conv[n_conv].content);
+	}
+}
+
+static void render(struct buf *b)
+{
+	buf_clear(b);
+	for (size_t i = 0; i < n_conv; i++)
+		buf_printf(b, "<%s>%s</%s>\n", conv[i].role, conv[i].content, conv[i].role);
+}
+
+/* Evaluate the conversation: n_cached tokens kept, n_prompt computed. */
+static void prefill(int64_t *n_prompt, int64_t *n_cached)
+{
+	struct buf now = { 0 };
+	size_t same = 0;
+
+	render(&now);
+	while (same < now.len && same < kv.len && now.p[same] == kv.p[same])
+		same++;
+	*n_cached = (int64_t)(same / 4);
+	*n_prompt = (int64_t)((now.len + 3) / 4) - *n_cached;
+	buf_free(&kv);
+	kv = now;
+}
 static struct linereader lr;
 static struct buf out;
 
@@ -132,27 +191,42 @@ static long total_tokens;
 
 static void generate(int64_t id)
 {
-	int64_t cancel_id = -2;
+	int64_t cancel_id = -2, n_prompt, n_cached;
 	long n = 0;
 	size_t i = 0;
 	enum msg_reason reason = DONE_EOS;
+	struct buf said = { 0 };
+	struct buf text = { 0 };
 
-	while (i < reply.len) {
+	prefill(&n_prompt, &n_cached);
+	if (echo) {
+		const char *last = "";
+		for (size_t k = 0; k < n_conv; k++)
+			if (!strcmp(conv[k].role, "user"))
+				last = conv[k].content;
+		buf_printf(&text, "You said: %s. END", last);
+	} else {
+		buf_append(&text, reply.p, reply.len);
+	}
+	while (text.len && (n_tokens >= 0 ? n < n_tokens : i < text.len)) {
+		if (i >= text.len)
+			i = 0;	/* -n: round and round */
 		/* Pieces of up to 4 bytes, never splitting a UTF-8 character. */
 		size_t j = i, take = 0;
-		while (j < reply.len && take < 4) {
-			size_t l = utf8_seq_len((const unsigned char *)reply.p + j, reply.len - j);
+		while (j < text.len && take < 4) {
+			size_t l = utf8_seq_len((const unsigned char *)text.p + j, text.len - j);
 			if (l == 0)
 				l = 1;
 			j += l;
 			take++;
-			if (reply.p[j - 1] == ' ' || reply.p[j - 1] == '\n')
+			if (text.p[j - 1] == ' ' || text.p[j - 1] == '\n')
 				break;
 		}
 		struct msg m = { .type = MSG_TOKEN };
 		m.token.id = id;
-		m.token.tok = (int64_t)(1000 + (unsigned char)reply.p[i] * 7 + (long)(j - i));
-		char *piece = xstrndup(reply.p + i, j - i);
+		m.token.tok = (int64_t)(1000 + (unsigned char)text.p[i] * 7 + (long)(j - i));
+		char *piece = xstrndup(text.p + i, j - i);
+		buf_append(&said, piece, j - i);
 		m.token.text = piece;
 		m.token.t_ms = rate > 0 ? 1000.0 / rate : 0.1;
 		m.token.has_io_wait = true;
@@ -175,10 +249,17 @@ static void generate(int64_t id)
 			break;
 		}
 	}
+	if (said.len) {	/* the reply joins the conversation and the cache */
+		conv_add("assistant", said.p);
+		render(&kv);
+	}
+	buf_free(&said);
+	buf_free(&text);
 	struct msg d = { .type = MSG_DONE };
 	d.done.id = id;
 	d.done.reason = reason;
-	d.done.n_prompt = 5;
+	d.done.n_prompt = n_prompt;
+	d.done.n_cached = n_cached;
 	d.done.n_gen = n;
 	d.done.prompt_tok_s = 100;
 	d.done.gen_tok_s = rate;
@@ -210,6 +291,15 @@ static bool handle(const char *line, size_t len, int64_t *cancel_id, bool genera
 		}
 		break;
 	case MSG_LOAD: {
+		struct stat st;
+		if (check_load && stat(m.load.model, &st) != 0) {
+			char e[512];
+			snprintf(e, sizeof e, "%s: %s", m.load.model, strerror(errno));
+			emit_error(MSG_E_LOAD, e, false, 0);
+			have_model = false;
+			break;
+		}
+		have_model = true;
 		struct msg p = { .type = MSG_PROGRESS };
 		p.progress.what = "load";
 		p.progress.total = 4;
@@ -234,10 +324,25 @@ static bool handle(const char *line, size_t len, int64_t *cancel_id, bool genera
 	case MSG_CHAT:
 	case MSG_COMPLETE: {
 		int64_t id = m.type == MSG_CHAT ? m.chat.id : m.complete.id;
-		if (generating)
+		if (generating) {
 			emit_error(MSG_E_BUSY, "a generation is already running", true, id);
-		else
-			generate(id);
+			break;
+		}
+		if (check_load && !have_model) {
+			emit_error(MSG_E_NO_MODEL, "no model loaded", true, id);
+			break;
+		}
+		if (m.type == MSG_CHAT && m.chat.messages) {
+			conv_truncate(0);
+			for (size_t k = 0; k < m.chat.n_messages; k++)
+				conv_add(m.chat.messages[k].role, m.chat.messages[k].content);
+		} else if (m.type == MSG_CHAT) {
+			conv_add("user", m.chat.text);
+		} else {
+			conv_truncate(0);
+			conv_add("raw", m.complete.prompt);
+		}
+		generate(id);
 		break;
 	}
 	case MSG_CANCEL:
@@ -257,8 +362,15 @@ static bool handle(const char *line, size_t len, int64_t *cancel_id, bool genera
 			*cancel_id = -1;
 		go_on = false;
 		break;
-	case MSG_SET:
 	case MSG_TRUNCATE:
+		if ((size_t)m.truncate.turn > n_conv) {
+			emit_error(MSG_E_NOT_FOUND, "no such turn", false, 0);
+		} else {	/* the cache keeps the rendering of the kept turns */
+			conv_truncate((size_t)m.truncate.turn);
+			render(&kv);
+		}
+		break;
+	case MSG_SET:
 		break;
 	default:
 		emit_error(MSG_E_UNSUPPORTED, "the fake engine does not do that", false, 0);
@@ -276,10 +388,15 @@ int main(int argc, char **argv)
 	int c;
 
 	heft_progname = "fake-engine";
-	while ((c = getopt(argc, argv, "t:r:sk:p:l:")) != -1) {
+	long garbage = 0;
+	while ((c = getopt(argc, argv, "t:r:n:esk:g:Lp:l:")) != -1) {
 		switch (c) {
 		case 't': text = optarg; break;
 		case 'r': rate = atof(optarg); break;
+		case 'n': n_tokens = atol(optarg); break;
+		case 'e': echo = true; break;
+		case 'g': garbage = atol(optarg); break;
+		case 'L': check_load = true; break;
 		case 's': send_stats = true; break;
 		case 'k': kill_after = atol(optarg); break;
 		case 'p': pidfile = optarg; break;
@@ -289,7 +406,8 @@ int main(int argc, char **argv)
 				die_errno("%s", optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: fake-engine [-t TEXT] [-r RATE] [-s] [-k N] [-p PIDFILE] [-l LOG]\n");
+			fprintf(stderr, "usage: fake-engine [-t TEXT] [-r RATE] [-n N] [-e] [-s] [-k N] [-g N] [-L] "
+				"[-p PIDFILE] [-l LOG]\n");
 			return 2;
 		}
 	}
@@ -304,6 +422,10 @@ int main(int argc, char **argv)
 	}
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	lr_init(&lr, PROTO_LINE_MAX);
+	for (long g = 0; g < garbage; g++) {
+		static const char junk[] = "this is not JSON \x01\x02 {\"type\":\n";
+		write_full(1, junk, sizeof junk - 1);
+	}
 	struct msg h = { .type = MSG_HELLO };
 	h.hello.protocol = PROTO_VERSION;
 	h.hello.program = "fake-engine";

@@ -1,60 +1,72 @@
-/* app.c - the poll() loop, the layout, slash commands and the glue between
- * the engine's events and the panes. Nothing here waits: keys, engine
- * output and signals are all handled as poll() reports them. */
+/* app.c - the poll() loop, the layout, keys and modes of the full screen.
+ * Nothing here waits: keys, engine output and signals are all handled as
+ * poll() reports them, keys first, so typing stays quick while a reply
+ * streams. The conversation and the engine live in chat.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <langinfo.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
-#include "engine.h"
+#include "commands.h"
 #include "input.h"
 #include "pane-conv.h"
 #include "pane.h"
+#include "paste.h"
+#include "search.h"
+#include "sessfile.h"
 
-#define REDRAW_MIN_S (1.0 / 30)	/* at most ~30 redraws a second */
+#define REDRAW_MIN_S (1.0 / 30)	/* engine-driven redraws: at most ~30 a second */
 #define TICK_MS 250
-#define GARBAGE_MAX 200	/* unreadable lines in a row before giving up */
+#define STATUS_S 5.0		/* a status message shows this long */
 
 struct ui_caps ui;
 
-/* Layout table: the conversation always stays; side panes collapse in
- * this order (last first) when the terminal is too small. */
+/* Layout table: the conversation always stays; side panes collapse in this
+ * order (last first) when the terminal is too small. Panes fed by stats
+ * redraw at most every min_s seconds, whatever rate the engine sends at. */
 enum { P_CONV, P_TOKENS, P_EXPERTS, P_IO, P_COUNT };
 static const struct {
 	int min_h;
 	wint_t toggle_key;
+	double min_s;
 } pane_spec[P_COUNT] = {
-	[P_CONV] = { 3, 0 },
-	[P_TOKENS] = { 4, KEY_F(2) },
-	[P_EXPERTS] = { 4, KEY_F(3) },
-	[P_IO] = { 4, KEY_F(4) },
+	[P_CONV] = { 3, 0, 0 },
+	[P_TOKENS] = { 4, KEY_F(2), 0.1 },
+	[P_EXPERTS] = { 4, KEY_F(3), 0.25 },
+	[P_IO] = { 4, KEY_F(4), 0.25 },
 };
 
+enum focus { FOCUS_INPUT, FOCUS_CONV };
+enum mode { MODE_CHAT, MODE_SEARCH, MODE_EDIT };
+
 struct app {
-	const struct app_config *cfg;
-	struct engine eng;
-	struct pane *panes[P_COUNT];
+	const struct chat_config *cfg;
+	struct chat chat;
+	struct pane *panes[P_COUNT];	/* panes[P_CONV] belongs to chat */
 	struct input *in;
-	int64_t next_id, active_id;	/* active_id -1: nothing generating */
-	double gen_start;
-	char status[256];	/* transient message */
+	char status[512];		/* transient message */
 	double status_time;
-	char model_info[128];
-	char last_speed[128];
-	char load_progress[64];
-	struct msg_options opts;	/* /set values, resent after a restart */
-	bool dirty, relayout, quit;
+	bool dirty, full, quit;		/* full: every pane and the frame */
+	bool key_seen;			/* a key arrived: draw now */
 	double last_draw;
 	int sigpipe[2];
+	int side_pct;			/* width of the side column, % */
+	enum focus focus;
+	enum mode mode;
+	long edit_turn;
+	char *saved_line;		/* the chat line put aside by search/edit */
+	struct search *search;
+	struct buf multi;		/* lines of a """ message so far */
+	bool in_multi;
+	bool esc;			/* ESC held: Alt-key or a lone Esc */
+	struct paste paste;
 };
 
 static volatile sig_atomic_t got_winch, got_chld, got_int, got_term;
@@ -87,301 +99,260 @@ static void set_status(struct app *a, const char *fmt, ...)
 	a->dirty = true;
 }
 
-static void note(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct app *a, const char *fmt, ...)
-{
-	char *s;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s)
-		return;
-	/* A note lands before the reply being streamed, not inside it. */
-	conv_add(a->panes[P_CONV], ROLE_NOTE, s);
-	free(s);
-	a->dirty = true;
-}
+/* ---- chat hooks ------------------------------------------------------------------- */
 
-/* ---- engine ---------------------------------------------------------- */
-
-static void send_hello_and_load(struct app *a)
-{
-	struct msg m = { .type = MSG_HELLO };
-	m.hello.protocol = PROTO_VERSION;
-	m.hello.program = "heft";
-	m.hello.version = PACKAGE_VERSION;
-	engine_send(&a->eng, &m);
-	if (a->cfg->model) {
-		struct msg l = { .type = MSG_LOAD };
-		l.load.model = (char *)a->cfg->model;
-		l.load.mem = a->cfg->mem;
-		engine_send(&a->eng, &l);
-		snprintf(a->load_progress, sizeof a->load_progress, "loading");
-	}
-	if (a->opts.present) {
-		struct msg s = { .type = MSG_SET };
-		s.set.options = a->opts;
-		engine_send(&a->eng, &s);
-	}
-}
-
-static void start_engine(struct app *a)
-{
-	char err[256];
-
-	if (!engine_start(&a->eng, err, sizeof err)) {
-		note(a, "cannot start the engine: %s", err);
-		return;
-	}
-	send_hello_and_load(a);
-	set_status(a, "engine started: %s", a->eng.cmd);
-}
-
-static void generation_over(struct app *a, const char *tag)
-{
-	if (a->active_id < 0)
-		return;
-	if (tag)
-		conv_mark_last(a->panes[P_CONV], tag);
-	a->active_id = -1;
-	a->dirty = true;
-}
-
-static void engine_died(struct app *a)
-{
-	char why[160];
-
-	engine_exit_reason(&a->eng, why, sizeof why);
-	generation_over(a, "interrupted: engine exited");
-	if (a->eng.last_err[0])
-		note(a, "engine %s; its last message: %s. The conversation is kept: "
-		     "/restart starts the engine again.", why, a->eng.last_err);
-	else
-		note(a, "engine %s. The conversation is kept: /restart starts the engine again.", why);
-	set_status(a, "engine %s", why);
-	a->model_info[0] = '\0';
-}
-
-static void dispatch(struct app *a, const struct msg *m)
-{
-	for (int i = 0; i < P_COUNT; i++)
-		a->panes[i]->ops->event(a->panes[i], m);
-}
-
-static void on_event(void *ctx, const struct msg *m)
+static void hook_note(void *ctx, const char *text)
 {
 	struct app *a = ctx;
-	struct msg_err err;
+	conv_add(a->chat.conv, ROLE_NOTE, text);	/* also before the panes exist */
+	conv_show_turn(a->chat.conv, conv_count(a->chat.conv) - 1);
+	a->dirty = true;
+}
 
-	switch (m->type) {
-	case MSG_HELLO:
-		if (!msg_hello_check(&m->hello, &err)) {
-			note(a, "engine refused: %s", err.text);
-			engine_stop(&a->eng);
-		}
+static void hook_status(void *ctx, const char *text)
+{
+	set_status(ctx, "%s", text);
+}
+
+static void hook_event(void *ctx, const struct msg *m)
+{
+	struct app *a = ctx;
+	for (int i = P_TOKENS; i < P_COUNT; i++)
+		a->panes[i]->ops->event(a->panes[i], m);
+	a->dirty = true;
+}
+
+static void hook_over(void *ctx, const char *tag)
+{
+	struct app *a = ctx;
+	(void)tag;
+	a->dirty = true;
+}
+
+static const struct chat_hooks hooks = { hook_note, hook_status, hook_event, hook_over };
+
+/* ---- modes: search and edit ------------------------------------------------------ */
+
+/* Put the chat line aside and give the input line to another mode. */
+static void enter_mode(struct app *a, enum mode m, const char *text)
+{
+	if (a->mode == MODE_CHAT) {
+		free(a->saved_line);
+		a->saved_line = input_text(a->in);
+	}
+	a->mode = m;
+	a->focus = FOCUS_INPUT;
+	input_set(a->in, text);
+	input_set_history(a->in, m != MODE_SEARCH);
+	a->dirty = true;
+}
+
+static void leave_mode(struct app *a)
+{
+	if (a->mode == MODE_CHAT)
+		return;
+	if (a->mode == MODE_EDIT)
+		conv_select(a->panes[P_CONV], -1);
+	a->mode = MODE_CHAT;
+	input_set(a->in, a->saved_line ? a->saved_line : "");
+	input_set_history(a->in, true);
+	free(a->saved_line);
+	a->saved_line = NULL;
+	a->dirty = true;
+}
+
+static void begin_edit(struct app *a, long turn)
+{
+	struct pane *c = a->panes[P_CONV];
+
+	if (turn < 0 || conv_role(c, (size_t)turn) != ROLE_USER) {
+		set_status(a, "no message of yours to edit");
+		return;
+	}
+	if (chat_busy(&a->chat)) {
+		set_status(a, "a reply is still streaming: Ctrl-C stops it, then edit");
+		return;
+	}
+	conv_select(c, turn);
+	a->edit_turn = turn;
+	enter_mode(a, MODE_EDIT, conv_text(c, (size_t)turn));
+	set_status(a, "editing a past message: Enter regenerates from it, Up/Down pick another, "
+		   "Ctrl-C cancels");
+}
+
+/* Up/Down while editing: load another of the user's turns. */
+static void edit_step(struct app *a, int dir)
+{
+	struct pane *c = a->panes[P_CONV];
+	if (conv_select_step(c, dir)) {
+		a->edit_turn = conv_selected(c);
+		input_set(a->in, conv_text(c, (size_t)a->edit_turn));
+	}
+}
+
+static void search_step(struct app *a, int dir, bool first)
+{
+	size_t nth, total;
+
+	if (!a->search) {
+		set_status(a, "no search yet: / or F5 starts one");
+		return;
+	}
+	if (conv_search_next(a->panes[P_CONV], dir, first, &nth, &total))
+		set_status(a, "/%s/: match %zu of %zu   n next  N previous  Esc back to typing",
+			   search_pattern(a->search), nth, total);
+	else
+		set_status(a, "/%s/: no match", search_pattern(a->search));
+}
+
+static void start_search(struct app *a, const char *pattern)
+{
+	char err[300];
+
+	if (!*pattern) {	/* an empty pattern repeats the last one */
+		if (a->search)
+			search_step(a, 1, false);
+		return;
+	}
+	struct search *s = search_new(pattern, err, sizeof err);
+	if (!s) {
+		set_status(a, "search: %s", err);
+		return;
+	}
+	conv_set_search(a->panes[P_CONV], s);
+	search_free(a->search);
+	a->search = s;
+	a->focus = FOCUS_CONV;
+	search_step(a, 1, true);
+}
+
+/* ---- the input line ------------------------------------------------------------------- */
+
+static void send_text(struct app *a, char *text)
+{
+	if (!chat_send(&a->chat, text))
+		input_set(a->in, text);	/* refused: nothing typed is lost */
+}
+
+static void run_command(struct app *a, char *line)
+{
+	char *uc = NULL, *ua = NULL;
+
+	switch (command_run(&a->chat, line, true, &uc, &ua)) {
+	case CMD_QUIT:
+		a->quit = true;
 		break;
-	case MSG_PROGRESS:
-		if (m->progress.total > 0)
-			snprintf(a->load_progress, sizeof a->load_progress, "%s %lld/%lld",
-				 m->progress.what, (long long)m->progress.done, (long long)m->progress.total);
-		else
-			snprintf(a->load_progress, sizeof a->load_progress, "%s %lld",
-				 m->progress.what, (long long)m->progress.done);
-		a->dirty = true;
-		break;
-	case MSG_LOADED:
-		a->load_progress[0] = '\0';
-		snprintf(a->model_info, sizeof a->model_info, "%.60s ctx %lld",
-			 m->loaded.arch, (long long)m->loaded.n_ctx);
-		dispatch(a, m);
-		a->dirty = true;
-		break;
-	case MSG_TOKEN:
-		if (m->token.id != a->active_id)
-			break;	/* late tokens of a request we gave up on */
-		conv_append(a->panes[P_CONV], m->token.text, strlen(m->token.text));
-		dispatch(a, m);
-		a->dirty = true;
-		break;
-	case MSG_STATS:
-		dispatch(a, m);
-		a->dirty = true;
-		break;
-	case MSG_DONE:
-		if (m->done.id != a->active_id)
-			break;
-		snprintf(a->last_speed, sizeof a->last_speed, "%lld tok, %.1f tok/s (%s)",
-			 (long long)m->done.n_gen, m->done.gen_tok_s, msg_reason_name(m->done.reason));
-		generation_over(a, m->done.reason == DONE_CANCEL ? "stopped" : NULL);
-		dispatch(a, m);
-		break;
-	case MSG_ERROR:
-		if (a->eng.last_was_garbage) {
-			/* A few are worth showing; a flood is a broken engine. */
-			if (a->eng.garbage <= 3)
-				note(a, "engine sent an unreadable line (%s): %s",
-				     msg_errcode_name(m->error.code), m->error.message);
-			if (a->eng.garbage == GARBAGE_MAX) {
-				note(a, "the engine keeps sending lines that are not heft-protocol(5); "
-				     "stopping it (/restart tries again)");
-				engine_stop(&a->eng);
-				kill(a->eng.pid, SIGTERM);
-			}
-			break;
-		}
-		note(a, "engine error (%s): %s", msg_errcode_name(m->error.code), m->error.message);
-		/* A refused request gets no done. */
-		if (m->error.has_id && m->error.id == a->active_id)
-			generation_over(a, "failed");
-		if (m->error.code == MSG_E_LOAD)
-			a->load_progress[0] = '\0';
+	case CMD_UI:
+		if (!strcmp(uc, "edit"))
+			begin_edit(a, chat_last_user(&a->chat));
+		else if (!strcmp(uc, "search"))
+			start_search(a, ua);
 		break;
 	default:
 		break;
 	}
-}
-
-/* ---- commands --------------------------------------------------------- */
-
-static const char help_text[] =
-	"Type a message and press Enter to send it to the model.\n"
-	"Keys: Ctrl-C stop the reply (or clear the line)   PgUp/PgDn scroll\n"
-	"      F1 help   F2 tokens   F3 experts   F4 I/O   F10 or /quit quit\n"
-	"      Ctrl-L redraw   line editing: libedit (emacs keys, ~/.editrc)\n"
-	"Commands: /help  /quit  /clear  /set NAME VALUE (temp, top_k, top_p, min_p,\n"
-	"      repeat_penalty, repeat_last_n, seed, n_predict, stop)  /stats\n"
-	"      /restart (start the engine again)  /system TEXT";
-
-static void cmd_set(struct app *a, char *args)
-{
-	char *name = strtok(args, " \t"), *value = strtok(NULL, "");
-	char err[200];
-
-	if (!name || !value) {
-		note(a, "usage: /set NAME VALUE, e.g. /set temp 0.7");
-		return;
-	}
-	while (*value == ' ' || *value == '\t')
-		value++;
-	struct msg_options one = { 0 };
-	if (!msg_options_set(&one, name, value, err, sizeof err)) {
-		note(a, "/set: %s", err);
-		msg_options_free(&one);
-		return;
-	}
-	/* Remember it for restarts, and send just this option now. */
-	msg_options_set(&a->opts, name, value, err, sizeof err);
-	struct msg m = { .type = MSG_SET };
-	m.set.options = one;
-	engine_send(&a->eng, &m);
-	msg_options_free(&one);
-	set_status(a, "set %s %s", name, value);
-}
-
-static bool command(struct app *a, char *line)
-{
-	char *cmd = line + 1, *args = cmd + strcspn(cmd, " \t");
-
-	if (*args)
-		*args++ = '\0';
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "?")) {
-		note(a, "%s", help_text);
-	} else if (!strcmp(cmd, "quit") || !strcmp(cmd, "exit") || !strcmp(cmd, "bye")) {
-		a->quit = true;
-	} else if (!strcmp(cmd, "clear")) {
-		conv_clear(a->panes[P_CONV]);
-		a->active_id = -1;
-		set_status(a, "conversation cleared");
-	} else if (!strcmp(cmd, "set")) {
-		cmd_set(a, args);
-	} else if (!strcmp(cmd, "stats")) {
-		struct msg m = { .type = MSG_STATS_REQUEST };
-		engine_send(&a->eng, &m);
-	} else if (!strcmp(cmd, "restart")) {
-		if (engine_running(&a->eng))
-			engine_kill(&a->eng);
-		start_engine(a);
-	} else if (!strcmp(cmd, "system")) {
-		conv_add(a->panes[P_CONV], ROLE_SYSTEM, args);
-	} else {
-		note(a, "unknown command /%s (try /help)", cmd);
-		return false;
-	}
+	free(uc);
+	free(ua);
 	a->dirty = true;
+}
+
+/* A """ message: collect lines until one ends with """. */
+static bool multi_line(struct app *a, char *line)
+{
+	size_t n = strlen(line);
+
+	if (!a->in_multi) {
+		if (strncmp(line, "\"\"\"", 3) != 0)
+			return false;
+		if (n >= 6 && !strcmp(line + n - 3, "\"\"\"")) {
+			line[n - 3] = '\0';
+			send_text(a, line + 3);
+			return true;
+		}
+		a->in_multi = true;
+		buf_clear(&a->multi);
+		buf_puts(&a->multi, line + 3);
+		set_status(a, "multi-line message: end it with \"\"\"");
+		return true;
+	}
+	bool last = n >= 3 && !strcmp(line + n - 3, "\"\"\"");
+	if (last)
+		line[n - 3] = '\0';
+	if (a->multi.len)
+		buf_putc(&a->multi, '\n');
+	buf_puts(&a->multi, line);
+	if (last) {
+		a->in_multi = false;
+		send_text(a, a->multi.p ? a->multi.p : (char *)"");
+		buf_clear(&a->multi);
+	}
 	return true;
-}
-
-static void send_chat(struct app *a, const char *text)
-{
-	struct pane *c = a->panes[P_CONV];
-
-	conv_add(c, ROLE_USER, text);
-	/* The whole conversation goes with every request: the engine reuses
-	 * the KV cache of the prefix it has, and a restarted engine gets the
-	 * history replayed for free. */
-	size_t n = conv_count(c), k = 0;
-	struct msg_turn *turns = xcalloc(n, sizeof *turns);
-	for (size_t i = 0; i < n; i++) {
-		enum role r = conv_role(c, i);
-		if (r == ROLE_NOTE)
-			continue;
-		turns[k].role = (char *)role_name(r);
-		turns[k].content = (char *)conv_text(c, i);
-		k++;
-	}
-	struct msg m = { .type = MSG_CHAT };
-	m.chat.id = ++a->next_id;
-	m.chat.messages = turns;
-	m.chat.n_messages = k;
-	engine_send(&a->eng, &m);
-	free(turns);
-	conv_add(c, ROLE_ASSISTANT, "");
-	a->active_id = m.chat.id;
-	a->gen_start = now_sec();
-	a->dirty = true;
 }
 
 static void submit(struct app *a, char *line)
 {
+	switch (a->mode) {
+	case MODE_SEARCH:
+		leave_mode(a);
+		start_search(a, line);
+		return;
+	case MODE_EDIT:
+		if (chat_edit(&a->chat, (size_t)a->edit_turn, line)) {
+			leave_mode(a);
+			conv_select(a->panes[P_CONV], -1);
+		} else {
+			input_set(a->in, line);
+		}
+		return;
+	case MODE_CHAT:
+		break;
+	}
+	if (multi_line(a, line))
+		return;
 	if (line[0] == '/' && line[1] && line[1] != '/') {
-		command(a, line);
+		run_command(a, line);
 		return;
 	}
-	if (!*line)
-		return;
-	const char *text = line[0] == '/' ? line + 1 : line;	/* "//x" sends "/x" */
-	if (a->active_id >= 0) {
-		set_status(a, "a reply is still streaming: Ctrl-C stops it");
-		input_set(a->in, line);		/* nothing typed is lost */
-		return;
-	}
-	if (!engine_running(&a->eng)) {
-		set_status(a, "the engine is not running: /restart starts it");
-		input_set(a->in, line);
-		return;
-	}
-	send_chat(a, text);
+	if (*line)
+		send_text(a, line[0] == '/' ? line + 1 : line);	/* "//x" sends "/x" */
+}
+
+static void complete(struct app *a)
+{
+	char hint[256];
+	char *line = input_text(a->in);
+	char *out = command_complete(line, hint, sizeof hint);
+
+	if (out)
+		input_set(a->in, out);
+	if (hint[0])
+		set_status(a, "%s", hint);
+	else if (!out)
+		set_status(a, "no completion");
+	free(out);
+	free(line);
 }
 
 static void cancel(struct app *a)
 {
-	if (a->active_id >= 0 && engine_running(&a->eng)) {
-		struct msg m = { .type = MSG_CANCEL };
-		m.cancel.has_id = true;
-		m.cancel.id = a->active_id;
-		engine_send(&a->eng, &m);
-		set_status(a, "stopping the reply");
+	if (a->in_multi) {
+		a->in_multi = false;
+		buf_clear(&a->multi);
+		set_status(a, "multi-line message dropped");
+	} else if (a->mode != MODE_CHAT) {
+		leave_mode(a);
+		set_status(a, "cancelled");
+	} else if (chat_cancel(&a->chat)) {
+		;
 	} else if (!input_empty(a->in)) {
 		input_clear(a->in);
-		a->dirty = true;
 	} else {
 		set_status(a, "nothing to stop; /quit or F10 quits");
 	}
+	a->dirty = true;
 }
 
-/* ---- screen ------------------------------------------------------------ */
+/* ---- screen ---------------------------------------------------------------------- */
 
 static void layout(struct app *a)
 {
@@ -393,12 +364,16 @@ static void layout(struct app *a)
 			delwin(a->panes[i]->win);
 		a->panes[i]->win = NULL;
 	}
+	erase();
+	a->full = true;
+	a->dirty = true;
 	if (area < 1)
 		return;
-	/* Side column only when the conversation keeps 40 columns. */
-	int side_w = W >= 72 ? W * 2 / 5 : 0;
-	int nside = 0;
-	int side[P_COUNT];
+	/* A side column only when the conversation keeps 40 columns. */
+	int side_w = W * a->side_pct / 100;
+	if (W - side_w - 1 < 40)
+		side_w = 0;
+	int nside = 0, side[P_COUNT];
 	for (int i = P_TOKENS; i < P_COUNT && side_w; i++)
 		if (a->panes[i]->shown)
 			side[nside++] = i;
@@ -418,39 +393,51 @@ static void layout(struct app *a)
 		p->win = newwin(p->h, p->w, y, W - side_w);
 		y += p->h;
 	}
+	if (side_w)	/* the divider between the conversation and the side column */
+		mvwvline(stdscr, 0, c->w, ui.utf8 ? ACS_VLINE : '|', area);
 	for (int i = 0; i < P_COUNT; i++)
 		if (a->panes[i]->win)
 			a->panes[i]->ops->layout(a->panes[i]);
-	a->relayout = false;
-	a->dirty = true;
-	clearok(curscr, TRUE);
 }
 
-static void draw(struct app *a)
+/* "loading [####      ] 40%" */
+static void state_text(struct app *a, char *out, size_t n)
+{
+	const struct chat *c = &a->chat;
+	const char *st = chat_state(c);
+
+	if (c->load == LOAD_PENDING && !chat_busy(c) && chat_running(c) && c->progress_pct >= 0) {
+		char bar[12];
+		int fill = c->progress_pct / 10;
+		for (int i = 0; i < 10; i++)
+			bar[i] = i < fill ? '#' : ' ';
+		bar[10] = '\0';
+		snprintf(out, n, "%s [%s] %d%%", st, bar, c->progress_pct);
+	} else {
+		snprintf(out, n, "%s", st);
+	}
+	if (chat_log_error(c))
+		snprintf(out + strlen(out), n - strlen(out), " | session NOT SAVED");
+}
+
+static void draw_status(struct app *a)
 {
 	int H = LINES, W = COLS;
+	char state[96], left[1024], right[96];
+	const struct chat *c = &a->chat;
+	double now = now_sec();
 
-	if (H >= 3 && a->panes[P_CONV]->win && COLS > a->panes[P_CONV]->w) {
-		/* the divider between the conversation and the side column */
-		mvwvline(stdscr, 0, a->panes[P_CONV]->w, ui.utf8 ? ACS_VLINE : '|', H - 2);
-	}
-	wnoutrefresh(stdscr);
-	for (int i = 0; i < P_COUNT; i++) {
-		struct pane *p = a->panes[i];
-		if (!p->win)
-			continue;
-		p->ops->draw(p);
-		wnoutrefresh(p->win);
-		p->dirty = false;
-	}
-	/* Status line: state, model, speed or message, key hints. */
-	char left[640], right[96];
-	const char *state = !engine_running(&a->eng) ? "engine stopped"
-			    : a->active_id >= 0 ? "generating" : a->load_progress[0] ? a->load_progress : "ready";
-	const char *msg = a->status[0] && now_sec() - a->status_time < 5 ? a->status : a->last_speed;
-	snprintf(left, sizeof left, " %s%s%s | %s", state, a->model_info[0] ? " | " : "",
-		 a->model_info, msg);
-	snprintf(right, sizeof right, W >= 60 ? "F1 help  ^C stop  F10 quit " : "F1 help ");
+	state_text(a, state, sizeof state);
+	/* A message takes the model's place while it shows. */
+	if (a->status[0] && now - a->status_time < STATUS_S)
+		snprintf(left, sizeof left, " %s | %s", state, a->status);
+	else
+		snprintf(left, sizeof left, " %s%s%s | %s", state, c->model_info[0] ? " | " : "",
+			 c->model_info, c->last_speed);
+	if (a->focus == FOCUS_CONV)
+		snprintf(right, sizeof right, W >= 70 ? "/ search  n N  e edit  Esc back " : "Esc back ");
+	else
+		snprintf(right, sizeof right, W >= 60 ? "F1 help  ^C stop  F10 quit " : "F1 help ");
 	wattr_on(stdscr, A_REVERSE, NULL);
 	mvwhline(stdscr, H - 2, 0, ' ', W);
 	mvwaddnstr(stdscr, H - 2, 0, left, W);
@@ -458,11 +445,51 @@ static void draw(struct app *a)
 	if ((int)strlen(left) + rl + 1 < W)
 		mvwaddstr(stdscr, H - 2, W - rl, right);
 	wattr_off(stdscr, A_REVERSE, NULL);
-	input_draw(a->in, stdscr, H - 1, "> ");
+}
+
+/* When the next throttled redraw is due (0: now, or nothing waits). */
+static double draw(struct app *a)
+{
+	double now = now_sec(), next = 0;
+
+	if (LINES < 3 || COLS < 10) {
+		erase();
+		mvaddnstr(0, 0, "heft: the terminal is too small", COLS);
+		refresh();
+		a->dirty = a->full = false;
+		return 0;
+	}
+	if (a->full)
+		wnoutrefresh(stdscr);	/* the divider */
+	for (int i = 0; i < P_COUNT; i++) {
+		struct pane *p = a->panes[i];
+		if (!p->win || !(p->dirty || a->full))
+			continue;
+		if (!a->full && now - p->last_draw < pane_spec[i].min_s) {
+			double due = p->last_draw + pane_spec[i].min_s;
+			next = next == 0 || due < next ? due : next;
+			continue;
+		}
+		p->focused = i == P_CONV && a->focus == FOCUS_CONV;
+		p->ops->draw(p);
+		wnoutrefresh(p->win);
+		p->dirty = false;
+		p->last_draw = now;
+	}
+	draw_status(a);
+	static const char *const prompts[] = { "> ", "search /", "edit> " };
+	const char *prompt = a->mode == MODE_CHAT && a->in_multi ? "... " : prompts[a->mode];
+	input_draw(a->in, stdscr, LINES - 1, prompt);
+	if (a->focus == FOCUS_CONV)
+		curs_set(0);
+	else
+		curs_set(1);
 	wnoutrefresh(stdscr);
 	doupdate();
-	a->dirty = false;
-	a->last_draw = now_sec();
+	a->dirty = next != 0;
+	a->full = false;
+	a->last_draw = now;
+	return next;
 }
 
 static void on_resize(struct app *a)
@@ -474,44 +501,132 @@ static void on_resize(struct app *a)
 	if (ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col &&
 	    (ws.ws_row != LINES || ws.ws_col != COLS))
 		resizeterm(ws.ws_row, ws.ws_col);
-	erase();
 	layout(a);
 }
 
-static void handle_key(struct app *a, int type, wint_t ch)
+/* ---- keys ----------------------------------------------------------------------------- */
+
+static void toggle_focus(struct app *a)
+{
+	a->focus = a->focus == FOCUS_INPUT ? FOCUS_CONV : FOCUS_INPUT;
+	if (a->focus == FOCUS_CONV && conv_selected(a->panes[P_CONV]) < 0)
+		conv_select_step(a->panes[P_CONV], -1);
+	if (a->focus == FOCUS_INPUT && a->mode != MODE_EDIT)
+		conv_select(a->panes[P_CONV], -1);
+	a->panes[P_CONV]->dirty = true;
+	a->dirty = true;
+}
+
+/* Keys that mean the same wherever the focus is; true if taken. */
+static bool global_key(struct app *a, int type, wint_t ch)
 {
 	if (type == KEY_CODE_YES) {
-		if (ch == KEY_RESIZE) {
+		if (ch == KEY_RESIZE)
 			on_resize(a);
-			return;
-		}
-		if (ch == KEY_F(1)) {
-			note(a, "%s", help_text);
-			return;
-		}
-		if (ch == KEY_F(10)) {
+		else if (ch == KEY_F(1))
+			hook_note(a, command_help(true));
+		else if (ch == KEY_F(10))
 			a->quit = true;
-			return;
-		}
-		for (int i = 1; i < P_COUNT; i++) {
-			if (ch == pane_spec[i].toggle_key) {
-				a->panes[i]->shown = !a->panes[i]->shown;
-				layout(a);
-				return;
+		else if (ch == KEY_F(5))
+			enter_mode(a, MODE_SEARCH, "");
+		else if (ch == KEY_F(6))
+			toggle_focus(a);
+		else if (ch == KEY_F(7))
+			begin_edit(a, chat_last_user(&a->chat));
+		else if (ch == KEY_F(8))
+			chat_start(&a->chat);
+		else if (ch == KEY_PPAGE || ch == KEY_NPAGE || ch == KEY_SR || ch == KEY_SF)
+			a->panes[P_CONV]->ops->key(a->panes[P_CONV], type, ch);
+		else {
+			for (int i = P_TOKENS; i < P_COUNT; i++) {
+				if (ch == pane_spec[i].toggle_key) {
+					a->panes[i]->shown = !a->panes[i]->shown;
+					layout(a);
+					return true;
+				}
 			}
+			return false;
 		}
-		for (int i = 0; i < P_COUNT; i++)
-			if (a->panes[i]->win && a->panes[i]->ops->key(a->panes[i], type, ch)) {
-				a->dirty = true;
-				return;
-			}
-	} else if (ch == 3) {	/* ^C */
+		return true;
+	}
+	switch (ch) {
+	case 3:		/* ^C: stops a reply, never heft */
+	case 7:		/* ^G */
 		cancel(a);
-		return;
-	} else if (ch == 12) {	/* ^L */
+		return true;
+	case 12:	/* ^L */
 		clearok(curscr, TRUE);
+		a->full = true;
+		return true;
+	case 18:	/* ^R */
+		enter_mode(a, MODE_SEARCH, "");
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void conv_focus_key(struct app *a, int type, wint_t ch)
+{
+	struct pane *c = a->panes[P_CONV];
+
+	if (type == KEY_CODE_YES) {
+		switch (ch) {
+		case KEY_UP: conv_select_step(c, -1); break;
+		case KEY_DOWN: conv_select_step(c, 1); break;
+		case KEY_HOME: conv_scroll_end(c, true); break;
+		case KEY_END: conv_scroll_end(c, false); break;
+		case KEY_ENTER: begin_edit(a, conv_selected(c)); break;
+		case KEY_LEFT: case KEY_RIGHT: break;
+		default: c->ops->key(c, type, ch); break;
+		}
 		a->dirty = true;
 		return;
+	}
+	switch (ch) {
+	case 'k': conv_select_step(c, -1); break;
+	case 'j': conv_select_step(c, 1); break;
+	case 'g': conv_scroll_end(c, true); break;
+	case 'G': conv_scroll_end(c, false); break;
+	case 'e': case '\r': case '\n': begin_edit(a, conv_selected(c)); break;
+	case '/': enter_mode(a, MODE_SEARCH, ""); break;
+	case 'n': search_step(a, 1, false); break;
+	case 'N': search_step(a, -1, false); break;
+	case '<': case '>':
+		a->side_pct += ch == '<' ? 5 : -5;
+		a->side_pct = MAX(20, MIN(70, a->side_pct));
+		layout(a);
+		break;
+	case '\t': case 'i': case 'q': case 033:
+		toggle_focus(a);
+		break;
+	default:
+		/* Typing goes to the input line. */
+		toggle_focus(a);
+		if (ch >= 0x20) {
+			char *line = NULL;
+			if (input_key(a->in, type, ch, &line) == INPUT_LINE)
+				free(line);
+		}
+		break;
+	}
+	a->dirty = true;
+}
+
+static void input_focus_key(struct app *a, int type, wint_t ch)
+{
+	if (type == KEY_CODE_YES && a->mode == MODE_EDIT && (ch == KEY_UP || ch == KEY_DOWN)) {
+		edit_step(a, ch == KEY_UP ? -1 : 1);
+		return;
+	}
+	if (type == OK && ch == '\t' && a->mode == MODE_CHAT && input_at_end(a->in)) {
+		char *line = input_text(a->in);
+		bool cmd = line[0] == '/';
+		free(line);
+		if (cmd) {
+			complete(a);
+			return;
+		}
 	}
 	char *line = NULL;
 	enum input_result r = input_key(a->in, type, ch, &line);
@@ -521,20 +636,94 @@ static void handle_key(struct app *a, int type, wint_t ch)
 	} else if (r == INPUT_EOF) {
 		set_status(a, "^D: /quit or F10 quits");
 	}
+}
+
+static void handle_key(struct app *a, int type, wint_t ch)
+{
+	a->key_seen = true;
 	a->dirty = true;
+	if (a->esc) {	/* Alt-key: ESC and the key */
+		a->esc = false;
+		if (type == OK && (ch == 'e' || ch == 'E')) {
+			begin_edit(a, chat_last_user(&a->chat));
+			return;
+		}
+		if (type == OK && (ch == '\r' || ch == '\n')) {
+			input_insert(a->in, "\n");
+			return;
+		}
+		char *line = NULL;
+		input_key(a->in, OK, 033, &line);	/* libedit's meta prefix */
+	}
+	if (global_key(a, type, ch))
+		return;
+	if (a->focus == FOCUS_CONV) {
+		conv_focus_key(a, type, ch);
+		return;
+	}
+	if (type == OK && ch == 033) {
+		a->esc = true;
+		return;
+	}
+	input_focus_key(a, type, ch);
+}
+
+static void key_cb(void *ctx, int type, wint_t ch)
+{
+	handle_key(ctx, type, ch);
+}
+
+/* A paste goes into the input line as text, however long (up to what the
+ * line holds). */
+static void paste_done(struct app *a)
+{
+	size_t dropped, chars = 0;
+	char *text = paste_take(&a->paste, &dropped);
+
+	for (const char *s = text; *s; s++)
+		chars += ((unsigned char)*s & 0xc0) != 0x80;
+	if (a->focus == FOCUS_CONV)
+		toggle_focus(a);
+	size_t got = *text ? input_insert(a->in, text) : 0;
+	if (got < chars || dropped)
+		set_status(a, "paste cut at %zu characters: %zu dropped", (size_t)INPUT_MAX,
+			   chars - got + dropped);
+	else if (chars > 200)
+		set_status(a, "pasted %zu characters", chars);
+	free(text);
+	a->dirty = a->key_seen = true;
 }
 
 static void read_keys(struct app *a)
 {
 	wint_t ch;
-	int type;
+	int type = OK;
 
 	/* Bounded so a huge paste cannot starve the engine pipe. */
-	for (int i = 0; i < 4096 && (type = wget_wch(stdscr, &ch)) != ERR; i++)
-		handle_key(a, type, ch);
+	for (int i = 0; i < 4096; i++) {
+		if (a->paste.active) {
+			paste_read(&a->paste, 0);
+			if (a->paste.done)
+				paste_done(a);
+			if (a->paste.active)
+				return;	/* the rest when poll() says so */
+		}
+		if ((type = wget_wch(stdscr, &ch)) == ERR)
+			break;
+		paste_key(&a->paste, type, ch, key_cb, a);
+	}
+	if (type != ERR)
+		return;
+	/* No more keys for now: a partial marker was typed, not pasted. */
+	paste_flush(&a->paste, key_cb, a);
+	/* A lone Esc leaves search and edit (Alt-x arrives as ESC x at once). */
+	if (a->esc && a->mode != MODE_CHAT) {
+		a->esc = false;
+		leave_mode(a);
+	}
 }
 
-/* ---- setup and loop ------------------------------------------------------ */
+/* ---- setup and loop ------------------------------------------------------------------ */
 
 static void init_screen(void)
 {
@@ -559,44 +748,21 @@ static void init_screen(void)
 		init_pair(PAIR_WARN, COLOR_RED, -1);
 		init_pair(PAIR_BAR, COLOR_GREEN, -1);
 	}
+	/* Bracketed paste: pasted text arrives marked, not as typing. */
+	fputs("\033[?2004h", stdout);
+	fflush(stdout);
 	def_prog_mode();
 }
 
-static char *history_path(void)
+static void setup_signals(struct app *a)
 {
-	const char *st = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *dir;
-
-	if (st && *st)
-		xasprintf(&dir, "%s/heft", st);
-	else if (home && *home)
-		xasprintf(&dir, "%s/.local/state/heft", home);
-	else
-		return NULL;
-	/* mkdir -p for the last two levels; failure just means no history */
-	char *slash = strrchr(dir, '/');
-	*slash = '\0';
-	mkdir(dir, 0700);
-	*slash = '/';
-	mkdir(dir, 0700);
-	char *path;
-	xasprintf(&path, "%s/history", dir);
-	free(dir);
-	return path;
-}
-
-int app_run(const struct app_config *cfg)
-{
-	struct app a = { .cfg = cfg, .active_id = -1 };
-	char err[256];
-
-	if (pipe(a.sigpipe) < 0)
+	if (pipe(a->sigpipe) < 0)
 		die_errno("pipe");
 	for (int i = 0; i < 2; i++) {
-		fcntl(a.sigpipe[i], F_SETFL, fcntl(a.sigpipe[i], F_GETFL) | O_NONBLOCK);
-		fcntl(a.sigpipe[i], F_SETFD, FD_CLOEXEC);
+		fcntl(a->sigpipe[i], F_SETFL, fcntl(a->sigpipe[i], F_GETFL) | O_NONBLOCK);
+		fcntl(a->sigpipe[i], F_SETFD, FD_CLOEXEC);
 	}
-	sig_wfd = a.sigpipe[1];
+	sig_wfd = a->sigpipe[1];
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGWINCH, &sa, NULL);	/* before initscr: we own resizing */
@@ -605,7 +771,104 @@ int app_run(const struct app_config *cfg)
 	sigaction(SIGTERM, &sa, NULL);	/* leave the terminal and the engine tidy */
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
+static int poll_timeout(struct app *a, double next_draw)
+{
+	double now = now_sec(), wait = TICK_MS / 1000.0;
+
+	if (a->dirty) {
+		double due = MAX(a->last_draw + REDRAW_MIN_S, next_draw);
+		wait = MIN(wait, due - now);
+	}
+	if (a->status[0] && now - a->status_time < STATUS_S)
+		wait = MIN(wait, a->status_time + STATUS_S - now);
+	if (a->paste.active)
+		wait = MIN(wait, a->paste.last + PASTE_IDLE_S - now);
+	return wait > 0 ? (int)(wait * 1000) + 1 : 0;
+}
+
+static void loop(struct app *a)
+{
+	double next_draw = 0;
+
+	while (!a->quit) {
+		struct pollfd p[8];
+		int n = 0;
+		p[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = a->sigpipe[0], .events = POLLIN };
+		int ne = chat_pollfds(&a->chat, p + n);
+		int r = poll(p, (nfds_t)(n + ne), poll_timeout(a, next_draw));
+		if (r < 0 && errno != EINTR) {
+			endwin();
+			die_errno("poll");
+		}
+		if (r > 0 && p[1].revents) {
+			char drain[64];
+			while (read(a->sigpipe[0], drain, sizeof drain) > 0)
+				;
+		}
+		if (got_winch) {
+			got_winch = 0;
+			on_resize(a);
+		}
+		if (got_term)
+			break;
+		if (got_int) {	/* a ^C that came as a signal (e.g. ISIG left on) */
+			got_int = 0;
+			cancel(a);
+		}
+		read_keys(a);	/* keys first: typing stays quick under a flood */
+		if (r > 0)
+			chat_io(&a->chat, p + n, ne);
+		if (got_chld) {
+			got_chld = 0;
+			chat_reap(&a->chat);
+		}
+		double now = now_sec();
+		paste_check_idle(&a->paste, now);
+		if (a->paste.done)
+			paste_done(a);
+		if (a->status[0] && now - a->status_time >= STATUS_S && now - a->status_time < STATUS_S + 1) {
+			a->status[0] = '\0';
+			a->dirty = true;
+		}
+		if (a->dirty && (a->key_seen || a->full || now - a->last_draw >= REDRAW_MIN_S)) {
+			next_draw = draw(a);
+			a->key_seen = false;
+		}
+	}
+}
+
+static void welcome(struct app *a)
+{
+	if (a->chat.demo) {
+		char *s;
+		xasprintf(&s, "No model given: this is the demo model %s, a tiny model with random "
+			  "weights, so its answers are noise; every pane works. Run heft MODEL for a "
+			  "real one. F1 or /help lists keys and commands.", a->chat.model);
+		hook_note(a, s);
+		free(s);
+	} else if (!a->chat.model) {
+		char *s;
+		xasprintf(&s, "No model given (heft MODEL) and no demo model%s%s. /model PATH loads "
+			  "one. F1 or /help lists keys and commands.", a->cfg->demo_error && *a->cfg->demo_error ?
+			  ": " : "", a->cfg->demo_error ? a->cfg->demo_error : "");
+		hook_note(a, s);
+		free(s);
+	}
+}
+
+int app_run(const struct chat_config *cfg)
+{
+	struct app a = { .cfg = cfg, .side_pct = 40, .edit_turn = -1 };
+	char err[256];
+
+	setup_signals(&a);
+	if (!chat_init(&a.chat, cfg, &hooks, &a, err, sizeof err)) {
+		fprintf(stderr, "heft: %s\n", err);
+		return 2;
+	}
 	init_screen();
 	char *hist = history_path();
 	a.in = input_new(hist, err, sizeof err);
@@ -613,75 +876,34 @@ int app_run(const struct app_config *cfg)
 	if (!a.in) {
 		endwin();
 		fprintf(stderr, "heft: %s\n", err);
+		chat_free(&a.chat);
 		return 1;
 	}
-	a.panes[P_CONV] = pane_conv_new();
+	a.panes[P_CONV] = a.chat.conv;
 	a.panes[P_TOKENS] = pane_tokens_new();
 	a.panes[P_EXPERTS] = pane_experts_new();
 	a.panes[P_IO] = pane_io_new();
 	layout(&a);
+	welcome(&a);
+	chat_start(&a.chat);
 
-	engine_init(&a.eng, cfg->engine_cmd);
-	if (!cfg->model)
-		note(&a, "No model given (heft MODEL): the engine's default is used, if it has one. "
-		     "F1 or /help for keys.");
-	start_engine(&a);
+	loop(&a);
 
-	while (!a.quit) {
-		struct pollfd p[8];
-		int n = 0;
-		p[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = a.sigpipe[0], .events = POLLIN };
-		int ne = engine_pollfds(&a.eng, p + n);
-		int timeout = TICK_MS;
-		if (a.dirty) {
-			double wait = a.last_draw + REDRAW_MIN_S - now_sec();
-			timeout = wait > 0 ? (int)(wait * 1000) + 1 : 0;
-		}
-		int r = poll(p, (nfds_t)(n + ne), timeout);
-		if (r < 0 && errno != EINTR) {
-			endwin();
-			die_errno("poll");
-		}
-		if (r > 0 && p[1].revents) {
-			char drain[64];
-			while (read(a.sigpipe[0], drain, sizeof drain) > 0)
-				;
-		}
-		if (got_winch) {
-			got_winch = 0;
-			on_resize(&a);
-		}
-		if (got_term)
-			break;
-		if (got_int) {	/* a ^C that came as a signal (e.g. ISIG left on) */
-			got_int = 0;
-			cancel(&a);
-		}
-		if (r > 0)
-			engine_io(&a.eng, p + n, ne, on_event, &a);
-		if (got_chld || (a.eng.from_fd < 0 && engine_running(&a.eng))) {
-			got_chld = 0;
-			if (engine_reap(&a.eng))
-				engine_died(&a);
-		}
-		read_keys(&a);
-		if (a.status[0] && now_sec() - a.status_time >= 5 && now_sec() - a.status_time < 5.5)
-			a.dirty = true;
-		if (a.dirty && now_sec() - a.last_draw >= REDRAW_MIN_S)
-			draw(&a);
-	}
-
-	engine_kill(&a.eng);
-	engine_free(&a.eng);
+	chat_finish(&a.chat);
 	input_free(a.in);
-	for (int i = 0; i < P_COUNT; i++) {
+	for (int i = P_TOKENS; i < P_COUNT; i++) {
 		if (a.panes[i]->win)
 			delwin(a.panes[i]->win);
 		a.panes[i]->ops->free(a.panes[i]);
 	}
-	msg_options_free(&a.opts);
+	chat_free(&a.chat);
+	search_free(a.search);
+	buf_free(&a.multi);
+	paste_free(&a.paste);
+	free(a.saved_line);
 	endwin();
+	fputs("\033[?2004l", stdout);
+	fflush(stdout);
 	close(a.sigpipe[0]);
 	close(a.sigpipe[1]);
 	sig_wfd = -1;

@@ -12,6 +12,8 @@
 #include "engine.h"
 #include "sanitize.h"
 
+#define ENGINE_IO_BUDGET_S 0.005
+
 void engine_init(struct engine *e, const char *cmd)
 {
 	memset(e, 0, sizeof *e);
@@ -160,8 +162,11 @@ static void flush_out(struct engine *e)
 
 static void read_events(struct engine *e, void (*fn)(void *, const struct msg *), void *ctx)
 {
-	/* Bounded per call so a chatty engine cannot starve the keyboard. */
-	for (int rounds = 0; rounds < 16 && e->from_fd >= 0; rounds++) {
+	/* Bounded per call, in reads and in time, so an engine streaming at
+	 * full speed cannot starve the keyboard: the lines of one read are
+	 * all handled, the next read waits for the next turn of the loop. */
+	double deadline = now_sec() + ENGINE_IO_BUDGET_S;
+	for (int rounds = 0; rounds < 16 && e->from_fd >= 0 && now_sec() < deadline; rounds++) {
 		ssize_t r = lr_read(&e->lr, e->from_fd);
 		if (r == 0) {
 			close_fd(&e->from_fd);
@@ -269,10 +274,10 @@ void engine_exit_reason(const struct engine *e, char *out, size_t n)
 	else if (WIFEXITED(e->status))
 		snprintf(out, n, "exited with status %d", WEXITSTATUS(e->status));
 	else if (WIFSIGNALED(e->status))
-		snprintf(out, n, "killed by signal %d (%s)", WTERMSIG(e->status),
+		snprintf(out, n, "was killed by signal %d (%s)", WTERMSIG(e->status),
 			 strsignal(WTERMSIG(e->status)));
 	else
-		snprintf(out, n, "stopped (status 0x%x)", (unsigned)e->status);
+		snprintf(out, n, "was stopped (status 0x%x)", (unsigned)e->status);
 }
 
 void engine_stop(struct engine *e)

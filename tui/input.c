@@ -31,10 +31,12 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "pane.h"
 #include "sanitize.h"
 #include "util.h"
 
 #define QMAX 64
+#define HISTORY_LINE_MAX 65536	/* longer lines (pastes) stay out of the history */
 
 struct input {
 	EditLine *el;
@@ -45,6 +47,7 @@ struct input {
 	int qhead, qlen;
 	bool esc_pending;
 	int hscroll;		/* first column of the line shown */
+	bool history;		/* lines entered go to the history */
 	TERMINAL *curses_term;
 };
 
@@ -91,6 +94,7 @@ static void reset_line(struct input *in)
 	el_set(in->el, EL_UNBUFFERED, 1);
 	back_to_curses(in);
 	in->hscroll = 0;
+	in->esc_pending = false;	/* a new line starts without a meta prefix */
 }
 
 struct input *input_new(const char *histfile, char *err, size_t errlen)
@@ -112,6 +116,7 @@ struct input *input_new(const char *histfile, char *err, size_t errlen)
 		free(in);
 		return NULL;
 	}
+	in->history = true;
 	in->hist = history_winit();
 	history_w(in->hist, &ev, H_SETSIZE, 1000);
 	history_w(in->hist, &ev, H_SETUNIQUE, 1);
@@ -220,9 +225,12 @@ enum input_result input_key(struct input *in, int type, wint_t ch, char **line)
 		back_to_curses(in);
 		const LineInfoW *li = el_wline(in->el);
 		size_t len = (size_t)(li->lastchar - li->buffer);
-		if (len && li->lastchar[-1] == L'\n') {
+		/* Unbuffered el_wgets() reports a count only when a command
+		 * ended the line (ed-newline appends the '\n'); a newline
+		 * already in the buffer (pasted, ^V^J) is just text. */
+		if (n > 0 && len && li->lastchar[-1] == L'\n') {
 			*line = line_utf8(li, len - 1);
-			if (len > 1) {
+			if (len > 1 && len <= HISTORY_LINE_MAX && in->history) {
 				HistEventW ev;
 				wchar_t *w = xmalloc(len * sizeof *w);
 				wmemcpy(w, li->buffer, len - 1);
@@ -244,15 +252,70 @@ enum input_result input_key(struct input *in, int type, wint_t ch, char **line)
 	return res;
 }
 
+/* UTF-8 (or the locale's encoding) to wide characters; bytes that do not
+ * decode become '?', so nothing given back to the user is dropped. */
+static wchar_t *widen(const char *text, size_t *count)
+{
+	size_t n = strlen(text), k = 0;
+	wchar_t *w = xcalloc(n + 1, sizeof *w);
+	mbstate_t st;
+
+	memset(&st, 0, sizeof st);
+	while (n) {
+		size_t r = mbrtowc(&w[k], text, n, &st);
+		if (r == (size_t)-1 || r == (size_t)-2 || r == 0) {
+			w[k] = L'?';
+			r = 1;
+			memset(&st, 0, sizeof st);
+		}
+		text += r;
+		n -= r;
+		k++;
+	}
+	w[k] = 0;
+	*count = k;
+	return w;
+}
+
+size_t input_insert(struct input *in, const char *text)
+{
+	const LineInfoW *li = el_wline(in->el);
+	size_t have = (size_t)(li->lastchar - li->buffer), n;
+	wchar_t *w = widen(text, &n);
+
+	if (have >= INPUT_MAX)
+		n = 0;
+	else if (n > INPUT_MAX - have)
+		n = INPUT_MAX - have;
+	w[n] = 0;
+	if (n && el_winsertstr(in->el, w) < 0)
+		n = 0;
+	back_to_curses(in);
+	free(w);
+	return n;
+}
+
 void input_set(struct input *in, const char *text)
 {
 	reset_line(in);
-	size_t n = strlen(text);
-	wchar_t *w = xcalloc(n + 1, sizeof *w);
-	mbstowcs(w, text, n + 1);
-	el_winsertstr(in->el, w);
-	back_to_curses(in);
-	free(w);
+	input_insert(in, text);
+}
+
+char *input_text(struct input *in)
+{
+	const LineInfoW *li = el_wline(in->el);
+	return line_utf8(li, (size_t)(li->lastchar - li->buffer));
+}
+
+bool input_at_end(struct input *in)
+{
+	const LineInfoW *li = el_wline(in->el);
+	return li->cursor == li->lastchar;
+}
+
+void input_set_history(struct input *in, bool on)
+{
+	in->history = on;
 }
 
 void input_clear(struct input *in)
@@ -305,7 +368,15 @@ void input_draw(struct input *in, WINDOW *w, int y, const char *prompt)
 		wchar_t c = li->buffer[i];
 		int cw = shown_width(c);
 		if (col >= in->hscroll && x + cw <= maxx) {
-			if (c < 0x20 || c == 0x7f || wcwidth(c) < 0) {
+			if (c == L'\n') {
+				/* a line break inside a multi-line message */
+				wattr_on(w, A_DIM | A_REVERSE, NULL);
+				if (ui.utf8)
+					mvwaddwstr(w, y, x, L"\u21b5 ");
+				else
+					mvwaddstr(w, y, x, "^J");
+				wattr_off(w, A_DIM | A_REVERSE, NULL);
+			} else if (c < 0x20 || c == 0x7f || wcwidth(c) < 0) {
 				char vis[4] = { '^', c == 0x7f ? '?' : (char)((c & 0x1f) + 0x40), 0 };
 				if (wcwidth(c) < 0 && c >= 0x20)
 					vis[1] = '?';

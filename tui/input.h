@@ -29,8 +29,19 @@ void input_free(struct input *in);
 /* Feed one key as wget_wch returned it (type OK or KEY_CODE_YES). */
 enum input_result input_key(struct input *in, int type, wint_t ch, char **line);
 
+/* The longest line the editor holds, in characters (a bigger paste is cut). */
+#define INPUT_MAX ((size_t)1 << 20)
+
 /* Replace the line being edited (e.g. to give a refused line back). */
 void input_set(struct input *in, const char *text);
+/* Insert text at the cursor, newlines included (a paste); returns the
+ * characters inserted, fewer than given when INPUT_MAX was reached. */
+size_t input_insert(struct input *in, const char *text);
+/* The line being edited, UTF-8 (caller frees). */
+char *input_text(struct input *in);
+bool input_at_end(struct input *in);
+/* Whether lines entered from now on go to the history (not search patterns). */
+void input_set_history(struct input *in, bool on);
 void input_clear(struct input *in);
 bool input_empty(struct input *in);
 

@@ -1,5 +1,7 @@
-/* main.c - heft: the terminal front end of heft-engine. */
+/* main.c - heft: the terminal front end of heft-engine. The command line,
+ * which engine and model to use, and full screen or plain. */
 #include <getopt.h>
+#include <limits.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,61 +9,241 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "demo.h"
+#include "plain.h"
 #include "util.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: heft [options] [MODEL]\n"
-		"  -m, --model MODEL   model file to load (same as the MODEL operand)\n"
-		"  --engine CMD        engine command, run with /bin/sh -c\n"
-		"                      (default: \"$HEFT_ENGINE serve\" or \"heft-engine serve\")\n"
-		"  --mem SIZE          RAM budget for the engine, e.g. 8G\n"
-		"  --plain, -p PROMPT  not implemented yet\n"
-		"  -h, --help          this text\n"
-		"  -V, --version       print the version\n"
+		"  -m, --model MODEL      model to load (same as the MODEL operand); without one\n"
+		"                         the last session's model (--resume) or a demo model\n"
+		"  --engine CMD           engine command, run with /bin/sh -c (default:\n"
+		"                         heft-engine serve, next to heft or in PATH)\n"
+		"  --mem SIZE             RAM budget for the engine, e.g. 8G\n"
+		"  --ctx N, --threads N   context length, compute threads\n"
+		"  --io auto|ram|stream|mmap  --cache-policy layer-lru|lru|lfu  --no-prefetch\n"
+		"  --chat-template NAME   how the engine holds the weights; see heft-engine(1)\n"
+		"  --temp X  --top-k N  --top-p X  --min-p X  --repeat-penalty X\n"
+		"  --repeat-last-n N  --seed N  -n, --n-predict N  --stop TEXT (repeatable)\n"
+		"                         sampler options, as /set takes them\n"
+		"  --system TEXT          system prompt\n"
+		"  --resume               reopen the last session and go on with it\n"
+		"  --session FILE         record the session in FILE (reopened if it exists)\n"
+		"  --plain                line mode: a prompt and plain streamed text\n"
+		"  -p, --prompt TEXT      answer TEXT, print the reply and exit\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          print the version\n"
 		"See heft(1).\n");
+}
+
+/* 'path' quoted for sh -c. */
+static char *sh_quote(const char *s)
+{
+	struct buf b = { 0 };
+	buf_putc(&b, '\'');
+	for (; *s; s++)
+		*s == '\'' ? buf_puts(&b, "'\\''") : buf_putc(&b, *s);
+	buf_putc(&b, '\'');
+	return b.p;
+}
+
+/* The directory heft runs from, or NULL. */
+static char *exe_dir(void)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n <= 0)
+		return NULL;
+	path[n] = '\0';
+	char *slash = strrchr(path, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return xstrdup(path);
+}
+
+/* The engine executable: $HEFT_ENGINE, else heft-engine next to heft, else
+ * "heft-engine" (looked up in PATH). Caller frees. */
+static char *engine_bin(const char *dir)
+{
+	const char *path = getenv("HEFT_ENGINE");
+	char *p;
+
+	if (path && *path)
+		return xstrdup(path);
+	if (dir) {
+		xasprintf(&p, "%s/heft-engine", dir);
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return xstrdup("heft-engine");
+}
+
+static char *default_engine(const char *bin)
+{
+	const char *cmd = getenv("HEFT_ENGINE_CMD");
+	char *q, *out;
+
+	if (cmd && *cmd)
+		return xstrdup(cmd);
+	q = strchr(bin, '/') ? sh_quote(bin) : xstrdup(bin);
+	xasprintf(&out, "%s serve", q);
+	free(q);
+	return out;
+}
+
+/* Choices of the load request, by their heft-protocol(5) names (kept in
+ * step with src/protocol.c, which does not export its tables). */
+static const char *const io_names[LOAD_IO_COUNT] = {
+	[LOAD_IO_AUTO] = "auto", [LOAD_IO_RAM] = "ram", [LOAD_IO_STREAM] = "stream",
+	[LOAD_IO_MMAP] = "mmap",
+};
+static const char *const policy_names[LOAD_POLICY_COUNT] = {
+	[LOAD_POLICY_LAYER_LRU] = "layer-lru", [LOAD_POLICY_LRU] = "lru", [LOAD_POLICY_LFU] = "lfu",
+};
+
+static int choice(const char *opt, const char *arg, const char *const *names, int n)
+{
+	for (int i = 1; i < n; i++)
+		if (names[i] && !strcmp(names[i], arg))
+			return i;
+	warnx_("%s: not one of %s%s%s%s%s%s%s: %s", opt, names[1], n > 2 ? ", " : "", n > 2 ? names[2] : "",
+	       n > 3 ? ", " : "", n > 3 ? names[3] : "", n > 4 ? ", " : "", n > 4 ? names[4] : "", arg);
+	return -1;
+}
+
+enum {
+	O_ENGINE = 256, O_MEM, O_CTX, O_THREADS, O_SYSTEM, O_RESUME, O_SESSION, O_PLAIN,
+	O_IO, O_CACHE_POLICY, O_NO_PREFETCH, O_CHAT_TEMPLATE,
+	O_TEMP, O_TOP_K, O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_STOP,
+};
+
+static const struct option longopts[] = {
+	{ "model", required_argument, NULL, 'm' },
+	{ "engine", required_argument, NULL, O_ENGINE },
+	{ "mem", required_argument, NULL, O_MEM },
+	{ "ctx", required_argument, NULL, O_CTX },
+	{ "threads", required_argument, NULL, O_THREADS },
+	{ "io", required_argument, NULL, O_IO },
+	{ "cache-policy", required_argument, NULL, O_CACHE_POLICY },
+	{ "no-prefetch", no_argument, NULL, O_NO_PREFETCH },
+	{ "chat-template", required_argument, NULL, O_CHAT_TEMPLATE },
+	{ "system", required_argument, NULL, O_SYSTEM },
+	{ "resume", no_argument, NULL, O_RESUME },
+	{ "session", required_argument, NULL, O_SESSION },
+	{ "plain", no_argument, NULL, O_PLAIN },
+	{ "prompt", required_argument, NULL, 'p' },
+	{ "temp", required_argument, NULL, O_TEMP },
+	{ "top-k", required_argument, NULL, O_TOP_K },
+	{ "top-p", required_argument, NULL, O_TOP_P },
+	{ "min-p", required_argument, NULL, O_MIN_P },
+	{ "repeat-penalty", required_argument, NULL, O_REPEAT_PENALTY },
+	{ "repeat-last-n", required_argument, NULL, O_REPEAT_LAST_N },
+	{ "seed", required_argument, NULL, O_SEED },
+	{ "n-predict", required_argument, NULL, 'n' },
+	{ "stop", required_argument, NULL, O_STOP },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0, 0, 0, 0 },
+};
+
+/* Sampler flags become the names /set takes (checked by chat_init). */
+static const char *sampler_name(int c)
+{
+	switch (c) {
+	case O_TEMP: return "temp";
+	case O_TOP_K: return "top_k";
+	case O_TOP_P: return "top_p";
+	case O_MIN_P: return "min_p";
+	case O_REPEAT_PENALTY: return "repeat_penalty";
+	case O_REPEAT_LAST_N: return "repeat_last_n";
+	case O_SEED: return "seed";
+	case 'n': return "n_predict";
+	case O_STOP: return "stop";
+	default: return NULL;
+	}
+}
+
+static bool int_arg(const char *opt, const char *s, int64_t hi, int64_t *out)
+{
+	if (parse_i64(s, 0, hi, out))
+		return true;
+	warnx_("%s: not a whole number from 0 to %lld: %s", opt, (long long)hi, s);
+	return false;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "engine", required_argument, NULL, 'E' },
-		{ "mem", required_argument, NULL, 'M' },
-		{ "plain", no_argument, NULL, 'P' },
-		{ "prompt", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0, 0, 0, 0 },
-	};
-	struct app_config cfg = { 0 };
-	char *engine_default = NULL;
+	struct chat_config cfg = { 0 };
+	char *engine = NULL, *demo = NULL;
 	int c;
 
 	heft_progname = "heft";
 	setlocale(LC_ALL, "");
-	while ((c = getopt_long(argc, argv, "m:p:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:n:hV", longopts, NULL)) != -1) {
+		const char *sn = sampler_name(c);
+		if (sn) {
+			if (cfg.n_opts == CHAT_MAX_OPTS) {
+				warnx_("too many sampler options");
+				return 2;
+			}
+			cfg.opt_name[cfg.n_opts] = sn;
+			cfg.opt_value[cfg.n_opts++] = optarg;
+			continue;
+		}
 		switch (c) {
 		case 'm': cfg.model = optarg; break;
-		case 'E': cfg.engine_cmd = optarg; break;
-		case 'M':
+		case O_ENGINE: cfg.engine_cmd = optarg; break;
+		case O_MEM:
 			if (!parse_size(optarg, &cfg.mem)) {
 				warnx_("--mem: not a size: %s", optarg);
 				return 2;
 			}
 			break;
-		case 'P':
-		case 'p':
-			warnx_("--plain and -p are not implemented yet");
-			return 2;
+		case O_CTX:
+			if (!int_arg("--ctx", optarg, INT32_MAX, &cfg.ctx))
+				return 2;
+			break;
+		case O_THREADS:
+			if (!int_arg("--threads", optarg, 4096, &cfg.threads))
+				return 2;
+			break;
+		case O_IO: {
+			int k = choice("--io", optarg, io_names, LOAD_IO_COUNT);
+			if (k < 0)
+				return 2;
+			cfg.io = (enum msg_load_io)k;
+			break;
+		}
+		case O_CACHE_POLICY: {
+			int k = choice("--cache-policy", optarg, policy_names, LOAD_POLICY_COUNT);
+			if (k < 0)
+				return 2;
+			cfg.cache_policy = (enum msg_load_policy)k;
+			break;
+		}
+		case O_NO_PREFETCH: cfg.no_prefetch = true; break;
+		case O_CHAT_TEMPLATE: cfg.chat_template = optarg; break;
+		case O_SYSTEM: cfg.system = optarg; break;
+		case O_RESUME: cfg.resume = true; break;
+		case O_SESSION: cfg.session = optarg; break;
+		case O_PLAIN: cfg.plain = true; break;
+		case 'p': cfg.prompt = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("heft %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
+		if (cfg.model) {
+			warnx_("two models given: %s and %s", cfg.model, argv[optind]);
+			return 2;
+		}
 		cfg.model = argv[optind++];
+	}
 	if (optind < argc) {
 		usage(stderr);
 		return 2;
@@ -70,28 +252,22 @@ int main(int argc, char **argv)
 		warnx_("empty model path");
 		return 2;
 	}
+	char *dir = exe_dir(), *bin = engine_bin(dir), demo_err[256] = "";
+	if (!cfg.engine_cmd)
+		cfg.engine_cmd = engine = default_engine(bin);
+	if (!cfg.model && !cfg.resume) {
+		cfg.demo_model = demo = demo_model(dir, bin, demo_err, sizeof demo_err);
+		cfg.demo_error = demo_err;
+	}
+	free(dir);
+	free(bin);
+	/* heft -p is for scripts: it records no session unless asked to. */
+	cfg.no_session = cfg.prompt && !cfg.session && !cfg.resume;
 	const char *term = getenv("TERM");
-	if (!isatty(0) || !isatty(1) || !term || !strcmp(term, "dumb")) {
-		warnx_("not a capable terminal (TERM=%s); the --plain mode is not implemented yet",
-		       term ? term : "");
-		return 1;
-	}
-	if (!cfg.engine_cmd) {
-		const char *e = getenv("HEFT_ENGINE");
-		if (e && *e) {
-			/* quote the path for sh -c */
-			struct buf b = { 0 };
-			buf_putc(&b, '\'');
-			for (; *e; e++)
-				*e == '\'' ? buf_puts(&b, "'\\''") : buf_putc(&b, *e);
-			buf_puts(&b, "' serve");
-			engine_default = b.p;
-			cfg.engine_cmd = engine_default;
-		} else {
-			cfg.engine_cmd = "heft-engine serve";
-		}
-	}
-	int rc = app_run(&cfg);
-	free(engine_default);
+	if (!isatty(0) || !isatty(1) || !term || !*term || !strcmp(term, "dumb"))
+		cfg.plain = true;
+	int rc = cfg.plain || cfg.prompt ? plain_run(&cfg) : app_run(&cfg);
+	free(engine);
+	free(demo);
 	return rc;
 }

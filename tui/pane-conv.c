@@ -1,17 +1,24 @@
 /* pane-conv.c - the conversation pane: wrapped, scrollable, turns marked,
- * code blocks kept verbatim (hard-broken at the edge, never re-flowed). */
+ * code blocks kept verbatim (hard-broken at the edge, never re-flowed),
+ * search matches highlighted, a selected turn shown reversed.
+ *
+ * Rendering is cached per turn for one width. A reply being streamed only
+ * grows, so only its last logical line is laid out again when tokens
+ * arrive: the cost of a token does not grow with the length of the reply. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pane-conv.h"
 #include "sanitize.h"
+#include "search.h"
 
 struct rline {
 	wchar_t *s;
 	int n;
 	attr_t attr;
 	short pair;
+	bool header;		/* the turn's "> you" line: not searched */
 };
 
 struct turn {
@@ -21,14 +28,26 @@ struct turn {
 	/* Rendered lines, cached for one width and text length. */
 	struct rline *lines;
 	size_t nlines, cap;
-	int cached_w;
+	int cached_w;		/* 0: render from scratch */
 	size_t cached_len;
+	/* Where the last logical line starts, to continue from there. */
+	size_t tail_off, tail_line;
+	bool tail_code;
 };
 
 struct conv {
 	struct turn *t;
 	size_t n, cap;
 	int scroll;		/* lines above the bottom; 0 follows the reply */
+	long follow_first;	/* first line shown while following */
+	size_t last_total;	/* lines at the last draw (keeps a scrolled view still) */
+	long sel;		/* selected turn or -1 */
+	struct search *search;	/* borrowed */
+	long m_line;		/* the current match: line index, columns */
+	int m_b, m_e;
+	bool want_line;		/* scroll so that line `goto_line` shows */
+	bool want_top;		/* ... at the top of the pane */
+	long goto_line;
 };
 
 const char *role_name(enum role r)
@@ -37,12 +56,20 @@ const char *role_name(enum role r)
 	return names[r];
 }
 
-static void drop_lines(struct turn *t)
+int role_lookup(const char *name)
 {
-	for (size_t i = 0; i < t->nlines; i++)
+	for (int r = ROLE_SYSTEM; r <= ROLE_ASSISTANT; r++)
+		if (!strcmp(name, role_name((enum role)r)))
+			return r;
+	return -1;
+}
+
+static void drop_from(struct turn *t, size_t from)
+{
+	for (size_t i = from; i < t->nlines; i++)
 		free(t->lines[i].s);
-	t->nlines = 0;
-	t->cached_w = 0;
+	if (from < t->nlines)
+		t->nlines = from;
 }
 
 static void push_line(struct turn *t, const wchar_t *s, int n, attr_t attr, short pair)
@@ -59,6 +86,7 @@ static void push_line(struct turn *t, const wchar_t *s, int n, attr_t attr, shor
 	l->n = n;
 	l->attr = attr;
 	l->pair = pair;
+	l->header = false;
 }
 
 static int cw(wchar_t c)
@@ -101,69 +129,133 @@ static void wrap(struct turn *t, const wchar_t *s, int n, int w, bool code, attr
 	}
 }
 
-static void render(struct turn *t, int w)
+/* Decode one sanitized line to wide characters, tabs expanded. */
+static int widen(const char *p, const char *le, wchar_t **ws, size_t *cap)
 {
-	if (t->cached_w == w && t->cached_len == t->text.len)
-		return;
-	drop_lines(t);
-	t->cached_w = w;
-	t->cached_len = t->text.len;
+	mbstate_t st;
+	int n = 0;
 
-	static const short pairs[] = { PAIR_NOTE, PAIR_USER, PAIR_MODEL, PAIR_NOTE };
-	static const wchar_t *const hdrs[] = { L"# system", L"> you", L"< model", L"* heft" };
-	const wchar_t *hdr = hdrs[t->role];
-	push_line(t, hdr, (int)wcslen(hdr), A_BOLD, pairs[t->role]);
-
-	struct buf san = { 0 };
-	if (t->text.len)
-		sanitize_append(&san, t->text.p, t->text.len, SAN_TEXT, ui.utf8);
-	if (t->tag[0]) {
-		buf_printf(&san, "%s[%s]", san.len && san.p[san.len - 1] != '\n' ? " " : "", t->tag);
+	memset(&st, 0, sizeof st);
+	while (p < le) {
+		wchar_t c;
+		size_t k = mbrtowc(&c, p, (size_t)(le - p), &st);
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			c = L'?';
+			k = 1;
+			memset(&st, 0, sizeof st);
+		}
+		p += k;
+		int reps = c == L'\t' ? 8 - n % 8 : 1;
+		if ((size_t)(n + reps) >= *cap) {
+			*cap = *cap * 2 + (size_t)reps;
+			*ws = xreallocarray(*ws, *cap, sizeof **ws);
+		}
+		for (int r = 0; r < reps; r++)
+			(*ws)[n++] = c == L'\t' ? L' ' : c;
 	}
-	/* Decode to wide characters line by line, expanding tabs. */
+	return n;
+}
+
+/* Lay out the raw text from t->tail_off on, continuing at t->tail_line. */
+static void lay_out(struct turn *t, int w)
+{
+	struct buf san = { 0 };
+	size_t off = t->tail_off;
+	bool code = t->tail_code;
+
+	if (t->text.len > off)
+		sanitize_append(&san, t->text.p + off, t->text.len - off, SAN_TEXT, ui.utf8);
+	if (t->tag[0])
+		buf_printf(&san, "%s[%s]", san.len && san.p[san.len - 1] != '\n' ? " " : "", t->tag);
 	size_t cap = 256;
 	wchar_t *ws = xmalloc(cap * sizeof *ws);
-	bool code = false;
 	const char *p = san.p ? san.p : "", *end = p + san.len;
-	mbstate_t st;
-	do {
+	const char *raw = t->text.p ? t->text.p : "";
+	for (;;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		int n = 0;
-		memset(&st, 0, sizeof st);
-		while (p < le) {
-			wchar_t c;
-			size_t k = mbrtowc(&c, p, (size_t)(le - p), &st);
-			if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
-				c = L'?';
-				k = 1;
-				memset(&st, 0, sizeof st);
-			}
-			p += k;
-			int reps = c == L'\t' ? 8 - n % 8 : 1;
-			if ((size_t)(n + reps) >= cap) {
-				cap = cap * 2 + (size_t)reps;
-				ws = xreallocarray(ws, cap, sizeof *ws);
-			}
-			for (int r = 0; r < reps; r++)
-				ws[n++] = c == L'\t' ? L' ' : c;
+		if (!nl) {	/* the last logical line: where a stream continues */
+			t->tail_off = off;
+			t->tail_line = t->nlines;
+			t->tail_code = code;
 		}
+		const char *le = nl ? nl : end;
+		int n = widen(p, le, &ws, &cap);
 		bool fence = n >= 3 && wcsncmp(ws, L"```", 3) == 0;
 		if (fence) {
 			wrap(t, ws, n, w, true, A_DIM, PAIR_CODE);
 			code = !code;
-		} else if (code) {
-			wrap(t, ws, n, w, true, A_NORMAL, PAIR_CODE);
 		} else {
-			wrap(t, ws, n, w, false, A_NORMAL, 0);
+			wrap(t, ws, n, w, code, A_NORMAL, code ? PAIR_CODE : 0);
 		}
 		if (!nl)
 			break;
 		p = nl + 1;
-	} while (true);
+		/* The sanitizer keeps '\n' one for one: find the raw one too. */
+		const char *rn = memchr(raw + off, '\n', t->text.len - off);
+		off = rn ? (size_t)(rn - raw) + 1 : t->text.len;
+	}
 	free(ws);
 	buf_free(&san);
 	push_line(t, L"", 0, A_NORMAL, 0);	/* a blank line between turns */
+}
+
+static void render(struct turn *t, int w)
+{
+	static const short pairs[] = { PAIR_NOTE, PAIR_USER, PAIR_MODEL, PAIR_NOTE };
+	static const wchar_t *const hdrs[] = { L"# system", L"> you", L"< model", L"* heft" };
+
+	if (t->cached_w == w && t->cached_len == t->text.len)
+		return;
+	if (t->cached_w == w && t->text.len > t->cached_len && !t->tag[0]) {
+		drop_from(t, t->tail_line);	/* text was appended */
+	} else {
+		drop_from(t, 0);
+		const wchar_t *hdr = hdrs[t->role];
+		push_line(t, hdr, (int)wcslen(hdr), A_BOLD, pairs[t->role]);
+		t->lines[0].header = true;
+		t->tail_off = 0;
+		t->tail_line = 1;
+		t->tail_code = false;
+	}
+	t->cached_w = w;
+	t->cached_len = t->text.len;
+	lay_out(t, w);
+}
+
+static size_t render_all(struct conv *c, int w)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		render(&c->t[i], w);
+		total += c->t[i].nlines;
+	}
+	return total;
+}
+
+/* Screen column of character k of a line. */
+static int col_at(const struct rline *l, int k)
+{
+	int x = 0;
+	for (int i = 0; i < k && i < l->n; i++)
+		x += cw(l->s[i]);
+	return x;
+}
+
+static void draw_matches(struct pane *p, struct conv *c, const struct rline *l, int row, long idx)
+{
+	int from = 0, b, e;
+
+	while (from < l->n && search_line(c->search, l->s, l->n, from, &b, &e)) {
+		bool cur = idx == c->m_line && b == c->m_b;
+		attr_t a = cur ? A_REVERSE | A_BOLD : A_REVERSE;
+		wattr_on(p->win, a, NULL);
+		if (cur && ui.color)
+			wcolor_set(p->win, PAIR_WARN, NULL);
+		mvwaddnwstr(p->win, row, col_at(l, b), l->s + b, e - b);
+		wcolor_set(p->win, 0, NULL);
+		wattr_off(p->win, a, NULL);
+		from = e;
+	}
 }
 
 static void conv_draw(struct pane *p)
@@ -172,21 +264,38 @@ static void conv_draw(struct pane *p)
 	int body = p->h - 1, w = p->w;
 
 	werase(p->win);
-	size_t total = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		render(&c->t[i], w);
-		total += c->t[i].nlines;
-	}
+	size_t total = render_all(c, w);
+	/* A scrolled view stays where it is while the reply grows below. */
+	if (c->scroll && total > c->last_total)
+		c->scroll += (int)(total - c->last_total);
+	c->last_total = total;
 	int maxscroll = (int)total > body ? (int)total - body : 0;
+	if (c->want_line) {
+		long first = c->goto_line - (c->want_top ? 0 : body / 3);
+		c->scroll = (int)((long)total - body - first);
+		c->want_line = c->want_top = false;
+	}
 	if (c->scroll > maxscroll)
 		c->scroll = maxscroll;
-	pane_title(p, "conversation%s", c->scroll ? "  (scrolled: PgDn)" : "");
-	/* Line index of the first row shown. */
-	long first = (long)total - body - c->scroll;
-	long idx = 0;
+	if (c->scroll < 0)
+		c->scroll = 0;
+	pane_title(p, "%sconversation%s%s", p->focused ? "[" : "", p->focused ? "]" : "",
+		   c->sel >= 0 ? "  e: edit  Up/Down: turns" : c->scroll ? "  (scrolled: PgDn)" : "");
+	long first = (long)total - body - c->scroll, idx = 0;
 	int row = 1;
-	if (first < 0) {
+	if (first < 0)
 		first = 0;
+	if (!c->scroll) {
+		/* Following a reply: when it reaches the bottom, jump a third of
+		 * the pane at once rather than a line per frame. A pane that is
+		 * not full width cannot be scrolled by the terminal, so every
+		 * shift rewrites it all: over ssh, that is most of the bytes. */
+		long f = c->follow_first;
+		if (f < first || f >= (long)total)
+			f = (long)total > body ? (long)total - body + body / 3 : 0;
+		if (f > first && (long)total - f < body / 2)
+			f = first;	/* the pane shrank or the text was cut */
+		first = c->follow_first = f;
 	}
 	for (size_t i = 0; i < c->n && row <= body; i++) {
 		struct turn *t = &c->t[i];
@@ -198,32 +307,52 @@ static void conv_draw(struct pane *p)
 			if (idx < first)
 				continue;
 			struct rline *l = &t->lines[j];
-			wattr_on(p->win, l->attr, NULL);
+			attr_t a = l->attr | (l->header && (long)i == c->sel ? A_REVERSE : 0);
+			wattr_on(p->win, a, NULL);
 			if (ui.color && l->pair)
 				wcolor_set(p->win, l->pair, NULL);
-			mvwaddnwstr(p->win, row++, 0, l->s, l->n);
+			mvwaddnwstr(p->win, row, 0, l->s, l->n);
+			if (l->header && (long)i == c->sel)
+				waddstr(p->win, " (selected)");
 			wcolor_set(p->win, 0, NULL);
-			wattr_off(p->win, l->attr, NULL);
+			wattr_off(p->win, a, NULL);
+			if (c->search && !l->header)
+				draw_matches(p, c, l, row, idx);
+			row++;
 		}
 	}
 }
 
 static bool conv_key(struct pane *p, int type, wint_t ch)
 {
-	struct conv *c = p->priv;
 	int page = p->h > 3 ? p->h - 2 : 1;
 
 	if (type != KEY_CODE_YES)
 		return false;
 	switch (ch) {
-	case KEY_PPAGE: c->scroll += page; break;
-	case KEY_NPAGE: c->scroll = c->scroll > page ? c->scroll - page : 0; break;
-	case KEY_SR: c->scroll++; break;
-	case KEY_SF: if (c->scroll) c->scroll--; break;
+	case KEY_PPAGE: conv_scroll(p, page); break;
+	case KEY_NPAGE: conv_scroll(p, -page); break;
+	case KEY_SR: conv_scroll(p, 1); break;
+	case KEY_SF: conv_scroll(p, -1); break;
 	default: return false;
 	}
-	p->dirty = true;
 	return true;
+}
+
+void conv_scroll(struct pane *p, int lines)
+{
+	struct conv *c = p->priv;
+	c->scroll += lines;
+	if (c->scroll < 0)
+		c->scroll = 0;	/* the draw clamps the other end */
+	p->dirty = true;
+}
+
+void conv_scroll_end(struct pane *p, bool top)
+{
+	struct conv *c = p->priv;
+	c->scroll = top ? 1 << 30 : 0;
+	p->dirty = true;
 }
 
 static void conv_layout(struct pane *p)
@@ -239,19 +368,26 @@ static void conv_event(struct pane *p, const struct msg *m)
 
 static void turn_free(struct turn *t)
 {
-	drop_lines(t);
+	drop_from(t, 0);
 	free(t->lines);
 	buf_free(&t->text);
 }
 
-void conv_clear(struct pane *p)
+void conv_truncate(struct pane *p, size_t n)
 {
 	struct conv *c = p->priv;
-	for (size_t i = 0; i < c->n; i++)
-		turn_free(&c->t[i]);
-	c->n = 0;
+	while (c->n > n)
+		turn_free(&c->t[--c->n]);
+	if (c->sel >= (long)c->n)
+		c->sel = -1;
+	c->m_line = -1;
 	c->scroll = 0;
 	p->dirty = true;
+}
+
+void conv_clear(struct pane *p)
+{
+	conv_truncate(p, 0);
 }
 
 static void conv_free(struct pane *p)
@@ -263,39 +399,83 @@ static void conv_free(struct pane *p)
 	free(p);
 }
 
-void conv_add(struct pane *p, enum role role, const char *text)
+void conv_insert(struct pane *p, size_t i, enum role role, const char *text)
 {
 	struct conv *c = p->priv;
+	if (i > c->n)
+		i = c->n;
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 16;
 		c->t = xreallocarray(c->t, c->cap, sizeof *c->t);
 	}
-	struct turn *t = &c->t[c->n++];
+	memmove(&c->t[i + 1], &c->t[i], (c->n - i) * sizeof *c->t);
+	c->n++;
+	struct turn *t = &c->t[i];
 	memset(t, 0, sizeof *t);
 	t->role = role;
 	buf_puts(&t->text, text);
+	if (c->sel >= (long)i)
+		c->sel++;
 	c->scroll = 0;
 	p->dirty = true;
 }
 
-void conv_append(struct pane *p, const char *text, size_t n)
+void conv_remove(struct pane *p, size_t i)
 {
 	struct conv *c = p->priv;
-	if (!c->n)
+	if (i >= c->n)
 		return;
-	buf_append(&c->t[c->n - 1].text, text, n);
+	turn_free(&c->t[i]);
+	memmove(&c->t[i], &c->t[i + 1], (c->n - i - 1) * sizeof *c->t);
+	c->n--;
+	if (c->sel == (long)i)
+		c->sel = -1;
+	else if (c->sel > (long)i)
+		c->sel--;
+	c->m_line = -1;
 	p->dirty = true;
 }
 
-void conv_mark_last(struct pane *p, const char *tag)
+void conv_add(struct pane *p, enum role role, const char *text)
+{
+	conv_insert(p, conv_count(p), role, text);
+}
+
+void conv_append_to(struct pane *p, size_t i, const char *text, size_t n)
 {
 	struct conv *c = p->priv;
-	if (!c->n)
+	if (i >= c->n || !n)
 		return;
-	struct turn *t = &c->t[c->n - 1];
+	buf_append(&c->t[i].text, text, n);
+	p->dirty = true;
+}
+
+void conv_set_text(struct pane *p, size_t i, const char *text)
+{
+	struct conv *c = p->priv;
+	if (i >= c->n)
+		return;
+	buf_clear(&c->t[i].text);
+	buf_puts(&c->t[i].text, text);
+	c->t[i].cached_w = 0;
+	p->dirty = true;
+}
+
+void conv_mark(struct pane *p, size_t i, const char *tag)
+{
+	struct conv *c = p->priv;
+	if (i >= c->n)
+		return;
+	struct turn *t = &c->t[i];
 	snprintf(t->tag, sizeof t->tag, "%s", tag);
 	t->cached_w = 0;
 	p->dirty = true;
+}
+
+const char *conv_tag(const struct pane *p, size_t i)
+{
+	const struct conv *c = p->priv;
+	return i < c->n ? c->t[i].tag : "";
 }
 
 size_t conv_count(const struct pane *p)
@@ -314,6 +494,138 @@ const char *conv_text(const struct pane *p, size_t i)
 	return t->text.p ? t->text.p : "";
 }
 
+/* ---- selection ------------------------------------------------------------------ */
+
+/* Index of turn i's first line (all turns rendered at the pane's width). */
+static long line_of_turn(struct conv *c, int w, size_t i)
+{
+	long idx = 0;
+	render_all(c, w);
+	for (size_t k = 0; k < i && k < c->n; k++)
+		idx += (long)c->t[k].nlines;
+	return idx;
+}
+
+void conv_select(struct pane *p, long i)
+{
+	struct conv *c = p->priv;
+	c->sel = i >= 0 && (size_t)i < c->n ? i : -1;
+	if (c->sel >= 0 && p->w > 0) {
+		c->goto_line = line_of_turn(c, p->w, (size_t)c->sel);
+		c->want_line = true;
+	}
+	p->dirty = true;
+}
+
+void conv_show_turn(struct pane *p, size_t i)
+{
+	struct conv *c = p->priv;
+	if (i < c->n && p->w > 0) {
+		c->goto_line = line_of_turn(c, p->w, i);
+		c->want_line = c->want_top = true;
+		p->dirty = true;
+	}
+}
+
+long conv_selected(const struct pane *p)
+{
+	return ((const struct conv *)p->priv)->sel;
+}
+
+bool conv_select_step(struct pane *p, int dir)
+{
+	struct conv *c = p->priv;
+	long i = c->sel >= 0 ? c->sel : (long)c->n;
+
+	for (i += dir > 0 ? 1 : -1; i >= 0 && i < (long)c->n; i += dir > 0 ? 1 : -1) {
+		if (c->t[i].role == ROLE_USER) {
+			conv_select(p, i);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- search ---------------------------------------------------------------------- */
+
+void conv_set_search(struct pane *p, struct search *s)
+{
+	struct conv *c = p->priv;
+	c->search = s;
+	c->m_line = -1;
+	p->dirty = true;
+}
+
+struct pos {
+	long line;
+	int b;
+};
+
+static bool before(struct pos a, struct pos b)
+{
+	return a.line < b.line || (a.line == b.line && a.b < b.b);
+}
+
+bool conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total)
+{
+	struct conv *c = p->priv;
+	int w = p->w > 0 ? p->w : 80, body = p->h > 1 ? p->h - 1 : 1;
+
+	*nth = *total = 0;
+	if (!c->search)
+		return false;
+	long nlines = (long)render_all(c, w);
+	/* Where we are: the current match, or the top of the view. */
+	struct pos cur = { c->m_line, c->m_b };
+	if (first || c->m_line < 0) {
+		long top = nlines - body - c->scroll;
+		cur.line = top < 0 ? 0 : top;
+		cur.b = -1;
+		dir = 1;
+	}
+	/* One pass over every line: count the matches, and keep the first one
+	 * after cur (forward), the last one before it (backward), and the
+	 * extremes to wrap around to. */
+	struct pos found = { -1, 0 }, wrap = { -1, 0 }, hit;
+	int found_e = 0, wrap_e = 0;
+	size_t k = 0, found_k = 0, wrap_k = 0;
+	long idx = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		for (size_t j = 0; j < c->t[i].nlines; j++, idx++) {
+			struct rline *l = &c->t[i].lines[j];
+			int from = 0, b, e;
+			while (!l->header && from < l->n && search_line(c->search, l->s, l->n, from, &b, &e)) {
+				hit = (struct pos){ idx, b };
+				k++;
+				bool after = first ? !before(hit, cur) : before(cur, hit);
+				if (dir > 0 && after && found.line < 0)
+					found = hit, found_e = e, found_k = k;
+				if (dir < 0 && before(hit, cur))
+					found = hit, found_e = e, found_k = k;
+				if ((dir > 0 && wrap.line < 0) || dir < 0)
+					wrap = hit, wrap_e = e, wrap_k = k;
+				from = e;
+			}
+		}
+	}
+	*total = k;
+	if (!k)
+		return false;
+	if (found.line < 0)
+		found = wrap, found_e = wrap_e, found_k = wrap_k;
+	c->m_line = found.line;
+	c->m_b = found.b;
+	c->m_e = found_e;
+	*nth = found_k;
+	long top = nlines - body - c->scroll;
+	if (found.line < top || found.line >= top + body) {
+		c->goto_line = found.line;
+		c->want_line = true;
+	}
+	p->dirty = true;
+	return true;
+}
+
 static const struct pane_ops conv_ops = {
 	.name = "conversation",
 	.layout = conv_layout,
@@ -326,8 +638,11 @@ static const struct pane_ops conv_ops = {
 struct pane *pane_conv_new(void)
 {
 	struct pane *p = xcalloc(1, sizeof *p);
+	struct conv *c = xcalloc(1, sizeof *c);
+	c->sel = -1;
+	c->m_line = -1;
 	p->ops = &conv_ops;
-	p->priv = xcalloc(1, sizeof(struct conv));
+	p->priv = c;
 	p->shown = true;
 	return p;
 }

@@ -19,6 +19,7 @@ struct tok {
 struct tokens {
 	struct tok ring[RING];
 	size_t n;		/* total seen since the last clear */
+	size_t base;		/* the first token shown */
 	double sum_ms;
 };
 
@@ -63,10 +64,15 @@ static void tokens_draw(struct pane *p)
 		mvwaddnstr(p->win, 1, 1, "(none yet)", p->w - 1);
 		return;
 	}
-	size_t shown = MIN(t->n, (size_t)body);
-	shown = MIN(shown, (size_t)RING);
+	/* Newest last, jumping a third of the pane when it is full rather
+	 * than shifting every line for every token (see pane-conv.c). */
+	if (t->base > t->n || t->n - t->base > (size_t)body || t->n - t->base > RING)
+		t->base = t->n > (size_t)body ? t->n - (size_t)body + (size_t)body / 3 : 0;
+	if (t->n - t->base > RING)
+		t->base = t->n - RING;
+	size_t shown = t->n - t->base;
 	for (size_t i = 0; i < shown; i++) {
-		const struct tok *k = &t->ring[(t->n - shown + i) % RING];
+		const struct tok *k = &t->ring[(t->base + i) % RING];
 		bool disk = !isnan(k->io_ms) && k->io_ms > 0;
 		char line[160];
 		snprintf(line, sizeof line, "%6lld %7.1fms%c \"%s\"", (long long)k->tok, k->t_ms,

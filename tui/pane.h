@@ -44,7 +44,9 @@ struct pane {
 	WINDOW *win;		/* NULL while collapsed or hidden */
 	int h, w;
 	bool shown;		/* the user wants it (toggle) */
+	bool focused;		/* keys go to it (the title shows it) */
 	bool dirty;		/* needs a redraw */
+	double last_draw;	/* now_sec() of the last draw (throttling) */
 };
 
 /* Helpers every pane uses. */

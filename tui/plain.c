@@ -1,0 +1,357 @@
+/* plain.c - the line-oriented mode (see plain.h).
+ *
+ * The same chat object as the full screen, with hooks that print instead of
+ * draw. Waiting is still a poll() over the engine's pipes and a self-pipe
+ * for signals, so Ctrl-C cancels the reply being streamed (a second one
+ * while cancelling quits) and an engine that dies is reported at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <histedit.h>
+#include <langinfo.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "pane-conv.h"
+#include "plain.h"
+#include "sanitize.h"
+#include "sessfile.h"
+
+struct plain {
+	struct chat chat;
+	bool one_shot;		/* -p */
+	bool human;		/* stdin is a terminal: chatty on stderr */
+	bool at_bol;		/* stdout is at the start of a line */
+	const char *tag;	/* how the last reply ended */
+	bool utf8;
+	bool more;		/* inside a """ message: the prompt is "... " */
+	EditLine *el;
+	History *hist;
+	char *histfile;
+	int sigpipe[2];
+};
+
+static volatile sig_atomic_t got_int, got_chld, got_term;
+static int sig_wfd = -1;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	if (sig == SIGINT)
+		got_int++;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+	if (sig_wfd >= 0)
+		(void)!write(sig_wfd, "", 1);
+	errno = saved;
+}
+
+static void end_line(struct plain *pl)
+{
+	if (!pl->at_bol) {
+		fputc('\n', stdout);
+		fflush(stdout);
+		pl->at_bol = true;
+	}
+}
+
+static void hook_note(void *ctx, const char *text)
+{
+	struct plain *pl = ctx;
+	end_line(pl);
+	fprintf(stderr, "%s\n", text);
+}
+
+static void hook_status(void *ctx, const char *text)
+{
+	struct plain *pl = ctx;
+	/* A person at the prompt wants to hear "set temp 0.7"; a script
+	 * reading our standard error does not. */
+	if (pl->human) {
+		end_line(pl);
+		fprintf(stderr, "heft: %s\n", text);
+	}
+}
+
+static void hook_event(void *ctx, const struct msg *m)
+{
+	struct plain *pl = ctx;
+
+	if (m->type != MSG_TOKEN || !*m->token.text)
+		return;
+	struct buf b = { 0 };
+	sanitize_append(&b, m->token.text, strlen(m->token.text), SAN_TEXT, pl->utf8);
+	fwrite(b.p, 1, b.len, stdout);
+	fflush(stdout);
+	pl->at_bol = b.p[b.len - 1] == '\n';
+	buf_free(&b);
+}
+
+static void hook_over(void *ctx, const char *tag)
+{
+	struct plain *pl = ctx;
+	end_line(pl);
+	pl->tag = tag;
+	if (tag)
+		fprintf(stderr, "[%s]\n", tag);
+	else if (pl->human && pl->chat.last_speed[0])
+		fprintf(stderr, "(%s)\n", pl->chat.last_speed);
+}
+
+static const struct chat_hooks hooks = { hook_note, hook_status, hook_event, hook_over };
+
+/* Let poll() run until the reply is over (or, with until_idle false, just
+ * take what the engine has sent so far). */
+static void pump(struct plain *pl, bool until_idle)
+{
+	struct chat *c = &pl->chat;
+	int cancels = 0;
+
+	do {
+		struct pollfd p[4];
+		p[0] = (struct pollfd){ .fd = pl->sigpipe[0], .events = POLLIN };
+		int n = chat_pollfds(c, p + 1);
+		int r = poll(p, (nfds_t)(n + 1), until_idle ? 1000 : 0);
+		if (r < 0 && errno != EINTR)
+			die_errno("poll");
+		if (r > 0 && p[0].revents) {
+			char drain[64];
+			while (read(pl->sigpipe[0], drain, sizeof drain) > 0)
+				;
+		}
+		if (r > 0)
+			chat_io(c, p + 1, n);
+		if (got_chld || (c->eng.from_fd < 0 && chat_running(c))) {
+			got_chld = 0;
+			chat_reap(c);
+		}
+		if (got_term)
+			return;
+		if (got_int) {
+			got_int = 0;
+			if (!chat_busy(c) || ++cancels > 1) {
+				got_term = 1;	/* a second ^C while stopping: leave */
+				return;
+			}
+			chat_cancel(c);
+		}
+		if (!until_idle && r <= 0)
+			return;
+	} while (!until_idle || chat_busy(c));
+}
+
+static void signals(struct plain *pl)
+{
+	if (pipe(pl->sigpipe) < 0)
+		die_errno("pipe");
+	for (int i = 0; i < 2; i++) {
+		fcntl(pl->sigpipe[i], F_SETFL, fcntl(pl->sigpipe[i], F_GETFL) | O_NONBLOCK);
+		fcntl(pl->sigpipe[i], F_SETFD, FD_CLOEXEC);
+	}
+	sig_wfd = pl->sigpipe[1];
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);	/* no SA_RESTART: ^C ends a read too */
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *prompt_fn(EditLine *el)
+{
+	struct plain *pl;
+	el_get(el, EL_CLIENTDATA, &pl);
+	return pl->more ? "... " : "> ";
+}
+
+static void editor_new(struct plain *pl)
+{
+	HistEvent ev;
+
+	pl->el = el_init("heft", stdin, stderr, stderr);
+	if (!pl->el)
+		return;
+	pl->hist = history_init();
+	history(pl->hist, &ev, H_SETSIZE, 1000);
+	history(pl->hist, &ev, H_SETUNIQUE, 1);
+	pl->histfile = history_path();
+	if (pl->histfile)
+		history(pl->hist, &ev, H_LOAD, pl->histfile);
+	el_set(pl->el, EL_CLIENTDATA, pl);
+	el_set(pl->el, EL_EDITOR, "emacs");
+	el_set(pl->el, EL_SIGNAL, 1);
+	el_set(pl->el, EL_PROMPT, prompt_fn);
+	el_set(pl->el, EL_HIST, history, pl->hist);
+	el_source(pl->el, NULL);
+}
+
+static void editor_free(struct plain *pl)
+{
+	if (!pl->el)
+		return;
+	el_end(pl->el);
+	history_end(pl->hist);
+	free(pl->histfile);
+}
+
+/* One line without its newline (caller frees); NULL at the end of input. */
+static char *read_line(struct plain *pl, bool more)
+{
+	if (pl->el) {
+		for (;;) {
+			int n;
+			pl->more = more;
+			errno = 0;
+			const char *s = el_gets(pl->el, &n);
+			if (!s && (errno == EINTR || got_int) && !got_term) {
+				got_int = 0;	/* ^C at the prompt: a fresh line */
+				fputc('\n', stderr);
+				continue;
+			}
+			if (!s || got_term)
+				return NULL;
+			char *line = xstrndup(s, (size_t)n);
+			line[strcspn(line, "\n")] = '\0';
+			if (*line) {
+				HistEvent ev;
+				history(pl->hist, &ev, H_ENTER, line);
+				if (pl->histfile)
+					history(pl->hist, &ev, H_SAVE, pl->histfile);
+			}
+			return line;
+		}
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	do {
+		errno = 0;
+		n = getline(&line, &cap, stdin);
+	} while (n < 0 && errno == EINTR && !got_term);
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	if (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	return line;
+}
+
+/* ollama's """ ... """: a message over several lines. */
+static char *read_message(struct plain *pl)
+{
+	char *line = read_line(pl, false);
+	if (!line || strncmp(line, "\"\"\"", 3) != 0)
+		return line;
+	struct buf b = { 0 };
+	size_t n = strlen(line);
+	if (n >= 6 && !strcmp(line + n - 3, "\"\"\"")) {	/* """one line""" */
+		buf_append(&b, line + 3, n - 6);
+		free(line);
+		return b.p ? b.p : xstrdup("");
+	}
+	buf_puts(&b, line + 3);
+	free(line);
+	while ((line = read_line(pl, true))) {
+		n = strlen(line);
+		bool last = n >= 3 && !strcmp(line + n - 3, "\"\"\"");
+		if (b.len || n)
+			buf_putc(&b, '\n');
+		buf_append(&b, line, last ? n - 3 : n);
+		free(line);
+		if (last)
+			break;
+	}
+	if (b.len && b.p[0] == '\n')
+		memmove(b.p, b.p + 1, b.len--);
+	return b.p ? b.p : xstrdup("");
+}
+
+static int one_shot(struct plain *pl)
+{
+	struct chat *c = &pl->chat;
+
+	if (!chat_send(c, pl->chat.cfg->prompt))
+		return 1;
+	pump(pl, true);
+	if (c->errors || (pl->tag && strcmp(pl->tag, "stopped") != 0))
+		return 1;
+	return pl->tag || got_term ? 130 : 0;	/* stopped by ^C */
+}
+
+static void interactive(struct plain *pl)
+{
+	struct chat *c = &pl->chat;
+
+	if (pl->human)
+		fprintf(stderr, "heft %s (plain mode): type a message, /help for commands, Ctrl-D quits\n",
+			PACKAGE_VERSION);
+	for (;;) {
+		pump(pl, false);	/* what the engine said while we waited */
+		char *line = read_message(pl);
+		if (!line || got_term) {
+			free(line);
+			break;
+		}
+		if (line[0] == '/' && line[1] && line[1] != '/') {
+			char *uc = NULL, *ua = NULL;
+			enum cmd_result r = command_run(c, line, false, &uc, &ua);
+			free(uc);
+			free(ua);
+			free(line);
+			if (r == CMD_QUIT)
+				break;
+			pump(pl, false);
+			continue;
+		}
+		if (*line && chat_send(c, line[0] == '/' ? line + 1 : line))
+			pump(pl, true);
+		free(line);
+		if (got_term)
+			break;
+	}
+}
+
+int plain_run(const struct chat_config *cfg)
+{
+	struct plain pl = { .at_bol = true };
+	char err[256];
+	int rc = 0;
+
+	pl.one_shot = cfg->prompt != NULL;
+	pl.human = !pl.one_shot && isatty(0);
+	pl.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+	signals(&pl);
+	if (!chat_init(&pl.chat, cfg, &hooks, &pl, err, sizeof err)) {
+		fprintf(stderr, "heft: %s\n", err);
+		return 2;
+	}
+	if (pl.chat.demo)
+		fprintf(stderr, "heft: no model given: using the demo model %s (a tiny model with "
+			"random weights: its answers are noise)\n", pl.chat.model);
+	else if (!pl.chat.model && cfg->demo_error && *cfg->demo_error)
+		fprintf(stderr, "heft: no model given and no demo model: %s\n", cfg->demo_error);
+	chat_start(&pl.chat);
+	if (pl.one_shot) {
+		rc = one_shot(&pl);
+	} else {
+		if (pl.human)
+			editor_new(&pl);
+		interactive(&pl);
+		editor_free(&pl);
+		rc = pl.chat.errors ? 1 : 0;
+	}
+	chat_finish(&pl.chat);
+	chat_free(&pl.chat);
+	sig_wfd = -1;
+	close(pl.sigpipe[0]);
+	close(pl.sigpipe[1]);
+	return rc;
+}

@@ -1,0 +1,448 @@
+/* sessfile.c - append-only session files (see sessfile.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "sessfile.h"
+#include "util.h"
+
+#define SESS_FILE_MAX ((size_t)512 << 20)
+
+char *sess_dir(void)
+{
+	const char *d = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *dir;
+
+	if (d && *d)
+		xasprintf(&dir, "%s/heft/sessions", d);
+	else if (home && *home)
+		xasprintf(&dir, "%s/.local/share/heft/sessions", home);
+	else
+		return NULL;
+	return dir;
+}
+
+static bool make_dirs(const char *dir, char *err, size_t errlen);
+
+char *history_path(void)
+{
+	const char *st = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *dir, *path, err[256];
+
+	if (st && *st)
+		xasprintf(&dir, "%s/heft", st);
+	else if (home && *home)
+		xasprintf(&dir, "%s/.local/state/heft", home);
+	else
+		return NULL;
+	if (!make_dirs(dir, err, sizeof err)) {
+		free(dir);
+		return NULL;	/* no history is not worth stopping for */
+	}
+	xasprintf(&path, "%s/history", dir);
+	free(dir);
+	return path;
+}
+
+/* mkdir -p, new levels mode 0700. */
+static bool make_dirs(const char *dir, char *err, size_t errlen)
+{
+	char *p = xstrdup(dir);
+
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+			free(p);
+			return false;
+		}
+		if (!c)
+			break;
+		*s = c;
+	}
+	struct stat st;
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s", p, errno ? strerror(errno) : "not a directory");
+		free(p);
+		return false;
+	}
+	free(p);
+	return true;
+}
+
+char *sess_last(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	char *best = NULL;
+	struct timespec best_t = { 0, 0 };
+
+	if (!d) {
+		snprintf(err, errlen, "no saved sessions (%s: %s)", dir, strerror(errno));
+		return NULL;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 7 || strcmp(e->d_name + n - 6, ".jsonl") != 0)
+			continue;
+		char *path;
+		struct stat st;
+		xasprintf(&path, "%s/%s", dir, e->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+		    (!best || st.st_mtim.tv_sec > best_t.tv_sec ||
+		     (st.st_mtim.tv_sec == best_t.tv_sec && st.st_mtim.tv_nsec > best_t.tv_nsec) ||
+		     (st.st_mtim.tv_sec == best_t.tv_sec && st.st_mtim.tv_nsec == best_t.tv_nsec &&
+		      strcmp(path, best) > 0))) {
+			free(best);
+			best = path;
+			best_t = st.st_mtim;
+		} else {
+			free(path);
+		}
+	}
+	closedir(d);
+	if (!best)
+		snprintf(err, errlen, "no saved sessions in %s", dir);
+	return best;
+}
+
+/* ---- conversations in memory ------------------------------------------------ */
+
+void sess_conv_add(struct sess_conv *c, const char *role, const char *content, const char *tag)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->t = xreallocarray(c->t, c->cap, sizeof *c->t);
+	}
+	struct sess_turn *t = &c->t[c->n++];
+	t->role = xstrdup(role);
+	t->content = xstrdup(content);
+	t->tag = tag && *tag ? xstrdup(tag) : NULL;
+}
+
+static void truncate_conv(struct sess_conv *c, size_t keep)
+{
+	while (c->n > keep) {
+		struct sess_turn *t = &c->t[--c->n];
+		free(t->role);
+		free(t->content);
+		free(t->tag);
+	}
+}
+
+void sess_conv_free(struct sess_conv *c)
+{
+	truncate_conv(c, 0);
+	free(c->t);
+	free(c->model);
+	memset(c, 0, sizeof *c);
+}
+
+static bool valid_role(const char *r)
+{
+	return !strcmp(r, "system") || !strcmp(r, "user") || !strcmp(r, "assistant");
+}
+
+/* Apply one record; false when it is not one we know. */
+static bool apply(struct sess_conv *c, json_t *o)
+{
+	json_t *role = json_object_get(o, "role"), *content = json_object_get(o, "content");
+	json_t *tr = json_object_get(o, "truncate"), *model = json_object_get(o, "model");
+
+	if (json_is_string(role) && json_is_string(content)) {
+		if (!valid_role(json_string_value(role)))
+			return false;
+		json_t *tag = json_object_get(o, "tag");
+		sess_conv_add(c, json_string_value(role), json_string_value(content),
+			      json_is_string(tag) ? json_string_value(tag) : NULL);
+		return true;
+	}
+	if (json_is_integer(tr) && json_integer_value(tr) >= 0) {
+		truncate_conv(c, (size_t)json_integer_value(tr) < c->n ? (size_t)json_integer_value(tr) : c->n);
+		return true;
+	}
+	if (json_is_true(json_object_get(o, "clear"))) {
+		truncate_conv(c, 0);
+		return true;
+	}
+	if (json_is_string(model)) {
+		free(c->model);
+		c->model = xstrdup(json_string_value(model));
+		return true;
+	}
+	return json_is_string(json_object_get(o, "heft"));	/* the header */
+}
+
+bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen)
+{
+	size_t len;
+	char *data = read_file(path, &len, SESS_FILE_MAX);
+
+	memset(c, 0, sizeof *c);
+	if (!data) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return false;
+	}
+	size_t good = 0;
+	for (char *p = data, *end = data + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *le = nl ? nl : end;
+		if (le > p) {
+			json_error_t je;
+			json_t *o = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES, &je);
+			if (o && json_is_object(o) && apply(c, o))
+				good++;
+			else
+				c->bad_lines++;
+			json_decref(o);
+		}
+		p = le + 1;
+	}
+	free(data);
+	if (!good) {
+		snprintf(err, errlen, "%s: not a heft session (%zu unreadable lines)", path, c->bad_lines);
+		sess_conv_free(c);
+		return false;
+	}
+	return true;
+}
+
+/* ---- encoding ------------------------------------------------------------------ */
+
+/* jansson refuses invalid UTF-8; whatever reached us is kept, with U+FFFD
+ * for the bytes that are not text. */
+static json_t *jstr(const char *s)
+{
+	size_t n = strlen(s);
+	if (utf8_valid(s, n))
+		return json_stringn(s, n);
+	struct buf b = { 0 };
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
+		if (k == 0) {
+			buf_puts(&b, "\xef\xbf\xbd");
+			i++;
+		} else {
+			buf_append(&b, s + i, k);
+			i += k;
+		}
+	}
+	json_t *j = json_stringn(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return j;
+}
+
+/* Append o as one line to out; consumes o. */
+static void put_record(struct buf *out, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		return;
+	buf_puts(out, s);
+	buf_putc(out, '\n');
+	free(s);
+}
+
+static void put_turn(struct buf *out, const char *role, const char *content, const char *tag)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "role", jstr(role));
+	json_object_set_new(o, "content", jstr(content));
+	if (tag && *tag)
+		json_object_set_new(o, "tag", jstr(tag));
+	put_record(out, o);
+}
+
+static void put_header(struct buf *out, const char *model)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "heft", json_string("session"));
+	json_object_set_new(o, "version", json_integer(1));
+	if (model)
+		json_object_set_new(o, "model", jstr(model));
+	put_record(out, o);
+}
+
+bool sess_write(const char *path, const struct sess_conv *c, char *err, size_t errlen)
+{
+	struct buf b = { 0 };
+
+	put_header(&b, c->model);
+	for (size_t i = 0; i < c->n; i++)
+		put_turn(&b, c->t[i].role, c->t[i].content, c->t[i].tag);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		buf_free(&b);
+		return false;
+	}
+	bool ok = write_full(fd, b.p, b.len) == (int64_t)b.len;
+	int e = errno;
+	if (close(fd) < 0 && ok) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok)
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+	buf_free(&b);
+	return ok;
+}
+
+/* ---- the log ---------------------------------------------------------------------- */
+
+struct sess_log {
+	char *path, *dir, *model;
+	int fd;
+	off_t good;		/* end of the last complete record on disk */
+	struct buf pending;	/* records not on disk yet */
+	bool failed;		/* the last write failed: cut back before the next */
+	char err[256];
+};
+
+struct sess_log *sess_log_new(const char *path, const char *dir, const char *model)
+{
+	struct sess_log *l = xcalloc(1, sizeof *l);
+	l->path = path ? xstrdup(path) : NULL;
+	l->dir = dir ? xstrdup(dir) : NULL;
+	l->model = model ? xstrdup(model) : NULL;
+	l->fd = -1;
+	return l;
+}
+
+void sess_log_free(struct sess_log *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	buf_free(&l->pending);
+	free(l->path);
+	free(l->dir);
+	free(l->model);
+	free(l);
+}
+
+static bool fail(struct sess_log *l, const char *what, int e)
+{
+	snprintf(l->err, sizeof l->err, "%s: %s", what, strerror(e));
+	return false;
+}
+
+static bool open_log(struct sess_log *l)
+{
+	struct buf head = { 0 };
+
+	if (!l->path) {
+		if (!l->dir) {
+			snprintf(l->err, sizeof l->err, "no directory for sessions (HOME is not set)");
+			return false;
+		}
+		if (!make_dirs(l->dir, l->err, sizeof l->err))
+			return false;
+		char stamp[32];
+		time_t t = time(NULL);
+		strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
+		xasprintf(&l->path, "%s/%s-%ld.jsonl", l->dir, stamp, (long)getpid());
+	}
+	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (l->fd < 0)
+		return fail(l, l->path, errno);
+	struct stat st;
+	if (fstat(l->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (st.st_mode & 077)
+			fchmod(l->fd, 0600);	/* conversations are private */
+		l->good = st.st_size;
+		if (st.st_size > 0) {
+			/* An existing file: finish a line a crash may have cut. */
+			char last = '\n';
+			if (pread(l->fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+				buf_putc(&head, '\n');
+		}
+	}
+	if (l->good == 0)
+		put_header(&head, l->model);
+	if (head.len) {
+		/* The header goes before whatever is pending. */
+		buf_append(&head, l->pending.p, l->pending.len);
+		buf_free(&l->pending);
+		l->pending = head;
+	}
+	return true;
+}
+
+bool sess_log_flush(struct sess_log *l)
+{
+	if (!l->pending.len)
+		return true;
+	if (l->fd < 0 && !open_log(l))
+		return false;
+	if (l->failed)
+		(void)!ftruncate(l->fd, l->good);	/* drop a half-written line */
+	if (write_full(l->fd, l->pending.p, l->pending.len) != (int64_t)l->pending.len) {
+		int e = errno;
+		l->failed = true;
+		(void)!ftruncate(l->fd, l->good);
+		return fail(l, l->path, e);
+	}
+	l->good += (off_t)l->pending.len;
+	buf_clear(&l->pending);
+	l->failed = false;
+	l->err[0] = '\0';
+	return true;
+}
+
+bool sess_log_turn(struct sess_log *l, const char *role, const char *content, const char *tag)
+{
+	put_turn(&l->pending, role, content, tag);
+	return sess_log_flush(l);
+}
+
+bool sess_log_truncate(struct sess_log *l, size_t keep)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "truncate", json_integer((json_int_t)keep));
+	put_record(&l->pending, o);
+	return sess_log_flush(l);
+}
+
+bool sess_log_clear(struct sess_log *l)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "clear", json_true());
+	put_record(&l->pending, o);
+	return sess_log_flush(l);
+}
+
+bool sess_log_model(struct sess_log *l, const char *model)
+{
+	free(l->model);
+	l->model = xstrdup(model);
+	if (l->fd < 0 && !l->pending.len)
+		return true;	/* the header will name it */
+	json_t *o = json_object();
+	json_object_set_new(o, "model", jstr(model));
+	put_record(&l->pending, o);
+	return sess_log_flush(l);
+}
+
+const char *sess_log_error(const struct sess_log *l)
+{
+	return l->pending.len && l->err[0] ? l->err : NULL;
+}
+
+const char *sess_log_path(const struct sess_log *l)
+{
+	return l->path;
+}

@@ -1,0 +1,82 @@
+/* sessfile.h - conversations on disk, written as they happen.
+ *
+ * A session file is JSON Lines, one record per line, only ever appended to,
+ * so a crash of heft (or of the machine between two turns) loses nothing
+ * that was on screen before it:
+ *
+ *   {"heft":"session","version":1,"model":"/m/x.gguf"}   first line
+ *   {"role":"user","content":"Hi"}                         a turn
+ *   {"role":"assistant","content":"Hello","tag":"stopped"}
+ *   {"truncate":1}        keep the first 1 turns (an edited past turn)
+ *   {"clear":true}        /clear, /load
+ *   {"model":"/m/y.gguf"} /model
+ *
+ * Reading replays the records in order. Files are created mode 0600 in a
+ * 0700 directory. A write that fails (full disk, unwritable directory) is
+ * kept in memory and retried with the next record, after cutting the file
+ * back to its last complete line, so a half-written line never stays. */
+#ifndef HEFT_SESSFILE_H
+#define HEFT_SESSFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sess_turn {
+	char *role;	/* "system", "user", "assistant" */
+	char *content;
+	char *tag;	/* NULL, or e.g. "stopped" */
+};
+
+/* A conversation read back from a file. */
+struct sess_conv {
+	struct sess_turn *t;
+	size_t n, cap;
+	char *model;		/* the last model recorded, or NULL */
+	size_t bad_lines;	/* records that could not be read (skipped) */
+};
+
+/* $XDG_STATE_HOME/heft/history (or ~/.local/state/heft/history), its
+ * directory created; NULL when there is nowhere to keep it. Caller frees. */
+char *history_path(void);
+
+/* $XDG_DATA_HOME/heft/sessions, or ~/.local/share/heft/sessions; NULL
+ * when neither XDG_DATA_HOME nor HOME is set. Caller frees. */
+char *sess_dir(void);
+
+/* The most recently modified *.jsonl file in dir; NULL with a message in
+ * err when there is none. Caller frees. */
+char *sess_last(const char *dir, char *err, size_t errlen);
+
+/* Read a session file. False with a message in err when the file cannot be
+ * read or holds no session; unreadable lines are skipped and counted. */
+bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen);
+void sess_conv_add(struct sess_conv *c, const char *role, const char *content, const char *tag);
+void sess_conv_free(struct sess_conv *c);
+
+/* Write a whole conversation to path (replacing it), for /save. */
+bool sess_write(const char *path, const struct sess_conv *c, char *err, size_t errlen);
+
+/* The session being recorded. */
+struct sess_log;
+
+/* path: the file to append to (it may exist: --resume, --session); NULL:
+ * a new file named after the time in dir, created with the first record.
+ * Nothing is touched on disk until the first record. */
+struct sess_log *sess_log_new(const char *path, const char *dir, const char *model);
+void sess_log_free(struct sess_log *l);
+
+/* Record one event. False when it could not be written yet (it is kept and
+ * retried with the next record; sess_log_error says why). */
+bool sess_log_turn(struct sess_log *l, const char *role, const char *content, const char *tag);
+bool sess_log_truncate(struct sess_log *l, size_t keep);
+bool sess_log_clear(struct sess_log *l);
+bool sess_log_model(struct sess_log *l, const char *model);
+/* Retry writing what is pending (e.g. after the user freed some space). */
+bool sess_log_flush(struct sess_log *l);
+
+/* NULL while everything recorded is on disk, else the reason it is not. */
+const char *sess_log_error(const struct sess_log *l);
+/* The file's path (NULL until it is known). */
+const char *sess_log_path(const struct sess_log *l);
+
+#endif
