@@ -4,7 +4,8 @@
  * truncated):
  *   - the smallest cache (--mem min) gives logits bitwise equal to RAM,
  *     token after token, and allocates nothing per token after warm-up
- *     (malloc and friends are wrapped at link time and counted);
+ *     (malloc and friends are wrapped at link time and counted), and
+ *     prompt chunks after the first allocate nothing either;
  *   - an injected EIO (HEFT_FAULT_READ=N) and an injected short read
  *     (HEFT_FAULT_SHORT=N) end the evaluation with an error that names the
  *     tensor, layer and expert; the KV cache is left as it was, and the
@@ -187,6 +188,39 @@ static void test_bitwise_and_no_alloc(const char *path, const float *ref, int V)
 		}
 }
 
+/* Prefill in chunks: after a warm-up chunk, the next chunks (full and
+ * partial) allocate nothing, in RAM and streaming from the smallest cache,
+ * and the two give the same bits. */
+static void test_chunks_no_alloc(const char *path)
+{
+	static const int32_t chunk[N_PROMPT] = {9, 10, 11, 12, 13, 14, 15, 16};
+	struct model_opts ram = {.io = WIO_RAM, .quiet = true};
+	const struct model_opts *modes[2] = {&ram, &stream_min};
+	float *first = NULL;
+	for (int k = 0; k < 2; k++) {
+		struct run r;
+		if (!open_run(&r, path, modes[k])) {
+			CHECK(0);
+			continue;
+		}
+		int V = r.m->hp.n_vocab;
+		const float *l = forward_eval(r.f, prompt, N_PROMPT, false);
+		CHECK(l != NULL);
+		long before = atomic_load(&n_allocs);
+		for (int c = 0; l && c < 3; c++)
+			l = forward_eval(r.f, chunk, c == 2 ? 5 : N_PROMPT, false);
+		long allocs = atomic_load(&n_allocs) - before;
+		CHECKF(l && allocs == 0, "%s: %ld allocations in 3 prompt chunks after warm-up",
+		       k ? "stream" : "ram", allocs);
+		if (l && !k)
+			first = memcpy(xmalloc((size_t)V * sizeof *first), l, (size_t)V * sizeof *first);
+		else if (l && first)
+			CHECKF(!memcmp(l, first, (size_t)V * sizeof *l), "chunked prefill: stream differs from RAM");
+		close_run(&r);
+	}
+	free(first);
+}
+
 /* An injected fault on the Nth read: the evaluation that meets it fails
  * with a message naming the expert; redoing it gives RAM's logits. */
 static void test_injected(const char *path, const float *ref, int V, const char *var)
@@ -287,6 +321,7 @@ int main(void)
 	close_run(&r);
 
 	test_bitwise_and_no_alloc(path, ref, V);
+	test_chunks_no_alloc(path);
 	test_injected(path, ref, V, "HEFT_FAULT_READ");
 	test_injected(path, ref, V, "HEFT_FAULT_SHORT");
 	test_truncated(path, ref, V);

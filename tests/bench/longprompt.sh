@@ -99,7 +99,9 @@ cp "$tmp/out" "$tmp/out3"
 if [ -s "$tmp/out2" ] && cmp -s "$tmp/out2" "$tmp/out3"; then same=yes; else same=no; fi
 
 # Warm start: 64 decoded tokens, the engine exits (records its hot list),
-# a second engine starts warm.
+# a second engine starts warm. The runs above left a hot list of their own
+# (every run writes one): start from none, so that the first is cold.
+rm -rf "$XDG_CACHE_HOME/heft"
 capped "warm 1: cold, 64 tokens" "$engine" bench "$model" -p 16 -n 64 -t "$THREADS" --io stream --mem "$B"
 capped "warm 2: restarted" "$engine" bench "$model" -p 16 -n 64 -t "$THREADS" --io stream --mem "$B"
 
