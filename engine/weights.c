@@ -120,6 +120,7 @@ struct weights {
 	uint32_t *uses_prev;     /* from the hot list read at load (halved: aging) */
 	char *hot_path;          /* where the hot list lives; NULL: not kept */
 	uint64_t warm_total;     /* bytes asked for at load */
+	uint64_t warm_evicted;   /* of those, arrived and since replaced */
 };
 
 static void warm_init(struct weights *w, bool warm);
@@ -738,6 +739,9 @@ static int pick_victim(struct weights *w, int layer)
 
 static void evict(struct weights *w, struct slot *s)
 {
+	for (int q = 0; s->warm && q < EXP_NPARTS; q++) /* arrived, then replaced: still read */
+		if (iosched_state(&s->req[q]) == IO_DONE)
+			w->warm_evicted += s->req[q].len;
 	s->warm = false;
 	if (s->layer >= 0) {
 		if (s->prefetched)
@@ -1342,6 +1346,7 @@ void weights_get_stats(struct weights *w, struct weights_stats *st)
 	st->io_wait_s = w->io_wait_s;
 	st->layer_bytes_read = w->layer_bytes_read;
 	st->warm_total = w->warm_total;
+	st->warm_bytes = w->warm_evicted;
 	for (int i = 0; i < w->n_slots; i++) {
 		const struct slot *sl = &w->slots[i];
 		for (int q = 0; sl->warm && q < EXP_NPARTS; q++)
