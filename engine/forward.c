@@ -349,35 +349,57 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 {
 	const struct hparams *hp = &f->m->hp;
 	const struct layer *l = &f->m->layers[layer];
+	const struct kv_cache *kv = f->kv;
 	int dk = f->att_dk, dv = f->att_dv, kvh = h / (hp->n_head / hp->n_head_kv);
+	uint32_t tk = kv->type_k, tv = f->mla ? kv->type_k : kv->type_v;
 	float *qh = scratch;
 	uint16_t *acc = (uint16_t *)(scratch + dk);
+	float *acc32 = scratch + dk, *vrow = scratch + dk + dv;
+	void *qk = tk == GGML_F16 ? (void *)qh : (void *)(scratch + dk + 2 * dv);
 	const float *q = (f->mla ? f->qa : f->q) + ((size_t)i * hp->n_head + h) * dk;
 	float *out = f->attn + ((size_t)i * hp->n_head + h) * dv;
-	vec_dot_fn dot16 = qtypes[GGML_F16].vec_dot;
+	vec_dot_fn kdot = qtypes[tk].vec_dot;
+	size_t koff = kv_elem_offset(tk, kvh * dk), voff = f->mla ? 0 : kv_elem_offset(tv, kvh * dv);
 	int t0 = windowed(hp, layer) ? MAX(0, pos - hp->n_swa + 1) : 0;
 
-	for (int d = 0; d < dk; d++)
-		qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
-	memset(acc, 0, (size_t)dv * sizeof *acc);
+	/* The query in the keys' dot-product format: F16 (rounded floats), or
+	 * Q8_0 blocks for Q8_0 keys. An F16 V sums in F16 as the reference
+	 * does; a Q8_0 V is dequantized row by row and sums in F32. */
+	if (tk == GGML_F16)
+		for (int d = 0; d < dk; d++)
+			qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+	else
+		qtypes[GGML_Q8_0].from_float(q, qk, dk);
+	if (tv == GGML_F16)
+		memset(acc, 0, (size_t)dv * sizeof *acc);
+	else
+		memset(acc32, 0, (size_t)dv * sizeof *acc32);
 	float M = -INFINITY, S = 0.0f;
 	for (int t = t0; t <= pos; t++) {
 		float s, ms = 1.0f, vs = 1.0f;
-		dot16(dk, &s, kv_k(f->kv, layer, t) + (size_t)kvh * dk, qh);
+		kdot(dk, &s, kv_k(kv, layer, t) + koff, qk);
 		s *= hp->kq_scale;
-		if (s > M) { /* new maximum: rescale what was summed */
+		bool rescale = s > M;
+		if (rescale) { /* new maximum: rescale what was summed */
 			ms = expf(M - s);
 			M = s;
-			f16_scale(dv, acc, ms);
 		} else {
 			vs = expf(s - M);
 		}
-		const uint16_t *v = f->mla ? kv_k(f->kv, layer, t) : kv_v(f->kv, layer, t) + (size_t)kvh * dv;
-		f16_axpy(dv, acc, v, vs);
+		const unsigned char *v = (f->mla ? kv_k(kv, layer, t) : kv_v(kv, layer, t)) + voff;
+		if (tv == GGML_F16) {
+			if (rescale)
+				f16_scale(dv, acc, ms);
+			f16_axpy(dv, acc, (const uint16_t *)(const void *)v, vs);
+		} else {
+			qtypes[tv].to_float(v, vrow, dv);
+			for (int d = 0; d < dv; d++)
+				acc32[d] = fmaf(vrow[d], vs, rescale ? acc32[d] * ms : acc32[d]);
+		}
 		S = S * ms + vs;
 	}
 	for (int d = 0; d < dv; d++)
-		out[d] = fp16_to_fp32(acc[d]);
+		out[d] = tv == GGML_F16 ? fp16_to_fp32(acc[d]) : acc32[d];
 	if (l->attn_sinks.data) {
 		float sink = ((const float *)l->attn_sinks.data)[h], ms = 1.0f, vs = 1.0f;
 		if (sink > M) {
@@ -1025,9 +1047,11 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 		f->att_dk = kd;
 		f->att_dv = hp->kv_lora_rank;
 	}
+	uint32_t tk = m->kv_type_k == GGML_Q8_0 ? GGML_Q8_0 : GGML_F16;
+	uint32_t tv = m->kv_type_v == GGML_Q8_0 ? GGML_Q8_0 : GGML_F16;
 	if (z->f)
-		f->kv = kv_new(hp->n_layer, n_ctx, kd, vd);
-	z->bytes += (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)(kd + vd) * 2; /* F16 */
+		f->kv = kv_new(hp->n_layer, n_ctx, kd, vd, tk, tv);
+	z->bytes += kv_bytes_for(hp->n_layer, n_ctx, kd, vd, tk, tv);
 
 	size_t B = (size_t)max_batch, k = (size_t)MAX(hp->n_expert_used, 1);
 	size_t ff = (size_t)MAX((size_t)hp->n_ff, k * (size_t)hp->n_ff_exp);
@@ -1048,7 +1072,9 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 	f->rope_cs = take_f32(z, B * hp->n_rot);
 	for (int i = 0; i < ACT_SLOTS; i++)
 		f->act_buf[i] = take(z, B * k * act_row_max((int64_t)wide));
-	f->att_stride = ((size_t)f->att_dk + f->att_dv + 15) & ~(size_t)15;
+	/* attend()'s scratch: the query (dk floats), the running sum (dv
+	 * floats: F16 or F32), a dequantized V row (dv) and the query in Q8_0 */
+	f->att_stride = ((size_t)f->att_dk + 2 * (size_t)f->att_dv + ((size_t)f->att_dk / 32 * 34 + 3) / 4 + 15) & ~(size_t)15;
 	f->att_scratch = take_f32(z, f->att_stride * (size_t)n_threads);
 	if (f->mla) {
 		f->qlora = take_f32(z, B * (size_t)MAX(hp->q_lora_rank, 1));

@@ -932,7 +932,7 @@ static void print_json(FILE *f, const struct summary *s, bool tensors, const str
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: heft-engine inspect [--tensors] [--json] [--mem SIZE|min [--io MODE] [--cache-policy P]\n"
-		   "                           [--ctx N] [-b N] [-t N]] MODEL.gguf\n"
+		   "                           [--cache-type-k T] [--cache-type-v T] [--ctx N] [-b N] [-t N]] MODEL.gguf\n"
 		   "  --mem and the flags after it print the memory plan a run would make:\n%s",
 		model_flags_usage);
 }
@@ -947,6 +947,8 @@ int cmd_inspect(int argc, char **argv)
 		{"io", required_argument, NULL, 'I'},
 		{"cache-policy", required_argument, NULL, 'P'},
 		{"no-prefetch", no_argument, NULL, 'N'},
+		{"cache-type-k", required_argument, NULL, 'K'},
+		{"cache-type-v", required_argument, NULL, 'V'},
 		{"ctx", required_argument, NULL, 'c'},
 		{"batch-size", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 'T'},
@@ -965,8 +967,15 @@ int cmd_inspect(int argc, char **argv)
 		case 'M':
 		case 'I':
 		case 'P':
-		case 'N': {
-			const char *flag = c == 'M' ? "--mem" : c == 'I' ? "--io" : c == 'P' ? "--cache-policy" : "--no-prefetch";
+		case 'N':
+		case 'K':
+		case 'V': {
+			const char *flag = c == 'M'   ? "--mem"
+					   : c == 'I' ? "--io"
+					   : c == 'P' ? "--cache-policy"
+					   : c == 'K' ? "--cache-type-k"
+					   : c == 'V' ? "--cache-type-v"
+						      : "--no-prefetch";
 			char *av[2] = {(char *)flag, optarg};
 			int i = 0;
 			if (parse_model_flag(optarg ? 2 : 1, av, &i, &pv.mo) < 0)

@@ -1,12 +1,15 @@
-/* kv.h - the attention KV cache: per layer, per position, F16.
+/* kv.h - the attention KV cache: per layer, per position, F16 or Q8_0.
  *
  * Keys and values are rounded to F16 when stored, as llama.cpp does, so
- * logits match it. n_pos is the number of positions filled; truncating to a
+ * logits match it; --cache-type-k/--cache-type-v q8_0 store them in Q8_0
+ * blocks instead (32 elements in 34 bytes: 0.53x the memory), every head's
+ * dimensions a whole number of blocks. n_pos is the number of positions filled; truncating to a
  * shorter prefix (editing a conversation) only moves n_pos - the prefix's
  * entries stay valid. */
 #ifndef HEFT_KV_H
 #define HEFT_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,25 +18,41 @@ struct kv_cache {
 	int k_dim, v_dim; /* floats per position: n_head_kv * head_dim; v_dim 0 = no V
 			   * (MLA: K rows hold the latent + rope key, V is read from them) */
 	int n_pos;
-	uint32_t type_k, type_v; /* element types (ggml ids): GGML_F16 */
-	uint16_t *k, *v; /* [layer][pos][dim] */
+	uint32_t type_k, type_v; /* element types (ggml ids): GGML_F16 or GGML_Q8_0 */
+	size_t row_k, row_v;     /* bytes of one position's K (V) row */
+	unsigned char *k, *v;    /* [layer][pos][row] */
 };
 
-struct kv_cache *kv_new(int n_layer, int n_ctx, int k_dim, int v_dim);
+/* type_k/type_v: GGML_F16 or GGML_Q8_0 (kv_type_ok). */
+struct kv_cache *kv_new(int n_layer, int n_ctx, int k_dim, int v_dim, uint32_t type_k, uint32_t type_v);
 void kv_free(struct kv_cache *kv);
 
-static inline uint16_t *kv_k(const struct kv_cache *kv, int layer, int pos)
+/* Whether rows of `dim` elements cut into heads of `head` elements can be
+ * stored as `type` (F16 always; Q8_0 when every head is whole blocks). */
+bool kv_type_ok(uint32_t type, int dim, int head);
+/* Bytes a cache of this geometry takes (what kv_new allocates). */
+uint64_t kv_bytes_for(int n_layer, int n_ctx, int k_dim, int v_dim, uint32_t type_k, uint32_t type_v);
+/* "f16" / "q8_0" -> type id; 0 and *type set, or -1 for another name. */
+int kv_type_parse(const char *name, uint32_t *type);
+
+static inline unsigned char *kv_k(const struct kv_cache *kv, int layer, int pos)
 {
-	return kv->k + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * (size_t)kv->k_dim;
+	return kv->k + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * kv->row_k;
 }
 
-static inline uint16_t *kv_v(const struct kv_cache *kv, int layer, int pos)
+static inline unsigned char *kv_v(const struct kv_cache *kv, int layer, int pos)
 {
-	return kv->v + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * (size_t)kv->v_dim;
+	return kv->v + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * kv->row_v;
 }
 
-/* Store one position's keys and values (floats, rounded to F16; v unused
- * when v_dim is 0). */
+/* Byte offset of element `elem` (a multiple of the type's block) in a row. */
+static inline size_t kv_elem_offset(uint32_t type, int elem)
+{
+	return type == 8 /* GGML_Q8_0 */ ? (size_t)elem / 32 * 34 : (size_t)elem * 2;
+}
+
+/* Store one position's keys and values (floats, rounded to the cache's
+ * types; v unused when v_dim is 0). */
 void kv_store(struct kv_cache *kv, int layer, int pos, const float *k, const float *v);
 
 /* Forget positions >= n_pos (n_pos <= current). */

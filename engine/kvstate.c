@@ -217,7 +217,7 @@ static struct layout layout_of(const struct model *m, const struct kv_cache *kv)
 
 static const char *type_name(uint32_t t)
 {
-	return t == GGML_F16 ? "F16" : "type?";
+	return t == GGML_F16 ? "F16" : t == GGML_Q8_0 ? "Q8_0" : "type?";
 }
 
 static void layout_str(const struct layout *l, char *out, size_t n)
@@ -498,7 +498,12 @@ static enum kvstate_result check_layout(struct loader *L, const struct model *m,
 static enum kvstate_result check_size(struct loader *L)
 {
 	const struct layout *l = &L->h.lay;
-	uint64_t n = L->h.n_tokens, row = 2 * ((uint64_t)l->k_dim + l->v_dim), kvb, want;
+	uint64_t n = L->h.n_tokens, row, kvb, want;
+	if ((l->type_k != GGML_F16 && l->type_k != GGML_Q8_0) || (l->type_v != GGML_F16 && l->type_v != GGML_Q8_0) ||
+	    (l->type_k == GGML_Q8_0 && l->k_dim % QK8_0) || (l->type_v == GGML_Q8_0 && l->v_dim % QK8_0))
+		return refuse(L, "corrupt header (KV element types %" PRIu32 "/%" PRIu32 ")", l->type_k, l->type_v);
+	row = (l->type_k == GGML_Q8_0 ? (uint64_t)l->k_dim / QK8_0 * 34 : 2 * (uint64_t)l->k_dim) +
+	      (l->type_v == GGML_Q8_0 ? (uint64_t)l->v_dim / QK8_0 * 34 : 2 * (uint64_t)l->v_dim);
 	if (n > L->h.n_ctx)
 		return refuse(L, "corrupt header (%" PRIu64 " tokens in a context of %" PRIu32 ")", n, L->h.n_ctx);
 	if (!mul_u64(n * row, l->n_layer, &kvb) || !add_u64(kvb, L->hlen + 4 * n + 8, &want))

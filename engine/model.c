@@ -3,6 +3,7 @@
 
 #include "cpu.h"
 #include "forward.h"
+#include "kv.h"
 #include "quant.h"
 #include "util.h"
 
@@ -615,6 +616,37 @@ static uint64_t runtime_bytes(const struct model *m, int threads)
 	return ((uint64_t)16 << 20) + (uint64_t)m->hp.n_vocab * 96 + (uint64_t)MAX(threads, 1) * (256u << 10);
 }
 
+/* The KV cache's element types from --cache-type-k/-v: Q8_0 only where
+ * every head is whole 32-element blocks (MLA: the latent and the rope key). */
+static int kv_types(struct model *m, const struct model_opts *o, char *err, size_t errlen)
+{
+	const struct hparams *hp = &m->hp;
+	m->kv_type_k = o->cache_type_k == GGML_Q8_0 ? GGML_Q8_0 : GGML_F16;
+	m->kv_type_v = o->cache_type_v == GGML_Q8_0 ? GGML_Q8_0 : GGML_F16;
+	if (hp->kv_lora_rank > 0) { /* one row holds both: V is its latent part */
+		if (m->kv_type_k != m->kv_type_v) {
+			snprintf(err, errlen, "--cache-type-k and --cache-type-v must agree for %s (V is read from the K rows)",
+				 m->arch_name);
+			return -1;
+		}
+		if (m->kv_type_k == GGML_Q8_0 && (hp->kv_lora_rank % 32 || hp->n_rot % 32)) {
+			snprintf(err, errlen, "--cache-type-k q8_0: latent %d + rope %d is not whole 32-element blocks",
+				 hp->kv_lora_rank, hp->n_rot);
+			return -1;
+		}
+		return 0;
+	}
+	if (!kv_type_ok(m->kv_type_k, hp->n_head_kv * hp->head_dim_k, hp->head_dim_k)) {
+		snprintf(err, errlen, "--cache-type-k q8_0: head dimension %d is not a multiple of 32", hp->head_dim_k);
+		return -1;
+	}
+	if (!kv_type_ok(m->kv_type_v, hp->n_head_kv * hp->head_dim_v, hp->head_dim_v)) {
+		snprintf(err, errlen, "--cache-type-v q8_0: head dimension %d is not a multiple of 32", hp->head_dim_v);
+		return -1;
+	}
+	return 0;
+}
+
 /* The plan, and the prompt chunk it allows: -b if given, else the largest
  * power of two up to 2048 whose activations take at most a quarter of what
  * the budget leaves after the dense weights (a bigger chunk amortizes one
@@ -689,7 +721,7 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 		for (int i = 0; i < L.n_binds; i++)
 			if (L.binds[i].dst == &m->token_embd && gguf_find_tensor(g, "output.weight"))
 				weights_set_rowwise(m->w, L.binds[i].handle);
-		if (plan(m, o, err, errlen) < 0)
+		if (kv_types(m, o, err, errlen) < 0 || plan(m, o, err, errlen) < 0)
 			L.failed = true;
 	}
 	if (!L.failed && !o->quiet)
@@ -763,7 +795,9 @@ const char model_flags_usage[] =
 	"  --cache-policy layer-lru|lru|lfu\n"
 	"                         expert-cache replacement (default layer-lru)\n"
 	"  --no-prefetch          do not read the next layer's experts ahead\n"
-	"  --no-warm              do not fill the expert cache with the last run's hot experts\n";
+	"  --no-warm              do not fill the expert cache with the last run's hot experts\n"
+	"  --cache-type-k f16|q8_0, --cache-type-v f16|q8_0\n"
+	"                         KV cache element types (default f16; q8_0: 0.53x the memory)\n";
 
 int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o)
 {
@@ -776,13 +810,23 @@ int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o)
 		o->no_warm = true;
 		return 1;
 	}
-	if (strcmp(a, "--mem") && strcmp(a, "--io") && strcmp(a, "--cache-policy"))
+	bool ck = !strcmp(a, "--cache-type-k"), cv = !strcmp(a, "--cache-type-v");
+	if (strcmp(a, "--mem") && strcmp(a, "--io") && strcmp(a, "--cache-policy") && !ck && !cv)
 		return 0;
 	if (!v) {
 		warnx_("%s needs a value", a);
 		return -1;
 	}
 	(*i)++;
+	if (ck || cv) {
+		uint32_t t;
+		if (kv_type_parse(v, &t) < 0) {
+			warnx_("%s: '%s' is not one of f16, q8_0", a, v);
+			return -1;
+		}
+		*(ck ? &o->cache_type_k : &o->cache_type_v) = t;
+		return 1;
+	}
 	if (!strcmp(a, "--mem")) {
 		uint64_t b;
 		if (!strcmp(v, "min")) {

@@ -82,6 +82,7 @@ struct model {
 	struct wmat token_embd, output_norm, output; /* output = token_embd when tied */
 	float *rope_freqs; /* optional per-pair frequency divisors (n_rot/2), or NULL */
 	struct layer *layers;
+	uint32_t kv_type_k, kv_type_v; /* the KV cache's element types (GGML_F16 or GGML_Q8_0) */
 };
 
 /* Load a model; NULL with a one-line message in err on failure. */
@@ -113,6 +114,8 @@ struct model_opts {
 	int threads;               /* 0: one per core */
 	bool quiet;                /* do not print the plan line on stderr */
 	bool plan_only;            /* make the plan, read no weights (inspect --mem) */
+	uint32_t cache_type_k;     /* KV cache element types: GGML_Q8_0, or 0 for F16 */
+	uint32_t cache_type_v;
 };
 
 /* Load with default options (everything the budget allows). */
@@ -121,7 +124,8 @@ struct model *model_load(const char *path, char *err, size_t errlen);
 struct model *model_load_opts(const char *path, const struct model_opts *o, char *err, size_t errlen);
 
 /* If argv[*i] is a loading flag (--mem SIZE, --io auto|ram|stream|mmap,
- * --cache-policy layer-lru|lru|lfu, --no-prefetch, --no-warm), store it in o and step
+ * --cache-policy layer-lru|lru|lfu, --no-prefetch, --no-warm, --cache-type-k and
+ * --cache-type-v f16|q8_0), store it in o and step
  * *i over its value: 1; 0 if it is not one; -1 for a bad value (reported). */
 int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o);
 /* Usage text of those flags, for the subcommands' --help. */

@@ -105,6 +105,12 @@ def plan(path, budget):
     return inspect(path, budget)["plan"]
 
 
+def plan_or_none(path, budget):
+    """The plan, or None when the budget is refused (below the minimum)."""
+    r = sh([engine, "inspect", "--json", "--mem", budget, "--io", "stream", "--threads", T, path])
+    return json.loads(r.stdout)["plan"] if r.returncode == 0 else None
+
+
 def dry_bytes(like, layers):
     r = sh([engine, "synth", "--like", like, "--preset", preset, "--layers", layers, "--dry-run"])
     if r.returncode:
@@ -183,12 +189,15 @@ def run(label, path, budget, io="stream", n=N, cgroup=True):
 def find_budget(path, k, slots):
     """Smallest budget (MiB steps) whose plan streams k layers with at least
     `slots` cache slots; the plan as well. None when k is out of reach."""
-    lo = plan(path, "min")["min_budget"] >> 20
+    # "min" is the minimum for 512-token prompt chunks; a decode run's plan
+    # takes smaller chunks at smaller budgets, so search from far below and
+    # count a refused budget as too small.
+    lo = 64
     hi = (os.path.getsize(path) >> 20) + 16384
-    ok = lambda b, p: p["stream_layers"] <= k and (p["stream_layers"] < k or p["n_slots"] >= slots)
+    ok = lambda p: p is not None and p["stream_layers"] <= k and (p["stream_layers"] < k or p["n_slots"] >= slots)
     while lo < hi:
         mid = (lo + hi) // 2
-        if ok(mid, plan(path, mid << 20)):
+        if ok(plan_or_none(path, mid << 20)):
             hi = mid
         else:
             lo = mid + 1
@@ -275,6 +284,9 @@ for like in models:
         C = base_ram + n_moe * t_ram
         D = S + m * Ef
         io = D / R if R else float("nan")
+        # if routing were uniform, hits = the cache's share f of the experts
+        Du = S + (1 - f) * Ef
+        iou = Du / R if R else float("nan")
         res = {"row": "projection", "model": like, "budget": B, "plan": fp, "f": f, "k": k, "n_moe": n_moe,
                "cut_moe": cut_moe, "s_cut": s_cut, "t_plain": t_plain, "t_sdense": t_sd, "base": base,
                "T_full": T_full, "tok_min": 60 / T_full if T_full > 0 else float("nan"),
@@ -284,6 +296,7 @@ for like in models:
                "miss_bytes": m, "io_wait": med(a0["rows"], "io_wait_share"),
                "read_mb_s": med(a0["rows"], "read_mb_s"), "C": C, "t_ram": t_ram, "base_ram": base_ram,
                "D": D, "R": R, "T_sum": C + io, "T_max": max(C, io),
+               "D_unif": Du, "T_unif_sum": C + iou, "T_unif_max": max(C, iou),
                "load": statistics.median([r["load1"] for r in a0["rows"] + r0["rows"]])}
         record(res)
         results.append(res)
@@ -304,20 +317,22 @@ G = lambda b: "%.2f" % (b / GiB)
 print("Full model per budget (plan of the sparse full file; per-layer times measured on the cuts):\n")
 print("| model | --mem | full plan: resident GiB, streamed layers (GiB/token), cache slots (f) | cut runs: budget GiB, slots | "
       "per MoE layer ms: plain / dense streamed | base ms | cache hits (all hits) | projected s/token | tok/min |"
-      " bytes model: C s + D GiB / R GiB/s | no overlap / overlap tok/min | load |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      " bytes model: C s + D GiB / R GiB/s | no overlap / overlap tok/min |"
+      " uniform routing (hits = f): D GiB, no overlap / overlap tok/min | load |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in results:
     if r["row"] != "projection":
         continue
     p = r["plan"]
     print("| %s | %dG | %s, %d (%s), %d (%.2f%%) | %s, %d%s | %.0f / %s | %.0f | %.0f%% (%.0f%%) | %.2f | %.1f | "
-          "%.2f + %s / %s | %.1f / %.1f | %.1f |" % (
+          "%.2f + %s / %s | %.1f / %.1f | %s, %.1f / %.1f | %.1f |" % (
               r["model"], r["budget"] >> 30, G(p["resident_bytes"]), r["k"], G(p["layer_stream_bytes"]),
               p["n_slots"], 100 * r["f"], G(r["cut_budget"]), r["cut_slots"],
               "; streamed %s" % G(r["cut_stream_budget"]) if r["cut_stream_budget"] else "",
               1e3 * r["t_plain"], "%.0f" % (1e3 * r["t_sdense"]) if r["k"] else "-", 1e3 * r["base"],
               100 * r["hit"], 100 * r["hit_all"], r["T_full"], r["tok_min"], r["C"], G(r["D"]),
-              G(r["R"]) if r["R"] else "?", 60 / r["T_sum"], 60 / r["T_max"], r["load"]))
+              G(r["R"]) if r["R"] else "?", 60 / r["T_sum"], 60 / r["T_max"],
+              G(r["D_unif"]), 60 / r["T_unif_sum"], 60 / r["T_unif_max"], r["load"]))
 print("\nIn RAM (compute only): per MoE layer / base, ms")
 seen = set()
 for r in results:
