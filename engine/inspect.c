@@ -949,6 +949,7 @@ int cmd_inspect(int argc, char **argv)
 		{"no-prefetch", no_argument, NULL, 'N'},
 		{"cache-type-k", required_argument, NULL, 'K'},
 		{"cache-type-v", required_argument, NULL, 'V'},
+		{"stream-layers", required_argument, NULL, 'S'},
 		{"ctx", required_argument, NULL, 'c'},
 		{"batch-size", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 'T'},
@@ -969,12 +970,14 @@ int cmd_inspect(int argc, char **argv)
 		case 'P':
 		case 'N':
 		case 'K':
-		case 'V': {
+		case 'V':
+		case 'S': {
 			const char *flag = c == 'M'   ? "--mem"
 					   : c == 'I' ? "--io"
 					   : c == 'P' ? "--cache-policy"
 					   : c == 'K' ? "--cache-type-k"
 					   : c == 'V' ? "--cache-type-v"
+					   : c == 'S' ? "--stream-layers"
 						      : "--no-prefetch";
 			char *av[2] = {(char *)flag, optarg};
 			int i = 0;

@@ -796,6 +796,8 @@ const char model_flags_usage[] =
 	"                         expert-cache replacement (default layer-lru)\n"
 	"  --no-prefetch          do not read the next layer's experts ahead\n"
 	"  --no-warm              do not fill the expert cache with the last run's hot experts\n"
+	"  --stream-layers N      with --io stream: read at least the last N layers' dense\n"
+	"                         weights per token too (for benchmarks; default: as the budget needs)\n"
 	"  --cache-type-k f16|q8_0, --cache-type-v f16|q8_0\n"
 	"                         KV cache element types (default f16; q8_0: 0.53x the memory)\n";
 
@@ -810,14 +812,23 @@ int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o)
 		o->no_warm = true;
 		return 1;
 	}
-	bool ck = !strcmp(a, "--cache-type-k"), cv = !strcmp(a, "--cache-type-v");
-	if (strcmp(a, "--mem") && strcmp(a, "--io") && strcmp(a, "--cache-policy") && !ck && !cv)
+	bool ck = !strcmp(a, "--cache-type-k"), cv = !strcmp(a, "--cache-type-v"), sl = !strcmp(a, "--stream-layers");
+	if (strcmp(a, "--mem") && strcmp(a, "--io") && strcmp(a, "--cache-policy") && !ck && !cv && !sl)
 		return 0;
 	if (!v) {
 		warnx_("%s needs a value", a);
 		return -1;
 	}
 	(*i)++;
+	if (sl) {
+		int64_t n;
+		if (!parse_i64(v, 0, 1 << 20, &n)) {
+			warnx_("--stream-layers: '%s' is not a number of layers", v);
+			return -1;
+		}
+		o->stream_layers = (int)n;
+		return 1;
+	}
 	if (ck || cv) {
 		uint32_t t;
 		if (kv_type_parse(v, &t) < 0) {

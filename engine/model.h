@@ -114,6 +114,7 @@ struct model_opts {
 	int threads;               /* 0: one per core */
 	bool quiet;                /* do not print the plan line on stderr */
 	bool plan_only;            /* make the plan, read no weights (inspect --mem) */
+	int stream_layers;         /* stream at least the last N layers' dense weights (benchmarks) */
 	uint32_t cache_type_k;     /* KV cache element types: GGML_Q8_0, or 0 for F16 */
 	uint32_t cache_type_v;
 };

@@ -419,16 +419,27 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 		return -1;
 	}
 	/* Dense bytes are used by every token: keep as many layers' resident as
-	 * the budget allows, streaming the last ones first. */
-	for (int l = w->n_layers - 1; l >= 0 && need > p->budget; l--) {
+	 * the budget allows, streaming the last ones first (at least
+	 * --stream-layers of them). The two layer buffers are as big as the
+	 * biggest streamed layer: leading dense blocks, often the biggest,
+	 * stream last. */
+	uint64_t sbuf = 0;
+	for (int l = w->n_layers - 1; l >= 0 && (need > p->budget || p->n_stream_layers < o->stream_layers); l--) {
 		if (!w->lay_bytes[l])
 			continue;
-		if (!p->n_stream_layers)
-			need += 2 * lbuf;
+		if (w->lay_bytes[l] > sbuf) {
+			need += 2 * (w->lay_bytes[l] - sbuf);
+			sbuf = w->lay_bytes[l];
+		}
 		w->lay_stream[l] = true;
 		p->n_stream_layers++;
 		need -= MIN(w->lay_bytes[l], need);
 		streamed_bytes += w->lay_bytes[l];
+	}
+	if (need > p->budget) { /* cannot happen when budget >= min_budget; be safe */
+		fmt_bytes(b2, sizeof b2, need);
+		plan_refuse(p, err, errlen, "--mem %s is too small: streaming needs %s", b1, b2);
+		return -1;
 	}
 	for (int i = 0; i < w->n_ent; i++) {
 		struct wentry *e = &w->ent[i];
@@ -440,7 +451,7 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 			p->layer_stream_bytes += e->t->nbytes;
 		}
 	}
-	p->layer_buf_bytes = p->n_stream_layers ? 2 * lbuf : 0;
+	p->layer_buf_bytes = p->n_stream_layers ? 2 * sbuf : 0;
 	p->cold_read_per_token += p->layer_stream_bytes;
 	stream_fixed = p->dense_bytes + p->layer_buf_bytes + extra;
 	uint64_t n = p->budget > stream_fixed ? (p->budget - stream_fixed) / p->slot_bytes : 0;

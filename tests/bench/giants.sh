@@ -22,7 +22,9 @@
 #   2. CUT and REF are run at budgets chosen (by searching `inspect --mem`)
 #      so that each MoE layer has the same cache share as in FULL (slots =
 #      f x their experts, at least the plan's minimum) and so that either no
-#      layer or every MoE layer has its dense bytes streamed. Differences
+#      layer or every MoE layer has its dense bytes streamed (--stream-layers
+#      forces the latter: left to itself a small model's plan skips from no
+#      layer to several, the first costing two layer buffers). Differences
 #      give the time of one MoE layer, plain (t_plain) and with its dense
 #      bytes streamed (t_sdense), and the rest (base: dense layers, output
 #      head, embedding): T_full = base + (n_moe - k) t_plain + k t_sdense.
@@ -105,9 +107,9 @@ def plan(path, budget):
     return inspect(path, budget)["plan"]
 
 
-def plan_or_none(path, budget):
+def plan_or_none(path, budget, extra=()):
     """The plan, or None when the budget is refused (below the minimum)."""
-    r = sh([engine, "inspect", "--json", "--mem", budget, "--io", "stream", "--threads", T, path])
+    r = sh([engine, "inspect", "--json", "--mem", budget, "--io", "stream", "--threads", T] + list(extra) + [path])
     return json.loads(r.stdout)["plan"] if r.returncode == 0 else None
 
 
@@ -149,7 +151,7 @@ def cpu_pressure():
         return None
 
 
-def run(label, path, budget, io="stream", n=N, cgroup=True):
+def run(label, path, budget, io="stream", n=N, cgroup=True, extra=()):
     """One bench run; returns its stats row (with 'ok')."""
     for attempt in (1, 2):
         if io == "stream":
@@ -159,7 +161,7 @@ def run(label, path, budget, io="stream", n=N, cgroup=True):
             if os.path.exists(f):
                 os.unlink(f)
         cmd = [engine, "bench", path, "-p", 1, "-n", n, "-t", T, "--io", io, "--mem", budget, "--no-warm",
-               "--stats-json", st]
+               "--stats-json", st] + list(extra)
         if cgroup:
             cmd = [here + "/cgroup-run", "--report", cg, int(budget * 1.05), "--"] + cmd
         load, p0, t0 = os.getloadavg()[0], cpu_pressure(), time.time()
@@ -187,22 +189,26 @@ def run(label, path, budget, io="stream", n=N, cgroup=True):
 
 
 def find_budget(path, k, slots):
-    """Smallest budget (MiB steps) whose plan streams k layers with at least
-    `slots` cache slots; the plan as well. None when k is out of reach."""
+    """Smallest budget (MiB steps) whose plan streams exactly the last k
+    layers' dense weights (forced with --stream-layers when k > 0: a plan
+    left to itself jumps past small k, the first streamed layer costing two
+    layer buffers) with at least `slots` cache slots; the plan as well.
+    None when out of reach."""
+    extra = ("--stream-layers", str(k)) if k else ()
     # "min" is the minimum for 512-token prompt chunks; a decode run's plan
     # takes smaller chunks at smaller budgets, so search from far below and
     # count a refused budget as too small.
     lo = 64
     hi = (os.path.getsize(path) >> 20) + 16384
-    ok = lambda p: p is not None and p["stream_layers"] <= k and (p["stream_layers"] < k or p["n_slots"] >= slots)
+    ok = lambda p: p is not None and p["stream_layers"] <= k and p["n_slots"] >= slots
     while lo < hi:
         mid = (lo + hi) // 2
-        if ok(plan_or_none(path, mid << 20)):
+        if ok(plan_or_none(path, mid << 20, extra)):
             hi = mid
         else:
             lo = mid + 1
-    p = plan(path, lo << 20)
-    return (lo << 20, p) if p["stream_layers"] == k else (None, p)
+    p = plan_or_none(path, lo << 20, extra)
+    return (lo << 20, p) if ok(p) and p["stream_layers"] == k else (None, p)
 
 
 def med(rows, key="s_per_token"):
@@ -256,10 +262,11 @@ for like in models:
         if b is None:
             say("%s: no budget streams %d layers of %s" % (tag, k, path))
             return None
-        key = (path, b)
+        key = (path, b, k)
+        extra = ("--stream-layers", str(k)) if k else ()
         if key not in cache:
             cache[key] = {"budget": b, "plan": p,
-                          "rows": [run("%s %s" % (like, tag), path, b) for _ in range(REPS)]}
+                          "rows": [run("%s %s" % (like, tag), path, b, extra=extra) for _ in range(REPS)]}
         return cache[key]
 
     for B in BUDGETS:
