@@ -57,6 +57,7 @@ struct forward {
 	float *q, *k, *v;
 	float *attn;     /* attention output before attn_output, n_head * head_dim_v (MLA: latent) */
 	int att_dk, att_dv; /* per-head dims the attention kernel sees (MLA: latent + rope, latent) */
+	size_t att_kh, att_vh; /* bytes of one head's K (V) in a cache row, in the cache's types */
 	bool mla;
 	/* MLA: q LoRA rows, absorbed queries [n_head][kv_lora + n_rot], decompressed output */
 	float *qlora, *qa, *attn2;
@@ -359,7 +360,7 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 	const float *q = (f->mla ? f->qa : f->q) + ((size_t)i * hp->n_head + h) * dk;
 	float *out = f->attn + ((size_t)i * hp->n_head + h) * dv;
 	vec_dot_fn kdot = qtypes[tk].vec_dot;
-	size_t koff = kv_elem_offset(tk, kvh * dk), voff = f->mla ? 0 : kv_elem_offset(tv, kvh * dv);
+	size_t koff = (size_t)kvh * f->att_kh, voff = f->mla ? 0 : (size_t)kvh * f->att_vh;
 	int t0 = windowed(hp, layer) ? MAX(0, pos - hp->n_swa + 1) : 0;
 
 	/* The query in the keys' dot-product format: F16 (rounded floats), or
@@ -1047,11 +1048,12 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 		f->att_dk = kd;
 		f->att_dv = hp->kv_lora_rank;
 	}
-	uint32_t tk = m->kv_type_k == GGML_Q8_0 ? GGML_Q8_0 : GGML_F16;
-	uint32_t tv = m->kv_type_v == GGML_Q8_0 ? GGML_Q8_0 : GGML_F16;
+	uint32_t tk = m->kv_type_k, tv = m->kv_type_v; /* checked at load (model.c) */
 	if (z->f)
 		f->kv = kv_new(hp->n_layer, n_ctx, kd, vd, tk, tv);
 	z->bytes += kv_bytes_for(hp->n_layer, n_ctx, kd, vd, tk, tv);
+	f->att_kh = (size_t)qtype_row_bytes(tk, (uint64_t)f->att_dk);
+	f->att_vh = (size_t)qtype_row_bytes(tv, (uint64_t)f->att_dv);
 
 	size_t B = (size_t)max_batch, k = (size_t)MAX(hp->n_expert_used, 1);
 	size_t ff = (size_t)MAX((size_t)hp->n_ff, k * (size_t)hp->n_ff_exp);
@@ -1074,7 +1076,7 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 		f->act_buf[i] = take(z, B * k * act_row_max((int64_t)wide));
 	/* attend()'s scratch: the query (dk floats), the running sum (dv
 	 * floats: F16 or F32), a dequantized V row (dv) and the query in Q8_0 */
-	f->att_stride = ((size_t)f->att_dk + 2 * (size_t)f->att_dv + ((size_t)f->att_dk / 32 * 34 + 3) / 4 + 15) & ~(size_t)15;
+	f->att_stride = ((size_t)f->att_dk + 2 * (size_t)f->att_dv + (f->att_kh + 3) / 4 + 15) & ~(size_t)15;
 	f->att_scratch = take_f32(z, f->att_stride * (size_t)n_threads);
 	if (f->mla) {
 		f->qlora = take_f32(z, B * (size_t)MAX(hp->q_lora_rank, 1));

@@ -8,11 +8,11 @@
 
 #include <string.h>
 
-bool kv_type_ok(uint32_t type, int dim, int head)
+bool kv_type_ok(uint32_t type, int head)
 {
 	if (type == GGML_F16)
 		return true;
-	return type == GGML_Q8_0 && head > 0 && head % QK8_0 == 0 && dim % head == 0;
+	return type == GGML_Q8_0 && head > 0 && head % QK8_0 == 0;
 }
 
 int kv_type_parse(const char *name, uint32_t *type)
@@ -28,7 +28,7 @@ int kv_type_parse(const char *name, uint32_t *type)
 
 static size_t row_bytes(uint32_t type, int dim)
 {
-	return kv_elem_offset(type, dim);
+	return (size_t)qtype_row_bytes(type, (uint64_t)dim);
 }
 
 uint64_t kv_bytes_for(int n_layer, int n_ctx, int k_dim, int v_dim, uint32_t type_k, uint32_t type_v)

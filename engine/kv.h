@@ -27,9 +27,9 @@ struct kv_cache {
 struct kv_cache *kv_new(int n_layer, int n_ctx, int k_dim, int v_dim, uint32_t type_k, uint32_t type_v);
 void kv_free(struct kv_cache *kv);
 
-/* Whether rows of `dim` elements cut into heads of `head` elements can be
- * stored as `type` (F16 always; Q8_0 when every head is whole blocks). */
-bool kv_type_ok(uint32_t type, int dim, int head);
+/* Whether heads of `head` elements can be stored as `type` (F16 always;
+ * Q8_0 when a head is whole blocks). */
+bool kv_type_ok(uint32_t type, int head);
 /* Bytes a cache of this geometry takes (what kv_new allocates). */
 uint64_t kv_bytes_for(int n_layer, int n_ctx, int k_dim, int v_dim, uint32_t type_k, uint32_t type_v);
 /* "f16" / "q8_0" -> type id; 0 and *type set, or -1 for another name. */
@@ -43,12 +43,6 @@ static inline unsigned char *kv_k(const struct kv_cache *kv, int layer, int pos)
 static inline unsigned char *kv_v(const struct kv_cache *kv, int layer, int pos)
 {
 	return kv->v + ((size_t)layer * (size_t)kv->n_ctx + (size_t)pos) * kv->row_v;
-}
-
-/* Byte offset of element `elem` (a multiple of the type's block) in a row. */
-static inline size_t kv_elem_offset(uint32_t type, int elem)
-{
-	return type == 8 /* GGML_Q8_0 */ ? (size_t)elem / 32 * 34 : (size_t)elem * 2;
 }
 
 /* Store one position's keys and values (floats, rounded to the cache's

@@ -499,11 +499,11 @@ static enum kvstate_result check_size(struct loader *L)
 {
 	const struct layout *l = &L->h.lay;
 	uint64_t n = L->h.n_tokens, row, kvb, want;
+	uint64_t rk = qtype_row_bytes(l->type_k, l->k_dim), rv = qtype_row_bytes(l->type_v, l->v_dim);
 	if ((l->type_k != GGML_F16 && l->type_k != GGML_Q8_0) || (l->type_v != GGML_F16 && l->type_v != GGML_Q8_0) ||
-	    (l->type_k == GGML_Q8_0 && l->k_dim % QK8_0) || (l->type_v == GGML_Q8_0 && l->v_dim % QK8_0))
+	    (l->k_dim && !rk) || (l->v_dim && !rv))
 		return refuse(L, "corrupt header (KV element types %" PRIu32 "/%" PRIu32 ")", l->type_k, l->type_v);
-	row = (l->type_k == GGML_Q8_0 ? (uint64_t)l->k_dim / QK8_0 * 34 : 2 * (uint64_t)l->k_dim) +
-	      (l->type_v == GGML_Q8_0 ? (uint64_t)l->v_dim / QK8_0 * 34 : 2 * (uint64_t)l->v_dim);
+	row = rk + rv;
 	if (n > L->h.n_ctx)
 		return refuse(L, "corrupt header (%" PRIu64 " tokens in a context of %" PRIu32 ")", n, L->h.n_ctx);
 	if (!mul_u64(n * row, l->n_layer, &kvb) || !add_u64(kvb, L->hlen + 4 * n + 8, &want))

@@ -629,18 +629,18 @@ static int kv_types(struct model *m, const struct model_opts *o, char *err, size
 				 m->arch_name);
 			return -1;
 		}
-		if (m->kv_type_k == GGML_Q8_0 && (hp->kv_lora_rank % 32 || hp->n_rot % 32)) {
+		if (!kv_type_ok(m->kv_type_k, hp->kv_lora_rank) || !kv_type_ok(m->kv_type_k, hp->n_rot)) {
 			snprintf(err, errlen, "--cache-type-k q8_0: latent %d + rope %d is not whole 32-element blocks",
 				 hp->kv_lora_rank, hp->n_rot);
 			return -1;
 		}
 		return 0;
 	}
-	if (!kv_type_ok(m->kv_type_k, hp->n_head_kv * hp->head_dim_k, hp->head_dim_k)) {
+	if (!kv_type_ok(m->kv_type_k, hp->head_dim_k)) {
 		snprintf(err, errlen, "--cache-type-k q8_0: head dimension %d is not a multiple of 32", hp->head_dim_k);
 		return -1;
 	}
-	if (!kv_type_ok(m->kv_type_v, hp->n_head_kv * hp->head_dim_v, hp->head_dim_v)) {
+	if (!kv_type_ok(m->kv_type_v, hp->head_dim_v)) {
 		snprintf(err, errlen, "--cache-type-v q8_0: head dimension %d is not a multiple of 32", hp->head_dim_v);
 		return -1;
 	}

@@ -436,7 +436,7 @@ int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint
 		need -= MIN(w->lay_bytes[l], need);
 		streamed_bytes += w->lay_bytes[l];
 	}
-	if (need > p->budget) { /* cannot happen when budget >= min_budget; be safe */
+	if (need > p->budget) { /* --stream-layers beyond what the budget needs: its buffers did not fit */
 		fmt_bytes(b2, sizeof b2, need);
 		plan_refuse(p, err, errlen, "--mem %s is too small: streaming needs %s", b1, b2);
 		return -1;
