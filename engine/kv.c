@@ -17,12 +17,10 @@ bool kv_type_ok(uint32_t type, int head)
 
 int kv_type_parse(const char *name, uint32_t *type)
 {
-	if (!strcmp(name, "f16"))
-		*type = GGML_F16;
-	else if (!strcmp(name, "q8_0"))
-		*type = GGML_Q8_0;
-	else
+	uint32_t t;
+	if (!qtype_by_name(name, &t) || (t != GGML_F16 && t != GGML_Q8_0))
 		return -1;
+	*type = t;
 	return 0;
 }
 

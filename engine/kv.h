@@ -32,7 +32,7 @@ void kv_free(struct kv_cache *kv);
 bool kv_type_ok(uint32_t type, int head);
 /* Bytes a cache of this geometry takes (what kv_new allocates). */
 uint64_t kv_bytes_for(int n_layer, int n_ctx, int k_dim, int v_dim, uint32_t type_k, uint32_t type_v);
-/* "f16" / "q8_0" -> type id; 0 and *type set, or -1 for another name. */
+/* "f16" / "q8_0" (any case) -> type id; 0 and *type set, or -1 for another name. */
 int kv_type_parse(const char *name, uint32_t *type);
 
 static inline unsigned char *kv_k(const struct kv_cache *kv, int layer, int pos)

@@ -217,7 +217,8 @@ static struct layout layout_of(const struct model *m, const struct kv_cache *kv)
 
 static const char *type_name(uint32_t t)
 {
-	return t == GGML_F16 ? "F16" : t == GGML_Q8_0 ? "Q8_0" : "type?";
+	const struct qtype *q = qtype_get(t);
+	return q ? q->name : "type?";
 }
 
 static void layout_str(const struct layout *l, char *out, size_t n)

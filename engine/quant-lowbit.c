@@ -8,9 +8,9 @@
  * activations is an exact integer sum per block. */
 
 #include "quant-lowbit.h"
+#include "quant-ref.h"
 
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 struct lowblock {
@@ -20,7 +20,7 @@ struct lowblock {
 };
 
 struct lowlayout {
-	uint32_t id, blck, bytes;
+	uint32_t blck, bytes;
 	uint32_t group; /* elements sharing one sc[] */
 	void (*decode)(const uint8_t *b, struct lowblock *o);
 };
@@ -221,19 +221,20 @@ static void decode_mxfp4(const uint8_t *b, struct lowblock *o)
 	o->d = e8m0_half(b[offsetof(struct block_mxfp4, e)]);
 }
 
-static const struct lowlayout layouts[] = {
-	{GGML_IQ1_S, QK_K, sizeof(struct block_iq1_s), 32, decode_iq1_s},
-	{GGML_IQ1_M, QK_K, sizeof(struct block_iq1_m), 16, decode_iq1_m},
-	{GGML_IQ2_XXS, QK_K, sizeof(struct block_iq2_xxs), 32, decode_iq2_xxs},
-	{GGML_IQ2_XS, QK_K, sizeof(struct block_iq2_xs), 16, decode_iq2_xs},
-	{GGML_IQ2_S, QK_K, sizeof(struct block_iq2_s), 16, decode_iq2_s},
-	{GGML_IQ3_XXS, QK_K, sizeof(struct block_iq3_xxs), 32, decode_iq3_xxs},
-	{GGML_IQ3_S, QK_K, sizeof(struct block_iq3_s), 32, decode_iq3_s},
-	{GGML_TQ1_0, QK_K, sizeof(struct block_tq1_0), QK_K, decode_tq1_0},
-	{GGML_TQ2_0, QK_K, sizeof(struct block_tq2_0), QK_K, decode_tq2_0},
-	{GGML_MXFP4, QK_MXFP4, sizeof(struct block_mxfp4), QK_MXFP4, decode_mxfp4},
-};
-enum { NLAYOUTS = sizeof layouts / sizeof layouts[0] };
+#define LOWLAYOUT(name, blck, group)                                           \
+	static const struct lowlayout layout_##name = {                       \
+		blck, sizeof(struct block_##name), group, decode_##name}
+
+LOWLAYOUT(iq1_s, QK_K, 32);
+LOWLAYOUT(iq1_m, QK_K, 16);
+LOWLAYOUT(iq2_xxs, QK_K, 32);
+LOWLAYOUT(iq2_xs, QK_K, 16);
+LOWLAYOUT(iq2_s, QK_K, 16);
+LOWLAYOUT(iq3_xxs, QK_K, 32);
+LOWLAYOUT(iq3_s, QK_K, 32);
+LOWLAYOUT(tq1_0, QK_K, QK_K);
+LOWLAYOUT(tq2_0, QK_K, QK_K);
+LOWLAYOUT(mxfp4, QK_MXFP4, QK_MXFP4);
 
 static void dequant(const struct lowlayout *L, const void *src, float *y, int64_t n)
 {
@@ -287,46 +288,24 @@ static void dot_q8_0(const struct lowlayout *L, int64_t n, float *s, const void 
 	*s = sum;
 }
 
-#define LOWKERNELS(name, k, act)                                               \
-	static void to_float_##name(const void *w, float *y, int64_t n)       \
+/* The kernels the table rows point to (quant-table.c). */
+#define LOWKERNELS(name, act)                                                  \
+	void qref_to_float_##name(const void *w, float *y, int64_t n)         \
 	{                                                                       \
-		dequant(&layouts[k], w, y, n);                                  \
+		dequant(&layout_##name, w, y, n);                               \
 	}                                                                       \
-	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
+	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
 	{                                                                       \
-		dot_##act(&layouts[k], n, s, w, a);                             \
+		dot_##act(&layout_##name, n, s, w, a);                          \
 	}
 
-LOWKERNELS(iq1_s, 0, q8_K)
-LOWKERNELS(iq1_m, 1, q8_K)
-LOWKERNELS(iq2_xxs, 2, q8_K)
-LOWKERNELS(iq2_xs, 3, q8_K)
-LOWKERNELS(iq2_s, 4, q8_K)
-LOWKERNELS(iq3_xxs, 5, q8_K)
-LOWKERNELS(iq3_s, 6, q8_K)
-LOWKERNELS(tq1_0, 7, q8_K)
-LOWKERNELS(tq2_0, 8, q8_K)
-LOWKERNELS(mxfp4, 9, q8_0)
-
-static const struct {
-	to_float_fn to_float;
-	vec_dot_fn vec_dot;
-} rows[NLAYOUTS] = {
-	{to_float_iq1_s, vec_dot_iq1_s},     {to_float_iq1_m, vec_dot_iq1_m},
-	{to_float_iq2_xxs, vec_dot_iq2_xxs}, {to_float_iq2_xs, vec_dot_iq2_xs},
-	{to_float_iq2_s, vec_dot_iq2_s},     {to_float_iq3_xxs, vec_dot_iq3_xxs},
-	{to_float_iq3_s, vec_dot_iq3_s},     {to_float_tq1_0, vec_dot_tq1_0},
-	{to_float_tq2_0, vec_dot_tq2_0},     {to_float_mxfp4, vec_dot_mxfp4},
-};
-
-void quant_lowbit_ref(struct qtype t[GGML_TYPE_COUNT])
-{
-	for (int k = 0; k < NLAYOUTS; k++) {
-		struct qtype *q = &t[layouts[k].id];
-		if (q->blck != layouts[k].blck || q->bytes != layouts[k].bytes)
-			abort(); /* a block struct disagrees with the size table */
-		q->act_type = layouts[k].blck == QK_K ? GGML_Q8_K : GGML_Q8_0;
-		q->to_float = rows[k].to_float;
-		q->vec_dot = rows[k].vec_dot;
-	}
-}
+LOWKERNELS(iq1_s, q8_K)
+LOWKERNELS(iq1_m, q8_K)
+LOWKERNELS(iq2_xxs, q8_K)
+LOWKERNELS(iq2_xs, q8_K)
+LOWKERNELS(iq2_s, q8_K)
+LOWKERNELS(iq3_xxs, q8_K)
+LOWKERNELS(iq3_s, q8_K)
+LOWKERNELS(tq1_0, q8_K)
+LOWKERNELS(tq2_0, q8_K)
+LOWKERNELS(mxfp4, q8_0)

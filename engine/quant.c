@@ -1,9 +1,12 @@
-/* quant.c - the tensor type table and the reference (plain C) kernels. */
+/* quant.c - the reference (plain C) kernels of the classic, K and IQ4
+ * types, and the active type table: the rows of quant-table.c with the
+ * best SIMD kernels this CPU runs installed over them. */
 
 #include "quant.h"
 #include "cpu.h"
 #include "kernels.h"
 #include "quant-lowbit.h"
+#include "quant-ref.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -13,47 +16,6 @@
 #include <string.h>
 
 struct qtype qtypes[GGML_TYPE_COUNT];
-
-/* Size facts for every type id in use in GGUF files. */
-static const struct {
-	uint32_t id;
-	const char *name;
-	uint32_t blck, bytes;
-} sizes[] = {
-	{GGML_F32, "F32", 1, 4},
-	{GGML_F16, "F16", 1, 2},
-	{GGML_Q4_0, "Q4_0", 32, 18},
-	{GGML_Q4_1, "Q4_1", 32, 20},
-	{GGML_Q5_0, "Q5_0", 32, 22},
-	{GGML_Q5_1, "Q5_1", 32, 24},
-	{GGML_Q8_0, "Q8_0", 32, 34},
-	{GGML_Q8_1, "Q8_1", 32, 36},
-	{GGML_Q2_K, "Q2_K", 256, 84},
-	{GGML_Q3_K, "Q3_K", 256, 110},
-	{GGML_Q4_K, "Q4_K", 256, 144},
-	{GGML_Q5_K, "Q5_K", 256, 176},
-	{GGML_Q6_K, "Q6_K", 256, 210},
-	{GGML_Q8_K, "Q8_K", 256, 292},
-	{GGML_IQ2_XXS, "IQ2_XXS", 256, 66},
-	{GGML_IQ2_XS, "IQ2_XS", 256, 74},
-	{GGML_IQ3_XXS, "IQ3_XXS", 256, 98},
-	{GGML_IQ1_S, "IQ1_S", 256, 50},
-	{GGML_IQ4_NL, "IQ4_NL", 32, 18},
-	{GGML_IQ3_S, "IQ3_S", 256, 110},
-	{GGML_IQ2_S, "IQ2_S", 256, 82},
-	{GGML_IQ4_XS, "IQ4_XS", 256, 136},
-	{GGML_I8, "I8", 1, 1},
-	{GGML_I16, "I16", 1, 2},
-	{GGML_I32, "I32", 1, 4},
-	{GGML_I64, "I64", 1, 8},
-	{GGML_F64, "F64", 1, 8},
-	{GGML_IQ1_M, "IQ1_M", 256, 56},
-	{GGML_BF16, "BF16", 1, 2},
-	{GGML_TQ1_0, "TQ1_0", 256, 54},
-	{GGML_TQ2_0, "TQ2_0", 256, 66},
-	{GGML_MXFP4, "MXFP4", 32, 17},
-};
-
 
 /* ---- reference kernels -----------------------------------------------------
  *
@@ -425,24 +387,24 @@ static void dot_q8_K(const struct layout *L, int64_t n, float *s, const void *w,
 
 /* ---- float types: F32 activations ---- */
 
-static void to_float_f32(const void *src, float *y, int64_t n)
+void qref_to_float_f32(const void *src, float *y, int64_t n)
 {
 	memcpy(y, src, (size_t)n * 4);
 }
 
-static void from_float_f32(const float *x, void *dst, int64_t n)
+void qref_from_float_f32(const float *x, void *dst, int64_t n)
 {
 	memcpy(dst, x, (size_t)n * 4);
 }
 
-static void to_float_f16(const void *src, float *y, int64_t n)
+void qref_to_float_f16(const void *src, float *y, int64_t n)
 {
 	const uint8_t *p = src;
 	for (int64_t i = 0; i < n; i++)
 		y[i] = fp16_to_fp32(ld16(p + 2 * i));
 }
 
-static void from_float_f16(const float *x, void *dst, int64_t n)
+void qref_from_float_f16(const float *x, void *dst, int64_t n)
 {
 	uint8_t *p = dst;
 	for (int64_t i = 0; i < n; i++) {
@@ -452,14 +414,14 @@ static void from_float_f16(const float *x, void *dst, int64_t n)
 	}
 }
 
-static void to_float_bf16(const void *src, float *y, int64_t n)
+void qref_to_float_bf16(const void *src, float *y, int64_t n)
 {
 	const uint8_t *p = src;
 	for (int64_t i = 0; i < n; i++)
 		y[i] = bf16_to_fp32(ld16(p + 2 * i));
 }
 
-static void from_float_bf16(const float *x, void *dst, int64_t n)
+void qref_from_float_bf16(const float *x, void *dst, int64_t n)
 {
 	uint8_t *p = dst;
 	for (int64_t i = 0; i < n; i++) {
@@ -472,7 +434,7 @@ static void from_float_bf16(const float *x, void *dst, int64_t n)
 /* Dot products of float rows accumulate in double: the reference should be
  * the most exact answer, SIMD paths are compared to it with a tolerance. */
 #define FLOAT_DOT(name, load)                                                  \
-	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
+	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
 	{                                                                       \
 		const uint8_t *p = w, *x = a;                                   \
 		double sum = 0;                                                 \
@@ -525,7 +487,7 @@ static void st16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
-static void from_float_q8_0(const float *x, void *dst, int64_t n)
+void qref_from_float_q8_0(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_0)) {
@@ -535,7 +497,7 @@ static void from_float_q8_0(const float *x, void *dst, int64_t n)
 	}
 }
 
-static void from_float_q8_1(const float *x, void *dst, int64_t n)
+void qref_from_float_q8_1(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_1)) {
@@ -546,7 +508,7 @@ static void from_float_q8_1(const float *x, void *dst, int64_t n)
 	}
 }
 
-static void from_float_q8_K(const float *x, void *dst, int64_t n)
+void qref_from_float_q8_K(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, b += sizeof(struct block_q8_K)) {
@@ -566,7 +528,7 @@ static void from_float_q8_K(const float *x, void *dst, int64_t n)
 /* Q4_0 for the synthetic model writer, in ggml's convention: the element of
  * largest magnitude maps to -8 exactly, so d = max / -8 and the opposite end
  * clamps to 7. */
-static void from_float_q4_0(const float *x, void *dst, int64_t n)
+void qref_from_float_q4_0(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q4_0)) {
@@ -589,14 +551,14 @@ static void from_float_q4_0(const float *x, void *dst, int64_t n)
 	}
 }
 
-/* ---- the kernel rows ---- */
+/* ---- the kernels the table rows point to (quant-table.c) ---- */
 
 #define QKERNELS(name, act)                                                    \
-	static void to_float_##name(const void *w, float *y, int64_t n)       \
+	void qref_to_float_##name(const void *w, float *y, int64_t n)         \
 	{                                                                       \
 		dequant(&layout_##name, w, y, n);                               \
 	}                                                                       \
-	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
+	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
 	{                                                                       \
 		dot_##act(&layout_##name, n, s, w, a);                          \
 	}
@@ -615,64 +577,14 @@ QKERNELS(q6_K, q8_K)
 QKERNELS(iq4_xs, q8_K)
 
 /* Activation formats: dequantizers for tests, no dot product of their own. */
-static void to_float_q8_1(const void *w, float *y, int64_t n)
+void qref_to_float_q8_1(const void *w, float *y, int64_t n)
 {
 	dequant(&layout_q8_1, w, y, n);
 }
 
-static void to_float_q8_K(const void *w, float *y, int64_t n)
+void qref_to_float_q8_K(const void *w, float *y, int64_t n)
 {
 	dequant(&layout_q8_K, w, y, n);
-}
-
-static const struct {
-	uint32_t id, act_type;
-	to_float_fn to_float;
-	from_float_fn from_float;
-	vec_dot_fn vec_dot;
-	const struct layout *layout; /* NULL for float types */
-} kernels[] = {
-	{GGML_F32, GGML_F32, to_float_f32, from_float_f32, vec_dot_f32, NULL},
-	{GGML_F16, GGML_F32, to_float_f16, from_float_f16, vec_dot_f16, NULL},
-	{GGML_BF16, GGML_F32, to_float_bf16, from_float_bf16, vec_dot_bf16, NULL},
-	{GGML_Q4_0, GGML_Q8_0, to_float_q4_0, from_float_q4_0, vec_dot_q4_0, &layout_q4_0},
-	{GGML_Q4_1, GGML_Q8_1, to_float_q4_1, NULL, vec_dot_q4_1, &layout_q4_1},
-	{GGML_Q5_0, GGML_Q8_0, to_float_q5_0, NULL, vec_dot_q5_0, &layout_q5_0},
-	{GGML_Q5_1, GGML_Q8_1, to_float_q5_1, NULL, vec_dot_q5_1, &layout_q5_1},
-	{GGML_Q8_0, GGML_Q8_0, to_float_q8_0, from_float_q8_0, vec_dot_q8_0, &layout_q8_0},
-	{GGML_Q8_1, GGML_Q8_1, to_float_q8_1, from_float_q8_1, NULL, &layout_q8_1},
-	{GGML_Q8_K, GGML_Q8_K, to_float_q8_K, from_float_q8_K, NULL, &layout_q8_K},
-	{GGML_Q2_K, GGML_Q8_K, to_float_q2_K, NULL, vec_dot_q2_K, &layout_q2_K},
-	{GGML_Q3_K, GGML_Q8_K, to_float_q3_K, NULL, vec_dot_q3_K, &layout_q3_K},
-	{GGML_Q4_K, GGML_Q8_K, to_float_q4_K, NULL, vec_dot_q4_K, &layout_q4_K},
-	{GGML_Q5_K, GGML_Q8_K, to_float_q5_K, NULL, vec_dot_q5_K, &layout_q5_K},
-	{GGML_Q6_K, GGML_Q8_K, to_float_q6_K, NULL, vec_dot_q6_K, &layout_q6_K},
-	{GGML_IQ4_NL, GGML_Q8_0, to_float_iq4_nl, NULL, vec_dot_iq4_nl, &layout_iq4_nl},
-	{GGML_IQ4_XS, GGML_Q8_K, to_float_iq4_xs, NULL, vec_dot_iq4_xs, &layout_iq4_xs},
-};
-
-void quant_table_ref(struct qtype t[GGML_TYPE_COUNT])
-{
-	memset(t, 0, sizeof(struct qtype) * GGML_TYPE_COUNT);
-	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-		struct qtype *q = &t[sizes[i].id];
-		q->name = sizes[i].name;
-		q->blck = sizes[i].blck;
-		q->bytes = sizes[i].bytes;
-		q->act_type = GGML_F32;
-	}
-	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
-		struct qtype *q = &t[kernels[i].id];
-		const struct layout *L = kernels[i].layout;
-		if (L && (L->blck != q->blck || L->bytes != q->bytes))
-			abort(); /* a block struct disagrees with the size table */
-		q->act_type = kernels[i].act_type;
-		q->to_float = kernels[i].to_float;
-		q->from_float = kernels[i].from_float;
-		q->vec_dot = kernels[i].vec_dot;
-		q->gemm = quant_gemm_rows;
-	}
-	quant_lowbit_ref(t); /* IQ1_S..IQ3_S, TQ1_0, TQ2_0, MXFP4 */
 }
 
 void quant_gemm_rows(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw, int nw,

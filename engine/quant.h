@@ -1,11 +1,13 @@
 /* quant.h - the tensor type table: one row per ggml type id.
  *
- * Every tensor type a GGUF file can carry has a row with its block size and
- * bytes per block (so any file can be inspected), and - once its kernels
- * exist - a reference dequantizer, the activation format its dot product
- * consumes, and the dot product itself. SIMD paths replace the function
- * pointers of the active table at start-up (quant_init); the reference table
- * stays available for tests. */
+ * Every tensor type a GGUF file can carry has a row (quant-table.c) with
+ * its name, block size and bytes per block (so any file can be inspected),
+ * and - once its kernels exist - a reference dequantizer, the activation
+ * format its dot product consumes, the dot product itself, and what synth
+ * needs to write it. Adding a type means its enum value here, its kernels,
+ * and its row. SIMD paths replace the function pointers of the active
+ * table at start-up (quant_init); the reference table stays available for
+ * tests. */
 #ifndef HEFT_QUANT_H
 #define HEFT_QUANT_H
 
@@ -154,6 +156,12 @@ struct qtype;
 typedef void (*gemm_fn)(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
 			int nw, const void *a, size_t lda, int na);
 
+/* synth's fix-up of a block of random bytes (synth-blocks.c): set the block
+ * scale from d, the unit of the type's values, and redraw the fields where
+ * not every bit pattern is valid or centred. */
+struct synth_rng;
+typedef void (*synth_fix_fn)(uint8_t *block, struct synth_rng *r, float d);
+
 struct qtype {
 	const char *name;
 	uint32_t blck;  /* elements per block; 0 = id not in use */
@@ -163,6 +171,11 @@ struct qtype {
 	from_float_fn from_float; /* quantize floats into this type (activation types; optional otherwise) */
 	vec_dot_fn vec_dot;       /* NULL: no kernels for this type yet */
 	gemm_fn gemm;             /* NULL: quant_gemm_rows (see qtype_gemm) */
+	/* Writing the type (heft-engine synth). */
+	synth_fix_fn synth_fix; /* NULL: synth writes element types (blck 1) from floats, others not at all */
+	uint32_t fallback; /* llama.cpp's quantizer's choice for rows that are not whole blocks of this
+			      type (if its blocks do not fit either: F16); only rows with a synth_fix */
+	int ftype;         /* llama.cpp's general.file_type of a file mostly of this type; -1 none */
 };
 
 /* The generic multi-row product: every pair through t->vec_dot. */
@@ -200,7 +213,11 @@ static inline uint64_t qtype_row_bytes(uint32_t id, uint64_t n)
 	return n / t->blck * t->bytes;
 }
 
-/* Fill t[] with the reference (plain C) rows. */
+/* The type id of a name (case-insensitive: "q4_k" finds Q4_K) in *id;
+ * false for a name no row has. */
+bool qtype_by_name(const char *name, uint32_t *id);
+
+/* Fill t[] with the reference rows (plain C kernels), as quant-table.c has them. */
 void quant_table_ref(struct qtype t[GGML_TYPE_COUNT]);
 
 /* Select kernels for this CPU: reference rows, then the SIMD paths the CPU

@@ -66,7 +66,8 @@ static void fill_bytes(struct synth_rng *r, uint8_t *p, size_t n)
 
 /* ---- per-type fix-ups of a block of random bytes ----
  * Each sets the block scale from d (the unit of the type's values) and
- * redraws the fields where not every bit pattern is valid or centred. */
+ * redraws the fields where not every bit pattern is valid or centred. The
+ * type table's rows point to them (synth_fix). */
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -88,36 +89,36 @@ static float random_sign(struct synth_rng *r, float d)
 	return (synth_rng_next(r) >> 63) ? -d : d;
 }
 
-static void fix_q4_0(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q4_0(uint8_t *b, struct synth_rng *r, float d)
 {
 	put_d(AT(b, block_q4_0, d), random_sign(r, d));
 }
 
-static void fix_q5_0(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q5_0(uint8_t *b, struct synth_rng *r, float d)
 {
 	put_d(AT(b, block_q5_0, d), random_sign(r, d));
 }
 
-static void fix_q8_0(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q8_0(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	put_d(b, d); /* d is the first field of block_q8_0 */
 }
 
-static void fix_iq4_nl(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_iq4_nl(uint8_t *b, struct synth_rng *r, float d)
 {
 	put_d(AT(b, block_iq4_nl, d), random_sign(r, d));
 }
 
 /* w = d*q + m: m = -d * mid centres q on its middle value */
-static void fix_q4_1(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q4_1(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	put_d(AT(b, block_q4_1, d), d);
 	put_d(AT(b, block_q4_1, m), -7.5f * d);
 }
 
-static void fix_q5_1(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q5_1(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	put_d(AT(b, block_q5_1, d), d);
@@ -126,7 +127,7 @@ static void fix_q5_1(uint8_t *b, struct synth_rng *r, float d)
 
 /* K-quants with minimums, w = d*sc*q - dmin*mn: mn = sc and dmin = d times
  * the middle q centre every group on 0. */
-static void fix_q2_K(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q2_K(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	uint8_t *sc = AT(b, block_q2_K, scales);
@@ -159,26 +160,26 @@ static void fix_k45(uint8_t *b, float d, float mid)
 	put_d(b + offsetof(struct block_q4_K, dmin), mid * d);
 }
 
-static void fix_q4_K(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q4_K(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	fix_k45(b, d, 7.5f);
 }
 
-static void fix_q5_K(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q5_K(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	fix_k45(b, d, 15.5f);
 }
 
 /* Signed sub-scales (Q3_K, Q6_K, IQ4_XS) are centred as they come. */
-static void fix_q3_K(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q3_K(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	put_d(AT(b, block_q3_K, d), d);
 }
 
-static void fix_q6_K(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_q6_K(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	put_d(AT(b, block_q6_K, d), d);
@@ -186,14 +187,14 @@ static void fix_q6_K(uint8_t *b, struct synth_rng *r, float d)
 
 /* IQ4_XS and IQ2/IQ3/IQ1_S: d first; grid indices, sign codes and 4-bit
  * scales are valid as any bits. */
-static void fix_d_first(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_d_first(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	put_d(b, d);
 }
 
 /* IQ1_M keeps its f16 d in the top nibbles of its four scale words. */
-static void fix_iq1_m(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_iq1_m(uint8_t *b, struct synth_rng *r, float d)
 {
 	(void)r;
 	uint16_t h = fp32_to_fp16(d);
@@ -219,7 +220,7 @@ static unsigned below(uint64_t bits16, unsigned n)
 	return (unsigned)(((bits16 & 0xffff) * n) >> 16);
 }
 
-static void fix_tq1_0(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_tq1_0(uint8_t *b, struct synth_rng *r, float d)
 {
 	uint8_t *qs = AT(b, block_tq1_0, qs), *qh = AT(b, block_tq1_0, qh);
 	for (size_t j = 0; j < sizeof(((struct block_tq1_0 *)0)->qs); j += 4) {
@@ -234,7 +235,7 @@ static void fix_tq1_0(uint8_t *b, struct synth_rng *r, float d)
 }
 
 /* TQ2_0: 2-bit values 0..2 (q - 1 in -1..1); 3 is never written. */
-static void fix_tq2_0(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_tq2_0(uint8_t *b, struct synth_rng *r, float d)
 {
 	static uint8_t byte_of[81]; /* four base-3 digits as four 2-bit fields */
 	if (!byte_of[80])
@@ -253,7 +254,7 @@ static void fix_tq2_0(uint8_t *b, struct synth_rng *r, float d)
  * would miss the intended spread by up to sqrt(2); instead each block takes
  * the power below or above d with the odds that make the mean square right
  * (real tensors mix exponents from block to block too). */
-static void fix_mxfp4(uint8_t *b, struct synth_rng *r, float d)
+void synth_fix_mxfp4(uint8_t *b, struct synth_rng *r, float d)
 {
 	static float last_d = -1, lo, p_hi; /* d is the same for a whole tensor */
 	if (d != last_d) {
@@ -267,41 +268,15 @@ static void fix_mxfp4(uint8_t *b, struct synth_rng *r, float d)
 	b[offsetof(struct block_mxfp4, e)] = (uint8_t)(e < 2 ? 2 : e > 254 ? 254 : e);
 }
 
-static const struct {
-	uint32_t type;
-	void (*fix)(uint8_t *b, struct synth_rng *r, float d);
-} fixes[] = {
-	{GGML_Q4_0, fix_q4_0},       {GGML_Q4_1, fix_q4_1},       {GGML_Q5_0, fix_q5_0},
-	{GGML_Q5_1, fix_q5_1},       {GGML_Q8_0, fix_q8_0},       {GGML_Q2_K, fix_q2_K},
-	{GGML_Q3_K, fix_q3_K},       {GGML_Q4_K, fix_q4_K},       {GGML_Q5_K, fix_q5_K},
-	{GGML_Q6_K, fix_q6_K},       {GGML_IQ4_NL, fix_iq4_nl},   {GGML_IQ4_XS, fix_d_first},
-	{GGML_IQ2_XXS, fix_d_first}, {GGML_IQ2_XS, fix_d_first},  {GGML_IQ2_S, fix_d_first},
-	{GGML_IQ3_XXS, fix_d_first}, {GGML_IQ3_S, fix_d_first},   {GGML_IQ1_S, fix_d_first},
-	{GGML_IQ1_M, fix_iq1_m},     {GGML_TQ1_0, fix_tq1_0},     {GGML_TQ2_0, fix_tq2_0},
-	{GGML_MXFP4, fix_mxfp4},
-};
-
-typedef void (*fix_fn)(uint8_t *b, struct synth_rng *r, float d);
-
-static fix_fn fix_of(uint32_t type)
-{
-	for (size_t i = 0; i < ARRAY_LEN(fixes); i++)
-		if (fixes[i].type == type)
-			return fixes[i].fix;
-	return NULL;
-}
-
-static bool is_float(uint32_t type)
-{
-	return type == GGML_F32 || type == GGML_F16 || type == GGML_BF16;
-}
-
+/* Element types (F32, F16, BF16) are written from random floats, the
+ * others block by block through their fix-up. */
 bool synth_type_ok(uint32_t type)
 {
-	return qtype_supported(type) && (is_float(type) || fix_of(type));
+	const struct qtype *t = qtype_get(type);
+	return qtype_supported(type) && (t->synth_fix || t->blck == 1);
 }
 
-static void fill_blocks(uint32_t type, fix_fn fix, struct synth_rng *r, uint8_t *dst, uint64_t nblocks, float d)
+static void fill_blocks(uint32_t type, synth_fix_fn fix, struct synth_rng *r, uint8_t *dst, uint64_t nblocks, float d)
 {
 	size_t bytes = qtype_get(type)->bytes;
 	fill_bytes(r, dst, (size_t)nblocks * bytes);
@@ -312,7 +287,7 @@ static void fill_blocks(uint32_t type, fix_fn fix, struct synth_rng *r, uint8_t 
 /* Standard deviation of the values of unit-scale blocks, measured once per
  * type with its reference dequantizer (a fixed seed: the same every run). */
 #define CAL_ELEMS 16384
-static float unit_std(uint32_t type, fix_fn fix)
+static float unit_std(uint32_t type, synth_fix_fn fix)
 {
 	static float cache[GGML_TYPE_COUNT];
 	if (cache[type] > 0)
@@ -339,15 +314,12 @@ static float unit_std(uint32_t type, fix_fn fix)
 
 void synth_fill(uint32_t type, struct synth_rng *r, void *dst, float *f, uint64_t n, float centre, float std)
 {
-	if (is_float(type)) {
+	const struct qtype *t = qtype_get(type);
+	if (!t->synth_fix) {
 		/* uniform on [-a, a] has std a/sqrt(3) */
 		fill_uniform(r, f, (size_t)n, centre, std * sqrtf(3.0f));
-		if (type == GGML_F32)
-			memcpy(dst, f, (size_t)n * sizeof(float));
-		else
-			qtype_get(type)->from_float(f, dst, (int64_t)n);
+		t->from_float(f, dst, (int64_t)n);
 		return;
 	}
-	fix_fn fix = fix_of(type);
-	fill_blocks(type, fix, r, dst, n / qtype_get(type)->blck, std / unit_std(type, fix));
+	fill_blocks(type, t->synth_fix, r, dst, n / t->blck, std / unit_std(type, t->synth_fix));
 }

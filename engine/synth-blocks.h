@@ -28,6 +28,29 @@ struct synth_rng {
 void synth_rng_seed(struct synth_rng *r, uint64_t seed, const char *name);
 uint64_t synth_rng_next(struct synth_rng *r);
 
+/* The per-type fix-ups of random blocks, for the type table's rows
+ * (synth_fix in quant.h; synth_fix_d_first serves the types whose block
+ * opens with the f16 scale and takes any other bits: IQ4_XS, IQ2, IQ3,
+ * IQ1_S). */
+#define SYNTH_FIX(name) void synth_fix_##name(uint8_t *b, struct synth_rng *r, float d);
+SYNTH_FIX(q4_0)
+SYNTH_FIX(q4_1)
+SYNTH_FIX(q5_0)
+SYNTH_FIX(q5_1)
+SYNTH_FIX(q8_0)
+SYNTH_FIX(q2_K)
+SYNTH_FIX(q3_K)
+SYNTH_FIX(q4_K)
+SYNTH_FIX(q5_K)
+SYNTH_FIX(q6_K)
+SYNTH_FIX(iq4_nl)
+SYNTH_FIX(d_first)
+SYNTH_FIX(iq1_m)
+SYNTH_FIX(tq1_0)
+SYNTH_FIX(tq2_0)
+SYNTH_FIX(mxfp4)
+#undef SYNTH_FIX
+
 /* True if synth can write tensors of this type (every type with kernels). */
 bool synth_type_ok(uint32_t type);
 

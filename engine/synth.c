@@ -245,25 +245,15 @@ struct plan {
 };
 
 /* The type a weight of row length ne0 gets: the one asked for if its block
- * fits the row, else llama.cpp's quantizer fallback (e.g. attn_k_b rows of
- * 128 turn Q4_K into Q5_0 and the IQ types into IQ4_NL), else F16. */
+ * fits the row, else its row's fallback, llama.cpp's quantizer's choice
+ * (e.g. attn_k_b rows of 128 turn Q4_K into Q5_0 and the IQ types into
+ * IQ4_NL), else F16. */
 static uint32_t fit_type(uint32_t want, uint64_t ne0)
 {
-	if (ne0 % qtype_get(want)->blck == 0)
+	const struct qtype *t = qtype_get(want);
+	if (ne0 % t->blck == 0)
 		return want;
-	uint32_t alt;
-	switch (want) {
-	case GGML_TQ1_0: case GGML_TQ2_0: alt = GGML_Q4_0; break;
-	case GGML_Q4_K: alt = GGML_Q5_0; break;
-	case GGML_Q5_K: alt = GGML_Q5_1; break;
-	case GGML_Q6_K: alt = GGML_Q8_0; break;
-	case GGML_Q2_K: case GGML_Q3_K: case GGML_IQ4_XS: case GGML_IQ2_XXS: case GGML_IQ2_XS:
-	case GGML_IQ2_S: case GGML_IQ3_XXS: case GGML_IQ3_S: case GGML_IQ1_S: case GGML_IQ1_M:
-		alt = GGML_IQ4_NL;
-		break;
-	default: alt = GGML_F16; break;
-	}
-	return ne0 % qtype_get(alt)->blck == 0 ? alt : GGML_F16;
+	return ne0 % qtype_get(t->fallback)->blck == 0 ? t->fallback : GGML_F16;
 }
 
 static void add(struct plan *p, int cls, double centre, double std, uint32_t n_dims, uint64_t ne0, uint64_t ne1,
@@ -529,17 +519,8 @@ static void copy_vocab(const struct gguf *v, struct gguf_writer *w)
 /* llama.cpp's file type (LLAMA_FTYPE_MOSTLY_*) named after the bulk type. */
 static uint32_t file_type(uint32_t type)
 {
-	static const uint32_t map[][2] = {
-		{GGML_F32, 0},      {GGML_F16, 1},      {GGML_Q4_0, 2},     {GGML_Q4_1, 3},      {GGML_Q8_0, 7},
-		{GGML_Q5_0, 8},     {GGML_Q5_1, 9},     {GGML_Q2_K, 10},    {GGML_Q3_K, 11},     {GGML_Q4_K, 14},
-		{GGML_Q5_K, 16},    {GGML_Q6_K, 18},    {GGML_IQ2_XXS, 19}, {GGML_IQ2_XS, 20},   {GGML_IQ3_XXS, 23},
-		{GGML_IQ1_S, 24},   {GGML_IQ4_NL, 25},  {GGML_IQ3_S, 26},   {GGML_IQ2_S, 28},    {GGML_IQ4_XS, 30},
-		{GGML_IQ1_M, 31},   {GGML_BF16, 32},    {GGML_TQ1_0, 36},   {GGML_TQ2_0, 37},    {GGML_MXFP4, 38},
-	};
-	for (size_t i = 0; i < ARRAY_LEN(map); i++)
-		if (map[i][0] == type)
-			return map[i][1];
-	return 1;
+	int ft = qtype_get(type)->ftype;
+	return ft >= 0 ? (uint32_t)ft : 1;
 }
 
 static void write_rope_scaling(const struct synth *s, struct gguf_writer *w, char *key, size_t kn)
@@ -738,7 +719,7 @@ static void print_plan(const struct synth *s, const struct plan *p)
 	for (int c = 0; c <= C_COUNT; c++)
 		if (by_class[c])
 			printf("  %-12s %-8s %s\n", c == C_COUNT ? "F32 vectors" : class_names[c],
-			       c == C_COUNT ? "F32" : qtype_get(s->types[c])->name, fmt_bytes(b1, sizeof b1, by_class[c]));
+			       qtype_get(c == C_COUNT ? GGML_F32 : s->types[c])->name, fmt_bytes(b1, sizeof b1, by_class[c]));
 	for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++)
 		if (by_type[t])
 			printf("  type %-8s %s\n", qtype_get(t)->name, fmt_bytes(b1, sizeof b1, by_type[t]));
@@ -826,14 +807,7 @@ static const struct opt {
 
 static bool parse_type(const char *s, uint32_t *out)
 {
-	for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
-		const struct qtype *q = qtype_get(t);
-		if (q && q->name && !strcasecmp(s, q->name) && synth_type_ok(t)) {
-			*out = t;
-			return true;
-		}
-	}
-	return false;
+	return qtype_by_name(s, out) && synth_type_ok(*out);
 }
 
 static int index_of(const char *const *names, size_t n, const char *s)
