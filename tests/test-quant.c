@@ -1,5 +1,10 @@
 /* test-quant.c - the type table's reference kernels.
  *
+ * Part 0 (always): every row of the type table is complete - a name that
+ * finds it again, sizes, a dequantizer with each dot product, an activation
+ * format that can quantize, what synth needs for each weight type - and
+ * the active table differs from the reference only in kernels.
+ *
  * Part 1 (always): algebra on random blocks of every type - extreme scales,
  * subnormal f16 scales, all-zero blocks. vec_dot(w, quant_act(x)) must equal
  * dot(to_float(w), to_float(quant_act(x))) up to float rounding, and be within
@@ -627,10 +632,60 @@ static int part2(void)
 	return 0;
 }
 
+/* What a weight type (one with a dot product) must have in its row. */
+static void weight_row(const struct qtype *t)
+{
+	const struct qtype *A = Q(t->act_type);
+	CHECKF(t->to_float, "%s: a dot product but no dequantizer", t->name);
+	CHECKF(A && A->from_float && A->to_float && t->blck % A->blck == 0,
+	       "%s: activation format %u cannot quantize its rows", t->name, t->act_type);
+	CHECKF(t->synth_fix || t->blck == 1, "%s: synth cannot write it (no synth_fix)", t->name);
+	CHECKF(t->ftype >= 0, "%s: no llama.cpp file type", t->name);
+	if (t->blck == 1)
+		return;
+	/* synth's fit_type: the fallback must be a weight type of smaller blocks */
+	const struct qtype *F = Q(t->fallback);
+	CHECKF(F && F->vec_dot && F->blck < t->blck && (F->synth_fix || F->blck == 1) && t->fallback != GGML_F32,
+	       "%s: fallback %u is not a smaller-block weight type", t->name, t->fallback);
+}
+
+static void part0(void)
+{
+	int rows = 0, weights = 0;
+	for (uint32_t id = 0; id < GGML_TYPE_COUNT; id++) {
+		const struct qtype *t = Q(id);
+		if (!t)
+			continue;
+		rows++;
+		uint32_t found = GGML_TYPE_COUNT;
+		CHECKF(t->name && qtype_by_name(t->name, &found) && found == id, "type %u: no name that finds it", id);
+		if (!t->name)
+			continue;
+		CHECKF(t->bytes > 0 && (t->blck == 1 || t->blck == QK8_0 || t->blck == QK_K), "%s: sizes %u/%u",
+		       t->name, t->blck, t->bytes);
+		CHECKF(t->ftype != 0 || id == GGML_F32, "%s: file type 0 is F32's", t->name);
+		CHECKF(!t->synth_fix || t->vec_dot, "%s: synth writes a type without kernels", t->name);
+		CHECKF(!t->from_float || t->to_float, "%s: a quantizer but no dequantizer", t->name);
+		if (t->vec_dot) {
+			weights++;
+			weight_row(t);
+		}
+		const struct qtype *a = &qtypes[id];
+		CHECKF(a->name == t->name && a->blck == t->blck && a->bytes == t->bytes && a->act_type == t->act_type &&
+			       a->synth_fix == t->synth_fix && a->fallback == t->fallback && a->ftype == t->ftype,
+		       "%s: the active row differs from the reference in more than kernels", t->name);
+	}
+	uint32_t id;
+	CHECK(qtype_by_name("q4_k", &id) && id == GGML_Q4_K);
+	CHECK(!qtype_by_name("Q4_K_M", &id) && !qtype_by_name("", &id));
+	printf("  type table: %d rows, %d weight types complete\n", rows, weights);
+}
+
 int main(void)
 {
 	const char *level = quant_init();
 	quant_table_ref(ref_table);
+	part0();
 	part1("reference");
 	/* the public helpers route through the active table */
 	CHECK(quant_act_row_bytes(GGML_Q4_K, 512) == 2 * sizeof(struct block_q8_K));
