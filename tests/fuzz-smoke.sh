@@ -27,7 +27,8 @@ fi
 
 config=
 [ -n "${top_builddir:-}" ] && [ -f "$top_builddir/config.h" ] && config="-include $top_builddir/config.h"
-# The type table pulls in CPU detection and the per-ISA kernel files, which
+# The type table pulls in CPU detection, synth's block fix-ups and the
+# per-ISA kernel files, which
 # need their own flags (on other hosts they build as empty stubs).
 isa2= isa512=
 case $(uname -m) in
@@ -42,7 +43,8 @@ if ! { "$cc" $cflags $isa2 -c "$src/engine/kernels-avx2.c" -o "$tmp/k2.o" &&
 	"$cc" $cflags $isa512 -c "$src/engine/kernels-avx512.c" -o "$tmp/k512.o" &&
 	"$cc" $cflags $isa512 -c "$src/engine/kernels-lowbit-avx512.c" -o "$tmp/kl512.o" &&
 	"$cc" $cflags -fsanitize=fuzzer "$tmp/k2.o" "$tmp/kl2.o" "$tmp/k512.o" "$tmp/kl512.o" \
-	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/quant-lowbit.c" "$src/engine/quant-grids.c" \
+	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/quant-table.c" "$src/engine/synth-blocks.c" \
+	"$src/engine/quant-lowbit.c" "$src/engine/quant-grids.c" \
 	"$src/engine/cpu.c" "$src/src/util.c" "$src/tests/fuzz-gguf.c" \
 	-lm -lpthread -o "$tmp/fuzz-gguf"; } 2>"$tmp/build.log"; then
 	cat "$tmp/build.log"
