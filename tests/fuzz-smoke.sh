@@ -28,8 +28,8 @@ fi
 config=
 [ -n "${top_builddir:-}" ] && [ -f "$top_builddir/config.h" ] && config="-include $top_builddir/config.h"
 # The type table pulls in CPU detection, synth's block fix-ups and the
-# per-ISA kernel files, which
-# need their own flags (on other hosts they build as empty stubs).
+# per-ISA kernel files, which need their own flags (on other hosts they
+# build as empty stubs).
 isa2= isa512=
 case $(uname -m) in
 x86_64|i?86)
