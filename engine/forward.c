@@ -1,4 +1,4 @@
-/* forward.c - per-architecture forward pass, batched.
+/* forward.c - the forward pass of every architecture, batched.
  *
  * Reads top to bottom like the math:
  *   x = token_embd[tokens]
@@ -1014,24 +1014,24 @@ struct sizing {
 	uint64_t bytes;
 };
 
-static void *take(struct sizing *z, size_t n)
+static void *alloc_or_count(struct sizing *z, size_t n)
 {
 	n = n ? n : 1;
 	z->bytes += (n + 63) / 64 * 64;
 	return z->f ? xaligned_alloc(64, n) : NULL;
 }
 
-static void *take0(struct sizing *z, size_t count, size_t size)
+static void *zalloc_or_count(struct sizing *z, size_t count, size_t size)
 {
-	void *p = take(z, count * size);
+	void *p = alloc_or_count(z, count * size);
 	if (p)
 		memset(p, 0, count * size);
 	return p;
 }
 
-static float *take_f32(struct sizing *z, size_t n)
+static float *alloc_or_count_f32(struct sizing *z, size_t n)
 {
-	return take(z, n * sizeof(float));
+	return alloc_or_count(z, n * sizeof(float));
 }
 
 static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int max_batch, int n_threads)
@@ -1061,54 +1061,54 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 	size_t qd = (size_t)hp->n_head * (size_t)MAX(hp->head_dim_k, hp->head_dim_k_mla);
 	size_t od = (size_t)hp->n_head * (size_t)MAX(hp->head_dim_v, hp->head_dim_v_mla);
 	size_t wide = MAX(MAX((size_t)hp->n_embd, od), MAX(ff, (size_t)hp->q_lora_rank));
-	f->x = take_f32(z, B * hp->n_embd);
-	f->xb = take_f32(z, B * hp->n_embd);
-	f->q = take_f32(z, B * qd);
-	f->k = take_f32(z, B * kd);
-	f->v = take_f32(z, B * MAX(vd, 1));
-	f->attn = take_f32(z, B * hp->n_head * f->att_dv);
-	f->hb = take_f32(z, B * ff);
-	f->hb2 = take_f32(z, B * ff);
-	f->out = take_f32(z, B * k * hp->n_embd);
-	f->logits = take_f32(z, hp->n_vocab); /* more rows only when asked (forward_eval) */
-	f->rope_cs = take_f32(z, B * hp->n_rot);
+	f->x = alloc_or_count_f32(z, B * hp->n_embd);
+	f->xb = alloc_or_count_f32(z, B * hp->n_embd);
+	f->q = alloc_or_count_f32(z, B * qd);
+	f->k = alloc_or_count_f32(z, B * kd);
+	f->v = alloc_or_count_f32(z, B * MAX(vd, 1));
+	f->attn = alloc_or_count_f32(z, B * hp->n_head * f->att_dv);
+	f->hb = alloc_or_count_f32(z, B * ff);
+	f->hb2 = alloc_or_count_f32(z, B * ff);
+	f->out = alloc_or_count_f32(z, B * k * hp->n_embd);
+	f->logits = alloc_or_count_f32(z, hp->n_vocab); /* more rows only when asked (forward_eval) */
+	f->rope_cs = alloc_or_count_f32(z, B * hp->n_rot);
 	for (int i = 0; i < ACT_SLOTS; i++)
-		f->act_buf[i] = take(z, B * k * act_row_max((int64_t)wide));
+		f->act_buf[i] = alloc_or_count(z, B * k * act_row_max((int64_t)wide));
 	/* attend()'s scratch: the query (dk floats), the running sum (dv
 	 * floats: F16 or F32), a dequantized V row (dv) and the query in Q8_0 */
 	f->att_stride = ((size_t)f->att_dk + 2 * (size_t)f->att_dv + (f->att_kh + 3) / 4 + 15) & ~(size_t)15;
-	f->att_scratch = take_f32(z, f->att_stride * (size_t)n_threads);
+	f->att_scratch = alloc_or_count_f32(z, f->att_stride * (size_t)n_threads);
 	if (f->mla) {
-		f->qlora = take_f32(z, B * (size_t)MAX(hp->q_lora_rank, 1));
-		f->qa = take_f32(z, B * hp->n_head * (size_t)f->att_dk);
-		f->attn2 = take_f32(z, B * od);
+		f->qlora = alloc_or_count_f32(z, B * (size_t)MAX(hp->q_lora_rank, 1));
+		f->qa = alloc_or_count_f32(z, B * hp->n_head * (size_t)f->att_dk);
+		f->attn2 = alloc_or_count_f32(z, B * od);
 		/* per_head copies rows even for float activations: 4 bytes a column
 		 * bounds every activation format */
 		size_t cols = (size_t)MAX(hp->kv_lora_rank, hp->head_dim_k_mla);
-		f->head_act = take(z, B * hp->n_head * (4 * cols + 64));
-		f->head_w = take0(z, (size_t)hp->n_head, sizeof *f->head_w);
-		f->head_tasks = take0(z, (size_t)hp->n_head, sizeof *f->head_tasks);
+		f->head_act = alloc_or_count(z, B * hp->n_head * (4 * cols + 64));
+		f->head_w = zalloc_or_count(z, (size_t)hp->n_head, sizeof *f->head_w);
+		f->head_tasks = zalloc_or_count(z, (size_t)hp->n_head, sizeof *f->head_tasks);
 	}
 	if (hp->n_expert) {
 		size_t ne = (size_t)hp->n_expert;
-		f->router = take_f32(z, B * ne);
-		f->selp = take_f32(z, ne);
-		f->gscore = take_f32(z, ne);
-		f->gkeep = take0(z, ne, sizeof *f->gkeep);
-		f->sel = take0(z, B * k, sizeof *f->sel);
-		f->sel_w = take_f32(z, B * k);
-		f->count = take0(z, ne, sizeof *f->count);
-		f->first = take0(z, 2 * ne, sizeof *f->first);
-		f->rows = take0(z, B * k, sizeof *f->rows);
-		f->used = take0(z, ne, sizeof *f->used);
-		f->views = take0(z, ne, sizeof *f->views);
-		f->tasks = take0(z, 2 * ne, sizeof *f->tasks);
-		f->pf_x = take_f32(z, PREFETCH_ROWS * (size_t)hp->n_embd);
-		f->pf_router = take_f32(z, PREFETCH_ROWS * ne);
-		f->pf_sel = take0(z, PREFETCH_ROWS * k, sizeof *f->pf_sel);
-		f->pf_w = take_f32(z, PREFETCH_ROWS * k);
-		f->pf_list = take0(z, ne, sizeof *f->pf_list);
-		f->seen = take0(z, (size_t)hp->n_layer * ne, 1);
+		f->router = alloc_or_count_f32(z, B * ne);
+		f->selp = alloc_or_count_f32(z, ne);
+		f->gscore = alloc_or_count_f32(z, ne);
+		f->gkeep = zalloc_or_count(z, ne, sizeof *f->gkeep);
+		f->sel = zalloc_or_count(z, B * k, sizeof *f->sel);
+		f->sel_w = alloc_or_count_f32(z, B * k);
+		f->count = zalloc_or_count(z, ne, sizeof *f->count);
+		f->first = zalloc_or_count(z, 2 * ne, sizeof *f->first);
+		f->rows = zalloc_or_count(z, B * k, sizeof *f->rows);
+		f->used = zalloc_or_count(z, ne, sizeof *f->used);
+		f->views = zalloc_or_count(z, ne, sizeof *f->views);
+		f->tasks = zalloc_or_count(z, 2 * ne, sizeof *f->tasks);
+		f->pf_x = alloc_or_count_f32(z, PREFETCH_ROWS * (size_t)hp->n_embd);
+		f->pf_router = alloc_or_count_f32(z, PREFETCH_ROWS * ne);
+		f->pf_sel = zalloc_or_count(z, PREFETCH_ROWS * k, sizeof *f->pf_sel);
+		f->pf_w = alloc_or_count_f32(z, PREFETCH_ROWS * k);
+		f->pf_list = zalloc_or_count(z, ne, sizeof *f->pf_list);
+		f->seen = zalloc_or_count(z, (size_t)hp->n_layer * ne, 1);
 	}
 }
 

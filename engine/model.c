@@ -1,4 +1,4 @@
-/* model.c - architecture detection, hyperparameters, tensor validation. */
+/* model.c - loading a model: hyperparameters and tensors as its architecture row names them, validated. */
 #include "model.h"
 
 #include "cpu.h"
@@ -108,7 +108,7 @@ static void refuse_keys(struct loader *L)
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
 		if (gguf_get(L->m->g, akey(L, keys[i])))
 			fail(L, "metadata key %s is not supported", akey(L, keys[i]));
-	if (L->m->arch != ARCH_GPTOSS && gguf_get(L->m->g, akey(L, "attention.sliding_window")))
+	if (!arch_has(L->m->arch, AF_SWA) && gguf_get(L->m->g, akey(L, "attention.sliding_window")))
 		fail(L, "metadata key %s is not supported for %s", akey(L, "attention.sliding_window"), L->m->arch_name);
 }
 
@@ -154,7 +154,7 @@ static void read_rope_scaling(struct loader *L, struct hparams *hp)
 			fail(L, "missing metadata key %s", akey(L, "rope.scaling.original_context_length"));
 		if (log_mul != 0.0f) {
 			float mscale = 1.0f;
-			if (L->m->arch == ARCH_DEEPSEEK2 && log_mul != 1.0f)
+			if (arch_has(L->m->arch, AF_MLA) && log_mul != 1.0f)
 				mscale = log_mul;
 			attn_factor = yarn_get_mscale(fac, mscale) / yarn_get_mscale(fac, log_mul);
 		} else {
@@ -167,7 +167,7 @@ static void read_rope_scaling(struct loader *L, struct hparams *hp)
 	} else {
 		hp->rope_mscale = attn_factor;
 	}
-	if (L->m->arch == ARCH_DEEPSEEK2 && hp->head_dim_k_mla > 0) {
+	if (arch_has(L->m->arch, AF_MLA) && hp->head_dim_k_mla > 0) {
 		/* llama.cpp pre-scales the scores with the YaRN mscale of all dims
 		 * (converters write yarn_log_multiplier = 0.1 * mscale_all_dim) */
 		float org = attn_factor * (1.0f + 0.1f * logf(fac));
@@ -195,7 +195,7 @@ static enum gating read_gating(struct loader *L, enum gating def)
 static void read_moe(struct loader *L, struct hparams *hp)
 {
 	struct model *m = L->m;
-	bool norm = m->arch == ARCH_LLAMA || m->arch == ARCH_QWEN3MOE; /* llama.cpp's per-arch defaults */
+	bool norm = m->arch->norm_topk; /* llama.cpp's per-arch defaults */
 	gguf_get_bool(m->g, akey(L, "expert_weights_norm"), &norm);
 	hp->norm_topk = norm;
 	hp->expert_weights_scale = (float)get_float(L, "expert_weights_scale", 1.0, false);
@@ -205,18 +205,11 @@ static void read_moe(struct loader *L, struct hparams *hp)
 	hp->n_expert_shared = (int)get_int(L, "expert_shared_count", 0, false);
 	hp->n_expert_groups = (int)get_int(L, "expert_group_count", 0, false);
 	hp->n_group_used = (int)get_int(L, "expert_group_used_count", 0, false);
-	hp->gating = GATING_SOFTMAX;
-	hp->act = ACT_SILU;
-	switch (m->arch) {
-	case ARCH_GLM4MOE: hp->gating = read_gating(L, GATING_SIGMOID); break;
-	case ARCH_DEEPSEEK2: hp->gating = read_gating(L, GATING_SOFTMAX); break;
-	case ARCH_GPTOSS: /* llama.cpp ignores the key for gpt-oss */
-		hp->gating = GATING_SOFTMAX_WEIGHT;
-		hp->act = ACT_SWIGLU_OAI;
-		hp->norm_topk = false;
+	hp->gating = arch_has(m->arch, AF_MOE_EXTRAS) ? read_gating(L, m->arch->gating) : m->arch->gating;
+	hp->act = m->arch->act;
+	if (arch_has(m->arch, AF_ROUTER_FIXED)) { /* llama.cpp ignores the keys (gpt-oss) */
+		hp->norm_topk = m->arch->norm_topk;
 		hp->expert_weights_scale = 1.0f;
-		break;
-	default: break;
 	}
 	if (hp->n_layer_dense_lead < 0 || hp->n_layer_dense_lead > hp->n_layer)
 		fail(L, "%s = %d is out of range (block_count %d)", akey(L, "leading_dense_block_count"),
@@ -302,14 +295,14 @@ static void read_hparams(struct loader *L)
 	hp->n_rot = (int)get_int(L, "rope.dimension_count", hp->head_dim_k, false);
 	hp->rope_base = (float)get_float(L, "rope.freq_base", 10000.0, false);
 	hp->kq_scale = 1.0f / sqrtf((float)MAX(hp->head_dim_k, 1));
-	if (m->arch == ARCH_DEEPSEEK2)
+	if (arch_has(m->arch, AF_MLA))
 		read_mla(L, hp);
 	read_rope_scaling(L, hp);
 	read_moe(L, hp);
-	hp->rope = m->arch == ARCH_LLAMA || m->arch == ARCH_DEEPSEEK2 ? ROPE_NORM : ROPE_NEOX;
-	if (m->arch == ARCH_GPTOSS) {
+	hp->rope = m->arch->rope;
+	if (arch_has(m->arch, AF_SWA)) {
 		hp->n_swa = (int)get_int(L, "attention.sliding_window", 0, true);
-		hp->swa_pattern = 2; /* llama.cpp: even layers windowed, odd layers full */
+		hp->swa_pattern = m->arch->swa_pattern;
 		if (!L->failed && hp->n_swa <= 0)
 			fail(L, "%s = %d must be positive", akey(L, "attention.sliding_window"), hp->n_swa);
 	}
@@ -321,7 +314,7 @@ static void read_hparams(struct loader *L)
 		     hp->head_dim_k, hp->head_dim_v, hp->n_rot);
 	if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
 		fail(L, "%s: rms epsilon and rope.freq_base must be positive", m->arch_name);
-	if (m->arch != ARCH_LLAMA && m->arch != ARCH_QWEN3 && hp->n_expert == 0)
+	if (arch_has(m->arch, AF_MOE) && hp->n_expert == 0)
 		fail(L, "missing metadata key %s (%s needs experts)", akey(L, "expert_count"), m->arch_name);
 	if (hp->n_expert > 0) {
 		if (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)
@@ -329,7 +322,7 @@ static void read_hparams(struct loader *L)
 			     akey(L, "expert_count"), hp->n_expert);
 		/* llama.cpp: Mixtral's experts use feed_forward_length; qwen3moe
 		 * falls back to n_ff / n_expert_used when the key is absent. */
-		if (m->arch == ARCH_LLAMA && hp->n_ff_exp == 0)
+		if (arch_has(m->arch, AF_EXPERT_FF_IS_FF) && hp->n_ff_exp == 0)
 			hp->n_ff_exp = hp->n_ff;
 		if (hp->n_ff_exp == 0 && hp->n_expert_used > 0)
 			hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
@@ -397,52 +390,44 @@ static void bind(struct loader *L, const struct gguf_tensor *t, struct wmat *dst
 	L->n_binds++;
 }
 
-/* Find, check and declare a resident matrix. */
-static void need(struct loader *L, struct wmat *dst, bool required, int64_t ne0, int64_t ne1, const char *why,
-		 const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-static void need(struct loader *L, struct wmat *dst, bool required, int64_t ne0, int64_t ne1, const char *why,
-		 const char *fmt, ...)
+/* Look up role r of layer il (if the architecture has it), check its shape
+ * and register it to be bound to dst once the weights are read. Required
+ * when the row says so or the caller knows better (also_required); the
+ * caller only asks when the hyperparameters call for the tensor. ne2 > 0:
+ * per-head matrices, one resident matrix of ne1 * ne2 rows. */
+static void register_matrix(struct loader *L, struct wmat *dst, enum trole r, int il, bool also_required,
+			    int64_t ne0, int64_t ne1, int64_t ne2, const char *why)
 {
+	const struct arch *a = L->m->arch;
+	if (!arch_tensor_present(a, r))
+		return;
 	char name[128];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof name, fmt, ap);
-	va_end(ap);
-	bind(L, find(L, name, required, ne0, ne1, 0, why), dst);
+	bool required = a->t[r].presence == TP_REQUIRED || also_required;
+	bind(L, find(L, arch_tensor_name(a, r, il, name, sizeof name), required, ne0, ne1, ne2, why), dst);
 }
 
-/* A 3-D tensor (per-head matrices) as one resident matrix of ne1 * ne2 rows. */
-static void need3(struct loader *L, struct wmat *dst, int64_t ne0, int64_t ne1, int64_t ne2, const char *why,
-		  const char *name)
-{
-	bind(L, find(L, name, true, ne0, ne1, ne2, why), dst);
-}
-
-static void need_attn_mla(struct loader *L, int il)
+static void register_attn_mla(struct loader *L, int il)
 {
 	const struct hparams *hp = &L->m->hp;
 	struct layer *l = &L->m->layers[il];
 	int64_t d = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k_mla;
 	int64_t nope = hp->head_dim_k_mla - hp->n_rot, r = hp->kv_lora_rank;
 	const char *why = "attention.q_lora_rank, kv_lora_rank, key/value_length_mla and head_count";
-	char name[128];
 	if (hp->q_lora_rank > 0) {
-		need(L, &l->wq_a, true, d, hp->q_lora_rank, why, "blk.%d.attn_q_a.weight", il);
-		need(L, &l->q_a_norm, true, hp->q_lora_rank, 0, why, "blk.%d.attn_q_a_norm.weight", il);
-		need(L, &l->wq_b, true, hp->q_lora_rank, qd, why, "blk.%d.attn_q_b.weight", il);
+		register_matrix(L, &l->wq_a, T_MLA_Q_A, il, true, d, hp->q_lora_rank, 0, why);
+		register_matrix(L, &l->q_a_norm, T_MLA_Q_A_NORM, il, true, hp->q_lora_rank, 0, 0, why);
+		register_matrix(L, &l->wq_b, T_MLA_Q_B, il, true, hp->q_lora_rank, qd, 0, why);
 	} else {
-		need(L, &l->wq, true, d, qd, why, "blk.%d.attn_q.weight", il);
+		register_matrix(L, &l->wq, T_ATTN_Q, il, true, d, qd, 0, why);
 	}
-	need(L, &l->wkv_a_mqa, true, d, r + hp->n_rot, why, "blk.%d.attn_kv_a_mqa.weight", il);
-	need(L, &l->kv_a_norm, true, r, 0, why, "blk.%d.attn_kv_a_norm.weight", il);
-	snprintf(name, sizeof name, "blk.%d.attn_k_b.weight", il);
-	need3(L, &l->wk_b, nope, r, hp->n_head, why, name);
-	snprintf(name, sizeof name, "blk.%d.attn_v_b.weight", il);
-	need3(L, &l->wv_b, r, hp->head_dim_v_mla, hp->n_head, why, name);
-	need(L, &l->wo, true, (int64_t)hp->n_head * hp->head_dim_v_mla, d, why, "blk.%d.attn_output.weight", il);
+	register_matrix(L, &l->wkv_a_mqa, T_MLA_KV_A_MQA, il, true, d, r + hp->n_rot, 0, why);
+	register_matrix(L, &l->kv_a_norm, T_MLA_KV_A_NORM, il, true, r, 0, 0, why);
+	register_matrix(L, &l->wk_b, T_MLA_K_B, il, true, nope, r, hp->n_head, why);
+	register_matrix(L, &l->wv_b, T_MLA_V_B, il, true, r, hp->head_dim_v_mla, hp->n_head, why);
+	register_matrix(L, &l->wo, T_ATTN_OUT, il, true, (int64_t)hp->n_head * hp->head_dim_v_mla, d, 0, why);
 }
 
-static void need_attn(struct loader *L, int il)
+static void register_attn(struct loader *L, int il)
 {
 	struct model *m = L->m;
 	const struct hparams *hp = &m->hp;
@@ -452,49 +437,42 @@ static void need_attn(struct loader *L, int il)
 	int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
 	const char *heads = "embedding_length, attention.head_count(_kv) and key/value_length";
 
-	need(L, &l->wq, true, d, qd, heads, "blk.%d.attn_q.weight", il);
-	need(L, &l->wk, true, d, kd, heads, "blk.%d.attn_k.weight", il);
-	need(L, &l->wv, true, d, vd, heads, "blk.%d.attn_v.weight", il);
-	need(L, &l->wo, true, od, d, heads, "blk.%d.attn_output.weight", il);
-	bool qwen3 = m->arch == ARCH_QWEN3 || m->arch == ARCH_QWEN3MOE;
-	if (!qwen3) { /* optional biases (some llama models; glm4moe, gpt-oss) */
-		need(L, &l->bq, false, qd, 0, heads, "blk.%d.attn_q.bias", il);
-		need(L, &l->bk, false, kd, 0, heads, "blk.%d.attn_k.bias", il);
-		need(L, &l->bv, false, vd, 0, heads, "blk.%d.attn_v.bias", il);
-		need(L, &l->bo, false, d, 0, heads, "blk.%d.attn_output.bias", il);
+	register_matrix(L, &l->wq, T_ATTN_Q, il, true, d, qd, 0, heads);
+	register_matrix(L, &l->wk, T_ATTN_K, il, true, d, kd, 0, heads);
+	register_matrix(L, &l->wv, T_ATTN_V, il, true, d, vd, 0, heads);
+	register_matrix(L, &l->wo, T_ATTN_OUT, il, true, od, d, 0, heads);
+	register_matrix(L, &l->bq, T_ATTN_Q_BIAS, il, false, qd, 0, 0, heads);
+	register_matrix(L, &l->bk, T_ATTN_K_BIAS, il, false, kd, 0, 0, heads);
+	register_matrix(L, &l->bv, T_ATTN_V_BIAS, il, false, vd, 0, 0, heads);
+	register_matrix(L, &l->bo, T_ATTN_OUT_BIAS, il, false, d, 0, 0, heads);
+	if (arch_tensor_present(m->arch, T_ATTN_Q_NORM)) { /* per-head q/k RMS norm; k's goes with q's */
+		char qn[128];
+		bool has_q = gguf_find_tensor(m->g, arch_tensor_name(m->arch, T_ATTN_Q_NORM, il, qn, sizeof qn)) != NULL;
+		register_matrix(L, &l->q_norm, T_ATTN_Q_NORM, il, false, hp->head_dim_k, 0, 0, "attention.key_length");
+		register_matrix(L, &l->k_norm, T_ATTN_K_NORM, il, has_q, hp->head_dim_k, 0, 0, "attention.key_length");
 	}
-	if (qwen3 || m->arch == ARCH_GLM4MOE) { /* per-head q/k RMS norm: qwen3 always, GLM-4.5 some */
-		char qn[64];
-		snprintf(qn, sizeof qn, "blk.%d.attn_q_norm.weight", il);
-		bool has_q = gguf_find_tensor(m->g, qn) != NULL;
-		need(L, &l->q_norm, qwen3, hp->head_dim_k, 0, "attention.key_length", "blk.%d.attn_q_norm.weight", il);
-		need(L, &l->k_norm, qwen3 || has_q, hp->head_dim_k, 0, "attention.key_length",
-		     "blk.%d.attn_k_norm.weight", il);
-	}
-	if (m->arch == ARCH_GPTOSS)
-		need(L, &l->attn_sinks, true, hp->n_head, 0, "attention.head_count", "blk.%d.attn_sinks.weight", il);
+	register_matrix(L, &l->attn_sinks, T_ATTN_SINKS, il, false, hp->n_head, 0, 0, "attention.head_count");
 }
 
-static void need_ffn_moe(struct loader *L, int il)
+static void register_ffn_moe(struct loader *L, int il)
 {
 	struct model *m = L->m;
 	const struct hparams *hp = &m->hp;
 	struct layer *l = &m->layers[il];
 	int64_t d = hp->n_embd, ff = hp->n_ff_exp, ne = hp->n_expert;
 	l->moe = true;
-	need(L, &l->ffn_gate_inp, true, d, ne, "expert_count", "blk.%d.ffn_gate_inp.weight", il);
-	need(L, &l->ffn_gate_inp_b, m->arch == ARCH_GPTOSS, ne, 0, "expert_count", "blk.%d.ffn_gate_inp.bias", il);
-	need(L, &l->exp_probs_b, m->arch == ARCH_GLM4MOE, ne, 0, "expert_count", "blk.%d.exp_probs_b.bias", il);
+	register_matrix(L, &l->ffn_gate_inp, T_ROUTER, il, true, d, ne, 0, "expert_count");
+	register_matrix(L, &l->ffn_gate_inp_b, T_ROUTER_B, il, false, ne, 0, 0, "expert_count");
+	register_matrix(L, &l->exp_probs_b, T_EXP_PROBS_B, il, false, ne, 0, 0, "expert_count");
 	const char *why = "expert_count and expert_feed_forward_length";
-	bool bias = m->arch == ARCH_GPTOSS;
-	need(L, &l->ffn_gate_exps_b, bias, ff, ne, why, "blk.%d.ffn_gate_exps.bias", il);
-	need(L, &l->ffn_up_exps_b, bias, ff, ne, why, "blk.%d.ffn_up_exps.bias", il);
-	need(L, &l->ffn_down_exps_b, bias, d, ne, why, "blk.%d.ffn_down_exps.bias", il);
+	register_matrix(L, &l->ffn_gate_exps_b, T_GATE_EXPS_B, il, false, ff, ne, 0, why);
+	register_matrix(L, &l->ffn_up_exps_b, T_UP_EXPS_B, il, false, ff, ne, 0, why);
+	register_matrix(L, &l->ffn_down_exps_b, T_DOWN_EXPS_B, il, false, d, ne, 0, why);
 	const struct gguf_tensor *t[EXP_NPARTS];
-	const char *names[EXP_NPARTS] = {"gate", "up", "down"};
+	static const enum trole roles[EXP_NPARTS] = {T_GATE_EXPS, T_UP_EXPS, T_DOWN_EXPS};
 	for (int p = 0; p < EXP_NPARTS; p++) {
 		char name[128];
-		snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.weight", il, names[p]);
+		arch_tensor_name(m->arch, roles[p], il, name, sizeof name);
 		bool down = p == EXP_DOWN;
 		t[p] = find(L, name, true, down ? ff : d, down ? d : ff, ne, why);
 		if (t[p] && t[p]->nbytes % (uint64_t)ne)
@@ -504,38 +482,34 @@ static void need_ffn_moe(struct loader *L, int il)
 	if (hp->n_expert_shared > 0) {
 		int64_t fs = ff * hp->n_expert_shared;
 		const char *w = "expert_feed_forward_length and expert_shared_count";
-		need(L, &l->ffn_gate_shexp, true, d, fs, w, "blk.%d.ffn_gate_shexp.weight", il);
-		need(L, &l->ffn_up_shexp, true, d, fs, w, "blk.%d.ffn_up_shexp.weight", il);
-		need(L, &l->ffn_down_shexp, true, fs, d, w, "blk.%d.ffn_down_shexp.weight", il);
+		register_matrix(L, &l->ffn_gate_shexp, T_GATE_SHEXP, il, true, d, fs, 0, w);
+		register_matrix(L, &l->ffn_up_shexp, T_UP_SHEXP, il, true, d, fs, 0, w);
+		register_matrix(L, &l->ffn_down_shexp, T_DOWN_SHEXP, il, true, fs, d, 0, w);
 	}
 	if (!L->failed)
 		weights_add_experts(m->w, il, t[EXP_GATE], t[EXP_UP], t[EXP_DOWN]);
 }
 
-static void need_layer(struct loader *L, int il)
+static void register_layer(struct loader *L, int il)
 {
 	struct model *m = L->m;
 	const struct hparams *hp = &m->hp;
 	struct layer *l = &m->layers[il];
 	int64_t d = hp->n_embd;
 
-	need(L, &l->attn_norm, true, d, 0, "embedding_length", "blk.%d.attn_norm.weight", il);
-	if (m->arch == ARCH_DEEPSEEK2)
-		need_attn_mla(L, il);
+	register_matrix(L, &l->attn_norm, T_ATTN_NORM, il, true, d, 0, 0, "embedding_length");
+	if (arch_has(m->arch, AF_MLA))
+		register_attn_mla(L, il);
 	else
-		need_attn(L, il);
-	/* glm4moe and gpt-oss name the pre-FFN norm post_attention_norm */
-	if (m->arch == ARCH_GLM4MOE || m->arch == ARCH_GPTOSS)
-		need(L, &l->ffn_norm, true, d, 0, "embedding_length", "blk.%d.post_attention_norm.weight", il);
-	else
-		need(L, &l->ffn_norm, true, d, 0, "embedding_length", "blk.%d.ffn_norm.weight", il);
+		register_attn(L, il);
+	register_matrix(L, &l->ffn_norm, T_FFN_NORM, il, true, d, 0, 0, "embedding_length");
 	if (hp->n_expert == 0 || il < hp->n_layer_dense_lead) {
-		need(L, &l->ffn_gate, true, d, hp->n_ff, "feed_forward_length", "blk.%d.ffn_gate.weight", il);
-		need(L, &l->ffn_up, true, d, hp->n_ff, "feed_forward_length", "blk.%d.ffn_up.weight", il);
-		need(L, &l->ffn_down, true, hp->n_ff, d, "feed_forward_length", "blk.%d.ffn_down.weight", il);
+		register_matrix(L, &l->ffn_gate, T_FFN_GATE, il, true, d, hp->n_ff, 0, "feed_forward_length");
+		register_matrix(L, &l->ffn_up, T_FFN_UP, il, true, d, hp->n_ff, 0, "feed_forward_length");
+		register_matrix(L, &l->ffn_down, T_FFN_DOWN, il, true, hp->n_ff, d, 0, "feed_forward_length");
 		return;
 	}
-	need_ffn_moe(L, il);
+	register_ffn_moe(L, il);
 }
 
 static int64_t vocab_size(struct loader *L)
@@ -546,7 +520,7 @@ static int64_t vocab_size(struct loader *L)
 	const struct gguf_value *toks = gguf_get_arr(L->m->g, "tokenizer.ggml.tokens", GGUF_STRING);
 	if (toks)
 		return toks->arr.n <= INT32_MAX ? (int64_t)toks->arr.n : -1;
-	const struct gguf_tensor *t = gguf_find_tensor(L->m->g, "token_embd.weight");
+	const struct gguf_tensor *t = gguf_find_tensor(L->m->g, L->m->arch->t[T_TOKEN_EMBD].name);
 	return t ? (int64_t)t->ne[1] : -1;
 }
 
@@ -554,8 +528,10 @@ static void load_rope_freqs(struct loader *L)
 {
 	struct model *m = L->m;
 	int64_t n = m->hp.n_rot / 2;
+	if (!arch_tensor_present(m->arch, T_ROPE_FREQS))
+		return;
 	/* Llama 3 style frequency factors: theta_i is divided by rope_freqs[i]. */
-	const struct gguf_tensor *t = find(L, "rope_freqs.weight", false, n, 0, 0, "rope.dimension_count");
+	const struct gguf_tensor *t = find(L, m->arch->t[T_ROPE_FREQS].name, false, n, 0, 0, "rope.dimension_count");
 	if (!t)
 		return;
 	m->rope_freqs = xmalloc((size_t)n * sizeof(float));
@@ -563,7 +539,7 @@ static void load_rope_freqs(struct loader *L)
 		fail(L, "reading tensor %s: %s", t->name, strerror(errno));
 }
 
-static void need_tensors(struct loader *L)
+static void register_tensors(struct loader *L)
 {
 	struct model *m = L->m;
 	struct hparams *hp = &m->hp;
@@ -573,34 +549,29 @@ static void need_tensors(struct loader *L)
 		return;
 	}
 	hp->n_vocab = (int)nv;
-	need(L, &m->token_embd, true, hp->n_embd, nv, "embedding_length and vocab_size", "token_embd.weight");
-	need(L, &m->output_norm, true, hp->n_embd, 0, "embedding_length", "output_norm.weight");
-	need(L, &m->output, false, hp->n_embd, nv, "embedding_length and vocab_size", "output.weight");
+	register_matrix(L, &m->token_embd, T_TOKEN_EMBD, -1, true, hp->n_embd, nv, 0, "embedding_length and vocab_size");
+	register_matrix(L, &m->output_norm, T_OUTPUT_NORM, -1, true, hp->n_embd, 0, 0, "embedding_length");
+	register_matrix(L, &m->output, T_OUTPUT, -1, false, hp->n_embd, nv, 0, "embedding_length and vocab_size");
 	load_rope_freqs(L);
 	m->layers = xcalloc((size_t)hp->n_layer, sizeof *m->layers);
 	for (int il = 0; il < hp->n_layer && !L->failed; il++)
-		need_layer(L, il);
+		register_layer(L, il);
 }
 
 static bool detect_arch(struct loader *L)
 {
-	static const struct {
-		const char *name;
-		enum arch arch;
-	} archs[] = {{"llama", ARCH_LLAMA},     {"qwen3", ARCH_QWEN3},    {"qwen3moe", ARCH_QWEN3MOE},
-		     {"glm4moe", ARCH_GLM4MOE}, {"gpt-oss", ARCH_GPTOSS}, {"deepseek2", ARCH_DEEPSEEK2}};
 	const char *a = gguf_get_str(L->m->g, "general.architecture");
 	if (!a) {
 		fail(L, "missing metadata key general.architecture");
 		return false;
 	}
-	for (size_t i = 0; i < ARRAY_LEN(archs); i++)
-		if (!strcmp(a, archs[i].name)) {
-			L->m->arch = archs[i].arch;
-			L->m->arch_name = archs[i].name;
-			return true;
-		}
-	fail(L, "architecture '%s' is not supported (supported: llama, qwen3, qwen3moe, glm4moe, gpt-oss, deepseek2)", a);
+	L->m->arch = arch_find_gguf(a);
+	if (L->m->arch) {
+		L->m->arch_name = L->m->arch->gguf_name;
+		return true;
+	}
+	char names[256];
+	fail(L, "architecture '%s' is not supported (supported: %s)", a, arch_gguf_names(names, sizeof names));
 	return false;
 }
 
@@ -714,12 +685,12 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 	if (detect_arch(&L))
 		read_hparams(&L);
 	if (!L.failed)
-		need_tensors(&L);
+		register_tensors(&L);
 	if (!L.failed) {
 		/* With a separate output head the embedding table is only ever
 		 * read one row per token: streaming need not hold it. */
 		for (int i = 0; i < L.n_binds; i++)
-			if (L.binds[i].dst == &m->token_embd && gguf_find_tensor(g, "output.weight"))
+			if (L.binds[i].dst == &m->token_embd && gguf_find_tensor(g, m->arch->t[T_OUTPUT].name))
 				weights_set_rowwise(m->w, L.binds[i].handle);
 		if (kv_types(m, o, err, errlen) < 0 || plan(m, o, err, errlen) < 0)
 			L.failed = true;

@@ -11,20 +11,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "arch.h"
 #include "gguf.h"
 #include "weights.h"
-
-enum arch { ARCH_LLAMA, ARCH_QWEN3, ARCH_QWEN3MOE, ARCH_GLM4MOE, ARCH_GPTOSS, ARCH_DEEPSEEK2 };
-
-/* Rotation pairs: NORM rotates (x[2i], x[2i+1]); NEOX (x[i], x[i + n_rot/2]). */
-enum rope_kind { ROPE_NORM, ROPE_NEOX };
-
-/* Router scores: softmax over all experts, sigmoid of each, or the raw
- * logits with a softmax over the selected ones only (gpt-oss). */
-enum gating { GATING_SOFTMAX, GATING_SIGMOID, GATING_SOFTMAX_WEIGHT };
-
-/* Expert activation: silu(gate) * up, or gpt-oss's clamped variant. */
-enum ffn_act { ACT_SILU, ACT_SWIGLU_OAI };
 
 struct hparams {
 	int n_vocab, n_embd, n_ctx_train;
@@ -73,8 +62,8 @@ struct layer {
 };
 
 struct model {
-	enum arch arch;
-	const char *arch_name;
+	const struct arch *arch; /* its row in the architecture table */
+	const char *arch_name;   /* general.architecture */
 	char *path;
 	struct gguf *g;
 	struct hparams hp;

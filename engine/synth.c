@@ -12,6 +12,7 @@
  * writes the header only and leaves the data as a hole: a 130 GB model on
  * a 50 GB disk, for `inspect --mem` plans (its weights read as zeros and
  * its reads never touch the disk, so it is not for timing). */
+#include "arch.h"
 #include "commands.h"
 #include "gguf-write.h"
 #include "gguf.h"
@@ -38,10 +39,6 @@
 #define VOCAB_MAX ((int64_t)1 << 22)
 #define TYPE_UNSET UINT32_MAX
 
-enum arch { ARCH_LLAMA, ARCH_QWEN3, ARCH_QWEN3MOE, ARCH_MIXTRAL, ARCH_DEEPSEEK2, ARCH_GLM4MOE, ARCH_GPTOSS };
-
-static const char *const arch_names[] = {"llama", "qwen3", "qwen3moe", "mixtral", "deepseek2", "glm4moe", "gpt-oss"};
-
 /* Tensor classes that get their own type (--type-CLASS). Norms, biases,
  * routers and sinks are always F32, as converters leave them. */
 enum tclass { C_EMBD, C_OUTPUT, C_ATTN, C_DENSE, C_SHEXP, C_EXPERTS, C_EXPERTS_DOWN, C_COUNT, C_F32 = C_COUNT };
@@ -55,7 +52,7 @@ enum rope_scaling { RS_UNSET = -1, RS_NONE, RS_LINEAR, RS_YARN };
 /* Integers are -1 and doubles NAN until set by a flag, --like or the
  * defaults, in that order of precedence. */
 struct synth {
-	int arch; /* enum arch, -1 unset */
+	const struct arch *arch; /* NULL until set */
 	int64_t embd, layers, heads, kv_heads, head_dim, rope_dim, v_head_dim, ff;
 	int64_t experts, experts_used, expert_ff, shared, dense_lead, groups, group_used;
 	int64_t q_lora, kv_lora, nextn, swa, vocab, ctx, rope_orig_ctx, split;
@@ -79,7 +76,7 @@ struct synth {
 /* Fields left 0 are not part of the preset (the defaults fill them). */
 struct like {
 	const char *name;
-	int arch;
+	const char *arch;
 	int64_t embd, layers, heads, kv_heads, head_dim, rope_dim, v_head_dim, ff;
 	int64_t experts, experts_used, expert_ff, shared, dense_lead, groups, group_used;
 	int64_t q_lora, kv_lora, nextn, swa, vocab, ctx, rope_orig_ctx, qk_norm;
@@ -92,25 +89,25 @@ struct like {
  * GLM-4.6 (92 layers + 1 next-token-prediction layer, partial rotary 0.5,
  * q/k norm), gpt-oss-120b, Qwen3-235B-A22B. */
 static const struct like likes[] = {
-	{.name = "deepseek-v3", .arch = ARCH_DEEPSEEK2, .embd = 7168, .layers = 61, .heads = 128,
+	{.name = "deepseek-v3", .arch = "deepseek2", .embd = 7168, .layers = 61, .heads = 128,
 	 .head_dim = 192, .rope_dim = 64, .v_head_dim = 128, .q_lora = 1536, .kv_lora = 512, .ff = 18432,
 	 .experts = 256, .experts_used = 8, .expert_ff = 2048, .shared = 1, .dense_lead = 3, .groups = 8,
 	 .group_used = 4, .expert_scale = 2.5, .vocab = 129280, .ctx = 163840, .rope_base = 10000,
 	 .rope_scaling = RS_YARN, .rope_factor = 40, .rope_orig_ctx = 4096, .yarn_log_mul = 0.1, .rms_eps = 1e-6},
-	{.name = "kimi-k2", .arch = ARCH_DEEPSEEK2, .embd = 7168, .layers = 61, .heads = 64,
+	{.name = "kimi-k2", .arch = "deepseek2", .embd = 7168, .layers = 61, .heads = 64,
 	 .head_dim = 192, .rope_dim = 64, .v_head_dim = 128, .q_lora = 1536, .kv_lora = 512, .ff = 18432,
 	 .experts = 384, .experts_used = 8, .expert_ff = 2048, .shared = 1, .dense_lead = 1, .groups = 1,
 	 .group_used = 1, .expert_scale = 2.827, .vocab = 163840, .ctx = 131072, .rope_base = 50000,
 	 .rope_scaling = RS_YARN, .rope_factor = 32, .rope_orig_ctx = 4096, .yarn_log_mul = 0.1, .rms_eps = 1e-6},
-	{.name = "glm-4.6", .arch = ARCH_GLM4MOE, .embd = 5120, .layers = 92, .nextn = 1, .heads = 96,
+	{.name = "glm-4.6", .arch = "glm4moe", .embd = 5120, .layers = 92, .nextn = 1, .heads = 96,
 	 .kv_heads = 8, .head_dim = 128, .rope_dim = 64, .ff = 12288, .experts = 160, .experts_used = 8,
 	 .expert_ff = 1536, .shared = 1, .dense_lead = 3, .groups = 1, .group_used = 1, .expert_scale = 2.5,
 	 .qk_norm = 1, .vocab = 151552, .ctx = 202752, .rope_base = 1e6, .rms_eps = 1e-5},
-	{.name = "gpt-oss-120b", .arch = ARCH_GPTOSS, .embd = 2880, .layers = 36, .heads = 64, .kv_heads = 8,
+	{.name = "gpt-oss-120b", .arch = "gpt-oss", .embd = 2880, .layers = 36, .heads = 64, .kv_heads = 8,
 	 .head_dim = 64, .experts = 128, .experts_used = 4, .expert_ff = 2880, .swa = 128, .vocab = 201088,
 	 .ctx = 131072, .rope_base = 150000, .rope_scaling = RS_YARN, .rope_factor = 32, .rope_orig_ctx = 4096,
 	 .rms_eps = 1e-5},
-	{.name = "qwen3-235b", .arch = ARCH_QWEN3MOE, .embd = 4096, .layers = 94, .heads = 64, .kv_heads = 4,
+	{.name = "qwen3-235b", .arch = "qwen3moe", .embd = 4096, .layers = 94, .heads = 64, .kv_heads = 4,
 	 .head_dim = 128, .ff = 12288, .experts = 128, .experts_used = 8, .expert_ff = 1536, .vocab = 151936,
 	 .ctx = 40960, .rope_base = 1e6, .rms_eps = 1e-6},
 };
@@ -157,13 +154,13 @@ static const char *apply_like(struct synth *s)
 			L = &likes[i];
 	if (!L)
 		return "unknown --like (deepseek-v3, kimi-k2, glm-4.6, gpt-oss-120b, qwen3-235b)";
-	if (s->arch >= 0 && s->arch != L->arch) {
+	if (s->arch && strcmp(s->arch->name, L->arch)) {
 		static char msg[128];
-		snprintf(msg, sizeof msg, "--like %s is a %s model: --arch %s contradicts it", L->name,
-			 arch_names[L->arch], arch_names[s->arch]);
+		snprintf(msg, sizeof msg, "--like %s is a %s model: --arch %s contradicts it", L->name, L->arch,
+			 s->arch->name);
 		return msg;
 	}
-	s->arch = L->arch;
+	s->arch = arch_find(L->arch);
 	bool lead_given = s->dense_lead >= 0;
 	for (size_t i = 0; i < ARRAY_LEN(like_ints); i++) {
 		int64_t v = *(const int64_t *)((const char *)L + like_ints[i][0]);
@@ -233,6 +230,7 @@ struct tspec {
 	uint32_t type, n_dims;
 	uint64_t ne[GGUF_MAX_DIMS];
 	uint8_t cls;
+	uint8_t role; /* enum trole */
 	float centre; /* 1 for norm weights, else 0 */
 	float std;    /* standard deviation of the values */
 	uint32_t part;
@@ -256,11 +254,9 @@ static uint32_t fit_type(uint32_t want, uint64_t ne0)
 	return ne0 % qtype_get(t->fallback)->blck == 0 ? t->fallback : GGML_F16;
 }
 
+/* Add role r of layer l (-1: a global tensor), named as the row names it. */
 static void add(struct plan *p, int cls, double centre, double std, uint32_t n_dims, uint64_t ne0, uint64_t ne1,
-		uint64_t ne2, const char *fmt, ...) __attribute__((format(printf, 9, 10)));
-
-static void add(struct plan *p, int cls, double centre, double std, uint32_t n_dims, uint64_t ne0, uint64_t ne1,
-		uint64_t ne2, const char *fmt, ...)
+		uint64_t ne2, enum trole r, int64_t l)
 {
 	if (p->n == p->cap) {
 		p->cap = p->cap ? 2 * p->cap : 64;
@@ -268,10 +264,8 @@ static void add(struct plan *p, int cls, double centre, double std, uint32_t n_d
 	}
 	struct tspec *t = &p->t[p->n++];
 	memset(t, 0, sizeof(*t));
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(t->name, sizeof(t->name), fmt, ap);
-	va_end(ap);
+	arch_tensor_name(p->s->arch, r, (int)l, t->name, sizeof t->name);
+	t->role = (uint8_t)r;
 	t->cls = (uint8_t)cls;
 	t->type = cls == C_F32 ? GGML_F32 : fit_type(p->s->types[cls], ne0);
 	t->centre = (float)centre;
@@ -284,15 +278,22 @@ static void add(struct plan *p, int cls, double centre, double std, uint32_t n_d
 }
 
 /* A matrix [in, out] of class c, scaled to keep activations O(1). */
-#define MAT(p, c, in, out, ...) add(p, c, 0, 1 / sqrt((double)(in)), 2, in, out, 1, __VA_ARGS__)
-#define EXPS(p, c, in, out, n, ...) add(p, c, 0, 1 / sqrt((double)(in)), 3, in, out, n, __VA_ARGS__)
-#define NORM(p, n, ...) add(p, C_F32, 1, 0.1, 1, n, 1, 1, __VA_ARGS__)
-#define BIAS(p, n, ...) add(p, C_F32, 0, 0.1, 1, n, 1, 1, __VA_ARGS__)
-#define L(name) "blk.%" PRId64 "." name, l
+#define MAT(p, c, in, out, r) add(p, c, 0, 1 / sqrt((double)(in)), 2, in, out, 1, r, l)
+#define EXPS(p, c, in, out, n, r) add(p, c, 0, 1 / sqrt((double)(in)), 3, in, out, n, r, l)
+#define NORM(p, n, r) add(p, C_F32, 1, 0.1, 1, n, 1, 1, r, l)
+#define BIAS(p, n, r) add(p, C_F32, 0, 0.1, 1, n, 1, 1, r, l)
 
 static bool is_moe(const struct synth *s)
 {
 	return s->experts > 0;
+}
+
+/* Whether converters write role r for this architecture (when the
+ * hyperparameters call for it). */
+static bool writes(const struct synth *s, enum trole r)
+{
+	enum tpresence pr = s->arch->t[r].presence;
+	return pr == TP_REQUIRED || pr == TP_WRITTEN;
 }
 
 /* q, k, v and output projections of the GQA families. */
@@ -300,45 +301,45 @@ static void plan_attn(const struct synth *s, struct plan *p, int64_t l)
 {
 	uint64_t E = (uint64_t)s->embd, q = (uint64_t)(s->heads * s->head_dim);
 	uint64_t kv = (uint64_t)(s->kv_heads * s->head_dim);
-	bool bias = s->arch == ARCH_GLM4MOE || s->arch == ARCH_GPTOSS;
-	MAT(p, C_ATTN, E, q, L("attn_q.weight"));
-	MAT(p, C_ATTN, E, kv, L("attn_k.weight"));
-	MAT(p, C_ATTN, E, kv, L("attn_v.weight"));
-	MAT(p, C_ATTN, q, E, L("attn_output.weight"));
-	if (bias) {
-		BIAS(p, q, L("attn_q.bias"));
-		BIAS(p, kv, L("attn_k.bias"));
-		BIAS(p, kv, L("attn_v.bias"));
-	}
-	if (s->arch == ARCH_GPTOSS) {
-		BIAS(p, E, L("attn_output.bias"));
-		add(p, C_F32, 0, 1.0, 1, (uint64_t)s->heads, 1, 1, L("attn_sinks.weight"));
-	}
-	if (s->arch == ARCH_QWEN3 || s->arch == ARCH_QWEN3MOE || s->qk_norm > 0) {
-		NORM(p, (uint64_t)s->head_dim, L("attn_q_norm.weight"));
-		NORM(p, (uint64_t)s->head_dim, L("attn_k_norm.weight"));
+	MAT(p, C_ATTN, E, q, T_ATTN_Q);
+	MAT(p, C_ATTN, E, kv, T_ATTN_K);
+	MAT(p, C_ATTN, E, kv, T_ATTN_V);
+	MAT(p, C_ATTN, q, E, T_ATTN_OUT);
+	if (writes(s, T_ATTN_Q_BIAS))
+		BIAS(p, q, T_ATTN_Q_BIAS);
+	if (writes(s, T_ATTN_K_BIAS))
+		BIAS(p, kv, T_ATTN_K_BIAS);
+	if (writes(s, T_ATTN_V_BIAS))
+		BIAS(p, kv, T_ATTN_V_BIAS);
+	if (writes(s, T_ATTN_OUT_BIAS))
+		BIAS(p, E, T_ATTN_OUT_BIAS);
+	if (writes(s, T_ATTN_SINKS))
+		add(p, C_F32, 0, 1.0, 1, (uint64_t)s->heads, 1, 1, T_ATTN_SINKS, l);
+	if (writes(s, T_ATTN_Q_NORM) || (arch_tensor_present(s->arch, T_ATTN_Q_NORM) && s->qk_norm > 0)) {
+		NORM(p, (uint64_t)s->head_dim, T_ATTN_Q_NORM);
+		NORM(p, (uint64_t)s->head_dim, T_ATTN_K_NORM);
 	}
 }
 
-/* deepseek2's multi-head latent attention in the absorbed layout current
- * converters write: per-head attn_k_b (nope x kv_lora) and attn_v_b. */
+/* Multi-head latent attention in the absorbed layout current converters
+ * write: per-head attn_k_b (nope x kv_lora) and attn_v_b. */
 static void plan_mla(const struct synth *s, struct plan *p, int64_t l)
 {
 	uint64_t E = (uint64_t)s->embd, H = (uint64_t)s->heads, hd = (uint64_t)s->head_dim;
 	uint64_t rope = (uint64_t)s->rope_dim, nope = hd - rope, r = (uint64_t)s->kv_lora;
 	uint64_t vd = (uint64_t)s->v_head_dim, qr = (uint64_t)s->q_lora;
 	if (qr) {
-		MAT(p, C_ATTN, E, qr, L("attn_q_a.weight"));
-		NORM(p, qr, L("attn_q_a_norm.weight"));
-		MAT(p, C_ATTN, qr, H * hd, L("attn_q_b.weight"));
+		MAT(p, C_ATTN, E, qr, T_MLA_Q_A);
+		NORM(p, qr, T_MLA_Q_A_NORM);
+		MAT(p, C_ATTN, qr, H * hd, T_MLA_Q_B);
 	} else {
-		MAT(p, C_ATTN, E, H * hd, L("attn_q.weight"));
+		MAT(p, C_ATTN, E, H * hd, T_ATTN_Q);
 	}
-	MAT(p, C_ATTN, E, r + rope, L("attn_kv_a_mqa.weight"));
-	NORM(p, r, L("attn_kv_a_norm.weight"));
-	EXPS(p, C_ATTN, nope, r, H, L("attn_k_b.weight"));
-	EXPS(p, C_ATTN, r, vd, H, L("attn_v_b.weight"));
-	MAT(p, C_ATTN, H * vd, E, L("attn_output.weight"));
+	MAT(p, C_ATTN, E, r + rope, T_MLA_KV_A_MQA);
+	NORM(p, r, T_MLA_KV_A_NORM);
+	EXPS(p, C_ATTN, nope, r, H, T_MLA_K_B);
+	EXPS(p, C_ATTN, r, vd, H, T_MLA_V_B);
+	MAT(p, C_ATTN, H * vd, E, T_ATTN_OUT);
 }
 
 static void plan_ffn(const struct synth *s, struct plan *p, int64_t l)
@@ -346,66 +347,64 @@ static void plan_ffn(const struct synth *s, struct plan *p, int64_t l)
 	uint64_t E = (uint64_t)s->embd;
 	if (!is_moe(s) || l < s->dense_lead) {
 		uint64_t F = (uint64_t)s->ff;
-		MAT(p, C_DENSE, E, F, L("ffn_gate.weight"));
-		MAT(p, C_DENSE, E, F, L("ffn_up.weight"));
-		MAT(p, C_DENSE, F, E, L("ffn_down.weight"));
+		MAT(p, C_DENSE, E, F, T_FFN_GATE);
+		MAT(p, C_DENSE, E, F, T_FFN_UP);
+		MAT(p, C_DENSE, F, E, T_FFN_DOWN);
 		return;
 	}
 	uint64_t X = (uint64_t)s->experts, F = (uint64_t)s->expert_ff;
 	/* the router stays F32; a wider spread than the other weights makes
 	 * the top-k choice decisive */
-	add(p, C_F32, 0, 2 / sqrt((double)E), 2, E, X, 1, L("ffn_gate_inp.weight"));
-	if (s->arch == ARCH_GPTOSS)
-		BIAS(p, X, L("ffn_gate_inp.bias"));
-	if (s->sigmoid > 0) /* selection-only bias of sigmoid routers */
-		add(p, C_F32, 0, 0.05, 1, X, 1, 1, L("exp_probs_b.bias"));
-	EXPS(p, C_EXPERTS, E, F, X, L("ffn_gate_exps.weight"));
-	EXPS(p, C_EXPERTS, E, F, X, L("ffn_up_exps.weight"));
-	EXPS(p, C_EXPERTS_DOWN, F, E, X, L("ffn_down_exps.weight"));
-	if (s->arch == ARCH_GPTOSS) {
-		add(p, C_F32, 0, 0.1, 2, F, X, 1, L("ffn_gate_exps.bias"));
-		add(p, C_F32, 0, 0.1, 2, F, X, 1, L("ffn_up_exps.bias"));
-		add(p, C_F32, 0, 0.1, 2, E, X, 1, L("ffn_down_exps.bias"));
+	add(p, C_F32, 0, 2 / sqrt((double)E), 2, E, X, 1, T_ROUTER, l);
+	if (writes(s, T_ROUTER_B))
+		BIAS(p, X, T_ROUTER_B);
+	if (s->sigmoid > 0 && arch_tensor_present(s->arch, T_EXP_PROBS_B)) /* selection-only bias of sigmoid routers */
+		add(p, C_F32, 0, 0.05, 1, X, 1, 1, T_EXP_PROBS_B, l);
+	EXPS(p, C_EXPERTS, E, F, X, T_GATE_EXPS);
+	EXPS(p, C_EXPERTS, E, F, X, T_UP_EXPS);
+	EXPS(p, C_EXPERTS_DOWN, F, E, X, T_DOWN_EXPS);
+	if (writes(s, T_GATE_EXPS_B)) {
+		add(p, C_F32, 0, 0.1, 2, F, X, 1, T_GATE_EXPS_B, l);
+		add(p, C_F32, 0, 0.1, 2, F, X, 1, T_UP_EXPS_B, l);
+		add(p, C_F32, 0, 0.1, 2, E, X, 1, T_DOWN_EXPS_B, l);
 	}
 	if (s->shared > 0) {
 		uint64_t S = F * (uint64_t)s->shared;
-		MAT(p, C_SHEXP, E, S, L("ffn_gate_shexp.weight"));
-		MAT(p, C_SHEXP, E, S, L("ffn_up_shexp.weight"));
-		MAT(p, C_SHEXP, S, E, L("ffn_down_shexp.weight"));
+		MAT(p, C_SHEXP, E, S, T_GATE_SHEXP);
+		MAT(p, C_SHEXP, E, S, T_UP_SHEXP);
+		MAT(p, C_SHEXP, S, E, T_DOWN_SHEXP);
 	}
 }
 
 static void plan_layer(const struct synth *s, struct plan *p, int64_t l)
 {
 	uint64_t E = (uint64_t)s->embd;
-	NORM(p, E, L("attn_norm.weight"));
-	if (s->arch == ARCH_DEEPSEEK2)
+	NORM(p, E, T_ATTN_NORM);
+	if (arch_has(s->arch, AF_MLA))
 		plan_mla(s, p, l);
 	else
 		plan_attn(s, p, l);
-	/* glm4moe and gpt-oss name the pre-FFN norm post_attention_norm */
-	if (s->arch == ARCH_GLM4MOE || s->arch == ARCH_GPTOSS)
-		NORM(p, E, L("post_attention_norm.weight"));
-	else
-		NORM(p, E, L("ffn_norm.weight"));
+	NORM(p, E, T_FFN_NORM);
 	plan_ffn(s, p, l);
 	if (l >= s->layers) { /* GLM's next-token-prediction layer: carried, never run */
-		MAT(p, C_DENSE, 2 * E, E, L("nextn.eh_proj.weight"));
-		NORM(p, E, L("nextn.enorm.weight"));
-		NORM(p, E, L("nextn.hnorm.weight"));
-		NORM(p, E, L("nextn.shared_head_norm.weight"));
+		MAT(p, C_DENSE, 2 * E, E, T_NEXTN_EH_PROJ);
+		NORM(p, E, T_NEXTN_ENORM);
+		NORM(p, E, T_NEXTN_HNORM);
+		NORM(p, E, T_NEXTN_SHARED_HEAD_NORM);
 	}
 }
 
 static void plan_model(const struct synth *s, struct plan *p)
 {
 	uint64_t E = (uint64_t)s->embd, V = (uint64_t)s->vocab;
+	int64_t l = -1;
 	p->s = s;
-	add(p, C_EMBD, 0, 1.0, 2, E, V, 1, "token_embd.weight");
-	for (int64_t l = 0; l < s->layers + s->nextn; l++)
+	add(p, C_EMBD, 0, 1.0, 2, E, V, 1, T_TOKEN_EMBD, l);
+	for (l = 0; l < s->layers + s->nextn; l++)
 		plan_layer(s, p, l);
-	NORM(p, E, "output_norm.weight");
-	add(p, C_OUTPUT, 0, 2 / sqrt((double)E), 2, E, V, 1, "output.weight");
+	l = -1;
+	NORM(p, E, T_OUTPUT_NORM);
+	add(p, C_OUTPUT, 0, 2 / sqrt((double)E), 2, E, V, 1, T_OUTPUT, l);
 }
 
 static uint64_t tensor_bytes(const struct tspec *t)
@@ -491,9 +490,8 @@ static void write_min_vocab(const struct synth *s, struct gguf_writer *w)
 		}
 		tok[i] = xstrndup(b, len);
 	}
-	bool qwen = s->arch == ARCH_QWEN3 || s->arch == ARCH_QWEN3MOE;
 	gguf_writer_kv_str(w, "tokenizer.ggml.model", "gpt2");
-	gguf_writer_kv_str(w, "tokenizer.ggml.pre", qwen ? "qwen2" : "gpt-2");
+	gguf_writer_kv_str(w, "tokenizer.ggml.pre", s->arch->tokenizer_pre);
 	gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, NULL, n);
 	gguf_writer_kv_arr(w, "tokenizer.ggml.token_type", GGUF_INT32, type, n);
 	gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", NULL, NULL, 0);
@@ -525,9 +523,7 @@ static uint32_t file_type(uint32_t type)
 
 static void write_rope_scaling(const struct synth *s, struct gguf_writer *w, char *key, size_t kn)
 {
-	const char *a = arch_names[s->arch];
-	if (s->arch == ARCH_MIXTRAL)
-		a = "llama";
+	const char *a = s->arch->gguf_name;
 #define K(suffix) (snprintf(key, kn, "%s." suffix, a), key)
 	if (s->rope_scaling == RS_NONE)
 		return;
@@ -544,7 +540,7 @@ static void write_rope_scaling(const struct synth *s, struct gguf_writer *w, cha
 /* The MoE keys of deepseek2 and glm4moe (as their converters write them). */
 static void write_moe_extras(const struct synth *s, struct gguf_writer *w, char *key, size_t kn)
 {
-	const char *a = arch_names[s->arch];
+	const char *a = s->arch->gguf_name;
 #define K(suffix) (snprintf(key, kn, "%s." suffix, a), key)
 	gguf_writer_kv_u32(w, K("leading_dense_block_count"), (uint32_t)s->dense_lead);
 	gguf_writer_kv_u32(w, K("expert_shared_count"), (uint32_t)s->shared);
@@ -553,7 +549,7 @@ static void write_moe_extras(const struct synth *s, struct gguf_writer *w, char 
 	gguf_writer_kv_u32(w, K("expert_gating_func"), s->sigmoid > 0 ? 2 : 1);
 	gguf_writer_kv_u32(w, K("expert_group_count"), (uint32_t)s->groups);
 	gguf_writer_kv_u32(w, K("expert_group_used_count"), (uint32_t)s->group_used);
-	if (s->arch == ARCH_GLM4MOE)
+	if (arch_has(s->arch, AF_NEXTN))
 		gguf_writer_kv_u32(w, K("nextn_predict_layers"), (uint32_t)s->nextn);
 #undef K
 }
@@ -561,8 +557,8 @@ static void write_moe_extras(const struct synth *s, struct gguf_writer *w, char 
 static void write_metadata(const struct synth *s, struct gguf_writer *w, const struct gguf *vocab)
 {
 	char key[128];
-	const char *a = s->arch == ARCH_MIXTRAL ? "llama" : arch_names[s->arch];
-	bool mla = s->arch == ARCH_DEEPSEEK2;
+	const char *a = s->arch->gguf_name;
+	bool mla = arch_has(s->arch, AF_MLA);
 #define K(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
 	gguf_writer_kv_str(w, "general.architecture", a);
 	gguf_writer_kv_str(w, "general.name", s->name);
@@ -572,15 +568,15 @@ static void write_metadata(const struct synth *s, struct gguf_writer *w, const s
 	gguf_writer_kv_u32(w, K("block_count"), (uint32_t)(s->layers + s->nextn));
 	/* Mixtral's converter calls the expert width feed_forward_length, and
 	 * gpt-oss's intermediate_size is its expert width */
-	bool ff_is_exp = s->arch == ARCH_MIXTRAL || s->arch == ARCH_GPTOSS;
+	bool ff_is_exp = is_moe(s) && (arch_has(s->arch, AF_EXPERT_FF_IS_FF) || arch_has(s->arch, AF_NO_DENSE_FFN));
 	gguf_writer_kv_u32(w, K("feed_forward_length"), (uint32_t)(ff_is_exp ? s->expert_ff : s->ff));
 	if (is_moe(s)) {
-		if (s->arch != ARCH_MIXTRAL)
+		if (!arch_has(s->arch, AF_EXPERT_FF_IS_FF))
 			gguf_writer_kv_u32(w, K("expert_feed_forward_length"), (uint32_t)s->expert_ff);
 		gguf_writer_kv_u32(w, K("expert_count"), (uint32_t)s->experts);
 		gguf_writer_kv_u32(w, K("expert_used_count"), (uint32_t)s->experts_used);
 	}
-	if (s->arch == ARCH_DEEPSEEK2 || s->arch == ARCH_GLM4MOE)
+	if (arch_has(s->arch, AF_MOE_EXTRAS))
 		write_moe_extras(s, w, key, sizeof key);
 	gguf_writer_kv_u32(w, K("attention.head_count"), (uint32_t)s->heads);
 	/* MLA is stored as one latent KV head of kv_lora + rope dims */
@@ -594,7 +590,7 @@ static void write_metadata(const struct synth *s, struct gguf_writer *w, const s
 		gguf_writer_kv_u32(w, K("attention.key_length_mla"), (uint32_t)s->head_dim);
 		gguf_writer_kv_u32(w, K("attention.value_length_mla"), (uint32_t)s->v_head_dim);
 	}
-	if (s->arch == ARCH_GPTOSS)
+	if (arch_has(s->arch, AF_SWA))
 		gguf_writer_kv_u32(w, K("attention.sliding_window"), (uint32_t)s->swa);
 	gguf_writer_kv_f32(w, K("attention.layer_norm_rms_epsilon"), (float)s->rms_eps);
 	gguf_writer_kv_u32(w, K("rope.dimension_count"), (uint32_t)s->rope_dim);
@@ -708,12 +704,12 @@ static void print_plan(const struct synth *s, const struct plan *p)
 		by_class[p->t[i].cls] += b;
 		by_type[p->t[i].type] += b;
 		total += b;
-		if (strstr(p->t[i].name, "_exps"))
+		if (p->t[i].role >= T_GATE_EXPS && p->t[i].role <= T_DOWN_EXPS_B)
 			experts += b;
 	}
 	char b1[32], b2[32], b3[32];
 	printf("%s, %" PRId64 " layers: %zu tensors, %s of data (%" PRIu64 " bytes)\n",
-	       arch_names[s->arch], s->layers + s->nextn, p->n, fmt_bytes(b1, sizeof b1, total), total);
+	       s->arch->name, s->layers + s->nextn, p->n, fmt_bytes(b1, sizeof b1, total), total);
 	printf("  dense %s, experts %s\n", fmt_bytes(b2, sizeof b2, total - experts),
 	       fmt_bytes(b3, sizeof b3, experts));
 	for (int c = 0; c <= C_COUNT; c++)
@@ -825,7 +821,7 @@ static bool parse_special(struct synth *s, const char *name, const char *v)
 	static const char *const gatings[] = {"softmax", "sigmoid"};
 	int64_t n;
 	if (!strcmp(name, "arch"))
-		return (s->arch = index_of(arch_names, ARRAY_LEN(arch_names), v)) >= 0;
+		return (s->arch = arch_find(v)) != NULL;
 	if (!strcmp(name, "gating"))
 		return (s->sigmoid = index_of(gatings, 2, v)) >= 0;
 	if (!strcmp(name, "rope-scaling"))
@@ -932,77 +928,77 @@ static int parse_args(int argc, char **argv, struct synth *s)
 
 static void defaults(struct synth *s)
 {
-	int a = s->arch;
-	bool ds = a == ARCH_DEEPSEEK2, glm = a == ARCH_GLM4MOE, oss = a == ARCH_GPTOSS;
-	bool moe = a == ARCH_QWEN3MOE || a == ARCH_MIXTRAL || ds || glm || oss;
+	const struct arch_synth *d = &s->arch->synth;
+	bool mla = arch_has(s->arch, AF_MLA), extras = arch_has(s->arch, AF_MOE_EXTRAS);
 	DEF(embd, 256);
-	DEF(layers, ds || glm ? 3 : 2);
+	DEF(layers, d->layers);
 	DEF(heads, 4);
-	DEF(kv_heads, ds ? 1 : s->heads >= 2 ? s->heads / 2 : 1);
-	DEF(head_dim, ds ? 96 : s->heads ? s->embd / s->heads : 0);
-	/* deepseek2: a third of the key dims rotate (V3: 64 of 192); glm4moe:
-	 * half (partial_rotary_factor 0.5) */
-	DEF(rope_dim, ds ? MAX(2, s->head_dim / 3 / 2 * 2) : glm ? MAX(2, s->head_dim / 2 / 2 * 2) : s->head_dim);
-	DEF(v_head_dim, ds ? s->head_dim - s->rope_dim : 0);
-	DEF(q_lora, ds ? 96 : 0);
-	DEF(kv_lora, ds ? 64 : 0);
-	DEF(ff, a == ARCH_MIXTRAL ? 512 : ds || glm ? 512 : 768);
-	DEF(experts, !moe ? 0 : a == ARCH_MIXTRAL ? 4 : 8);
+	DEF(kv_heads, mla ? 1 : s->heads >= 2 ? s->heads / 2 : 1);
+	DEF(head_dim, d->head_dim ? d->head_dim : s->heads ? s->embd / s->heads : 0);
+	DEF(rope_dim, d->rope_part > 1 ? MAX(2, s->head_dim / d->rope_part / 2 * 2) : s->head_dim);
+	DEF(v_head_dim, mla ? s->head_dim - s->rope_dim : 0);
+	DEF(q_lora, d->q_lora);
+	DEF(kv_lora, d->kv_lora);
+	DEF(ff, d->ff);
+	DEF(experts, d->experts);
 	DEF(experts_used, s->experts ? 2 : 0);
-	DEF(expert_ff, a == ARCH_MIXTRAL ? s->ff : ds || glm ? 128 : 256);
-	DEF(shared, ds || glm ? 1 : 0);
-	DEF(dense_lead, (ds || glm) && s->layers > 1 ? 1 : 0);
-	DEF(groups, ds || glm ? 1 : 0);
+	DEF(expert_ff, d->expert_ff ? d->expert_ff : s->ff);
+	DEF(shared, d->shared);
+	DEF(dense_lead, extras && s->layers > 1 ? 1 : 0);
+	DEF(groups, extras ? 1 : 0);
 	DEF(group_used, s->groups);
 	DEF(nextn, 0);
-	DEF(swa, oss ? 128 : 0);
-	DEF(sigmoid, ds || glm ? 1 : 0);
+	DEF(swa, d->swa);
+	DEF(sigmoid, d->sigmoid ? 1 : 0);
 	DEF(qk_norm, 0);
 	DEF(vocab, 512);
 	DEF(ctx, 4096);
-	DEFF(expert_scale, ds || glm ? 2.5 : 1.0);
+	DEFF(expert_scale, d->expert_scale);
 	DEFF(rms_eps, 1e-6);
-	DEFF(rope_base, a == ARCH_LLAMA || a == ARCH_MIXTRAL ? 1e4 : 1e6);
-	/* deepseek2 and gpt-oss ship with YaRN */
+	DEFF(rope_base, d->rope_base);
 	if (s->rope_scaling == RS_UNSET)
-		s->rope_scaling = ds || oss ? RS_YARN : RS_NONE;
+		s->rope_scaling = d->yarn ? RS_YARN : RS_NONE;
 	DEFF(rope_factor, 4.0);
 	DEF(rope_orig_ctx, MAX(1, (int64_t)(s->ctx / s->rope_factor)));
-	if (ds)
-		DEFF(yarn_log_mul, 0.1);
+	if (d->yarn_log_mul != 0.0)
+		DEFF(yarn_log_mul, d->yarn_log_mul);
 	if (!s->name)
-		s->name = a == ARCH_MIXTRAL ? "heft synthetic mixtral" : "heft synthetic";
+		s->name = d->model_name ? d->model_name : "heft synthetic";
 }
 
 /* Flags given for an architecture that has no such thing. */
 static const char *check_arch_flags(const struct synth *s, const struct synth *given)
 {
-	int a = s->arch;
-	bool ds = a == ARCH_DEEPSEEK2, glm = a == ARCH_GLM4MOE, oss = a == ARCH_GPTOSS;
-	if (!ds && (given->q_lora >= 0 || given->kv_lora >= 0 || given->v_head_dim >= 0))
+	const struct arch *a = s->arch;
+	bool mla = arch_has(a, AF_MLA), extras = arch_has(a, AF_MOE_EXTRAS);
+	if (!mla && (given->q_lora >= 0 || given->kv_lora >= 0 || given->v_head_dim >= 0))
 		return "--q-lora-rank, --kv-lora-rank and --v-head-dim need --arch deepseek2";
-	if (!ds && !glm && (given->dense_lead >= 0 || given->shared >= 0 || given->groups >= 0 ||
+	if (!extras && (given->dense_lead >= 0 || given->shared >= 0 || given->groups >= 0 ||
 			    given->group_used >= 0 || !isnan(given->expert_scale) || given->sigmoid >= 0))
 		return "--dense-lead, --shared-experts, --expert-groups, --group-used, --expert-scale and "
 		       "--gating need --arch deepseek2 or glm4moe";
-	if (!glm && given->nextn >= 0)
+	if (!arch_has(a, AF_NEXTN) && given->nextn >= 0)
 		return "--nextn needs --arch glm4moe (deepseek2 converters drop the MTP layers)";
-	if (!glm && given->qk_norm > 0)
+	if (a->t[T_ATTN_Q_NORM].presence != TP_ACCEPTED && given->qk_norm > 0)
 		return "--qk-norm needs --arch glm4moe (qwen3 always has it, the others never)";
-	if (glm && given->sigmoid == 0)
-		return "glm4moe routes with sigmoid scores (--gating softmax is not a glm4moe model)";
-	if (!oss && given->swa >= 0)
+	if (a->t[T_EXP_PROBS_B].presence == TP_REQUIRED && given->sigmoid == 0) {
+		static char msg[128];
+		snprintf(msg, sizeof msg, "%s routes with sigmoid scores (--gating softmax is not a %s model)", a->name,
+			 a->name);
+		return msg;
+	}
+	if (!arch_has(a, AF_SWA) && given->swa >= 0)
 		return "--swa needs --arch gpt-oss";
-	if (oss && given->ff >= 0)
+	if (arch_has(a, AF_NO_DENSE_FFN) && given->ff >= 0)
 		return "--ff does not apply to gpt-oss (no dense FFN; --expert-ff sets the experts)";
-	if (ds && given->kv_heads >= 0 && given->kv_heads != 1)
+	if (mla && given->kv_heads >= 0 && given->kv_heads != 1)
 		return "--kv-heads does not apply to deepseek2 (MLA stores one latent KV head)";
 	return NULL;
 }
 
 static const char *check_moe(const struct synth *s)
 {
-	bool moe_arch = s->arch != ARCH_LLAMA && s->arch != ARCH_QWEN3;
+	bool moe_arch = arch_has(s->arch, AF_MOE);
 	if (moe_arch && (s->experts < 1 || s->experts_used < 1 || s->experts_used > s->experts ||
 			 s->expert_ff < 1))
 		return "a MoE model needs --experts >= --experts-used >= 1 and --expert-ff >= 1";
@@ -1028,7 +1024,7 @@ static const char *check_moe(const struct synth *s)
 
 static const char *check_attn(const struct synth *s, const struct synth *given)
 {
-	if (s->arch == ARCH_DEEPSEEK2) {
+	if (arch_has(s->arch, AF_MLA)) {
 		if (s->kv_lora < 1)
 			return "--kv-lora-rank must be positive";
 		if (s->rope_dim >= s->head_dim)
@@ -1051,7 +1047,7 @@ static const char *check_attn(const struct synth *s, const struct synth *given)
 		return "--rope-factor must be positive";
 	if (s->rope_scaling == RS_YARN && s->rope_orig_ctx < 1)
 		return "--rope-orig-ctx must be positive";
-	if (s->arch == ARCH_GPTOSS && s->swa < 1)
+	if (arch_has(s->arch, AF_SWA) && s->swa < 1)
 		return "gpt-oss needs a sliding window (--swa N, N >= 1)";
 	if (!(s->rms_eps > 0) || !(s->rope_base > 0))
 		return "--rms-eps and --rope-base must be positive";
@@ -1094,7 +1090,7 @@ static const char *check_classes(const struct synth *s, const struct plan *p)
 			;
 		if (i == p->n) {
 			snprintf(msg, sizeof msg, "--type-%s: this %s model has no %s tensors", class_names[c],
-				 arch_names[s->arch], class_desc[c]);
+				 s->arch->name, class_desc[c]);
 			return msg;
 		}
 	}
@@ -1153,7 +1149,7 @@ static int write_model(const struct synth *s, struct plan *p, const struct gguf 
 
 int cmd_synth(int argc, char **argv)
 {
-	struct synth s = {.arch = -1, .embd = -1, .layers = -1, .heads = -1, .kv_heads = -1, .head_dim = -1,
+	struct synth s = {.arch = NULL, .embd = -1, .layers = -1, .heads = -1, .kv_heads = -1, .head_dim = -1,
 			  .rope_dim = -1, .v_head_dim = -1, .ff = -1, .experts = -1, .experts_used = -1,
 			  .expert_ff = -1, .shared = -1, .dense_lead = -1, .groups = -1, .group_used = -1,
 			  .q_lora = -1, .kv_lora = -1, .nextn = -1, .swa = -1, .vocab = -1, .ctx = -1,
@@ -1169,9 +1165,9 @@ int cmd_synth(int argc, char **argv)
 	const char *why = NULL;
 	if (s.like)
 		why = apply_like(&s);
-	if (!why && s.arch < 0)
-		s.arch = ARCH_LLAMA;
-	if (!why && s.arch == ARCH_MIXTRAL && s.expert_ff < 0 && s.ff >= 0)
+	if (!why && !s.arch)
+		s.arch = arch_find("llama");
+	if (!why && s.arch->synth.expert_ff == 0 && s.expert_ff < 0 && s.ff >= 0)
 		s.expert_ff = s.ff;
 	if (!why) {
 		defaults(&s);

@@ -1,6 +1,7 @@
 /* weights.c - resident tensors, the memory plan and the expert cache. */
 #include "weights.h"
 
+#include "arch.h"
 #include "iosched.h"
 #include "kvstate.h"
 #include "model.h"
@@ -187,23 +188,10 @@ void weights_free(struct weights *w)
 	free(w);
 }
 
-static enum wclass classify(const char *name)
+/* A tensor's class is its role's in the file's architecture row. */
+static enum wclass classify(const struct weights *w, const char *name)
 {
-	if (!strcmp(name, "token_embd.weight"))
-		return WC_EMBD;
-	if (!strncmp(name, "output", 6))
-		return strstr(name, "norm") ? WC_NORM : WC_OUTPUT;
-	if (strstr(name, "norm"))
-		return WC_NORM;
-	if (strstr(name, "ffn_gate_inp") || strstr(name, "exp_probs_b"))
-		return WC_ROUTER;
-	if (strstr(name, "shexp"))
-		return WC_SHEXP;
-	if (strstr(name, "attn"))
-		return WC_ATTN;
-	if (strstr(name, "ffn_"))
-		return WC_FFN;
-	return WC_OTHER;
+	return arch_tensor_class(arch_find_gguf(gguf_arch(w->g)), name);
 }
 
 int weights_add(struct weights *w, const struct gguf_tensor *t)
@@ -215,7 +203,7 @@ int weights_add(struct weights *w, const struct gguf_tensor *t)
 	struct wentry *e = &w->ent[w->n_ent];
 	e->t = t;
 	e->off = UINT64_MAX;
-	e->cls = classify(t->name);
+	e->cls = classify(w, t->name);
 	e->rowwise = false;
 	e->layer = -1;
 	e->dst = NULL;
