@@ -42,7 +42,8 @@ static const enum wclass role_class[T_COUNT] = {
 #define BIASES(qkv, out)                                                                                \
 	[T_ATTN_Q_BIAS] = {"blk.%d.attn_q.bias", qkv}, [T_ATTN_K_BIAS] = {"blk.%d.attn_k.bias", qkv},   \
 	[T_ATTN_V_BIAS] = {"blk.%d.attn_v.bias", qkv}, [T_ATTN_OUT_BIAS] = {"blk.%d.attn_output.bias", out}
-#define QK_NORM(p) [T_ATTN_Q_NORM] = {"blk.%d.attn_q_norm.weight", p}, [T_ATTN_K_NORM] = {"blk.%d.attn_k_norm.weight", p}
+#define QK_NORM(p) \
+	[T_ATTN_Q_NORM] = {"blk.%d.attn_q_norm.weight", p}, [T_ATTN_K_NORM] = {"blk.%d.attn_k_norm.weight", p}
 #define FFN_NORM [T_FFN_NORM] = {"blk.%d.ffn_norm.weight", TP_REQUIRED}
 /* glm4moe and gpt-oss name the pre-FFN norm post_attention_norm */
 #define POST_ATTN_NORM [T_FFN_NORM] = {"blk.%d.post_attention_norm.weight", TP_REQUIRED}
@@ -112,8 +113,8 @@ static const struct arch builtin[] = {
 		   .yarn = true, .expert_scale = 1, .rope_base = 1e6},
 	 .t = {GLOBALS, GQA, BIASES(TP_WRITTEN, TP_WRITTEN), [T_ATTN_SINKS] = {"blk.%d.attn_sinks.weight", TP_REQUIRED},
 	       POST_ATTN_NORM, DENSE_FFN, EXPERTS(TP_REQUIRED, TP_ACCEPTED, TP_REQUIRED)}},
-	{.name = "deepseek2", .gguf_name = "deepseek2", .flags = AF_MOE | AF_MLA | AF_MOE_EXTRAS, .rope = ROPE_NORM,
-	 .tokenizer_pre = "gpt-2",
+	{.name = "deepseek2", .gguf_name = "deepseek2", .flags = AF_MOE | AF_MLA | AF_MOE_EXTRAS | AF_YARN_LOG_MUL,
+	 .rope = ROPE_NORM, .tokenizer_pre = "gpt-2",
 	 /* a third of the key dims rotate (V3: 64 of 192) */
 	 .synth = {.layers = 3, .head_dim = 96, .rope_part = 3, .q_lora = 96, .kv_lora = 64, .ff = 512,
 		   .experts = 8, .expert_ff = 128, .shared = 1, .sigmoid = true, .yarn = true, .expert_scale = 2.5,

@@ -65,6 +65,7 @@ enum arch_flag {
 	AF_EXPERT_FF_IS_FF = 1 << 5, /* Mixtral: the expert width is feed_forward_length */
 	AF_NO_DENSE_FFN = 1 << 6,    /* feed_forward_length is the expert width (gpt-oss) */
 	AF_ROUTER_FIXED = 1 << 7,    /* llama.cpp ignores expert_weights_norm/scale/gating_func */
+	AF_YARN_LOG_MUL = 1 << 8,    /* YaRN's mscale is rope.scaling.yarn_log_multiplier (deepseek2) */
 };
 
 /* What `heft-engine synth` fills in when no flag or --like says otherwise. */

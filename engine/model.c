@@ -154,7 +154,7 @@ static void read_rope_scaling(struct loader *L, struct hparams *hp)
 			fail(L, "missing metadata key %s", akey(L, "rope.scaling.original_context_length"));
 		if (log_mul != 0.0f) {
 			float mscale = 1.0f;
-			if (arch_has(L->m->arch, AF_MLA) && log_mul != 1.0f)
+			if (arch_has(L->m->arch, AF_YARN_LOG_MUL) && log_mul != 1.0f)
 				mscale = log_mul;
 			attn_factor = yarn_get_mscale(fac, mscale) / yarn_get_mscale(fac, log_mul);
 		} else {

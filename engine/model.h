@@ -1,7 +1,8 @@
 /* model.h - a loaded model: architecture, hyperparameters, weights.
  *
  * model_load reads the <arch>.* keys with the defaults llama.cpp's
- * converters rely on, finds every tensor the architecture needs, checks
+ * converters rely on (per architecture: its row in arch.h), finds every
+ * tensor the architecture needs under the row's names, checks
  * shapes and types against the hyperparameters, and reads the resident
  * weights. A model whose metadata contradicts its tensors is refused with a
  * message naming the key or tensor. */
