@@ -83,6 +83,12 @@ echo 'auto' | "$HEFT" --engine "$FAKE -e -r 0" m.gguf >"$work/out" 2>"$work/err"
 
 # 7. The command line.
 "$HEFT" --help >"$work/out" 2>&1 && grep -q -- '--resume' "$work/out" && ok "--help" || fail "--help"
+# Each option's description on its own line: --chat-template's is about
+# templates, and the weights' one belongs to --io.
+desc() { sed -n "s/^  $1 [^ ]* *//p" "$work/out"; }
+desc --chat-template | grep -q 'template' && ! desc --chat-template | grep -q 'weights' \
+	&& ok "--help: --chat-template described as itself" || fail "--help: --chat-template: $(desc --chat-template)"
+desc --io | grep -q 'weights' && ok "--help: --io described" || fail "--help: --io: $(desc --io)"
 [ "$("$HEFT" --version)" = "heft $(sed -n 's/^AC_INIT(\[heft\], *\[\([^]]*\)\].*/\1/p' "$top_srcdir/configure.ac")" ] \
 	&& ok "--version" || fail "--version: $("$HEFT" --version)"
 "$HEFT" --bogus >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown option: exit 2" || fail "unknown option"
