@@ -5,6 +5,7 @@
 #include "template.h"
 
 #include "gguf.h"
+#include "role.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -188,8 +189,6 @@ const char *template_default_system(const char *t)
 }
 
 /* ---- rendering helpers ---- */
-
-enum role { ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT };
 
 static bool is_space(char c)
 {
@@ -635,12 +634,9 @@ int template_render(enum tmpl_family f, const struct chat_msg *msgs, size_t n,
 			free(roles);
 			return -1;
 		}
-		if (!strcmp(role, "system")) {
-			roles[i] = ROLE_SYSTEM;
-		} else if (!strcmp(role, "user")) {
-			roles[i] = ROLE_USER;
-		} else if (!strcmp(role, "assistant")) {
-			roles[i] = ROLE_ASSISTANT;
+		int k = role_lookup(role);
+		if (k >= 0) {
+			roles[i] = (enum role)k;
 		} else {
 			snprintf(err, errlen, "chat template %s: unsupported role \"%.40s\" in message %zu",
 				 template_name(f), role, i);

@@ -50,20 +50,6 @@ struct conv {
 	long goto_line;
 };
 
-const char *role_name(enum role r)
-{
-	static const char *const names[] = { "system", "user", "assistant", "note" };
-	return names[r];
-}
-
-int role_lookup(const char *name)
-{
-	for (int r = ROLE_SYSTEM; r <= ROLE_ASSISTANT; r++)
-		if (!strcmp(name, role_name((enum role)r)))
-			return r;
-	return -1;
-}
-
 static void drop_from(struct turn *t, size_t from)
 {
 	for (size_t i = from; i < t->nlines; i++)

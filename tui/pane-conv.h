@@ -7,10 +7,9 @@
 #define HEFT_PANE_CONV_H
 
 #include "pane.h"
+#include "role.h"
 
 struct search;
-
-enum role { ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT, ROLE_NOTE };
 
 void conv_add(struct pane *p, enum role role, const char *text);
 /* Insert before turn i (i == count appends). */
@@ -29,9 +28,6 @@ size_t conv_count(const struct pane *p);
 /* Turn i's role and raw text (valid until the next change). */
 enum role conv_role(const struct pane *p, size_t i);
 const char *conv_text(const struct pane *p, size_t i);
-const char *role_name(enum role r);
-/* ROLE_* for "system", "user", "assistant"; -1 otherwise. */
-int role_lookup(const char *name);
 
 /* Selecting a past turn (to edit it): -1 = none. step moves to the previous
  * (dir < 0) or next user turn and scrolls it into view; false when there is
