@@ -77,17 +77,6 @@ static void experts_draw(struct pane *p)
 	}
 }
 
-static bool experts_key(struct pane *p, int type, wint_t ch)
-{
-	(void)p, (void)type, (void)ch;
-	return false;
-}
-
-static void experts_layout(struct pane *p)
-{
-	(void)p;
-}
-
 static void experts_free(struct pane *p)
 {
 	struct experts *e = p->priv;
@@ -99,18 +88,14 @@ static void experts_free(struct pane *p)
 
 static const struct pane_ops experts_ops = {
 	.name = "experts",
-	.layout = experts_layout,
+	.layout = pane_layout_none,
 	.draw = experts_draw,
-	.key = experts_key,
+	.key = pane_key_none,
 	.event = experts_event,
 	.free = experts_free,
 };
 
 struct pane *pane_experts_new(void)
 {
-	struct pane *p = xcalloc(1, sizeof *p);
-	p->ops = &experts_ops;
-	p->priv = xcalloc(1, sizeof(struct experts));
-	p->shown = true;
-	return p;
+	return pane_new(&experts_ops, xcalloc(1, sizeof(struct experts)));
 }

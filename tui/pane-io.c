@@ -105,39 +105,18 @@ static void io_draw(struct pane *p)
 	}
 }
 
-static bool io_key(struct pane *p, int type, wint_t ch)
-{
-	(void)p, (void)type, (void)ch;
-	return false;
-}
-
-static void io_layout(struct pane *p)
-{
-	(void)p;
-}
-
-static void io_free(struct pane *p)
-{
-	free(p->priv);
-	free(p);
-}
-
 static const struct pane_ops io_ops = {
 	.name = "io",
-	.layout = io_layout,
+	.layout = pane_layout_none,
 	.draw = io_draw,
-	.key = io_key,
+	.key = pane_key_none,
 	.event = io_event,
-	.free = io_free,
+	.free = pane_free_priv,
 };
 
 struct pane *pane_io_new(void)
 {
-	struct pane *p = xcalloc(1, sizeof *p);
 	struct io *o = xcalloc(1, sizeof *o);
 	o->budget = NAN;
-	p->ops = &io_ops;
-	p->priv = o;
-	p->shown = true;
-	return p;
+	return pane_new(&io_ops, o);
 }

@@ -87,37 +87,16 @@ static void tokens_draw(struct pane *p)
 	}
 }
 
-static bool tokens_key(struct pane *p, int type, wint_t ch)
-{
-	(void)p, (void)type, (void)ch;
-	return false;
-}
-
-static void tokens_layout(struct pane *p)
-{
-	(void)p;
-}
-
-static void tokens_free(struct pane *p)
-{
-	free(p->priv);
-	free(p);
-}
-
 static const struct pane_ops tokens_ops = {
 	.name = "tokens",
-	.layout = tokens_layout,
+	.layout = pane_layout_none,
 	.draw = tokens_draw,
-	.key = tokens_key,
+	.key = pane_key_none,
 	.event = tokens_event,
-	.free = tokens_free,
+	.free = pane_free_priv,
 };
 
 struct pane *pane_tokens_new(void)
 {
-	struct pane *p = xcalloc(1, sizeof *p);
-	p->ops = &tokens_ops;
-	p->priv = xcalloc(1, sizeof(struct tokens));
-	p->shown = true;
-	return p;
+	return pane_new(&tokens_ops, xcalloc(1, sizeof(struct tokens)));
 }

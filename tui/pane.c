@@ -1,8 +1,36 @@
-/* pane.c - helpers shared by the panes. */
+/* pane.c - what the panes share: the constructor, the do-nothing callbacks,
+ * the title line and the bars. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "pane.h"
+
+struct pane *pane_new(const struct pane_ops *ops, void *priv)
+{
+	struct pane *p = xcalloc(1, sizeof *p);
+	p->ops = ops;
+	p->priv = priv;
+	p->shown = true;
+	return p;
+}
+
+bool pane_key_none(struct pane *p, int type, wint_t ch)
+{
+	(void)p, (void)type, (void)ch;
+	return false;
+}
+
+void pane_layout_none(struct pane *p)
+{
+	(void)p;
+}
+
+void pane_free_priv(struct pane *p)
+{
+	free(p->priv);
+	free(p);
+}
 
 void pane_title(struct pane *p, const char *fmt, ...)
 {

@@ -49,6 +49,14 @@ struct pane {
 	double last_draw;	/* now_sec() of the last draw (throttling) */
 };
 
+/* A pane drawing priv with ops, shown (priv is the pane's own). */
+struct pane *pane_new(const struct pane_ops *ops, void *priv);
+/* For panes with nothing to do there: take no key, cache nothing per size,
+ * own nothing but priv (freed with the pane). */
+bool pane_key_none(struct pane *p, int type, wint_t ch);
+void pane_layout_none(struct pane *p);
+void pane_free_priv(struct pane *p);
+
 /* Helpers every pane uses. */
 void pane_title(struct pane *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Draw n cells of a bar filled to frac (0..1) at the cursor. */
