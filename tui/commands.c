@@ -1,4 +1,5 @@
-/* commands.c - slash commands (see commands.h). */
+/* commands.c - slash commands (see commands.h): one table of them, from which
+ * the help and the completion are made. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,21 +9,48 @@
 #include "commands.h"
 #include "pane-conv.h"
 
+/* What follows the command's name: the completion offers files for ARG_FILE
+ * and option names for ARG_OPTION. */
 enum arg { ARG_NONE, ARG_TEXT, ARG_FILE, ARG_OPTION };
 
-static const struct cmd {
-	const char *name;
+struct cmd {
+	const char *names[4];	/* its name, then aliases; NULL-terminated */
 	enum arg arg;
-	bool ui;	/* full-screen only: the app runs it */
-} cmds[] = {
-	{ "help", ARG_NONE, false }, { "?", ARG_NONE, false },
-	{ "system", ARG_TEXT, false }, { "set", ARG_OPTION, false },
-	{ "show", ARG_NONE, false }, { "clear", ARG_NONE, false },
-	{ "save", ARG_FILE, false }, { "load", ARG_FILE, false },
-	{ "stats", ARG_NONE, false }, { "model", ARG_FILE, false },
-	{ "regen", ARG_NONE, false }, { "restart", ARG_NONE, false },
-	{ "edit", ARG_NONE, true }, { "search", ARG_TEXT, true },
-	{ "quit", ARG_NONE, false }, { "exit", ARG_NONE, false }, { "bye", ARG_NONE, false },
+	const char *args;	/* shown after the name in help and usage */
+	bool needs_arg;		/* without one: a usage note */
+	/* NULL: a command of the full-screen UI, which the app runs. */
+	enum cmd_result (*run)(struct chat *c, char *args, bool fullscreen);
+	const char *help;
+};
+
+static enum cmd_result run_help(struct chat *, char *, bool);
+static enum cmd_result run_quit(struct chat *, char *, bool);
+static enum cmd_result run_clear(struct chat *, char *, bool);
+static enum cmd_result run_system(struct chat *, char *, bool);
+static enum cmd_result run_set(struct chat *, char *, bool);
+static enum cmd_result run_show(struct chat *, char *, bool);
+static enum cmd_result run_stats(struct chat *, char *, bool);
+static enum cmd_result run_save(struct chat *, char *, bool);
+static enum cmd_result run_load(struct chat *, char *, bool);
+static enum cmd_result run_model(struct chat *, char *, bool);
+static enum cmd_result run_regen(struct chat *, char *, bool);
+static enum cmd_result run_restart(struct chat *, char *, bool);
+
+static const struct cmd cmds[] = {
+	{ { "help", "?" }, ARG_NONE, "", false, run_help, "this text" },
+	{ { "quit", "exit", "bye" }, ARG_NONE, "", false, run_quit, "leave heft" },
+	{ { "clear" }, ARG_NONE, "", false, run_clear, "forget the conversation" },
+	{ { "system" }, ARG_TEXT, "[TEXT|-]", false, run_system, "show, set, remove it" },
+	{ { "set" }, ARG_OPTION, "NAME VALUE", false, run_set, "an option (names below)" },
+	{ { "show" }, ARG_NONE, "", false, run_show, "the model and options" },
+	{ { "stats" }, ARG_NONE, "", false, run_stats, "the engine's counters" },
+	{ { "save" }, ARG_FILE, "FILE", true, run_save, "save the conversation" },
+	{ { "load" }, ARG_FILE, "FILE", true, run_load, "load a conversation" },
+	{ { "model" }, ARG_FILE, "PATH", true, run_model, "load another model" },
+	{ { "regen" }, ARG_NONE, "", false, run_regen, "answer the last message again" },
+	{ { "restart" }, ARG_NONE, "", false, run_restart, "restart the engine" },
+	{ { "edit" }, ARG_NONE, "", false, NULL, "edit your last message" },
+	{ { "search" }, ARG_TEXT, "TEXT", false, NULL, "search the conversation" },
 };
 
 /* Lines short enough for the conversation pane of an 80-column screen. */
@@ -44,103 +72,230 @@ static const char help_keys[] =
 	"  < > side panes wider, narrower\n"
 	"  Esc or i back to typing\n";
 
-static const char help_cmds[] =
-	"Commands\n"
-	"  /help /?   /quit /exit /bye   /clear\n"
-	"  /system [TEXT|-] show, set, remove it\n"
-	"  /set NAME VALUE   names: temp top_k top_p\n"
-	"    min_p repeat_penalty repeat_last_n seed\n"
-	"    n_predict stop\n"
-	"  /show the model and options\n"
-	"  /stats the engine's counters\n"
-	"  /save FILE   /load FILE   a conversation\n"
-	"  /model PATH load another model\n"
-	"  /regen answer the last message again\n"
-	"  /restart the engine\n"
-	"  \"\"\" starts and ends a multi-line message\n"
-	"  // sends a line that starts with /";
+#define HELP_WIDTH 46
+
+/* "/name /alias ARGS", as help and usage notes show a command. */
+static void put_synopsis(struct buf *b, const struct cmd *cmd)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cmd->names) && cmd->names[i]; i++)
+		buf_printf(b, "%s/%s", i ? " " : "", cmd->names[i]);
+	if (*cmd->args)
+		buf_printf(b, " %s", cmd->args);
+}
+
+/* The names /set takes, wrapped at HELP_WIDTH after indent. */
+static void put_option_names(struct buf *b, const char *indent)
+{
+	size_t col = strlen(indent);
+
+	buf_puts(b, indent);
+	for (int i = 0; i < OPT_COUNT; i++) {
+		const char *name = msg_option_name((enum msg_opt)i);
+		if (i && col + 1 + strlen(name) > HELP_WIDTH) {
+			buf_printf(b, "\n%s", indent);
+			col = strlen(indent);
+		} else if (i) {
+			buf_putc(b, ' ');
+			col++;
+		}
+		buf_puts(b, name);
+		col += strlen(name);
+	}
+	buf_putc(b, '\n');
+}
 
 const char *command_help(bool fullscreen)
 {
-	static char text[sizeof help_keys + sizeof help_cmds];
-	snprintf(text, sizeof text, "%s%s", fullscreen ? help_keys : "", help_cmds);
-	return text;
+	static struct buf text;
+
+	buf_clear(&text);
+	if (fullscreen)
+		buf_puts(&text, help_keys);
+	buf_puts(&text, "Commands\n");
+	for (size_t i = 0; i < ARRAY_LEN(cmds); i++) {
+		const struct cmd *cmd = &cmds[i];
+		if (!cmd->run && !fullscreen)
+			continue;
+		struct buf syn = { 0 };
+		put_synopsis(&syn, cmd);
+		buf_printf(&text, "  %-18s %s\n", syn.p, cmd->help);
+		buf_free(&syn);
+		if (cmd->arg == ARG_OPTION)
+			put_option_names(&text, "    ");
+	}
+	buf_puts(&text, "  \"\"\" starts and ends a multi-line message\n"
+			"  // sends a line that starts with /");
+	return text.p;
+}
+
+static bool has_name(const struct cmd *cmd, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cmd->names) && cmd->names[i]; i++)
+		if (!strcmp(cmd->names[i], name))
+			return true;
+	return false;
 }
 
 static const struct cmd *lookup(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
-		if (!strcmp(cmds[i].name, name))
+		if (has_name(&cmds[i], name))
 			return &cmds[i];
 	return NULL;
 }
 
-static void show(struct chat *c)
+static void note(struct chat *c, const char *text)
+{
+	c->h->note(c->ctx, text);
+}
+
+static enum cmd_result run_help(struct chat *c, char *args, bool fullscreen)
+{
+	(void)args;
+	note(c, command_help(fullscreen));
+	return CMD_OK;
+}
+
+static enum cmd_result run_quit(struct chat *c, char *args, bool fullscreen)
+{
+	(void)c, (void)args, (void)fullscreen;
+	return CMD_QUIT;
+}
+
+static enum cmd_result run_clear(struct chat *c, char *args, bool fullscreen)
+{
+	(void)args, (void)fullscreen;
+	chat_clear(c);
+	return CMD_OK;
+}
+
+static enum cmd_result run_system(struct chat *c, char *args, bool fullscreen)
+{
+	(void)fullscreen;
+	if (!*args) {
+		const char *s = chat_system_prompt(c);
+		char *t;
+		xasprintf(&t, "system prompt: %s", s ? s : "(none; /system TEXT sets one)");
+		note(c, t);
+		free(t);
+	} else {
+		chat_system(c, strcmp(args, "-") ? args : "");
+	}
+	return CMD_OK;
+}
+
+static void put_options(struct buf *b, const struct msg_options *o)
+{
+	for (int i = 0; i < OPT_COUNT; i++) {
+		if (!(o->present & MSG_OPT_BIT(i)))
+			continue;
+		buf_printf(b, " %s=", msg_option_name((enum msg_opt)i));
+		switch (i) {
+		case OPT_TEMP: buf_printf(b, "%g", o->temp); break;
+		case OPT_TOP_K: buf_printf(b, "%lld", (long long)o->top_k); break;
+		case OPT_TOP_P: buf_printf(b, "%g", o->top_p); break;
+		case OPT_MIN_P: buf_printf(b, "%g", o->min_p); break;
+		case OPT_REPEAT_PENALTY: buf_printf(b, "%g", o->repeat_penalty); break;
+		case OPT_REPEAT_LAST_N: buf_printf(b, "%lld", (long long)o->repeat_last_n); break;
+		case OPT_SEED: buf_printf(b, "%lld", (long long)o->seed); break;
+		case OPT_N_PREDICT: buf_printf(b, "%lld", (long long)o->n_predict); break;
+		case OPT_STOP:
+			for (size_t k = 0; k < o->n_stop; k++)
+				buf_printf(b, "%s\"%s\"", k ? "," : "", o->stop[k]);
+			break;
+		}
+	}
+}
+
+static enum cmd_result run_show(struct chat *c, char *args, bool fullscreen)
 {
 	struct buf b = { 0 };
-	const struct msg_options *o = &c->opts;
 
+	(void)args, (void)fullscreen;
 	buf_printf(&b, "model: %s%s%s%s\n", c->model ? c->model : "(none)",
 		   c->model_info[0] ? " (" : "", c->model_info, c->model_info[0] ? ")" : "");
 	if (c->ctx_info[0])
 		buf_printf(&b, "context: %s tokens\n", c->ctx_info);
 	buf_printf(&b, "engine: %s (%s)\n", c->eng.cmd, chat_state(c));
 	buf_puts(&b, "options:");
-	if (!o->present)
+	if (!c->opts.present)
 		buf_puts(&b, " the engine's defaults");
-	for (int i = 0; i < OPT_COUNT; i++) {
-		if (!(o->present & MSG_OPT_BIT(i)))
-			continue;
-		buf_printf(&b, " %s=", msg_option_name((enum msg_opt)i));
-		switch (i) {
-		case OPT_TEMP: buf_printf(&b, "%g", o->temp); break;
-		case OPT_TOP_K: buf_printf(&b, "%lld", (long long)o->top_k); break;
-		case OPT_TOP_P: buf_printf(&b, "%g", o->top_p); break;
-		case OPT_MIN_P: buf_printf(&b, "%g", o->min_p); break;
-		case OPT_REPEAT_PENALTY: buf_printf(&b, "%g", o->repeat_penalty); break;
-		case OPT_REPEAT_LAST_N: buf_printf(&b, "%lld", (long long)o->repeat_last_n); break;
-		case OPT_SEED: buf_printf(&b, "%lld", (long long)o->seed); break;
-		case OPT_N_PREDICT: buf_printf(&b, "%lld", (long long)o->n_predict); break;
-		case OPT_STOP:
-			for (size_t k = 0; k < o->n_stop; k++)
-				buf_printf(&b, "%s\"%s\"", k ? "," : "", o->stop[k]);
-			break;
-		}
-	}
+	put_options(&b, &c->opts);
 	const char *sys = chat_system_prompt(c);
 	buf_printf(&b, "\nsystem prompt: %s", sys ? sys : "(none)");
 	const char *path = chat_log_path(c), *err = chat_log_error(c);
 	buf_printf(&b, "\nsession: %s%s%s", path ? path : c->log ? "(created with the first turn)" : "not recorded",
 		   err ? ", NOT SAVED: " : "", err ? err : "");
-	c->h->note(c->ctx, b.p);
+	note(c, b.p);
 	buf_free(&b);
+	return CMD_OK;
 }
 
-static void set(struct chat *c, char *args)
+static enum cmd_result run_set(struct chat *c, char *args, bool fullscreen)
 {
 	char *name = args + strspn(args, " \t");
 	char *value = name + strcspn(name, " \t");
 
+	(void)fullscreen;
 	if (*value)
 		*value++ = '\0';
 	value += strspn(value, " \t");
 	if (!strcmp(name, "system")) {	/* ollama's "/set system TEXT" */
 		chat_system(c, value);
-		return;
+	} else if (!*name || !*value) {
+		struct buf b = { 0 };
+		buf_puts(&b, "usage: /set NAME VALUE, e.g. /set temp 0.7 (names:");
+		for (int i = 0; i < OPT_COUNT; i++)
+			buf_printf(&b, " %s", msg_option_name((enum msg_opt)i));
+		buf_puts(&b, "); /show lists them");
+		note(c, b.p);
+		buf_free(&b);
+	} else {
+		chat_set(c, name, value);
 	}
-	if (!*name || !*value) {
-		c->h->note(c->ctx, "usage: /set NAME VALUE, e.g. /set temp 0.7 (names: temp top_k top_p "
-			   "min_p repeat_penalty repeat_last_n seed n_predict stop); /show lists them");
-		return;
-	}
-	chat_set(c, name, value);
+	return CMD_OK;
 }
 
-static void need_arg(struct chat *c, const char *usage)
+static enum cmd_result run_stats(struct chat *c, char *args, bool fullscreen)
 {
-	char s[128];
-	snprintf(s, sizeof s, "usage: %s", usage);
-	c->h->note(c->ctx, s);
+	(void)args, (void)fullscreen;
+	chat_stats(c);
+	return CMD_OK;
+}
+
+static enum cmd_result run_save(struct chat *c, char *args, bool fullscreen)
+{
+	(void)fullscreen;
+	chat_save(c, args);
+	return CMD_OK;
+}
+
+static enum cmd_result run_load(struct chat *c, char *args, bool fullscreen)
+{
+	(void)fullscreen;
+	chat_load_file(c, args);
+	return CMD_OK;
+}
+
+static enum cmd_result run_model(struct chat *c, char *args, bool fullscreen)
+{
+	(void)fullscreen;
+	chat_model(c, args);
+	return CMD_OK;
+}
+
+static enum cmd_result run_regen(struct chat *c, char *args, bool fullscreen)
+{
+	(void)args, (void)fullscreen;
+	chat_regen(c);
+	return CMD_OK;
+}
+
+static enum cmd_result run_restart(struct chat *c, char *args, bool fullscreen)
+{
+	(void)args, (void)fullscreen;
+	chat_start(c);
+	return CMD_OK;
 }
 
 enum cmd_result command_run(struct chat *c, const char *line, bool fullscreen,
@@ -156,49 +311,24 @@ enum cmd_result command_run(struct chat *c, const char *line, bool fullscreen,
 	for (size_t n = strlen(args); n && (args[n - 1] == ' ' || args[n - 1] == '\t'); n--)
 		args[n - 1] = '\0';
 	const struct cmd *cmd = lookup(copy);
-	const char *name = cmd ? cmd->name : "";
 
-	if (!cmd || (cmd->ui && !fullscreen)) {
+	if (!cmd || (!cmd->run && !fullscreen)) {
 		char s[160];
 		snprintf(s, sizeof s, "unknown command /%.60s (/help lists them)", copy);
-		c->h->note(c->ctx, s);
+		note(c, s);
 		res = CMD_UNKNOWN;
-	} else if (cmd->ui) {
-		*ui_cmd = xstrdup(name);
+	} else if (!cmd->run) {
+		*ui_cmd = xstrdup(cmd->names[0]);
 		*ui_arg = xstrdup(args);
 		res = CMD_UI;
-	} else if (!strcmp(name, "help") || !strcmp(name, "?")) {
-		c->h->note(c->ctx, command_help(fullscreen));
-	} else if (!strcmp(name, "quit") || !strcmp(name, "exit") || !strcmp(name, "bye")) {
-		res = CMD_QUIT;
-	} else if (!strcmp(name, "clear")) {
-		chat_clear(c);
-	} else if (!strcmp(name, "set")) {
-		set(c, args);
-	} else if (!strcmp(name, "show")) {
-		show(c);
-	} else if (!strcmp(name, "system")) {
-		if (!*args) {
-			const char *s = chat_system_prompt(c);
-			char *t;
-			xasprintf(&t, "system prompt: %s", s ? s : "(none; /system TEXT sets one)");
-			c->h->note(c->ctx, t);
-			free(t);
-		} else {
-			chat_system(c, strcmp(args, "-") ? args : "");
-		}
-	} else if (!strcmp(name, "stats")) {
-		chat_stats(c);
-	} else if (!strcmp(name, "save")) {
-		*args ? (void)chat_save(c, args) : need_arg(c, "/save FILE");
-	} else if (!strcmp(name, "load")) {
-		*args ? (void)chat_load_file(c, args) : need_arg(c, "/load FILE");
-	} else if (!strcmp(name, "model")) {
-		*args ? chat_model(c, args) : need_arg(c, "/model PATH");
-	} else if (!strcmp(name, "regen")) {
-		chat_regen(c);
-	} else if (!strcmp(name, "restart")) {
-		chat_start(c);
+	} else if (cmd->needs_arg && !*args) {
+		struct buf b = { 0 };
+		buf_puts(&b, "usage: ");
+		put_synopsis(&b, cmd);
+		note(c, b.p);
+		buf_free(&b);
+	} else {
+		res = cmd->run(c, args, fullscreen);
 	}
 	free(copy);
 	return res;
@@ -225,6 +355,14 @@ static void cands_free(struct cands *k)
 	for (size_t i = 0; i < k->n; i++)
 		free(k->v[i]);
 	free(k->v);
+}
+
+/* The command's names (aliases too) that start with word. */
+static void cand_names(struct cands *k, const struct cmd *cmd, const char *word)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cmd->names) && cmd->names[i]; i++)
+		if (!strncmp(cmd->names[i], word, strlen(word)))
+			cand_add(k, cmd->names[i], false);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -272,8 +410,7 @@ char *command_complete(const char *line, char *hint, size_t hintlen)
 	if (!sp) {
 		word = line + 1;
 		for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
-			if (!strncmp(cmds[i].name, word, strlen(word)))
-				cand_add(&k, cmds[i].name, false);
+			cand_names(&k, &cmds[i], word);
 	} else {
 		char *name = xstrndup(line + 1, (size_t)(sp - line - 1));
 		const struct cmd *cmd = lookup(name);

@@ -21,7 +21,8 @@ enum cmd_result {
 enum cmd_result command_run(struct chat *c, const char *line, bool fullscreen,
 			    char **ui_cmd, char **ui_arg);
 
-/* The help text: keys (full screen only) and commands. */
+/* The help text: keys and the commands of the full screen, then the commands
+ * of both (made from the table of commands; valid until the next call). */
 const char *command_help(bool fullscreen);
 
 /* Complete line (the cursor at its end): the new line, or NULL when there
