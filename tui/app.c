@@ -16,6 +16,7 @@
 #include "app.h"
 #include "commands.h"
 #include "input.h"
+#include "conv.h"
 #include "pane-conv.h"
 #include "pane.h"
 #include "paste.h"
@@ -49,7 +50,7 @@ enum mode { MODE_CHAT, MODE_SEARCH, MODE_EDIT };
 struct app {
 	const struct chat_config *cfg;
 	struct chat chat;
-	struct pane *panes[P_COUNT];	/* panes[P_CONV] belongs to chat */
+	struct pane *panes[P_COUNT];
 	struct input *in;
 	char status[512];		/* transient message */
 	double status_time;
@@ -104,8 +105,9 @@ static void set_status(struct app *a, const char *fmt, ...)
 static void hook_note(void *ctx, const char *text)
 {
 	struct app *a = ctx;
-	conv_add(a->chat.conv, ROLE_NOTE, text);	/* also before the panes exist */
-	conv_show_turn(a->chat.conv, conv_count(a->chat.conv) - 1);
+	conv_add(a->chat.conv, ROLE_NOTE, text);
+	if (a->panes[P_CONV])	/* not before the panes exist */
+		pane_conv_show_turn(a->panes[P_CONV], conv_count(a->chat.conv) - 1);
 	a->dirty = true;
 }
 
@@ -152,7 +154,7 @@ static void leave_mode(struct app *a)
 	if (a->mode == MODE_CHAT)
 		return;
 	if (a->mode == MODE_EDIT)
-		conv_select(a->panes[P_CONV], -1);
+		pane_conv_select(a->panes[P_CONV], -1);
 	a->mode = MODE_CHAT;
 	input_set(a->in, a->saved_line ? a->saved_line : "");
 	input_set_history(a->in, true);
@@ -165,7 +167,7 @@ static void begin_edit(struct app *a, long turn)
 {
 	struct pane *c = a->panes[P_CONV];
 
-	if (turn < 0 || conv_role(c, (size_t)turn) != ROLE_USER) {
+	if (turn < 0 || conv_role(a->chat.conv, (size_t)turn) != ROLE_USER) {
 		set_status(a, "no message of yours to edit");
 		return;
 	}
@@ -173,9 +175,9 @@ static void begin_edit(struct app *a, long turn)
 		set_status(a, "a reply is still streaming: Ctrl-C stops it, then edit");
 		return;
 	}
-	conv_select(c, turn);
+	pane_conv_select(c, turn);
 	a->edit_turn = turn;
-	enter_mode(a, MODE_EDIT, conv_text(c, (size_t)turn));
+	enter_mode(a, MODE_EDIT, conv_text(a->chat.conv, (size_t)turn));
 	set_status(a, "editing a past message: Enter regenerates from it, Up/Down pick another, "
 		   "Ctrl-C cancels");
 }
@@ -184,9 +186,9 @@ static void begin_edit(struct app *a, long turn)
 static void edit_step(struct app *a, int dir)
 {
 	struct pane *c = a->panes[P_CONV];
-	if (conv_select_step(c, dir)) {
-		a->edit_turn = conv_selected(c);
-		input_set(a->in, conv_text(c, (size_t)a->edit_turn));
+	if (pane_conv_select_step(c, dir)) {
+		a->edit_turn = pane_conv_selected(c);
+		input_set(a->in, conv_text(a->chat.conv, (size_t)a->edit_turn));
 	}
 }
 
@@ -198,7 +200,7 @@ static void search_step(struct app *a, int dir, bool first)
 		set_status(a, "no search yet: / or F5 starts one");
 		return;
 	}
-	if (conv_search_next(a->panes[P_CONV], dir, first, &nth, &total))
+	if (pane_conv_search_next(a->panes[P_CONV], dir, first, &nth, &total))
 		set_status(a, "/%s/: match %zu of %zu   n next  N previous  Esc back to typing",
 			   search_pattern(a->search), nth, total);
 	else
@@ -219,7 +221,7 @@ static void start_search(struct app *a, const char *pattern)
 		set_status(a, "search: %s", err);
 		return;
 	}
-	conv_set_search(a->panes[P_CONV], s);
+	pane_conv_set_search(a->panes[P_CONV], s);
 	search_free(a->search);
 	a->search = s;
 	a->focus = FOCUS_CONV;
@@ -299,7 +301,7 @@ static void submit(struct app *a, char *line)
 	case MODE_EDIT:
 		if (chat_edit(&a->chat, (size_t)a->edit_turn, line)) {
 			leave_mode(a);
-			conv_select(a->panes[P_CONV], -1);
+			pane_conv_select(a->panes[P_CONV], -1);
 		} else {
 			input_set(a->in, line);
 		}
@@ -509,10 +511,10 @@ static void on_resize(struct app *a)
 static void toggle_focus(struct app *a)
 {
 	a->focus = a->focus == FOCUS_INPUT ? FOCUS_CONV : FOCUS_INPUT;
-	if (a->focus == FOCUS_CONV && conv_selected(a->panes[P_CONV]) < 0)
-		conv_select_step(a->panes[P_CONV], -1);
+	if (a->focus == FOCUS_CONV && pane_conv_selected(a->panes[P_CONV]) < 0)
+		pane_conv_select_step(a->panes[P_CONV], -1);
 	if (a->focus == FOCUS_INPUT && a->mode != MODE_EDIT)
-		conv_select(a->panes[P_CONV], -1);
+		pane_conv_select(a->panes[P_CONV], -1);
 	a->panes[P_CONV]->dirty = true;
 	a->dirty = true;
 }
@@ -572,11 +574,11 @@ static void conv_focus_key(struct app *a, int type, wint_t ch)
 
 	if (type == KEY_CODE_YES) {
 		switch (ch) {
-		case KEY_UP: conv_select_step(c, -1); break;
-		case KEY_DOWN: conv_select_step(c, 1); break;
-		case KEY_HOME: conv_scroll_end(c, true); break;
-		case KEY_END: conv_scroll_end(c, false); break;
-		case KEY_ENTER: begin_edit(a, conv_selected(c)); break;
+		case KEY_UP: pane_conv_select_step(c, -1); break;
+		case KEY_DOWN: pane_conv_select_step(c, 1); break;
+		case KEY_HOME: pane_conv_scroll_end(c, true); break;
+		case KEY_END: pane_conv_scroll_end(c, false); break;
+		case KEY_ENTER: begin_edit(a, pane_conv_selected(c)); break;
 		case KEY_LEFT: case KEY_RIGHT: break;
 		default: c->ops->key(c, type, ch); break;
 		}
@@ -584,11 +586,11 @@ static void conv_focus_key(struct app *a, int type, wint_t ch)
 		return;
 	}
 	switch (ch) {
-	case 'k': conv_select_step(c, -1); break;
-	case 'j': conv_select_step(c, 1); break;
-	case 'g': conv_scroll_end(c, true); break;
-	case 'G': conv_scroll_end(c, false); break;
-	case 'e': case '\r': case '\n': begin_edit(a, conv_selected(c)); break;
+	case 'k': pane_conv_select_step(c, -1); break;
+	case 'j': pane_conv_select_step(c, 1); break;
+	case 'g': pane_conv_scroll_end(c, true); break;
+	case 'G': pane_conv_scroll_end(c, false); break;
+	case 'e': case '\r': case '\n': begin_edit(a, pane_conv_selected(c)); break;
 	case '/': enter_mode(a, MODE_SEARCH, ""); break;
 	case 'n': search_step(a, 1, false); break;
 	case 'N': search_step(a, -1, false); break;
@@ -879,7 +881,7 @@ int app_run(const struct chat_config *cfg)
 		chat_free(&a.chat);
 		return 1;
 	}
-	a.panes[P_CONV] = a.chat.conv;
+	a.panes[P_CONV] = pane_conv_new(a.chat.conv);
 	a.panes[P_TOKENS] = pane_tokens_new();
 	a.panes[P_EXPERTS] = pane_experts_new();
 	a.panes[P_IO] = pane_io_new();
@@ -891,7 +893,7 @@ int app_run(const struct chat_config *cfg)
 
 	chat_finish(&a.chat);
 	input_free(a.in);
-	for (int i = P_TOKENS; i < P_COUNT; i++) {
+	for (int i = 0; i < P_COUNT; i++) {
 		if (a.panes[i]->win)
 			delwin(a.panes[i]->win);
 		a.panes[i]->ops->free(a.panes[i]);

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "chat.h"
-#include "pane-conv.h"
+#include "conv.h"
 #include "sessfile.h"
 
 #define GARBAGE_MAX 200	/* unreadable lines in a row before giving up */
@@ -570,17 +570,19 @@ void chat_model(struct chat *c, const char *path)
 
 bool chat_save(struct chat *c, const char *path)
 {
-	struct sess_conv sc = { 0 };
+	struct sess_conv sc = { .turns = conv_new() };
 	char err[300];
 
-	for (size_t i = 0; i < conv_count(c->conv); i++)
-		if (is_sent(c, i) && (long)i != c->reply)
-			sess_conv_add(&sc, role_name(conv_role(c->conv, i)), conv_text(c->conv, i),
-				      conv_tag(c->conv, i));
+	for (size_t i = 0; i < conv_count(c->conv); i++) {
+		if (is_sent(c, i) && (long)i != c->reply) {
+			conv_add(sc.turns, conv_role(c->conv, i), conv_text(c->conv, i));
+			conv_mark(sc.turns, conv_count(sc.turns) - 1, conv_tag(c->conv, i));
+		}
+	}
 	sc.model = c->model ? xstrdup(c->model) : NULL;
 	bool ok = sess_write(path, &sc, err, sizeof err);
 	if (ok)
-		status(c, "saved %zu turns to %s", sc.n, path);
+		status(c, "saved %zu turns to %s", conv_count(sc.turns), path);
 	else
 		note(c, "/save: %s", err);
 	sess_conv_free(&sc);
@@ -589,11 +591,10 @@ bool chat_save(struct chat *c, const char *path)
 
 static void add_turns(struct chat *c, const struct sess_conv *sc)
 {
-	for (size_t i = 0; i < sc->n; i++) {
-		int r = role_lookup(sc->t[i].role);
-		conv_add(c->conv, r < 0 ? ROLE_USER : (enum role)r, sc->t[i].content);
-		if (sc->t[i].tag)
-			conv_mark(c->conv, conv_count(c->conv) - 1, sc->t[i].tag);
+	for (size_t i = 0; i < conv_count(sc->turns); i++) {
+		conv_add(c->conv, conv_role(sc->turns, i), conv_text(sc->turns, i));
+		if (*conv_tag(sc->turns, i))
+			conv_mark(c->conv, conv_count(c->conv) - 1, conv_tag(sc->turns, i));
 	}
 }
 
@@ -613,7 +614,7 @@ bool chat_load_file(struct chat *c, const char *path)
 	conv_clear(c->conv);
 	add_turns(c, &sc);
 	log_rewrite(c);
-	note(c, "loaded %zu turns from %s%s", sc.n, path,
+	note(c, "loaded %zu turns from %s%s", conv_count(sc.turns), path,
 	     sc.bad_lines ? " (some unreadable lines were skipped)" : "");
 	sess_conv_free(&sc);
 	return true;
@@ -661,7 +662,7 @@ static void open_session(struct chat *c)
 			if (!c->model && sc.model)
 				c->model = xstrdup(sc.model);
 			note(c, "Resumed %zu turns from %s%s; your next message replays them to the engine.",
-			     sc.n, path, sc.bad_lines ? " (some unreadable lines were skipped)" : "");
+			     conv_count(sc.turns), path, sc.bad_lines ? " (some unreadable lines were skipped)" : "");
 			sess_conv_free(&sc);
 		} else {
 			note(c, "Cannot resume: %s. Its turns are not shown; new ones are appended.", err);
@@ -689,7 +690,7 @@ bool chat_init(struct chat *c, const struct chat_config *cfg, const struct chat_
 			return false;
 		}
 	}
-	c->conv = pane_conv_new();
+	c->conv = conv_new();
 	c->model = cfg->model ? xstrdup(cfg->model) : NULL;
 	engine_init(&c->eng, cfg->engine_cmd);
 	if (!cfg->no_session)
@@ -712,10 +713,7 @@ void chat_finish(struct chat *c)
 void chat_free(struct chat *c)
 {
 	engine_free(&c->eng);
-	if (c->conv->win)
-		delwin(c->conv->win);
-	c->conv->win = NULL;
-	c->conv->ops->free(c->conv);
+	conv_free(c->conv);
 	sess_log_free(c->log);
 	msg_options_free(&c->opts);
 	free(c->model);

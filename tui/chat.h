@@ -62,7 +62,7 @@ struct sess_log;
 struct chat {
 	const struct chat_config *cfg;
 	struct engine eng;
-	struct pane *conv;	/* owns the turns */
+	struct conv *conv;	/* the conversation (owned) */
 	char *model;		/* to load (owned); NULL: none */
 	bool demo;		/* model is the demo model */
 	struct msg_options opts;	/* flags and /set: resent after a restart */

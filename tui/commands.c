@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "commands.h"
-#include "pane-conv.h"
 
 /* What follows the command's name: the completion offers files for ARG_FILE
  * and option names for ARG_OPTION. */

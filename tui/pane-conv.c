@@ -1,4 +1,5 @@
-/* pane-conv.c - the conversation pane: wrapped, scrollable, turns marked,
+/* pane-conv.c - the conversation pane draws the conversation (conv.h):
+ * wrapped, scrollable, turns marked,
  * code blocks kept verbatim (hard-broken at the edge, never re-flowed),
  * search matches highlighted, a selected turn shown reversed.
  *
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "pane-conv.h"
 #include "sanitize.h"
 #include "search.h"
@@ -21,11 +23,9 @@ struct rline {
 	bool header;		/* the turn's "> you" line: not searched */
 };
 
-struct turn {
-	enum role role;
-	struct buf text;
-	char tag[32];
-	/* Rendered lines, cached for one width and text length. */
+/* How one turn of the conversation looks at one width: its rendered lines,
+ * cached for one width and text length. */
+struct view {
 	struct rline *lines;
 	size_t nlines, cap;
 	int cached_w;		/* 0: render from scratch */
@@ -35,8 +35,10 @@ struct turn {
 	bool tail_code;
 };
 
-struct conv {
-	struct turn *t;
+struct cpane {
+	struct pane *p;
+	struct conv *conv;	/* borrowed */
+	struct view *t;		/* one per turn, in step with conv */
 	size_t n, cap;
 	int scroll;		/* lines above the bottom; 0 follows the reply */
 	long follow_first;	/* first line shown while following */
@@ -50,7 +52,7 @@ struct conv {
 	long goto_line;
 };
 
-static void drop_from(struct turn *t, size_t from)
+static void drop_from(struct view *t, size_t from)
 {
 	for (size_t i = from; i < t->nlines; i++)
 		free(t->lines[i].s);
@@ -58,7 +60,7 @@ static void drop_from(struct turn *t, size_t from)
 		t->nlines = from;
 }
 
-static void push_line(struct turn *t, const wchar_t *s, int n, attr_t attr, short pair)
+static void push_line(struct view *t, const wchar_t *s, int n, attr_t attr, short pair)
 {
 	if (t->nlines == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 16;
@@ -83,7 +85,7 @@ static int cw(wchar_t c)
 
 /* Lay out one logical line (no '\n') at width w: prose breaks at spaces,
  * code breaks exactly at the edge so it stays verbatim. */
-static void wrap(struct turn *t, const wchar_t *s, int n, int w, bool code, attr_t attr, short pair)
+static void wrap(struct view *t, const wchar_t *s, int n, int w, bool code, attr_t attr, short pair)
 {
 	int start = 0;
 
@@ -143,20 +145,19 @@ static int widen(const char *p, const char *le, wchar_t **ws, size_t *cap)
 }
 
 /* Lay out the raw text from t->tail_off on, continuing at t->tail_line. */
-static void lay_out(struct turn *t, int w)
+static void lay_out(struct view *t, const char *raw, size_t len, const char *tag, int w)
 {
 	struct buf san = { 0 };
 	size_t off = t->tail_off;
 	bool code = t->tail_code;
 
-	if (t->text.len > off)
-		sanitize_append(&san, t->text.p + off, t->text.len - off, SAN_TEXT, ui.utf8);
-	if (t->tag[0])
-		buf_printf(&san, "%s[%s]", san.len && san.p[san.len - 1] != '\n' ? " " : "", t->tag);
+	if (len > off)
+		sanitize_append(&san, raw + off, len - off, SAN_TEXT, ui.utf8);
+	if (tag[0])
+		buf_printf(&san, "%s[%s]", san.len && san.p[san.len - 1] != '\n' ? " " : "", tag);
 	size_t cap = 256;
 	wchar_t *ws = xmalloc(cap * sizeof *ws);
 	const char *p = san.p ? san.p : "", *end = p + san.len;
-	const char *raw = t->text.p ? t->text.p : "";
 	for (;;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl) {	/* the last logical line: where a stream continues */
@@ -177,42 +178,45 @@ static void lay_out(struct turn *t, int w)
 			break;
 		p = nl + 1;
 		/* The sanitizer keeps '\n' one for one: find the raw one too. */
-		const char *rn = memchr(raw + off, '\n', t->text.len - off);
-		off = rn ? (size_t)(rn - raw) + 1 : t->text.len;
+		const char *rn = memchr(raw + off, '\n', len - off);
+		off = rn ? (size_t)(rn - raw) + 1 : len;
 	}
 	free(ws);
 	buf_free(&san);
 	push_line(t, L"", 0, A_NORMAL, 0);	/* a blank line between turns */
 }
 
-static void render(struct turn *t, int w)
+static void render(struct cpane *c, size_t i, int w)
 {
 	static const short pairs[] = { PAIR_NOTE, PAIR_USER, PAIR_MODEL, PAIR_NOTE };
 	static const wchar_t *const hdrs[] = { L"# system", L"> you", L"< model", L"* heft" };
+	struct view *t = &c->t[i];
+	size_t len = conv_len(c->conv, i);
+	const char *tag = conv_tag(c->conv, i);
 
-	if (t->cached_w == w && t->cached_len == t->text.len)
+	if (t->cached_w == w && t->cached_len == len)
 		return;
-	if (t->cached_w == w && t->text.len > t->cached_len && !t->tag[0]) {
+	if (t->cached_w == w && len > t->cached_len && !tag[0]) {
 		drop_from(t, t->tail_line);	/* text was appended */
 	} else {
+		enum role r = conv_role(c->conv, i);
 		drop_from(t, 0);
-		const wchar_t *hdr = hdrs[t->role];
-		push_line(t, hdr, (int)wcslen(hdr), A_BOLD, pairs[t->role]);
+		push_line(t, hdrs[r], (int)wcslen(hdrs[r]), A_BOLD, pairs[r]);
 		t->lines[0].header = true;
 		t->tail_off = 0;
 		t->tail_line = 1;
 		t->tail_code = false;
 	}
 	t->cached_w = w;
-	t->cached_len = t->text.len;
-	lay_out(t, w);
+	t->cached_len = len;
+	lay_out(t, conv_text(c->conv, i), len, tag, w);
 }
 
-static size_t render_all(struct conv *c, int w)
+static size_t render_all(struct cpane *c, int w)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < c->n; i++) {
-		render(&c->t[i], w);
+		render(c, i, w);
 		total += c->t[i].nlines;
 	}
 	return total;
@@ -227,7 +231,7 @@ static int col_at(const struct rline *l, int k)
 	return x;
 }
 
-static void draw_matches(struct pane *p, struct conv *c, const struct rline *l, int row, long idx)
+static void draw_matches(struct pane *p, struct cpane *c, const struct rline *l, int row, long idx)
 {
 	int from = 0, b, e;
 
@@ -246,7 +250,7 @@ static void draw_matches(struct pane *p, struct conv *c, const struct rline *l, 
 
 static void conv_draw(struct pane *p)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	int body = p->h - 1, w = p->w;
 
 	werase(p->win);
@@ -284,7 +288,7 @@ static void conv_draw(struct pane *p)
 		first = c->follow_first = f;
 	}
 	for (size_t i = 0; i < c->n && row <= body; i++) {
-		struct turn *t = &c->t[i];
+		struct view *t = &c->t[i];
 		if (idx + (long)t->nlines <= first) {
 			idx += (long)t->nlines;
 			continue;
@@ -316,34 +320,29 @@ static bool conv_key(struct pane *p, int type, wint_t ch)
 	if (type != KEY_CODE_YES)
 		return false;
 	switch (ch) {
-	case KEY_PPAGE: conv_scroll(p, page); break;
-	case KEY_NPAGE: conv_scroll(p, -page); break;
-	case KEY_SR: conv_scroll(p, 1); break;
-	case KEY_SF: conv_scroll(p, -1); break;
+	case KEY_PPAGE: pane_conv_scroll(p, page); break;
+	case KEY_NPAGE: pane_conv_scroll(p, -page); break;
+	case KEY_SR: pane_conv_scroll(p, 1); break;
+	case KEY_SF: pane_conv_scroll(p, -1); break;
 	default: return false;
 	}
 	return true;
 }
 
-void conv_scroll(struct pane *p, int lines)
+void pane_conv_scroll(struct pane *p, int lines)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	c->scroll += lines;
 	if (c->scroll < 0)
 		c->scroll = 0;	/* the draw clamps the other end */
 	p->dirty = true;
 }
 
-void conv_scroll_end(struct pane *p, bool top)
+void pane_conv_scroll_end(struct pane *p, bool top)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	c->scroll = top ? 1 << 30 : 0;
 	p->dirty = true;
-}
-
-static void conv_layout(struct pane *p)
-{
-	(void)p;	/* the cache is keyed by width already */
 }
 
 static void conv_event(struct pane *p, const struct msg *m)
@@ -352,66 +351,29 @@ static void conv_event(struct pane *p, const struct msg *m)
 	(void)m;	/* the app appends tokens: it knows which turn they belong to */
 }
 
-static void turn_free(struct turn *t)
+static void view_free(struct view *t)
 {
 	drop_from(t, 0);
 	free(t->lines);
-	buf_free(&t->text);
 }
 
-void conv_truncate(struct pane *p, size_t n)
+static void view_insert(struct cpane *c, size_t i)
 {
-	struct conv *c = p->priv;
-	while (c->n > n)
-		turn_free(&c->t[--c->n]);
-	if (c->sel >= (long)c->n)
-		c->sel = -1;
-	c->m_line = -1;
-	c->scroll = 0;
-	p->dirty = true;
-}
-
-void conv_clear(struct pane *p)
-{
-	conv_truncate(p, 0);
-}
-
-static void conv_free(struct pane *p)
-{
-	struct conv *c = p->priv;
-	conv_clear(p);
-	free(c->t);
-	free(c);
-	free(p);
-}
-
-void conv_insert(struct pane *p, size_t i, enum role role, const char *text)
-{
-	struct conv *c = p->priv;
-	if (i > c->n)
-		i = c->n;
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 16;
 		c->t = xreallocarray(c->t, c->cap, sizeof *c->t);
 	}
 	memmove(&c->t[i + 1], &c->t[i], (c->n - i) * sizeof *c->t);
 	c->n++;
-	struct turn *t = &c->t[i];
-	memset(t, 0, sizeof *t);
-	t->role = role;
-	buf_puts(&t->text, text);
+	memset(&c->t[i], 0, sizeof c->t[i]);
 	if (c->sel >= (long)i)
 		c->sel++;
 	c->scroll = 0;
-	p->dirty = true;
 }
 
-void conv_remove(struct pane *p, size_t i)
+static void view_remove(struct cpane *c, size_t i)
 {
-	struct conv *c = p->priv;
-	if (i >= c->n)
-		return;
-	turn_free(&c->t[i]);
+	view_free(&c->t[i]);
 	memmove(&c->t[i], &c->t[i + 1], (c->n - i - 1) * sizeof *c->t);
 	c->n--;
 	if (c->sel == (long)i)
@@ -419,71 +381,52 @@ void conv_remove(struct pane *p, size_t i)
 	else if (c->sel > (long)i)
 		c->sel--;
 	c->m_line = -1;
-	p->dirty = true;
 }
 
-void conv_add(struct pane *p, enum role role, const char *text)
+/* The conversation changed: keep one view per turn, at the same index. */
+static void watch(void *arg, enum conv_change what, size_t i)
 {
-	conv_insert(p, conv_count(p), role, text);
+	struct cpane *c = arg;
+
+	switch (what) {
+	case CONV_INSERT:
+		view_insert(c, i);
+		break;
+	case CONV_REMOVE:
+		view_remove(c, i);
+		break;
+	case CONV_TRUNCATE:
+		while (c->n > i)
+			view_free(&c->t[--c->n]);
+		if (c->sel >= (long)c->n)
+			c->sel = -1;
+		c->m_line = -1;
+		c->scroll = 0;
+		break;
+	case CONV_CHANGE:
+		c->t[i].cached_w = 0;
+		break;
+	case CONV_APPEND:
+		break;
+	}
+	c->p->dirty = true;
 }
 
-void conv_append_to(struct pane *p, size_t i, const char *text, size_t n)
+static void conv_free_pane(struct pane *p)
 {
-	struct conv *c = p->priv;
-	if (i >= c->n || !n)
-		return;
-	buf_append(&c->t[i].text, text, n);
-	p->dirty = true;
-}
-
-void conv_set_text(struct pane *p, size_t i, const char *text)
-{
-	struct conv *c = p->priv;
-	if (i >= c->n)
-		return;
-	buf_clear(&c->t[i].text);
-	buf_puts(&c->t[i].text, text);
-	c->t[i].cached_w = 0;
-	p->dirty = true;
-}
-
-void conv_mark(struct pane *p, size_t i, const char *tag)
-{
-	struct conv *c = p->priv;
-	if (i >= c->n)
-		return;
-	struct turn *t = &c->t[i];
-	snprintf(t->tag, sizeof t->tag, "%s", tag);
-	t->cached_w = 0;
-	p->dirty = true;
-}
-
-const char *conv_tag(const struct pane *p, size_t i)
-{
-	const struct conv *c = p->priv;
-	return i < c->n ? c->t[i].tag : "";
-}
-
-size_t conv_count(const struct pane *p)
-{
-	return ((const struct conv *)p->priv)->n;
-}
-
-enum role conv_role(const struct pane *p, size_t i)
-{
-	return ((const struct conv *)p->priv)->t[i].role;
-}
-
-const char *conv_text(const struct pane *p, size_t i)
-{
-	const struct turn *t = &((const struct conv *)p->priv)->t[i];
-	return t->text.p ? t->text.p : "";
+	struct cpane *c = p->priv;
+	conv_watch(c->conv, NULL, NULL);
+	while (c->n)
+		view_free(&c->t[--c->n]);
+	free(c->t);
+	free(c);
+	free(p);
 }
 
 /* ---- selection ------------------------------------------------------------------ */
 
 /* Index of turn i's first line (all turns rendered at the pane's width). */
-static long line_of_turn(struct conv *c, int w, size_t i)
+static long line_of_turn(struct cpane *c, int w, size_t i)
 {
 	long idx = 0;
 	render_all(c, w);
@@ -492,9 +435,9 @@ static long line_of_turn(struct conv *c, int w, size_t i)
 	return idx;
 }
 
-void conv_select(struct pane *p, long i)
+void pane_conv_select(struct pane *p, long i)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	c->sel = i >= 0 && (size_t)i < c->n ? i : -1;
 	if (c->sel >= 0 && p->w > 0) {
 		c->goto_line = line_of_turn(c, p->w, (size_t)c->sel);
@@ -503,9 +446,9 @@ void conv_select(struct pane *p, long i)
 	p->dirty = true;
 }
 
-void conv_show_turn(struct pane *p, size_t i)
+void pane_conv_show_turn(struct pane *p, size_t i)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	if (i < c->n && p->w > 0) {
 		c->goto_line = line_of_turn(c, p->w, i);
 		c->want_line = c->want_top = true;
@@ -513,30 +456,26 @@ void conv_show_turn(struct pane *p, size_t i)
 	}
 }
 
-long conv_selected(const struct pane *p)
+long pane_conv_selected(const struct pane *p)
 {
-	return ((const struct conv *)p->priv)->sel;
+	return ((const struct cpane *)p->priv)->sel;
 }
 
-bool conv_select_step(struct pane *p, int dir)
+bool pane_conv_select_step(struct pane *p, int dir)
 {
-	struct conv *c = p->priv;
-	long i = c->sel >= 0 ? c->sel : (long)c->n;
+	struct cpane *c = p->priv;
+	long i = conv_user_turn(c->conv, c->sel >= 0 ? c->sel : (long)c->n, dir);
 
-	for (i += dir > 0 ? 1 : -1; i >= 0 && i < (long)c->n; i += dir > 0 ? 1 : -1) {
-		if (c->t[i].role == ROLE_USER) {
-			conv_select(p, i);
-			return true;
-		}
-	}
-	return false;
+	if (i >= 0)
+		pane_conv_select(p, i);
+	return i >= 0;
 }
 
 /* ---- search ---------------------------------------------------------------------- */
 
-void conv_set_search(struct pane *p, struct search *s)
+void pane_conv_set_search(struct pane *p, struct search *s)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	c->search = s;
 	c->m_line = -1;
 	p->dirty = true;
@@ -552,9 +491,9 @@ static bool before(struct pos a, struct pos b)
 	return a.line < b.line || (a.line == b.line && a.b < b.b);
 }
 
-bool conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total)
+bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total)
 {
-	struct conv *c = p->priv;
+	struct cpane *c = p->priv;
 	int w = p->w > 0 ? p->w : 80, body = p->h > 1 ? p->h - 1 : 1;
 
 	*nth = *total = 0;
@@ -614,21 +553,24 @@ bool conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *
 
 static const struct pane_ops conv_ops = {
 	.name = "conversation",
-	.layout = conv_layout,
+	.layout = pane_layout_none,	/* the cache is keyed by width already */
 	.draw = conv_draw,
 	.key = conv_key,
 	.event = conv_event,
-	.free = conv_free,
+	.free = conv_free_pane,
 };
 
-struct pane *pane_conv_new(void)
+struct pane *pane_conv_new(struct conv *conv)
 {
-	struct pane *p = xcalloc(1, sizeof *p);
-	struct conv *c = xcalloc(1, sizeof *c);
+	struct cpane *c = xcalloc(1, sizeof *c);
+	struct pane *p = pane_new(&conv_ops, c);
+
+	c->p = p;
+	c->conv = conv;
 	c->sel = -1;
 	c->m_line = -1;
-	p->ops = &conv_ops;
-	p->priv = c;
-	p->shown = true;
+	for (size_t i = 0; i < conv_count(conv); i++)
+		view_insert(c, i);
+	conv_watch(conv, watch, c);
 	return p;
 }

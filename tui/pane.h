@@ -63,7 +63,8 @@ void pane_title(struct pane *p, const char *fmt, ...) __attribute__((format(prin
 void pane_bar(WINDOW *w, int n, double frac);
 
 /* The panes. */
-struct pane *pane_conv_new(void);
+struct conv;
+struct pane *pane_conv_new(struct conv *conv);	/* pane-conv.h */
 struct pane *pane_tokens_new(void);
 struct pane *pane_experts_new(void);
 struct pane *pane_io_new(void);

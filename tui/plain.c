@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "pane-conv.h"
 #include "plain.h"
 #include "sanitize.h"
 #include "sessfile.h"

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "conv.h"
 #include "sessfile.h"
 #include "util.h"
 
@@ -119,39 +120,11 @@ char *sess_last(const char *dir, char *err, size_t errlen)
 
 /* ---- conversations in memory ------------------------------------------------ */
 
-void sess_conv_add(struct sess_conv *c, const char *role, const char *content, const char *tag)
-{
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 16;
-		c->t = xreallocarray(c->t, c->cap, sizeof *c->t);
-	}
-	struct sess_turn *t = &c->t[c->n++];
-	t->role = xstrdup(role);
-	t->content = xstrdup(content);
-	t->tag = tag && *tag ? xstrdup(tag) : NULL;
-}
-
-static void truncate_conv(struct sess_conv *c, size_t keep)
-{
-	while (c->n > keep) {
-		struct sess_turn *t = &c->t[--c->n];
-		free(t->role);
-		free(t->content);
-		free(t->tag);
-	}
-}
-
 void sess_conv_free(struct sess_conv *c)
 {
-	truncate_conv(c, 0);
-	free(c->t);
+	conv_free(c->turns);
 	free(c->model);
 	memset(c, 0, sizeof *c);
-}
-
-static bool valid_role(const char *r)
-{
-	return !strcmp(r, "system") || !strcmp(r, "user") || !strcmp(r, "assistant");
 }
 
 /* Apply one record; false when it is not one we know. */
@@ -161,19 +134,21 @@ static bool apply(struct sess_conv *c, json_t *o)
 	json_t *tr = json_object_get(o, "truncate"), *model = json_object_get(o, "model");
 
 	if (json_is_string(role) && json_is_string(content)) {
-		if (!valid_role(json_string_value(role)))
+		int r = role_lookup(json_string_value(role));
+		if (r < 0)
 			return false;
 		json_t *tag = json_object_get(o, "tag");
-		sess_conv_add(c, json_string_value(role), json_string_value(content),
-			      json_is_string(tag) ? json_string_value(tag) : NULL);
+		conv_add(c->turns, (enum role)r, json_string_value(content));
+		if (json_is_string(tag))
+			conv_mark(c->turns, conv_count(c->turns) - 1, json_string_value(tag));
 		return true;
 	}
 	if (json_is_integer(tr) && json_integer_value(tr) >= 0) {
-		truncate_conv(c, (size_t)json_integer_value(tr) < c->n ? (size_t)json_integer_value(tr) : c->n);
+		conv_truncate(c->turns, (size_t)json_integer_value(tr));
 		return true;
 	}
 	if (json_is_true(json_object_get(o, "clear"))) {
-		truncate_conv(c, 0);
+		conv_clear(c->turns);
 		return true;
 	}
 	if (json_is_string(model)) {
@@ -190,7 +165,9 @@ bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen)
 	char *data = read_file(path, &len, SESS_FILE_MAX);
 
 	memset(c, 0, sizeof *c);
+	c->turns = conv_new();
 	if (!data) {
+		conv_free(c->turns);
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return false;
 	}
@@ -280,8 +257,8 @@ bool sess_write(const char *path, const struct sess_conv *c, char *err, size_t e
 	struct buf b = { 0 };
 
 	put_header(&b, c->model);
-	for (size_t i = 0; i < c->n; i++)
-		put_turn(&b, c->t[i].role, c->t[i].content, c->t[i].tag);
+	for (size_t i = 0; i < conv_count(c->turns); i++)
+		put_turn(&b, role_name(conv_role(c->turns, i)), conv_text(c->turns, i), conv_tag(c->turns, i));
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));

@@ -21,16 +21,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct sess_turn {
-	char *role;	/* "system", "user", "assistant" */
-	char *content;
-	char *tag;	/* NULL, or e.g. "stopped" */
-};
+struct conv;
 
-/* A conversation read back from a file. */
+/* A conversation read back from a file, or to write to one. */
 struct sess_conv {
-	struct sess_turn *t;
-	size_t n, cap;
+	struct conv *turns;	/* owned (conv.h); no notes */
 	char *model;		/* the last model recorded, or NULL */
 	size_t bad_lines;	/* records that could not be read (skipped) */
 };
@@ -50,7 +45,6 @@ char *sess_last(const char *dir, char *err, size_t errlen);
 /* Read a session file. False with a message in err when the file cannot be
  * read or holds no session; unreadable lines are skipped and counted. */
 bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen);
-void sess_conv_add(struct sess_conv *c, const char *role, const char *content, const char *tag);
 void sess_conv_free(struct sess_conv *c);
 
 /* Write a whole conversation to path (replacing it), for /save. */
