@@ -8,8 +8,8 @@
  * prompt counts of done behave alike: a "token" is 4 bytes of the rendered
  * conversation, and n_cached is the prefix shared with the previous one.
  *
- *   fake-engine [-t TEXT] [-r TOKENS_PER_S] [-n N] [-e] [-s] [-k N] [-g N] [-L]
- *               [-p PIDFILE] [-l LOG]
+ *   fake-engine [-t TEXT] [-r TOKENS_PER_S] [-n N] [-e] [-s] [-k N] [-w TEXT] [-g N]
+ *               [-L] [-p PIDFILE] [-l LOG]
  *     -t TEXT   the reply; \e \n \t \\ are interpreted (default: a reply with
  *               an escape sequence, a code block and a long line)
  *     -r RATE   tokens per second (default 40; 0 = as fast as possible)
@@ -17,6 +17,7 @@
  *     -e        echo: the reply is "You said: " and the last user message
  *     -s        send stats events (made-up numbers) while generating
  *     -k N      die with SIGKILL after N tokens of the first reply
+ *     -w TEXT   with -k: write the line TEXT to stderr first (a last word)
  *     -g N      print N lines of garbage before the hello
  *     -L        refuse to load a model file that does not exist (error "load")
  *     -p FILE   write our pid to FILE (so a test can kill -9 us)
@@ -46,6 +47,7 @@ static struct buf reply;
 static double rate = 40;
 static bool send_stats;
 static long kill_after = -1;
+static const char *last_word;
 static long n_tokens = -1;
 static bool echo, check_load;
 static bool have_model;	/* with -L: a load succeeded */
@@ -238,8 +240,11 @@ static void generate(int64_t id)
 		total_tokens++;
 		if (send_stats && n % 8 == 0)
 			emit_stats(total_tokens);
-		if (kill_after >= 0 && total_tokens >= kill_after)
+		if (kill_after >= 0 && total_tokens >= kill_after) {
+			if (last_word)
+				fprintf(stderr, "%s\n", last_word);
 			kill(getpid(), SIGKILL);
+		}
 		if (!pump(rate > 0 ? (int)(1000 / rate) : 0, &cancel_id, true)) {
 			reason = DONE_CANCEL;
 			break;
@@ -389,7 +394,7 @@ int main(int argc, char **argv)
 
 	heft_progname = "fake-engine";
 	long garbage = 0;
-	while ((c = getopt(argc, argv, "t:r:n:esk:g:Lp:l:")) != -1) {
+	while ((c = getopt(argc, argv, "t:r:n:esk:w:g:Lp:l:")) != -1) {
 		switch (c) {
 		case 't': text = optarg; break;
 		case 'r': rate = atof(optarg); break;
@@ -399,6 +404,7 @@ int main(int argc, char **argv)
 		case 'L': check_load = true; break;
 		case 's': send_stats = true; break;
 		case 'k': kill_after = atol(optarg); break;
+		case 'w': last_word = optarg; break;
 		case 'p': pidfile = optarg; break;
 		case 'l':
 			reqlog = fopen(optarg, "a");
@@ -406,7 +412,7 @@ int main(int argc, char **argv)
 				die_errno("%s", optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: fake-engine [-t TEXT] [-r RATE] [-n N] [-e] [-s] [-k N] [-g N] [-L] "
+			fprintf(stderr, "usage: fake-engine [-t TEXT] [-r RATE] [-n N] [-e] [-s] [-k N] [-w TEXT] [-g N] [-L] "
 				"[-p PIDFILE] [-l LOG]\n");
 			return 2;
 		}

@@ -52,8 +52,9 @@ struct app {
 	struct chat chat;
 	struct pane *panes[P_COUNT];
 	struct input *in;
-	char status[512];		/* transient message */
+	char *status;			/* transient message, or NULL */
 	double status_time;
+	int status_h;			/* rows of the status line: long messages wrap */
 	bool dirty, full, quit;		/* full: every pane and the frame */
 	bool key_seen;			/* a key arrived: draw now */
 	double last_draw;
@@ -93,8 +94,10 @@ static void set_status(struct app *a, const char *fmt, ...) __attribute__((forma
 static void set_status(struct app *a, const char *fmt, ...)
 {
 	va_list ap;
+	free(a->status);
 	va_start(ap, fmt);
-	vsnprintf(a->status, sizeof a->status, fmt, ap);
+	if (vasprintf(&a->status, fmt, ap) < 0)
+		a->status = NULL;
 	va_end(ap);
 	a->status_time = now_sec();
 	a->dirty = true;
@@ -359,7 +362,7 @@ static void cancel(struct app *a)
 static void layout(struct app *a)
 {
 	int H = LINES, W = COLS;
-	int area = H - 2;	/* status line and input line below */
+	int area = H - 1 - a->status_h;	/* status line(s) and input line below */
 
 	for (int i = 0; i < P_COUNT; i++) {
 		if (a->panes[i]->win)
@@ -422,31 +425,119 @@ static void state_text(struct app *a, char *out, size_t n)
 		snprintf(out + strlen(out), n - strlen(out), " | session NOT SAVED");
 }
 
-static void draw_status(struct app *a)
+static bool status_shown(const struct app *a, double now)
 {
-	int H = LINES, W = COLS;
-	char state[96], left[1024], right[96];
+	return a->status && now - a->status_time < STATUS_S;
+}
+
+/* The left part of the status line, as wide characters (caller frees). */
+static wchar_t *status_text(struct app *a, int *n)
+{
 	const struct chat *c = &a->chat;
-	double now = now_sec();
+	char state[96];
+	struct buf b = { 0 };
 
 	state_text(a, state, sizeof state);
 	/* A message takes the model's place while it shows. */
-	if (a->status[0] && now - a->status_time < STATUS_S)
-		snprintf(left, sizeof left, " %s | %s", state, a->status);
+	if (status_shown(a, now_sec()))
+		buf_printf(&b, " %s | %s", state, a->status);
 	else
-		snprintf(left, sizeof left, " %s%s%s | %s", state, c->model_info[0] ? " | " : "",
-			 c->model_info, c->last_speed);
+		buf_printf(&b, " %s%s%s | %s", state, c->model_info[0] ? " | " : "", c->model_info,
+			   c->last_speed);
+	wchar_t *ws = xreallocarray(NULL, b.len + 1, sizeof *ws);
+	mbstate_t st;
+	const char *p = b.p, *end = b.p + b.len;
+	memset(&st, 0, sizeof st);
+	for (*n = 0; p < end; (*n)++) {
+		size_t k = mbrtowc(&ws[*n], p, (size_t)(end - p), &st);
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			ws[*n] = L'?';
+			k = 1;
+			memset(&st, 0, sizeof st);
+		}
+		p += k;
+	}
+	buf_free(&b);
+	return ws;
+}
+
+static int cols(wchar_t ch)
+{
+	int w = wcwidth(ch);
+	return w < 0 ? 1 : w;
+}
+
+/* Where the rows of s start when wrapped at w columns, breaking after a
+ * space where there is one: start[0..rows], start[rows] = n. At most max
+ * rows; the last one then holds what fits of the rest. */
+static int wrap_rows(const wchar_t *s, int n, int w, int *start, int max)
+{
+	int rows = 0, i = 0;
+
+	while (rows < max) {
+		int col = 0, j = i, space = -1;
+		start[rows++] = i;
+		while (j < n && col + cols(s[j]) <= w) {
+			if (s[j] == L' ' && j > i)
+				space = j;
+			col += cols(s[j++]);
+		}
+		if (j >= n || rows == max) {
+			i = j;
+			break;
+		}
+		i = space > i ? space + 1 : j > i ? j : j + 1;
+	}
+	start[rows] = i;
+	return rows;
+}
+
+#define STATUS_ROWS_MAX 8
+
+static int status_max_rows(void)
+{
+	int m = (LINES - 2) / 3;
+	return m < 1 ? 1 : m > STATUS_ROWS_MAX ? STATUS_ROWS_MAX : m;
+}
+
+/* Rows the status line needs now: more than one for a long message. */
+static int status_rows(struct app *a)
+{
+	int n, start[STATUS_ROWS_MAX + 1];
+	wchar_t *ws = status_text(a, &n);
+	int rows = wrap_rows(ws, n, COLS, start, status_max_rows());
+	free(ws);
+	return rows;
+}
+
+static void draw_status(struct app *a)
+{
+	int H = LINES, W = COLS, n, start[STATUS_ROWS_MAX + 1];
+	wchar_t *ws = status_text(a, &n);
+	int rows = wrap_rows(ws, n, W, start, a->status_h < status_max_rows() ? a->status_h : status_max_rows());
+	int y0 = H - 1 - a->status_h;
+	char right[96];
+
 	if (a->focus == FOCUS_CONV)
 		snprintf(right, sizeof right, W >= 70 ? "/ search  n N  e edit  Esc back " : "Esc back ");
 	else
 		snprintf(right, sizeof right, W >= 60 ? "F1 help  ^C stop  F10 quit " : "F1 help ");
 	wattr_on(stdscr, A_REVERSE, NULL);
-	mvwhline(stdscr, H - 2, 0, ' ', W);
-	mvwaddnstr(stdscr, H - 2, 0, left, W);
+	for (int r = 0; r < a->status_h; r++)
+		mvwhline(stdscr, y0 + r, 0, ' ', W);
+	int last = 0;
+	for (int r = 0; r < rows; r++) {
+		int len = start[r + 1] - start[r];
+		mvwaddnwstr(stdscr, y0 + r, 0, ws + start[r], len);
+		last = 0;
+		for (int k = 0; k < len; k++)
+			last += cols(ws[start[r] + k]);
+	}
 	int rl = (int)strlen(right);
-	if ((int)strlen(left) + rl + 1 < W)
-		mvwaddstr(stdscr, H - 2, W - rl, right);
+	if (last + rl + 1 < W)
+		mvwaddstr(stdscr, y0 + a->status_h - 1, W - rl, right);
 	wattr_off(stdscr, A_REVERSE, NULL);
+	free(ws);
 }
 
 /* When the next throttled redraw is due (0: now, or nothing waits). */
@@ -460,6 +551,11 @@ static double draw(struct app *a)
 		refresh();
 		a->dirty = a->full = false;
 		return 0;
+	}
+	int rows = status_rows(a);
+	if (rows != a->status_h) {	/* a long message wraps: the panes give way */
+		a->status_h = rows;
+		layout(a);
 	}
 	if (a->full)
 		wnoutrefresh(stdscr);	/* the divider */
@@ -783,7 +879,7 @@ static int poll_timeout(struct app *a, double next_draw)
 		double due = MAX(a->last_draw + REDRAW_MIN_S, next_draw);
 		wait = MIN(wait, due - now);
 	}
-	if (a->status[0] && now - a->status_time < STATUS_S)
+	if (status_shown(a, now))
 		wait = MIN(wait, a->status_time + STATUS_S - now);
 	if (a->paste.active)
 		wait = MIN(wait, a->paste.last + PASTE_IDLE_S - now);
@@ -831,8 +927,9 @@ static void loop(struct app *a)
 		paste_check_idle(&a->paste, now);
 		if (a->paste.done)
 			paste_done(a);
-		if (a->status[0] && now - a->status_time >= STATUS_S && now - a->status_time < STATUS_S + 1) {
-			a->status[0] = '\0';
+		if (a->status && now - a->status_time >= STATUS_S) {
+			free(a->status);
+			a->status = NULL;
 			a->dirty = true;
 		}
 		if (a->dirty && (a->key_seen || a->full || now - a->last_draw >= REDRAW_MIN_S)) {
@@ -863,7 +960,7 @@ static void welcome(struct app *a)
 
 int app_run(const struct chat_config *cfg)
 {
-	struct app a = { .cfg = cfg, .side_pct = 40, .edit_turn = -1 };
+	struct app a = { .cfg = cfg, .side_pct = 40, .edit_turn = -1, .status_h = 1 };
 	char err[256];
 
 	setup_signals(&a);
@@ -903,6 +1000,7 @@ int app_run(const struct chat_config *cfg)
 	buf_free(&a.multi);
 	paste_free(&a.paste);
 	free(a.saved_line);
+	free(a.status);
 	endwin();
 	fputs("\033[?2004l", stdout);
 	fflush(stdout);

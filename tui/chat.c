@@ -36,12 +36,15 @@ static void note(struct chat *c, const char *fmt, ...)
 static void status(struct chat *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void status(struct chat *c, const char *fmt, ...)
 {
-	char s[512];
+	char *s;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(s, sizeof s, fmt, ap);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
 	va_end(ap);
-	c->h->status(c->ctx, s);
+	if (s)
+		c->h->status(c->ctx, s);
+	free(s);
 }
 
 /* ---- the session file ---------------------------------------------------------- */
@@ -346,7 +349,7 @@ void chat_reap(struct chat *c)
 	c->model_info[0] = '\0';
 	c->engine_turns = 0;
 	const char *how = c->cfg->plain || c->cfg->prompt ? "/restart" : "/restart (or F8)";
-	if (c->eng.last_err[0])
+	if (c->eng.last_err && *c->eng.last_err)
 		note(c, "The engine %s; its last message: %s. The conversation is kept: %s starts "
 		     "the engine again and your next message replays the conversation.",
 		     why, c->eng.last_err, how);

@@ -44,6 +44,7 @@ void engine_free(struct engine *e)
 	lr_free(&e->lr);
 	lr_free(&e->lr_err);
 	free(e->cmd);
+	free(e->last_err);
 }
 
 static void set_flags(int fd)
@@ -108,7 +109,8 @@ bool engine_start(struct engine *e, char *err, size_t errlen)
 	lr_free(&e->lr_err);
 	lr_init(&e->lr, PROTO_LINE_MAX);
 	lr_init(&e->lr_err, 4096);
-	e->last_err[0] = '\0';
+	free(e->last_err);
+	e->last_err = NULL;
 	e->exited = false;
 	e->status = 0;
 	e->got_hello = false;
@@ -217,8 +219,8 @@ static void read_stderr(struct engine *e)
 				continue;
 			struct buf b = { 0 };
 			sanitize_append(&b, line, len, SAN_INLINE, true);
-			snprintf(e->last_err, sizeof e->last_err, "%s", b.p);
-			buf_free(&b);
+			free(e->last_err);
+			e->last_err = b.p;	/* whole: the front end wraps it */
 		}
 		if (r <= 0 || e->err_fd < 0)
 			break;

@@ -22,7 +22,7 @@ struct engine {
 	struct buf out;		/* encoded requests not yet written */
 	size_t out_off;
 	struct linereader lr, lr_err;
-	char last_err[256];	/* the engine's last stderr line, sanitized */
+	char *last_err;		/* the engine's last stderr line, sanitized, or NULL */
 	bool exited;		/* reaped; status holds the wait status */
 	int status;
 	bool got_hello;

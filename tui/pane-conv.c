@@ -264,6 +264,8 @@ static void conv_draw(struct pane *p)
 		long first = c->goto_line - (c->want_top ? 0 : body / 3);
 		c->scroll = (int)((long)total - body - first);
 		c->want_line = c->want_top = false;
+		if (c->scroll <= 0)	/* it shows at the bottom: not a third past it */
+			c->follow_first = (long)total > body ? (long)total - body : 0;
 	}
 	if (c->scroll > maxscroll)
 		c->scroll = maxscroll;
