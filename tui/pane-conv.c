@@ -1,7 +1,7 @@
 /* pane-conv.c - the conversation pane draws the conversation (conv.h):
- * wrapped, scrollable, turns marked,
- * code blocks kept verbatim (hard-broken at the edge, never re-flowed),
- * search matches highlighted, a selected turn shown reversed.
+ * wrapped, scrollable, turns marked, code blocks kept verbatim (hard-broken
+ * at the edge, never re-flowed), search matches highlighted, a selected turn
+ * shown reversed. It changes nothing in the conversation.
  *
  * Rendering is cached per turn for one width. A reply being streamed only
  * grows, so only its last logical line is laid out again when tokens
