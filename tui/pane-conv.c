@@ -264,8 +264,14 @@ static void conv_draw(struct pane *p)
 		long first = c->goto_line - (c->want_top ? 0 : body / 3);
 		c->scroll = (int)((long)total - body - first);
 		c->want_line = c->want_top = false;
-		if (c->scroll <= 0)	/* it shows at the bottom: not a third past it */
-			c->follow_first = (long)total > body ? (long)total - body : 0;
+		/* It shows while following: the jump below must not pass its start. */
+		long bottom = (long)total > body ? (long)total - body : 0;
+		if (c->scroll <= 0) {
+			if (c->follow_first < bottom || c->follow_first >= (long)total)
+				c->follow_first = (long)total > body ? bottom + body / 3 : 0;
+			if (c->follow_first > first)
+				c->follow_first = first > bottom ? first : bottom;
+		}
 	}
 	if (c->scroll > maxscroll)
 		c->scroll = maxscroll;
