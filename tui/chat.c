@@ -576,12 +576,9 @@ bool chat_save(struct chat *c, const char *path)
 	struct sess_conv sc = { .turns = conv_new() };
 	char err[300];
 
-	for (size_t i = 0; i < conv_count(c->conv); i++) {
-		if (is_sent(c, i) && (long)i != c->reply) {
-			conv_add(sc.turns, conv_role(c->conv, i), conv_text(c->conv, i));
-			conv_mark(sc.turns, conv_count(sc.turns) - 1, conv_tag(c->conv, i));
-		}
-	}
+	for (size_t i = 0; i < conv_count(c->conv); i++)
+		if (is_sent(c, i) && (long)i != c->reply)
+			conv_add_copy(sc.turns, c->conv, i);
 	sc.model = c->model ? xstrdup(c->model) : NULL;
 	bool ok = sess_write(path, &sc, err, sizeof err);
 	if (ok)
@@ -594,11 +591,8 @@ bool chat_save(struct chat *c, const char *path)
 
 static void add_turns(struct chat *c, const struct sess_conv *sc)
 {
-	for (size_t i = 0; i < conv_count(sc->turns); i++) {
-		conv_add(c->conv, conv_role(sc->turns, i), conv_text(sc->turns, i));
-		if (*conv_tag(sc->turns, i))
-			conv_mark(c->conv, conv_count(c->conv) - 1, conv_tag(sc->turns, i));
-	}
+	for (size_t i = 0; i < conv_count(sc->turns); i++)
+		conv_add_copy(c->conv, sc->turns, i);
 }
 
 bool chat_load_file(struct chat *c, const char *path)

@@ -68,6 +68,13 @@ void conv_add(struct conv *c, enum role role, const char *text)
 	conv_insert(c, c->n, role, text);
 }
 
+void conv_add_copy(struct conv *c, const struct conv *from, size_t i)
+{
+	conv_add(c, conv_role(from, i), conv_text(from, i));
+	if (from->t[i].tag[0])
+		conv_mark(c, c->n - 1, from->t[i].tag);
+}
+
 void conv_append_to(struct conv *c, size_t i, const char *text, size_t n)
 {
 	if (i >= c->n || !n)

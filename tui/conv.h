@@ -2,8 +2,9 @@
  * from heft itself (help, errors), which are never sent to the engine.
  *
  * The model of the conversation, apart from any screen: chat appends to it
- * and builds requests from it, the session file is read into one and written
- * from one, the plain mode prints from it and the conversation pane draws it.
+ * and builds requests from it (in the full screen and the plain mode alike),
+ * the session file is read into one and written from one, and the
+ * conversation pane draws it.
  * Text is stored raw (sanitized only when shown). One watcher (the pane) is
  * told of every change, to keep what it derived from the turns in step. */
 #ifndef HEFT_CONV_H
@@ -31,6 +32,8 @@ void conv_free(struct conv *c);
 void conv_watch(struct conv *c, conv_watch_fn *fn, void *arg);
 
 void conv_add(struct conv *c, enum role role, const char *text);
+/* Append a copy of turn i of from (role, text, tag). */
+void conv_add_copy(struct conv *c, const struct conv *from, size_t i);
 /* Insert before turn i (i == count appends). */
 void conv_insert(struct conv *c, size_t i, enum role role, const char *text);
 /* Append to turn i (the reply being streamed). */
