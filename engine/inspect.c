@@ -568,7 +568,7 @@ static void text_plan(FILE *f, const struct plan_view *pv)
 				fmt_bytes(b[0], sizeof b[0], p->expert_bytes));
 		fprintf(f, LABEL "%s at 0%% hits\n", "reads per token",
 			fmt_bytes(b[0], sizeof b[0], p->cold_read_per_token));
-		fprintf(f, LABEL "%s (%d slots)\n", "smallest --mem", fmt_bytes(b[0], sizeof b[0], p->min_budget),
+		fprintf(f, LABEL "%s (%d slots)\n", "smallest --mem", fmt_bytes_up(b[0], sizeof b[0], p->min_budget),
 			p->min_slots);
 	}
 	fprintf(f, LABEL "%s\n", "total", fmt_bytes(b[0], sizeof b[0], p->total_bytes));

@@ -10,7 +10,9 @@
 
 #include "forward.h"
 #include "gguf.h"
+#include "hash64.h"
 #include "kv.h"
+#include "model-id.h"
 #include "model.h"
 #include "quant.h"
 #include "util.h"
@@ -30,147 +32,8 @@ static const char magic[8] = {'H', 'E', 'F', 'T', 'K', 'V', 0x1a, '\n'};
 
 #define MAX_PARTS 4096u
 #define IO_CHUNK ((size_t)1 << 20)
-#define SEED_META 0x6d657461u  /* "meta": model identity */
 #define SEED_HEADER 0x68656164u /* "head" */
 #define SEED_PAYLOAD 0x6b766b76u
-
-/* ---- hash64: four independent multiply-rotate lanes over 32-byte stripes
- * (the structure of xxHash64), so it runs at memory speed on a KV payload of
- * hundreds of MB where a byte-at-a-time FNV-1a would take a second. */
-
-#define H1 0x9e3779b185ebca87ull
-#define H2 0xc2b2ae3d27d4eb4full
-#define H3 0x165667b19e3779f9ull
-#define H4 0x85ebca77c2b2ae63ull
-#define H5 0x27d4eb2f165667c5ull
-
-static uint64_t get_le64(const unsigned char *p)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint64_t v; /* one load: the byte loop below is not always fused into one */
-	memcpy(&v, p, 8);
-	return v;
-#else
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-#endif
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t hround(uint64_t acc, uint64_t w)
-{
-	return rotl64(acc + w * H2, 31) * H1;
-}
-
-static void stripe(struct hash64 *h, const unsigned char *p)
-{
-	for (int i = 0; i < 4; i++)
-		h->lane[i] = hround(h->lane[i], get_le64(p + 8 * i));
-}
-
-void hash64_init(struct hash64 *h, uint64_t seed)
-{
-	memset(h, 0, sizeof *h);
-	h->lane[0] = seed + H1 + H2;
-	h->lane[1] = seed + H2;
-	h->lane[2] = seed;
-	h->lane[3] = seed - H1;
-}
-
-void hash64_update(struct hash64 *h, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	if (n == 0)
-		return;
-	h->total += n;
-	if (h->n_tail) {
-		size_t take = MIN(n, sizeof h->tail - h->n_tail);
-		memcpy(h->tail + h->n_tail, p, take);
-		h->n_tail += (unsigned)take;
-		p += take, n -= take;
-		if (h->n_tail < sizeof h->tail)
-			return;
-		stripe(h, h->tail);
-		h->n_tail = 0;
-	}
-	for (; n >= 32; p += 32, n -= 32)
-		stripe(h, p);
-	memcpy(h->tail, p, n);
-	h->n_tail = (unsigned)n;
-}
-
-uint64_t hash64_final(const struct hash64 *h)
-{
-	const uint64_t *l = h->lane;
-	uint64_t v;
-	if (h->total >= 32) {
-		v = rotl64(l[0], 1) + rotl64(l[1], 7) + rotl64(l[2], 12) + rotl64(l[3], 18);
-		for (int i = 0; i < 4; i++)
-			v = (v ^ hround(0, l[i])) * H1 + H4;
-	} else {
-		v = l[2] + H5; /* lane 2 is still the seed */
-	}
-	v += h->total;
-	const unsigned char *p = h->tail;
-	unsigned n = h->n_tail;
-	for (; n >= 8; p += 8, n -= 8)
-		v = rotl64(v ^ hround(0, get_le64(p)), 27) * H1 + H4;
-	for (; n >= 4; p += 4, n -= 4)
-		v = rotl64(v ^ (uint64_t)get_le32(p) * H1, 23) * H2 + H3;
-	for (; n > 0; p++, n--)
-		v = rotl64(v ^ *p * H5, 11) * H1;
-	v ^= v >> 33;
-	v *= H2;
-	v ^= v >> 29;
-	v *= H3;
-	return v ^ (v >> 32);
-}
-
-/* ---- the model's identity ---------------------------------------------------- */
-
-int model_identity(const struct gguf *g, struct model_part_id *ids, char *err, size_t errlen)
-{
-	unsigned char *buf = xmalloc(IO_CHUNK);
-	int rc = 0;
-	for (size_t i = 0; i < g->n_parts && rc == 0; i++) {
-		const struct gguf_part *p = &g->parts[i];
-		struct hash64 h;
-		hash64_init(&h, SEED_META);
-		for (uint64_t off = 0; off < p->data_offset;) {
-			size_t want = (size_t)MIN((uint64_t)IO_CHUNK, p->data_offset - off);
-			int64_t got = pread_full(p->fd, buf, want, off);
-			if (got != (int64_t)want) {
-				snprintf(err, errlen, "%s: reading its metadata: %s", p->path,
-					 got < 0 ? strerror(errno) : "short read");
-				rc = -1;
-				break;
-			}
-			hash64_update(&h, buf, want);
-			off += want;
-		}
-		ids[i] = (struct model_part_id){p->file_size, p->data_offset, hash64_final(&h)};
-	}
-	free(buf);
-	return rc;
-}
 
 /* ---- header --------------------------------------------------------------------- */
 

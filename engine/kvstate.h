@@ -50,27 +50,4 @@ int kvstate_save_kv(const char *path, const struct model *m, const struct kv_cac
 enum kvstate_result kvstate_load_kv(const char *path, const struct model *m, struct kv_cache *kv,
 				    const int32_t *prompt, int n_prompt, int *n_reused, char *err, size_t errlen);
 
-/* Identity of one part of a model: its size, the bytes before its tensor
- * data (header, metadata, tensor infos) and their hash. Reusable as a key
- * for anything cached per model. */
-struct model_part_id {
-	uint64_t file_size, meta_bytes, meta_hash;
-};
-
-/* Fill ids[0, g->n_parts). 0, or -1 with err set (a read error). */
-int model_identity(const struct gguf *g, struct model_part_id *ids, char *err, size_t errlen);
-
-/* A 64-bit hash of bytes, fed in pieces of any size (the same value for
- * any split of the same bytes). Not cryptographic: it catches accidents
- * (another file, a flipped bit, a torn write), not an adversary. */
-struct hash64 {
-	uint64_t lane[4];
-	uint64_t total;
-	unsigned char tail[32];
-	unsigned n_tail;
-};
-void hash64_init(struct hash64 *h, uint64_t seed);
-void hash64_update(struct hash64 *h, const void *data, size_t n);
-uint64_t hash64_final(const struct hash64 *h);
-
 #endif

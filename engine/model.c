@@ -629,9 +629,10 @@ static int plan(struct model *m, const struct model_opts *o, char *err, size_t e
 	int threads = o->threads > 0 ? o->threads : cpu_physical_cores();
 	uint64_t base = forward_mem_bytes(m, n_ctx, 1, threads) + runtime_bytes(m, threads);
 	bool fixed = o->max_batch > 0 || o->mem == MODEL_MEM_MIN;
+	struct weights_opts wo = {o->mem, o->io, o->stream_layers, o->policy, o->no_prefetch, o->no_warm};
 	for (int b = o->max_batch > 0 ? o->max_batch : o->mem == MODEL_MEM_MIN ? 512 : 2048;; b /= 2) {
 		uint64_t chunk = forward_mem_bytes(m, n_ctx, b, threads) + runtime_bytes(m, threads) - base;
-		if (weights_plan(m->w, o, m->hp.n_expert_used, base + chunk, err, errlen) == 0) {
+		if (weights_plan(m->w, &wo, m->hp.n_expert_used, base + chunk, err, errlen) == 0) {
 			const struct weights_plan *p = weights_get_plan(m->w);
 			uint64_t room = p->budget > p->dense_bytes + base ? p->budget - p->dense_bytes - base : 0;
 			if (fixed || b == 1 || p->io != WIO_STREAM || chunk <= room / 4) {

@@ -76,22 +76,8 @@ struct model {
 };
 
 /* Load a model; NULL with a one-line message in err on failure. */
-/* How the weights are held (see weights.h and docs/streaming.md). */
-enum weights_io {
-	WIO_AUTO,   /* RAM when the whole model fits the budget, else stream */
-	WIO_RAM,    /* everything read into anonymous memory at load */
-	WIO_STREAM, /* dense part resident, routed experts through the cache */
-	WIO_MMAP,   /* map the file, let the page cache decide (llama.cpp's way; the baseline) */
-};
-
-enum cache_policy {
-	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer (default) */
-	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
-	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
-};
-
 /* --mem min: the smallest budget the plan can stream with. */
-#define MODEL_MEM_MIN UINT64_MAX
+#define MODEL_MEM_MIN PLAN_MEM_MIN
 
 struct model_opts {
 	uint64_t mem;              /* budget in bytes; 0: sysinfo_default_budget(); MODEL_MEM_MIN */

@@ -14,16 +14,18 @@
  *   mmap    the files mapped, the page cache deciding (llama.cpp's way),
  *           kept as the baseline every streaming number is compared with.
  *
- * The plan (weights_plan) is made from the budget before anything is read:
- * resident bytes per class, KV cache and scratch (given by the caller), the
- * number of cache slots, the bytes a token reads when nothing hits.
+ * The plan (weights_plan, made by plan.c) is made from the budget before
+ * anything is read: resident bytes per class, KV cache and scratch (given
+ * by the caller), the number of cache slots, the bytes a token reads when
+ * nothing hits.
  *
  * Experts are used in waves: weights_experts_acquire pins as many of a
  * layer's wanted experts as the cache can hold at once (reads start for the
  * missing ones), the forward pass computes each as its bytes arrive
  * (weights_expert_view) and unpins it; a layer that needs more experts than
  * there are slots (a long prompt on a small budget) takes several waves.
- * One thread drives the store; I/O completes on iosched's threads. */
+ * One thread drives the store; I/O completes on iosched's threads. The
+ * store's files are listed in weights-int.h. */
 #ifndef HEFT_WEIGHTS_H
 #define HEFT_WEIGHTS_H
 
@@ -31,9 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache-policy.h"
 #include "gguf.h"
-
-struct model_opts;
+#include "plan.h"
 
 /* A weight matrix: rows of cols elements of type; row r at data + r*row_bytes. */
 struct wmat {
@@ -43,8 +45,6 @@ struct wmat {
 	size_t row_bytes;
 	const char *name; /* the tensor's name, for messages */
 };
-
-enum expert_part { EXP_GATE, EXP_UP, EXP_DOWN, EXP_NPARTS };
 
 /* One expert of one layer: its three matrices. */
 struct expert_view {
@@ -90,38 +90,20 @@ size_t weights_expert_bytes(const struct weights *w, int layer, enum expert_part
  * mode it is read row by row when it is not also the output head. */
 void weights_set_rowwise(struct weights *w, int handle);
 
-/* Tensor classes of the plan. */
-enum wclass { WC_EMBD, WC_OUTPUT, WC_ATTN, WC_NORM, WC_ROUTER, WC_SHEXP, WC_FFN, WC_OTHER, WC_COUNT };
-extern const char *const wclass_names[WC_COUNT];
-
-struct weights_plan {
-	int io;                      /* enum weights_io chosen (never WIO_AUTO) */
-	uint64_t budget;
-	uint64_t class_bytes[WC_COUNT]; /* resident bytes per class (embd 0 when read by row) */
-	uint64_t embd_file_bytes;    /* the token embedding in the file */
-	uint64_t dense_bytes;        /* sum of class_bytes */
-	uint64_t extra_bytes;        /* KV cache + scratch + runtime, from the caller */
-	uint64_t expert_bytes;       /* all routed experts in the file */
-	int n_experts;               /* routed experts over all layers */
-	int n_moe_layers;
-	uint64_t slot_bytes;         /* one expert's three slices, 4 KiB-aligned with slack */
-	int n_slots;                 /* stream: slots the budget pays for (<= n_experts) */
-	int min_slots;               /* the fewest slots streaming works with */
-	uint64_t min_budget;         /* the smallest --mem that streams */
-	uint64_t cold_read_per_token; /* bytes a decoded token reads when no expert hits */
-	uint64_t total_bytes;        /* what the process will hold: dense + extra + cache */
-	char why[256];               /* why this mode, or why it is refused */
-	int n_stream_layers;         /* layers whose big dense matrices are read per token */
-	uint64_t layer_stream_bytes; /* those bytes, read by every token */
-	uint64_t layer_buf_bytes;    /* the two buffers they are read into */
-	int batch;                   /* prompt tokens per forward call the plan allows */
-	int n_ctx;                   /* KV positions the plan reserved */
+/* How to hold the weights: the plan's options and the expert cache's. */
+struct weights_opts {
+	uint64_t mem; /* budget in bytes; 0: sysinfo_default_budget(); PLAN_MEM_MIN */
+	enum weights_io io;
+	int stream_layers; /* stream at least the last N layers' dense weights */
+	enum cache_policy policy;
+	bool no_prefetch;
+	bool no_warm; /* do not fill the cache from the last run's hot list */
 };
 
 /* Make the plan for o (NULL: defaults) given the experts a token uses per
  * layer and extra bytes of KV cache, scratch and runtime. 0, or -1 when the
  * budget cannot work (err says why, with the minimum). */
-int weights_plan(struct weights *w, const struct model_opts *o, int n_used, uint64_t extra, char *err,
+int weights_plan(struct weights *w, const struct weights_opts *o, int n_used, uint64_t extra, char *err,
 		 size_t errlen);
 const struct weights_plan *weights_get_plan(const struct weights *w);
 /* Record the chunk size and context the plan was made for. */

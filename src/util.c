@@ -261,19 +261,50 @@ bool parse_f64(const char *s, double *out)
 	return true;
 }
 
-char *fmt_bytes(char *buf, size_t n, uint64_t bytes)
+static const char *const byte_unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+
+/* The unit fmt_bytes picks for bytes (index into byte_unit) and its digits
+ * after the point. */
+static size_t bytes_unit(uint64_t bytes, int *decimals)
 {
-	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double v = (double)bytes;
 	size_t u = 0;
-	while (v >= 1024.0 && u + 1 < ARRAY_LEN(unit)) {
+	while (v >= 1024.0 && u + 1 < ARRAY_LEN(byte_unit)) {
 		v /= 1024.0;
 		u++;
 	}
+	*decimals = v < 10 ? 2 : v < 100 ? 1 : 0;
+	return u;
+}
+
+char *fmt_bytes(char *buf, size_t n, uint64_t bytes)
+{
+	int d;
+	size_t u = bytes_unit(bytes, &d);
 	if (u == 0)
 		snprintf(buf, n, "%llu B", (unsigned long long)bytes);
 	else
-		snprintf(buf, n, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, unit[u]);
+		snprintf(buf, n, "%.*f %s", d, (double)bytes / (double)(1ull << (10 * u)), byte_unit[u]);
+	return buf;
+}
+
+char *fmt_bytes_up(char *buf, size_t n, uint64_t bytes)
+{
+	int d;
+	size_t u = bytes_unit(bytes, &d);
+	if (u == 0) {
+		snprintf(buf, n, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	/* in integers: the shown figure in units of its last digit, rounded up */
+	unsigned p10 = d == 2 ? 100 : d == 1 ? 10 : 1;
+	unsigned __int128 scale = (unsigned __int128)1 << (10 * u);
+	unsigned __int128 q = ((unsigned __int128)bytes * p10 + scale - 1) / scale;
+	unsigned long long whole = (unsigned long long)(q / p10), frac = (unsigned long long)(q % p10);
+	if (d)
+		snprintf(buf, n, "%llu.%0*llu %s", whole, d, frac, byte_unit[u]);
+	else
+		snprintf(buf, n, "%llu %s", whole, byte_unit[u]);
 	return buf;
 }
 

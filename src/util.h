@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Name used as the prefix of every diagnostic ("heft-engine: ..."). */
 extern const char *heft_progname;
@@ -49,9 +50,47 @@ static inline uint64_t splitmix64(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
+/* n rounded up to a multiple of a (a > 0). */
+static inline uint64_t round_up_u64(uint64_t n, uint64_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
 static inline uint64_t rotl64(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
+}
+
+/* Little-endian loads and stores, for file formats. */
+static inline uint64_t get_le64(const unsigned char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t v; /* one load: the byte loop below is not always fused into one */
+	memcpy(&v, p, 8);
+	return v;
+#else
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+#endif
+}
+
+static inline uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static inline void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (unsigned char)v;
 }
 
 /* Growable byte buffer. Always NUL-terminated after any append. */
@@ -80,6 +119,9 @@ bool parse_f64(const char *s, double *out);
 
 /* Human-readable byte count: "812 B", "3.40 MiB", "14.3 GiB". Returns buf. */
 char *fmt_bytes(char *buf, size_t n, uint64_t bytes);
+/* The same rounded up at its last digit, for a minimum the user may copy:
+ * parse_size of the figure (without the space) gives at least bytes. */
+char *fmt_bytes_up(char *buf, size_t n, uint64_t bytes);
 
 /* Read a whole (small) file; NULL with errno set on failure. */
 char *read_file(const char *path, size_t *len, size_t max);

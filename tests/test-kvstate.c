@@ -16,6 +16,7 @@
  * Environment: HEFT_TESTDATA (default tests/data), HEFT_FIXTURES (default
  * ../shared/fixtures). */
 #include "forward.h"
+#include "hash64.h"
 #include "kv.h"
 #include "kvstate.h"
 #include "model.h"

@@ -1,8 +1,13 @@
-/* test-util.c - size parsing, byte formatting, UTF-8 validation, buffers. */
+/* test-util.c - size parsing, byte formatting, UTF-8 validation, buffers,
+ * heft's directories. */
+#include "paths.h"
 #include "util.h"
 #include "test.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int main(void)
 {
@@ -26,6 +31,50 @@ int main(void)
 	char b[32];
 	CHECK(strcmp(fmt_bytes(b, sizeof b, 812), "812 B") == 0);
 	CHECK(strcmp(fmt_bytes(b, sizeof b, 3565158), "3.40 MiB") == 0);
+	/* rounded up at the last digit shown: parsed back, never less */
+	CHECK(strcmp(fmt_bytes_up(b, sizeof b, 3565158), "3.40 MiB") == 0); /* 3.3999996 */
+	CHECK(strcmp(fmt_bytes_up(b, sizeof b, 3565159), "3.41 MiB") == 0); /* 3.4000006 */
+	CHECK(strcmp(fmt_bytes_up(b, sizeof b, 5ull << 30), "5.00 GiB") == 0);
+	CHECK(strcmp(fmt_bytes_up(b, sizeof b, (23ull << 20) + 1), "23.1 MiB") == 0);
+	CHECK(strcmp(fmt_bytes_up(b, sizeof b, (999ull << 20) + 1), "1000 MiB") == 0);
+	CHECK(strcmp(fmt_bytes_up(b, sizeof b, 812), "812 B") == 0);
+	for (uint64_t n = 1000; n < (1ull << 42); n = n * 7 / 5 + 12345) {
+		char fig[32], *sp;
+		fmt_bytes_up(fig, sizeof fig, n);
+		if ((sp = strchr(fig, ' ')))
+			memmove(sp, sp + 1, strlen(sp));
+		CHECKF(parse_size(fig, &v) && v >= n, "%llu shown as %s", (unsigned long long)n, fig);
+	}
+
+	/* XDG: a relative XDG_CACHE_HOME is ignored (the spec), HOME decides */
+	setenv("HOME", "/home/h", 1);
+	setenv("XDG_CACHE_HOME", "rel/cache", 1);
+	char *d = heft_cache_dir();
+	CHECK(d && strcmp(d, "/home/h/.cache/heft") == 0);
+	free(d);
+	setenv("XDG_CACHE_HOME", "/x/cache", 1);
+	d = heft_cache_dir();
+	CHECK(d && strcmp(d, "/x/cache/heft") == 0);
+	free(d);
+	setenv("XDG_CACHE_HOME", "", 1);
+	unsetenv("HOME");
+	CHECK(heft_cache_dir() == NULL);
+	char tmpl[] = "/tmp/heft-test-util.XXXXXX", deep[128];
+	if (mkdtemp(tmpl)) {
+		snprintf(deep, sizeof deep, "%s/a/b/c", tmpl);
+		struct stat st;
+		CHECK(mkdir_p(deep, 0700) == 0 && stat(deep, &st) == 0 && S_ISDIR(st.st_mode));
+		CHECK(mkdir_p(deep, 0700) == 0); /* already there */
+		snprintf(deep, sizeof deep, "%s/a/b/c/f", tmpl);
+		FILE *fp = fopen(deep, "w");
+		if (fp)
+			fclose(fp);
+		snprintf(deep, sizeof deep, "%s/a/b/c/f/g", tmpl);
+		CHECK(mkdir_p(deep, 0700) == -1); /* a file in the way */
+		char cmd[160];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+		CHECK(system(cmd) == 0);
+	}
 
 	CHECK(utf8_valid("h\xc3\xa9llo \xe2\x96\x81 \xf0\x9f\x98\x80", 15));
 	CHECK(!utf8_valid("\xc3", 1));             /* truncated */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "demo.h"
+#include "paths.h"
 #include "util.h"
 
 #define DEMO_FILE "demo.gguf"
@@ -31,34 +32,6 @@ static char *existing(char *path)
 		return path;
 	free(path);
 	return NULL;
-}
-
-static char *cache_dir(void)
-{
-	const char *c = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *dir;
-
-	if (c && *c)
-		xasprintf(&dir, "%s/heft", c);
-	else if (home && *home)
-		xasprintf(&dir, "%s/.cache/heft", home);
-	else
-		return NULL;
-	return dir;
-}
-
-static bool mkdir_p(char *dir)
-{
-	for (char *s = dir + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		int r = mkdir(dir, 0700);
-		*s = '/';
-		if (r < 0 && errno != EEXIST)
-			return false;
-	}
-	return mkdir(dir, 0700) == 0 || errno == EEXIST;
 }
 
 /* Run engine_bin synth ... -o tmp, then move tmp to path. */
@@ -122,13 +95,13 @@ char *demo_model(const char *exe_dir, const char *engine_bin, char *err, size_t 
 		if ((p = existing(p)))
 			return p;
 	}
-	char *dir = cache_dir();
+	char *dir = heft_cache_dir();
 	if (!dir) {
 		snprintf(err, errlen, "no demo model, and nowhere to make one (HOME is not set)");
 		return NULL;
 	}
 	xasprintf(&p, "%s/%s", dir, DEMO_FILE);
-	if (access(p, R_OK) != 0 && !(mkdir_p(dir) && generate(engine_bin, p, err, errlen))) {
+	if (access(p, R_OK) != 0 && !(mkdir_p(dir, 0700) == 0 && generate(engine_bin, p, err, errlen))) {
 		if (!err[0])
 			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		free(p);

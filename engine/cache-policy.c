@@ -1,0 +1,93 @@
+/* cache-policy.c - the expert cache's replacement policies (see
+ * cache-policy.h). */
+#include "cache-policy.h"
+
+#include "util.h"
+
+#include <stdlib.h>
+
+const char *const cache_policy_names[CACHE_NPOLICIES] = {"layer-lru", "lru", "lfu"};
+
+void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe)
+{
+	c->policy = policy;
+	c->n_slots = n_slots;
+	c->n_layers = n_layers;
+	c->tick = 0;
+	c->slot = xcalloc((size_t)MAX(n_slots, 1), sizeof *c->slot);
+	for (int i = 0; i < n_slots; i++)
+		c->slot[i].layer = -1;
+	c->quota = xcalloc((size_t)MAX(n_layers, 1), sizeof *c->quota);
+	c->occ = xcalloc((size_t)MAX(n_layers, 1), sizeof *c->occ);
+	int n_moe = 0;
+	for (int l = 0; l < n_layers; l++)
+		n_moe += moe[l];
+	for (int l = 0, k = 0; l < n_layers; l++)
+		if (moe[l]) {
+			c->quota[l] = n_slots / n_moe + (k < n_slots % n_moe);
+			k++;
+		}
+}
+
+void cpol_free(struct cpol *c)
+{
+	free(c->slot);
+	free(c->quota);
+	free(c->occ);
+	c->slot = NULL;
+	c->quota = c->occ = NULL;
+}
+
+/* A slot's value to keep: lower goes first. */
+static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const struct cpol_slot *b)
+{
+	if (c->policy == CACHE_LFU && a->freq != b->freq)
+		return a->freq < b->freq;
+	return a->last_use < b->last_use;
+}
+
+int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, int slot), const void *ctx)
+{
+	int best = -1, best_tier = 4;
+	for (int i = 0; i < c->n_slots; i++) {
+		const struct cpol_slot *s = &c->slot[i];
+		if (s->layer < 0)
+			return i;
+		if (busy(ctx, i))
+			continue;
+		int tier = 2;
+		if (c->policy != CACHE_LRU)
+			tier = c->occ[s->layer] > c->quota[s->layer] ? 0 : s->layer == layer ? 1 : 2;
+		if (tier < best_tier || (tier == best_tier && less_valuable(c, s, &c->slot[best]))) {
+			best = i;
+			best_tier = tier;
+		}
+	}
+	return best;
+}
+
+void cpol_fill(struct cpol *c, int i, int layer, uint32_t freq)
+{
+	c->slot[i].layer = layer;
+	c->slot[i].last_use = 0;
+	c->slot[i].freq = freq;
+	c->occ[layer]++;
+}
+
+void cpol_empty(struct cpol *c, int i)
+{
+	if (c->slot[i].layer >= 0)
+		c->occ[c->slot[i].layer]--;
+	c->slot[i].layer = -1;
+}
+
+void cpol_touch(struct cpol *c, int i)
+{
+	c->slot[i].last_use = ++c->tick;
+	c->slot[i].freq++;
+	/* LFU with aging: halve every count now and then, so yesterday's
+	 * favourites do not hold the cache forever. */
+	if (c->policy == CACHE_LFU && c->tick % ((uint64_t)c->n_slots * 8 + 64) == 0)
+		for (int k = 0; k < c->n_slots; k++)
+			c->slot[k].freq >>= 1;
+}

@@ -1,0 +1,62 @@
+/* cache-policy.h - which expert-cache slot gives way: the policies alone.
+ *
+ * No I/O and no buffers: the slots' layers, last uses, use counts and the
+ * per-layer quotas, so that the expert cache (expert-cache.c) and a cache
+ * simulator make their choices with the same code.
+ *
+ *   layer-lru  per-layer quotas (a cyclic layer-by-layer access pattern
+ *              defeats a global LRU once the cache is smaller than a
+ *              token's working set), LRU inside a layer (the default);
+ *   lru        one global LRU;
+ *   lfu        per-layer quotas, least frequently used, counts halved now
+ *              and then so that yesterday's favourites fade. */
+#ifndef HEFT_CACHE_POLICY_H
+#define HEFT_CACHE_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cache_policy {
+	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer (default) */
+	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
+	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
+	CACHE_NPOLICIES
+};
+extern const char *const cache_policy_names[CACHE_NPOLICIES];
+
+/* What the policy knows of one slot. */
+struct cpol_slot {
+	int layer;         /* whose expert it holds; -1: free */
+	uint64_t last_use; /* 0: never used (inserted cold) */
+	uint32_t freq;
+};
+
+struct cpol {
+	enum cache_policy policy;
+	int n_slots, n_layers;
+	struct cpol_slot *slot;
+	int *quota, *occ; /* per layer: slots it may keep, slots it holds */
+	uint64_t tick;
+};
+
+/* Set up for n_slots slots over n_layers layers, moe[l] true for a layer
+ * with experts (quotas share the slots among those). */
+void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe);
+void cpol_free(struct cpol *c);
+
+/* The slot to (re)use for an expert of layer, or -1 when every slot is
+ * busy(ctx, i) (pinned or being read). Free slots first; then, with
+ * per-layer quotas, a slot of a layer holding more than its quota, then
+ * one of this layer, then any; the least valuable by the policy inside
+ * each tier. */
+int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, int slot), const void *ctx);
+
+/* Slot i now holds an expert of layer, with a use count of freq (never
+ * used yet). */
+void cpol_fill(struct cpol *c, int i, int layer, uint32_t freq);
+/* Slot i is free. */
+void cpol_empty(struct cpol *c, int i);
+/* Slot i is used now. */
+void cpol_touch(struct cpol *c, int i);
+
+#endif
