@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -187,7 +188,7 @@ struct serve {
 	struct session *s;
 	char *tmpl_name;              /* the load request's chat_template, owned */
 	enum tmpl_family family;      /* TMPL_UNKNOWN: no chat template */
-	char tmpl_err[256];
+	char tmpl_err[2048];          /* whole: it may list every template name */
 	/* options: command line, then "set" */
 	struct sampler_params sp;
 	struct msg_options base;
@@ -222,19 +223,20 @@ static void send_error(struct serve *sv, enum msg_errcode code, bool has_id, int
 
 static void send_error(struct serve *sv, enum msg_errcode code, bool has_id, int64_t id, const char *fmt, ...)
 {
-	struct msg_err err;
 	struct msg m;
-	char text[sizeof err.text];
+	char *text;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
-	msg_err_set(&err, code, "%s", text);
-	err.has_id = has_id;
-	err.id = id;
-	msg_error_event(&m, &err);
+	/* the whole message, however long: a fixed buffer cut template lists */
+	msg_error_event_text(&m, code, text ? text : "out of memory formatting an error");
+	m.error.has_id = has_id;
+	m.error.id = id;
 	send_msg(sv, &m, false);
 	msg_free(&m);
+	free(text);
 }
 
 static void send_hello(struct serve *sv)
@@ -842,7 +844,7 @@ static void do_load(struct serve *sv, const char *path, const struct msg_load *r
 		saved = turns_save(sv->s);
 	unload(sv);
 	send_progress(sv, "load", 0, 0);
-	char err[400], why[300];
+	char err[PATH_MAX + 2048], why[2048];
 	mo.quiet = true;
 	sv->m = model_load_opts(path, &mo, err, sizeof err);
 	if (sv->m && !(sv->tok = tokenizer_load(sv->m->g, why, sizeof why)))

@@ -319,6 +319,9 @@ void msg_err_set(struct msg_err *err, enum msg_errcode code, const char *fmt, ..
 
 /* Turn a failure into an error event (m must be empty or freed). */
 void msg_error_event(struct msg *m, const struct msg_err *err);
+/* An error event with the whole of text (msg_err's text has a fixed size;
+ * this one has none), made valid UTF-8 without controls; no id. */
+void msg_error_event_text(struct msg *m, enum msg_errcode code, const char *text);
 
 /* Check a peer's hello: false with MSG_E_VERSION in *err when its major
  * protocol version differs from ours. */
