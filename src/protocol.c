@@ -375,6 +375,16 @@ const char *msg_option_name(enum msg_opt o)
 	return (unsigned)o < OPT_COUNT ? opt_table[o].name : NULL;
 }
 
+bool msg_option_range(enum msg_opt o, bool *is_int, double *lo, double *hi)
+{
+	if ((unsigned)o >= OPT_COUNT || opt_table[o].kind == OPTK_STRINGS)
+		return false;
+	*is_int = opt_table[o].kind == OPTK_INT;
+	*lo = opt_table[o].lo;
+	*hi = opt_table[o].hi;
+	return true;
+}
+
 bool msg_option_lookup(const char *name, enum msg_opt *o)
 {
 	for (int i = 0; i < OPT_COUNT; i++) {
