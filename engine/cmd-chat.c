@@ -26,9 +26,7 @@
 
 static const char chat_usage[] =
 	"usage: heft-engine chat MODEL [--system TEXT] [--chat-template NAME] [-n N] [--ctx N] [--keep N] [-t N]\n"
-	"                        [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-	"                        [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-	"                        [--seed S] [--stop TEXT] [loading flags]\n";
+	"                        [sampler flags] [--stop TEXT] [loading flags]\n";
 
 static const char chat_help[] = "commands:\n"
 				"  /regen         generate the last reply again\n"
@@ -206,6 +204,7 @@ int cmd_chat(int argc, char **argv)
 			fputs(chat_usage, stdout);
 			fputs("loading flags:\n", stdout);
 			fputs(cmd_loading_usage, stdout);
+			cmd_sampler_usage(stdout);
 			fputs(chat_help, stdout);
 			cmd_parser_done(&p);
 			return 0;

@@ -23,9 +23,7 @@
 
 static const char run_usage[] =
 	"usage: heft-engine run MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [-n N] [-t N] [--ctx N]\n"
-	"                       [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-	"                       [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-	"                       [--seed S] [--stop TEXT] [-b N] [--stats-json FILE] [--prompt-cache FILE]\n"
+	"                       [sampler flags] [--stop TEXT] [-b N] [--stats-json FILE] [--prompt-cache FILE]\n"
 	"                       [loading flags]\n";
 
 static int print_piece(const char *p, size_t n, void *ud)

@@ -41,6 +41,7 @@ static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
 	case 'h':
 		fputs(serve_usage, stdout);
 		fputs(cmd_loading_usage, stdout);
+		cmd_sampler_usage(stdout);
 		return -1;
 	case 'n':
 		if (!cmd_num(p, -1, INT32_MAX, &o->base.n_predict))

@@ -66,6 +66,8 @@ static int job_opt(struct cmd_parser *p, int c, struct job_opts *o, const char *
 		fputs(usage, stdout);
 		fputs("loading flags:\n", stdout);
 		fputs(cmd_loading_usage, stdout);
+		if (o->sampling)
+			cmd_sampler_usage(stdout);
 		return -1;
 	case O_TOKENS: o->tokens_arg = p->arg; return 0;
 	case 'p': o->prompt = p->arg; return 0;

@@ -188,7 +188,7 @@ static bool sampler_flag(struct cmd_parser *p, const struct sampler_flag *f, con
 		return true;
 	}
 	if (!parse_f64(v, &d) || !(d >= lo && d <= hi) || (is_int && d != (double)(int64_t)d)) {
-		warnx_("%s: %s needs a%s number in %g..%g", p->cmd, p->flag, is_int ? "n integer" : "", lo, hi);
+		warnx_("%s: %s needs a%s number in %.10g..%.10g", p->cmd, p->flag, is_int ? "n integer" : "", lo, hi);
 		return false;
 	}
 	if (is_int)
@@ -196,6 +196,31 @@ static bool sampler_flag(struct cmd_parser *p, const struct sampler_flag *f, con
 	else
 		*(float *)field = (float)d;
 	return true;
+}
+
+void cmd_sampler_usage(FILE *f)
+{
+	fputs("sampler flags (heft-engine(1) says what they do):\n", f);
+	int col = 0;
+	for (size_t k = 0; k < ARRAY_LEN(sampler_flags); k++) {
+		const char *name;
+		bool is_int;
+		double lo, hi;
+		char item[80], *c;
+		sampler_flag_desc(&sampler_flags[k], &name, &is_int, &lo, &hi);
+		if (k == SAMPLER_SEED)
+			snprintf(item, sizeof item, "-s, --seed N (-1: random)");
+		else
+			snprintf(item, sizeof item, "--%s %.10g..%.10g", name, lo, hi);
+		for (c = item; (c = strchr(c, '_')); c++)
+			*c = '-';
+		if (col && col + 2 + (int)strlen(item) > 100) {
+			fputc('\n', f);
+			col = 0;
+		}
+		col += fprintf(f, "%s%s", col ? ", " : "  ", item);
+	}
+	fputc('\n', f);
 }
 
 /* ---- building getopt's tables ------------------------------------------------------- */

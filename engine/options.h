@@ -20,6 +20,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One of a command's own options: id comes back from cmd_next. Ids are
  * the short letter, or CMD_LONG and up for long-only options. */
@@ -73,5 +74,7 @@ void cmd_parser_done(struct cmd_parser *p);
 
 /* The loading flags' lines for --help. */
 extern const char cmd_loading_usage[];
+/* The sampler flags and their ranges, for --help. */
+void cmd_sampler_usage(FILE *f);
 
 #endif
