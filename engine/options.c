@@ -330,7 +330,8 @@ static void name_flag(struct cmd_parser *p, int c, int li)
 
 static int bad_option(struct cmd_parser *p, int argc, char **argv)
 {
-	warnx_("%s: unknown option or missing value '%s'", p->cmd, optind > 1 && optind - 1 < argc ? argv[optind - 1] : "?");
+	const char *a = optind > 1 && optind - 1 < argc ? argv[optind - 1] : "?";
+	warnx_("%s: unknown option or missing value '%s'", p->cmd, a);
 	if (p->usage)
 		fputs(p->usage, stderr);
 	cmd_parser_done(p);

@@ -7,7 +7,7 @@
  *	struct cmd_parser p = {.opts = own, .usage = usage, .mo = &mo};
  *	while ((c = cmd_next(&p, argc, argv)) != CMD_END)
  *		switch (c) { case CMD_BAD: return 2; case 'x': ... }
- *	model = cmd_operand(&p, argc, argv);
+ *	model = cmd_operand(&p, argc, argv, &bad);
  *
  * Every failure is reported (the command's name first) before CMD_BAD or
  * false comes back; the caller only exits with status 2. */
@@ -59,7 +59,8 @@ struct cmd_parser {
 };
 
 /* The next of the command's own options (its id), CMD_END or CMD_BAD.
- * Shared options are stored on the way. The first call starts over. */
+ * Shared options are stored on the way. The first call starts getopt over;
+ * none follows CMD_END or CMD_BAD. */
 int cmd_next(struct cmd_parser *p, int argc, char **argv);
 /* The value of the option just returned as a number in lo..hi. */
 bool cmd_num(struct cmd_parser *p, int64_t lo, int64_t hi, int64_t *out);
