@@ -1,6 +1,5 @@
 /* main.c - heft-engine: subcommand dispatch. */
 #include "commands.h"
-#include "commands-eval.h"
 #include "quant.h"
 #include "util.h"
 

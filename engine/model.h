@@ -100,13 +100,6 @@ struct model *model_load(const char *path, char *err, size_t errlen);
 /* Load under a memory plan; o NULL = defaults. */
 struct model *model_load_opts(const char *path, const struct model_opts *o, char *err, size_t errlen);
 
-/* If argv[*i] is a loading flag (--mem SIZE, --io auto|ram|stream|mmap,
- * --cache-policy layer-lru|lru|lfu, --no-prefetch, --no-warm, --stream-layers N,
- * --cache-type-k and --cache-type-v f16|q8_0), store it in o and step
- * *i over its value: 1; 0 if it is not one; -1 for a bad value (reported). */
-int parse_model_flag(int argc, char **argv, int *i, struct model_opts *o);
-/* Usage text of those flags, for the subcommands' --help. */
-extern const char model_flags_usage[];
 void model_free(struct model *m);
 
 /* Bytes of weights one token reads: dense part + n_expert_used experts per

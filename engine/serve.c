@@ -1,4 +1,5 @@
-/* serve.c - `heft-engine serve`: heft-protocol(5) on stdin and stdout.
+/* serve.c - heft-protocol(5) on stdin and stdout, for `heft-engine serve`
+ * (cmd-serve.c parses its command line).
  *
  * One thread runs the model. It reads requests with poll(): when idle it
  * waits for them; during a generation it looks between two tokens (and
@@ -17,7 +18,7 @@
  * disturbing the conversation's turns. "save" writes the turns as JSON and
  * the KV cache next to them (kvstate.h), so that "restore" in a later
  * engine evaluates nothing again. */
-#include "commands-eval.h"
+#include "serve.h"
 
 #include "gguf.h"
 #include "kvstate.h"
@@ -35,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -46,18 +48,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char serve_usage[] =
-	"usage: heft-engine serve [MODEL] [-t N] [--ctx N] [--keep N] [-n N] [--chat-template NAME]\n"
-	"                         [--stats-interval MS] [loading flags] [sampler flags]\n"
-	"Reads heft-protocol(5) requests on stdin, writes events on stdout.\n"
-	"  -t, --threads N        compute threads (default: one per core)\n"
-	"  -n, --n-predict N      most tokens per reply (default -1: no limit)\n"
-	"  -c, --ctx N            context length (default: the model's, at most 4096)\n"
-	"  --keep N               when the context is full, keep the turns that begin in the first N\n"
-	"                         tokens (-1, the default: the system prompt; 0: nothing)\n"
-	"  --chat-template NAME   use this template instead of the model's\n"
-	"  --stats-interval MS    stats events during a generation (default 250; 0: on request only)\n";
 
 /* The front end is this far behind: periodic stats are skipped. */
 #define OUT_BEHIND ((size_t)16 << 20)
@@ -187,7 +177,7 @@ struct serve {
 	struct session *s;
 	char *tmpl_name;              /* the load request's chat_template, owned */
 	enum tmpl_family family;      /* TMPL_UNKNOWN: no chat template */
-	char tmpl_err[256];
+	char tmpl_err[2048];          /* whole: it may list every template name */
 	/* options: command line, then "set" */
 	struct sampler_params sp;
 	struct msg_options base;
@@ -222,19 +212,20 @@ static void send_error(struct serve *sv, enum msg_errcode code, bool has_id, int
 
 static void send_error(struct serve *sv, enum msg_errcode code, bool has_id, int64_t id, const char *fmt, ...)
 {
-	struct msg_err err;
 	struct msg m;
-	char text[sizeof err.text];
+	char *text;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
-	msg_err_set(&err, code, "%s", text);
-	err.has_id = has_id;
-	err.id = id;
-	msg_error_event(&m, &err);
+	/* the whole message, however long: a fixed buffer cut template lists */
+	msg_error_event_text(&m, code, text ? text : "out of memory formatting an error");
+	m.error.has_id = has_id;
+	m.error.id = id;
 	send_msg(sv, &m, false);
 	msg_free(&m);
+	free(text);
 }
 
 static void send_hello(struct serve *sv)
@@ -842,7 +833,7 @@ static void do_load(struct serve *sv, const char *path, const struct msg_load *r
 		saved = turns_save(sv->s);
 	unload(sv);
 	send_progress(sv, "load", 0, 0);
-	char err[400], why[300];
+	char err[PATH_MAX + 2048], why[2048];
 	mo.quiet = true;
 	sv->m = model_load_opts(path, &mo, err, sizeof err);
 	if (sv->m && !(sv->tok = tokenizer_load(sv->m->g, why, sizeof why)))
@@ -1133,62 +1124,12 @@ static void handle_line(struct serve *sv, const char *line, size_t len)
 	msg_free(&m);
 }
 
-/* ---- the command ------------------------------------------------------------------------- */
+/* ---- running ------------------------------------------------------------------------ */
 
-/* Command-line flags; 0, or the exit status for bad usage (-1: --help). */
-static int parse_args(struct serve *sv, int argc, char **argv, const char **model)
+int serve_run(const struct serve_opts *o, const char *model)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int64_t x;
-		int r = parse_model_flag(argc, argv, &i, &sv->mopts);
-		if (r == 0)
-			r = parse_sampler_flag(argc, argv, &i, &sv->sp);
-		if (r < 0)
-			return 2;
-		if (r > 0)
-			continue;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(serve_usage, stdout);
-			fputs(model_flags_usage, stdout);
-			return -1;
-		} else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && v && parse_i64(v, 1, 1024, &x)) {
-			sv->mopts.threads = (int)x;
-		} else if ((!strcmp(a, "-n") || !strcmp(a, "--n-predict")) && v && parse_i64(v, -1, INT32_MAX, &x)) {
-			sv->base.n_predict = x;
-			sv->base.present |= MSG_OPT_BIT(OPT_N_PREDICT);
-		} else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx")) && v && parse_i64(v, 1, INT32_MAX, &x)) {
-			sv->mopts.n_ctx = (int)x;
-		} else if (!strcmp(a, "--keep") && v && parse_i64(v, -1, INT32_MAX, &x)) {
-			sv->n_keep = session_keep_flag(x);
-		} else if (!strcmp(a, "--stats-interval") && v && parse_i64(v, 0, 3600 * 1000, &x)) {
-			sv->stats_every = (double)x / 1000;
-		} else if (!strcmp(a, "--chat-template") && v) {
-			if (template_by_name(v) == TMPL_UNKNOWN) {
-				warnx_("serve: unknown chat template '%s' (known: %s)", v, template_names());
-				return 2;
-			}
-			sv->tmpl_override = v;
-		} else if (a[0] != '-' && !*model) {
-			*model = a;
-			continue;
-		} else {
-			warnx_("serve: unknown option, missing or bad value: '%s'", a);
-			fputs(serve_usage, stderr);
-			return 2;
-		}
-		i++;
-	}
-	return 0;
-}
-
-int cmd_serve(int argc, char **argv)
-{
-	struct serve sv = {.sp = sampler_params_default(), .stats_every = 0.25};
-	const char *model = NULL;
-	int rc = parse_args(&sv, argc, argv, &model);
-	if (rc)
-		return rc < 0 ? 0 : rc;
+	struct serve sv = {.mopts = o->mo, .sp = o->sp, .base = o->base, .tmpl_override = o->tmpl_override,
+			   .stats_every = o->stats_every, .n_keep = o->n_keep};
 	/* A front end that goes away must end us through EPIPE, cleanly. */
 	signal(SIGPIPE, SIG_IGN);
 	lr_init(&sv.lr, PROTO_LINE_MAX);

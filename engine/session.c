@@ -32,7 +32,7 @@ struct session {
 	struct buf prompt, reply;
 	atomic_int cancel;
 	struct session_stats st;
-	char err[256];
+	char err[2048];  /* room for a whole message: a template error lists every name */
 	bool err_forward; /* err came from the forward pass */
 	char notice[256];
 };
@@ -41,6 +41,11 @@ static const char *const reason_names[] = {
 	[SESSION_EOS] = "eos",       [SESSION_LENGTH] = "length",        [SESSION_STOP] = "stop",
 	[SESSION_CANCEL] = "cancel", [SESSION_CTX_FULL] = "context-full", [SESSION_ERROR] = "error",
 };
+
+/* What the steps of a generation (prompt, fitting, evaluation, each token)
+ * return when nothing ends it: not a reason a generation ends with, so
+ * apart from session.h's enum, and never returned by session_generate. */
+enum { SESSION_GO_ON = -1 };
 
 const char *session_reason_name(enum session_reason r)
 {
@@ -328,8 +333,7 @@ static int cached_prefix(const struct session *s, const int32_t *tok, int n)
 
 /* Bring the KV cache to the prompt: keep the common prefix, evaluate the
  * rest in batches. Leaves the last position's logits in s->logits. */
-static enum session_reason eval_prompt(struct session *s, const int32_t *tok, int n,
-				       const struct session_gen_opts *o)
+static int eval_prompt(struct session *s, const int32_t *tok, int n, const struct session_gen_opts *o)
 {
 	int common = cached_prefix(s, tok, n);
 	if (common == n) /* nothing new: evaluate the last token again for its logits */
@@ -358,7 +362,7 @@ static enum session_reason eval_prompt(struct session *s, const int32_t *tok, in
 			return SESSION_CANCEL;
 	}
 	memcpy(s->logits, out, (size_t)s->n_vocab * sizeof *s->logits);
-	return SESSION_EOS; /* i.e. fine */
+	return SESSION_GO_ON;
 }
 
 /* ---- stop strings --------------------------------------------------------------- */
@@ -461,7 +465,7 @@ static void report(struct gen *g, int32_t id)
 }
 
 /* Add token id to the reply and pass on what became final. Returns the
- * reason the reply ends with this token, or -1 to go on. */
+ * reason the reply ends with this token, or SESSION_GO_ON. */
 static int take_token(struct gen *g, int32_t id, size_t *scanned)
 {
 	struct session *s = g->s;
@@ -493,7 +497,7 @@ static int take_token(struct gen *g, int32_t id, size_t *scanned)
 		return SESSION_CTX_FULL;
 	}
 	emit(g, s->reply.len - stop_holdback(&g->stops, s->reply.p, s->reply.len, g->emitted));
-	return -1;
+	return SESSION_GO_ON;
 }
 
 static enum session_reason gen_loop(struct gen *g)
@@ -509,7 +513,7 @@ static enum session_reason gen_loop(struct gen *g)
 		s->st.n_generated++;
 		int r = take_token(g, id, &scanned);
 		report(g, id);
-		if (r >= 0)
+		if (r != SESSION_GO_ON)
 			return (enum session_reason)r;
 		if (g->stop_asked || cancelled(s))
 			return SESSION_CANCEL;
@@ -548,8 +552,9 @@ int session_prompt_tokens(const struct session *s, int32_t **tok, size_t *n, cha
 	return rc;
 }
 
-/* The prompt's tokens in *tok (replacing what it held); 0 or a reason. */
-static enum session_reason prepare(struct session *s, int32_t **tok, size_t *n)
+/* The prompt's tokens in *tok (replacing what it held): SESSION_GO_ON, or
+ * SESSION_ERROR. */
+static int prepare(struct session *s, int32_t **tok, size_t *n)
 {
 	free(*tok);
 	if (prompt_tokens(s, &s->prompt, tok, n, s->err, sizeof s->err) < 0)
@@ -563,7 +568,7 @@ static enum session_reason prepare(struct session *s, int32_t **tok, size_t *n)
 			snprintf(s->err, sizeof s->err, "token id %d is outside the model's vocabulary", (*tok)[i]);
 			return SESSION_ERROR;
 		}
-	return SESSION_EOS;
+	return SESSION_GO_ON;
 }
 
 /* ---- context full: dropping the oldest turns ------------------------------------ */
@@ -645,7 +650,7 @@ static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n)
 		do
 			dropped += drop_unit(s, a, b, &est);
 		while (est > target && (b = next_unit(s, &a)) > 0);
-		if (prepare(s, tok, n) != SESSION_EOS)
+		if (prepare(s, tok, n) != SESSION_GO_ON)
 			return -1;
 		locate_turns(s, *tok, (int)*n);
 	}
@@ -657,18 +662,18 @@ static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n)
  * *tok and *n are the prompt, replaced when turns are dropped. *n_new:
  * prompt tokens of the whole conversation that were not in the KV cache,
  * for counting re-evaluations. */
-static enum session_reason fit_context(struct session *s, int room, int32_t **tok, size_t *n, int *n_new)
+static int fit_context(struct session *s, int room, int32_t **tok, size_t *n, int *n_new)
 {
 	int n_ctx = s->cfg.n_ctx, n0 = (int)*n;
 	*n_new = n0 - cached_prefix(s, *tok, n0);
 	if ((size_t)n_ctx >= *n + (size_t)room)
-		return SESSION_EOS;
+		return SESSION_GO_ON;
 	bool *was = xcalloc(s->n_turns + 1, sizeof *was);
 	for (size_t i = 0; i < s->n_turns; i++)
 		was[i] = s->turns[i].dropped;
 	int dropped = drop_oldest(s, n_ctx / 2, tok, n);
-	enum session_reason r = dropped < 0 ? SESSION_ERROR : SESSION_EOS;
-	if (r == SESSION_EOS && *n >= (size_t)n_ctx) {
+	int r = dropped < 0 ? SESSION_ERROR : SESSION_GO_ON;
+	if (r == SESSION_GO_ON && *n >= (size_t)n_ctx) {
 		if (dropped)
 			snprintf(s->err, sizeof s->err,
 				 "context full: the prompt is %zu tokens even without its %d oldest turns, the "
@@ -681,7 +686,7 @@ static enum session_reason fit_context(struct session *s, int room, int32_t **to
 				 *n, n_ctx);
 		r = SESSION_CTX_FULL;
 	}
-	if (r != SESSION_EOS) { /* as it was: nothing dropped */
+	if (r != SESSION_GO_ON) { /* as it was: nothing dropped */
 		for (size_t i = 0; i < s->n_turns; i++)
 			s->turns[i].dropped = was[i];
 		dropped = 0;
@@ -710,10 +715,10 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	size_t n = 0;
 	int n_new = 0;
 	double t0 = now_sec();
-	enum session_reason r = prepare(s, &tok, &n);
-	if (r == SESSION_EOS)
+	int r = prepare(s, &tok, &n);
+	if (r == SESSION_GO_ON)
 		r = fit_context(s, reply_room(s, g.o->max_tokens), &tok, &n, &n_new);
-	if (r == SESSION_EOS) {
+	if (r == SESSION_GO_ON) {
 		locate_turns(s, tok, (int)n);
 		r = eval_prompt(s, tok, (int)n, g.o);
 	}
@@ -727,7 +732,7 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	}
 	double t1 = now_sec();
 	s->st.t_prompt = t1 - t0;
-	if (r == SESSION_EOS) {
+	if (r == SESSION_GO_ON) {
 		g.gen_begin = s->n_kv;
 		detok_stream_init(&g.ds, s->t, 0);
 		r = gen_loop(&g);
@@ -743,5 +748,5 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 		s->turns[s->n_turns - 1].tok_end = s->n_kv;
 	}
 	atomic_store(&s->cancel, 0);
-	return r;
+	return (enum session_reason)r;
 }

@@ -1,4 +1,5 @@
-/* synth.c - `heft-engine synth`: write a synthetic GGUF model.
+/* synth.c - a synthetic GGUF model, written as `heft-engine synth` asks
+ * (cmd-synth.c parses its command line).
  *
  * The file has the tensor names, shapes and metadata keys llama.cpp's
  * converters write for the family (engine/model.c's loader is the contract),
@@ -13,7 +14,8 @@
  * a 50 GB disk, for `inspect --mem` plans (its weights read as zeros and
  * its reads never touch the disk, so it is not for timing). */
 #include "arch.h"
-#include "commands.h"
+#include "synth.h"
+
 #include "gguf-write.h"
 #include "gguf.h"
 #include "quant.h"
@@ -21,7 +23,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -723,27 +724,6 @@ static void print_plan(const struct synth *s, const struct plan *p)
 
 /* ---- options ---- */
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: heft-engine synth [--like deepseek-v3|kimi-k2|glm-4.6|gpt-oss-120b|qwen3-235b]\n"
-		"         [--arch llama|qwen3|qwen3moe|mixtral|deepseek2|glm4moe|gpt-oss]\n"
-		"         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--rope-dim N]\n"
-		"         [--ff N] [--experts N] [--experts-used N] [--expert-ff N] [--vocab N] [--ctx N]\n"
-		"         [--dense-lead N] [--shared-experts N] [--expert-groups G --group-used K]\n"
-		"         [--expert-scale F] [--gating softmax|sigmoid] [--qk-norm] [--nextn N]\n"
-		"         [--q-lora-rank N] [--kv-lora-rank N] [--v-head-dim N] [--swa N]\n"
-		"         [--rope-base F] [--rope-scaling none|linear|yarn] [--rope-factor F]\n"
-		"         [--rope-orig-ctx N] [--yarn-log-mul F] [--rms-eps F]\n"
-		"         [--type T] [--preset UD-IQ1_S|UD-IQ1_M|UD-IQ2_XXS|MXFP4_MOE|Q4_K_M]\n"
-		"         [--type-embd T] [--type-output T] [--type-attn T] [--type-dense T]\n"
-		"         [--type-shexp T] [--type-experts T] [--type-experts-down T]\n"
-		"         [--seed S] [--name NAME] [--vocab-from FILE.gguf] [--split N] [--dry-run] [--sparse] [-q]\n"
-		"         -o FILE.gguf\n"
-		"types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS\n"
-		"       IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S TQ1_0 TQ2_0 MXFP4\n");
-}
-
 enum okind { OK_INT, OK_F64, OK_TYPE, OK_SPECIAL };
 
 /* Every long option; the index in this table is getopt's val - 256. */
@@ -844,75 +824,45 @@ static bool parse_special(struct synth *s, const char *name, const char *v)
 	return true;
 }
 
-/* Returns 0, -1 after --help, or 2 after printing what was wrong. */
-static int parse_args(int argc, char **argv, struct synth *s)
+size_t synth_n_options(void)
 {
-	struct option longopts[ARRAY_LEN(opts) + 4];
-	for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
-		bool flag = !strcmp(opts[i].name, "qk-norm") || !strcmp(opts[i].name, "dry-run") ||
-			    !strcmp(opts[i].name, "sparse");
-		longopts[i] = (struct option){opts[i].name, flag ? no_argument : required_argument, NULL, 256 + (int)i};
+	return ARRAY_LEN(opts);
+}
+
+const char *synth_option(size_t i, bool *has_arg)
+{
+	*has_arg = strcmp(opts[i].name, "qk-norm") && strcmp(opts[i].name, "dry-run") && strcmp(opts[i].name, "sparse");
+	return opts[i].name;
+}
+
+bool synth_set(struct synth *s, size_t i, const char *v)
+{
+	const struct opt *o = &opts[i];
+	int64_t n;
+	double d;
+	bool ok;
+	switch (o->kind) {
+	case OK_INT:
+		ok = parse_i64(v, 0, (int64_t)1 << 30, &n);
+		if (ok)
+			I64(s, o->off) = n;
+		break;
+	case OK_F64:
+		ok = parse_f64(v, &d) && d >= 0 && isfinite(d);
+		if (ok)
+			F64(s, o->off) = d;
+		break;
+	case OK_TYPE:
+		ok = parse_type(v, (uint32_t *)((char *)s + o->off));
+		break;
+	default:
+		ok = parse_special(s, o->name, v);
+		break;
 	}
-	size_t k = ARRAY_LEN(opts);
-	longopts[k++] = (struct option){"output", required_argument, NULL, 'o'};
-	longopts[k++] = (struct option){"quiet", no_argument, NULL, 'q'};
-	longopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
-	longopts[k] = (struct option){NULL, 0, NULL, 0};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
-		if (c == 'o') {
-			s->out = optarg;
-			continue;
-		}
-		if (c == 'q') {
-			s->quiet = true;
-			continue;
-		}
-		if (c == 'h') {
-			usage(stdout);
-			return -1;
-		}
-		if (c < 256 || c >= 256 + (int)ARRAY_LEN(opts)) {
-			usage(stderr);
-			return 2;
-		}
-		const struct opt *o = &opts[c - 256];
-		int64_t v;
-		double d;
-		bool ok;
-		switch (o->kind) {
-		case OK_INT:
-			ok = parse_i64(optarg, 0, (int64_t)1 << 30, &v);
-			if (ok)
-				I64(s, o->off) = v;
-			break;
-		case OK_F64:
-			ok = parse_f64(optarg, &d) && d >= 0 && isfinite(d);
-			if (ok)
-				F64(s, o->off) = d;
-			break;
-		case OK_TYPE:
-			ok = parse_type(optarg, (uint32_t *)((char *)s + o->off));
-			break;
-		default:
-			ok = parse_special(s, o->name, optarg);
-			break;
-		}
-		if (!ok) {
-			warnx_("synth: bad value '%s' for --%s%s", optarg, o->name,
-			       o->kind == OK_TYPE ? " (the types are listed by --help)" : "");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		warnx_("synth: unexpected argument '%s'", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	for (int t = 0; t < C_COUNT; t++)
-		s->explicit_type[t] = s->types[t] != TYPE_UNSET;
-	return 0;
+	if (!ok)
+		warnx_("synth: bad value '%s' for --%s%s", v, o->name,
+		       o->kind == OK_TYPE ? " (the types are listed by --help)" : "");
+	return ok;
 }
 
 #define DEF(field, value)                       \
@@ -1147,9 +1097,10 @@ static int write_model(const struct synth *s, struct plan *p, const struct gguf 
 	return rc;
 }
 
-int cmd_synth(int argc, char **argv)
+struct synth *synth_new(void)
 {
-	struct synth s = {.arch = NULL, .embd = -1, .layers = -1, .heads = -1, .kv_heads = -1, .head_dim = -1,
+	struct synth *s = xmalloc(sizeof *s);
+	*s = (struct synth){.arch = NULL, .embd = -1, .layers = -1, .heads = -1, .kv_heads = -1, .head_dim = -1,
 			  .rope_dim = -1, .v_head_dim = -1, .ff = -1, .experts = -1, .experts_used = -1,
 			  .expert_ff = -1, .shared = -1, .dense_lead = -1, .groups = -1, .group_used = -1,
 			  .q_lora = -1, .kv_lora = -1, .nextn = -1, .swa = -1, .vocab = -1, .ctx = -1,
@@ -1157,10 +1108,23 @@ int cmd_synth(int argc, char **argv)
 			  .rope_factor = NAN, .yarn_log_mul = NAN, .expert_scale = NAN, .rms_eps = NAN,
 			  .rope_scaling = RS_UNSET, .type = GGML_F16, .seed = 1};
 	for (int c = 0; c < C_COUNT; c++)
-		s.types[c] = TYPE_UNSET;
-	int rc = parse_args(argc, argv, &s);
-	if (rc)
-		return rc < 0 ? 0 : rc;
+		s->types[c] = TYPE_UNSET;
+	return s;
+}
+
+void synth_free(struct synth *s)
+{
+	free(s);
+}
+
+int synth_run(const struct synth *sp, const char *out, bool quiet)
+{
+	struct synth s = *sp; /* filled in by --like and the defaults */
+	int rc = 0;
+	s.out = out;
+	s.quiet = quiet;
+	for (int t = 0; t < C_COUNT; t++)
+		s.explicit_type[t] = s.types[t] != TYPE_UNSET;
 	const struct synth given = s;
 	const char *why = NULL;
 	if (s.like)

@@ -107,12 +107,18 @@ void msg_err_set(struct msg_err *err, enum msg_errcode code, const char *fmt, ..
 
 void msg_error_event(struct msg *m, const struct msg_err *err)
 {
-	memset(m, 0, sizeof *m);
-	m->type = MSG_ERROR;
-	m->error.code = err->code;
-	m->error.message = xstrdup(err->text);
+	msg_error_event_text(m, err->code, err->text);
 	m->error.has_id = err->has_id;
 	m->error.id = err->id;
+}
+
+void msg_error_event_text(struct msg *m, enum msg_errcode code, const char *text)
+{
+	memset(m, 0, sizeof *m);
+	m->type = MSG_ERROR;
+	m->error.code = code;
+	m->error.message = xstrdup(text);
+	tidy_text(m->error.message);
 }
 
 bool msg_hello_check(const struct msg_hello *h, struct msg_err *err)
@@ -367,6 +373,16 @@ static const struct opt_desc {
 const char *msg_option_name(enum msg_opt o)
 {
 	return (unsigned)o < OPT_COUNT ? opt_table[o].name : NULL;
+}
+
+bool msg_option_range(enum msg_opt o, bool *is_int, double *lo, double *hi)
+{
+	if ((unsigned)o >= OPT_COUNT || opt_table[o].kind == OPTK_STRINGS)
+		return false;
+	*is_int = opt_table[o].kind == OPTK_INT;
+	*lo = opt_table[o].lo;
+	*hi = opt_table[o].hi;
+	return true;
 }
 
 bool msg_option_lookup(const char *name, enum msg_opt *o)

@@ -319,6 +319,9 @@ void msg_err_set(struct msg_err *err, enum msg_errcode code, const char *fmt, ..
 
 /* Turn a failure into an error event (m must be empty or freed). */
 void msg_error_event(struct msg *m, const struct msg_err *err);
+/* An error event with the whole of text (msg_err's text has a fixed size;
+ * this one has none), made valid UTF-8 without controls; no id. */
+void msg_error_event_text(struct msg *m, enum msg_errcode code, const char *text);
 
 /* Check a peer's hello: false with MSG_E_VERSION in *err when its major
  * protocol version differs from ours. */
@@ -327,6 +330,9 @@ bool msg_hello_check(const struct msg_hello *h, struct msg_err *err);
 /* Sampler options by name, for "/set temp 0.7" and tab completion. */
 const char *msg_option_name(enum msg_opt o);
 bool msg_option_lookup(const char *name, enum msg_opt *o);
+/* A numeric option's kind and range (false for "stop"): the command line's
+ * sampler flags are these options too (engine/options.c). */
+bool msg_option_range(enum msg_opt o, bool *is_int, double *lo, double *hi);
 /* Parse value (text) into option `name`; "stop" appends one stop string.
  * On failure returns false with a message in err[errlen]. */
 bool msg_options_set(struct msg_options *opts, const char *name, const char *value,

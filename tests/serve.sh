@@ -162,6 +162,16 @@ check(ev["type"] == "error" and ev["code"] == "load" and "missing.gguf" in ev["m
 st = e.stats()
 check(st.get("n_ctx") == 2048, "the model stays loaded after a failed load")
 
+# An unknown template: the error lists every known name, none cut off (the
+# list as the command line prints it, which no fixed buffer cuts).
+cli = subprocess.run([engine, "chat", model, "--chat-template", "no-such"], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).stderr.decode()
+known = cli[cli.find("(known: ") + 8:cli.rfind(")")] if "(known: " in cli else ""
+e.send({"type": "load", "model": model, "chat_template": "no-such"})
+ev = e.event()
+check(known.count(",") > 4 and ev["type"] == "error" and ev["message"].endswith("(known: %s)" % known),
+      "an unknown template: the whole list of names arrives (%d bytes)" % len(ev.get("message", "")))
+
 r1, toks, d1, evs = chat(e, 1, "Hello there", n_predict=24)
 check(toks and all(t["id"] == 1 and t["t_ms"] >= 0 and "io_wait_ms" in t and isinstance(t["tok"], int)
                    for t in toks), "turn 1: %d token events with id, tok, t_ms, io_wait_ms" % len(toks))

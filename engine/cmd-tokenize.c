@@ -1,4 +1,4 @@
-/* tokenize-cmd.c - `heft-engine tokenize`: text to token ids with a model's
+/* cmd-tokenize.c - `heft-engine tokenize`: text to token ids with a model's
  * own tokenizer.
  *
  *   heft-engine tokenize MODEL -p TEXT [--add-bos] [--parse-special] [--pieces]
@@ -12,15 +12,15 @@
  * its .out format: per string one line with " id" per token, no BOS/EOS,
  * special tokens not parsed. */
 #include "commands.h"
+
 #include "gguf.h"
+#include "options.h"
 #include "tokenizer.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int cmd_tokenize(int argc, char **argv);
 
 static void usage(FILE *f)
 {
@@ -86,41 +86,42 @@ static int run_vectors(const struct tokenizer *t, const char *path)
 	return rc;
 }
 
+enum { O_VECTORS = CMD_LONG, O_ADD_BOS, O_PARSE_SPECIAL, O_PIECES };
+
+static const struct cmd_opt tokenize_opts[] = {
+	{"help", 'h', no_argument, 'h'},
+	{"prompt", 'p', required_argument, 'p'},
+	{"file", 'f', required_argument, 'f'},
+	{"vectors", 0, required_argument, O_VECTORS},
+	{"add-bos", 0, no_argument, O_ADD_BOS},
+	{"add-special", 0, no_argument, O_ADD_BOS},
+	{"parse-special", 0, no_argument, O_PARSE_SPECIAL},
+	{"pieces", 0, no_argument, O_PIECES},
+	{NULL, 0, 0, 0},
+};
+
 int cmd_tokenize(int argc, char **argv)
 {
-	const char *model = NULL, *text = NULL, *file = NULL, *vectors = NULL;
-	bool add_bos = false, parse_special = false, pieces = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && i + 1 < argc) {
-			text = argv[++i];
-		} else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && i + 1 < argc) {
-			file = argv[++i];
-		} else if (!strcmp(a, "--vectors") && i + 1 < argc) {
-			vectors = argv[++i];
-		} else if (!strcmp(a, "--add-bos") || !strcmp(a, "--add-special")) {
-			add_bos = true;
-		} else if (!strcmp(a, "--parse-special")) {
-			parse_special = true;
-		} else if (!strcmp(a, "--pieces")) {
-			pieces = true;
-		} else if (a[0] == '-' && a[1]) {
-			warnx_("tokenize: unknown or incomplete option '%s'", a);
-			usage(stderr);
-			return 2;
-		} else if (!model) {
-			model = a;
-		} else {
-			warnx_("tokenize: unexpected argument '%s'", a);
-			usage(stderr);
-			return 2;
+	const char *model, *text = NULL, *file = NULL, *vectors = NULL;
+	bool add_bos = false, parse_special = false, pieces = false, bad;
+	struct cmd_parser op = {.opts = tokenize_opts};
+	int c;
+	while ((c = cmd_next(&op, argc, argv)) != CMD_END) {
+		switch (c) {
+		case 'h': cmd_parser_done(&op); usage(stdout); return 0;
+		case 'p': text = op.arg; break;
+		case 'f': file = op.arg; break;
+		case O_VECTORS: vectors = op.arg; break;
+		case O_ADD_BOS: add_bos = true; break;
+		case O_PARSE_SPECIAL: parse_special = true; break;
+		case O_PIECES: pieces = true; break;
+		default: usage(stderr); return 2; /* CMD_BAD, reported */
 		}
 	}
-	if (!model || (!!text + !!file + !!vectors) != 1) {
-		usage(stderr);
+	model = cmd_operand(&op, argc, argv, &bad);
+	if (bad || !model || (!!text + !!file + !!vectors) != 1) {
+		if (!bad)
+			usage(stderr);
 		return 2;
 	}
 

@@ -1,4 +1,4 @@
-/* chat-cmd.c - `heft-engine chat`: a line-based conversation on stdin and
+/* cmd-chat.c - `heft-engine chat`: a line-based conversation on stdin and
  * stdout with the model's chat template.
  *
  * Each input line is a user turn; the reply is streamed to stdout, then a
@@ -7,8 +7,10 @@
  * chat goes on; a second SIGINT, or one while waiting for input, exits.
  * When the conversation outgrows the context the session drops its oldest
  * turns (--keep says what stays) and a line on stderr says so. */
-#include "commands-eval.h"
+#include "commands.h"
 
+#include "job.h"
+#include "options.h"
 #include "model.h"
 #include "sampler.h"
 #include "session.h"
@@ -24,35 +26,13 @@
 
 static const char chat_usage[] =
 	"usage: heft-engine chat MODEL [--system TEXT] [--chat-template NAME] [-n N] [--ctx N] [--keep N] [-t N]\n"
-	"                        [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-	"                        [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-	"                        [--seed S] [--stop TEXT] [loading flags]\n";
+	"                        [sampler flags] [--stop TEXT] [loading flags]\n";
 
 static const char chat_help[] = "commands:\n"
 				"  /regen         generate the last reply again\n"
 				"  /edit N TEXT   replace your N-th message (1 = first) and continue from there\n"
 				"  /clear         forget the conversation (the system prompt stays)\n"
 				"  /bye           quit (so does end of input)\n";
-
-void write_untrusted(FILE *fp, const char *s, size_t n, bool escape)
-{
-	if (!escape) {
-		fwrite(s, 1, n, fp);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
-			/* C1 control: 0x9B is CSI on many terminals; show its 7-bit form */
-			fprintf(fp, "^[%c", (unsigned char)s[++i] - 0x40);
-		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
-			fputc('^', fp);
-			fputc(c == 0x7F ? '?' : c + 0x40, fp);
-		} else {
-			fputc(c, fp);
-		}
-	}
-}
 
 /* ---- SIGINT --------------------------------------------------------------------- */
 
@@ -197,60 +177,50 @@ static int chat_loop(struct chat *c)
 	return 0;
 }
 
+enum { O_SYSTEM = CMD_LONG, O_TEMPLATE, O_STOP, O_KEEP };
+
+static const struct cmd_opt chat_opts[] = {
+	{"help", 'h', no_argument, 'h'},
+	{"system", 0, required_argument, O_SYSTEM},
+	{"chat-template", 0, required_argument, O_TEMPLATE},
+	{"stop", 0, required_argument, O_STOP},
+	{"n-predict", 'n', required_argument, 'n'},
+	{"keep", 0, required_argument, O_KEEP},
+	{NULL, 0, 0, 0},
+};
+
 int cmd_chat(int argc, char **argv)
 {
 	struct chat c = {.g = {.max_tokens = -1}};
 	struct session_config cfg = {.sp = sampler_params_default()};
 	const char *model = NULL, *tmpl = NULL, *stop = NULL;
 	struct model_opts mo = {0};
-	int keep = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int64_t x, lo = 0, hi = INT32_MAX;
-		int *dst = NULL;
-		int sf = parse_sampler_flag(argc, argv, &i, &cfg.sp);
-		if (!sf)
-			sf = parse_model_flag(argc, argv, &i, &mo);
-		if (sf < 0)
-			return 2;
-		if (sf > 0)
-			continue;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+	int keep = -1, o;
+	bool bad = false;
+	struct cmd_parser p = {.opts = chat_opts, .usage = chat_usage, .mo = &mo, .sp = &cfg.sp};
+	while (!bad && (o = cmd_next(&p, argc, argv)) != CMD_END) {
+		switch (o) {
+		case 'h':
 			fputs(chat_usage, stdout);
 			fputs("loading flags:\n", stdout);
-			fputs(model_flags_usage, stdout);
+			fputs(cmd_loading_usage, stdout);
+			cmd_sampler_usage(stdout);
 			fputs(chat_help, stdout);
+			cmd_parser_done(&p);
 			return 0;
-		} else if (!strcmp(a, "--system") && v) {
-			c.system = v;
-		} else if (!strcmp(a, "--chat-template") && v) {
-			tmpl = v;
-		} else if (!strcmp(a, "--stop") && v) {
-			stop = v;
-		} else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-			dst = &c.g.max_tokens, lo = -1;
-		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
-			dst = &cfg.n_ctx, lo = 1;
-		} else if (!strcmp(a, "--keep")) {
-			dst = &keep, lo = -1;
-		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-			dst = &cfg.threads, lo = 1, hi = 1024;
-		} else if (a[0] != '-' && !model) {
-			model = a;
-			continue;
-		} else {
-			warnx_("chat: unknown option or missing value '%s'", a);
-			fputs(chat_usage, stderr);
-			return 2;
+		case O_SYSTEM: c.system = p.arg; break;
+		case O_TEMPLATE: tmpl = p.arg; break;
+		case O_STOP: stop = p.arg; break;
+		case 'n': bad = !cmd_int(&p, -1, INT32_MAX, &c.g.max_tokens); break;
+		case O_KEEP: bad = !cmd_int(&p, -1, INT32_MAX, &keep); break;
+		default: return 2; /* CMD_BAD, reported */
 		}
-		if (dst && (!v || !parse_i64(v, lo, hi, &x))) {
-			warnx_("chat: %s needs a number in %lld..%lld", a, (long long)lo, (long long)hi);
-			return 2;
-		}
-		if (dst)
-			*dst = (int)x;
-		i++;
 	}
+	if (!bad)
+		model = cmd_operand(&p, argc, argv, &bad);
+	cmd_parser_done(&p);
+	if (bad)
+		return 2;
 	if (!model) {
 		fputs(chat_usage, stderr);
 		return 2;
@@ -261,8 +231,8 @@ int cmd_chat(int argc, char **argv)
 	}
 	char err[512];
 	cfg.n_keep = session_keep_flag(keep);
-	mo.n_ctx = cfg.n_ctx;
-	mo.threads = cfg.threads;
+	cfg.n_ctx = mo.n_ctx;
+	cfg.threads = mo.threads;
 	struct model *m = model_load_opts(model, &mo, err, sizeof err);
 	if (!m) {
 		warnx_("%s", err);

@@ -1,4 +1,4 @@
-/* inspect.c - `heft-engine inspect`: what a model is and how it splits.
+/* cmd-inspect.c - `heft-engine inspect`: what a model is and how it splits.
  *
  * The model is summarised once (struct summary) from the validated reader's
  * view; the text and JSON printers only format that summary. The memory plan
@@ -10,13 +10,13 @@
  * abridged, and derived numbers guard against zeros and overflow, because a
  * file that passed validation can still carry absurd values. */
 #include "commands.h"
+#include "options.h"
 #include "gguf.h"
 #include "model.h"
 #include "quant.h"
 #include "util.h"
 #include "weights.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -932,78 +932,41 @@ static void print_json(FILE *f, const struct summary *s, bool tensors, const str
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: heft-engine inspect [--tensors] [--json] [--mem SIZE|min [--io MODE] [--cache-policy P]\n"
-		   "                           [--cache-type-k T] [--cache-type-v T] [--ctx N] [-b N] [-t N]] MODEL.gguf\n"
+		   "                           [--cache-type-k T] [--cache-type-v T] [--ctx N] [-b N] [--threads N]]\n"
+		   "                           MODEL.gguf\n"
 		   "  --mem and the flags after it print the memory plan a run would make:\n%s",
-		model_flags_usage);
+		cmd_loading_usage);
 }
+
+/* -t is --tensors here: the shared -t (threads) stays --threads. */
+static const struct cmd_opt inspect_opts[] = {
+	{"tensors", 't', no_argument, 't'},
+	{"json", 'j', no_argument, 'j'},
+	{"help", 'h', no_argument, 'h'},
+	{NULL, 0, 0, 0},
+};
 
 int cmd_inspect(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"tensors", no_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{"mem", required_argument, NULL, 'M'},
-		{"io", required_argument, NULL, 'I'},
-		{"cache-policy", required_argument, NULL, 'P'},
-		{"no-prefetch", no_argument, NULL, 'N'},
-		{"cache-type-k", required_argument, NULL, 'K'},
-		{"cache-type-v", required_argument, NULL, 'V'},
-		{"stream-layers", required_argument, NULL, 'S'},
-		{"ctx", required_argument, NULL, 'c'},
-		{"batch-size", required_argument, NULL, 'b'},
-		{"threads", required_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0},
-	};
-	bool tensors = false, json = false;
+	bool tensors = false, json = false, bad = false;
 	struct plan_view pv = {0};
+	struct cmd_parser p = {.opts = inspect_opts, .mo = &pv.mo, .groups = CMD_BATCH};
 	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "tjhc:b:T:", longopts, NULL)) != -1) {
-		int64_t v;
+	while ((c = cmd_next(&p, argc, argv)) != CMD_END) {
 		switch (c) {
 		case 't': tensors = true; break;
 		case 'j': json = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'M':
-		case 'I':
-		case 'P':
-		case 'N':
-		case 'K':
-		case 'V':
-		case 'S': {
-			const char *flag = c == 'M'   ? "--mem"
-					   : c == 'I' ? "--io"
-					   : c == 'P' ? "--cache-policy"
-					   : c == 'K' ? "--cache-type-k"
-					   : c == 'V' ? "--cache-type-v"
-					   : c == 'S' ? "--stream-layers"
-						      : "--no-prefetch";
-			char *av[2] = {(char *)flag, optarg};
-			int i = 0;
-			if (parse_model_flag(optarg ? 2 : 1, av, &i, &pv.mo) < 0)
-				return 2;
-			pv.asked = true;
-			break;
-		}
-		case 'c':
-		case 'b':
-		case 'T':
-			if (!parse_i64(optarg, 1, INT32_MAX, &v)) {
-				warnx_("inspect: -%c needs a positive number", c);
-				return 2;
-			}
-			*(c == 'c' ? &pv.mo.n_ctx : c == 'b' ? &pv.mo.max_batch : &pv.mo.threads) = (int)v;
-			pv.asked = true;
-			break;
-		default: usage(stderr); return 2;
+		case 'h': cmd_parser_done(&p); usage(stdout); return 0;
+		default: usage(stderr); return 2; /* CMD_BAD, reported */
 		}
 	}
-	if (argc - optind != 1) {
-		usage(stderr);
+	pv.asked = p.n_shared > 0; /* a loading flag asks for the plan */
+	const char *path = cmd_operand(&p, argc, argv, &bad);
+	if (!path) {
+		if (!bad)
+			usage(stderr);
 		return 2;
 	}
-	const char *path = argv[optind];
 	struct gguf_error err;
 	struct gguf *g = gguf_open(path, &err);
 	if (!g) {

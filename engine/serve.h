@@ -1,0 +1,24 @@
+/* serve.h - heft-protocol(5) on stdin and stdout: requests in, events out,
+ * one model at a time (serve.c). The command line is cmd-serve.c's. */
+#ifndef HEFT_SERVE_H
+#define HEFT_SERVE_H
+
+#include "model.h"
+#include "protocol.h"
+#include "sampler.h"
+
+/* What the command line sets; requests change it later. */
+struct serve_opts {
+	struct model_opts mo;
+	struct sampler_params sp;
+	struct msg_options base;   /* request defaults ("n_predict"), owned by serve_run */
+	const char *tmpl_override; /* a template name template_by_name knows */
+	double stats_every;        /* seconds between stats events; 0: on request */
+	int n_keep;                /* session_config.n_keep */
+};
+
+/* Serve until the input ends or "quit"; model (NULL: none) is loaded
+ * first. Returns the exit status. */
+int serve_run(const struct serve_opts *o, const char *model);
+
+#endif
