@@ -47,7 +47,7 @@ wait_for '40 tok [0-9.]+/s \(length\)' 10 && ok "a 40-token reply streamed (n_pr
 # sent with the one that completes it)
 n=$(screen | head -1 | sed -n 's/.*tokens  *\([0-9]*\)  *avg.*/\1/p')
 [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" -le 40 ] && ok "token pane: $n token events" || fail "token pane: $(screen | head -1)"
-screen | grep -q 'rss .* / ' && ok "I/O pane: RSS against the budget" || fail "I/O pane: no rss line"
+wait_for 'rss .* / ' 5 && ok "I/O pane: RSS against the budget" || fail "I/O pane: no rss line"
 
 # 3. Editing a past turn: the engine re-evaluates from there only.
 T send-keys -t h 'Second question.' Enter

@@ -150,7 +150,7 @@ T send-keys -t h C-c
 
 # 10. /quit exits cleanly and leaves history.
 T send-keys -t h '/quit' Enter
-i=0; while [ ! -e "$work/exit" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ ! -e "$work/exit" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q 'heft-exit=0' "$work/exit" 2>/dev/null && ok "/quit exits 0" || fail "/quit: $(cat "$work/exit" 2>/dev/null)"
 grep -q 'hi' "$work/state/heft/history" 2>/dev/null && ok "history saved" || fail "history not saved"
 finish
