@@ -203,11 +203,16 @@ static void search_step(struct app *a, int dir, bool first)
 		set_status(a, "no search yet: / or F5 starts one");
 		return;
 	}
-	if (pane_conv_search_next(a->panes[P_CONV], dir, first, &nth, &total))
-		set_status(a, "/%s/: match %zu of %zu   n next  N previous  Esc back to typing",
-			   search_pattern(a->search), nth, total);
+	long stop;
+	bool found = pane_conv_search_next(a->panes[P_CONV], dir, first, &nth, &total, &stop);
+	char cut[96] = "";
+	if (stop >= 0)
+		snprintf(cut, sizeof cut, "search stopped: pattern too costly at line %ld; ", stop + 1);
+	if (found)
+		set_status(a, "/%s/: %smatch %zu of %zu   n next  N previous  Esc back to typing",
+			   search_pattern(a->search), cut, nth, total);
 	else
-		set_status(a, "/%s/: no match", search_pattern(a->search));
+		set_status(a, "/%s/: %sno match", search_pattern(a->search), cut);
 }
 
 static void start_search(struct app *a, const char *pattern)

@@ -35,6 +35,9 @@ struct view {
 	bool tail_code;
 };
 
+/* A search pass over every line gives up after this long (seconds). */
+#define SEARCH_BUDGET_S 0.1
+
 struct cpane {
 	struct pane *p;
 	struct conv *conv;	/* borrowed */
@@ -45,6 +48,7 @@ struct cpane {
 	size_t last_total;	/* lines at the last draw (keeps a scrolled view still) */
 	long sel;		/* selected turn or -1 */
 	struct search *search;	/* borrowed */
+	long stop_line;		/* where it was stopped as too costly, or -1 */
 	long m_line;		/* the current match: line index, columns */
 	int m_b, m_e;
 	bool want_line;		/* scroll so that line `goto_line` shows */
@@ -246,6 +250,8 @@ static void draw_matches(struct pane *p, struct cpane *c, const struct rline *l,
 		wattr_off(p->win, a, NULL);
 		from = e;
 	}
+	if (search_stopped(c->search) && c->stop_line < 0)
+		c->stop_line = idx;
 }
 
 static void conv_draw(struct pane *p)
@@ -486,6 +492,7 @@ void pane_conv_set_search(struct pane *p, struct search *s)
 	struct cpane *c = p->priv;
 	c->search = s;
 	c->m_line = -1;
+	c->stop_line = -1;
 	p->dirty = true;
 }
 
@@ -499,12 +506,14 @@ static bool before(struct pos a, struct pos b)
 	return a.line < b.line || (a.line == b.line && a.b < b.b);
 }
 
-bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total)
+bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total,
+			   long *stopped_at)
 {
 	struct cpane *c = p->priv;
 	int w = p->w > 0 ? p->w : 80, body = p->h > 1 ? p->h - 1 : 1;
 
 	*nth = *total = 0;
+	*stopped_at = -1;
 	if (!c->search)
 		return false;
 	long nlines = (long)render_all(c, w);
@@ -523,10 +532,21 @@ bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, siz
 	int found_e = 0, wrap_e = 0;
 	size_t k = 0, found_k = 0, wrap_k = 0;
 	long idx = 0;
-	for (size_t i = 0; i < c->n; i++) {
+	double t0 = now_sec();
+	for (size_t i = 0; i < c->n && !search_stopped(c->search); i++) {
 		for (size_t j = 0; j < c->t[i].nlines; j++, idx++) {
 			struct rline *l = &c->t[i].lines[j];
 			int from = 0, b, e;
+			/* Each line is bounded by PCRE2's limits; the whole pass by
+			 * time, so a costly pattern over a long conversation cannot
+			 * hold the keyboard either. */
+			if ((idx & 63) == 63 && now_sec() - t0 > SEARCH_BUDGET_S)
+				search_stop(c->search);
+			if (search_stopped(c->search)) {
+				if (c->stop_line < 0)
+					c->stop_line = idx;
+				break;
+			}
 			while (!l->header && from < l->n && search_line(c->search, l->s, l->n, from, &b, &e)) {
 				hit = (struct pos){ idx, b };
 				k++;
@@ -542,6 +562,7 @@ bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, siz
 		}
 	}
 	*total = k;
+	*stopped_at = search_stopped(c->search) ? c->stop_line : -1;
 	if (!k)
 		return false;
 	if (found.line < 0)
@@ -577,6 +598,7 @@ struct pane *pane_conv_new(struct conv *conv)
 	c->conv = conv;
 	c->sel = -1;
 	c->m_line = -1;
+	c->stop_line = -1;
 	for (size_t i = 0; i < conv_count(conv); i++)
 		view_insert(c, i);
 	conv_watch(conv, watch, c);

@@ -24,7 +24,10 @@ bool pane_conv_select_step(struct pane *p, int dir);
  * scrolls to it; first = true starts from the top of the view. Returns
  * false when nothing matches; *nth and *total count the matches. */
 void pane_conv_set_search(struct pane *p, struct search *s);
-bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total);
+/* *stopped_at: -1, or the screen line where a too costly pattern was given
+ * up (the matches counted are then those before it). */
+bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, size_t *total,
+			   long *stopped_at);
 
 /* Scroll so that turn i starts at the top (a long note is read from its
  * start); a turn that fits below the others changes nothing. */

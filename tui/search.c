@@ -1,4 +1,9 @@
-/* search.c - PCRE2 over wide-character screen lines (see search.h). */
+/* search.c - PCRE2 over wide-character screen lines (see search.h).
+ *
+ * Every match runs under PCRE2's match, depth and heap limits: a pattern
+ * such as (a+)+$ backtracks exponentially on a line of a's, and without a
+ * bound one line costs seconds of the UI's only thread. A line that reaches
+ * a limit stops the search for good (search_stopped). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <limits.h>
 #include <pcre2.h>
@@ -10,9 +15,17 @@
 #include "search.h"
 #include "util.h"
 
+/* Per line of at most a screen's width: far above what a sane pattern
+ * needs there (a few hundred), a fraction of a millisecond when reached. */
+#define MATCH_LIMIT 100000
+#define DEPTH_LIMIT 10000
+#define HEAP_LIMIT_KB 4096
+
 struct search {
 	pcre2_code *re;
 	pcre2_match_data *md;
+	pcre2_match_context *mc;
+	bool stopped;
 	char *pattern;
 	/* The last line converted to UTF-8, and each character's byte offset
 	 * (one more entry for the end), reused between calls. */
@@ -63,6 +76,12 @@ struct search *search_new(const char *pattern, char *err, size_t errlen)
 	struct search *s = xcalloc(1, sizeof *s);
 	s->re = re;
 	s->md = pcre2_match_data_create_from_pattern(re, NULL);
+	s->mc = pcre2_match_context_create(NULL);
+	if (!s->md || !s->mc)
+		die("out of memory for a search");
+	pcre2_set_match_limit(s->mc, MATCH_LIMIT);
+	pcre2_set_depth_limit(s->mc, DEPTH_LIMIT);
+	pcre2_set_heap_limit(s->mc, HEAP_LIMIT_KB);
 	s->pattern = xstrdup(pattern);
 	return s;
 }
@@ -72,6 +91,7 @@ void search_free(struct search *s)
 	if (!s)
 		return;
 	pcre2_match_data_free(s->md);
+	pcre2_match_context_free(s->mc);
 	pcre2_code_free(s->re);
 	buf_free(&s->u8);
 	free(s->off);
@@ -82,6 +102,16 @@ void search_free(struct search *s)
 const char *search_pattern(const struct search *s)
 {
 	return s->pattern;
+}
+
+bool search_stopped(const struct search *s)
+{
+	return s->stopped;
+}
+
+void search_stop(struct search *s)
+{
+	s->stopped = true;
 }
 
 static void to_utf8(struct search *s, const wchar_t *line, int n)
@@ -130,13 +160,16 @@ static int col_of(const struct search *s, int n, size_t o)
 
 bool search_line(struct search *s, const wchar_t *line, int n, int from, int *b, int *e)
 {
-	if (from > n)
+	if (from > n || s->stopped)
 		return false;
 	to_utf8(s, line, n);
 	size_t start = s->off[from < 0 ? 0 : from];
 	while (start <= s->u8.len) {
 		int rc = pcre2_match(s->re, (PCRE2_SPTR)(s->u8.p ? s->u8.p : ""), s->u8.len, start, 0,
-				     s->md, NULL);
+				     s->md, s->mc);
+		if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+		    rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_NOMEMORY)
+			s->stopped = true;
 		if (rc < 0)
 			return false;
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);

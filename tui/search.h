@@ -20,7 +20,14 @@ void search_free(struct search *s);
 const char *search_pattern(const struct search *s);
 
 /* First match in line[0, n) starting at or after column from: true with
- * [*b, *e) set. Empty matches are skipped. */
+ * [*b, *e) set. Empty matches are skipped. A line that costs a match more
+ * than PCRE2's limits allow stops the search: this and every later call
+ * then return false at once. */
 bool search_line(struct search *s, const wchar_t *line, int n, int from, int *b, int *e);
+
+/* The pattern proved too costly (or the caller gave up on it): no more
+ * matches will be looked for. */
+bool search_stopped(const struct search *s);
+void search_stop(struct search *s);
 
 #endif
