@@ -24,7 +24,7 @@ ms() { date +%s%N | cut -c1-13; }	# milliseconds
 line=$(printf 'a%.0s' $(seq 40))
 start regex "-r 0 -t '$line!\\n' -n 22000" fake.gguf
 T send-keys -t h 'go' Enter
-wait_for 'ready' 10 || fail "regex: the long reply did not end"
+wait_for 'ready .* 22000 tok' 10 || fail "regex: the long reply did not end"
 t0=$(ms)
 T send-keys -t h '/search (a+)+$' Enter
 if wait_for 'search stopped: pattern too costly at line [0-9]+' 5; then
@@ -48,5 +48,51 @@ if screen | grep -q '^> z' && [ $dt -lt 200 ]; then
 else
 	fail "regex: a key after the search took $dt ms (over 200)"
 fi
+
+# 2. A session file cut in its last line: the next message must not be glued
+# to the broken line, and must be there at the next resume.
+sessions="$XDG_DATA_HOME/heft/sessions"
+rm -f "$sessions"/*
+start record "-e -r 300" fake.gguf
+T send-keys -t h 'first words' Enter
+wait_for 'You said: first words' 3
+T send-keys -t h 'second words that are long enough to be cut' Enter
+wait_for 'You said: second words' 3
+sleep 0.3
+f=$(ls "$sessions"/*.jsonl 2>/dev/null | head -1)
+[ -n "$f" ] || fail "cut: no session file in $sessions"
+size=$(stat -c %s "$f")
+truncate -s $((size - 20)) "$f"
+cut_copy=$(cat "$f")
+start cut-resume "-e -r 300" "--resume"
+wait_for 'Resumed' 3 || fail "cut: not resumed: $(screen | tail -3)"
+T send-keys -t h 'after the cut' Enter
+wait_for 'You said: after the cut' 3 || fail "cut: no reply after resuming"
+wait_for "kept whole" 3 && screen | grep -q "broken-1" && ok "cut: the user is told the cut file was set aside" \
+	|| fail "cut: nothing said about the cut line: $(screen | grep -i broken)"
+[ -f "$f.broken-1" ] && [ "$(cat "$f.broken-1")" = "$cut_copy" ] && ok "cut: the original kept whole as .broken-1" \
+	|| fail "cut: no intact $f.broken-1"
+start cut-resume2 "-e -r 300" "--resume"
+wait_for 'Resumed' 3 || fail "cut: second resume failed"
+grep -qx '{"role":"user","content":"after the cut"}' "$f" && wait_for 'Resumed 5 turns' 1 \
+	&& ok "cut: the message sent after the cut is there at the next resume" \
+	|| fail "cut: the message after the cut is lost: $(grep -c . "$f") lines in $f"
+grep -q '"content":"first words"' "$f" && ok "cut: the readable turns went on in the same file" \
+	|| fail "cut: the earlier turns are gone from $f"
+
+# 3. A broken header: later appends go into a file that can be resumed.
+rm -f "$sessions"/*
+printf '{"heft":"sess' >"$sessions/broken.jsonl"
+start header "-e -r 300" "--session $sessions/broken.jsonl"
+T send-keys -t h 'behind a broken header' Enter
+wait_for 'You said: behind a broken header' 3 || fail "header: no reply"
+wait_for 'kept whole as' 3 && ok "header: the user is told" || fail "header: nothing said"
+start header-resume "-e -r 300" "--resume"
+wait_for 'Resumed' 3 && screen | grep -q 'behind a broken header' \
+	&& ok "header: the appended turn resumes" || fail "header: cannot resume: $(screen | grep -i resum)"
+head -1 "$sessions/broken.jsonl" | grep -q '"heft":"session"' && ok "header: the file has a header again" \
+	|| fail "header: $(head -c 80 "$sessions/broken.jsonl")"
+[ "$(cat "$sessions/broken.jsonl.broken-1")" = '{"heft":"sess' ] && ok "header: the broken file kept" \
+	|| fail "header: broken file not kept"
 
 finish

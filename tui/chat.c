@@ -53,6 +53,11 @@ static void status(struct chat *c, const char *fmt, ...)
 static void check_log(struct chat *c)
 {
 	const char *e = c->log ? sess_log_error(c->log) : NULL;
+	const char *n = c->log ? sess_log_notice(c->log) : NULL;
+	if (n) {
+		note(c, "%s", n);
+		sess_log_notice_clear(c->log);
+	}
 	if (e && !c->log_error_told) {
 		note(c, "The session is not being saved: %s. Nothing is lost: the conversation "
 		     "stays here, heft tries again with every turn, and /save FILE writes it "
@@ -651,6 +656,15 @@ static void open_session(struct chat *c)
 		if (!last)
 			note(c, "Nothing to resume: %s. Starting a new session.", err);
 		path = last;
+	}
+	struct stat st;
+	if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A FIFO would block the first write, a device take the turns. */
+		note(c, "Cannot keep the session in %s: not a regular file. This session is not "
+		     "recorded; /save FILE keeps it.", path);
+		free(last);
+		free(dir);
+		return;
 	}
 	if (path && regular_nonempty(path)) {
 		struct sess_conv sc;

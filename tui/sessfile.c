@@ -286,6 +286,7 @@ struct sess_log {
 	struct buf pending;	/* records not on disk yet */
 	bool failed;		/* the last write failed: cut back before the next */
 	char err[256];
+	char notice[1024];	/* what recovery did, for the user; "" once told */
 };
 
 struct sess_log *sess_log_new(const char *path, const char *dir, const char *model)
@@ -317,6 +318,160 @@ static bool fail(struct sess_log *l, const char *what, int e)
 	return false;
 }
 
+/* ---- recovery ------------------------------------------------------------------ */
+
+/* Whether line is one record sess_read would take; *header: it is the
+ * header. */
+static bool record_ok(const char *line, size_t n, bool *header)
+{
+	json_error_t je;
+	json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+	struct sess_conv scratch = { .turns = conv_new() };
+	bool ok = o && json_is_object(o) && apply(&scratch, o);
+
+	*header = ok && json_is_string(json_object_get(o, "heft"));
+	json_decref(o);
+	sess_conv_free(&scratch);
+	return ok;
+}
+
+/* The records of data[0, len) that can be read, after a header (the file's
+ * own, or a new one naming model), each on a complete line. Returns how
+ * many lines were dropped: a cut last line, a broken header, any line that
+ * does not parse. A last line that only lacks its '\n' is kept, finished. */
+static size_t clean_copy(const char *data, size_t len, const char *model, struct buf *out)
+{
+	size_t dropped = 0;
+	bool first = true;
+
+	for (const char *p = data, *end = data + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		bool header;
+		if (le > p && record_ok(p, (size_t)(le - p), &header) && header == first) {
+			buf_append(out, p, (size_t)(le - p));
+			buf_putc(out, '\n');
+			first = false;
+		} else if (le > p) {
+			if (first && !header) {	/* no header yet: one for the rest */
+				put_header(out, model);
+				first = false;
+				continue;	/* the line again, as a record */
+			}
+			dropped++;
+		}
+		p = le + 1;
+	}
+	if (first)
+		put_header(out, model);
+	return dropped;
+}
+
+/* A name beside path for the set-aside file that names nothing yet:
+ * PATH.broken-1, -2, ... as a hard link to path's file, so the original
+ * stays whole under it. NULL with errno set. */
+static char *set_aside(const char *path)
+{
+	for (int n = 1; n < 1000; n++) {
+		char *aside;
+		xasprintf(&aside, "%s.broken-%d", path, n);
+		if (link(path, aside) == 0)
+			return aside;
+		int e = errno;
+		free(aside);
+		if (e != EEXIST) {
+			errno = e;
+			return NULL;
+		}
+	}
+	errno = EEXIST;
+	return NULL;
+}
+
+/* path's content replaced by data[0, n): a new file renamed over it. */
+static bool replace_with(const char *path, const char *data, size_t n, int *err)
+{
+	char *tmp;
+	xasprintf(&tmp, "%s.tmp-XXXXXX", path);
+	int fd = mkstemp(tmp);	/* O_EXCL, 0600, a name nobody can guess */
+	bool ok = fd >= 0 && write_full(fd, data, n) == (int64_t)n && fsync(fd) == 0;
+	*err = errno;
+	if (fd >= 0 && close(fd) < 0 && ok) {
+		ok = false;
+		*err = errno;
+	}
+	if (ok && rename(tmp, path) < 0) {
+		ok = false;
+		*err = errno;
+	}
+	if (!ok && fd >= 0)
+		unlink(tmp);
+	free(tmp);
+	return ok;
+}
+
+/* Before appending to an existing file: what cannot be read back (a line
+ * a crash or a full disk cut, a broken header, garbage) would glue the next
+ * record to it or make the file unresumable. Such a file is kept whole as
+ * PATH.broken-N and PATH goes on with what could be read. False with
+ * l->err set when path cannot be used at all. */
+static bool check_existing(struct sess_log *l)
+{
+	int fd = open(l->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? true : fail(l, l->path, errno);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(l->err, sizeof l->err, "%s: not a regular file", l->path);
+		return false;
+	}
+	size_t len = (size_t)st.st_size;
+	if (len == 0 || len > SESS_FILE_MAX) {
+		close(fd);
+		return true;	/* empty: a header comes; huge: leave it be */
+	}
+	char *data = xmalloc(len);
+	ssize_t got = pread(fd, data, len, 0);
+	close(fd);
+	if (got != (ssize_t)len) {
+		free(data);
+		return fail(l, l->path, got < 0 ? errno : EIO);
+	}
+	struct buf clean = { 0 };
+	size_t dropped = clean_copy(data, len, l->model, &clean);
+	bool same = clean.len == len && !memcmp(clean.p, data, len);
+	bool finish_line = !same && clean.len == len + 1 && !memcmp(clean.p, data, len);
+	bool ok = true;
+	if (finish_line) {
+		buf_clear(&clean);
+		buf_putc(&clean, '\n');	/* only a '\n' was missing */
+		buf_append(&clean, l->pending.p, l->pending.len);
+		buf_free(&l->pending);
+		l->pending = clean;
+		clean = (struct buf){ 0 };
+	} else if (!same) {
+		char *aside = set_aside(l->path);
+		int e = errno;
+		if (!aside || !replace_with(l->path, clean.p, clean.len, &e)) {
+			if (aside)
+				unlink(aside);
+			ok = fail(l, l->path, e);
+		} else {
+			snprintf(l->notice, sizeof l->notice,
+				 "The session file %s had %zu unreadable line%s (%s); it is kept whole as %s, "
+				 "and the session goes on in %s with what could be read.",
+				 l->path, dropped, dropped == 1 ? "" : "s",
+				 data[len - 1] != '\n' ? "its last line was cut" : "a broken header or record",
+				 aside, l->path);
+		}
+		free(aside);
+	}
+	buf_free(&clean);
+	free(data);
+	return ok;
+}
+
 static bool open_log(struct sess_log *l)
 {
 	struct buf head = { 0 };
@@ -333,21 +488,22 @@ static bool open_log(struct sess_log *l)
 		strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
 		xasprintf(&l->path, "%s/%s-%ld.jsonl", l->dir, stamp, (long)getpid());
 	}
-	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (!check_existing(l))
+		return false;
+	/* O_NONBLOCK: a FIFO put there since cannot block us; refused below. */
+	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (l->fd < 0)
 		return fail(l, l->path, errno);
 	struct stat st;
-	if (fstat(l->fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		if (st.st_mode & 077)
-			fchmod(l->fd, 0600);	/* conversations are private */
-		l->good = st.st_size;
-		if (st.st_size > 0) {
-			/* An existing file: finish a line a crash may have cut. */
-			char last = '\n';
-			if (pread(l->fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
-				buf_putc(&head, '\n');
-		}
+	if (fstat(l->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(l->fd);
+		l->fd = -1;
+		snprintf(l->err, sizeof l->err, "%s: not a regular file", l->path);
+		return false;
 	}
+	if (st.st_mode & 077)
+		fchmod(l->fd, 0600);	/* conversations are private */
+	l->good = st.st_size;
 	if (l->good == 0)
 		put_header(&head, l->model);
 	if (head.len) {
@@ -357,6 +513,16 @@ static bool open_log(struct sess_log *l)
 		l->pending = head;
 	}
 	return true;
+}
+
+const char *sess_log_notice(struct sess_log *l)
+{
+	return l->notice[0] ? l->notice : NULL;
+}
+
+void sess_log_notice_clear(struct sess_log *l)
+{
+	l->notice[0] = '\0';
 }
 
 bool sess_log_flush(struct sess_log *l)

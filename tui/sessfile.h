@@ -11,7 +11,11 @@
  *   {"clear":true}        /clear, /load
  *   {"model":"/m/y.gguf"} /model
  *
- * Reading replays the records in order. Files are created mode 0600 in a
+ * Reading replays the records in order. Before the first append to an
+ * existing file, what could not be read back (a line cut by a crash, a
+ * broken header, garbage) is set aside: the file is kept whole as
+ * PATH.broken-N and PATH goes on with its readable records, so the next
+ * record is never glued to a broken one. Files are created mode 0600 in a
  * 0700 directory. A write that fails (full disk, unwritable directory) is
  * kept in memory and retried with the next record, after cutting the file
  * back to its last complete line, so a half-written line never stays. */
@@ -70,6 +74,10 @@ bool sess_log_flush(struct sess_log *l);
 
 /* NULL while everything recorded is on disk, else the reason it is not. */
 const char *sess_log_error(const struct sess_log *l);
+/* What was done to the file before appending (a cut or corrupt tail set
+ * aside as PATH.broken-N), to tell the user once; NULL when nothing. */
+const char *sess_log_notice(struct sess_log *l);
+void sess_log_notice_clear(struct sess_log *l);
 /* The file's path (NULL until it is known). */
 const char *sess_log_path(const struct sess_log *l);
 
