@@ -660,8 +660,8 @@ static void open_session(struct chat *c)
 	struct stat st;
 	if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		/* A FIFO would block the first write, a device take the turns. */
-		note(c, "Cannot keep the session in %s: not a regular file. This session is not "
-		     "recorded; /save FILE keeps it.", path);
+		note(c, "%s: not a regular file; the session is not being saved (/save FILE keeps "
+		     "it).", path);
 		free(last);
 		free(dir);
 		return;
