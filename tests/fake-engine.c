@@ -9,7 +9,7 @@
  * conversation, and n_cached is the prefix shared with the previous one.
  *
  *   fake-engine [-t TEXT] [-r TOKENS_PER_S] [-n N] [-e] [-s] [-k N] [-w TEXT] [-g N]
- *               [-L] [-p PIDFILE] [-l LOG]
+ *               [-L] [-d MS] [-D MS] [-p PIDFILE] [-l LOG]
  *     -t TEXT   the reply; \e \n \t \\ are interpreted (default: a reply with
  *               an escape sequence, a code block and a long line)
  *     -r RATE   tokens per second (default 40; 0 = as fast as possible)
@@ -20,6 +20,10 @@
  *     -w TEXT   with -k: write the line TEXT to stderr first (a last word)
  *     -g N      print N lines of garbage before the hello
  *     -L        refuse to load a model file that does not exist (error "load")
+ *     -d MS     a load takes MS milliseconds, reading no request meanwhile
+ *               (as the real engine's load)
+ *     -D MS     each chat first works MS milliseconds before its first token
+ *               (as the real engine dropping old turns), ended by a cancel
  *     -p FILE   write our pid to FILE (so a test can kill -9 us)
  *     -l FILE   append every request line received to FILE */
 #include <errno.h>
@@ -50,6 +54,7 @@ static long kill_after = -1;
 static const char *last_word;
 static long n_tokens = -1;
 static bool echo, check_load;
+static int load_ms, drop_ms;
 static bool have_model;	/* with -L: a load succeeded */
 static FILE *reqlog;
 
@@ -201,6 +206,13 @@ static void generate(int64_t id)
 	struct buf text = { 0 };
 
 	prefill(&n_prompt, &n_cached);
+	for (double t0 = now_sec(); drop_ms > 0 && now_sec() - t0 < drop_ms / 1000.0;) {
+		if (!pump(10, &cancel_id, true) || cancel_id == -1 || cancel_id == id) {
+			reason = DONE_CANCEL;
+			text.len = 0;
+			goto done;
+		}
+	}
 	if (echo) {
 		const char *last = "";
 		for (size_t k = 0; k < n_conv; k++)
@@ -254,6 +266,7 @@ static void generate(int64_t id)
 			break;
 		}
 	}
+done:
 	if (said.len) {	/* the reply joins the conversation and the cache */
 		conv_add("assistant", said.p);
 		render(&kv);
@@ -311,6 +324,8 @@ static bool handle(const char *line, size_t len, int64_t *cancel_id, bool genera
 		for (int k = 1; k <= 4; k++) {
 			p.progress.done = k;
 			emit(&p);
+			if (load_ms > 0)
+				usleep((useconds_t)load_ms * 250);
 		}
 		struct msg l = { .type = MSG_LOADED };
 		l.loaded.model = m.load.model;
@@ -394,7 +409,7 @@ int main(int argc, char **argv)
 
 	heft_progname = "fake-engine";
 	long garbage = 0;
-	while ((c = getopt(argc, argv, "t:r:n:esk:w:g:Lp:l:")) != -1) {
+	while ((c = getopt(argc, argv, "t:r:n:esk:w:g:Ld:D:p:l:")) != -1) {
 		switch (c) {
 		case 't': text = optarg; break;
 		case 'r': rate = atof(optarg); break;
@@ -402,6 +417,8 @@ int main(int argc, char **argv)
 		case 'e': echo = true; break;
 		case 'g': garbage = atol(optarg); break;
 		case 'L': check_load = true; break;
+		case 'd': load_ms = atoi(optarg); break;
+		case 'D': drop_ms = atoi(optarg); break;
 		case 's': send_stats = true; break;
 		case 'k': kill_after = atol(optarg); break;
 		case 'w': last_word = optarg; break;
@@ -412,7 +429,7 @@ int main(int argc, char **argv)
 				die_errno("%s", optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: fake-engine [-t TEXT] [-r RATE] [-n N] [-e] [-s] [-k N] [-w TEXT] [-g N] [-L] "
+			fprintf(stderr, "usage: fake-engine [-t TEXT] [-r RATE] [-n N] [-e] [-s] [-k N] [-w TEXT] [-g N] [-L] [-d MS] [-D MS] "
 				"[-p PIDFILE] [-l LOG]\n");
 			return 2;
 		}

@@ -95,4 +95,42 @@ head -1 "$sessions/broken.jsonl" | grep -q '"heft":"session"' && ok "header: the
 [ "$(cat "$sessions/broken.jsonl.broken-1")" = '{"heft":"sess' ] && ok "header: the broken file kept" \
 	|| fail "header: broken file not kept"
 
+# 4. Ctrl-C while the engine works before a reply's first token (dropping
+# old turns): the protocol's cancel goes, without an id (whatever runs),
+# and the result is said.
+start busy "-D 8000 -r 300 -e" fake.gguf
+T send-keys -t h 'hello' Enter
+wait_for 'generating' 3
+sleep 0.3
+T send-keys -t h C-c
+wait_for 'reply stopped \(' 3 && ok "busy: Ctrl-C stopped the work before the reply, and said so" \
+	|| fail "busy: $(screen | tail -2 | head -1)"
+last_request cancel | grep -q '"id"' && fail "busy: the cancel names one request: $(last_request cancel)" \
+	|| ok "busy: the cancel is for whatever runs"
+# While a model loads (the engine reads nothing then): the cancel goes,
+# and what came of it is said.
+READY='load' start loading "-d 3000 -r 300 -e" fake.gguf
+T send-keys -t h C-c
+wait_for 'stopping the model load' 2 && ok "load: Ctrl-C says it is stopping the load" \
+	|| fail "load: $(screen | tail -2 | head -1)"
+wait_for 'cannot stop a load' 6 && ok "load: the result is said" || fail "load: no result: $(screen | tail -2 | head -1)"
+last_request cancel | grep -q cancel && ok "load: a cancel was sent" || fail "load: no cancel sent"
+
+# 5. FIFOs: --session FIFO, and a resumed session whose model is a FIFO.
+mkfifo "$work/fifo"
+start sessfifo "-e -r 300" "--session $work/fifo fake.gguf"
+wait_for '(not a regular|regular file)' 3 && ok "--session FIFO: said" || fail "--session FIFO: $(screen | grep -i fifo)"
+T send-keys -t h 'through' Enter
+wait_for 'You said: through' 3 && ok "--session FIFO: the UI goes on" || fail "--session FIFO: no reply"
+[ -p "$work/fifo" ] && ok "--session FIFO: left a FIFO" || fail "--session FIFO: replaced"
+rm -f "$sessions"/*
+printf '{"heft":"session","version":1,"model":"%s"}\n{"role":"user","content":"old words"}\n' "$work/fifo" \
+	>"$sessions/fifo-model.jsonl"
+READY='no model' start modelfifo "-L -r 300 -e" "--resume"
+wait_for '(not a regular|regular file)' 3 && ok "resumed model FIFO: said" || fail "resumed model FIFO: $(screen | tail -3)"
+screen | grep -q 'old words' && ok "resumed model FIFO: the turns are shown" || fail "resumed: no turns"
+: >"$work/fake.gguf"
+T send-keys -t h "/model $work/fake.gguf" Enter
+wait_for 'ready' 3 && ok "resumed model FIFO: the UI stays up, /model works" || fail "resumed: /model"
+
 finish

@@ -119,6 +119,17 @@ static void log_rewrite(struct chat *c)
 
 static void send_load(struct chat *c)
 {
+	struct stat st;
+	/* A FIFO or a device where the model should be (a resumed session's
+	 * path, say) would hold an engine that opens it before checking:
+	 * refused here, with the path named, whatever the engine does. */
+	if (stat(c->model, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		c->load = LOAD_FAILED;
+		c->progress[0] = '\0';
+		note(c, "cannot load the model: %s: not a regular file. /model PATH tries another one.",
+		     c->model);
+		return;
+	}
 	struct msg l = { .type = MSG_LOAD };
 	l.load.model = c->model;
 	l.load.mem = c->cfg->mem;
@@ -148,6 +159,7 @@ void chat_start(struct chat *c)
 	if (engine_running(&c->eng))
 		engine_kill(&c->eng);
 	c->engine_turns = 0;
+	c->cancel_at = 0;
 	c->load = LOAD_NONE;
 	c->model_info[0] = '\0';
 	if (!engine_start(&c->eng, err, sizeof err)) {
@@ -186,6 +198,15 @@ int chat_pollfds(struct chat *c, struct pollfd *p)
 	return engine_pollfds(&c->eng, p);
 }
 
+/* The engine answered after a cancel: say what came of it. */
+static void cancel_result(struct chat *c, const char *result)
+{
+	if (c->cancel_at <= 0)
+		return;
+	status(c, "%s (%.1f s after Ctrl-C)", result, now_sec() - c->cancel_at);
+	c->cancel_at = 0;
+}
+
 /* The reply ended (done, error, engine gone): tag it, record it. */
 static void finish(struct chat *c, const char *tag)
 {
@@ -202,6 +223,8 @@ static void finish(struct chat *c, const char *tag)
 	c->reply = -1;
 	c->edited_turn = -1;
 	c->h->over(c->ctx, tag);
+	cancel_result(c, tag && !strcmp(tag, "stopped") ? "reply stopped"
+			 : "the reply ended before it could be stopped");
 }
 
 static void on_done(struct chat *c, const struct msg_done *d)
@@ -276,6 +299,7 @@ static void on_error(struct chat *c, const struct msg_error *e)
 	if (e->code == MSG_E_LOAD || (e->code == MSG_E_IO && c->load == LOAD_PENDING)) {
 		c->load = LOAD_FAILED;
 		c->progress[0] = '\0';
+		cancel_result(c, "the model load ended (failed)");
 		note(c, "cannot load the model: %s. /model PATH tries another one.", e->message);
 	} else {
 		note(c, "engine error (%s): %s", msg_errcode_name(e->code), e->message);
@@ -309,6 +333,7 @@ static void on_event(void *ctx, const struct msg *m)
 		}
 		break;
 	case MSG_LOADED:
+		cancel_result(c, "the engine cannot stop a load: the model is loaded");
 		c->load = LOAD_OK;
 		c->progress[0] = '\0';
 		snprintf(c->model_info, sizeof c->model_info, "%.60s", m->loaded.arch);
@@ -479,15 +504,26 @@ bool chat_regen(struct chat *c)
 
 bool chat_cancel(struct chat *c)
 {
-	if (!chat_busy(c) || !engine_running(&c->eng))
+	const char *what = chat_busy(c) ? "the reply" : c->load == LOAD_PENDING ? "the model load" : NULL;
+
+	if (!what || !engine_running(&c->eng))
 		return false;
+	double now = now_sec();
+	if (c->cancel_at > 0 && now - c->cancel_at >= 1) {
+		status(c, "the engine has not stopped %s in %.0f s: /restart stops it for good", what,
+		       now - c->cancel_at);
+		return true;
+	}
+	/* Without an id: whatever the engine is doing for us, also what it
+	 * does before a reply's first token (dropping old turns). */
 	struct msg m = { .type = MSG_CANCEL };
-	m.cancel.has_id = true;
-	m.cancel.id = c->active_id;
 	engine_send(&c->eng, &m);
-	status(c, "stopping the reply");
+	if (c->cancel_at <= 0)
+		c->cancel_at = now;
+	status(c, "stopping %s", what);
 	return true;
 }
+
 
 bool chat_set(struct chat *c, const char *name, const char *value)
 {

@@ -80,6 +80,7 @@ struct chat {
 	int progress_pct;	/* -1: unknown */
 	bool stats_wanted;	/* /stats: show the next stats event as a note */
 	bool log_error_told;
+	double cancel_at;	/* when a cancel was sent and not yet answered, or 0 */
 	unsigned errors;	/* engine errors and deaths, for heft -p's status */
 	const struct chat_hooks *h;
 	void *ctx;
