@@ -133,4 +133,16 @@ screen | grep -q 'old words' && ok "resumed model FIFO: the turns are shown" || 
 T send-keys -t h "/model $work/fake.gguf" Enter
 wait_for 'ready' 3 && ok "resumed model FIFO: the UI stays up, /model works" || fail "resumed: /model"
 
+# 6. Plain mode: an engine's error message that quotes a file name holding
+# escape sequences reaches standard error sanitized (no raw ESC byte).
+bad=$(printf 'm\033[2J\033]0;X\007.gguf')
+"$HEFT" --engine "$FAKE -L -r 300" -p hi "$bad" </dev/null >"$work/out" 2>"$work/err"
+grep -q 'cannot load the model' "$work/err" && ok "plain: the engine's error is shown" \
+	|| fail "plain: no error: $(head -c 200 "$work/err")"
+if LC_ALL=C grep -q "$(printf '\033')" "$work/err" "$work/out"; then
+	fail "plain: a raw ESC byte reached the terminal"
+else
+	ok "plain: no raw ESC byte on stdout or stderr"
+fi
+
 finish

@@ -60,11 +60,21 @@ static void end_line(struct plain *pl)
 	}
 }
 
+/* Notes and statuses quote the engine's messages, which quote files:
+ * untrusted text, sanitized like a token. */
+static void say(const struct plain *pl, const char *prefix, const char *text)
+{
+	struct buf b = { 0 };
+	sanitize_append(&b, text, strlen(text), SAN_TEXT, pl->utf8);
+	fprintf(stderr, "%s%.*s\n", prefix, (int)b.len, b.p ? b.p : "");
+	buf_free(&b);
+}
+
 static void hook_note(void *ctx, const char *text)
 {
 	struct plain *pl = ctx;
 	end_line(pl);
-	fprintf(stderr, "%s\n", text);
+	say(pl, "", text);
 }
 
 static void hook_status(void *ctx, const char *text)
@@ -74,7 +84,7 @@ static void hook_status(void *ctx, const char *text)
 	 * reading our standard error does not. */
 	if (pl->human) {
 		end_line(pl);
-		fprintf(stderr, "heft: %s\n", text);
+		say(pl, "heft: ", text);
 	}
 }
 
