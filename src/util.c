@@ -1,6 +1,7 @@
 /* util.c - small utilities shared by heft and heft-engine. */
 
 #include "util.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,7 +311,7 @@ char *fmt_bytes_up(char *buf, size_t n, uint64_t bytes)
 
 char *read_file(const char *path, size_t *len, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fio_open_read(path);
 	if (fd < 0)
 		return NULL;
 	struct buf b = {0};
