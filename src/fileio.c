@@ -97,6 +97,17 @@ int fio_open_write(const char *path, int flags, mode_t mode)
 	return fd;
 }
 
+char *fio_tmp_name(const char *path)
+{
+	uint64_t r;
+	char *s;
+
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		return NULL;
+	xasprintf(&s, "%s.tmp-%016llx", path, (unsigned long long)r);
+	return s;
+}
+
 static void fio_free(struct fio_out *o)
 {
 	free(o->path);
@@ -113,11 +124,9 @@ int fio_begin(struct fio_out *o, const char *path)
 	if (target_ok(path) < 0)
 		return -1;
 	for (int tries = 0; tries < 16; tries++) {
-		uint64_t r;
-		if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-			return -1;
 		free(o->tmp);
-		xasprintf(&o->tmp, "%s.tmp-%016llx", path, (unsigned long long)r);
+		if (!(o->tmp = fio_tmp_name(path)))
+			break;
 		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 		if (o->fd >= 0 || errno != EEXIST)
 			break;

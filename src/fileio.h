@@ -40,6 +40,10 @@ FILE *fio_fopen_read(const char *path);
  * applies only once the descriptor is known to be a regular file). */
 int fio_open_write(const char *path, int flags, mode_t mode);
 
+/* A name beside path that cannot be predicted ("PATH.tmp-<random hex>"),
+ * for a temporary the caller creates with O_EXCL; NULL with errno set. */
+char *fio_tmp_name(const char *path);
+
 /* Atomic replacement of a file, streamed. */
 struct fio_out {
 	char *path, *tmp;

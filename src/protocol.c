@@ -308,16 +308,7 @@ static json_t *jstr(const char *s)
 		return json_stringn_nocheck(s, n);
 
 	struct buf b = { 0 };
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq_len((const unsigned char *)s + i, n - i);
-		if (l) {
-			buf_append(&b, s + i, l);
-			i += l;
-		} else {
-			buf_append(&b, "\xEF\xBF\xBD", 3);
-			i++;
-		}
-	}
+	utf8_repair(&b, s, n);
 	json_t *j = json_stringn_nocheck(b.p, b.len);
 	buf_free(&b);
 	return j;

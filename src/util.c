@@ -21,7 +21,7 @@ static void vwarn_(int err, const char *fmt, va_list ap)
 	fprintf(stderr, "%s: ", heft_progname);
 	vfprintf(stderr, fmt, ap);
 	if (err)
-		fprintf(stderr, ": %s", strerror(err));
+		fprintf(stderr, ": %s", fio_strerror(err));
 	fputc('\n', stderr);
 }
 
@@ -424,4 +424,23 @@ bool utf8_valid(const char *s, size_t n)
 		i += l;
 	}
 	return true;
+}
+
+void utf8_repair(struct buf *out, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	buf_reserve(out, n);
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq_len(p + i, n - i);
+		if (l) {
+			buf_append(out, s + i, l);
+			i += l;
+		} else {
+			buf_append(out, "\xEF\xBF\xBD", 3);
+			i++;
+		}
+	}
+	if (!out->p)
+		buf_append(out, "", 0);
 }
