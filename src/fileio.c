@@ -17,10 +17,6 @@ const char *fio_strerror(int err)
 	return err == FIO_ENOTREG ? "not a regular file" : strerror(err);
 }
 
-static int kind_errno(mode_t m)
-{
-	return S_ISDIR(m) ? EISDIR : FIO_ENOTREG;
-}
 
 static void close_keep_errno(int fd)
 {
@@ -41,7 +37,7 @@ static int keep_regular(int fd)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		errno = kind_errno(st.st_mode);
+		errno = FIO_ENOTREG;
 		return -1;
 	}
 	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
@@ -76,7 +72,7 @@ static int target_ok(const char *path)
 	struct stat st;
 
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		errno = kind_errno(st.st_mode);
+		errno = FIO_ENOTREG;
 		return -1;
 	}
 	return 0;

@@ -2,11 +2,11 @@
  *
  * Reading: regular files only. The path is opened with O_NONBLOCK so a FIFO
  * cannot block the open, then checked with fstat on the descriptor itself
- * (no window between check and use); anything else is refused with
- * FIO_ENOTREG ("not a regular file") or EISDIR.
+ * (no window between check and use); anything else (a directory too) is
+ * refused with FIO_ENOTREG ("not a regular file").
  *
  * Writing: a target that exists and is not a regular file (a device, a FIFO,
- * a directory) is refused and left alone. Data goes to a temporary file in
+ * a directory) is refused (FIO_ENOTREG) and left alone. Data goes to a temporary file in
  * the target's directory whose name has a random suffix, created with
  * O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600 (a planted file or symlink is never
  * followed); it is fsync'ed, renamed over the target, and the directory is

@@ -2,6 +2,7 @@
 
 #include "util.h"
 #include "fileio.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,14 +16,30 @@
 
 const char *heft_progname = "heft";
 
+/* A diagnostic quotes names read from files (an architecture, a tensor, a
+ * key) and paths: it goes through the terminal sanitizer like any other
+ * untrusted text. */
 __attribute__((format(printf, 2, 0)))
 static void vwarn_(int err, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", heft_progname);
-	vfprintf(stderr, fmt, ap);
+	static _Thread_local bool busy;
+	struct buf raw = {0}, out = {0};
+
+	if (busy) { /* out of memory while saying so: our own words, plainly */
+		fprintf(stderr, "%s: ", heft_progname);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		return;
+	}
+	busy = true;
+	buf_vprintf(&raw, fmt, ap);
 	if (err)
-		fprintf(stderr, ": %s", fio_strerror(err));
-	fputc('\n', stderr);
+		buf_printf(&raw, ": %s", fio_strerror(err));
+	sanitize_msg(&out, raw.p, raw.len);
+	fprintf(stderr, "%s: %s\n", heft_progname, out.p);
+	buf_free(&raw);
+	buf_free(&out);
+	busy = false;
 }
 
 void warnx_(const char *fmt, ...)

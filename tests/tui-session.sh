@@ -68,10 +68,11 @@ wait_for 'You said: unsaved' 5 && ok "the message was still sent" || fail "messa
 T send-keys -t h "/save $work/rescued.jsonl" Enter
 wait_for 'saved 2 turns' 3 && ok "/save rescues the unsaved session" || fail "/save after failure"
 
-# 5. Full disk (/dev/full): said, nothing typed is lost.
+# 5. A device as the session file (/dev/full): refused, said, nothing typed
+# is lost (a full disk itself: tests/test-fileio).
 start full "-e -r 300" "--session /dev/full fake.gguf"
 T send-keys -t h 'disk is full' Enter
-wait_for 'No space left' 3 && ok "full disk: said" || fail "full disk: $(screen | tail -2 | head -1)"
+wait_for 'not a regular file' 3 && ok "full disk: said" || fail "full disk: $(screen | tail -2 | head -1)"
 wait_for 'You said: disk is full' 5 && ok "full disk: the UI goes on" || fail "full disk: no reply"
 T send-keys -t h 'still typing'
 sleep 0.2

@@ -60,11 +60,21 @@ static void end_line(struct plain *pl)
 	}
 }
 
+/* Notes and statuses quote the engine's messages, which quote files:
+ * untrusted text, sanitized like a token. */
+static void say(const char *prefix, const char *text)
+{
+	struct buf b = { 0 };
+	sanitize_msg(&b, text, strlen(text));
+	fprintf(stderr, "%s%s\n", prefix, b.p);
+	buf_free(&b);
+}
+
 static void hook_note(void *ctx, const char *text)
 {
 	struct plain *pl = ctx;
 	end_line(pl);
-	fprintf(stderr, "%s\n", text);
+	say("", text);
 }
 
 static void hook_status(void *ctx, const char *text)
@@ -74,7 +84,7 @@ static void hook_status(void *ctx, const char *text)
 	 * reading our standard error does not. */
 	if (pl->human) {
 		end_line(pl);
-		fprintf(stderr, "heft: %s\n", text);
+		say("heft: ", text);
 	}
 }
 
@@ -329,7 +339,7 @@ int plain_run(const struct chat_config *cfg)
 	pl.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	signals(&pl);
 	if (!chat_init(&pl.chat, cfg, &hooks, &pl, err, sizeof err)) {
-		fprintf(stderr, "heft: %s\n", err);
+		say("heft: ", err);
 		return 2;
 	}
 	if (pl.chat.demo)
