@@ -15,6 +15,7 @@
 #include "sampler.h"
 #include "session.h"
 #include "template.h"
+#include "sanitize.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -63,7 +64,7 @@ struct chat {
 static int print_reply_piece(const char *p, size_t n, void *ud)
 {
 	const struct chat *c = ud;
-	write_untrusted(stdout, p, n, c->tty);
+	sanitize_write(stdout, p, n, c->tty);
 	fflush(stdout);
 	return 0;
 }

@@ -3,6 +3,7 @@
  * (or, for a text prompt, the end-to-end layout). */
 #include "commands.h"
 
+#include "fileio.h"
 #include "forward.h"
 #include "job.h"
 #include "kvstate.h"
@@ -71,9 +72,12 @@ static int write_ref(const char *path, const struct job *j, const int32_t *g, co
 	const struct model *m = j->m;
 	const int32_t *tok = j->tok;
 	int n = j->t ? 0 : j->n_tok;
-	FILE *fp = path ? fopen(path, "w") : stdout;
+	struct fio_out out;
+	FILE *fp = !path ? stdout : fio_begin(&out, path) == 0 ? fio_stream(&out) : NULL;
 	if (!fp) {
-		warn_errno("%s", path);
+		warn_errno("%s", path ? path : "stdout");
+		if (path && out.fd >= 0)
+			fio_abort(&out);
 		return -1;
 	}
 	const char *base = strrchr(m->path, '/');
@@ -107,8 +111,12 @@ static int write_ref(const char *path, const struct job *j, const int32_t *g, co
 			fprintf(fp, i ? " %.8g" : "%.8g", row[i]);
 		fputc('\n', fp);
 	}
-	if (fflush(fp) != 0 || ferror(fp) || (path && fclose(fp) != 0)) {
-		warn_errno("%s", path ? path : "stdout");
+	if (!path && (fflush(fp) != 0 || ferror(fp))) {
+		warn_errno("stdout");
+		return -1;
+	}
+	if (path && fio_commit(&out) < 0) {
+		warn_errno("%s", path);
 		return -1;
 	}
 	return 0;

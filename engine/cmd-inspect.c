@@ -262,7 +262,8 @@ static void put_safe(FILE *f, const char *p, uint64_t len, uint64_t max)
 	uint64_t n = MIN(len, max);
 	for (uint64_t i = 0; i < n;) {
 		size_t k = s[i] >= 0x80 ? utf8_seq_len(s + i, (size_t)(n - i)) : 1;
-		if (s[i] >= 0x80 && k > 1) {
+		/* U+0080..U+009F are controls too (U+009B is CSI): \xNN */
+		if (s[i] >= 0x80 && k > 1 && !(s[i] == 0xc2 && s[i + 1] < 0xa0)) {
 			fwrite(s + i, 1, k, f);
 			i += k;
 			continue;
@@ -604,7 +605,10 @@ static void json_str(struct json *j, const char *p, uint64_t len)
 		unsigned c = s[i];
 		if (c >= 0x80) {
 			size_t k = utf8_seq_len(s + i, (size_t)MIN(len - i, (uint64_t)4));
-			if (k) {
+			if (k == 2 && c == 0xc2 && s[i + 1] < 0xa0) { /* a C1 control */
+				fprintf(f, "\\u%04x", s[i + 1]);
+				i += k;
+			} else if (k) {
 				fwrite(s + i, 1, k, f);
 				i += k;
 			} else {

@@ -10,6 +10,7 @@
 #include "quant.h"
 #include "report.h"
 #include "sampler.h"
+#include "sanitize.h"
 #include "session.h"
 #include "threadpool.h"
 #include "tokenizer.h"
@@ -28,7 +29,7 @@ static const char run_usage[] =
 
 static int print_piece(const char *p, size_t n, void *ud)
 {
-	write_untrusted(stdout, p, n, *(bool *)ud);
+	sanitize_write(stdout, p, n, *(bool *)ud);
 	fflush(stdout);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "gguf-write.h"
 
 #include "quant.h"
+#include "fileio.h"
 #include "util.h"
 
 #include <errno.h>
@@ -332,7 +333,9 @@ int gguf_writer_begin(struct gguf_writer *w, const char *path)
 		errno = EINVAL;
 		return -1;
 	}
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* in place, not atomic: a model can be too big to write twice; but
+	 * never into a device, a FIFO or through a symlink */
+	w->fd = fio_open_write(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (w->fd < 0)
 		return -1;
 	w->begun = true;

@@ -18,6 +18,7 @@
 
 #include "gguf.h"
 #include "quant.h"
+#include "fileio.h"
 #include "util.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -748,7 +749,9 @@ struct gguf_priv {
 static bool open_part(const char *path, struct rd *r, uint8_t *buf, struct gguf_error *err)
 {
 	*r = (struct rd){ .fd = -1, .path = path, .buf = buf, .err = err };
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	r->fd = fio_open_read(path);
+	if (r->fd < 0 && errno == FIO_ENOTREG)
+		return errorf(err, path, 0, "not a regular file");
 	if (r->fd < 0)
 		return errorf(err, path, 0, "cannot open: %s", strerror(errno));
 	struct stat st;

@@ -8,6 +8,7 @@
  * sequential pass that any demand read overtakes. */
 #include "weights-int.h"
 
+#include "fileio.h"
 #include "hash64.h"
 #include "model-id.h"
 #include "paths.h"
@@ -34,7 +35,7 @@ static char *hot_list_path(const char *key)
  * ignored (it only ever makes a load faster). */
 static void hot_list_read(struct weights *w)
 {
-	FILE *fp = fopen(w->hot_path, "r");
+	FILE *fp = fio_fopen_read(w->hot_path);
 	if (!fp)
 		return;
 	char line[128];
@@ -143,27 +144,22 @@ void hot_save(struct weights *w)
 	free(dir);
 	if (made < 0)
 		return;
-	char *tmp;
-	xasprintf(&tmp, "%s.%ld", w->hot_path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (fd >= 0 && !fp)
-		close(fd);
-	bool ok = fp != NULL;
-	if (fp) {
-		fprintf(fp, "heft-hot 1\nlayers %d\n", w->n_layers);
-		for (int l = 0; l < w->n_layers; l++)
-			for (int x = 0; x < w->exps[l].n_expert; x++) {
-				uint64_t c = (uint64_t)w->uses[w->exps[l].first + x] + w->uses_prev[w->exps[l].first + x];
-				if (c)
-					fprintf(fp, "%d %d %llu\n", l, x, (unsigned long long)MIN(c, UINT32_MAX));
-			}
-		ok = fflush(fp) == 0 && !ferror(fp) && fsync(fileno(fp)) == 0;
-		ok = fclose(fp) == 0 && ok;
+	struct fio_out o;
+	if (fio_begin(&o, w->hot_path) < 0)
+		return;
+	FILE *fp = fio_stream(&o);
+	if (!fp) {
+		fio_abort(&o);
+		return;
 	}
-	if (!ok || rename(tmp, w->hot_path) < 0)
-		unlink(tmp);
-	free(tmp);
+	fprintf(fp, "heft-hot 1\nlayers %d\n", w->n_layers);
+	for (int l = 0; l < w->n_layers; l++)
+		for (int x = 0; x < w->exps[l].n_expert; x++) {
+			uint64_t c = (uint64_t)w->uses[w->exps[l].first + x] + w->uses_prev[w->exps[l].first + x];
+			if (c)
+				fprintf(fp, "%d %d %llu\n", l, x, (unsigned long long)MIN(c, UINT32_MAX));
+		}
+	(void)fio_commit(&o); /* a hot list only speeds a load up */
 }
 
 void hot_free(struct weights *w)

@@ -688,9 +688,10 @@ static bool verify_direct(struct iosched *s, int fd_direct, int fd_buf, uint64_t
 static int open_direct(const char *path, const struct stat *want, char *note, size_t notelen)
 {
 #ifdef O_DIRECT
-	int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	/* O_NONBLOCK until the identity check: a FIFO swapped in must not block */
+	int fd = open(path, O_RDONLY | O_DIRECT | O_NONBLOCK | O_CLOEXEC);
 #else
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0 && fcntl(fd, F_NOCACHE, 1) < 0) {
 		snprintf(note, notelen, "F_NOCACHE refused (%s)", strerror(errno));
 		close(fd);
@@ -702,7 +703,8 @@ static int open_direct(const char *path, const struct stat *want, char *note, si
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+	if (fstat(fd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
 		snprintf(note, notelen, "path no longer names the open file");
 		close(fd);
 		return -1;

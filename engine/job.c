@@ -283,23 +283,3 @@ void job_close(struct job *s)
 	free(s->tok);
 	free(s->prompt);
 }
-
-void write_untrusted(FILE *fp, const char *s, size_t n, bool escape)
-{
-	if (!escape) {
-		fwrite(s, 1, n, fp);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
-			/* C1 control: 0x9B is CSI on many terminals; show its 7-bit form */
-			fprintf(fp, "^[%c", (unsigned char)s[++i] - 0x40);
-		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
-			fputc('^', fp);
-			fputc(c == 0x7F ? '?' : c + 0x40, fp);
-		} else {
-			fputc(c, fp);
-		}
-	}
-}

@@ -66,10 +66,4 @@ const float *job_eval_chunks(struct forward *f, const int32_t *tok, int n, float
 /* Index of the largest of x[n]; *margin (if set): its lead over the next. */
 int job_argmax(const float *x, int n, float *margin);
 
-/* Write model output. escape (stdout is a terminal): control characters
- * other than newline and tab are shown as ^X (ESC as ^[, DEL as ^?, the C1
- * controls U+0080..U+009F as ^[ and their 7-bit form), so untrusted text
- * cannot send escape sequences to the terminal. */
-void write_untrusted(FILE *fp, const char *s, size_t n, bool escape);
-
 #endif

@@ -15,6 +15,7 @@
 #include "model-id.h"
 #include "model.h"
 #include "quant.h"
+#include "fileio.h"
 #include "util.h"
 
 #include <errno.h>
@@ -179,21 +180,6 @@ static int write_body(int fd, const struct header *hd, const struct kv_cache *kv
 	return rc;
 }
 
-/* fsync the directory holding path, so the rename itself is durable. Some
- * file systems refuse to sync a directory: the data is synced anyway. */
-static void sync_dir(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir] = 0; /* "/x" -> "/" */
-	int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 int kvstate_save_kv(const char *path, const struct model *m, const struct kv_cache *kv, const int32_t *tokens,
 		    int n, char *err, size_t errlen)
 {
@@ -217,31 +203,20 @@ int kvstate_save_kv(const char *path, const struct model *m, const struct kv_cac
 			    .n_tokens = (uint32_t)n};
 	hd.parts = xcalloc(m->g->n_parts, sizeof *hd.parts);
 	int rc = model_identity(m->g, hd.parts, err, errlen);
-	char *tmp = NULL;
-	xasprintf(&tmp, "%s.tmp%ld", path, (long)getpid());
-	int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-	if (rc == 0 && fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	struct fio_out o;
+	if (rc == 0 && fio_begin(&o, path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, fio_strerror(errno));
 		rc = -1;
 	} else if (rc == 0) {
-		if (write_body(fd, &hd, kv, tokens) < 0 || fsync(fd) < 0) {
-			snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		if (write_body(o.fd, &hd, kv, tokens) < 0) {
+			snprintf(err, errlen, "%s: %s", path, fio_strerror(errno));
+			fio_abort(&o);
+			rc = -1;
+		} else if (fio_commit(&o) < 0) {
+			snprintf(err, errlen, "%s: %s", path, fio_strerror(errno));
 			rc = -1;
 		}
-		if (close(fd) < 0 && rc == 0) {
-			snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-			rc = -1;
-		}
-		if (rc == 0 && rename(tmp, path) < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			rc = -1;
-		}
-		if (rc < 0)
-			unlink(tmp);
-		else
-			sync_dir(path);
 	}
-	free(tmp);
 	free(hd.parts);
 	return rc;
 }
@@ -461,9 +436,9 @@ enum kvstate_result kvstate_load_kv(const char *path, const struct model *m, str
 		err[0] = 0;
 	if (!host_little_endian())
 		return refuse(&L, "prompt caches are read on little-endian hosts only");
-	if ((L.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((L.fd = fio_open_read(path)) < 0) {
 		int e = errno;
-		refuse(&L, "%s", strerror(e));
+		refuse(&L, "%s", fio_strerror(e));
 		return e == ENOENT ? KVSTATE_ABSENT : KVSTATE_REFUSED;
 	}
 	enum kvstate_result r = load(&L, m, kv, prompt, n_prompt, n_reused);

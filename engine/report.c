@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include "model.h"
+#include "fileio.h"
 #include "util.h"
 #include "weights.h"
 
@@ -124,14 +125,20 @@ int report_write_json(const char *path, const struct run_report *r, struct model
 	}
 	json_object_set_new(o, "layers", layers);
 	int rc = 0;
-	FILE *fp = strcmp(path, "-") ? fopen(path, "w") : stdout;
+	struct fio_out out = {.fd = -1};
+	bool to_file = strcmp(path, "-") != 0;
+	FILE *fp = !to_file ? stdout : fio_begin(&out, path) == 0 ? fio_stream(&out) : NULL;
 	if (!fp || json_dumpf(o, fp, JSON_COMPACT) < 0 || fputc('\n', fp) == EOF || fflush(fp) != 0) {
 		warn_errno("%s", path);
 		rc = -1;
 	}
-	if (fp && fp != stdout && fclose(fp) != 0 && rc == 0) {
-		warn_errno("%s", path);
-		rc = -1;
+	if (to_file && out.fd >= 0) {
+		if (rc < 0)
+			fio_abort(&out);
+		else if (fio_commit(&out) < 0) {
+			warn_errno("%s", path);
+			rc = -1;
+		}
 	}
 	json_decref(o);
 	return rc;

@@ -30,6 +30,7 @@
 #include "sysinfo.h"
 #include "template.h"
 #include "tokenizer.h"
+#include "fileio.h"
 #include "util.h"
 #include "weights.h"
 
@@ -893,8 +894,12 @@ static void save_kv(struct serve *sv, const char *path)
 	mode_t mask = umask(077);
 	int rc = kvstate_save(kp, sv->m, session_forward(sv->s), tok, n, err, sizeof err);
 	umask(mask);
+	struct stat st;
 	if (rc < 0) {
-		unlink(kp); /* an older state would belong to other turns */
+		/* an older state would belong to other turns; what is not a
+		 * file of ours (a device, a FIFO) stays */
+		if (lstat(kp, &st) == 0 && S_ISREG(st.st_mode))
+			unlink(kp);
 		send_error(sv, MSG_E_IO, false, 0, "save: %s (the turns were saved; a restore evaluates them again)",
 			   err);
 	}
@@ -929,6 +934,7 @@ static void do_save(struct serve *sv, const char *path)
 	if (!need_model(sv, "save", false, 0))
 		return;
 	json_t *root = json_object(), *turns = json_array();
+	struct buf fixed = {0};
 	json_object_set_new(root, "format", json_string(SESSION_FORMAT));
 	json_object_set_new(root, "version", json_integer(1));
 	json_object_set_new(root, "model", json_string(sv->m->path));
@@ -937,37 +943,30 @@ static void do_save(struct serve *sv, const char *path)
 		const struct session_turn *t = session_turn(sv->s, i);
 		json_t *o = json_object();
 		json_object_set_new(o, "role", json_string(t->role));
-		/* a reply may hold bytes that are not UTF-8; jansson refuses those */
-		json_t *text = json_string(t->text);
-		json_object_set_new(o, "content", text ? text : json_string("\xEF\xBF\xBD"));
+		/* a reply may hold bytes that are not UTF-8; jansson refuses those,
+		 * so each such byte becomes U+FFFD and the rest is kept */
+		buf_clear(&fixed);
+		utf8_repair(&fixed, t->text, strlen(t->text));
+		json_object_set_new(o, "content", json_stringn(fixed.p, fixed.len));
 		if (t->dropped) /* out of the context when the KV state was saved */
 			json_object_set_new(o, "dropped", json_true());
 		json_array_append_new(turns, o);
 	}
 	json_object_set_new(root, "turns", turns);
+	buf_free(&fixed);
 	char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(15));
 	json_decref(root);
-	char *tmp;
-	xasprintf(&tmp, "%s.tmp%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	bool ok = fd >= 0 && text && write_full(fd, text, strlen(text)) >= 0 && write_full(fd, "\n", 1) >= 0;
-	int e = errno;
-	if (fd >= 0 && close(fd) != 0 && ok) {
-		ok = false;
-		e = errno;
+	struct buf out = {0};
+	if (text) {
+		buf_puts(&out, text);
+		buf_putc(&out, '\n');
 	}
-	if (ok && rename(tmp, path) != 0) {
-		ok = false;
-		e = errno;
-	}
-	if (!ok) {
-		if (fd >= 0)
-			unlink(tmp);
-		send_error(sv, MSG_E_IO, false, 0, "save: %s: %s", path, strerror(e));
-	} else {
+	errno = ENOMEM;
+	if (!text || fio_write_file(path, out.p, out.len) < 0)
+		send_error(sv, MSG_E_IO, false, 0, "save: %s: %s", path, fio_strerror(errno));
+	else
 		save_kv(sv, path);
-	}
-	free(tmp);
+	buf_free(&out);
 	free(text);
 }
 
@@ -977,7 +976,7 @@ static json_t *read_session_file(const char *path, char *why, size_t whylen)
 	size_t len;
 	char *text = read_file(path, &len, SESSION_FILE_MAX);
 	if (!text) {
-		snprintf(why, whylen, "%s", strerror(errno));
+		snprintf(why, whylen, "%s", fio_strerror(errno));
 		return NULL;
 	}
 	json_error_t je;

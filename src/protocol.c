@@ -76,7 +76,8 @@ static int name_index(const char *const *names, int n, const char *s)
 /* ---- errors ------------------------------------------------------------------- */
 
 /* Error text quotes hostile input and may be cut mid-character by
- * snprintf; it goes to screens and logs, so keep it printable UTF-8. */
+ * snprintf; it goes to screens and logs, so keep it printable UTF-8 (no C0
+ * or C1 control: U+009B is CSI on many terminals). */
 static void tidy_text(char *s)
 {
 	size_t n = strlen(s);
@@ -84,8 +85,8 @@ static void tidy_text(char *s)
 	for (size_t i = 0; i < n;) {
 		unsigned char c = (unsigned char)s[i];
 		size_t l = utf8_seq_len((const unsigned char *)s + i, n - i);
-		if (!l || c < 0x20 || c == 0x7f) {
-			s[i++] = '?';
+		if (!l || c < 0x20 || c == 0x7f || (l == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)) {
+			s[i++] = '?'; /* a C1's second byte is then invalid alone: '?' too */
 			continue;
 		}
 		i += l;
@@ -308,16 +309,7 @@ static json_t *jstr(const char *s)
 		return json_stringn_nocheck(s, n);
 
 	struct buf b = { 0 };
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq_len((const unsigned char *)s + i, n - i);
-		if (l) {
-			buf_append(&b, s + i, l);
-			i += l;
-		} else {
-			buf_append(&b, "\xEF\xBF\xBD", 3);
-			i++;
-		}
-	}
+	utf8_repair(&b, s, n);
 	json_t *j = json_stringn_nocheck(b.p, b.len);
 	buf_free(&b);
 	return j;

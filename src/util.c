@@ -1,6 +1,8 @@
 /* util.c - small utilities shared by heft and heft-engine. */
 
 #include "util.h"
+#include "fileio.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,14 +16,30 @@
 
 const char *heft_progname = "heft";
 
+/* A diagnostic quotes names read from files (an architecture, a tensor, a
+ * key) and paths: it goes through the terminal sanitizer like any other
+ * untrusted text. */
 __attribute__((format(printf, 2, 0)))
 static void vwarn_(int err, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", heft_progname);
-	vfprintf(stderr, fmt, ap);
+	static _Thread_local bool busy;
+	struct buf raw = {0}, out = {0};
+
+	if (busy) { /* out of memory while saying so: our own words, plainly */
+		fprintf(stderr, "%s: ", heft_progname);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		return;
+	}
+	busy = true;
+	buf_vprintf(&raw, fmt, ap);
 	if (err)
-		fprintf(stderr, ": %s", strerror(err));
-	fputc('\n', stderr);
+		buf_printf(&raw, ": %s", fio_strerror(err));
+	sanitize_msg(&out, raw.p, raw.len);
+	fprintf(stderr, "%s: %s\n", heft_progname, out.p);
+	buf_free(&raw);
+	buf_free(&out);
+	busy = false;
 }
 
 void warnx_(const char *fmt, ...)
@@ -310,7 +328,7 @@ char *fmt_bytes_up(char *buf, size_t n, uint64_t bytes)
 
 char *read_file(const char *path, size_t *len, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fio_open_read(path);
 	if (fd < 0)
 		return NULL;
 	struct buf b = {0};
@@ -423,4 +441,23 @@ bool utf8_valid(const char *s, size_t n)
 		i += l;
 	}
 	return true;
+}
+
+void utf8_repair(struct buf *out, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	buf_reserve(out, n);
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq_len(p + i, n - i);
+		if (l) {
+			buf_append(out, s + i, l);
+			i += l;
+		} else {
+			buf_append(out, "\xEF\xBF\xBD", 3);
+			i++;
+		}
+	}
+	if (!out->p)
+		buf_append(out, "", 0);
 }

@@ -135,6 +135,10 @@ int64_t write_full(int fd, const void *buf, size_t n);
  * at s (n available) do not start a valid, complete sequence. */
 size_t utf8_seq_len(const unsigned char *s, size_t n);
 bool utf8_valid(const char *s, size_t n);
+/* Append s[0, n) to out as valid UTF-8: each byte that does not start a
+ * valid sequence becomes U+FFFD, everything else is kept as it is. The one
+ * repair for text that must be UTF-8 (JSON files, the protocol). */
+void utf8_repair(struct buf *out, const char *s, size_t n);
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))

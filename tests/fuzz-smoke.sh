@@ -45,7 +45,7 @@ if ! { "$cc" $cflags $isa2 -c "$src/engine/kernels-avx2.c" -o "$tmp/k2.o" &&
 	"$cc" $cflags -fsanitize=fuzzer "$tmp/k2.o" "$tmp/kl2.o" "$tmp/k512.o" "$tmp/kl512.o" \
 	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/quant-table.c" "$src/engine/synth-blocks.c" \
 	"$src/engine/quant-lowbit.c" "$src/engine/quant-grids.c" \
-	"$src/engine/cpu.c" "$src/src/util.c" "$src/tests/fuzz-gguf.c" \
+	"$src/engine/cpu.c" "$src/src/util.c" "$src/src/fileio.c" "$src/src/sanitize.c" "$src/tests/fuzz-gguf.c" \
 	-lm -lpthread -o "$tmp/fuzz-gguf"; } 2>"$tmp/build.log"; then
 	cat "$tmp/build.log"
 	echo "FAIL: could not build the fuzz target"

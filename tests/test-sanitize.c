@@ -1,6 +1,10 @@
-/* test-sanitize.c - model output never reaches the terminal raw. */
+/* test-sanitize.c - model output, messages and names from files never
+ * reach the terminal raw. */
 #include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sanitize.h"
 #include "test.h"
@@ -57,5 +61,43 @@ int main(void)
 		CHECKF(clean(san(in + 1, 2, SAN_INLINE, true), false), "c2 %02x", i);
 		CHECKF(clean(san(in + 1, 2, SAN_INLINE, false), false), "c2 %02x ascii", i);
 	}
+
+	/* Messages (the engine's diagnostics): escaped whatever the locale,
+	 * every printable character kept. */
+	setlocale(LC_CTYPE, "C");
+	struct buf m = { 0 };
+	const char hostile[] = "architecture '\033[2J\033]0;X\a\xc2\x9b' caf\xc3\xa9 \xff";
+	sanitize_msg(&m, hostile, sizeof hostile - 1);
+	CHECKF(!strcmp(m.p, "architecture '^[[2J^[]0;X^G<9B>' caf\xc3\xa9 \xef\xbf\xbd"), "msg: %s", m.p);
+	buf_free(&m);
+
+	/* warnx_ quotes names from files: through the sanitizer. */
+	char path[] = "/tmp/test-sanitize.XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	int saved = dup(2);
+	dup2(fd, 2);
+	warnx_("%s: architecture '%s' is not supported", "m.gguf", "\033[2J\033]0;X\a");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	size_t n;
+	char *err = read_file(path, &n, 4096);
+	unlink(path);
+	CHECKF(err && !memchr(err, 0x1b, n) && !memchr(err, 0x07, n) && strstr(err, "'^[[2J^[]0;X^G'"), "warnx_: %s", err);
+	free(err);
+
+	/* A stream of pieces: a character cut between two writes arrives whole,
+	 * controls are shown. */
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *fp = open_memstream(&out, &outlen);
+	sanitize_write(fp, "a\xe6\x97", 3, true);
+	sanitize_write(fp, "\xa5\033[2J\xc2\x9b\n", 8, true);
+	sanitize_write(fp, "\033", 1, false);
+	fclose(fp);
+	CHECKF(outlen == 14 && !memcmp(out, "a\xe6\x97\xa5^[[2J^[[\n\033", 14), "write: %.*s", (int)outlen, out);
+	free(out);
 	return test_done("test-sanitize");
 }

@@ -82,6 +82,20 @@ int main(void)
 	CHECK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
 	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
 
+	/* The one UTF-8 repair: each bad byte becomes U+FFFD, nothing else is
+	 * lost (the engine's session save used to drop a whole turn). */
+	struct buf fix = {0};
+	utf8_repair(&fix, "hello \xff world \xe6\x97 end", 21);
+	CHECK(fix.p && !strcmp(fix.p, "hello \xef\xbf\xbd world \xef\xbf\xbd\xef\xbf\xbd end"));
+	CHECK(utf8_valid(fix.p, fix.len));
+	buf_clear(&fix);
+	utf8_repair(&fix, "caf\xc3\xa9", 5);
+	CHECK(!strcmp(fix.p, "caf\xc3\xa9"));
+	buf_free(&fix);
+	utf8_repair(&fix, "", 0);
+	CHECK(fix.p && fix.len == 0);
+	buf_free(&fix);
+
 	struct buf bb = {0};
 	for (int k = 0; k < 1000; k++)
 		buf_printf(&bb, "%d,", k);

@@ -48,9 +48,22 @@ last_request chat | grep -q '"content":"keep this"},.*"content":"second edited"}
 [ "$(ls "$sessions" | wc -l)" -eq 1 ] && ok "--resume appends to the same file" || fail "a second session file appeared"
 grep -q '"content":"third"' "$f" && ok "new turns appended to the resumed file" || fail "third not recorded"
 
-# 3. /save and /load.
+# 3. /save and /load. /save replaces an existing 0644 file by a private one;
+# a FIFO as /load's file is refused at once.
+echo old >"$work/saved.jsonl"
+chmod 644 "$work/saved.jsonl"
 T send-keys -t h "/save $work/saved.jsonl" Enter
 wait_for 'saved 6 turns' 3 && ok "/save" || fail "/save: $(screen | tail -2 | head -1)"
+[ "$(stat -c %a "$work/saved.jsonl")" = 600 ] && ok "/save over a 0644 file: 0600" \
+	|| fail "/save left mode $(stat -c %a "$work/saved.jsonl")"
+mkfifo "$work/fifo"
+T send-keys -t h "/load $work/fifo" Enter
+# (the note wraps: "...: not" / "a regular file")
+wait_for 'regular file' 3 && ok "/load of a FIFO: refused" || fail "/load FIFO: $(screen)"
+T send-keys -t h "/save $work/fifo" Enter
+wait_for '^/save: ' 3 && [ "$(screen | grep -c 'regular file')" -eq 2 ] && [ -p "$work/fifo" ] \
+	&& ok "/save to a FIFO: refused, left a FIFO" \
+	|| fail "/save FIFO: $(screen | tail -2 | head -1)"
 T send-keys -t h '/clear' Enter
 wait_for 'conversation cleared' 3
 screen | grep -q 'keep this' && fail "/clear left turns" || ok "/clear"

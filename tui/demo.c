@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "demo.h"
+#include "fileio.h"
 #include "paths.h"
 #include "util.h"
 
@@ -43,7 +44,12 @@ static bool generate(const char *engine_bin, const char *path, char *err, size_t
 	int status;
 	pid_t pid;
 
-	xasprintf(&tmp, "%s.%ld.tmp", path, (long)getpid());
+	/* unpredictable: the synth output refuses to follow a symlink, and
+	 * nobody can plant a file at a name not yet drawn */
+	if (!(tmp = fio_tmp_name(path))) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return false;
+	}
 	argv[0] = engine_bin;
 	for (int i = 0; i < NA; i++)
 		argv[1 + i] = synth_args[i];

@@ -62,11 +62,11 @@ static void end_line(struct plain *pl)
 
 /* Notes and statuses quote the engine's messages, which quote files:
  * untrusted text, sanitized like a token. */
-static void say(const struct plain *pl, const char *prefix, const char *text)
+static void say(const char *prefix, const char *text)
 {
 	struct buf b = { 0 };
-	sanitize_append(&b, text, strlen(text), SAN_TEXT, pl->utf8);
-	fprintf(stderr, "%s%.*s\n", prefix, (int)b.len, b.p ? b.p : "");
+	sanitize_msg(&b, text, strlen(text));
+	fprintf(stderr, "%s%s\n", prefix, b.p);
 	buf_free(&b);
 }
 
@@ -74,7 +74,7 @@ static void hook_note(void *ctx, const char *text)
 {
 	struct plain *pl = ctx;
 	end_line(pl);
-	say(pl, "", text);
+	say("", text);
 }
 
 static void hook_status(void *ctx, const char *text)
@@ -84,7 +84,7 @@ static void hook_status(void *ctx, const char *text)
 	 * reading our standard error does not. */
 	if (pl->human) {
 		end_line(pl);
-		say(pl, "heft: ", text);
+		say("heft: ", text);
 	}
 }
 
@@ -339,7 +339,7 @@ int plain_run(const struct chat_config *cfg)
 	pl.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	signals(&pl);
 	if (!chat_init(&pl.chat, cfg, &hooks, &pl, err, sizeof err)) {
-		fprintf(stderr, "heft: %s\n", err);
+		say("heft: ", err);
 		return 2;
 	}
 	if (pl.chat.demo)

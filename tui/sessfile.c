@@ -13,6 +13,7 @@
 
 #include "conv.h"
 #include "sessfile.h"
+#include "fileio.h"
 #include "util.h"
 
 #define SESS_FILE_MAX ((size_t)512 << 20)
@@ -168,7 +169,7 @@ bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen)
 	c->turns = conv_new();
 	if (!data) {
 		conv_free(c->turns);
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, fio_strerror(errno));
 		return false;
 	}
 	size_t good = 0;
@@ -205,17 +206,8 @@ static json_t *jstr(const char *s)
 	if (utf8_valid(s, n))
 		return json_stringn(s, n);
 	struct buf b = { 0 };
-	for (size_t i = 0; i < n;) {
-		size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
-		if (k == 0) {
-			buf_puts(&b, "\xef\xbf\xbd");
-			i++;
-		} else {
-			buf_append(&b, s + i, k);
-			i += k;
-		}
-	}
-	json_t *j = json_stringn(b.p ? b.p : "", b.len);
+	utf8_repair(&b, s, n);
+	json_t *j = json_stringn(b.p, b.len);
 	buf_free(&b);
 	return j;
 }
@@ -259,20 +251,10 @@ bool sess_write(const char *path, const struct sess_conv *c, char *err, size_t e
 	put_header(&b, c->model);
 	for (size_t i = 0; i < conv_count(c->turns); i++)
 		put_turn(&b, role_name(conv_role(c->turns, i)), conv_text(c->turns, i), conv_tag(c->turns, i));
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		buf_free(&b);
-		return false;
-	}
-	bool ok = write_full(fd, b.p, b.len) == (int64_t)b.len;
-	int e = errno;
-	if (close(fd) < 0 && ok) {
-		ok = false;
-		e = errno;
-	}
+	/* atomic: a full disk or a crash keeps the old file whole */
+	bool ok = fio_write_file(path, b.p, b.len) == 0;
 	if (!ok)
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		snprintf(err, errlen, "%s: %s", path, fio_strerror(errno));
 	buf_free(&b);
 	return ok;
 }
@@ -314,7 +296,7 @@ void sess_log_free(struct sess_log *l)
 
 static bool fail(struct sess_log *l, const char *what, int e)
 {
-	snprintf(l->err, sizeof l->err, "%s: %s", what, strerror(e));
+	snprintf(l->err, sizeof l->err, "%s: %s", what, fio_strerror(e));
 	return false;
 }
 
@@ -490,8 +472,7 @@ static bool open_log(struct sess_log *l)
 	}
 	if (!check_existing(l))
 		return false;
-	/* O_NONBLOCK: a FIFO put there since cannot block us; refused below. */
-	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	l->fd = fio_open_write(l->path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (l->fd < 0)
 		return fail(l, l->path, errno);
 	struct stat st;

@@ -1,4 +1,4 @@
-/* sanitize.c - visible notation for control characters in model output. */
+/* sanitize.c - visible notation for control characters in untrusted text. */
 #include <stdio.h>
 #include <wctype.h>
 
@@ -49,7 +49,7 @@ static bool invisible_format(uint32_t cp)
 	       (cp >= 0xfff9 && cp <= 0xfffb);
 }
 
-void sanitize_append(struct buf *out, const char *s, size_t n, enum san_mode mode, bool utf8)
+static void append(struct buf *out, const char *s, size_t n, enum san_mode mode, bool utf8, bool by_locale)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
@@ -88,11 +88,43 @@ void sanitize_append(struct buf *out, const char *s, size_t n, enum san_mode mod
 			buf_printf(out, "<U+%04X>", (unsigned)cp);
 		} else if (!utf8) {
 			buf_putc(out, '?');
-		} else if (!iswprint((wint_t)cp)) {
+		} else if (by_locale && !iswprint((wint_t)cp)) {
 			buf_printf(out, "<U+%04X>", (unsigned)cp);
 		} else {
 			put_cp(out, cp);
 		}
 		i += len;
+	}
+}
+
+void sanitize_append(struct buf *out, const char *s, size_t n, enum san_mode mode, bool utf8)
+{
+	append(out, s, n, mode, utf8, true);
+}
+
+void sanitize_msg(struct buf *out, const char *s, size_t n)
+{
+	append(out, s, n, SAN_TEXT, true, false);
+	if (!out->p)
+		buf_append(out, "", 0);
+}
+
+void sanitize_write(FILE *fp, const char *s, size_t n, bool escape)
+{
+	if (!escape) {
+		fwrite(s, 1, n, fp);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
+			/* C1 control: 0x9B is CSI on many terminals; show its 7-bit form */
+			fprintf(fp, "^[%c", (unsigned char)s[++i] - 0x40);
+		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
+			fputc('^', fp);
+			fputc(c == 0x7F ? '?' : c + 0x40, fp);
+		} else {
+			fputc(c, fp);
+		}
 	}
 }
