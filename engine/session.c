@@ -271,8 +271,10 @@ static int render_turns(const struct session *s, struct buf *out, size_t *ends, 
 			msgs[k++] = (struct chat_msg){s->turns[i].role, s->turns[i].text};
 	int rc = template_render_ends(s->cfg.family, msgs, k, true, &s->cfg.tmpl, out, live_ends, err, errlen);
 	for (size_t i = 0, j = 0, prev = 0; ends && i < s->n_turns; i++) {
-		if (!s->turns[i].dropped)
-			prev = MAX(prev, live_ends[j++]);
+		if (!s->turns[i].dropped) {
+			prev = MAX(prev, live_ends[j]); /* MAX evaluates twice */
+			j++;
+		}
 		ends[i] = prev;
 	}
 	free(live_ends);
