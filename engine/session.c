@@ -690,6 +690,8 @@ static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n, 
 	int dropped = 0;
 	size_t a, b;
 	struct dropper d = dropper_init(s);
+	if (!go_on(s, o))
+		return DROP_CANCELLED;
 	locate_turns(s, *tok, (int)*n);
 	while (*n > (size_t)target && (b = next_unit(s, &d, &a)) > 0) {
 		int est = (int)*n;
