@@ -59,7 +59,7 @@ struct header {
 
 static size_t header_bytes(uint32_t n_parts)
 {
-	return 16 + 24 * (size_t)n_parts + 4 * (LAYOUT_FIELDS + 3) + 8;
+	return 16 + 32 * (size_t)n_parts + 4 * (LAYOUT_FIELDS + 3) + 8;
 }
 
 static struct layout layout_of(const struct model *m, const struct kv_cache *kv)
@@ -107,10 +107,11 @@ static unsigned char *header_encode(const struct header *h, size_t *len)
 	put_le32(p + 8, h->version);
 	put_le32(p + 12, h->n_parts);
 	p += 16;
-	for (uint32_t i = 0; i < h->n_parts; i++, p += 24) {
+	for (uint32_t i = 0; i < h->n_parts; i++, p += 32) {
 		put_le64(p, h->parts[i].file_size);
 		put_le64(p + 8, h->parts[i].meta_bytes);
 		put_le64(p + 16, h->parts[i].meta_hash);
+		put_le64(p + 24, h->parts[i].data_hash);
 	}
 	const uint32_t *lf = &h->lay.kind;
 	for (int i = 0; i < LAYOUT_FIELDS; i++, p += 4)
@@ -130,8 +131,8 @@ static unsigned char *header_encode(const struct header *h, size_t *len)
 static void header_decode(struct header *h, const unsigned char *b)
 {
 	const unsigned char *p = b + 16;
-	for (uint32_t i = 0; i < h->n_parts; i++, p += 24)
-		h->parts[i] = (struct model_part_id){get_le64(p), get_le64(p + 8), get_le64(p + 16)};
+	for (uint32_t i = 0; i < h->n_parts; i++, p += 32)
+		h->parts[i] = (struct model_part_id){get_le64(p), get_le64(p + 8), get_le64(p + 16), get_le64(p + 24)};
 	uint32_t *lf = &h->lay.kind;
 	for (int i = 0; i < LAYOUT_FIELDS; i++, p += 4)
 		lf[i] = get_le32(p);
@@ -317,6 +318,11 @@ static enum kvstate_result check_model(struct loader *L, const struct model *m)
 				   "saved from another model (part %zu: %" PRIu64 " bytes, metadata hash %016" PRIx64
 				   "; %s: %" PRIu64 " bytes, %016" PRIx64 ")",
 				   i + 1, a->file_size, a->meta_hash, g->parts[i].path, b->file_size, b->meta_hash);
+		else if (a->data_hash != b->data_hash)
+			r = refuse(L,
+				   "saved from another model: the same metadata, other weights (part %zu: weights "
+				   "hash %016" PRIx64 "; %s: %016" PRIx64 ")",
+				   i + 1, a->data_hash, g->parts[i].path, b->data_hash);
 	}
 	free(ids);
 	return r;

@@ -1,9 +1,9 @@
 /* kvstate.h - a conversation's KV cache on disk (run --prompt-cache).
  *
- * A state file holds the model's identity (each part's size and a hash of
- * its header, metadata and tensor infos - not of the tensor data), the KV
- * cache's layout, the token ids evaluated and the KV rows of positions
- * [0, n_tokens) of every layer, each section checksummed (format in
+ * A state file holds the model's identity (model-id.h: each part's size, a
+ * hash of its header, metadata and tensor infos and one of a sample of its
+ * tensor data), the KV cache's layout, the token ids evaluated and the KV
+ * rows of positions [0, n_tokens) of every layer, each section checksummed (format in
  * docs/prompt-cache.md). It is written to a temporary file, synced and
  * renamed, so a crash leaves the old state or the new one, never half.
  *
@@ -24,7 +24,7 @@ struct gguf;
 struct kv_cache;
 struct model;
 
-#define KVSTATE_VERSION 1
+#define KVSTATE_VERSION 2
 
 enum kvstate_result {
 	KVSTATE_REFUSED = -1, /* unusable (reason in err); nothing changed */

@@ -246,40 +246,59 @@ int session_set_kv_tokens(struct session *s, const int32_t *tok, int n)
 
 /* ---- rendering ------------------------------------------------------------------ */
 
-/* The first n turns as text, those dropped from the context left out: the
- * template's rendering, or in raw mode the texts one after the other. */
-static int render_n(const struct session *s, size_t n, bool gen_prompt, struct buf *out, char *err,
-		    size_t errlen)
+/* The turns as text, those dropped from the context left out: the
+ * template's rendering, or in raw mode the texts one after the other. If
+ * ends is not NULL, ends[i] (one per turn) is where turn i's text ends in
+ * the new text: never before the turn before's (a dropped turn ends where
+ * it would have begun). */
+static int render_turns(const struct session *s, struct buf *out, size_t *ends, char *err, size_t errlen)
 {
+	size_t start = out->len;
 	if (s->cfg.family == TMPL_UNKNOWN) {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < s->n_turns; i++) {
 			if (!s->turns[i].dropped)
 				buf_puts(out, s->turns[i].text);
+			if (ends)
+				ends[i] = out->len - start;
+		}
 		return 0;
 	}
-	struct chat_msg *msgs = xcalloc(n + 1, sizeof *msgs);
+	struct chat_msg *msgs = xcalloc(s->n_turns + 1, sizeof *msgs);
+	size_t *live_ends = ends ? xcalloc(s->n_turns + 1, sizeof *live_ends) : NULL;
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < s->n_turns; i++)
 		if (!s->turns[i].dropped)
 			msgs[k++] = (struct chat_msg){s->turns[i].role, s->turns[i].text};
-	int rc = template_render(s->cfg.family, msgs, k, gen_prompt, &s->cfg.tmpl, out, err, errlen);
+	int rc = template_render_ends(s->cfg.family, msgs, k, true, &s->cfg.tmpl, out, live_ends, err, errlen);
+	for (size_t i = 0, j = 0, prev = 0; ends && i < s->n_turns; i++) {
+		if (!s->turns[i].dropped) {
+			prev = MAX(prev, live_ends[j]); /* MAX evaluates twice */
+			j++;
+		}
+		ends[i] = prev;
+	}
+	free(live_ends);
 	free(msgs);
 	return rc;
 }
 
 int session_render(const struct session *s, struct buf *out, char *err, size_t errlen)
 {
-	return render_n(s, s->n_turns, s->cfg.family != TMPL_UNKNOWN, out, err, errlen);
+	return render_turns(s, out, NULL, err, errlen);
 }
 
-/* Token range of each turn, from the bytes of each prefix of the
- * conversation against the bytes the prompt tokens stand for. A BOS the
- * tokenizer added is not in the text; SentencePiece's added leading space
- * is one byte more; a boundary inside a token counts that token for the
- * earlier turn. Good enough to show which KV positions a turn holds. */
+/* Token range of each turn, from where each turn's text ends in the
+ * prompt (one rendering: linear in the conversation) against the bytes the
+ * prompt tokens stand for. A BOS the tokenizer added is not in the text;
+ * SentencePiece's added leading space is one byte more; a boundary inside
+ * a token counts that token for the earlier turn. Good enough to show
+ * which KV positions a turn holds. */
 static void locate_turns(struct session *s, const int32_t *tok, int n)
 {
 	struct buf b = {0};
+	size_t *ends = xcalloc(s->n_turns + 1, sizeof *ends);
+	char e[8];
+	bool ok = render_turns(s, &b, ends, e, sizeof e) == 0;
 	int i = 0;
 	size_t bytes = 0, skip = 0;
 	if (n > 0 && tok[0] == tokenizer_bos(s->t) && tokenizer_add_bos(s->t))
@@ -287,14 +306,12 @@ static void locate_turns(struct session *s, const int32_t *tok, int n)
 	if (tokenizer_model(s->t) == TOKENIZER_SPM)
 		skip = 1;
 	int begin = i;
-	char e[8];
 	for (size_t k = 0; k < s->n_turns; k++) {
-		buf_clear(&b);
-		if (s->turns[k].dropped || render_n(s, k + 1, false, &b, e, sizeof e) < 0) {
+		if (s->turns[k].dropped || !ok) {
 			s->turns[k].tok_begin = s->turns[k].tok_end = -1;
 			continue;
 		}
-		while (i < n && bytes < b.len + skip) {
+		while (i < n && bytes < ends[k] + skip) {
 			size_t l;
 			token_piece(s->t, tok[i++], true, &l);
 			bytes += l;
@@ -303,6 +320,7 @@ static void locate_turns(struct session *s, const int32_t *tok, int n)
 		s->turns[k].tok_end = i;
 		begin = i;
 	}
+	free(ends);
 	buf_free(&b);
 }
 
@@ -573,16 +591,31 @@ static int prepare(struct session *s, int32_t **tok, size_t *n)
 
 /* ---- context full: dropping the oldest turns ------------------------------------ */
 
+/* Where dropping stands: the turns before `next` are dropped or kept (or
+ * were when it got there: the kept start does not move), so each step of
+ * a drop goes on from there and a drop is linear in the turns. */
+struct dropper {
+	size_t last_user;   /* never dropped, nor what follows it */
+	size_t lead_system; /* the leading system turns */
+	size_t next;        /* the first turn not yet known dropped or kept */
+};
+
+static struct dropper dropper_init(const struct session *s)
+{
+	struct dropper d = {.last_user = s->n_turns - 1};
+	while (d.last_user > 0 && strcmp(s->turns[d.last_user].role, "user"))
+		d.last_user--;
+	while (d.lead_system < s->n_turns && !strcmp(s->turns[d.lead_system].role, "system"))
+		d.lead_system++;
+	return d;
+}
+
 /* Whether turn k is in the start that is never dropped (turn positions
  * from locate_turns on the current prompt). */
-static bool kept(const struct session *s, size_t k)
+static bool kept(const struct session *s, const struct dropper *d, size_t k)
 {
-	if (s->cfg.n_keep == SESSION_KEEP_SYSTEM) {
-		for (size_t i = 0; i <= k; i++)
-			if (strcmp(s->turns[i].role, "system"))
-				return false;
-		return true;
-	}
+	if (s->cfg.n_keep == SESSION_KEEP_SYSTEM)
+		return k < d->lead_system;
 	if (s->cfg.n_keep < 0)
 		return false;
 	/* turn 0 begins after a BOS the tokenizer added: it counts from 0 */
@@ -593,18 +626,16 @@ static bool kept(const struct session *s, size_t k)
  * start, and the turns up to the next live user turn (its replies). Never
  * the last user turn or what follows it. Returns the end (exclusive) and
  * sets *from, or returns 0 when nothing can be dropped. */
-static size_t next_unit(const struct session *s, size_t *from)
+static size_t next_unit(const struct session *s, struct dropper *d, size_t *from)
 {
-	size_t last_user = s->n_turns - 1;
-	while (last_user > 0 && strcmp(s->turns[last_user].role, "user"))
-		last_user--;
-	size_t a = 0;
-	while (a < last_user && (s->turns[a].dropped || kept(s, a)))
+	size_t a = d->next;
+	while (a < d->last_user && (s->turns[a].dropped || kept(s, d, a)))
 		a++;
-	if (a >= last_user)
+	d->next = a;
+	if (a >= d->last_user)
 		return 0;
 	size_t b = a + 1;
-	while (b < last_user && (s->turns[b].dropped || strcmp(s->turns[b].role, "user")))
+	while (b < d->last_user && (s->turns[b].dropped || strcmp(s->turns[b].role, "user")))
 		b++;
 	*from = a;
 	return b;
@@ -636,23 +667,44 @@ static int drop_unit(struct session *s, size_t a, size_t b, int *est)
 	return k;
 }
 
+/* Between two steps of work before the prefill: the caller may look at
+ * its input (on_prefill with 0 of 0) and cancel. */
+static bool go_on(struct session *s, const struct session_gen_opts *o)
+{
+	if (o->on_prefill && o->on_prefill(0, 0, o->ud) != 0)
+		session_cancel(s);
+	return !cancelled(s);
+}
+
+#define DROP_FAILED (-1)
+#define DROP_CANCELLED (-2)
+
 /* Drop whole turns, oldest first, until the prompt (*tok, *n, rendered
- * again) is at most target tokens or nothing more can go. Returns the
- * turns dropped, or -1 if the prompt could not be rendered (s->err). */
-static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n)
+ * again) is at most target tokens or nothing more can go. Each round
+ * drops by the turns' token counts, then renders once to be exact: the
+ * work is linear in the conversation, whatever its length. Returns the
+ * turns dropped, DROP_FAILED if the prompt could not be rendered (s->err)
+ * or DROP_CANCELLED. */
+static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n, const struct session_gen_opts *o)
 {
 	int dropped = 0;
 	size_t a, b;
+	struct dropper d = dropper_init(s);
+	if (!go_on(s, o))
+		return DROP_CANCELLED;
 	locate_turns(s, *tok, (int)*n);
-	while (*n > (size_t)target && (b = next_unit(s, &a)) > 0) {
-		/* by the turns' token counts, then render once to be exact */
+	while (*n > (size_t)target && (b = next_unit(s, &d, &a)) > 0) {
 		int est = (int)*n;
 		do
 			dropped += drop_unit(s, a, b, &est);
-		while (est > target && (b = next_unit(s, &a)) > 0);
+		while (est > target && (b = next_unit(s, &d, &a)) > 0);
+		if (!go_on(s, o))
+			return DROP_CANCELLED;
 		if (prepare(s, tok, n) != SESSION_GO_ON)
-			return -1;
+			return DROP_FAILED;
 		locate_turns(s, *tok, (int)*n);
+		if (!go_on(s, o))
+			return DROP_CANCELLED;
 	}
 	return dropped;
 }
@@ -662,7 +714,8 @@ static int drop_oldest(struct session *s, int target, int32_t **tok, size_t *n)
  * *tok and *n are the prompt, replaced when turns are dropped. *n_new:
  * prompt tokens of the whole conversation that were not in the KV cache,
  * for counting re-evaluations. */
-static int fit_context(struct session *s, int room, int32_t **tok, size_t *n, int *n_new)
+static int fit_context(struct session *s, int room, int32_t **tok, size_t *n, int *n_new,
+		       const struct session_gen_opts *o)
 {
 	int n_ctx = s->cfg.n_ctx, n0 = (int)*n;
 	*n_new = n0 - cached_prefix(s, *tok, n0);
@@ -671,8 +724,8 @@ static int fit_context(struct session *s, int room, int32_t **tok, size_t *n, in
 	bool *was = xcalloc(s->n_turns + 1, sizeof *was);
 	for (size_t i = 0; i < s->n_turns; i++)
 		was[i] = s->turns[i].dropped;
-	int dropped = drop_oldest(s, n_ctx / 2, tok, n);
-	int r = dropped < 0 ? SESSION_ERROR : SESSION_GO_ON;
+	int dropped = drop_oldest(s, n_ctx / 2, tok, n, o);
+	int r = dropped == DROP_CANCELLED ? SESSION_CANCEL : dropped < 0 ? SESSION_ERROR : SESSION_GO_ON;
 	if (r == SESSION_GO_ON && *n >= (size_t)n_ctx) {
 		if (dropped)
 			snprintf(s->err, sizeof s->err,
@@ -717,7 +770,7 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	double t0 = now_sec();
 	int r = prepare(s, &tok, &n);
 	if (r == SESSION_GO_ON)
-		r = fit_context(s, reply_room(s, g.o->max_tokens), &tok, &n, &n_new);
+		r = fit_context(s, reply_room(s, g.o->max_tokens), &tok, &n, &n_new, g.o);
 	if (r == SESSION_GO_ON) {
 		locate_turns(s, tok, (int)n);
 		r = eval_prompt(s, tok, (int)n, g.o);

@@ -102,7 +102,10 @@ typedef int (*session_piece_fn)(const char *piece, size_t len, void *ud);
 typedef int (*session_token_fn)(int32_t id, const char *piece, size_t len, double t_s, void *ud);
 
 /* Called after each batch of the prompt is evaluated: done of total tokens
- * to evaluate (the reused prefix is not counted). Nonzero cancels. */
+ * to evaluate (the reused prefix is not counted); before that with 0 of 0
+ * between the steps of making room (dropping turns: linear in the turns,
+ * but a long history takes a while), so a caller can read its requests.
+ * Nonzero cancels. */
 typedef int (*session_prefill_fn)(int done, int total, void *ud);
 
 struct session_gen_opts {

@@ -271,7 +271,15 @@ struct render {
 	const struct tmpl_opts *o;
 	struct buf *out;
 	enum role *roles;
+	size_t *ends, start; /* template_render_ends */
 };
+
+/* Message i is rendered: where its text ends. */
+static void mark(struct render *r, size_t i)
+{
+	if (r->ends)
+		r->ends[i] = r->out->len - r->start;
+}
 
 static void put_bos(struct render *r)
 {
@@ -284,8 +292,10 @@ static void render_chatml(struct render *r)
 {
 	if (r->o->default_system && (r->n == 0 || r->roles[0] != ROLE_SYSTEM))
 		buf_printf(r->out, "<|im_start|>system\n%s<|im_end|>\n", r->o->default_system);
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		buf_printf(r->out, "<|im_start|>%s\n%s<|im_end|>\n", r->msgs[i].role, r->msgs[i].content);
+		mark(r, i);
+	}
 	if (r->gen)
 		buf_puts(r->out, "<|im_start|>assistant\n");
 }
@@ -305,6 +315,7 @@ static void render_qwen3(struct render *r)
 		const char *c = r->msgs[i].content;
 		if (r->roles[i] != ROLE_ASSISTANT) {
 			buf_printf(r->out, "<|im_start|>%s\n%s<|im_end|>\n", r->msgs[i].role, c);
+			mark(r, i);
 			continue;
 		}
 		const char *rs, *re; /* reasoning_content */
@@ -319,6 +330,7 @@ static void render_qwen3(struct render *r)
 		}
 		buf_puts(r->out, c);
 		buf_puts(r->out, "<|im_end|>\n");
+		mark(r, i);
 	}
 	if (r->gen) {
 		buf_puts(r->out, "<|im_start|>assistant\n");
@@ -335,6 +347,7 @@ static void render_llama3(struct render *r)
 		buf_printf(r->out, "<|start_header_id|>%s<|end_header_id|>\n\n", r->msgs[i].role);
 		put_trim(r->out, r->msgs[i].content);
 		buf_puts(r->out, "<|eot_id|>");
+		mark(r, i);
 	}
 	if (r->gen)
 		buf_puts(r->out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
@@ -352,10 +365,13 @@ static void render_llama31(struct render *r)
 	if (r->n && r->roles[0] == ROLE_SYSTEM)
 		put_trim(r->out, r->msgs[i++].content);
 	buf_puts(r->out, "<|eot_id|>");
+	if (i)
+		mark(r, 0);
 	for (; i < r->n; i++) {
 		buf_printf(r->out, "<|start_header_id|>%s<|end_header_id|>\n\n", r->msgs[i].role);
 		put_trim(r->out, r->msgs[i].content);
 		buf_puts(r->out, "<|eot_id|>");
+		mark(r, i);
 	}
 	if (r->gen)
 		buf_puts(r->out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
@@ -391,6 +407,7 @@ static void render_llama2(struct render *r)
 			buf_puts(r->out, "</s>");
 			inside = false;
 		}
+		mark(r, i);
 	}
 }
 
@@ -424,6 +441,7 @@ static void render_mistral(struct render *r)
 			buf_puts(r->out, "</s>");
 			inside = false;
 		}
+		mark(r, i);
 	}
 }
 
@@ -442,6 +460,7 @@ static void render_mistral_v7(struct render *r)
 			buf_printf(r->out, "[INST]%s%s[/INST]", sp, c);
 		else
 			buf_printf(r->out, "%s%s</s>", sp, c);
+		mark(r, i);
 	}
 }
 
@@ -482,6 +501,7 @@ static void render_deepseek(struct render *r)
 			}
 			last_user = false;
 		}
+		mark(r, i); /* a system message: where the turns it sits between meet */
 	}
 	if (!r->gen)
 		return;
@@ -531,6 +551,7 @@ static void render_glm45(struct render *r)
 				put_trim(r->out, c);
 			}
 		}
+		mark(r, i);
 	}
 	if (r->gen)
 		buf_puts(r->out, nothink ? "<|assistant|>\n<think></think>" : "<|assistant|>");
@@ -547,8 +568,10 @@ static void render_kimi(struct render *r)
 	};
 	if (r->n && r->roles[0] != ROLE_SYSTEM)
 		buf_puts(r->out, "<|im_system|>system<|im_middle|>You are a helpful assistant<|im_end|>");
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		buf_printf(r->out, "%s%s<|im_end|>", tag[r->roles[i]], r->msgs[i].content);
+		mark(r, i);
+	}
 	if (r->gen)
 		buf_puts(r->out, tag[ROLE_ASSISTANT]);
 }
@@ -596,6 +619,7 @@ static void render_gpt_oss(struct render *r)
 		if (*r->msgs[0].content)
 			buf_printf(r->out, "<|start|>developer<|message|># Instructions\n\n%s\n\n<|end|>",
 				   r->msgs[0].content);
+		mark(r, 0);
 		i = 1;
 	}
 	for (; i < r->n; i++) {
@@ -606,6 +630,7 @@ static void render_gpt_oss(struct render *r)
 			put_harmony_final(r->out, r->msgs[i].content);
 			buf_puts(r->out, i == r->n - 1 && !r->gen ? "<|return|>" : "<|end|>");
 		}
+		mark(r, i);
 	}
 	if (r->gen)
 		buf_puts(r->out, "<|start|>assistant");
@@ -614,6 +639,13 @@ static void render_gpt_oss(struct render *r)
 int template_render(enum tmpl_family f, const struct chat_msg *msgs, size_t n,
 		    bool add_generation_prompt, const struct tmpl_opts *opts,
 		    struct buf *out, char *err, size_t errlen)
+{
+	return template_render_ends(f, msgs, n, add_generation_prompt, opts, out, NULL, err, errlen);
+}
+
+int template_render_ends(enum tmpl_family f, const struct chat_msg *msgs, size_t n,
+			 bool add_generation_prompt, const struct tmpl_opts *opts,
+			 struct buf *out, size_t *ends, char *err, size_t errlen)
 {
 	static const struct tmpl_opts defaults;
 	if ((int)f <= TMPL_UNKNOWN || f >= TMPL_FAMILY_COUNT) {
@@ -644,7 +676,9 @@ int template_render(enum tmpl_family f, const struct chat_msg *msgs, size_t n,
 			return -1;
 		}
 	}
-	struct render r = {f, msgs, n, add_generation_prompt, opts ? opts : &defaults, out, roles};
+	struct render r = {f, msgs, n, add_generation_prompt, opts ? opts : &defaults, out, roles, ends, out->len};
+	for (size_t i = 0; ends && i < n; i++)
+		ends[i] = 0;
 	buf_reserve(out, 64); /* an empty rendering is still a NUL-terminated string */
 	switch (f) {
 	case TMPL_CHATML: render_chatml(&r); break;

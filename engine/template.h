@@ -100,6 +100,14 @@ int template_render(enum tmpl_family f, const struct chat_msg *msgs, size_t n,
 		    bool add_generation_prompt, const struct tmpl_opts *opts,
 		    struct buf *out, char *err, size_t errlen);
 
+/* The same, and ends[i] (n of them, caller's) the bytes of out's new text
+ * up to the end of message i's rendering: one pass gives every turn's
+ * place in the prompt (a message the template leaves out, or moves to the
+ * front, ends where the one before it ends or earlier). */
+int template_render_ends(enum tmpl_family f, const struct chat_msg *msgs, size_t n,
+			 bool add_generation_prompt, const struct tmpl_opts *opts,
+			 struct buf *out, size_t *ends, char *err, size_t errlen);
+
 /* The family for a model: override (a --chat-template name) if not NULL,
  * else detected from tokenizer.chat_template. If opts is not NULL and
  * opts->default_system is NULL, it is set from the template text.

@@ -7,7 +7,8 @@
 #   - a prompt that extends the cached one evaluates only the extension;
 #     extended by the first run's own output, the greedy continuation is
 #     the first run's;
-#   - a corrupt, truncated or foreign cache file is refused with a message,
+#   - a corrupt, truncated or foreign cache file (also one from a model with
+#     the same metadata but other weights) is refused with a message,
 #     the whole prompt is evaluated and the run succeeds with the same output;
 #   - a cache that cannot be written is reported and the run fails.
 # Environment: HEFT_ENGINE, HEFT_TESTDATA, HEFT_FIXTURES, top_srcdir, top_builddir.
@@ -115,6 +116,25 @@ run foreign "$other" --tokens "$ids" -n 8 --prompt-cache "$cache"
 expect_ok foreign
 expect_msg foreign "another model"
 expect_prefill foreign 48
+
+# The same metadata, other weights (two synth models that differ only in
+# their seed): refused in one line, the prompt evaluated.
+synth() { "$engine" synth -q --arch qwen3moe --embd 64 --layers 2 --heads 2 --kv-heads 1 --ff 128 \
+	--experts 4 --experts-used 2 --expert-ff 64 --ctx 256 --seed "$1" -o "$2" 2>"$tmp/synth.err" ||
+	fail "synth --seed $1: $(cat "$tmp/synth.err")"; }
+synth 1 "$tmp/seed1.gguf"
+synth 2 "$tmp/seed2.gguf"
+cache=$tmp/seed.cache
+run seed1 "$tmp/seed1.gguf" --tokens "$ids" -n 4 --prompt-cache "$cache"
+expect_ok seed1
+run seed1-again "$tmp/seed1.gguf" --tokens "$ids" -n 4 --prompt-cache "$cache"
+expect_prefill seed1-again 1
+run seed2 "$tmp/seed2.gguf" --tokens "$ids" -n 4 --prompt-cache "$cache"
+expect_ok seed2
+expect_msg seed2 "the same metadata, other weights"
+expect_prefill seed2 48
+[ "$(grep -c "prompt cache" "$tmp/seed2.err")" -eq 1 ] || fail "seed2: not one line: $(cat "$tmp/seed2.err")"
+cache=$tmp/ids.cache
 
 run unwritable "$moe" --tokens "$ids" -n 8 --prompt-cache "$tmp/no/such/dir/cache"
 [ "$rc" -ne 0 ] || fail "unwritable: exit status 0"
