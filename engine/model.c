@@ -470,9 +470,12 @@ static void read_hparams(struct loader *L)
 	if (L->failed)
 		return;
 
-	if (hp->head_dim_k <= 0 || hp->head_dim_v <= 0 || hp->n_rot <= 0 || hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
-		fail(L, "%s: head dimensions (key %d, value %d, rotary %d) are inconsistent", m->arch_name,
-		     hp->head_dim_k, hp->head_dim_v, hp->n_rot);
+	if (hp->head_dim_k <= 0 || hp->head_dim_v <= 0)
+		fail(L, "%s = %d: more heads than %s = %d has dimensions", akey(L, "attention.head_count"), hp->n_head,
+		     akey(L, "embedding_length"), hp->n_embd);
+	else if (hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
+		fail(L, "%s = %d: must be even and at most the key head dimension %d", akey(L, "rope.dimension_count"),
+		     hp->n_rot, hp->head_dim_k);
 	if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
 		fail(L, "%s: rms epsilon and rope.freq_base must be positive", m->arch_name);
 	if (arch_has(m->arch, AF_MOE) && hp->n_expert == 0)

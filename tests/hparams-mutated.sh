@@ -4,7 +4,7 @@
 # model per architecture family, set in turn to 0, -1, 2^31-1, 2^32-1, the
 # type's largest value, inf and NaN, through `heft-engine eval`. Each must
 # end in exit 0, or exit 2 with one error line naming the file (and, for an
-# <arch>.* key set to anything but 0, the key) - never a crash, another exit
+# <arch>.* key set to anything but 0, saying "KEY = VALUE") - never a crash, another exit
 # status, a hang, or (in a sanitizer build) a sanitizer report.
 # Fixtures are used when present, else synth makes the family's model.
 set -u
@@ -61,8 +61,8 @@ for fam in llama:llama-Q4_0 qwen3:qwen3-Q4_K_M qwen3moe:qwen3moe-Q4_K_M mixtral:
 				refused=$((refused + 1))
 				if [ "$(wc -l <"$tmp/msg")" -ne 1 ] || ! grep -qF "$tmp/m.gguf" "$tmp/msg"; then
 					bad "$src" "$key" "$val" "exit 2 without one line naming the file"
-				elif [ "$val" != 0 ] && [ "${key#"$arch".}" != "$key" ] && ! grep -qF "$key" "$tmp/msg"; then
-					bad "$src" "$key" "$val" "exit 2 without naming the key"
+				elif [ "$val" != 0 ] && [ "${key#"$arch".}" != "$key" ] && ! grep -qF -e "$key = " -e "$key[" "$tmp/msg"; then
+					bad "$src" "$key" "$val" "exit 2 without 'KEY = VALUE'"
 				fi
 				;;
 			*) bad "$src" "$key" "$val" "exit status $st" ;;
