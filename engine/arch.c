@@ -129,6 +129,64 @@ static const struct arch builtin[] = {
 	       EXPERTS(TP_ACCEPTED, TP_ACCEPTED, TP_ACCEPTED)}},
 };
 
+/* Dimensions up to 2^20, head and expert counts up to 2^16, layers up to
+ * 2^14, positions up to 2^28: a million-wide embedding or a 268M-token
+ * context is no model anyone ships, and 2^20 * 2^16 * 2^20 still fits. */
+#define DIM (1 << 20)
+#define COUNT (1 << 16)
+#define LAYERS (1 << 14)
+#define POSITIONS (1 << 28)
+
+static const struct hkey hkeys[] = {
+	{"vocab_size", HK_INT, 1, 1 << 27, false},
+	{"context_length", HK_INT, 0, POSITIONS, false},
+	{"embedding_length", HK_INT, 1, DIM, false},
+	{"block_count", HK_INT, 1, LAYERS, false},
+	{"nextn_predict_layers", HK_INT, 0, LAYERS, false},
+	{"feed_forward_length", HK_INT, 0, DIM, false},
+	{"expert_feed_forward_length", HK_INT, 0, DIM, false},
+	{"expert_count", HK_INT, 0, COUNT, false},
+	{"expert_used_count", HK_INT, 0, COUNT, false},
+	{"expert_shared_count", HK_INT, 0, COUNT, false},
+	{"expert_group_count", HK_INT, 0, COUNT, false},
+	{"expert_group_used_count", HK_INT, 0, COUNT, false},
+	{"expert_gating_func", HK_INT, 0, 3, false},
+	{"expert_weights_scale", HK_FLOAT, 0, 1e6, true},
+	{"leading_dense_block_count", HK_INT, 0, LAYERS, false},
+	{"attention.head_count", HK_INT, 1, COUNT, false},
+	{"attention.head_count_kv", HK_INT, 1, COUNT, false},
+	{"attention.key_length", HK_INT, 1, DIM, false},
+	{"attention.value_length", HK_INT, 1, DIM, false},
+	{"attention.key_length_mla", HK_INT, 0, DIM, false},
+	{"attention.value_length_mla", HK_INT, 0, DIM, false},
+	{"attention.q_lora_rank", HK_INT, 0, DIM, false},
+	{"attention.kv_lora_rank", HK_INT, 0, DIM, false}, /* glm4moe files carry 0 */
+	{"attention.sliding_window", HK_INT, 1, POSITIONS, false},
+	{"attention.layer_norm_rms_epsilon", HK_FLOAT, 0, 1, true},
+	{"rope.dimension_count", HK_INT, 1, DIM, false},
+	{"rope.freq_base", HK_FLOAT, 0, 1e12, true},
+	{"rope.scaling.factor", HK_FLOAT, 0, 1e6, false}, /* 0: none */
+	{"rope.scale_linear", HK_FLOAT, 0, 1e6, false},
+	{"rope.scaling.attn_factor", HK_FLOAT, 0, 1e3, true},
+	{"rope.scaling.original_context_length", HK_INT, 1, POSITIONS, false},
+	{"rope.scaling.yarn_beta_fast", HK_FLOAT, 0, 1e4, true},
+	{"rope.scaling.yarn_beta_slow", HK_FLOAT, 0, 1e4, true},
+	{"rope.scaling.yarn_log_multiplier", HK_FLOAT, 0, 100, false},
+};
+
+const struct hkey *arch_hkey_at(size_t i)
+{
+	return i < ARRAY_LEN(hkeys) ? &hkeys[i] : NULL;
+}
+
+const struct hkey *arch_hkey(const char *suffix)
+{
+	for (size_t i = 0; i < ARRAY_LEN(hkeys); i++)
+		if (!strcmp(hkeys[i].suffix, suffix))
+			return &hkeys[i];
+	return NULL;
+}
+
 #define MAX_REGISTERED 8
 static const struct arch *registered[MAX_REGISTERED];
 static int n_registered;

@@ -95,6 +95,25 @@ struct arch {
 	struct arch_tensor t[T_COUNT];
 };
 
+/* A hyperparameter the loader reads, "<arch>.<suffix>", and the range a
+ * value must lie in before anything is allocated or computed from it. The
+ * bounds are far beyond any real model and small enough that products of
+ * a few of them fit an int64_t; model.c checks each key present in a file
+ * against its row (and the keys against the tensors' shapes) in one pass
+ * before reading them, and reads no key that has no row. */
+enum hkey_type { HK_INT, HK_FLOAT };
+
+struct hkey {
+	const char *suffix;
+	enum hkey_type type;
+	double min, max; /* inclusive; floats must also be finite */
+	bool min_open;   /* the minimum itself is refused (epsilons, bases) */
+};
+
+/* The row of "<arch>.<suffix>", or NULL; arch_hkey_at(i) for i = 0.. until NULL. */
+const struct hkey *arch_hkey(const char *suffix);
+const struct hkey *arch_hkey_at(size_t i);
+
 /* The row whose --arch name (arch_find) or general.architecture
  * (arch_find_gguf) is name; NULL if none. Registered rows come after the
  * built-in ones. */

@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ static const char *akey(struct loader *L, const char *suffix)
  * head counts); those are accepted when all layers agree. */
 static int64_t get_int(struct loader *L, const char *suffix, int64_t def, bool required)
 {
+	if (!arch_hkey(suffix))
+		die("model.c: key %s has no range in arch.c's hkeys[]", suffix);
 	const char *key = akey(L, suffix);
 	const struct gguf_value *v = gguf_get(L->m->g, key);
 	if (!v) {
@@ -85,6 +88,8 @@ static int64_t get_int(struct loader *L, const char *suffix, int64_t def, bool r
 
 static double get_float(struct loader *L, const char *suffix, double def, bool required)
 {
+	if (!arch_hkey(suffix))
+		die("model.c: key %s has no range in arch.c's hkeys[]", suffix);
 	const char *key = akey(L, suffix);
 	double d;
 	if (gguf_get_f64(L->m->g, key, &d))
@@ -94,6 +99,156 @@ static double get_float(struct loader *L, const char *suffix, double def, bool r
 	else if (required)
 		fail(L, "missing metadata key %s", key);
 	return def;
+}
+
+/* Element i of an integer value (a scalar, or a per-layer array); false
+ * if it is not an integer. */
+static bool int_elem(const struct gguf_value *v, uint64_t i, int64_t *out, bool *too_big)
+{
+	enum gguf_vtype t = v->type == GGUF_ARRAY ? v->arr.type : v->type;
+	const void *a = v->type == GGUF_ARRAY ? v->arr.data : NULL;
+	uint64_t u;
+	*too_big = false;
+	switch (t) {
+	case GGUF_UINT8: u = a ? ((const uint8_t *)a)[i] : v->u64; break;
+	case GGUF_UINT16: u = a ? ((const uint16_t *)a)[i] : v->u64; break;
+	case GGUF_UINT32: u = a ? ((const uint32_t *)a)[i] : v->u64; break;
+	case GGUF_UINT64: u = a ? ((const uint64_t *)a)[i] : v->u64; break;
+	case GGUF_INT8: *out = a ? ((const int8_t *)a)[i] : v->i64; return true;
+	case GGUF_INT16: *out = a ? ((const int16_t *)a)[i] : v->i64; return true;
+	case GGUF_INT32: *out = a ? ((const int32_t *)a)[i] : v->i64; return true;
+	case GGUF_INT64: *out = a ? ((const int64_t *)a)[i] : v->i64; return true;
+	default: return false;
+	}
+	*too_big = u > INT64_MAX;
+	*out = *too_big ? INT64_MAX : (int64_t)u;
+	return true;
+}
+
+static void check_int_key(struct loader *L, const struct hkey *k, const char *key, const struct gguf_value *v)
+{
+	uint64_t n = v->type == GGUF_ARRAY ? v->arr.n : 1;
+	int64_t x;
+	bool too_big;
+	if (v->type == GGUF_ARRAY && n == 0) {
+		fail(L, "%s is an empty array, expected an integer", key);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		if (!int_elem(v, i, &x, &too_big)) {
+			fail(L, "%s has type %s, expected an integer", key,
+			     gguf_vtype_name(v->type == GGUF_ARRAY ? v->arr.type : v->type));
+			return;
+		}
+		if (too_big || x < (int64_t)k->min || x > (int64_t)k->max) {
+			char at[32] = "";
+			if (v->type == GGUF_ARRAY)
+				snprintf(at, sizeof at, "[%llu]", (unsigned long long)i);
+			/* only a UINT64 exceeds INT64_MAX */
+			uint64_t u = v->type == GGUF_ARRAY ? ((const uint64_t *)v->arr.data)[i] : v->u64;
+			char val[32];
+			if (too_big)
+				snprintf(val, sizeof val, "%llu", (unsigned long long)u);
+			else
+				snprintf(val, sizeof val, "%lld", (long long)x);
+			fail(L, "%s%s = %s: must be in %lld..%lld", key, at, val, (long long)k->min, (long long)k->max);
+			return;
+		}
+	}
+}
+
+static void check_float_key(struct loader *L, const struct hkey *k, const char *key, const struct gguf_value *v)
+{
+	double d;
+	if (v->type == GGUF_FLOAT32 || v->type == GGUF_FLOAT64) {
+		d = v->f64;
+	} else {
+		int64_t x;
+		bool too_big;
+		if (v->type == GGUF_ARRAY || !int_elem(v, 0, &x, &too_big)) {
+			fail(L, "%s has type %s, expected a number", key, gguf_vtype_name(v->type));
+			return;
+		}
+		d = too_big ? (double)v->u64 : (double)x;
+	}
+	if (!isfinite(d) || d < k->min || d > k->max || (k->min_open && d == k->min))
+		fail(L, "%s = %g: must be a number in %s%g, %g]", key, d, k->min_open ? "(" : "[", k->min, k->max);
+}
+
+/* Every hyperparameter in the file against its range, before any is used. */
+static void check_keys(struct loader *L)
+{
+	const struct hkey *k;
+	for (size_t i = 0; (k = arch_hkey_at(i)) && !L->failed; i++) {
+		const char *key = akey(L, k->suffix);
+		const struct gguf_value *v = gguf_get(L->m->g, key);
+		if (!v)
+			continue;
+		if (k->type == HK_INT)
+			check_int_key(L, k, key, v);
+		else
+			check_float_key(L, k, key, v);
+	}
+}
+
+/* The first tensor with role r in any layer, or NULL. */
+static const struct gguf_tensor *first_of_role(struct loader *L, enum trole r)
+{
+	const struct gguf *g = L->m->g;
+	if (!arch_tensor_present(L->m->arch, r))
+		return NULL;
+	for (size_t i = 0; i < g->n_tensors; i++)
+		if (arch_tensor_role(L->m->arch, g->tensors[i].name) == (int)r)
+			return &g->tensors[i];
+	return NULL;
+}
+
+/* Layers the file has tensors for: one past the highest N in "blk.N.". */
+static int64_t blocks_in_file(const struct gguf *g)
+{
+	int64_t n = 0;
+	for (size_t i = 0; i < g->n_tensors; i++) {
+		const char *p = g->tensors[i].name;
+		if (strncmp(p, "blk.", 4))
+			continue;
+		int64_t il = 0;
+		for (p += 4; *p >= '0' && *p <= '9' && il <= LLONG_MAX / 10 - 10; p++)
+			il = il * 10 + (*p - '0');
+		if (*p == '.')
+			n = MAX(n, il + 1);
+	}
+	return n;
+}
+
+/* A key that sizes a tensor dimension against that dimension, where the
+ * key and the tensor are both present (absent ones are reported later). */
+static void check_dim(struct loader *L, const char *suffix, const struct gguf_tensor *t, int dim)
+{
+	int64_t v = get_int(L, suffix, -1, false);
+	if (L->failed || v < 0 || !t || (uint64_t)v == t->ne[dim])
+		return;
+	fail(L, "%s = %lld: tensor %s has %llu", akey(L, suffix), (long long)v, t->name,
+	     (unsigned long long)t->ne[dim]);
+}
+
+/* The keys that size allocations against what the tensors' shapes say. */
+static void check_shapes(struct loader *L)
+{
+	struct model *m = L->m;
+	int64_t blocks = get_int(L, "block_count", -1, false), have = blocks_in_file(m->g);
+	if (!L->failed && blocks > have)
+		fail(L, "%s = %lld: the file has tensors for %lld blocks", akey(L, "block_count"), (long long)blocks,
+		     (long long)have);
+	const struct gguf_tensor *embd = gguf_find_tensor(m->g, m->arch->t[T_TOKEN_EMBD].name);
+	check_dim(L, "embedding_length", embd, 0);
+	check_dim(L, "vocab_size", embd, 1);
+	if (get_int(L, "expert_count", 0, false) > 0)
+		check_dim(L, "expert_count", first_of_role(L, T_GATE_EXPS), 2);
+	if (arch_has(m->arch, AF_MLA)) {
+		check_dim(L, "attention.kv_lora_rank", first_of_role(L, T_MLA_KV_A_NORM), 0);
+		if (get_int(L, "attention.q_lora_rank", 0, false) > 0)
+			check_dim(L, "attention.q_lora_rank", first_of_role(L, T_MLA_Q_A_NORM), 0);
+	}
 }
 
 /* Keys some converters write whose effect heft does not implement: refuse
@@ -261,6 +416,10 @@ static void read_hparams(struct loader *L)
 {
 	struct model *m = L->m;
 	struct hparams *hp = &m->hp;
+	check_keys(L);
+	check_shapes(L);
+	if (L->failed)
+		return;
 	hp->n_embd = (int)get_int(L, "embedding_length", 0, true);
 	hp->n_layer = (int)get_int(L, "block_count", 0, true);
 	hp->n_ctx_train = (int)get_int(L, "context_length", 0, false);
@@ -290,6 +449,8 @@ static void read_hparams(struct loader *L)
 	hp->n_ff = (int)get_int(L, "feed_forward_length", 0, false);
 	hp->n_expert = (int)get_int(L, "expert_count", 0, false);
 	hp->n_expert_used = (int)get_int(L, "expert_used_count", 0, false);
+	if (hp->n_expert == 0) /* dense: llama.cpp ignores the key, and so does the plan */
+		hp->n_expert_used = 0;
 	hp->n_ff_exp = (int)get_int(L, "expert_feed_forward_length", 0, false);
 	hp->rms_eps = (float)get_float(L, "attention.layer_norm_rms_epsilon", 0.0, true);
 	hp->n_rot = (int)get_int(L, "rope.dimension_count", hp->head_dim_k, false);
@@ -309,9 +470,12 @@ static void read_hparams(struct loader *L)
 	if (L->failed)
 		return;
 
-	if (hp->head_dim_k <= 0 || hp->head_dim_v <= 0 || hp->n_rot <= 0 || hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
-		fail(L, "%s: head dimensions (key %d, value %d, rotary %d) are inconsistent", m->arch_name,
-		     hp->head_dim_k, hp->head_dim_v, hp->n_rot);
+	if (hp->head_dim_k <= 0 || hp->head_dim_v <= 0)
+		fail(L, "%s = %d: more heads than %s = %d has dimensions", akey(L, "attention.head_count"), hp->n_head,
+		     akey(L, "embedding_length"), hp->n_embd);
+	else if (hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
+		fail(L, "%s = %d: must be even and at most the key head dimension %d", akey(L, "rope.dimension_count"),
+		     hp->n_rot, hp->head_dim_k);
 	if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
 		fail(L, "%s: rms epsilon and rope.freq_base must be positive", m->arch_name);
 	if (arch_has(m->arch, AF_MOE) && hp->n_expert == 0)
