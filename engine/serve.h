@@ -11,7 +11,7 @@
 struct serve_opts {
 	struct model_opts mo;
 	struct sampler_params sp;
-	struct msg_options base;   /* request defaults ("n_predict"), owned by serve_run */
+	struct msg_options base;   /* request defaults ("n_predict"), owned by the service */
 	const char *tmpl_override; /* a template name template_by_name knows */
 	double stats_every;        /* seconds between stats events; 0: on request */
 	int n_keep;                /* session_config.n_keep */

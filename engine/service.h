@@ -1,0 +1,78 @@
+/* service.h - the engine as a service, whatever carries it: heft-protocol
+ * requests (struct msg) in, events (struct msg) out through a callback; one
+ * model, one generation at a time (service.c). The transports: JSON Lines
+ * on stdin/stdout (serve.c) and HTTP (http.c).
+ *
+ * A transport either hands requests straight in (service_handle, from the
+ * thread that runs the model) or queues jobs from any thread
+ * (service_submit) for service_run_jobs to take one by one. No handler
+ * writes anywhere itself: every event goes to the emit callback of the
+ * request's transport. */
+#ifndef HEFT_SERVICE_H
+#define HEFT_SERVICE_H
+
+#include "protocol.h"
+#include "serve.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct service;
+
+/* One event; droppable ones (periodic stats, progress) may be skipped by a
+ * transport that is behind. ev == NULL: the request is over, no event of
+ * it follows. */
+typedef void (*service_emit_fn)(const struct msg *ev, bool droppable, void *ud);
+/* Called between two tokens or prompt batches of a generation, on the
+ * model's thread: the transport may hand in requests (cancel, stats, quit
+ * are served; the others are answered "busy"). */
+typedef void (*service_look_fn)(void *ud);
+
+/* A queued request. The transport owns it; it must stay alive until its
+ * emit got NULL, or service_withdraw took it back. */
+struct service_job {
+	struct msg req;          /* MSG_CHAT or MSG_COMPLETE; the transport's */
+	service_emit_fn emit;
+	void *ud;
+	atomic_bool cancel;      /* set by service_withdraw; seen within a token or batch */
+	struct service_job *next;
+	double t_queued;
+};
+
+struct service *service_new(const struct serve_opts *o, service_emit_fn emit, service_look_fn look, void *ud);
+void service_free(struct service *sv);
+
+/* Load a model (replacing the current one), as a "load" request without
+ * options would. */
+void service_load(struct service *sv, const char *path);
+/* Serve one request, on the model's thread. */
+void service_handle(struct service *sv, const struct msg *req);
+/* Stop the running generation (the transport's peer is gone). */
+void service_cancel(struct service *sv);
+/* Whether a "quit" (or a failed hello) asked the engine to end; *code: the
+ * exit status. */
+bool service_quitting(const struct service *sv, int *code);
+void service_quit(struct service *sv);
+
+/* Queue a job: its position (0: next), or -1 when the queue holds qmax
+ * jobs already. Any thread. */
+int service_submit(struct service *sv, struct service_job *j, int qmax);
+/* The client of j is gone: take it out of the queue (true: it never ran,
+ * emit is not called), or cancel it where it runs (false: emit gets NULL
+ * when it ends). Any thread. */
+bool service_withdraw(struct service *sv, struct service_job *j);
+/* Run queued jobs until service_quit; on the model's thread. */
+void service_run_jobs(struct service *sv);
+
+/* What /metrics and /health show, read from any thread. */
+struct service_status {
+	bool loading, loaded, busy;
+	int queued;
+	char model[256];        /* path of the loaded model, "" */
+	int n_ctx;
+	uint64_t requests, cancelled, prompt_tokens, cached_tokens, gen_tokens;
+	struct msg_numbers stats; /* the last stats event's numbers (owned by the caller) */
+};
+void service_status(struct service *sv, struct service_status *st);
+
+#endif
