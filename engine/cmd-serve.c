@@ -9,20 +9,34 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char serve_usage[] =
 	"usage: heft-engine serve [MODEL] [-t N] [--ctx N] [--keep N] [-n N] [--chat-template NAME]\n"
-	"                         [--stats-interval MS] [loading flags] [sampler flags]\n"
-	"Reads heft-protocol(5) requests on stdin, writes events on stdout.\n"
+	"                         [--stats-interval MS] [--http [HOST:]PORT [HTTP flags]] [loading flags]\n"
+	"                         [sampler flags]\n"
+	"Reads heft-protocol(5) requests on stdin, writes events on stdout; with --http, serves the\n"
+	"OpenAI and ollama APIs over HTTP instead.\n"
 	"  -t, --threads N        compute threads (default: one per core)\n"
-	"  -n, --n-predict N      most tokens per reply (default -1: no limit)\n"
+	"  -n, --n-predict N      most tokens per reply (default -1: no limit; with --http 2048)\n"
 	"  -c, --ctx N            context length (default: the model's, at most 4096)\n"
 	"  --keep N               when the context is full, keep the turns that begin in the first N\n"
 	"                         tokens (-1, the default: the system prompt; 0: nothing)\n"
 	"  --chat-template NAME   use this template instead of the model's\n"
-	"  --stats-interval MS    stats events during a generation (default 250; 0: on request only)\n";
+	"  --stats-interval MS    stats events during a generation (default 250; 0: on request only)\n"
+	"HTTP flags:\n"
+	"  --http [HOST:]PORT     listen there (HOST defaults to 127.0.0.1; PORT 0: any free port,\n"
+	"                         said on stderr)\n"
+	"  --api-key KEY          require it (Authorization: Bearer KEY or X-Api-Key: KEY); needed\n"
+	"                         for any address that is not loopback\n"
+	"  --api-key-file FILE    the same, read from FILE's first line\n"
+	"  --queue N              requests waiting at most (default 8; more are answered 429)\n"
+	"  --sse-ping SECONDS     ping a silent stream this often (default 10; 0: never)\n"
+	"  --max-body BYTES       largest request body (default 8 MiB; larger: 413)\n";
 
-enum { O_KEEP = CMD_LONG, O_STATS_INTERVAL, O_TEMPLATE };
+enum { O_KEEP = CMD_LONG, O_STATS_INTERVAL, O_TEMPLATE, O_HTTP, O_API_KEY, O_API_KEY_FILE, O_QUEUE, O_SSE_PING,
+       O_MAX_BODY };
 
 static const struct cmd_opt serve_opts[] = {
 	{"help", 'h', no_argument, 'h'},
@@ -30,8 +44,38 @@ static const struct cmd_opt serve_opts[] = {
 	{"keep", 0, required_argument, O_KEEP},
 	{"stats-interval", 0, required_argument, O_STATS_INTERVAL},
 	{"chat-template", 0, required_argument, O_TEMPLATE},
+	{"http", 0, required_argument, O_HTTP},
+	{"api-key", 0, required_argument, O_API_KEY},
+	{"api-key-file", 0, required_argument, O_API_KEY_FILE},
+	{"queue", 0, required_argument, O_QUEUE},
+	{"sse-ping", 0, required_argument, O_SSE_PING},
+	{"max-body", 0, required_argument, O_MAX_BODY},
 	{NULL, 0, 0, 0},
 };
+
+/* --api-key-file: the key is the file's first line. */
+static bool read_key(const char *path, struct serve_opts *o)
+{
+	static char key[512];
+	size_t len;
+	char *text = read_file(path, &len, 1 << 16);
+	if (!text) {
+		warn_errno("serve: --api-key-file %s", path);
+		return false;
+	}
+	size_t n = strcspn(text, "\r\n");
+	if (n == 0 || n >= sizeof key) {
+		warnx_("serve: --api-key-file %s: the first line must hold the key (1 to %zu bytes)", path,
+		       sizeof key - 1);
+		free(text);
+		return false;
+	}
+	memcpy(key, text, n);
+	key[n] = 0;
+	free(text);
+	o->api_key = key;
+	return true;
+}
 
 /* One of serve's own options: 0 to go on, else the exit status (-1: --help). */
 static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
@@ -65,13 +109,32 @@ static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
 		}
 		o->tmpl_override = p->arg;
 		return 0;
+	case O_HTTP: o->http = p->arg; return 0;
+	case O_API_KEY: o->api_key = p->arg; return 0;
+	case O_API_KEY_FILE: return read_key(p->arg, o) ? 0 : 2;
+	case O_QUEUE:
+		if (!cmd_num(p, 0, 100000, &x))
+			return 2;
+		o->queue = (int)x;
+		return 0;
+	case O_SSE_PING:
+		if (!cmd_num(p, 0, 3600, &x))
+			return 2;
+		o->sse_ping = (double)x;
+		return 0;
+	case O_MAX_BODY:
+		if (!cmd_num(p, 1, INT32_MAX, &x))
+			return 2;
+		o->max_body = (size_t)x;
+		return 0;
 	}
 	return 2; /* CMD_BAD, reported */
 }
 
 int cmd_serve(int argc, char **argv)
 {
-	struct serve_opts o = {.sp = sampler_params_default(), .stats_every = 0.25};
+	struct serve_opts o = {.sp = sampler_params_default(), .stats_every = 0.25, .queue = 8, .sse_ping = 10,
+			       .max_body = (size_t)8 << 20};
 	struct cmd_parser p = {.opts = serve_opts, .usage = serve_usage, .mo = &o.mo, .sp = &o.sp};
 	int c, rc;
 	bool bad;
@@ -81,5 +144,10 @@ int cmd_serve(int argc, char **argv)
 			return rc < 0 ? 0 : rc;
 		}
 	const char *model = cmd_operand(&p, argc, argv, &bad);
+	/* over HTTP a reply has an end unless the client asks otherwise */
+	if (o.http && !(o.base.present & MSG_OPT_BIT(OPT_N_PREDICT))) {
+		o.base.n_predict = 2048;
+		o.base.present |= MSG_OPT_BIT(OPT_N_PREDICT);
+	}
 	return bad ? 2 : serve_run(&o, model);
 }

@@ -236,6 +236,8 @@ static void look(void *ud)
 
 int serve_run(const struct serve_opts *o, const char *model)
 {
+	if (o->http)
+		return http_run(o, model);
 	struct jsonl t = {0};
 	int code;
 	/* A front end that goes away must end us through EPIPE, cleanly. */

@@ -15,10 +15,18 @@ struct serve_opts {
 	const char *tmpl_override; /* a template name template_by_name knows */
 	double stats_every;        /* seconds between stats events; 0: on request */
 	int n_keep;                /* session_config.n_keep */
+	/* --http: the HTTP transport (http.c) instead of stdin and stdout */
+	const char *http;          /* [HOST:]PORT */
+	const char *api_key;       /* NULL: none (loopback only) */
+	int queue;                 /* requests waiting at most */
+	double sse_ping;           /* seconds of silence before a ping; 0: none */
+	size_t max_body;           /* bytes */
 };
 
 /* Serve until the input ends or "quit"; model (NULL: none) is loaded
  * first. Returns the exit status. */
 int serve_run(const struct serve_opts *o, const char *model);
+/* The same over HTTP (o->http set). */
+int http_run(const struct serve_opts *o, const char *model);
 
 #endif

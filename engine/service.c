@@ -112,6 +112,7 @@ struct service {
 	uint64_t requests, cancelled, prompt_tokens, cached_tokens, gen_tokens;
 	struct msg_numbers snap;
 	double snap_t;
+	long slow_ms; /* sleep per token and prompt batch (tests) */
 };
 
 
@@ -331,6 +332,8 @@ static void send_stats(struct service *sv, bool periodic)
  * client gone, and the numbers service_status shows. */
 static void look_around(struct service *sv)
 {
+	if (sv->slow_ms > 0) /* HEFT_SERVE_SLOW_MS: tests of a slow engine */
+		nanosleep(&(struct timespec){sv->slow_ms / 1000, (sv->slow_ms % 1000) * 1000000L}, NULL);
 	if (sv->look)
 		sv->look(sv->ud);
 	if (sv->job && atomic_load(&sv->job->cancel))
@@ -1038,6 +1041,8 @@ struct service *service_new(const struct serve_opts *o, service_emit_fn emit, se
 	sv->emit = emit;
 	sv->look = look;
 	sv->ud = ud;
+	const char *slow = getenv("HEFT_SERVE_SLOW_MS");
+	sv->slow_ms = slow ? MAX(0, MIN(atol(slow), 60000L)) : 0;
 	pthread_mutex_init(&sv->mu, NULL);
 	pthread_cond_init(&sv->cv, NULL);
 	return sv;
@@ -1149,6 +1154,29 @@ static struct service_job *next_job(struct service *sv)
 	return j;
 }
 
+/* Quitting: the jobs still queued end with an error. */
+static void drain_jobs(struct service *sv)
+{
+	for (;;) {
+		pthread_mutex_lock(&sv->mu);
+		struct service_job *j = sv->qhead;
+		if (j) {
+			sv->qhead = j->next;
+			sv->queued--;
+		} else {
+			sv->qtail = NULL;
+		}
+		pthread_mutex_unlock(&sv->mu);
+		if (!j)
+			return;
+		struct msg e;
+		msg_error_event_text(&e, MSG_E_INTERNAL, "the engine is shutting down");
+		j->emit(&e, false, j->ud);
+		msg_free(&e);
+		j->emit(NULL, false, j->ud);
+	}
+}
+
 void service_run_jobs(struct service *sv)
 {
 	struct service_job *j;
@@ -1161,6 +1189,7 @@ void service_run_jobs(struct service *sv)
 		snapshot(sv, NULL);
 		j->emit(NULL, false, j->ud); /* last: j may be freed by it */
 	}
+	drain_jobs(sv);
 }
 
 void service_status(struct service *sv, struct service_status *st)

@@ -1,0 +1,67 @@
+/* http-api.h - the wire formats of the OpenAI and ollama APIs (http-api.c):
+ * a request body into a heft-protocol request, the service's events into
+ * the bytes of a reply (SSE chunks, NDJSON lines, or one JSON object). No
+ * I/O: http.c moves the bytes. */
+#ifndef HEFT_HTTP_API_H
+#define HEFT_HTTP_API_H
+
+#include "protocol.h"
+#include "util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum api_kind {
+	API_OAI_CHAT,        /* POST /v1/chat/completions */
+	API_OAI_COMPLETION,  /* POST /v1/completions */
+	API_OLLAMA_CHAT,     /* POST /api/chat */
+	API_OLLAMA_GENERATE, /* POST /api/generate */
+};
+
+/* Where the reply's text goes while the model thinks. */
+enum api_think { THINK_START, THINK_IN, THINK_OUT };
+
+/* One reply being written. */
+struct api_reply {
+	enum api_kind kind;
+	bool stream, include_usage;
+	char id[48];
+	const char *model;    /* the name clients see; borrowed */
+	long long created;    /* seconds since the epoch */
+	enum api_think think;
+	struct buf pend;      /* text held back: maybe the start of a think tag */
+	bool role_sent;
+	struct buf content, reasoning; /* not streamed: the whole reply */
+	bool failed;          /* an error was written (streams) or is pending */
+	int status;           /* not streamed: the HTTP status of the end */
+	const char *err_type;
+	char *err_msg;
+	bool have_done;
+	struct msg_done done; /* message not kept */
+	double t0;            /* when the request came */
+};
+
+bool api_is_ollama(enum api_kind k);
+
+/* The body of a request of kind k into *req (MSG_CHAT or MSG_COMPLETE,
+ * msg_free after) and the reply's settings into *rp (kind set first).
+ * False with a message for a 400 in err. base: options every request
+ * starts from (-n's default). */
+bool api_parse(struct api_reply *rp, const char *body, size_t len, int64_t id, struct msg *req, char *err,
+	       size_t errlen);
+
+/* An event of the request: stream bytes appended to out, or the reply's
+ * state updated. */
+void api_event(struct api_reply *rp, const struct msg *ev, struct buf *out);
+/* The request is over: the stream's last bytes into out; or, not
+ * streamed, the whole body, returning its HTTP status. */
+int api_finish(struct api_reply *rp, struct buf *out);
+/* Something for a silent stream: an SSE comment, or an empty NDJSON piece. */
+void api_ping(struct api_reply *rp, struct buf *out);
+void api_reply_free(struct api_reply *rp);
+
+/* An error body: {"error":{"code","message","type"}}, or ollama's
+ * {"error":"..."}. */
+void api_error_body(struct buf *out, bool ollama, int status, const char *type, const char *message);
+
+#endif

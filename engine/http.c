@@ -1,0 +1,599 @@
+/* http.c - the HTTP transport of the service: `heft-engine serve --http
+ * [HOST:]PORT`, speaking the OpenAI and ollama APIs (http-api.c) through
+ * libmicrohttpd.
+ *
+ * The main thread loads the model and then runs queued jobs one at a time
+ * (service_run_jobs); libmicrohttpd gives each connection a thread, which
+ * may block. A request is answered from the start: /health says 503 while
+ * the model loads, and a generation is queued at once (a bounded FIFO, 429
+ * when full) with its headers sent right away when streamed, so no client
+ * sees silence while it waits. A silent stream gets a ping every
+ * --sse-ping seconds. Every waiting thread wakes at least once a second to
+ * see whether its client is still there; a client gone has its job taken
+ * out of the queue or cancelled between two tokens or prompt batches.
+ *
+ * Secure by default: loopback unless told otherwise, and no other address
+ * without an API key; bodies over --max-body are refused from their
+ * Content-Length, unread. */
+#include "serve.h"
+
+#include "http-api.h"
+#include "service.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Longest a waiting thread sleeps before it looks at its client again. */
+#define WAKE_S 1.0
+#define CONN_LIMIT 256
+
+struct http {
+	const struct serve_opts *o;
+	struct service *sv;
+	char name[256];           /* the model's name for clients */
+	atomic_llong next_id;
+	atomic_ullong rejected;   /* 429s */
+	atomic_bool load_failed;
+	long long started;
+};
+
+enum route { R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB };
+
+/* One request, from its first byte to its completion. */
+struct req {
+	struct http *h;
+	struct MHD_Connection *conn;
+	int fd;
+	enum route route;
+	struct buf body;
+	bool too_big, answered;
+	struct service_job job;
+	bool submitted;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;        /* emit: new bytes, or the end */
+	struct api_reply rp;      /* under mu */
+	struct buf out;           /* under mu: bytes not yet sent are out.p[sent..] */
+	size_t sent;
+	bool over, finished;
+	double last_write;
+};
+
+/* ---- replies ---------------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *type, const char *body, size_t n,
+			     const char *retry_after)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	if (retry_after) {
+		MHD_add_response_header(r, "Retry-After", retry_after);
+		MHD_add_response_header(r, "x-should-retry", "false");
+	}
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, int status, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	enum MHD_Result r = reply(c, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
+	free(s);
+	return r;
+}
+
+static enum MHD_Result reply_error(struct req *q, int status, const char *type, const char *msg,
+				   const char *retry_after)
+{
+	struct buf b = {0};
+	api_error_body(&b, q->route == R_JOB && api_is_ollama(q->rp.kind), status, type, msg);
+	enum MHD_Result r = reply(q->conn, status, "application/json", b.p, b.len, retry_after);
+	buf_free(&b);
+	return r;
+}
+
+/* ---- the service's side ----------------------------------------------------------------- */
+
+/* Events of one job, on the model's thread. */
+static void job_emit(const struct msg *ev, bool droppable, void *ud)
+{
+	struct req *q = ud;
+	pthread_mutex_lock(&q->mu);
+	if (ev)
+		api_event(&q->rp, ev, &q->out);
+	else
+		q->over = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu); /* after NULL, q may be gone */
+}
+
+/* Events of no job: the model's loading. */
+static void main_emit(const struct msg *ev, bool droppable, void *ud)
+{
+	struct http *h = ud;
+	if (ev && ev->type == MSG_ERROR) {
+		warnx_("serve: %s", ev->error.message);
+		atomic_store(&h->load_failed, true);
+	}
+}
+
+/* ---- the client's side ------------------------------------------------------------------ */
+
+/* Whether the client closed its end. */
+static bool client_gone(const struct req *q)
+{
+	struct pollfd p = {.fd = q->fd, .events = POLLRDHUP};
+	return q->fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Wait (mu held) for news or WAKE_S. */
+static void wait_news(struct req *q)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)WAKE_S;
+	pthread_cond_timedwait(&q->cv, &q->mu, &t);
+}
+
+/* The streamed body: events as they come, pings while silent. */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	struct req *q = cls;
+	double ping = q->h->o->sse_ping;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		if (q->over && !q->finished) {
+			api_finish(&q->rp, &q->out);
+			q->finished = true;
+		}
+		if (q->sent < q->out.len)
+			break;
+		if (q->finished) {
+			pthread_mutex_unlock(&q->mu);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (client_gone(q)) {
+			pthread_mutex_unlock(&q->mu);
+			service_withdraw(q->h->sv, &q->job);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		if (ping > 0 && now_sec() - q->last_write >= ping) {
+			api_ping(&q->rp, &q->out);
+			break;
+		}
+		wait_news(q);
+	}
+	size_t n = MIN(max, q->out.len - q->sent);
+	memcpy(dst, q->out.p + q->sent, n);
+	q->sent += n;
+	if (q->sent == q->out.len) {
+		buf_clear(&q->out);
+		q->sent = 0;
+	}
+	q->last_write = now_sec();
+	pthread_mutex_unlock(&q->mu);
+	return (ssize_t)n;
+}
+
+/* A job not streamed: wait for its end (or its client's), then answer. */
+static enum MHD_Result answer_whole(struct req *q)
+{
+	pthread_mutex_lock(&q->mu);
+	while (!q->over) {
+		if (client_gone(q)) {
+			pthread_mutex_unlock(&q->mu);
+			service_withdraw(q->h->sv, &q->job);
+			return MHD_NO; /* req_done waits for the end */
+		}
+		wait_news(q);
+	}
+	int status = api_finish(&q->rp, &q->out);
+	q->finished = true;
+	pthread_mutex_unlock(&q->mu);
+	return reply(q->conn, status, "application/json", q->out.p ? q->out.p : "", q->out.len, NULL);
+}
+
+static enum MHD_Result start_job(struct req *q, const char *url)
+{
+	struct http *h = q->h;
+	char err[512];
+	struct msg *req = &q->job.req;
+	q->rp.model = h->name;
+	q->rp.created = (long long)time(NULL);
+	q->rp.t0 = now_sec();
+	int64_t id = atomic_fetch_add(&h->next_id, 1);
+	snprintf(q->rp.id, sizeof q->rp.id, "%s-%lld", q->rp.kind == API_OAI_CHAT ? "chatcmpl" : "cmpl",
+		 (long long)id);
+	if (!api_parse(&q->rp, q->body.p ? q->body.p : "", q->body.len, id, req, err, sizeof err))
+		return reply_error(q, 400, "invalid_request_error", err, NULL);
+	q->job.emit = job_emit;
+	q->job.ud = q;
+	/* the client's wait is ours to bound: pings, and looks for its end */
+	MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	if (service_submit(h->sv, &q->job, h->o->queue) < 0) {
+		atomic_fetch_add(&h->rejected, 1);
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", 5);
+		return reply_error(q, 429, "unavailable_error", "the queue is full; retry later", ra);
+	}
+	q->submitted = true;
+	if (!q->rp.stream)
+		return answer_whole(q);
+	q->last_write = now_sec();
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, q, NULL);
+	if (!r)
+		return MHD_NO;
+	bool ollama = api_is_ollama(q->rp.kind);
+	MHD_add_response_header(r, "Content-Type", ollama ? "application/x-ndjson" : "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	(void)url;
+	return ret;
+}
+
+/* ---- the small endpoints ---------------------------------------------------------------- */
+
+static enum MHD_Result get_health(struct req *q)
+{
+	struct service_status st;
+	service_status(q->h->sv, &st);
+	msg_numbers_free(&st.stats);
+	if (st.loaded)
+		return reply_json(q->conn, 200, json_pack("{s:s}", "status", "ok"));
+	const char *why = atomic_load(&q->h->load_failed) ? "the model failed to load" : "Loading model";
+	return reply_json(q->conn, 503, json_pack("{s:{s:i, s:s, s:s}, s:s}", "error", "code", 503, "message", why,
+						  "type", "unavailable_error", "status",
+						  st.loading ? "loading" : "unavailable"));
+}
+
+static long long file_size(const char *path)
+{
+	struct stat s;
+	return path && stat(path, &s) == 0 ? (long long)s.st_size : 0;
+}
+
+static enum MHD_Result get_models(struct req *q)
+{
+	struct service_status st;
+	service_status(q->h->sv, &st);
+	msg_numbers_free(&st.stats);
+	const char *name = q->h->name;
+	json_t *o;
+	if (q->route == R_MODELS)
+		o = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:{s:i, s:b}}]}", "object", "list", "data", "id", name,
+			      "object", "model", "created", (json_int_t)q->h->started, "owned_by", "heft", "meta",
+			      "n_ctx", st.n_ctx, "loaded", st.loaded);
+	else if (q->route == R_TAGS || st.loaded)
+		o = json_pack("{s:[{s:s, s:s, s:I, s:s, s:i}]}", "models", "name", name, "model", name, "size",
+			      (json_int_t)file_size(st.loaded ? st.model : NULL), "digest", "", "context_length",
+			      st.n_ctx);
+	else
+		o = json_pack("{s:[]}", "models");
+	return reply_json(q->conn, 200, o);
+}
+
+static void metric(struct buf *b, const char *name, const char *type, const char *help, double v)
+{
+	buf_printf(b, "# HELP heft_%s %s\n# TYPE heft_%s %s\nheft_%s %.17g\n", name, help, name, type, name, v);
+}
+
+/* Prometheus text: the service's counters, then every number of the
+ * stats event under its own name. */
+static enum MHD_Result get_metrics(struct req *q)
+{
+	struct service_status st;
+	struct buf b = {0};
+	service_status(q->h->sv, &st);
+	metric(&b, "model_loaded", "gauge", "1 when the model is loaded", st.loaded);
+	metric(&b, "requests_processing", "gauge", "generations running (0 or 1)", st.busy);
+	metric(&b, "requests_queued", "gauge", "requests waiting in the queue", st.queued);
+	metric(&b, "queue_capacity", "gauge", "most requests the queue holds (--queue)", q->h->o->queue);
+	metric(&b, "requests_total", "counter", "generations finished", (double)st.requests);
+	metric(&b, "requests_cancelled_total", "counter", "generations cancelled", (double)st.cancelled);
+	metric(&b, "requests_rejected_total", "counter", "requests refused with 429", (double)atomic_load(&q->h->rejected));
+	metric(&b, "prompt_tokens_total", "counter", "prompt tokens of finished generations", (double)st.prompt_tokens);
+	metric(&b, "prompt_cached_tokens_total", "counter", "of them, reused from the KV cache", (double)st.cached_tokens);
+	metric(&b, "generated_tokens_total", "counter", "tokens generated", (double)st.gen_tokens);
+	for (size_t i = 0; i < st.stats.n; i++) {
+		const struct msg_stat *s = &st.stats.v[i];
+		if (!s->is_array && s->n == 1 && isfinite(s->v[0]))
+			buf_printf(&b, "# TYPE heft_%s gauge\nheft_%s %.17g\n", s->key, s->key, s->v[0]);
+	}
+	msg_numbers_free(&st.stats);
+	enum MHD_Result r = reply(q->conn, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, NULL);
+	buf_free(&b);
+	return r;
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+static const struct {
+	const char *method, *path;
+	enum route route;
+	int kind;    /* R_JOB: its enum api_kind */
+	bool open;   /* answered without the API key */
+} routes[] = {
+	{"GET", "/health", R_HEALTH, 0, true},
+	{"GET", "/v1/health", R_HEALTH, 0, true},
+	{"GET", "/v1/models", R_MODELS, 0, true},
+	{"GET", "/models", R_MODELS, 0, true},
+	{"GET", "/api/tags", R_TAGS, 0, false},
+	{"GET", "/api/ps", R_PS, 0, false},
+	{"GET", "/api/version", R_VERSION, 0, false},
+	{"GET", "/metrics", R_METRICS, 0, false},
+	{"POST", "/v1/chat/completions", R_JOB, API_OAI_CHAT, false},
+	{"POST", "/chat/completions", R_JOB, API_OAI_CHAT, false},
+	{"POST", "/v1/completions", R_JOB, API_OAI_COMPLETION, false},
+	{"POST", "/completions", R_JOB, API_OAI_COMPLETION, false},
+	{"POST", "/api/chat", R_JOB, API_OLLAMA_CHAT, false},
+	{"POST", "/api/generate", R_JOB, API_OLLAMA_GENERATE, false},
+};
+
+/* a equal to b, in a time that does not tell where they differ */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	unsigned char d = na != nb;
+	for (size_t i = 0; i < nb; i++)
+		d |= (unsigned char)(a[i < na ? i : 0] ^ b[i]);
+	return na > 0 && d == 0;
+}
+
+static bool authorized(struct req *q)
+{
+	const char *key = q->h->o->api_key;
+	if (!key)
+		return true;
+	const char *a = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
+	const char *x = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Api-Key");
+	if (a && !strncasecmp(a, "Bearer ", 7) && same_secret(a + 7, key))
+		return true;
+	return x && same_secret(x, key);
+}
+
+/* The first call of a request: route, key, declared size. */
+static enum MHD_Result begin(struct req *q, const char *url, const char *method)
+{
+	bool path_known = false;
+	q->answered = true; /* unless it goes on */
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+		if (strcmp(url, routes[i].path))
+			continue;
+		path_known = true;
+		if (strcmp(method, routes[i].method))
+			continue;
+		q->route = routes[i].route;
+		q->rp.kind = (enum api_kind)routes[i].kind;
+		if (!routes[i].open && !authorized(q))
+			return reply_error(q, 401, "authentication_error", "Invalid API Key", NULL);
+		break;
+	}
+	if (q->route == R_NONE)
+		return path_known ? reply_error(q, 405, "invalid_request_error", "method not allowed", NULL)
+				  : reply_error(q, 404, "not_found_error", "File Not Found", NULL);
+	const char *cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Length");
+	if (cl && strtoull(cl, NULL, 10) > q->h->o->max_body)
+		return reply_error(q, 413, "invalid_request_error", "the request body is larger than --max-body", NULL);
+	q->answered = false;
+	return MHD_YES;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct req *q = *con_cls;
+	if (!q) {
+		q = xcalloc(1, sizeof *q);
+		q->h = h;
+		q->conn = conn;
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		q->fd = ci ? ci->connect_fd : -1;
+		pthread_mutex_init(&q->mu, NULL);
+		pthread_cond_init(&q->cv, NULL);
+		*con_cls = q;
+		enum MHD_Result r = begin(q, url, method);
+		return r;
+	}
+	if (q->answered) { /* by begin: the body is not read */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (q->body.len + *upload_size > h->o->max_body)
+			q->too_big = true;
+		else
+			buf_append(&q->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (q->too_big)
+		return reply_error(q, 413, "invalid_request_error", "the request body is larger than --max-body", NULL);
+	switch (q->route) {
+	case R_HEALTH: return get_health(q);
+	case R_MODELS:
+	case R_TAGS:
+	case R_PS: return get_models(q);
+	case R_VERSION: return reply_json(conn, 200, json_pack("{s:s}", "version", PACKAGE_VERSION));
+	case R_METRICS: return get_metrics(q);
+	case R_JOB: return start_job(q, url);
+	case R_NONE: break;
+	}
+	return MHD_NO;
+}
+
+/* The connection is done with q: a job still running is cancelled and
+ * waited for (one token or prompt batch at most). */
+static void req_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode why)
+{
+	struct req *q = *con_cls;
+	if (!q)
+		return;
+	if (q->submitted) {
+		pthread_mutex_lock(&q->mu);
+		bool over = q->over;
+		pthread_mutex_unlock(&q->mu);
+		if (!over && !service_withdraw(q->h->sv, &q->job)) {
+			pthread_mutex_lock(&q->mu);
+			while (!q->over)
+				pthread_cond_wait(&q->cv, &q->mu);
+			pthread_mutex_unlock(&q->mu);
+		}
+	}
+	msg_free(&q->job.req);
+	api_reply_free(&q->rp);
+	buf_free(&q->body);
+	buf_free(&q->out);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+	*con_cls = NULL;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+/* A signal ends the engine: the thread that waits for it says so. */
+static void *signal_main(void *arg)
+{
+	struct http *h = arg;
+	sigset_t set;
+	int sig;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	service_quit(h->sv);
+	return NULL;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* [HOST:]PORT (HOST may be [v6]) into an address; NULL after reporting. */
+static struct addrinfo *resolve(const char *spec)
+{
+	char host[256] = "127.0.0.1";
+	const char *port = spec, *colon = strrchr(spec, ':');
+	if (colon) {
+		size_t n = (size_t)(colon - spec);
+		if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']') {
+			spec++;
+			n -= 2;
+		}
+		if (n == 0 || n >= sizeof host) {
+			warnx_("serve: --http %s: expected [HOST:]PORT", spec);
+			return NULL;
+		}
+		memcpy(host, spec, n);
+		host[n] = 0;
+		port = colon + 1;
+	}
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (!*port || *end || p < 0 || p > 65535) {
+		warnx_("serve: --http: port \"%s\" is not a number from 0 to 65535", port);
+		return NULL;
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+	int rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0) {
+		warnx_("serve: --http: %s: %s", host, gai_strerror(rc));
+		return NULL;
+	}
+	return ai;
+}
+
+static void model_name(struct http *h, const char *path)
+{
+	const char *base = path ? strrchr(path, '/') : NULL;
+	base = base ? base + 1 : path ? path : "none";
+	snprintf(h->name, sizeof h->name, "%s", base);
+	char *dot = strrchr(h->name, '.');
+	if (dot && !strcmp(dot, ".gguf"))
+		*dot = 0;
+}
+
+int http_run(const struct serve_opts *o, const char *model)
+{
+	struct http h = {.o = o, .started = (long long)time(NULL)};
+	atomic_init(&h.next_id, 1);
+	struct addrinfo *ai = resolve(o->http);
+	if (!ai)
+		return 2;
+	if (!is_loopback(ai->ai_addr) && !o->api_key) {
+		warnx_("serve: --http %s is not a loopback address: give --api-key or --api-key-file", o->http);
+		freeaddrinfo(ai);
+		return 2;
+	}
+	if (!model) {
+		warnx_("serve: --http needs a MODEL");
+		freeaddrinfo(ai);
+		return 2;
+	}
+	model_name(&h, model);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread from here on */
+	h.sv = service_new(o, main_emit, NULL, &h);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, answer, &h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+						MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+						MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, req_done,
+						&h, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!d) {
+		warnx_("serve: cannot listen on %s: %s", o->http, strerror(errno));
+		service_free(h.sv);
+		return 1;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	/* scripts read the port from here (--http 0 picks a free one) */
+	fprintf(stderr, "heft-engine: listening on port %u\n", di ? di->port : 0);
+	pthread_t sig;
+	pthread_create(&sig, NULL, signal_main, &h);
+	pthread_detach(sig);
+	service_load(h.sv, model);
+	int code = 0;
+	if (atomic_load(&h.load_failed))
+		code = 1;
+	else
+		service_run_jobs(h.sv);
+	service_quit(h.sv);
+	MHD_stop_daemon(d);
+	service_free(h.sv);
+	return code;
+}
