@@ -144,6 +144,19 @@ static bool client_gone(const struct req *q)
 	return q->fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* The client is gone: its job leaves the queue (then no event comes: it
+ * is over) or is cancelled where it runs. mu not held. */
+static void req_withdraw(struct req *q)
+{
+	if (!q->submitted)
+		return;
+	bool taken = service_withdraw(q->h->sv, &q->job);
+	pthread_mutex_lock(&q->mu);
+	if (taken)
+		q->over = true;
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* Wait (mu held) for news or WAKE_S. */
 static void wait_news(struct req *q)
 {
@@ -172,7 +185,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *dst, size_t max)
 		}
 		if (client_gone(q)) {
 			pthread_mutex_unlock(&q->mu);
-			service_withdraw(q->h->sv, &q->job);
+			req_withdraw(q);
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
 		if (ping > 0 && now_sec() - q->last_write >= ping) {
@@ -200,7 +213,7 @@ static enum MHD_Result answer_whole(struct req *q)
 	while (!q->over) {
 		if (client_gone(q)) {
 			pthread_mutex_unlock(&q->mu);
-			service_withdraw(q->h->sv, &q->job);
+			req_withdraw(q);
 			return MHD_NO; /* req_done waits for the end */
 		}
 		wait_news(q);
@@ -453,12 +466,12 @@ static void req_done(void *cls, struct MHD_Connection *conn, void **con_cls, enu
 		pthread_mutex_lock(&q->mu);
 		bool over = q->over;
 		pthread_mutex_unlock(&q->mu);
-		if (!over && !service_withdraw(q->h->sv, &q->job)) {
-			pthread_mutex_lock(&q->mu);
-			while (!q->over)
-				pthread_cond_wait(&q->cv, &q->mu);
-			pthread_mutex_unlock(&q->mu);
-		}
+		if (!over)
+			req_withdraw(q);
+		pthread_mutex_lock(&q->mu);
+		while (!q->over)
+			pthread_cond_wait(&q->cv, &q->mu);
+		pthread_mutex_unlock(&q->mu);
 	}
 	msg_free(&q->job.req);
 	api_reply_free(&q->rp);
