@@ -370,10 +370,7 @@ static void feed(struct api_reply *rp, const char *s, size_t n, bool final, stru
 			if (end) {
 				put_text(rp, p, (size_t)(end - p), true, out);
 				used = (size_t)(end - p) + strlen(THINK_CLOSE);
-				/* the blank line after the thinking is not the answer */
-				while (used < len && p[used] == '\n')
-					used++;
-				rp->think = THINK_OUT;
+				rp->think = THINK_AFTER;
 			} else {
 				used = final ? len : len - tag_prefix(p, len, THINK_CLOSE);
 				put_text(rp, p, used, true, out);
@@ -383,6 +380,11 @@ static void feed(struct api_reply *rp, const char *s, size_t n, bool final, stru
 					return;
 				}
 			}
+		} else if (rp->think == THINK_AFTER) {
+			for (used = 0; used < len && p[used] == '\n'; used++)
+				;
+			if (used < len)
+				rp->think = THINK_OUT;
 		} else {
 			put_text(rp, p, len, false, out);
 			used = len;

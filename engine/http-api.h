@@ -19,7 +19,12 @@ enum api_kind {
 };
 
 /* Where the reply's text goes while the model thinks. */
-enum api_think { THINK_START, THINK_IN, THINK_OUT };
+enum api_think {
+	THINK_START, /* nothing yet: a reply that opens with <think> thinks first */
+	THINK_IN,
+	THINK_AFTER, /* just after </think>: its blank lines are not the answer */
+	THINK_OUT,
+};
 
 /* One reply being written. */
 struct api_reply {

@@ -750,6 +750,9 @@ static void do_load(struct service *sv, const char *path, const struct msg_load 
 	unload(sv);
 	set_loading(sv, NULL, true);
 	send_progress(sv, "load", 0, 0);
+	const char *slow = getenv("HEFT_SERVE_SLOW_LOAD_MS"); /* tests of a long load */
+	if (slow && atol(slow) > 0)
+		nanosleep(&(struct timespec){MIN(atol(slow), 60000L) / 1000, (atol(slow) % 1000) * 1000000L}, NULL);
 	char err[PATH_MAX + 2048], why[2048];
 	mo.quiet = true;
 	sv->m = model_load_opts(path, &mo, err, sizeof err);

@@ -53,7 +53,7 @@ start() {
 	pids="$pids $!"
 	port=""
 	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/$name.err")
+		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/$name.err" 2>/dev/null)
 		[ -n "$port" ] && return 0
 		sleep 0.1
 	done
@@ -167,6 +167,18 @@ code=$(c -o "$tmp/e" -w '%{http_code}' "$base/v1/chat/completions" --data-binary
 code=$(c -o "$tmp/e" -w '%{http_code}' "$base/nowhere")
 [ "$code" = 404 ] || fail "unknown path: $code"
 c "$base/health" >/dev/null || fail "the engine died on a refused request"
+
+# ---- a long load: /health 503 until the model is there; a request waits for it ----
+start loading env HEFT_SERVE_SLOW_LOAD_MS=1500 "$HEFT_ENGINE" serve --http 127.0.0.1:0 "$tmp/chat.gguf"
+lb="http://127.0.0.1:$port"
+code=$(c -o "$tmp/h2" -w '%{http_code}' "$lb/health")
+[ "$code" = 503 ] || fail "health while loading: $code"
+check "health while loading" "j['error']['code'] == 503 and j['status'] == 'loading'" "$tmp/h2"
+c "$lb/v1/models" >"$tmp/models2"
+check "models while loading" "j['data'][0]['meta']['loaded'] is False" "$tmp/models2"
+code=$(c -o "$tmp/e" -w '%{http_code}' "$lb/v1/chat/completions" -d "$chat}")
+[ "$code" = 200 ] || fail "a request sent while loading: $code"
+[ "$(c -o /dev/null -w '%{http_code}' "$lb/health")" = 200 ] || fail "health after the load"
 
 # ---- a non-loopback address without a key ------------------------------------------
 if "$HEFT_ENGINE" serve --http 0.0.0.0:0 "$tmp/chat.gguf" >"$tmp/out" 2>"$tmp/err0"; then

@@ -1,0 +1,160 @@
+/* test-http-api.c - the OpenAI and ollama wire formats of http-api.c without
+ * a server: thinking kept out of content (the tags split across pieces in
+ * every way), usage only with include_usage, the first delta's role, errors
+ * mid-stream, and request bodies refused with a reason. */
+#include "http-api.h"
+
+#include "test.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static void token(struct api_reply *rp, const char *text, struct buf *out)
+{
+	struct msg m = {.type = MSG_TOKEN};
+	m.token.text = (char *)text;
+	api_event(rp, &m, out);
+}
+
+static void done(struct api_reply *rp, enum msg_reason r, int n_gen, struct buf *out)
+{
+	struct msg m = {.type = MSG_DONE};
+	m.done.reason = r;
+	m.done.n_prompt = 5;
+	m.done.n_cached = 3;
+	m.done.n_gen = n_gen;
+	api_event(rp, &m, out);
+}
+
+/* The reply "<think>why</think>\n\nanswer" cut at position cut of the
+ * text, not streamed: its two parts. */
+static void think_split(size_t cut)
+{
+	const char *all = "<think>why</think>\n\nanswer";
+	char a[64], b[64];
+	snprintf(a, sizeof a, "%.*s", (int)cut, all);
+	snprintf(b, sizeof b, "%s", all + cut);
+	struct api_reply rp = {.kind = API_OAI_CHAT, .model = "m", .id = "chatcmpl-1"};
+	struct buf out = {0};
+	token(&rp, a, &out);
+	token(&rp, b, &out);
+	done(&rp, DONE_EOS, 2, &out);
+	CHECK(api_finish(&rp, &out) == 200);
+	json_t *o = json_loadb(out.p, out.len, 0, NULL);
+	json_t *msg = json_object_get(json_array_get(json_object_get(o, "choices"), 0), "message");
+	CHECKF(o && !strcmp(json_string_value(json_object_get(msg, "content")), "answer"), "cut %zu: %.*s", cut,
+	       (int)out.len, out.p);
+	CHECKF(o && !strcmp(json_string_value(json_object_get(msg, "reasoning_content")), "why"), "cut %zu", cut);
+	json_decref(o);
+	buf_free(&out);
+	api_reply_free(&rp);
+}
+
+/* The data: events of an SSE body. */
+static json_t *events(const struct buf *b)
+{
+	json_t *a = json_array();
+	char *text = strndup(b->p, b->len), *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (!strncmp(l, "data: ", 6))
+			json_array_append_new(a, strcmp(l + 6, "[DONE]") ? json_loads(l + 6, 0, NULL)
+								      : json_string("DONE"));
+	free(text);
+	return a;
+}
+
+static void stream(bool usage)
+{
+	struct api_reply rp = {.kind = API_OAI_CHAT, .model = "m", .id = "chatcmpl-2", .stream = true,
+			       .include_usage = usage};
+	struct buf out = {0};
+	token(&rp, "<th", &out);
+	token(&rp, "ink>hm</thi", &out);
+	token(&rp, "nk>Hi", &out);
+	done(&rp, DONE_LENGTH, 3, &out);
+	api_finish(&rp, &out);
+	json_t *ev = events(&out);
+	size_t n = json_array_size(ev);
+	CHECK(n == (usage ? 6u : 5u));
+	json_t *d0 = json_object_get(json_array_get(json_object_get(json_array_get(ev, 0), "choices"), 0), "delta");
+	CHECK(!strcmp(json_string_value(json_object_get(d0, "role")), "assistant"));
+	CHECK(json_is_null(json_object_get(d0, "content")));
+	json_t *d1 = json_object_get(json_array_get(json_object_get(json_array_get(ev, 1), "choices"), 0), "delta");
+	CHECK(!strcmp(json_string_value(json_object_get(d1, "reasoning_content")), "hm"));
+	json_t *d2 = json_object_get(json_array_get(json_object_get(json_array_get(ev, 2), "choices"), 0), "delta");
+	CHECK(!strcmp(json_string_value(json_object_get(d2, "content")), "Hi"));
+	json_t *fin = json_array_get(json_object_get(json_array_get(ev, 3), "choices"), 0);
+	CHECK(!strcmp(json_string_value(json_object_get(fin, "finish_reason")), "length"));
+	if (usage) {
+		json_t *u = json_array_get(ev, 4);
+		CHECK(json_array_size(json_object_get(u, "choices")) == 0);
+		CHECK(json_integer_value(json_object_get(json_object_get(u, "usage"), "prompt_tokens")) == 8);
+		CHECK(json_integer_value(json_object_get(
+			      json_object_get(json_object_get(u, "usage"), "prompt_tokens_details"), "cached_tokens")) == 3);
+	}
+	CHECK(!strcmp(json_string_value(json_array_get(ev, n - 1)) ? json_string_value(json_array_get(ev, n - 1)) : "",
+		      "DONE"));
+	json_decref(ev);
+	buf_free(&out);
+	api_reply_free(&rp);
+}
+
+/* An error mid-stream is an error chunk, and the stream ends without [DONE]. */
+static void stream_error(void)
+{
+	struct api_reply rp = {.kind = API_OAI_CHAT, .model = "m", .id = "x", .stream = true};
+	struct buf out = {0};
+	token(&rp, "a", &out);
+	struct msg e = {.type = MSG_ERROR};
+	e.error.code = MSG_E_IO;
+	e.error.message = "read failed";
+	api_event(&rp, &e, &out);
+	done(&rp, DONE_ERROR, 1, &out);
+	api_finish(&rp, &out);
+	json_t *ev = events(&out);
+	json_t *last = json_array_get(ev, json_array_size(ev) - 1);
+	CHECK(json_is_object(last) && json_integer_value(json_object_get(json_object_get(last, "error"), "code")) == 500);
+	json_decref(ev);
+	buf_free(&out);
+	api_reply_free(&rp);
+}
+
+static void refused(enum api_kind k, const char *body)
+{
+	struct api_reply rp = {.kind = k};
+	struct msg req;
+	char err[256] = "";
+	CHECKF(!api_parse(&rp, body, strlen(body), 1, &req, err, sizeof err) && err[0], "%s accepted", body);
+	api_reply_free(&rp);
+}
+
+static void ollama_generate(void)
+{
+	struct api_reply rp = {.kind = API_OLLAMA_GENERATE};
+	struct msg req;
+	char err[256];
+	const char *body = "{\"prompt\":\"hi\",\"system\":\"s\",\"options\":{\"num_predict\":7,\"temperature\":0}}";
+	CHECK(api_parse(&rp, body, strlen(body), 9, &req, err, sizeof err));
+	CHECK(rp.stream); /* ollama streams unless told not to */
+	CHECK(req.type == MSG_CHAT && req.chat.n_messages == 2 && req.chat.options.n_predict == 7);
+	CHECK(req.chat.options.present & MSG_OPT_BIT(OPT_TEMP));
+	msg_free(&req);
+	api_reply_free(&rp);
+}
+
+int main(void)
+{
+	for (size_t cut = 0; cut <= strlen("<think>why</think>\n\nanswer"); cut++)
+		think_split(cut);
+	stream(false);
+	stream(true);
+	stream_error();
+	refused(API_OAI_CHAT, "{\"messages\":[]}");
+	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":7}");
+	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}");
+	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":1}");
+	refused(API_OAI_COMPLETION, "{\"prompt\":5}");
+	refused(API_OAI_CHAT, "{\"a\":1,\"a\":2}");
+	ollama_generate();
+	return test_done("test-http-api");
+}
