@@ -224,7 +224,7 @@ static enum MHD_Result answer_whole(struct req *q)
 	return reply(q->conn, status, "application/json", q->out.p ? q->out.p : "", q->out.len, NULL);
 }
 
-static enum MHD_Result start_job(struct req *q, const char *url)
+static enum MHD_Result start_job(struct req *q)
 {
 	struct http *h = q->h;
 	char err[512];
@@ -260,7 +260,6 @@ static enum MHD_Result start_job(struct req *q, const char *url)
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
-	(void)url;
 	return ret;
 }
 
@@ -449,7 +448,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	case R_PS: return get_models(q);
 	case R_VERSION: return reply_json(conn, 200, json_pack("{s:s}", "version", PACKAGE_VERSION));
 	case R_METRICS: return get_metrics(q);
-	case R_JOB: return start_job(q, url);
+	case R_JOB: return start_job(q);
 	case R_NONE: break;
 	}
 	return MHD_NO;
@@ -600,11 +599,10 @@ int http_run(const struct serve_opts *o, const char *model)
 	pthread_create(&sig, NULL, signal_main, &h);
 	pthread_detach(sig);
 	service_load(h.sv, model);
-	int code = 0;
-	if (atomic_load(&h.load_failed))
-		code = 1;
-	else
-		service_run_jobs(h.sv);
+	int code = atomic_load(&h.load_failed) ? 1 : 0;
+	if (code)
+		service_quit(h.sv); /* the jobs queued meanwhile end with an error */
+	service_run_jobs(h.sv);
 	service_quit(h.sv);
 	MHD_stop_daemon(d);
 	service_free(h.sv);

@@ -1101,7 +1101,7 @@ int service_submit(struct service *sv, struct service_job *j, int qmax)
 {
 	pthread_mutex_lock(&sv->mu);
 	int pos = sv->queued;
-	if (pos >= qmax) {
+	if (pos >= qmax || sv->quit) {
 		pthread_mutex_unlock(&sv->mu);
 		return -1;
 	}

@@ -55,7 +55,7 @@ bool service_quitting(const struct service *sv, int *code);
 void service_quit(struct service *sv);
 
 /* Queue a job: its position (0: next), or -1 when the queue holds qmax
- * jobs already. Any thread. */
+ * jobs already or the service is quitting. Any thread. */
 int service_submit(struct service *sv, struct service_job *j, int qmax);
 /* The client of j is gone: take it out of the queue (true: it never ran,
  * emit is not called), or cancel it where it runs (false: emit gets NULL

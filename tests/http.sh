@@ -186,6 +186,12 @@ if "$HEFT_ENGINE" serve --http 0.0.0.0:0 "$tmp/chat.gguf" >"$tmp/out" 2>"$tmp/er
 fi
 [ "$(wc -l <"$tmp/err0")" -eq 1 ] && grep -q "api-key" "$tmp/err0" || fail "0.0.0.0 without a key: $(cat "$tmp/err0")"
 
+# ---- a model that does not load: exit 1, no hang -----------------------------------
+echo "not a model" >"$tmp/bad.gguf"
+timeout 20 "$HEFT_ENGINE" serve --http 127.0.0.1:0 "$tmp/bad.gguf" >"$tmp/out" 2>"$tmp/err1"
+rc=$?
+[ "$rc" = 1 ] || fail "a model that does not load: exit $rc, not 1: $(cat "$tmp/err1")"
+
 # ---- the API key --------------------------------------------------------------------
 echo "s3cret-key" >"$tmp/key"
 start keyed "$HEFT_ENGINE" serve --http 127.0.0.1:0 --api-key-file "$tmp/key" "$tmp/chat.gguf"
@@ -234,7 +240,7 @@ code=$(c -o "$tmp/e" -D "$tmp/c.h" -w '%{http_code}' "$base/v1/chat/completions"
 [ "$code" = 429 ] || fail "a full queue answered $code"
 grep -qi "^retry-after:" "$tmp/c.h" || fail "429 without Retry-After"
 # B waits silently behind A: it gets pings (--sse-ping 1)
-sleep 1.5
+sleep 2.5
 grep -q "^: ping" "$tmp/b" || fail "no ping on a queued stream"
 # B goes away while queued: out of the queue at once
 kill "$bpid"
