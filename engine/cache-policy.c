@@ -14,6 +14,7 @@ void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_laye
 	c->n_slots = n_slots;
 	c->n_layers = n_layers;
 	c->tick = 0;
+	c->offline = false;
 	c->slot = xcalloc((size_t)MAX(n_slots, 1), sizeof *c->slot);
 	for (int i = 0; i < n_slots; i++)
 		c->slot[i].layer = -1;
@@ -41,6 +42,8 @@ void cpol_free(struct cpol *c)
 /* A slot's value to keep: lower goes first. */
 static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const struct cpol_slot *b)
 {
+	if (c->offline)
+		return a->next_use > b->next_use;
 	if (c->policy == CACHE_LFU && a->freq != b->freq)
 		return a->freq < b->freq;
 	return a->last_use < b->last_use;
@@ -71,6 +74,7 @@ void cpol_fill(struct cpol *c, int i, int layer, uint32_t freq)
 	c->slot[i].layer = layer;
 	c->slot[i].last_use = 0;
 	c->slot[i].freq = freq;
+	c->slot[i].next_use = UINT64_MAX;
 	c->occ[layer]++;
 }
 
@@ -90,4 +94,14 @@ void cpol_touch(struct cpol *c, int i)
 	if (c->policy == CACHE_LFU && c->tick % ((uint64_t)c->n_slots * 8 + 64) == 0)
 		for (int k = 0; k < c->n_slots; k++)
 			c->slot[k].freq >>= 1;
+}
+
+void cpol_make_offline(struct cpol *c)
+{
+	c->offline = true;
+}
+
+void cpol_set_next(struct cpol *c, int i, uint64_t next_use)
+{
+	c->slot[i].next_use = next_use;
 }

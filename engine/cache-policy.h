@@ -9,7 +9,12 @@
  *              token's working set), LRU inside a layer (the default);
  *   lru        one global LRU;
  *   lfu        per-layer quotas, least frequently used, counts halved now
- *              and then so that yesterday's favourites fade. */
+ *              and then so that yesterday's favourites fade.
+ *
+ * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
+ * gives way the slot whose next use lies farthest ahead, told by
+ * cpol_set_next; with layer-lru's quota tiers, or with lru's none (the
+ * true bound). */
 #ifndef HEFT_CACHE_POLICY_H
 #define HEFT_CACHE_POLICY_H
 
@@ -29,6 +34,7 @@ struct cpol_slot {
 	int layer;         /* whose expert it holds; -1: free */
 	uint64_t last_use; /* 0: never used (inserted cold) */
 	uint32_t freq;
+	uint64_t next_use; /* offline: when it is used next (UINT64_MAX: never) */
 };
 
 struct cpol {
@@ -37,6 +43,7 @@ struct cpol {
 	struct cpol_slot *slot;
 	int *quota, *occ; /* per layer: slots it may keep, slots it holds */
 	uint64_t tick;
+	bool offline; /* MIN: next_use decides inside each tier */
 };
 
 /* Set up for n_slots slots over n_layers layers, moe[l] true for a layer
@@ -58,5 +65,9 @@ void cpol_fill(struct cpol *c, int i, int layer, uint32_t freq);
 void cpol_empty(struct cpol *c, int i);
 /* Slot i is used now. */
 void cpol_touch(struct cpol *c, int i);
+/* Make c Belady's MIN (keeping its policy's tiers): slots are then valued
+ * by the next use each cpol_set_next gives. */
+void cpol_make_offline(struct cpol *c);
+void cpol_set_next(struct cpol *c, int i, uint64_t next_use);
 
 #endif

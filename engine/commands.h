@@ -32,5 +32,8 @@ int cmd_bench(int argc, char **argv);
 /* serve [MODEL] [flags]: requests on stdin, events on stdout, as
  * heft-protocol(5) says (cmd-serve.c; the protocol loop is serve.c). */
 int cmd_serve(int argc, char **argv);
+/* cachesim TRACE [--slots N | --mem SIZE] [--policy P ...] [--json]: a
+ * routing trace replayed through the cache policies and Belady's MIN. */
+int cmd_cachesim(int argc, char **argv);
 
 #endif

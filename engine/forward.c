@@ -18,6 +18,7 @@
 
 #include "matmul.h"
 #include "quant.h"
+#include "rtrace.h"
 #include "util.h"
 
 #include <math.h>
@@ -730,6 +731,8 @@ static void prefetch_next(struct forward *f, int il, int n)
 				f->pf_list[n_list++] = e;
 		}
 	}
+	if (f->m->trace)
+		rtrace_guess(f->m->trace, nl, f->pf_list, n_list);
 	weights_prefetch(w, nl, f->pf_list, n_list);
 }
 
@@ -832,6 +835,8 @@ static int ffn_moe(struct forward *f, int il, int n)
 	struct mm_task r = task(&l->ffn_gate_inp, acts_for(&a, l->ffn_gate_inp.type), n, f->router);
 	mm_run(f->tp, &r, 1);
 	route(f, l, n);
+	if (f->m->trace)
+		rtrace_route(f->m->trace, il, f->sel, n, k);
 	f->n_used = group_by_expert(f, n);
 	if (n > 1 || f->prompt) /* a prompt chunk: which experts did the prompt need at all? */
 		for (int i = 0; i < f->n_used; i++) {
@@ -926,6 +931,8 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 			return NULL;
 		}
 
+	if (m->trace)
+		rtrace_call(m->trace, n, n > 1 || f->prompt);
 	if (embed(f, tokens, n) < 0)
 		return NULL;
 	rope_table(f, n, p);

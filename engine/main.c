@@ -19,6 +19,7 @@ static const struct {
 	{"chat", cmd_chat, "line-based chat with the model's chat template"},
 	{"bench", cmd_bench, "prefill and decode speed against the memory-bandwidth bound"},
 	{"serve", cmd_serve, "speak heft-protocol(5) on stdin and stdout (run by heft)"},
+	{"cachesim", cmd_cachesim, "replay a routing trace through the cache policies and Belady's MIN"},
 };
 
 static void usage(FILE *f)

@@ -5,6 +5,7 @@
 #include "forward.h"
 #include "kv.h"
 #include "quant.h"
+#include "rtrace.h"
 #include "util.h"
 
 #include <errno.h>
@@ -862,6 +863,9 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 	}
 	if (!L.failed && !o->quiet)
 		print_plan(m);
+	if (!L.failed && !o->plan_only && o->trace_routing &&
+	    !(m->trace = rtrace_open(o->trace_routing, m, cache_policy_names[o->policy], err, errlen)))
+		L.failed = true;
 	if (!L.failed && !o->plan_only && weights_load(m->w, err, errlen) < 0)
 		L.failed = true;
 	if (!L.failed && !o->plan_only) {
@@ -888,6 +892,9 @@ void model_free(struct model *m)
 {
 	if (!m)
 		return;
+	char err[512];
+	if (rtrace_close(m->trace, err, sizeof err) < 0)
+		warnx_("%s", err);
 	weights_free(m->w);
 	gguf_close(m->g);
 	free(m->rope_freqs);

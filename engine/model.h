@@ -70,6 +70,7 @@ struct model {
 	struct hparams hp;
 	struct weights *w;
 	struct wmat token_embd, output_norm, output; /* output = token_embd when tied */
+	struct rtrace *trace; /* --trace-routing: the forward pass records its routing here */
 	float *rope_freqs; /* optional per-pair frequency divisors (n_rot/2), or NULL */
 	struct layer *layers;
 	uint32_t kv_type_k, kv_type_v; /* the KV cache's element types (GGML_F16 or GGML_Q8_0) */
@@ -93,6 +94,7 @@ struct model_opts {
 	int stream_layers;         /* stream at least the last N layers' dense weights (benchmarks) */
 	uint32_t cache_type_k;     /* KV cache element types: GGML_Q8_0, or 0 for F16 */
 	uint32_t cache_type_v;
+	const char *trace_routing; /* write a routing trace there (rtrace.h) */
 };
 
 /* Load with default options (everything the budget allows). */

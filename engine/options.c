@@ -18,7 +18,7 @@
 
 enum shared_id {
 	/* loading */
-	SH_MEM = 0x1000, SH_IO, SH_POLICY, SH_NO_PREFETCH, SH_NO_WARM, SH_STREAM_LAYERS, SH_CACHE_K, SH_CACHE_V,
+	SH_MEM = 0x1000, SH_IO, SH_POLICY, SH_NO_PREFETCH, SH_NO_WARM, SH_STREAM_LAYERS, SH_CACHE_K, SH_CACHE_V, SH_TRACE,
 	SH_CTX, SH_THREADS,
 	SH_BATCH,
 	/* sampler: SH_SAMPLER + the row in sampler_flags */
@@ -34,6 +34,7 @@ static const struct cmd_opt loading_opts[] = {
 	{"stream-layers", 0, required_argument, SH_STREAM_LAYERS},
 	{"cache-type-k", 0, required_argument, SH_CACHE_K},
 	{"cache-type-v", 0, required_argument, SH_CACHE_V},
+	{"trace-routing", 0, required_argument, SH_TRACE},
 	{"ctx", 'c', required_argument, SH_CTX},
 	{"threads", 't', required_argument, SH_THREADS},
 	{NULL, 0, 0, 0},
@@ -56,7 +57,9 @@ const char cmd_loading_usage[] =
 	"  --stream-layers N      with --io stream: read at least the last N layers' dense\n"
 	"                         weights per token too (for benchmarks; default: as the budget needs)\n"
 	"  --cache-type-k f16|q8_0, --cache-type-v f16|q8_0\n"
-	"                         KV cache element types (default f16; q8_0: 0.53x the memory)\n";
+	"                         KV cache element types (default f16; q8_0: 0.53x the memory)\n"
+	"  --trace-routing FILE   write the experts each token chooses per layer there\n"
+	"                         (rtrace.h; replayed by heft-engine cachesim)\n";
 
 /* Index of s in names[n], or -1. */
 static int name_index(const char *const *names, int n, const char *s)
@@ -112,6 +115,7 @@ static bool loading_flag(struct cmd_parser *p, int id, const char *v)
 	case SH_POLICY: return loading_choice(o, false, v);
 	case SH_NO_PREFETCH: o->no_prefetch = true; return true;
 	case SH_NO_WARM: o->no_warm = true; return true;
+	case SH_TRACE: o->trace_routing = v; return true;
 	case SH_STREAM_LAYERS:
 		if (!parse_i64(v, 0, 1 << 20, &n)) {
 			warnx_("--stream-layers: '%s' is not a number of layers", v);

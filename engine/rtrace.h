@@ -1,0 +1,85 @@
+/* rtrace.h - routing traces: which experts every evaluated token chose, per
+ * MoE layer, written by the forward pass (--trace-routing FILE) and read
+ * back by the cache simulator (heft-engine cachesim).
+ *
+ * Writing costs the forward pass a few hundred bytes of formatting per
+ * token and layer into a 1 MiB buffer; the file sees one write(2) per
+ * megabyte, never one per token.
+ *
+ * The format (text, one record a line, fields separated by one space):
+ *
+ *   heft-routing-trace 1
+ *   model PATH                 the file evaluated (the rest of the line)
+ *   part I SIZE META HASH      its identity (model-id.h), HASH in hex, per part
+ *   shape LAYERS EXPERTS USED  layers, experts per MoE layer, experts per token
+ *   moe L L ...                the layers with routed experts
+ *   plan IO SLOT FIXED SLOTS POLICY
+ *                              the run's memory plan: IO ram|stream|mmap, the
+ *                              bytes of a cache slot, the bytes held besides
+ *                              the cache, the slots, the cache policy
+ *   c p|d N                    a forward call of N tokens: p a prompt chunk,
+ *                              d a decoded token
+ *   r L E E ...                layer L's choices in that call, N * USED
+ *                              expert ids, token by token, each token's in
+ *                              the router's order
+ *   n L E E ...                the prefetcher's guess for layer L (made on
+ *                              the layer before; only when it runs)
+ *
+ * Lines starting with '#' are comments. A call cut short by an error may
+ * lack its last layers. Hand-made traces need only the first line, shape,
+ * moe and the calls. */
+#ifndef HEFT_RTRACE_H
+#define HEFT_RTRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model-id.h"
+
+struct model;
+struct rtrace;
+
+/* Start a trace of m's routing at path (created or truncated), with the
+ * header; policy names the cache policy. NULL with err set. */
+struct rtrace *rtrace_open(const char *path, const struct model *m, const char *policy, char *err,
+			   size_t errlen);
+/* Flush and close; 0, or -1 with err set (a write failed, now or before). */
+int rtrace_close(struct rtrace *t, char *err, size_t errlen);
+
+/* A forward call of n tokens begins (prompt: a prompt chunk). */
+void rtrace_call(struct rtrace *t, int n, bool prompt);
+/* Layer's choices: sel[n * k], token by token. */
+void rtrace_route(struct rtrace *t, int layer, const int *sel, int n, int k);
+/* The prefetcher's guess for layer. */
+void rtrace_guess(struct rtrace *t, int layer, const int *experts, int n);
+
+/* A trace read back. */
+struct rtrace_call {
+	bool prompt;
+	int n;        /* tokens */
+	int *sel;     /* [n_moe][n * n_used]; -1 where the layer was not recorded */
+	int *n_guess; /* [n_moe]: the prefetcher's guesses for the layer */
+	int *guess;   /* [n_moe][n_expert] */
+};
+
+struct rtrace_data {
+	char *model; /* "" when the trace names none */
+	int n_parts;
+	struct model_part_id *parts;
+	int n_layer, n_expert, n_used;
+	int n_moe;
+	int *moe;       /* [n_moe]: the layer */
+	int *moe_index; /* [n_layer]: index in moe[], or -1 */
+	char io[16], policy[32]; /* "" when there is no plan line */
+	uint64_t slot_bytes, fixed_bytes;
+	int n_slots;
+	struct rtrace_call *calls;
+	int n_calls;
+};
+
+/* Read a trace; NULL with err set (naming the line) on a bad one. */
+struct rtrace_data *rtrace_read(const char *path, char *err, size_t errlen);
+void rtrace_data_free(struct rtrace_data *d);
+
+#endif
