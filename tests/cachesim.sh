@@ -1,0 +1,131 @@
+#!/bin/sh
+# cachesim.sh - routing traces and the cache simulator (issue 19):
+#   - Belady's MIN on hand-made traces whose optimum is known (the
+#     textbook reference string: 9 misses with 3 slots, LRU 12);
+#   - the engine's own hits, measured on a synthetic MoE model in stream
+#     mode (--no-prefetch --no-warm: nothing but the policy decides) under
+#     three budgets and each policy, equal the replay of its trace, in
+#     total and per layer; MIN hits at least as often as every policy;
+#   - --mem SIZE finds the slots the traced run had for that budget;
+#   - with the prefetcher on, the trace holds its guesses and cachesim
+#     reports their share of MIN's misses; bench writes traces too.
+set -u
+: "${HEFT_ENGINE:?}"
+command -v python3 >/dev/null 2>&1 || { echo "cachesim: python3 is needed to read the JSON; skipping"; exit 77; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-cachesim.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+export XDG_CACHE_HOME="$tmp/xdg"
+
+# field JSON NAME KEY: KEY of the policy NAME in cachesim's JSON
+field() {
+	python3 -c 'import json,sys
+o = json.load(open(sys.argv[1]))
+p = [p for p in o["policies"] if p["name"] == sys.argv[2]][0]
+print(p[sys.argv[3]])' "$@"
+}
+
+# A one-layer trace, one expert per token: the reference string.
+{
+	echo "heft-routing-trace 1"
+	echo "shape 1 8 1"
+	echo "moe 0"
+	for e in 7 0 1 2 0 3 0 4 2 3 0 3 2 1 2 0 1 7 0 1; do
+		echo "c d 1"
+		echo "r 0 $e"
+	done
+} >"$tmp/ref.trace"
+"$HEFT_ENGINE" cachesim "$tmp/ref.trace" --slots 3 --json >"$tmp/ref.json" 2>"$tmp/err" ||
+	fail "cachesim ref.trace: $(cat "$tmp/err")"
+[ "$(field "$tmp/ref.json" min misses)" = 9 ] || fail "MIN: $(field "$tmp/ref.json" min misses) misses, not 9"
+[ "$(field "$tmp/ref.json" min-quota misses)" = 9 ] || fail "MIN with one layer's quota: not 9 misses"
+[ "$(field "$tmp/ref.json" lru misses)" = 12 ] || fail "LRU: $(field "$tmp/ref.json" lru misses) misses, not 12"
+[ "$(field "$tmp/ref.json" layer-lru default)" = True ] || fail "layer-lru is not marked the default"
+
+# Two layers, two slots: layer 0 always wants expert 0, layer 1 alternates
+# 1 and 2. Some expert is missing at every layer-1 visit after the first
+# two (three experts, two slots): the optimum is T + 1 misses for T tokens,
+# keeping layer 0's expert.
+{
+	echo "heft-routing-trace 1"
+	echo "# hand-made"
+	echo "shape 2 4 1"
+	echo "moe 0 1"
+	for t in 1 2 3 4 5 6 7 8; do
+		echo "c d 1"
+		echo "r 0 0"
+		echo "r 1 $((1 + t % 2))"
+	done
+} >"$tmp/two.trace"
+"$HEFT_ENGINE" cachesim "$tmp/two.trace" --slots 2 --json >"$tmp/two.json" 2>"$tmp/err" ||
+	fail "cachesim two.trace: $(cat "$tmp/err")"
+[ "$(field "$tmp/two.json" min misses)" = 9 ] || fail "MIN on two layers: $(field "$tmp/two.json" min misses) misses, not 9"
+[ "$(field "$tmp/two.json" min hits)" = 7 ] || fail "MIN on two layers: not 7 hits"
+
+# A bad trace is refused, naming its line.
+printf 'heft-routing-trace 1\nshape 1 4 1\nmoe 0\nc d 1\nr 0 9\n' >"$tmp/bad.trace"
+"$HEFT_ENGINE" cachesim "$tmp/bad.trace" --slots 2 >/dev/null 2>"$tmp/err" && fail "an expert id out of range accepted"
+grep -q "line 5" "$tmp/err" || fail "bad trace: the message does not name line 5: $(cat "$tmp/err")"
+
+# The engine against its replay.
+model=$tmp/moe.gguf
+"$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --head-dim 64 --ff 256 \
+	--experts 32 --experts-used 4 --expert-ff 128 --vocab 512 --type Q4_0 -o "$model" 2>"$tmp/err" ||
+	{ fail "synth: $(cat "$tmp/err")"; echo "cachesim: $fails failures"; exit 1; }
+tokens=$(seq -s, 1 40)
+for mem in min 27M 28.5M; do
+	for pol in layer-lru lru lfu; do
+		x=$tmp/$mem-$pol
+		"$HEFT_ENGINE" run "$model" --tokens "$tokens" -n 40 -b 16 -t 2 --mem "$mem" --io stream --no-prefetch \
+			--no-warm --cache-policy "$pol" --trace-routing "$x.trace" --stats-json "$x.stats" \
+			>/dev/null 2>"$tmp/err" || { fail "run $mem $pol: $(tail -1 "$tmp/err")"; continue; }
+		"$HEFT_ENGINE" cachesim "$x.trace" --json >"$x.sim" 2>"$tmp/err" ||
+			{ fail "cachesim $mem $pol: $(cat "$tmp/err")"; continue; }
+		python3 - "$x.stats" "$x.sim" "$pol" >"$tmp/cmp" <<'EOF' || fail "$mem $pol: $(cat "$tmp/cmp")"
+import json, sys
+st = json.load(open(sys.argv[1]))
+sim = json.load(open(sys.argv[2]))
+pol = {p["name"]: p for p in sim["policies"]}
+me, best = pol[sys.argv[3]], pol["min"]
+bad = []
+if sim["slots"] != st["n_slots"]:
+    bad.append("slots %d, the run had %d" % (sim["slots"], st["n_slots"]))
+if (me["hits"], me["misses"]) != (st["hits"], st["misses"]):
+    bad.append("replay %d hits %d misses, engine %d %d" % (me["hits"], me["misses"], st["hits"], st["misses"]))
+eng = [(l["hits"], l["misses"]) for l in st["layers"] if l["hits"] + l["misses"]]
+rep = [(l["hits"], l["misses"]) for l in me["layers"]]
+if eng != rep:
+    bad.append("per layer: replay %s, engine %s" % (rep, eng))
+for p in sim["policies"]:
+    if p["hits"] > best["hits"]:
+        bad.append("%s hits more often than MIN" % p["name"])
+if me["hits"] + me["misses"] == 0:
+    bad.append("no lookups")
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+	done
+done
+# The replays above must not all be trivial: some budget has hits.
+[ "$(field "$tmp/28.5M-layer-lru.sim" layer-lru hits)" -gt 0 ] 2>/dev/null || fail "28.5M: the default policy never hit"
+
+# --mem SIZE: the traced run's plan gives the slots of that budget.
+s_run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["n_slots"])' "$tmp/27M-lru.stats")
+"$HEFT_ENGINE" cachesim "$tmp/28.5M-lru.trace" --mem 27M --json >"$tmp/mem.json" 2>"$tmp/err" || fail "--mem: $(cat "$tmp/err")"
+s_sim=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["slots"])' "$tmp/mem.json")
+[ "$s_sim" = "$s_run" ] || fail "--mem 27M: $s_sim slots, a run at 27M had $s_run"
+
+# The prefetcher's guesses, and bench's trace.
+"$HEFT_ENGINE" run "$model" --tokens "$tokens" -n 8 -t 2 --mem 27M --io stream --no-warm --trace-routing "$tmp/pf.trace" \
+	>/dev/null 2>"$tmp/err" || fail "run with prefetch: $(tail -1 "$tmp/err")"
+grep -q '^n ' "$tmp/pf.trace" || fail "no prefetcher guesses in the trace"
+"$HEFT_ENGINE" cachesim "$tmp/pf.trace" --json >"$tmp/pf.json" 2>"$tmp/err" || fail "cachesim pf: $(cat "$tmp/err")"
+grep -q '"prefetch_share"' "$tmp/pf.json" || fail "no prefetch_share"
+"$HEFT_ENGINE" bench "$model" -p 8 -n 4 -t 2 --trace-routing "$tmp/bench.trace" >/dev/null 2>"$tmp/err" ||
+	fail "bench --trace-routing: $(tail -1 "$tmp/err")"
+[ "$(grep -c '^c d 1$' "$tmp/bench.trace" 2>/dev/null)" -ge 4 ] || fail "bench's trace lacks its decoded tokens"
+grep -q '^part 0 ' "$tmp/bench.trace" || fail "the trace does not name the model's identity"
+
+echo "cachesim: $fails failures"
+[ $fails -eq 0 ]
