@@ -6,10 +6,12 @@
 
 #include <stdlib.h>
 
-const char *const cache_policy_names[CACHE_NPOLICIES] = {"layer-lru", "lru", "lfu"};
+const char *const cache_policy_names[CACHE_NPOLICIES] = {"layer-lru", "lru", "lfu", "freq"};
 
-void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe)
+void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe, int n_keys)
 {
+	c->n_keys = n_keys;
+	c->hist = policy == CACHE_FREQ ? xcalloc((size_t)MAX(n_keys, 1), sizeof *c->hist) : NULL;
 	c->policy = policy;
 	c->n_slots = n_slots;
 	c->n_layers = n_layers;
@@ -35,6 +37,8 @@ void cpol_free(struct cpol *c)
 	free(c->slot);
 	free(c->quota);
 	free(c->occ);
+	free(c->hist);
+	c->hist = NULL;
 	c->slot = NULL;
 	c->quota = c->occ = NULL;
 }
@@ -44,7 +48,7 @@ static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const
 {
 	if (c->offline)
 		return a->next_use > b->next_use;
-	if (c->policy == CACHE_LFU && a->freq != b->freq)
+	if ((c->policy == CACHE_LFU || c->policy == CACHE_FREQ) && a->freq != b->freq)
 		return a->freq < b->freq;
 	return a->last_use < b->last_use;
 }
@@ -69,9 +73,12 @@ int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, i
 	return best;
 }
 
-void cpol_fill(struct cpol *c, int i, int layer, uint32_t freq)
+void cpol_fill(struct cpol *c, int i, int layer, int key, uint32_t freq)
 {
+	if (c->hist && key >= 0 && key < c->n_keys)
+		freq = MAX(freq, c->hist[key]);
 	c->slot[i].layer = layer;
+	c->slot[i].key = key;
 	c->slot[i].last_use = 0;
 	c->slot[i].freq = freq;
 	c->slot[i].next_use = UINT64_MAX;
@@ -85,15 +92,29 @@ void cpol_empty(struct cpol *c, int i)
 	c->slot[i].layer = -1;
 }
 
+/* Uses between two halvings. freq keeps counts longer than lfu: they
+ * stand for the router's lasting preferences, not the slot's luck (32
+ * slot-fulls: cachesim on the skewed synthetic traces, RESULTS.md). */
+static uint64_t age_period(const struct cpol *c)
+{
+	return (uint64_t)c->n_slots * (c->policy == CACHE_FREQ ? 32 : 8) + 64;
+}
+
 void cpol_touch(struct cpol *c, int i)
 {
-	c->slot[i].last_use = ++c->tick;
-	c->slot[i].freq++;
-	/* LFU with aging: halve every count now and then, so yesterday's
-	 * favourites do not hold the cache forever. */
-	if (c->policy == CACHE_LFU && c->tick % ((uint64_t)c->n_slots * 8 + 64) == 0)
+	struct cpol_slot *s = &c->slot[i];
+	s->last_use = ++c->tick;
+	s->freq++;
+	if (c->hist && s->key >= 0 && s->key < c->n_keys)
+		s->freq = ++c->hist[s->key];
+	/* Aging: halve every count now and then, so yesterday's favourites
+	 * do not hold the cache forever. */
+	if ((c->policy == CACHE_LFU || c->policy == CACHE_FREQ) && c->tick % age_period(c) == 0) {
 		for (int k = 0; k < c->n_slots; k++)
 			c->slot[k].freq >>= 1;
+		for (int k = 0; c->hist && k < c->n_keys; k++)
+			c->hist[k] >>= 1;
+	}
 }
 
 void cpol_make_offline(struct cpol *c)

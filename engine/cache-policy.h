@@ -9,7 +9,11 @@
  *              token's working set), LRU inside a layer (the default);
  *   lru        one global LRU;
  *   lfu        per-layer quotas, least frequently used, counts halved now
- *              and then so that yesterday's favourites fade.
+ *              and then so that yesterday's favourites fade;
+ *   freq       per-layer quotas, least frequently used by every expert's
+ *              count since load, kept while it is out of the cache too
+ *              (an expert read again comes back with its history, where
+ *              lfu starts it at nothing), halved now and then.
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
@@ -25,6 +29,7 @@ enum cache_policy {
 	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer (default) */
 	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
 	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
+	CACHE_FREQ,      /* per-layer quotas, use counts kept across evictions, with aging */
 	CACHE_NPOLICIES
 };
 extern const char *const cache_policy_names[CACHE_NPOLICIES];
@@ -32,6 +37,7 @@ extern const char *const cache_policy_names[CACHE_NPOLICIES];
 /* What the policy knows of one slot. */
 struct cpol_slot {
 	int layer;         /* whose expert it holds; -1: free */
+	int key;           /* which expert: its index over all layers */
 	uint64_t last_use; /* 0: never used (inserted cold) */
 	uint32_t freq;
 	uint64_t next_use; /* offline: when it is used next (UINT64_MAX: never) */
@@ -42,13 +48,16 @@ struct cpol {
 	int n_slots, n_layers;
 	struct cpol_slot *slot;
 	int *quota, *occ; /* per layer: slots it may keep, slots it holds */
+	uint32_t *hist;   /* freq: per expert (key), uses since load, aged */
+	int n_keys;
 	uint64_t tick;
 	bool offline; /* MIN: next_use decides inside each tier */
 };
 
 /* Set up for n_slots slots over n_layers layers, moe[l] true for a layer
- * with experts (quotas share the slots among those). */
-void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe);
+ * with experts (quotas share the slots among those), n_keys experts over
+ * all layers. */
+void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe, int n_keys);
 void cpol_free(struct cpol *c);
 
 /* The slot to (re)use for an expert of layer, or -1 when every slot is
@@ -58,9 +67,9 @@ void cpol_free(struct cpol *c);
  * each tier. */
 int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, int slot), const void *ctx);
 
-/* Slot i now holds an expert of layer, with a use count of freq (never
- * used yet). */
-void cpol_fill(struct cpol *c, int i, int layer, uint32_t freq);
+/* Slot i now holds expert key of layer, with a use count of freq (never
+ * used yet; freq keeps its history if that is more). */
+void cpol_fill(struct cpol *c, int i, int layer, int key, uint32_t freq);
 /* Slot i is free. */
 void cpol_empty(struct cpol *c, int i);
 /* Slot i is used now. */

@@ -172,8 +172,8 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 		if (s->key[si] >= 0)
 			s->where[s->key[si]] = -1;
 		cpol_empty(&s->pol, si);
-		cpol_fill(&s->pol, si, layer, 0);
 		s->key[si] = v->mi * d->n_expert + want[i].e;
+		cpol_fill(&s->pol, si, layer, s->key[si], 0);
 		where[want[i].e] = si;
 		s->pins[si] = 1;
 		use(s, si, &want[i]);
@@ -195,7 +195,7 @@ static void run(const struct replay *rp, enum cache_policy policy, bool offline,
 	for (int mi = 0; mi < d->n_moe; mi++)
 		moe[d->moe[mi]] = true;
 	struct sim s = {.offline = offline};
-	cpol_init(&s.pol, policy, n_slots, d->n_layer, moe);
+	cpol_init(&s.pol, policy, n_slots, d->n_layer, moe, d->n_moe * d->n_expert);
 	free(moe);
 	if (offline)
 		cpol_make_offline(&s.pol);
@@ -355,7 +355,7 @@ static const char usage_text[] =
 	"  --slots N       cache slots (default: the traced run's)\n"
 	"  --mem SIZE      the slots the budget pays for, by the traced run's plan (its slot\n"
 	"                  size and the bytes it holds besides the cache)\n"
-	"  --policy P      layer-lru, lru or lfu (repeatable; default: all)\n"
+	"  --policy P      layer-lru, lru, lfu or freq (repeatable; default: all)\n"
 	"  --json          one JSON object on stdout\n";
 
 static int slots_of(const struct rtrace_data *d, int64_t slots, uint64_t mem)
@@ -415,7 +415,7 @@ int cmd_cachesim(int argc, char **argv)
 			for (k = 0; k < CACHE_NPOLICIES && strcmp(op.arg, cache_policy_names[k]); k++)
 				;
 			if (k == CACHE_NPOLICIES) {
-				warnx_("cachesim: --policy: '%s' is not one of layer-lru, lru, lfu", op.arg);
+				warnx_("cachesim: --policy: '%s' is not one of layer-lru, lru, lfu, freq", op.arg);
 				cmd_parser_done(&op);
 				return 2;
 			}

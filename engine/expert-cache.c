@@ -49,7 +49,7 @@ int xcache_start(struct weights *w, char *err, size_t errlen)
 	bool *moe = xcalloc((size_t)MAX(w->n_layers, 1), sizeof *moe);
 	for (int l = 0; l < w->n_layers; l++)
 		moe[l] = w->exps[l].n_expert > 0;
-	cpol_init(&w->pol, w->policy, w->n_slots, w->n_layers, moe);
+	cpol_init(&w->pol, w->policy, w->n_slots, w->n_layers, moe, p->n_experts);
 	free(moe);
 	return 0;
 }
@@ -160,7 +160,7 @@ void xcache_read(struct weights *w, struct slot *s, int layer, int expert, enum 
 		rq[p] = r;
 		w->ls[layer].bytes_read += e->slice[p];
 	}
-	cpol_fill(&w->pol, slot_index(w, s), layer, freq);
+	cpol_fill(&w->pol, slot_index(w, s), layer, e->first + expert, freq);
 	s->expert = expert;
 	s->state = SLOT_LOADING;
 	s->fresh = true;

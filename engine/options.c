@@ -50,7 +50,7 @@ const char cmd_loading_usage[] =
 	"                         min: the smallest that streams prompt chunks of -b, 512)\n"
 	"  --io auto|ram|stream|mmap\n"
 	"                         how weights are held (default auto: ram if the model fits)\n"
-	"  --cache-policy layer-lru|lru|lfu\n"
+	"  --cache-policy layer-lru|lru|lfu|freq\n"
 	"                         expert-cache replacement (default layer-lru)\n"
 	"  --no-prefetch          do not read the next layer's experts ahead\n"
 	"  --no-warm              do not fill the expert cache with the last run's hot experts\n"
@@ -74,11 +74,11 @@ static int name_index(const char *const *names, int n, const char *s)
 static bool loading_choice(struct model_opts *o, bool io, const char *v)
 {
 	static const char *const ios[] = {"auto", "ram", "stream", "mmap"};
-	static const char *const pols[] = {"layer-lru", "lru", "lfu"};
+	static const char *const pols[] = {"layer-lru", "lru", "lfu", "freq"};
 	int k = io ? name_index(ios, (int)ARRAY_LEN(ios), v) : name_index(pols, (int)ARRAY_LEN(pols), v);
 	if (k < 0) {
 		warnx_("%s: '%s' is not one of %s", io ? "--io" : "--cache-policy", v,
-		       io ? "auto, ram, stream, mmap" : "layer-lru, lru, lfu");
+		       io ? "auto, ram, stream, mmap" : "layer-lru, lru, lfu, freq");
 		return false;
 	}
 	if (io)

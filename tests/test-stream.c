@@ -146,7 +146,7 @@ static const struct model_opts stream_min = {.mem = MODEL_MEM_MIN, .io = WIO_STR
 
 static void test_bitwise_and_no_alloc(const char *path, const float *ref, int V)
 {
-	for (int pol = CACHE_LAYER_LRU; pol <= CACHE_LFU; pol++)
+	for (int pol = CACHE_LAYER_LRU; pol < CACHE_NPOLICIES; pol++)
 		for (int pf = 0; pf < 2; pf++) {
 			struct model_opts o = stream_min;
 			o.policy = (enum cache_policy)pol;
