@@ -1,0 +1,71 @@
+#!/bin/sh
+# traces.sh - routing traces to judge expert-cache policies on, and their
+# table: every policy's decode hit rate next to Belady's MIN (issue 19).
+#
+#   tests/bench/traces.sh [OUTDIR]
+#
+# Traces (routing does not depend on the budget: each is recorded once):
+#   skew   heft's synthetic qwen3moe router (8 layers, 128 experts, 8 used):
+#          a 512-token prompt of random ids, then 256 decoded tokens;
+#   conv   the same model in a chat of six turns (prefill between them);
+#   bench  the bench model of tests/bench/stream.sh (24 layers, 128
+#          experts, 8 used, 15.5 GiB): 512 prompt tokens, 64 decoded, in
+#          stream mode under --mem 4G (skipped when the model is missing).
+# Each is replayed by `heft-engine cachesim` at three cache sizes: for
+# skew and conv 10, 25 and 50% of the experts; for bench the slots that
+# --mem 2G, 4G and 8G pay for. Prints a Markdown table.
+#
+# Environment: HEFT_ENGINE, HEFT_BENCH_DIR (default /var/tmp/heft-bench).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+engine=${HEFT_ENGINE:-$here/../../heft-engine}
+dir=${HEFT_BENCH_DIR:-/var/tmp/heft-bench}
+out=${1:-traces}
+mkdir -p "$out" || exit 2
+command -v python3 >/dev/null 2>&1 || { echo "traces.sh: needs python3"; exit 2; }
+
+small=$out/skew.gguf
+[ -f "$small" ] || "$engine" synth -q --arch qwen3moe --embd 512 --layers 8 --heads 8 --kv-heads 2 --head-dim 64 \
+	--ff 512 --experts 128 --experts-used 8 --expert-ff 64 --vocab 2048 --type Q4_0 -o "$small" || exit 1
+tokens=$(python3 -c 'import random; random.seed(1); print(",".join(str(random.randrange(2, 2048)) for _ in range(512)))')
+"$engine" run "$small" --tokens "$tokens" -n 256 --io ram --trace-routing "$out/skew.trace" >/dev/null 2>"$out/err" ||
+	{ cat "$out/err"; exit 1; }
+printf '%s\n' "Tell me about the history of the bicycle, from the first designs to today." \
+	"What changed when pneumatic tyres arrived? Explain the engineering in detail." \
+	"Now compare that with the history of the motorcycle." \
+	"Write a short poem about riding downhill in the rain." \
+	"Summarise our whole conversation in five bullet points." \
+	"Thank you. One last question: which of these inventions mattered most, and why?" |
+	"$engine" chat "$small" -n 96 --io ram --trace-routing "$out/conv.trace" >/dev/null 2>"$out/err" ||
+	{ cat "$out/err"; exit 1; }
+big=$dir/qwen3moe-16g.gguf
+if [ -f "$big" ] && [ ! -f "$out/bench.trace" ]; then
+	"$engine" bench "$big" -p 512 -n 64 -t 2 --mem 4G --no-warm --trace-routing "$out/bench.trace" >/dev/null \
+		2>"$out/err" || { cat "$out/err"; exit 1; }
+fi
+
+echo "| trace | cache | layer-lru | lru | lfu | freq | min-quota | min | layer-lru/min-q | freq/min-q |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+row() { # trace label cachesim-args...
+	t=$1 label=$2
+	shift 2
+	"$engine" cachesim "$out/$t.trace" "$@" --json | python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+p = {q["name"]: q["decode_hit_rate"] for q in o["policies"]}
+names = ["layer-lru", "lru", "lfu", "freq", "min-quota", "min"]
+cells = ["%.1f%%" % (100 * p[n]) for n in names]
+r = lambda n: p[n] / p["min-quota"] if p["min-quota"] else 0
+print("| %s | %s (%d slots) | %s | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"], " | ".join(cells), r("layer-lru"), r("freq")))
+' "$t" "$label"
+}
+for t in skew conv; do
+	for pct in 10 25 50; do
+		row $t "$pct% of experts" --slots $((8 * 128 * pct / 100))
+	done
+done
+if [ -f "$out/bench.trace" ]; then
+	for mem in 2G 4G 8G; do
+		row bench "--mem $mem" --mem $mem
+	done
+fi
