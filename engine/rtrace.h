@@ -25,7 +25,8 @@
  *   n L E E ...                the prefetcher's guess for layer L (made on
  *                              the layer before; only when it runs)
  *
- * Lines starting with '#' are comments. A call cut short by an error may
+ * serve starts the file over at each load. Lines starting with '#' are
+ * comments. A call cut short by an error may
  * lack its last layers. Hand-made traces need only the first line, shape,
  * moe and the calls. */
 #ifndef HEFT_RTRACE_H
