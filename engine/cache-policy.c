@@ -63,7 +63,7 @@ int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, i
 		if (busy(ctx, i))
 			continue;
 		int tier = 2;
-		if (c->policy != CACHE_LRU)
+		if (c->policy == CACHE_LAYER_LRU || c->policy == CACHE_LFU)
 			tier = c->occ[s->layer] > c->quota[s->layer] ? 0 : s->layer == layer ? 1 : 2;
 		if (tier < best_tier || (tier == best_tier && less_valuable(c, s, &c->slot[best]))) {
 			best = i;

@@ -10,10 +10,13 @@
  *   lru        one global LRU;
  *   lfu        per-layer quotas, least frequently used, counts halved now
  *              and then so that yesterday's favourites fade;
- *   freq       per-layer quotas, least frequently used by every expert's
- *              count since load, kept while it is out of the cache too
- *              (an expert read again comes back with its history, where
- *              lfu starts it at nothing), halved now and then.
+ *   freq       one pool, least frequently used by every expert's count
+ *              since load, kept while it is out of the cache too (an
+ *              expert read again comes back with its history, where lfu
+ *              starts it at nothing), halved now and then. No quotas:
+ *              counts are not fooled by the cyclic layer order as
+ *              recency is, and a layer whose router repeats itself more
+ *              earns more slots (cachesim: RESULTS.md).
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
@@ -29,7 +32,7 @@ enum cache_policy {
 	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer (default) */
 	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
 	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
-	CACHE_FREQ,      /* per-layer quotas, use counts kept across evictions, with aging */
+	CACHE_FREQ,      /* one pool, use counts kept across evictions, with aging */
 	CACHE_NPOLICIES
 };
 extern const char *const cache_policy_names[CACHE_NPOLICIES];

@@ -36,7 +36,7 @@ printf '%s\n' "Tell me about the history of the bicycle, from the first designs 
 	"Write a short poem about riding downhill in the rain." \
 	"Summarise our whole conversation in five bullet points." \
 	"Thank you. One last question: which of these inventions mattered most, and why?" |
-	"$engine" chat "$small" -n 96 --io ram --trace-routing "$out/conv.trace" >/dev/null 2>"$out/err" ||
+	"$engine" chat "$small" -n 96 --seed 1 --io ram --trace-routing "$out/conv.trace" >/dev/null 2>"$out/err" ||
 	{ cat "$out/err"; exit 1; }
 big=$dir/qwen3moe-16g.gguf
 if [ -f "$big" ] && [ ! -f "$out/bench.trace" ]; then
