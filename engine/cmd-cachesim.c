@@ -131,6 +131,8 @@ static bool pinned(const void *ctx, int i)
 static bool guessed(const struct rtrace_data *d, const struct visit *v, int e)
 {
 	const struct rtrace_call *c = &d->calls[v->call];
+	if (!c->guess)
+		return false;
 	const int *g = c->guess + (size_t)v->mi * d->n_expert;
 	for (int i = 0; i < c->n_guess[v->mi]; i++)
 		if (g[i] == e)

@@ -1,6 +1,7 @@
 /* rtrace.c - routing traces written and read back (see rtrace.h). */
 #include "rtrace.h"
 
+#include "fileio.h"
 #include "model.h"
 #include "util.h"
 #include "weights.h"
@@ -78,8 +79,8 @@ static void header(struct rtrace *t, const struct model *m, const char *policy, 
 	put_str(t, m->path);
 	put_line_end(t);
 	for (size_t i = 0; i < m->g->n_parts; i++) {
-		snprintf(line, sizeof line, "part %zu %" PRIu64 " %" PRIu64 " %016" PRIx64 "\n", i, ids[i].file_size,
-			 ids[i].meta_bytes, ids[i].meta_hash);
+		snprintf(line, sizeof line, "part %zu %" PRIu64 " %" PRIu64 " %016" PRIx64 " %016" PRIx64 "\n", i,
+			 ids[i].file_size, ids[i].meta_bytes, ids[i].meta_hash, ids[i].data_hash);
 		put_str(t, line);
 	}
 	snprintf(line, sizeof line, "shape %d %d %d\nmoe", hp->n_layer, hp->n_expert, hp->n_expert_used);
@@ -104,9 +105,10 @@ struct rtrace *rtrace_open(const char *path, const struct model *m, const char *
 		free(ids);
 		return NULL;
 	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* In place, like a log: written as the run goes, kept if it dies. */
+	int fd = fio_open_write(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {
-		snprintf(err, errlen, "--trace-routing %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "--trace-routing %s: %s", path, fio_strerror(errno));
 		free(ids);
 		return NULL;
 	}
@@ -128,7 +130,7 @@ int rtrace_close(struct rtrace *t, char *err, size_t errlen)
 		t->err = errno;
 	int rc = 0;
 	if (t->err) {
-		snprintf(err, errlen, "--trace-routing %s: %s", t->path, strerror(t->err));
+		snprintf(err, errlen, "--trace-routing %s: %s", t->path, fio_strerror(t->err));
 		rc = -1;
 	}
 	free(t->buf);
@@ -259,7 +261,7 @@ static int read_call(struct reader *r, char *s, int *cap)
 	for (size_t i = 0; i < (size_t)d->n_moe * per; i++)
 		c->sel[i] = -1;
 	c->n_guess = xcalloc((size_t)d->n_moe, sizeof *c->n_guess);
-	c->guess = xmalloc((size_t)d->n_moe * (size_t)d->n_expert * sizeof *c->guess);
+	c->guess = NULL; /* with the first guess: most calls of a --no-prefetch run have none */
 	return 0;
 }
 
@@ -275,6 +277,8 @@ static int read_layer(struct reader *r, char *s, bool guess)
 		return bad(r, "not a MoE layer");
 	int mi = d->moe_index[l];
 	int want = guess ? d->n_expert : c->n * d->n_used, got = 0;
+	if (guess && !c->guess)
+		c->guess = xmalloc((size_t)d->n_moe * (size_t)d->n_expert * sizeof *c->guess);
 	int *dst = guess ? c->guess + (size_t)mi * d->n_expert : c->sel + (size_t)mi * want;
 	while (!at_end(s)) {
 		if (got == want || !next_num(&s, 0, d->n_expert - 1, &e))
@@ -304,12 +308,12 @@ static int read_plan(struct reader *r, char *s)
 static int read_part(struct reader *r, char *s)
 {
 	struct rtrace_data *d = r->d;
-	unsigned long long size, meta, hash;
+	unsigned long long size, meta, hash, data;
 	int i;
-	if (sscanf(s, "%d %llu %llu %llx", &i, &size, &meta, &hash) != 4 || i != d->n_parts)
-		return bad(r, "want 'part I SIZE META HASH', I counting from 0");
+	if (sscanf(s, "%d %llu %llu %llx %llx", &i, &size, &meta, &hash, &data) != 5 || i != d->n_parts)
+		return bad(r, "want 'part I SIZE META HASH DATA', I counting from 0");
 	d->parts = xreallocarray(d->parts, (size_t)d->n_parts + 1, sizeof *d->parts);
-	d->parts[d->n_parts++] = (struct model_part_id){size, meta, hash};
+	d->parts[d->n_parts++] = (struct model_part_id){size, meta, hash, data};
 	return 0;
 }
 
@@ -348,7 +352,7 @@ struct rtrace_data *rtrace_read(const char *path, char *err, size_t errlen)
 	size_t len;
 	char *text = read_file(path, &len, (size_t)1 << 34);
 	if (!text) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, fio_strerror(errno));
 		return NULL;
 	}
 	struct rtrace_data *d = xcalloc(1, sizeof *d);

@@ -10,7 +10,9 @@
  *
  *   heft-routing-trace 1
  *   model PATH                 the file evaluated (the rest of the line)
- *   part I SIZE META HASH      its identity (model-id.h), HASH in hex, per part
+ *   part I SIZE META HASH DATA its identity (model-id.h) per part: size,
+ *                              bytes before the tensor data, their hash and
+ *                              the data sample's hash (hex)
  *   shape LAYERS EXPERTS USED  layers, experts per MoE layer, experts per token
  *   moe L L ...                the layers with routed experts
  *   plan IO SLOT FIXED SLOTS POLICY
@@ -61,7 +63,7 @@ struct rtrace_call {
 	int n;        /* tokens */
 	int *sel;     /* [n_moe][n * n_used]; -1 where the layer was not recorded */
 	int *n_guess; /* [n_moe]: the prefetcher's guesses for the layer */
-	int *guess;   /* [n_moe][n_expert] */
+	int *guess;   /* [n_moe][n_expert]; NULL when the call has none */
 };
 
 struct rtrace_data {
