@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "input.h"
 #include "pane.h"
 #include "sanitize.h"
@@ -97,6 +98,23 @@ static void reset_line(struct input *in)
 	in->esc_pending = false;	/* a new line starts without a meta prefix */
 }
 
+/* The history file is replaced whole (src/fileio), never truncated in
+ * place: another heft starting meanwhile reads the old or the new file,
+ * not a half-written one. A failure keeps the old file. */
+static void save_history(struct input *in)
+{
+	struct fio_out o;
+	HistEventW ev;
+	if (fio_begin(&o, in->histfile) < 0)
+		return;
+	FILE *fp = fio_stream(&o);
+	if (!fp || history_w(in->hist, &ev, H_SAVE_FP, fp) < 0) {
+		fio_abort(&o);
+		return;
+	}
+	fio_commit(&o);
+}
+
 struct input *input_new(const char *histfile, char *err, size_t errlen)
 {
 	struct input *in = xcalloc(1, sizeof *in);
@@ -138,12 +156,10 @@ struct input *input_new(const char *histfile, char *err, size_t errlen)
 
 void input_free(struct input *in)
 {
-	HistEventW ev;
-
 	if (!in)
 		return;
 	if (in->histfile)
-		history_w(in->hist, &ev, H_SAVE, in->histfile);
+		save_history(in);
 	el_set(in->el, EL_UNBUFFERED, 0);
 	el_end(in->el);
 	back_to_curses(in);
@@ -238,7 +254,7 @@ enum input_result input_key(struct input *in, int type, wint_t ch, char **line)
 				history_w(in->hist, &ev, H_ENTER, w);
 				free(w);
 				if (in->histfile)
-					history_w(in->hist, &ev, H_SAVE, in->histfile);
+					save_history(in);
 			}
 			reset_line(in);
 			res = INPUT_LINE;
