@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "weights.h"
+#include "plan.h" /* enum wclass */
 
 /* Rotation pairs: NORM rotates (x[2i], x[2i+1]); NEOX (x[i], x[i + n_rot/2]). */
 enum rope_kind { ROPE_NORM, ROPE_NEOX };

@@ -5,7 +5,6 @@
 #include "quant.h"
 #include "cpu.h"
 #include "kernels.h"
-#include "quant-lowbit.h"
 #include "quant-ref.h"
 
 #include <math.h>
