@@ -889,7 +889,7 @@ static void json_plan(struct json *j, const struct plan_view *pv)
 		return;
 	}
 	const struct weights_plan *p = weights_get_plan(pv->m->w);
-	json_string(j, "mode", p->io == WIO_STREAM ? "stream" : p->io == WIO_MMAP ? "mmap" : "ram");
+	json_string(j, "mode", weights_io_names[p->io]);
 	json_string(j, "why", p->why);
 	json_u64(j, "budget", p->budget);
 	json_u64(j, "resident_bytes", p->dense_bytes);
