@@ -36,7 +36,7 @@ enum trole {
 	T_MLA_Q_A, T_MLA_Q_A_NORM, T_MLA_Q_B, T_MLA_KV_A_MQA, T_MLA_KV_A_NORM, T_MLA_K_B, T_MLA_V_B,
 	T_FFN_NORM, T_FFN_GATE, T_FFN_UP, T_FFN_DOWN,
 	T_ROUTER, T_ROUTER_B, T_EXP_PROBS_B,
-	T_GATE_EXPS, T_UP_EXPS, T_DOWN_EXPS, T_GATE_EXPS_B, T_UP_EXPS_B, T_DOWN_EXPS_B,
+	T_GATE_EXPS, T_UP_EXPS, T_DOWN_EXPS, T_GATE_EXPS_B, T_UP_EXPS_B, T_DOWN_EXPS_B, /* routed experts: keep together */
 	T_GATE_SHEXP, T_UP_SHEXP, T_DOWN_SHEXP,
 	/* next-token-prediction layers: carried in the file, never evaluated */
 	T_NEXTN_EH_PROJ, T_NEXTN_ENORM, T_NEXTN_HNORM, T_NEXTN_SHARED_HEAD_NORM,
@@ -138,6 +138,14 @@ static inline bool arch_tensor_present(const struct arch *a, enum trole r)
 const char *arch_tensor_name(const struct arch *a, enum trole r, int il, char *buf, size_t len);
 /* The role a tensor name has in a, or -1. */
 int arch_tensor_role(const struct arch *a, const char *name);
+/* The same, with the layer in *layer (-1 for a global role or none). */
+int arch_tensor_role_at(const struct arch *a, const char *name, int *layer);
+
+/* A routed-expert tensor: one slice per expert along its last dimension. */
+static inline bool arch_role_is_expert(int r)
+{
+	return r >= T_GATE_EXPS && r <= T_DOWN_EXPS_B;
+}
 /* The registry class of a tensor (WC_OTHER if a is NULL or the name no role's). */
 enum wclass arch_tensor_class(const struct arch *a, const char *name);
 

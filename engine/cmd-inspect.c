@@ -11,6 +11,7 @@
  * file that passed validation can still carry absurd values. */
 #include "commands.h"
 #include "options.h"
+#include "arch.h"
 #include "gguf.h"
 #include "model.h"
 #include "quant.h"
@@ -31,6 +32,7 @@ struct summary {
 	const struct gguf *g;
 	const char *path;
 	const char *arch; /* "" if absent */
+	const struct arch *row; /* its descriptor row; NULL: not an architecture heft loads */
 	const char *name; /* NULL if absent */
 	uint64_t file_bytes, data_bytes, n_params;
 	struct type_stat types[GGML_TYPE_COUNT];
@@ -53,25 +55,15 @@ struct summary {
 
 /* ---- summarising ---- */
 
-static bool is_expert_tensor(const char *name)
+/* A routed-expert tensor, by its role in the file's architecture row (an
+ * architecture heft does not know has none); its layer in *layer. */
+static bool expert_tensor(const struct summary *s, const char *name, int *layer)
 {
-	return strstr(name, "_exps") != NULL;
-}
-
-/* Layer number of "blk.N.xxx", or -1. */
-static int64_t layer_of(const char *name)
-{
-	if (strncmp(name, "blk.", 4))
-		return -1;
-	char *end;
-	unsigned long long l = strtoull(name + 4, &end, 10);
-	if (end == name + 4 || *end != '.' || l > INT64_MAX)
-		return -1;
-	return (int64_t)l;
+	return arch_role_is_expert(arch_tensor_role_at(s->row, name, layer));
 }
 
 struct layer_bytes {
-	int64_t layer;
+	int layer;
 	uint64_t bytes;
 };
 
@@ -91,11 +83,12 @@ static void summarise_experts(struct summary *s)
 	size_t n = 0;
 	for (size_t i = 0; i < g->n_tensors; i++) {
 		const struct gguf_tensor *t = &g->tensors[i];
-		if (!is_expert_tensor(t->name))
+		int layer;
+		if (!expert_tensor(s, t->name, &layer))
 			continue;
 		uint64_t ne = t->n_dims >= 2 ? t->ne[t->n_dims - 1] : 1;
 		s->n_expert = MAX(s->n_expert, ne);
-		lb[n].layer = layer_of(t->name);
+		lb[n].layer = layer;
 		lb[n].bytes = ne ? t->nbytes / ne : 0;
 		n++;
 	}
@@ -138,6 +131,7 @@ static void summarise(struct summary *s, const struct gguf *g, const char *path)
 	s->g = g;
 	s->path = path;
 	s->arch = gguf_arch(g) ? gguf_arch(g) : "";
+	s->row = arch_find_gguf(s->arch);
 	s->name = gguf_get_str(g, "general.name");
 	for (size_t i = 0; i < g->n_parts; i++)
 		s->file_bytes += g->parts[i].file_size;
@@ -149,7 +143,8 @@ static void summarise(struct summary *s, const struct gguf *g, const char *path)
 		ts->nelem += t->nelem;
 		s->data_bytes += t->nbytes;
 		s->n_params += t->nelem;
-		if (is_expert_tensor(t->name)) {
+		int layer;
+		if (expert_tensor(s, t->name, &layer)) {
 			s->n_expert_tensors++;
 			s->expert_bytes += t->nbytes;
 			s->expert_params += t->nelem;
@@ -477,6 +472,10 @@ static void text_split(FILE *f, const struct summary *s)
 	fprintf(f, "\nmemory split\n");
 	fprintf(f, LABEL "%s resident (%zu tensors)\n", "dense", fmt_bytes(b1, sizeof b1, s->dense_bytes),
 		s->g->n_tensors - s->n_expert_tensors);
+	if (!s->row && s->g->n_tensors) {
+		fprintf(f, LABEL "unknown (not an architecture heft loads)\n", "experts");
+		return;
+	}
 	if (!s->n_expert_tensors) {
 		fprintf(f, LABEL "none\n", "experts");
 		return;
