@@ -225,6 +225,22 @@ const struct arch *arch_find_gguf(const char *gguf_name)
 	return NULL;
 }
 
+const char *arch_names(char *buf, size_t len, unsigned with, const char *sep)
+{
+	const struct arch *a;
+	size_t k = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; (a = nth(i)); i++) {
+		if ((a->flags & with) != with)
+			continue;
+		int n = snprintf(buf + k, len - k, "%s%s", k ? sep : "", a->name);
+		if (n < 0 || (size_t)n >= len - k)
+			break;
+		k += (size_t)n;
+	}
+	return buf;
+}
+
 const char *arch_gguf_names(char *buf, size_t len)
 {
 	const struct arch *a;

@@ -123,6 +123,9 @@ const struct arch *arch_find_gguf(const char *gguf_name);
 void arch_register(const struct arch *a);
 /* The loadable architectures' GGUF names, ", "-separated. */
 const char *arch_gguf_names(char *buf, size_t len);
+/* The --arch names of the rows having every flag in with (0: all rows),
+ * sep between them (for usage texts and messages). */
+const char *arch_names(char *buf, size_t len, unsigned with, const char *sep);
 
 static inline bool arch_has(const struct arch *a, enum arch_flag f)
 {
