@@ -347,4 +347,10 @@ void msg_numbers_add(struct msg_numbers *s, const char *key, double v);
 void msg_numbers_add_array(struct msg_numbers *s, const char *key, const double *v, size_t n);
 void msg_numbers_free(struct msg_numbers *s);
 
+/* s as a jansson string (jansson refuses invalid UTF-8): each byte that
+ * does not start a valid UTF-8 sequence becomes U+FFFD, NULL becomes "".
+ * For whatever else writes JSON from untrusted text (the session file). */
+struct json_t;
+struct json_t *msg_json_str(const char *s);
+
 #endif

@@ -15,6 +15,7 @@
 #include "sessfile.h"
 #include "fileio.h"
 #include "paths.h"
+#include "protocol.h"
 #include "util.h"
 
 #define SESS_FILE_MAX ((size_t)512 << 20)
@@ -169,20 +170,6 @@ bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen)
 
 /* ---- encoding ------------------------------------------------------------------ */
 
-/* jansson refuses invalid UTF-8; whatever reached us is kept, with U+FFFD
- * for the bytes that are not text. */
-static json_t *jstr(const char *s)
-{
-	size_t n = strlen(s);
-	if (utf8_valid(s, n))
-		return json_stringn(s, n);
-	struct buf b = { 0 };
-	utf8_repair(&b, s, n);
-	json_t *j = json_stringn(b.p, b.len);
-	buf_free(&b);
-	return j;
-}
-
 /* Append o as one line to out; consumes o. */
 static void put_record(struct buf *out, json_t *o)
 {
@@ -198,10 +185,10 @@ static void put_record(struct buf *out, json_t *o)
 static void put_turn(struct buf *out, const char *role, const char *content, const char *tag)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "role", jstr(role));
-	json_object_set_new(o, "content", jstr(content));
+	json_object_set_new(o, "role", msg_json_str(role));
+	json_object_set_new(o, "content", msg_json_str(content));
 	if (tag && *tag)
-		json_object_set_new(o, "tag", jstr(tag));
+		json_object_set_new(o, "tag", msg_json_str(tag));
 	put_record(out, o);
 }
 
@@ -211,7 +198,7 @@ static void put_header(struct buf *out, const char *model)
 	json_object_set_new(o, "heft", json_string("session"));
 	json_object_set_new(o, "version", json_integer(1));
 	if (model)
-		json_object_set_new(o, "model", jstr(model));
+		json_object_set_new(o, "model", msg_json_str(model));
 	put_record(out, o);
 }
 
@@ -505,7 +492,7 @@ bool sess_log_model(struct sess_log *l, const char *model)
 	if (l->fd < 0 && !l->pending.len)
 		return true;	/* the header will name it */
 	json_t *o = json_object();
-	json_object_set_new(o, "model", jstr(model));
+	json_object_set_new(o, "model", msg_json_str(model));
 	put_record(&l->pending, o);
 	return sess_log_flush(l);
 }
