@@ -832,19 +832,36 @@ static void json_tokenizer(struct json *j, const struct summary *s)
 	json_close(j, '}');
 }
 
+/* A named number of a section; the sections below are lists of them. */
+struct jnum {
+	const char *key;
+	uint64_t v;
+	bool is_signed; /* v holds an int64_t */
+};
+#define JU(key, x) {key, (uint64_t)(x), false}
+#define JI(key, x) {key, (uint64_t)(int64_t)(x), true}
+
+static void json_nums(struct json *j, const struct jnum *n, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (n[i].is_signed)
+			json_i64(j, n[i].key, (int64_t)n[i].v);
+		else
+			json_u64(j, n[i].key, n[i].v);
+	}
+}
+
 static void json_split(struct json *j, const struct summary *s)
 {
+	const struct jnum split[] = {
+		JU("dense_bytes", s->dense_bytes),       JU("dense_tensors", s->g->n_tensors - s->n_expert_tensors),
+		JU("dense_parameters", s->dense_params), JU("expert_bytes", s->expert_bytes),
+		JU("expert_tensors", s->n_expert_tensors), JU("expert_parameters", s->expert_params),
+		JU("experts", s->n_expert),              JU("experts_used", s->expert_used),
+		JU("expert_layers", s->expert_layers),   JU("one_expert_bytes", s->one_expert),
+	};
 	json_open(j, "split", '{');
-	json_u64(j, "dense_bytes", s->dense_bytes);
-	json_u64(j, "dense_tensors", s->g->n_tensors - s->n_expert_tensors);
-	json_u64(j, "dense_parameters", s->dense_params);
-	json_u64(j, "expert_bytes", s->expert_bytes);
-	json_u64(j, "expert_tensors", s->n_expert_tensors);
-	json_u64(j, "expert_parameters", s->expert_params);
-	json_u64(j, "experts", s->n_expert);
-	json_u64(j, "experts_used", s->expert_used);
-	json_u64(j, "expert_layers", s->expert_layers);
-	json_u64(j, "one_expert_bytes", s->one_expert);
+	json_nums(j, split, ARRAY_LEN(split));
 	json_close(j, '}');
 }
 
@@ -897,19 +914,16 @@ static void json_plan(struct json *j, const struct plan_view *pv)
 		json_u64(j, wclass_names[c], p->class_bytes[c]);
 	json_close(j, '}');
 	json_bool(j, "embeddings_by_row", p->io == WIO_STREAM && p->embd_file_bytes);
-	json_u64(j, "kv_scratch_runtime_bytes", p->extra_bytes);
-	json_i64(j, "stream_layers", p->n_stream_layers);
-	json_u64(j, "layer_stream_bytes", p->layer_stream_bytes);
-	json_u64(j, "layer_buf_bytes", p->layer_buf_bytes);
-	json_i64(j, "n_ctx", p->n_ctx);
-	json_i64(j, "batch", p->batch);
-	json_i64(j, "n_experts", p->n_experts);
-	json_u64(j, "expert_bytes", p->expert_bytes);
-	json_u64(j, "slot_bytes", p->slot_bytes);
-	json_i64(j, "n_slots", p->n_slots);
-	json_u64(j, "cold_read_per_token", p->cold_read_per_token);
-	json_u64(j, "min_budget", p->min_budget);
-	json_u64(j, "total_bytes", p->total_bytes);
+	const struct jnum rest[] = {
+		JU("kv_scratch_runtime_bytes", p->extra_bytes), JI("stream_layers", p->n_stream_layers),
+		JU("layer_stream_bytes", p->layer_stream_bytes), JU("layer_buf_bytes", p->layer_buf_bytes),
+		JI("n_ctx", p->n_ctx),                           JI("batch", p->batch),
+		JI("n_experts", p->n_experts),                   JU("expert_bytes", p->expert_bytes),
+		JU("slot_bytes", p->slot_bytes),                 JI("n_slots", p->n_slots),
+		JU("cold_read_per_token", p->cold_read_per_token), JU("min_budget", p->min_budget),
+		JU("total_bytes", p->total_bytes),
+	};
+	json_nums(j, rest, ARRAY_LEN(rest));
 	json_close(j, '}');
 }
 
