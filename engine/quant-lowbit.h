@@ -105,10 +105,7 @@ extern const int8_t kvalues_mxfp4[16];
 /* E8M0 exponent byte to 2^(e-128), the halved scale (e = 0, 1 subnormal). */
 static inline float e8m0_half(uint8_t e)
 {
-	uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
+	return f32_from_bits(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
 }
 
 /* IQ1_M stores its f16 super-block scale in the top nibbles of the four
