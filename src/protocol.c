@@ -41,14 +41,14 @@ static const char *const reason_names[DONE_REASON_COUNT] = {
 	[DONE_CTX_FULL] = "ctx_full",
 };
 
-static const char *const load_io_names[LOAD_IO_COUNT] = {
+const char *const msg_load_io_names[LOAD_IO_COUNT] = {
 	[LOAD_IO_AUTO] = "auto",
 	[LOAD_IO_RAM] = "ram",
 	[LOAD_IO_STREAM] = "stream",
 	[LOAD_IO_MMAP] = "mmap",
 };
 
-static const char *const load_policy_names[LOAD_POLICY_COUNT] = {
+const char *const msg_load_policy_names[LOAD_POLICY_COUNT] = {
 	[LOAD_POLICY_LAYER_LRU] = "layer-lru",
 	[LOAD_POLICY_LRU] = "lru",
 	[LOAD_POLICY_LFU] = "lfu",
@@ -746,8 +746,8 @@ static bool dec_load(struct dec *d, struct msg *m)
 	bool ok = get_str(d, "model", true, true, &l->model) && dec_mem(d, &l->mem) &&
 		  get_int(d, "ctx", false, 0, INT32_LIM, &l->ctx, NULL) &&
 		  get_int(d, "threads", false, 0, 4096, &l->threads, NULL) &&
-		  get_choice(d, "io", load_io_names, LOAD_IO_COUNT, &io) &&
-		  get_choice(d, "cache_policy", load_policy_names, LOAD_POLICY_COUNT, &pol) &&
+		  get_choice(d, "io", msg_load_io_names, LOAD_IO_COUNT, &io) &&
+		  get_choice(d, "cache_policy", msg_load_policy_names, LOAD_POLICY_COUNT, &pol) &&
 		  get_bool(d, "no_prefetch", &l->no_prefetch) &&
 		  get_str(d, "chat_template", false, true, &l->chat_template);
 
@@ -768,9 +768,9 @@ static void enc_load(json_t *o, const struct msg *m)
 	if (l->threads)
 		put(o, "threads", jint(l->threads));
 	if (l->io > LOAD_IO_DEFAULT && l->io < LOAD_IO_COUNT)
-		put(o, "io", msg_json_str(load_io_names[l->io]));
+		put(o, "io", msg_json_str(msg_load_io_names[l->io]));
 	if (l->cache_policy > LOAD_POLICY_DEFAULT && l->cache_policy < LOAD_POLICY_COUNT)
-		put(o, "cache_policy", msg_json_str(load_policy_names[l->cache_policy]));
+		put(o, "cache_policy", msg_json_str(msg_load_policy_names[l->cache_policy]));
 	if (l->no_prefetch)
 		put(o, "no_prefetch", json_true());
 	if (l->chat_template)

@@ -296,6 +296,10 @@ struct msg {
 const char *msg_type_name(enum msg_type t);
 const char *msg_errcode_name(enum msg_errcode c);
 const char *msg_reason_name(enum msg_reason r);
+/* The load request's choices by their wire names (NULL at *_DEFAULT, which
+ * is never sent): what a front end's --io and --cache-policy take. */
+extern const char *const msg_load_io_names[LOAD_IO_COUNT];
+extern const char *const msg_load_policy_names[LOAD_POLICY_COUNT];
 
 /* Parse one line (without its '\n'; a trailing '\r' is tolerated) sent in
  * direction dir. On success fills *m (free with msg_free) and returns true;
