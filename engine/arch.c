@@ -6,6 +6,7 @@
 
 #include "util.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -224,6 +225,22 @@ const struct arch *arch_find_gguf(const char *gguf_name)
 	return NULL;
 }
 
+const char *arch_names(char *buf, size_t len, unsigned with, const char *sep)
+{
+	const struct arch *a;
+	size_t k = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; (a = nth(i)); i++) {
+		if ((a->flags & with) != with)
+			continue;
+		int n = snprintf(buf + k, len - k, "%s%s", k ? sep : "", a->name);
+		if (n < 0 || (size_t)n >= len - k)
+			break;
+		k += (size_t)n;
+	}
+	return buf;
+}
+
 const char *arch_gguf_names(char *buf, size_t len)
 {
 	const struct arch *a;
@@ -254,15 +271,19 @@ const char *arch_tensor_name(const struct arch *a, enum trole r, int il, char *b
 	return buf;
 }
 
-/* Does name fit pattern, "%d" standing for a layer number? */
-static bool match(const char *pat, const char *name)
+/* Does name fit pattern, "%d" standing for a layer number (in *num,
+ * saturated at INT_MAX; -1 when the pattern has none)? */
+static bool match(const char *pat, const char *name, int *num)
 {
+	*num = -1;
 	while (*pat) {
 		if (pat[0] == '%' && pat[1] == 'd') {
 			if (*name < '0' || *name > '9')
 				return false;
-			while (*name >= '0' && *name <= '9')
-				name++;
+			long long v = 0;
+			for (; *name >= '0' && *name <= '9'; name++)
+				v = MIN(v * 10 + (*name - '0'), (long long)INT_MAX);
+			*num = (int)v;
 			pat += 2;
 		} else if (*pat++ != *name++) {
 			return false;
@@ -271,12 +292,19 @@ static bool match(const char *pat, const char *name)
 	return *name == '\0';
 }
 
-int arch_tensor_role(const struct arch *a, const char *name)
+int arch_tensor_role_at(const struct arch *a, const char *name, int *layer)
 {
 	for (int r = 0; a && r < T_COUNT; r++)
-		if (a->t[r].name && match(a->t[r].name, name))
+		if (a->t[r].name && match(a->t[r].name, name, layer))
 			return r;
+	*layer = -1;
 	return -1;
+}
+
+int arch_tensor_role(const struct arch *a, const char *name)
+{
+	int layer;
+	return arch_tensor_role_at(a, name, &layer);
 }
 
 enum wclass arch_tensor_class(const struct arch *a, const char *name)

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "weights.h"
+#include "plan.h" /* enum wclass */
 
 /* Rotation pairs: NORM rotates (x[2i], x[2i+1]); NEOX (x[i], x[i + n_rot/2]). */
 enum rope_kind { ROPE_NORM, ROPE_NEOX };
@@ -36,7 +36,7 @@ enum trole {
 	T_MLA_Q_A, T_MLA_Q_A_NORM, T_MLA_Q_B, T_MLA_KV_A_MQA, T_MLA_KV_A_NORM, T_MLA_K_B, T_MLA_V_B,
 	T_FFN_NORM, T_FFN_GATE, T_FFN_UP, T_FFN_DOWN,
 	T_ROUTER, T_ROUTER_B, T_EXP_PROBS_B,
-	T_GATE_EXPS, T_UP_EXPS, T_DOWN_EXPS, T_GATE_EXPS_B, T_UP_EXPS_B, T_DOWN_EXPS_B,
+	T_GATE_EXPS, T_UP_EXPS, T_DOWN_EXPS, T_GATE_EXPS_B, T_UP_EXPS_B, T_DOWN_EXPS_B, /* routed experts: keep together */
 	T_GATE_SHEXP, T_UP_SHEXP, T_DOWN_SHEXP,
 	/* next-token-prediction layers: carried in the file, never evaluated */
 	T_NEXTN_EH_PROJ, T_NEXTN_ENORM, T_NEXTN_HNORM, T_NEXTN_SHARED_HEAD_NORM,
@@ -123,6 +123,9 @@ const struct arch *arch_find_gguf(const char *gguf_name);
 void arch_register(const struct arch *a);
 /* The loadable architectures' GGUF names, ", "-separated. */
 const char *arch_gguf_names(char *buf, size_t len);
+/* The --arch names of the rows having every flag in with (0: all rows),
+ * sep between them (for usage texts and messages). */
+const char *arch_names(char *buf, size_t len, unsigned with, const char *sep);
 
 static inline bool arch_has(const struct arch *a, enum arch_flag f)
 {
@@ -138,6 +141,14 @@ static inline bool arch_tensor_present(const struct arch *a, enum trole r)
 const char *arch_tensor_name(const struct arch *a, enum trole r, int il, char *buf, size_t len);
 /* The role a tensor name has in a, or -1. */
 int arch_tensor_role(const struct arch *a, const char *name);
+/* The same, with the layer in *layer (-1 for a global role or none). */
+int arch_tensor_role_at(const struct arch *a, const char *name, int *layer);
+
+/* A routed-expert tensor: one slice per expert along its last dimension. */
+static inline bool arch_role_is_expert(int r)
+{
+	return r >= T_GATE_EXPS && r <= T_DOWN_EXPS_B;
+}
 /* The registry class of a tensor (WC_OTHER if a is NULL or the name no role's). */
 enum wclass arch_tensor_class(const struct arch *a, const char *name);
 

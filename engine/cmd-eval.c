@@ -63,7 +63,7 @@ static void write_escaped(FILE *fp, const char *p, size_t n)
 	}
 }
 
-/* The fixtures' .ref format (see ../shared/fixtures/README.md). With a
+/* The fixtures' .ref format (docs/ARCHITECTURE.md, "Tests"). With a
  * text prompt (j->t set) the end-to-end layout: prompt and greedy_text
  * lines, and no logits rows. */
 static int write_ref(const char *path, const struct job *j, const int32_t *g, const float *margin, int ng,

@@ -11,6 +11,7 @@
  * file that passed validation can still carry absurd values. */
 #include "commands.h"
 #include "options.h"
+#include "arch.h"
 #include "gguf.h"
 #include "model.h"
 #include "quant.h"
@@ -31,6 +32,7 @@ struct summary {
 	const struct gguf *g;
 	const char *path;
 	const char *arch; /* "" if absent */
+	const struct arch *row; /* its descriptor row; NULL: not an architecture heft loads */
 	const char *name; /* NULL if absent */
 	uint64_t file_bytes, data_bytes, n_params;
 	struct type_stat types[GGML_TYPE_COUNT];
@@ -53,25 +55,15 @@ struct summary {
 
 /* ---- summarising ---- */
 
-static bool is_expert_tensor(const char *name)
+/* A routed-expert tensor, by its role in the file's architecture row (an
+ * architecture heft does not know has none); its layer in *layer. */
+static bool expert_tensor(const struct summary *s, const char *name, int *layer)
 {
-	return strstr(name, "_exps") != NULL;
-}
-
-/* Layer number of "blk.N.xxx", or -1. */
-static int64_t layer_of(const char *name)
-{
-	if (strncmp(name, "blk.", 4))
-		return -1;
-	char *end;
-	unsigned long long l = strtoull(name + 4, &end, 10);
-	if (end == name + 4 || *end != '.' || l > INT64_MAX)
-		return -1;
-	return (int64_t)l;
+	return arch_role_is_expert(arch_tensor_role_at(s->row, name, layer));
 }
 
 struct layer_bytes {
-	int64_t layer;
+	int layer;
 	uint64_t bytes;
 };
 
@@ -91,11 +83,12 @@ static void summarise_experts(struct summary *s)
 	size_t n = 0;
 	for (size_t i = 0; i < g->n_tensors; i++) {
 		const struct gguf_tensor *t = &g->tensors[i];
-		if (!is_expert_tensor(t->name))
+		int layer;
+		if (!expert_tensor(s, t->name, &layer))
 			continue;
 		uint64_t ne = t->n_dims >= 2 ? t->ne[t->n_dims - 1] : 1;
 		s->n_expert = MAX(s->n_expert, ne);
-		lb[n].layer = layer_of(t->name);
+		lb[n].layer = layer;
 		lb[n].bytes = ne ? t->nbytes / ne : 0;
 		n++;
 	}
@@ -138,6 +131,7 @@ static void summarise(struct summary *s, const struct gguf *g, const char *path)
 	s->g = g;
 	s->path = path;
 	s->arch = gguf_arch(g) ? gguf_arch(g) : "";
+	s->row = arch_find_gguf(s->arch);
 	s->name = gguf_get_str(g, "general.name");
 	for (size_t i = 0; i < g->n_parts; i++)
 		s->file_bytes += g->parts[i].file_size;
@@ -149,7 +143,8 @@ static void summarise(struct summary *s, const struct gguf *g, const char *path)
 		ts->nelem += t->nelem;
 		s->data_bytes += t->nbytes;
 		s->n_params += t->nelem;
-		if (is_expert_tensor(t->name)) {
+		int layer;
+		if (expert_tensor(s, t->name, &layer)) {
 			s->n_expert_tensors++;
 			s->expert_bytes += t->nbytes;
 			s->expert_params += t->nelem;
@@ -477,6 +472,10 @@ static void text_split(FILE *f, const struct summary *s)
 	fprintf(f, "\nmemory split\n");
 	fprintf(f, LABEL "%s resident (%zu tensors)\n", "dense", fmt_bytes(b1, sizeof b1, s->dense_bytes),
 		s->g->n_tensors - s->n_expert_tensors);
+	if (!s->row && s->g->n_tensors) {
+		fprintf(f, LABEL "unknown (not an architecture heft loads)\n", "experts");
+		return;
+	}
 	if (!s->n_expert_tensors) {
 		fprintf(f, LABEL "none\n", "experts");
 		return;
@@ -833,19 +832,36 @@ static void json_tokenizer(struct json *j, const struct summary *s)
 	json_close(j, '}');
 }
 
+/* A named number of a section; the sections below are lists of them. */
+struct jnum {
+	const char *key;
+	uint64_t v;
+	bool is_signed; /* v holds an int64_t */
+};
+#define JU(key, x) {key, (uint64_t)(x), false}
+#define JI(key, x) {key, (uint64_t)(int64_t)(x), true}
+
+static void json_nums(struct json *j, const struct jnum *n, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (n[i].is_signed)
+			json_i64(j, n[i].key, (int64_t)n[i].v);
+		else
+			json_u64(j, n[i].key, n[i].v);
+	}
+}
+
 static void json_split(struct json *j, const struct summary *s)
 {
+	const struct jnum split[] = {
+		JU("dense_bytes", s->dense_bytes),       JU("dense_tensors", s->g->n_tensors - s->n_expert_tensors),
+		JU("dense_parameters", s->dense_params), JU("expert_bytes", s->expert_bytes),
+		JU("expert_tensors", s->n_expert_tensors), JU("expert_parameters", s->expert_params),
+		JU("experts", s->n_expert),              JU("experts_used", s->expert_used),
+		JU("expert_layers", s->expert_layers),   JU("one_expert_bytes", s->one_expert),
+	};
 	json_open(j, "split", '{');
-	json_u64(j, "dense_bytes", s->dense_bytes);
-	json_u64(j, "dense_tensors", s->g->n_tensors - s->n_expert_tensors);
-	json_u64(j, "dense_parameters", s->dense_params);
-	json_u64(j, "expert_bytes", s->expert_bytes);
-	json_u64(j, "expert_tensors", s->n_expert_tensors);
-	json_u64(j, "expert_parameters", s->expert_params);
-	json_u64(j, "experts", s->n_expert);
-	json_u64(j, "experts_used", s->expert_used);
-	json_u64(j, "expert_layers", s->expert_layers);
-	json_u64(j, "one_expert_bytes", s->one_expert);
+	json_nums(j, split, ARRAY_LEN(split));
 	json_close(j, '}');
 }
 
@@ -889,7 +905,7 @@ static void json_plan(struct json *j, const struct plan_view *pv)
 		return;
 	}
 	const struct weights_plan *p = weights_get_plan(pv->m->w);
-	json_string(j, "mode", p->io == WIO_STREAM ? "stream" : p->io == WIO_MMAP ? "mmap" : "ram");
+	json_string(j, "mode", weights_io_names[p->io]);
 	json_string(j, "why", p->why);
 	json_u64(j, "budget", p->budget);
 	json_u64(j, "resident_bytes", p->dense_bytes);
@@ -898,19 +914,16 @@ static void json_plan(struct json *j, const struct plan_view *pv)
 		json_u64(j, wclass_names[c], p->class_bytes[c]);
 	json_close(j, '}');
 	json_bool(j, "embeddings_by_row", p->io == WIO_STREAM && p->embd_file_bytes);
-	json_u64(j, "kv_scratch_runtime_bytes", p->extra_bytes);
-	json_i64(j, "stream_layers", p->n_stream_layers);
-	json_u64(j, "layer_stream_bytes", p->layer_stream_bytes);
-	json_u64(j, "layer_buf_bytes", p->layer_buf_bytes);
-	json_i64(j, "n_ctx", p->n_ctx);
-	json_i64(j, "batch", p->batch);
-	json_i64(j, "n_experts", p->n_experts);
-	json_u64(j, "expert_bytes", p->expert_bytes);
-	json_u64(j, "slot_bytes", p->slot_bytes);
-	json_i64(j, "n_slots", p->n_slots);
-	json_u64(j, "cold_read_per_token", p->cold_read_per_token);
-	json_u64(j, "min_budget", p->min_budget);
-	json_u64(j, "total_bytes", p->total_bytes);
+	const struct jnum rest[] = {
+		JU("kv_scratch_runtime_bytes", p->extra_bytes), JI("stream_layers", p->n_stream_layers),
+		JU("layer_stream_bytes", p->layer_stream_bytes), JU("layer_buf_bytes", p->layer_buf_bytes),
+		JI("n_ctx", p->n_ctx),                           JI("batch", p->batch),
+		JI("n_experts", p->n_experts),                   JU("expert_bytes", p->expert_bytes),
+		JU("slot_bytes", p->slot_bytes),                 JI("n_slots", p->n_slots),
+		JU("cold_read_per_token", p->cold_read_per_token), JU("min_budget", p->min_budget),
+		JU("total_bytes", p->total_bytes),
+	};
+	json_nums(j, rest, ARRAY_LEN(rest));
 	json_close(j, '}');
 }
 

@@ -3,18 +3,23 @@
  * name. */
 #include "commands.h"
 
+#include "arch.h"
 #include "options.h"
+#include "quant.h"
+#include "synth-blocks.h"
 #include "synth.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void usage(FILE *f)
 {
+	char archs[192];
 	fprintf(f,
 		"usage: heft-engine synth [--like deepseek-v3|kimi-k2|glm-4.6|gpt-oss-120b|qwen3-235b]\n"
-		"         [--arch llama|qwen3|qwen3moe|mixtral|deepseek2|glm4moe|gpt-oss]\n"
+		"         [--arch %s]\n"
 		"         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--rope-dim N]\n"
 		"         [--ff N] [--experts N] [--experts-used N] [--expert-ff N] [--vocab N] [--ctx N]\n"
 		"         [--dense-lead N] [--shared-experts N] [--expert-groups G --group-used K]\n"
@@ -26,9 +31,19 @@ static void usage(FILE *f)
 		"         [--type-embd T] [--type-output T] [--type-attn T] [--type-dense T]\n"
 		"         [--type-shexp T] [--type-experts T] [--type-experts-down T]\n"
 		"         [--seed S] [--name NAME] [--vocab-from FILE.gguf] [--split N] [--dry-run] [--sparse] [-q]\n"
-		"         -o FILE.gguf\n"
-		"types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS\n"
-		"       IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S TQ1_0 TQ2_0 MXFP4\n");
+		"         -o FILE.gguf\n",
+		arch_names(archs, sizeof archs, 0, "|"));
+	/* the types synth writes, from the type table, wrapped at 80 columns */
+	int col = fprintf(f, "types:");
+	for (uint32_t id = 0; id < GGML_TYPE_COUNT; id++) {
+		if (!synth_type_ok(id))
+			continue;
+		const char *name = qtype_get(id)->name;
+		if (col + 1 + (int)strlen(name) > 80)
+			col = fprintf(f, "\n      ");
+		col += fprintf(f, " %s", name);
+	}
+	fputc('\n', f);
 }
 
 /* -o, -q, -h, then every setting of synth.c's as a long option whose id

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "forward-mem.h" /* forward_mem_bytes */
 #include "kv.h"
 #include "model.h"
 #include "threadpool.h"
@@ -23,9 +24,6 @@ struct forward;
 struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_ctx, int max_batch);
 void forward_free(struct forward *f);
 
-/* Bytes forward_new(m, tp, n_ctx, max_batch) allocates with n_threads
- * threads: KV cache and scratch, for the memory plan. */
-uint64_t forward_mem_bytes(const struct model *m, int n_ctx, int max_batch, int n_threads);
 /* Seconds spent in forward_eval (waiting for expert reads included; the
  * weight store's stats say how much of it was waiting). */
 double forward_seconds(const struct forward *f);

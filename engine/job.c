@@ -18,45 +18,38 @@ enum {
 	O_TOKENS = CMD_LONG, O_STATS_JSON, O_GREEDY, O_N_PROMPT, O_STOP, O_PROMPT_CACHE,
 };
 
-/* The options of all three; -p is the prompt text for eval and run (with
- * -f), bench's prompt length otherwise, and --n-prompt is that length for
- * all three. */
-static const struct cmd_opt text_opts[] = {
-	{"help", 'h', no_argument, 'h'},
-	{"tokens", 0, required_argument, O_TOKENS},
-	{"prompt", 'p', required_argument, 'p'},
-	{"file", 'f', required_argument, 'f'},
-	{"stats-json", 0, required_argument, O_STATS_JSON},
-	{"out", 'o', required_argument, 'o'},
-	{"greedy", 0, required_argument, O_GREEDY},
-	{"n-predict", 'n', required_argument, 'n'},
-	{"n-prompt", 0, required_argument, O_N_PROMPT},
-	{NULL, 0, 0, 0},
+/* The options of all three, each with the commands that take it; -p is
+ * the prompt text for eval and run (with -f), bench's prompt length
+ * otherwise, and --n-prompt is that length for all three. */
+enum { FOR_TEXT = 1, FOR_BENCH = 2, FOR_SAMPLING = 4, FOR_ALL = 7 };
+static const struct job_option {
+	struct cmd_opt opt;
+	unsigned takers;
+} job_options[] = {
+	{{"help", 'h', no_argument, 'h'}, FOR_ALL},
+	{{"tokens", 0, required_argument, O_TOKENS}, FOR_ALL},
+	{{"prompt", 'p', required_argument, 'p'}, FOR_TEXT | FOR_SAMPLING},
+	{{"file", 'f', required_argument, 'f'}, FOR_TEXT | FOR_SAMPLING},
+	{{"stats-json", 0, required_argument, O_STATS_JSON}, FOR_ALL},
+	{{"out", 'o', required_argument, 'o'}, FOR_ALL},
+	{{"greedy", 0, required_argument, O_GREEDY}, FOR_ALL},
+	{{"n-predict", 'n', required_argument, 'n'}, FOR_ALL},
+	{{"n-prompt", 0, required_argument, O_N_PROMPT}, FOR_TEXT | FOR_SAMPLING},
+	{{"n-prompt", 'p', required_argument, O_N_PROMPT}, FOR_BENCH},
+	{{"stop", 0, required_argument, O_STOP}, FOR_SAMPLING},
+	{{"prompt-cache", 0, required_argument, O_PROMPT_CACHE}, FOR_SAMPLING},
 };
-static const struct cmd_opt bench_opts[] = {
-	{"help", 'h', no_argument, 'h'},
-	{"tokens", 0, required_argument, O_TOKENS},
-	{"stats-json", 0, required_argument, O_STATS_JSON},
-	{"out", 'o', required_argument, 'o'},
-	{"greedy", 0, required_argument, O_GREEDY},
-	{"n-predict", 'n', required_argument, 'n'},
-	{"n-prompt", 'p', required_argument, O_N_PROMPT},
-	{NULL, 0, 0, 0},
-};
-static const struct cmd_opt sampling_opts[] = {
-	{"help", 'h', no_argument, 'h'},
-	{"tokens", 0, required_argument, O_TOKENS},
-	{"prompt", 'p', required_argument, 'p'},
-	{"file", 'f', required_argument, 'f'},
-	{"stats-json", 0, required_argument, O_STATS_JSON},
-	{"out", 'o', required_argument, 'o'},
-	{"greedy", 0, required_argument, O_GREEDY},
-	{"n-predict", 'n', required_argument, 'n'},
-	{"n-prompt", 0, required_argument, O_N_PROMPT},
-	{"stop", 0, required_argument, O_STOP},
-	{"prompt-cache", 0, required_argument, O_PROMPT_CACHE},
-	{NULL, 0, 0, 0},
-};
+
+/* The option table of one kind of job, ending with {NULL}. */
+static const struct cmd_opt *job_opts_for(unsigned taker, struct cmd_opt out[ARRAY_LEN(job_options) + 1])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(job_options); i++)
+		if (job_options[i].takers & taker)
+			out[n++] = job_options[i].opt;
+	out[n] = (struct cmd_opt){NULL, 0, 0, 0};
+	return out;
+}
 
 /* One option of o's: 0 to go on, else the exit status (-1: --help). */
 static int job_opt(struct cmd_parser *p, int c, struct job_opts *o, const char *usage)
@@ -85,8 +78,9 @@ static int job_opt(struct cmd_parser *p, int c, struct job_opts *o, const char *
 
 int job_parse(int argc, char **argv, struct job_opts *o, const char *usage)
 {
+	struct cmd_opt opts[ARRAY_LEN(job_options) + 1];
 	struct cmd_parser p = {
-		.opts = o->sampling ? sampling_opts : o->text_p ? text_opts : bench_opts,
+		.opts = job_opts_for(o->sampling ? FOR_SAMPLING : o->text_p ? FOR_TEXT : FOR_BENCH, opts),
 		.usage = usage,
 		.mo = &o->mo,
 		.sp = o->sampling ? &o->sp : NULL,

@@ -872,7 +872,7 @@ GEMM_DRIVER(f32, 2, 4, f32_tile)
 GEMM_DRIVER(f16, 2, 4, f16_tile)
 GEMM_DRIVER(bf16, 2, 4, bf16_tile)
 
-bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
+bool kernels_avx2_install(struct qtype *t)
 {
 	t[GGML_F32].vec_dot = vec_dot_f32;
 	t[GGML_F16].vec_dot = vec_dot_f16;
@@ -909,7 +909,7 @@ bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
 
 #else /* built without the ISA */
 
-bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT])
+bool kernels_avx2_install(struct qtype *t)
 {
 	(void)t;
 	return false;

@@ -701,7 +701,7 @@ GEMM_DRIVER(bf16, 2, 4, bf16_tile)
 #undef RM_MAX_
 #undef RN_MAX_
 
-bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
+bool kernels_avx512_install(struct qtype *t)
 {
 	t[GGML_F32].vec_dot = vec_dot_f32;
 	t[GGML_F16].vec_dot = vec_dot_f16;
@@ -728,7 +728,7 @@ bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
 
 #else /* built without the ISA */
 
-bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT])
+bool kernels_avx512_install(struct qtype *t)
 {
 	(void)t;
 	return false;

@@ -12,6 +12,7 @@
  * activations carrying the weights' signs (maddubs). Dequantizers stay the
  * reference ones: the forward pass only needs dot products of these types. */
 
+#include "kernels.h"
 #include "quant-lowbit.h"
 
 #include <stddef.h>
@@ -384,7 +385,7 @@ static void vec_dot_mxfp4(int64_t n, float *s, const void *vw, const void *va)
 	*s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-bool LOWBIT_INSTALL(struct qtype t[GGML_TYPE_COUNT])
+bool LOWBIT_INSTALL(struct qtype *t)
 {
 	t[GGML_IQ1_S].vec_dot = vec_dot_iq1_s;
 	t[GGML_IQ1_M].vec_dot = vec_dot_iq1_m;
@@ -401,7 +402,7 @@ bool LOWBIT_INSTALL(struct qtype t[GGML_TYPE_COUNT])
 
 #else /* built without the ISA */
 
-bool LOWBIT_INSTALL(struct qtype t[GGML_TYPE_COUNT])
+bool LOWBIT_INSTALL(struct qtype *t)
 {
 	(void)t;
 	return false;

@@ -11,15 +11,22 @@
  * both. This header holds declarations only: an inline function compiled
  * with different -m flags in two files would break the one-definition rule.
  * Installers return false (and change nothing) when the file was built
- * without its ISA (a compiler lacking the flags, or a non-x86 target). */
+ * without its ISA (a compiler lacking the flags, or a non-x86 target).
+ * t is the whole table, GGML_TYPE_COUNT rows. Only quant_init calls them;
+ * the header names struct qtype without including quant.h, so the type
+ * table does not include its own installers back. */
 #ifndef HEFT_KERNELS_H
 #define HEFT_KERNELS_H
 
 #include <stdbool.h>
 
-#include "quant.h"
+struct qtype;
 
-bool kernels_avx2_install(struct qtype t[GGML_TYPE_COUNT]);
-bool kernels_avx512_install(struct qtype t[GGML_TYPE_COUNT]);
+bool kernels_avx2_install(struct qtype *t);
+bool kernels_avx512_install(struct qtype *t);
+/* The very-low-bit types' rows (quant-lowbit.h), installed after the
+ * same ISA's kernels_*_install. */
+bool kernels_lowbit_avx2_install(struct qtype *t);
+bool kernels_lowbit_avx512_install(struct qtype *t);
 
 #endif

@@ -2,7 +2,7 @@
 #include "model.h"
 
 #include "cpu.h"
-#include "forward.h"
+#include "forward-mem.h"
 #include "kv.h"
 #include "quant.h"
 #include "rtrace.h"

@@ -61,26 +61,28 @@ const char cmd_loading_usage[] =
 	"  --trace-routing FILE   write the experts each token chooses per layer there\n"
 	"                         (rtrace.h; replayed by heft-engine cachesim)\n";
 
-/* Index of s in names[n], or -1. */
-static int name_index(const char *const *names, int n, const char *s)
+/* Index of v in names[n] (the option's values in the order of their
+ * enum), or -1 after saying which values there are. */
+static int name_choice(const char *opt, const char *const *names, int n, const char *v)
 {
 	for (int k = 0; k < n; k++)
-		if (!strcmp(s, names[k]))
+		if (!strcmp(v, names[k]))
 			return k;
+	struct buf list = {0};
+	for (int k = 0; k < n; k++)
+		buf_printf(&list, "%s%s", k ? ", " : "", names[k]);
+	warnx_("%s: '%s' is not one of %s", opt, v, list.p);
+	buf_free(&list);
 	return -1;
 }
 
-/* --io and --cache-policy: names in the order of their enums. */
+/* --io and --cache-policy. */
 static bool loading_choice(struct model_opts *o, bool io, const char *v)
 {
-	static const char *const ios[] = {"auto", "ram", "stream", "mmap"};
-	static const char *const pols[] = {"layer-lru", "lru", "lfu", "freq"};
-	int k = io ? name_index(ios, (int)ARRAY_LEN(ios), v) : name_index(pols, (int)ARRAY_LEN(pols), v);
-	if (k < 0) {
-		warnx_("%s: '%s' is not one of %s", io ? "--io" : "--cache-policy", v,
-		       io ? "auto, ram, stream, mmap" : "layer-lru, lru, lfu, freq");
+	int k = io ? name_choice("--io", weights_io_names, WIO_COUNT, v)
+		   : name_choice("--cache-policy", cache_policy_names, CACHE_NPOLICIES, v);
+	if (k < 0)
 		return false;
-	}
 	if (io)
 		o->io = (enum weights_io)k;
 	else

@@ -14,6 +14,8 @@
 /* Smaller tensors of a streamed layer stay resident. */
 #define STREAM_MIN_TENSOR (16u << 10)
 
+const char *const weights_io_names[WIO_COUNT] = {"auto", "ram", "stream", "mmap"};
+
 const char *const wclass_names[WC_COUNT] = {"token embeddings", "output head", "attention", "norms",
 					    "routers", "shared experts", "dense FFN", "other"};
 

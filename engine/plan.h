@@ -25,7 +25,10 @@ enum weights_io {
 	WIO_RAM,    /* everything read into anonymous memory at load */
 	WIO_STREAM, /* dense part resident, routed experts through the cache */
 	WIO_MMAP,   /* map the file, let the page cache decide (llama.cpp's way; the baseline) */
+	WIO_COUNT
 };
+/* Their names, as --io takes them and the stats report them. */
+extern const char *const weights_io_names[WIO_COUNT];
 
 /* --mem min: the smallest budget the plan can stream with. */
 #define PLAN_MEM_MIN UINT64_MAX

@@ -289,23 +289,14 @@ static void dot_q8_0(const struct lowlayout *L, int64_t n, float *s, const void 
 }
 
 /* The kernels the table rows point to (quant-table.c). */
-#define LOWKERNELS(name, act)                                                  \
-	void qref_to_float_##name(const void *w, float *y, int64_t n)         \
-	{                                                                       \
-		dequant(&layout_##name, w, y, n);                               \
-	}                                                                       \
-	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
-	{                                                                       \
-		dot_##act(&layout_##name, n, s, w, a);                          \
-	}
 
-LOWKERNELS(iq1_s, q8_K)
-LOWKERNELS(iq1_m, q8_K)
-LOWKERNELS(iq2_xxs, q8_K)
-LOWKERNELS(iq2_xs, q8_K)
-LOWKERNELS(iq2_s, q8_K)
-LOWKERNELS(iq3_xxs, q8_K)
-LOWKERNELS(iq3_s, q8_K)
-LOWKERNELS(tq1_0, q8_K)
-LOWKERNELS(tq2_0, q8_K)
-LOWKERNELS(mxfp4, q8_0)
+QREF_DEFINE(iq1_s, q8_K)
+QREF_DEFINE(iq1_m, q8_K)
+QREF_DEFINE(iq2_xxs, q8_K)
+QREF_DEFINE(iq2_xs, q8_K)
+QREF_DEFINE(iq2_s, q8_K)
+QREF_DEFINE(iq3_xxs, q8_K)
+QREF_DEFINE(iq3_s, q8_K)
+QREF_DEFINE(tq1_0, q8_K)
+QREF_DEFINE(tq2_0, q8_K)
+QREF_DEFINE(mxfp4, q8_0)

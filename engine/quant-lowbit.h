@@ -3,8 +3,8 @@
  *
  * Block layouts bit-exact with ggml (multi-byte fields little-endian,
  * blocks unaligned inside a row: read fields at offsetof() positions), their
- * code books, and the SIMD installers of their kernels (the reference
- * kernels are in quant-lowbit.c, their rows in quant-table.c). The
+ * code books (the reference kernels are in quant-lowbit.c, their rows in
+ * quant-table.c, the SIMD installers declared in kernels.h). The
  * 256-element types take Q8_K activations, MXFP4 takes
  * Q8_0, like ggml, so quant_act_row() serves them unchanged.
  *
@@ -105,10 +105,7 @@ extern const int8_t kvalues_mxfp4[16];
 /* E8M0 exponent byte to 2^(e-128), the halved scale (e = 0, 1 subnormal). */
 static inline float e8m0_half(uint8_t e)
 {
-	uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
+	return f32_from_bits(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
 }
 
 /* IQ1_M stores its f16 super-block scale in the top nibbles of the four
@@ -120,10 +117,5 @@ static inline uint16_t iq1m_d(const uint8_t *scales)
 		s[k] = (uint16_t)(scales[2 * k] | scales[2 * k + 1] << 8);
 	return (uint16_t)((s[0] >> 12) | ((s[1] >> 8) & 0xf0) | ((s[2] >> 4) & 0xf00) | (s[3] & 0xf000));
 }
-
-/* SIMD rows for them; same contract as kernels.h (install only when
- * cpu_features() allows, false when built without the ISA). */
-bool kernels_lowbit_avx2_install(struct qtype t[GGML_TYPE_COUNT]);
-bool kernels_lowbit_avx512_install(struct qtype t[GGML_TYPE_COUNT]);
 
 #endif

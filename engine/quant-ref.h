@@ -14,6 +14,19 @@
 	void qref_to_float_##name(const void *src, float *dst, int64_t n);     \
 	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a);
 
+/* Define a weight type's two kernels in the file that declares them (quant.c,
+ * quant-lowbit.c): each such file has its own static dequant() and
+ * dot_<act>() over its block descriptions layout_<name>. */
+#define QREF_DEFINE(name, act)                                                 \
+	void qref_to_float_##name(const void *w, float *y, int64_t n)         \
+	{                                                                       \
+		dequant(&layout_##name, w, y, n);                               \
+	}                                                                       \
+	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
+	{                                                                       \
+		dot_##act(&layout_##name, n, s, w, a);                          \
+	}
+
 /* A type's quantizer (activation formats, element types, Q4_0 for synth). */
 #define QREF_FROM_FLOAT(name) void qref_from_float_##name(const float *src, void *dst, int64_t n);
 

@@ -3,8 +3,8 @@
  *
  * A row gives the type's name, block size, bytes per block, its reference
  * kernels (quant-ref.h), the activation format its dot product consumes,
- * and what synth needs to write it. The SIMD installers (kernels.h,
- * quant-lowbit.h) replace kernel pointers of a copy of these rows at start-
+ * and what synth needs to write it. The SIMD installers (declared in
+ * kernels.h) replace kernel pointers of a copy of these rows at start-
  * up (quant_init); the rows themselves never change. Types a GGUF file may
  * hold but heft has no kernels for keep only their sizes, so that any file
  * can be inspected. */

@@ -5,7 +5,6 @@
 #include "quant.h"
 #include "cpu.h"
 #include "kernels.h"
-#include "quant-lowbit.h"
 #include "quant-ref.h"
 
 #include <math.h>
@@ -47,10 +46,16 @@ struct layout {
 	decode_fn decode;
 };
 
-/* Little-endian field loads that do not care about alignment. */
+/* Little-endian field loads and stores that do not care about alignment. */
 static inline uint16_t ld16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline void st16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
 }
 
 static inline float ldf16(const uint8_t *p)
@@ -397,39 +402,23 @@ void qref_from_float_f32(const float *x, void *dst, int64_t n)
 	memcpy(dst, x, (size_t)n * 4);
 }
 
-void qref_to_float_f16(const void *src, float *y, int64_t n)
-{
-	const uint8_t *p = src;
-	for (int64_t i = 0; i < n; i++)
-		y[i] = fp16_to_fp32(ld16(p + 2 * i));
-}
-
-void qref_from_float_f16(const float *x, void *dst, int64_t n)
-{
-	uint8_t *p = dst;
-	for (int64_t i = 0; i < n; i++) {
-		uint16_t h = fp32_to_fp16(x[i]);
-		p[2 * i] = (uint8_t)h;
-		p[2 * i + 1] = (uint8_t)(h >> 8);
+/* The 16-bit float types: little-endian halves converted one by one. */
+#define HALF_CONVERSIONS(name, to_f32, from_f32)                               \
+	void qref_to_float_##name(const void *src, float *y, int64_t n)        \
+	{                                                                       \
+		const uint8_t *p = src;                                         \
+		for (int64_t i = 0; i < n; i++)                                 \
+			y[i] = to_f32(ld16(p + 2 * i));                         \
+	}                                                                       \
+	void qref_from_float_##name(const float *x, void *dst, int64_t n)      \
+	{                                                                       \
+		uint8_t *p = dst;                                               \
+		for (int64_t i = 0; i < n; i++)                                 \
+			st16(p + 2 * i, from_f32(x[i]));                        \
 	}
-}
 
-void qref_to_float_bf16(const void *src, float *y, int64_t n)
-{
-	const uint8_t *p = src;
-	for (int64_t i = 0; i < n; i++)
-		y[i] = bf16_to_fp32(ld16(p + 2 * i));
-}
-
-void qref_from_float_bf16(const float *x, void *dst, int64_t n)
-{
-	uint8_t *p = dst;
-	for (int64_t i = 0; i < n; i++) {
-		uint16_t h = fp32_to_bf16(x[i]);
-		p[2 * i] = (uint8_t)h;
-		p[2 * i + 1] = (uint8_t)(h >> 8);
-	}
-}
+HALF_CONVERSIONS(f16, fp16_to_fp32, fp32_to_fp16)
+HALF_CONVERSIONS(bf16, bf16_to_fp32, fp32_to_bf16)
 
 /* Dot products of float rows accumulate in double: the reference should be
  * the most exact answer, SIMD paths are compared to it with a tolerance. */
@@ -479,12 +468,6 @@ static float quant8(const float *x, int8_t *q, int n, int *qsum)
 	}
 	*qsum = sum;
 	return d;
-}
-
-static void st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
 }
 
 void qref_from_float_q8_0(const float *x, void *dst, int64_t n)
@@ -553,28 +536,18 @@ void qref_from_float_q4_0(const float *x, void *dst, int64_t n)
 
 /* ---- the kernels the table rows point to (quant-table.c) ---- */
 
-#define QKERNELS(name, act)                                                    \
-	void qref_to_float_##name(const void *w, float *y, int64_t n)         \
-	{                                                                       \
-		dequant(&layout_##name, w, y, n);                               \
-	}                                                                       \
-	void qref_vec_dot_##name(int64_t n, float *s, const void *w, const void *a) \
-	{                                                                       \
-		dot_##act(&layout_##name, n, s, w, a);                          \
-	}
-
-QKERNELS(q4_0, q8_0)
-QKERNELS(q5_0, q8_0)
-QKERNELS(q8_0, q8_0)
-QKERNELS(iq4_nl, q8_0)
-QKERNELS(q4_1, q8_1)
-QKERNELS(q5_1, q8_1)
-QKERNELS(q2_K, q8_K)
-QKERNELS(q3_K, q8_K)
-QKERNELS(q4_K, q8_K)
-QKERNELS(q5_K, q8_K)
-QKERNELS(q6_K, q8_K)
-QKERNELS(iq4_xs, q8_K)
+QREF_DEFINE(q4_0, q8_0)
+QREF_DEFINE(q5_0, q8_0)
+QREF_DEFINE(q8_0, q8_0)
+QREF_DEFINE(iq4_nl, q8_0)
+QREF_DEFINE(q4_1, q8_1)
+QREF_DEFINE(q5_1, q8_1)
+QREF_DEFINE(q2_K, q8_K)
+QREF_DEFINE(q3_K, q8_K)
+QREF_DEFINE(q4_K, q8_K)
+QREF_DEFINE(q5_K, q8_K)
+QREF_DEFINE(q6_K, q8_K)
+QREF_DEFINE(iq4_xs, q8_K)
 
 /* Activation formats: dequantizers for tests, no dot product of their own. */
 void qref_to_float_q8_1(const void *w, float *y, int64_t n)

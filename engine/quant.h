@@ -233,6 +233,21 @@ size_t quant_act_row_bytes(uint32_t wtype, int64_t n);
 /* Quantize x[0..n) into dst (quant_act_row_bytes(wtype, n) bytes). */
 void quant_act_row(uint32_t wtype, const float *x, void *dst, int64_t n);
 
+/* A float's bits and back (memcpy: no aliasing games). */
+static inline uint32_t f32_bits(float f)
+{
+	uint32_t x;
+	memcpy(&x, &f, 4);
+	return x;
+}
+
+static inline float f32_from_bits(uint32_t bits)
+{
+	float f;
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
 /* IEEE half <-> float, exact (round to nearest even on the way down). */
 static inline float fp16_to_fp32(uint16_t h)
 {
@@ -257,15 +272,12 @@ static inline float fp16_to_fp32(uint16_t h)
 	} else {
 		bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
 	}
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
+	return f32_from_bits(bits);
 }
 
 static inline uint16_t fp32_to_fp16(float f)
 {
-	uint32_t x;
-	memcpy(&x, &f, 4);
+	uint32_t x = f32_bits(f);
 	uint32_t sign = (x >> 16) & 0x8000;
 	uint32_t ax = x & 0x7fffffffu;
 	if (ax >= 0x7f800000u) /* inf or nan */
@@ -296,16 +308,12 @@ static inline uint16_t fp32_to_fp16(float f)
 
 static inline float bf16_to_fp32(uint16_t h)
 {
-	uint32_t bits = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
+	return f32_from_bits((uint32_t)h << 16);
 }
 
 static inline uint16_t fp32_to_bf16(float f)
 {
-	uint32_t x;
-	memcpy(&x, &f, 4);
+	uint32_t x = f32_bits(f);
 	if ((x & 0x7fffffffu) > 0x7f800000u) /* nan: keep it a quiet nan */
 		return (uint16_t)((x >> 16) | 0x40);
 	x += 0x7fff + ((x >> 16) & 1);

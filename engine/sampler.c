@@ -39,13 +39,8 @@ struct sampler_params sampler_params_default(void)
 
 static uint64_t rng_next(uint64_t s[4])
 {
-	uint64_t r = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
+	uint64_t r = rotl64(s[1] * 5, 7) * 9;
+	xoshiro256_advance(s);
 	return r;
 }
 

@@ -24,15 +24,8 @@ void synth_rng_seed(struct synth_rng *r, uint64_t seed, const char *name)
 
 uint64_t synth_rng_next(struct synth_rng *r)
 {
-	uint64_t *s = r->s;
-	uint64_t result = s[0] + s[3];
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
+	uint64_t result = r->s[0] + r->s[3];
+	xoshiro256_advance(r->s);
 	return result;
 }
 

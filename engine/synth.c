@@ -952,8 +952,13 @@ static const char *check_moe(const struct synth *s)
 	if (moe_arch && (s->experts < 1 || s->experts_used < 1 || s->experts_used > s->experts ||
 			 s->expert_ff < 1))
 		return "a MoE model needs --experts >= --experts-used >= 1 and --expert-ff >= 1";
-	if (!moe_arch && s->experts > 0)
-		return "--experts needs a MoE architecture (qwen3moe, mixtral, deepseek2, glm4moe, gpt-oss)";
+	if (!moe_arch && s->experts > 0) {
+		static char msg[256];
+		char names[192];
+		snprintf(msg, sizeof msg, "--experts needs a MoE architecture (%s)",
+			 arch_names(names, sizeof names, AF_MOE, ", "));
+		return msg;
+	}
 	if (s->dense_lead >= s->layers && s->dense_lead > 0)
 		return "--dense-lead must be below --layers (it would leave no MoE layer)";
 	if (s->groups > 1) {

@@ -351,7 +351,7 @@ void weights_get_stats(struct weights *w, struct weights_stats *st)
 {
 	memset(st, 0, sizeof *st);
 	const struct weights_plan *p = &w->plan;
-	st->mode = p->io == WIO_STREAM ? "stream" : p->io == WIO_MMAP ? "mmap" : "ram";
+	st->mode = weights_io_names[p->io];
 	st->policy = w->io ? cache_policy_names[w->policy] : "";
 	st->mem_budget = p->budget;
 	st->resident_bytes = p->io == WIO_MMAP ? p->dense_bytes : w->arena_bytes;

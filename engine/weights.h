@@ -6,7 +6,8 @@
  *
  *   ram     everything read at load into one anonymous, 64-byte-aligned
  *           arena (never a file mapping: expert traffic must not evict the
- *           dense weights, DESIGN.md section 7);
+ *           dense weights, docs/ARCHITECTURE.md "Facts the streaming code
+ *           is built on");
  *   stream  the dense part in that arena, routed experts in a cache of
  *           fixed-size slots filled by O_DIRECT reads through iosched.c;
  *           token embeddings read row by row when the output head is a

@@ -40,6 +40,13 @@ int mkdir_p(const char *dir, mode_t mode)
 	}
 	if (rc == 0 && mkdir(d, mode) < 0 && errno != EEXIST)
 		rc = -1;
+	struct stat st;
+	if (rc == 0 && stat(d, &st) < 0) {
+		rc = -1;
+	} else if (rc == 0 && !S_ISDIR(st.st_mode)) { /* mkdir's EEXIST: a file there */
+		errno = ENOTDIR;
+		rc = -1;
+	}
 	int e = errno;
 	free(d);
 	errno = e;

@@ -18,7 +18,8 @@ char *xdg_heft_dir(const char *var, const char *home_rel);
 char *heft_cache_dir(void);
 
 /* mkdir -p: create dir and its missing parents with mode. 0, or -1 with
- * errno set (from the level that failed). */
+ * errno set (from the level that failed; ENOTDIR when dir itself is there
+ * but not a directory). */
 int mkdir_p(const char *dir, mode_t mode);
 
 #endif

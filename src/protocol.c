@@ -41,14 +41,14 @@ static const char *const reason_names[DONE_REASON_COUNT] = {
 	[DONE_CTX_FULL] = "ctx_full",
 };
 
-static const char *const load_io_names[LOAD_IO_COUNT] = {
+const char *const msg_load_io_names[LOAD_IO_COUNT] = {
 	[LOAD_IO_AUTO] = "auto",
 	[LOAD_IO_RAM] = "ram",
 	[LOAD_IO_STREAM] = "stream",
 	[LOAD_IO_MMAP] = "mmap",
 };
 
-static const char *const load_policy_names[LOAD_POLICY_COUNT] = {
+const char *const msg_load_policy_names[LOAD_POLICY_COUNT] = {
 	[LOAD_POLICY_LAYER_LRU] = "layer-lru",
 	[LOAD_POLICY_LRU] = "lru",
 	[LOAD_POLICY_LFU] = "lfu",
@@ -297,10 +297,9 @@ static void push(json_t *a, json_t *v)
 		die("protocol: out of memory while encoding");
 }
 
-/* A JSON string from s, with every byte that does not start a valid UTF-8
- * sequence replaced by U+FFFD: jansson refuses invalid UTF-8, and a token
- * piece the engine split badly must still reach the screen as something. */
-static json_t *jstr(const char *s)
+/* A token piece the engine split badly must still reach the screen as
+ * something: hence the repair rather than a refusal. */
+json_t *msg_json_str(const char *s)
 {
 	if (!s)
 		s = "";
@@ -496,7 +495,7 @@ static void encode_options(json_t *o, const struct msg_options *opts)
 		} else {
 			json_t *a = json_array();
 			for (size_t k = 0; k < opts->n_stop; k++)
-				push(a, jstr(opts->stop[k]));
+				push(a, msg_json_str(opts->stop[k]));
 			put(jo, od->name, a);
 		}
 	}
@@ -678,9 +677,9 @@ static void enc_hello(json_t *o, const struct msg *m)
 {
 	put(o, "protocol", jint(m->hello.protocol));
 	if (m->hello.program)
-		put(o, "program", jstr(m->hello.program));
+		put(o, "program", msg_json_str(m->hello.program));
 	if (m->hello.version)
-		put(o, "version", jstr(m->hello.version));
+		put(o, "version", msg_json_str(m->hello.version));
 }
 
 /* "mem" is bytes, or a size string ("8G") for people typing requests. */
@@ -747,8 +746,8 @@ static bool dec_load(struct dec *d, struct msg *m)
 	bool ok = get_str(d, "model", true, true, &l->model) && dec_mem(d, &l->mem) &&
 		  get_int(d, "ctx", false, 0, INT32_LIM, &l->ctx, NULL) &&
 		  get_int(d, "threads", false, 0, 4096, &l->threads, NULL) &&
-		  get_choice(d, "io", load_io_names, LOAD_IO_COUNT, &io) &&
-		  get_choice(d, "cache_policy", load_policy_names, LOAD_POLICY_COUNT, &pol) &&
+		  get_choice(d, "io", msg_load_io_names, LOAD_IO_COUNT, &io) &&
+		  get_choice(d, "cache_policy", msg_load_policy_names, LOAD_POLICY_COUNT, &pol) &&
 		  get_bool(d, "no_prefetch", &l->no_prefetch) &&
 		  get_str(d, "chat_template", false, true, &l->chat_template);
 
@@ -761,7 +760,7 @@ static void enc_load(json_t *o, const struct msg *m)
 {
 	const struct msg_load *l = &m->load;
 
-	put(o, "model", jstr(l->model));
+	put(o, "model", msg_json_str(l->model));
 	if (l->mem)
 		put(o, "mem", jint((int64_t)MIN(l->mem, (uint64_t)INT64_MAX)));
 	if (l->ctx)
@@ -769,13 +768,13 @@ static void enc_load(json_t *o, const struct msg *m)
 	if (l->threads)
 		put(o, "threads", jint(l->threads));
 	if (l->io > LOAD_IO_DEFAULT && l->io < LOAD_IO_COUNT)
-		put(o, "io", jstr(load_io_names[l->io]));
+		put(o, "io", msg_json_str(msg_load_io_names[l->io]));
 	if (l->cache_policy > LOAD_POLICY_DEFAULT && l->cache_policy < LOAD_POLICY_COUNT)
-		put(o, "cache_policy", jstr(load_policy_names[l->cache_policy]));
+		put(o, "cache_policy", msg_json_str(msg_load_policy_names[l->cache_policy]));
 	if (l->no_prefetch)
 		put(o, "no_prefetch", json_true());
 	if (l->chat_template)
-		put(o, "chat_template", jstr(l->chat_template));
+		put(o, "chat_template", msg_json_str(l->chat_template));
 }
 
 static bool dec_turns(struct dec *d, json_t *a, struct msg_chat *c)
@@ -829,13 +828,13 @@ static void enc_chat(json_t *o, const struct msg *m)
 		json_t *a = json_array();
 		for (size_t i = 0; i < c->n_messages; i++) {
 			json_t *t = json_object();
-			put(t, "role", jstr(c->messages[i].role));
-			put(t, "content", jstr(c->messages[i].content));
+			put(t, "role", msg_json_str(c->messages[i].role));
+			put(t, "content", msg_json_str(c->messages[i].content));
 			push(a, t);
 		}
 		put(o, "messages", a);
 	} else {
-		put(o, "text", jstr(c->text));
+		put(o, "text", msg_json_str(c->text));
 	}
 	encode_options(o, &c->options);
 }
@@ -862,7 +861,7 @@ static bool dec_complete(struct dec *d, struct msg *m)
 static void enc_complete(json_t *o, const struct msg *m)
 {
 	put(o, "id", jint(m->complete.id));
-	put(o, "prompt", jstr(m->complete.prompt));
+	put(o, "prompt", msg_json_str(m->complete.prompt));
 	encode_options(o, &m->complete.options);
 }
 
@@ -906,7 +905,7 @@ static bool dec_path(struct dec *d, struct msg *m)
 
 static void enc_path(json_t *o, const struct msg *m)
 {
-	put(o, "path", jstr(m->save.path));
+	put(o, "path", msg_json_str(m->save.path));
 }
 
 static bool dec_loaded(struct dec *d, struct msg *m)
@@ -940,8 +939,8 @@ static void enc_loaded(json_t *o, const struct msg *m)
 		{ "n_vocab", l->n_vocab },
 	};
 
-	put(o, "model", jstr(l->model));
-	put(o, "arch", jstr(l->arch));
+	put(o, "model", msg_json_str(l->model));
+	put(o, "arch", msg_json_str(l->arch));
 	put(o, "n_params", jint(l->n_params));
 	put(o, "n_ctx", jint(l->n_ctx));
 	for (size_t i = 0; i < ARRAY_LEN(shape); i++)
@@ -949,11 +948,11 @@ static void enc_loaded(json_t *o, const struct msg *m)
 			put(o, shape[i].key, jint(shape[i].v));
 	encode_numbers(o, "plan", &l->plan);
 	if (l->mode)
-		put(o, "mode", jstr(l->mode));
+		put(o, "mode", msg_json_str(l->mode));
 	if (l->cache_policy)
-		put(o, "cache_policy", jstr(l->cache_policy));
+		put(o, "cache_policy", msg_json_str(l->cache_policy));
 	if (l->chat_template)
-		put(o, "chat_template", jstr(l->chat_template));
+		put(o, "chat_template", msg_json_str(l->chat_template));
 }
 
 static bool dec_progress(struct dec *d, struct msg *m)
@@ -967,7 +966,7 @@ static bool dec_progress(struct dec *d, struct msg *m)
 
 static void enc_progress(json_t *o, const struct msg *m)
 {
-	put(o, "what", jstr(m->progress.what));
+	put(o, "what", msg_json_str(m->progress.what));
 	put(o, "done", jint(m->progress.done));
 	put(o, "total", jint(m->progress.total));
 }
@@ -991,7 +990,7 @@ static void enc_token(json_t *o, const struct msg *m)
 
 	put(o, "id", jint(t->id));
 	put(o, "tok", jint(t->tok));
-	put(o, "text", jstr(t->text));
+	put(o, "text", msg_json_str(t->text));
 	put(o, "t_ms", jreal(t->t_ms));
 	if (t->has_io_wait)
 		put(o, "io_wait_ms", jreal(t->io_wait_ms));
@@ -1044,7 +1043,7 @@ static void enc_done(json_t *o, const struct msg *m)
 	const struct msg_done *dn = &m->done;
 
 	put(o, "id", jint(dn->id));
-	put(o, "reason", jstr(msg_reason_name(dn->reason)));
+	put(o, "reason", msg_json_str(msg_reason_name(dn->reason)));
 	put(o, "n_prompt", jint(dn->n_prompt));
 	if (dn->n_cached)
 		put(o, "n_cached", jint(dn->n_cached));
@@ -1060,7 +1059,7 @@ static void enc_done(json_t *o, const struct msg *m)
 		put(o, "n_ctx", jint(dn->n_ctx));
 	}
 	if (dn->message)
-		put(o, "message", jstr(dn->message));
+		put(o, "message", msg_json_str(dn->message));
 }
 
 static bool dec_error(struct dec *d, struct msg *m)
@@ -1083,8 +1082,8 @@ static void enc_error(json_t *o, const struct msg *m)
 {
 	const struct msg_error *e = &m->error;
 
-	put(o, "code", jstr(msg_errcode_name(e->code)));
-	put(o, "message", jstr(e->message));
+	put(o, "code", msg_json_str(msg_errcode_name(e->code)));
+	put(o, "message", msg_json_str(e->message));
 	if (e->has_id)
 		put(o, "id", jint(e->id));
 }

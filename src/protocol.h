@@ -296,6 +296,10 @@ struct msg {
 const char *msg_type_name(enum msg_type t);
 const char *msg_errcode_name(enum msg_errcode c);
 const char *msg_reason_name(enum msg_reason r);
+/* The load request's choices by their wire names (NULL at *_DEFAULT, which
+ * is never sent): what a front end's --io and --cache-policy take. */
+extern const char *const msg_load_io_names[LOAD_IO_COUNT];
+extern const char *const msg_load_policy_names[LOAD_POLICY_COUNT];
 
 /* Parse one line (without its '\n'; a trailing '\r' is tolerated) sent in
  * direction dir. On success fills *m (free with msg_free) and returns true;
@@ -346,5 +350,11 @@ double msg_numbers_scalar(const struct msg_numbers *s, const char *key, double d
 void msg_numbers_add(struct msg_numbers *s, const char *key, double v);
 void msg_numbers_add_array(struct msg_numbers *s, const char *key, const double *v, size_t n);
 void msg_numbers_free(struct msg_numbers *s);
+
+/* s as a jansson string (jansson refuses invalid UTF-8): each byte that
+ * does not start a valid UTF-8 sequence becomes U+FFFD, NULL becomes "".
+ * For whatever else writes JSON from untrusted text (the session file). */
+struct json_t;
+struct json_t *msg_json_str(const char *s);
 
 #endif

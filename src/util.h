@@ -40,8 +40,9 @@ static inline bool add_u64(uint64_t a, uint64_t b, uint64_t *out)
 	return !__builtin_add_overflow(a, b, out);
 }
 
-/* splitmix64: seeds generators (each call advances *x); rotl64: the
- * rotation the xoshiro generators of the sampler and synth are built on. */
+/* splitmix64: seeds generators (each call advances *x); rotl64 and
+ * xoshiro256_advance: what the generators of the sampler and synth are
+ * built on. */
 static inline uint64_t splitmix64(uint64_t *x)
 {
 	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
@@ -59,6 +60,19 @@ static inline uint64_t round_up_u64(uint64_t n, uint64_t a)
 static inline uint64_t rotl64(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
+}
+
+/* The state transition the xoshiro256 generators share; each variant
+ * reads its output from the state before it (sampler: "**", synth: "+"). */
+static inline void xoshiro256_advance(uint64_t s[4])
+{
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl64(s[3], 45);
 }
 
 /* Little-endian loads and stores, for file formats. */

@@ -68,12 +68,6 @@ static int synth(const char *out)
 }
 
 /* The layer number in a tensor name, or -1. */
-static int layer_of(const char *name)
-{
-	const char *p = strpbrk(name, "0123456789");
-	return p ? atoi(p) : -1;
-}
-
 /* Copy src to dst with qwen3moe's key prefix and tensor names; data bytes
  * unchanged. */
 static int rename_to_base(const char *src, const char *dst)
@@ -103,11 +97,12 @@ static int rename_to_base(const char *src, const char *dst)
 	int rc = 0;
 	for (size_t i = 0; i < g->n_tensors; i++) {
 		const struct gguf_tensor *t = &g->tensors[i];
-		int r = arch_tensor_role(&variant, t->name);
+		int il;
+		int r = arch_tensor_role_at(&variant, t->name, &il);
 		CHECKF(r >= 0, "%s: no role in the variant row", t->name);
 		CHECKF(arch_tensor_role(base, t->name) < 0, "%s: synth wrote a qwen3moe name", t->name);
 		char name[128];
-		arch_tensor_name(base, r < 0 ? T_ATTN_Q : (enum trole)r, layer_of(t->name), name, sizeof name);
+		arch_tensor_name(base, r < 0 ? T_ATTN_Q : (enum trole)r, il, name, sizeof name);
 		if (gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne) < 0)
 			rc = -1;
 	}
@@ -165,6 +160,17 @@ int main(void)
 	CHECK(arch_find_gguf("llama") == arch_find("llama")); /* mixtral is an alias, not the loader's row */
 	char names[256];
 	CHECK(strstr(arch_gguf_names(names, sizeof names), VARIANT) != NULL);
+	/* synth's usage and messages list the rows: an added MoE row is among
+	 * the MoE ones, llama (dense) is not */
+	arch_names(names, sizeof names, AF_MOE, "|");
+	CHECK(strstr(names, VARIANT) != NULL && strstr(names, "qwen3moe|") != NULL);
+	CHECK(strncmp(names, "llama|", 6) != 0 && strstr(names, "|llama|") == NULL);
+	int il;
+	const struct arch *q3 = arch_find("qwen3moe");
+	CHECK(arch_tensor_role_at(q3, "blk.12.ffn_up_exps.weight", &il) == T_UP_EXPS && il == 12);
+	CHECK(arch_role_is_expert(T_UP_EXPS) && !arch_role_is_expert(T_UP_SHEXP) && !arch_role_is_expert(-1));
+	CHECK(arch_tensor_role_at(q3, "output_norm.weight", &il) == T_OUTPUT_NORM && il == -1);
+	CHECK(arch_tensor_role_at(q3, "blk.1.ffn_up_exps.weight.x", &il) < 0 && il == -1);
 
 	char dir[] = "/tmp/heft-test-arch-XXXXXX";
 	if (!mkdtemp(dir)) {

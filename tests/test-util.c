@@ -4,6 +4,7 @@
 #include "util.h"
 #include "test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,6 +72,9 @@ int main(void)
 			fclose(fp);
 		snprintf(deep, sizeof deep, "%s/a/b/c/f/g", tmpl);
 		CHECK(mkdir_p(deep, 0700) == -1); /* a file in the way */
+		snprintf(deep, sizeof deep, "%s/a/b/c/f", tmpl);
+		errno = 0;
+		CHECK(mkdir_p(deep, 0700) == -1 && errno == ENOTDIR); /* a file where the directory goes */
 		char cmd[160];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
 		CHECK(system(cmd) == 0);

@@ -1,6 +1,6 @@
 /* input.c - libedit driven from curses keys.
  *
- * How it fits together (DESIGN.md §4):
+ * How it fits together:
  *  - el_init_fd() with fout/ferr on /dev/null: libedit's own redisplay goes
  *    nowhere, while fdin/fdout stay the terminal so libedit believes it can
  *    edit (it checks isatty(fdout) and reads termios from fdin).

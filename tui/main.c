@@ -97,33 +97,28 @@ static char *default_engine(const char *bin)
 	return out;
 }
 
-/* Choices of the load request, by their heft-protocol(5) names (kept in
- * step with src/protocol.c, which does not export its tables). */
-static const char *const io_names[LOAD_IO_COUNT] = {
-	[LOAD_IO_AUTO] = "auto", [LOAD_IO_RAM] = "ram", [LOAD_IO_STREAM] = "stream",
-	[LOAD_IO_MMAP] = "mmap",
-};
-static const char *const policy_names[LOAD_POLICY_COUNT] = {
-	[LOAD_POLICY_LAYER_LRU] = "layer-lru", [LOAD_POLICY_LRU] = "lru", [LOAD_POLICY_LFU] = "lfu",
-};
-
+/* Index of arg in names[1, n) (a load request's choices: 0 is "not
+ * given"), or -1 after saying which there are. */
 static int choice(const char *opt, const char *arg, const char *const *names, int n)
 {
 	for (int i = 1; i < n; i++)
 		if (names[i] && !strcmp(names[i], arg))
 			return i;
-	warnx_("%s: not one of %s%s%s%s%s%s%s: %s", opt, names[1], n > 2 ? ", " : "", n > 2 ? names[2] : "",
-	       n > 3 ? ", " : "", n > 3 ? names[3] : "", n > 4 ? ", " : "", n > 4 ? names[4] : "", arg);
+	struct buf list = { 0 };
+	for (int i = 1; i < n; i++)
+		buf_printf(&list, "%s%s", i > 1 ? ", " : "", names[i]);
+	warnx_("%s: not one of %s: %s", opt, list.p, arg);
+	buf_free(&list);
 	return -1;
 }
 
 enum {
 	O_ENGINE = 256, O_MEM, O_CTX, O_THREADS, O_SYSTEM, O_RESUME, O_SESSION, O_PLAIN,
 	O_IO, O_CACHE_POLICY, O_NO_PREFETCH, O_CHAT_TEMPLATE,
-	O_TEMP, O_TOP_K, O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_STOP,
+	O_SAMPLER = 512, /* + enum msg_opt: the protocol's options, as flags */
 };
 
-static const struct option longopts[] = {
+static const struct option own_longopts[] = {
 	{ "model", required_argument, NULL, 'm' },
 	{ "engine", required_argument, NULL, O_ENGINE },
 	{ "mem", required_argument, NULL, O_MEM },
@@ -138,35 +133,39 @@ static const struct option longopts[] = {
 	{ "session", required_argument, NULL, O_SESSION },
 	{ "plain", no_argument, NULL, O_PLAIN },
 	{ "prompt", required_argument, NULL, 'p' },
-	{ "temp", required_argument, NULL, O_TEMP },
-	{ "top-k", required_argument, NULL, O_TOP_K },
-	{ "top-p", required_argument, NULL, O_TOP_P },
-	{ "min-p", required_argument, NULL, O_MIN_P },
-	{ "repeat-penalty", required_argument, NULL, O_REPEAT_PENALTY },
-	{ "repeat-last-n", required_argument, NULL, O_REPEAT_LAST_N },
-	{ "seed", required_argument, NULL, O_SEED },
-	{ "n-predict", required_argument, NULL, 'n' },
-	{ "stop", required_argument, NULL, O_STOP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
-	{ 0, 0, 0, 0 },
 };
 
-/* Sampler flags become the names /set takes (checked by chat_init). */
+/* heft's own options, then each of the protocol's sampler options as a
+ * flag ("top_k" is --top-k), as /set takes them (checked by chat_init). */
+static const struct option *longopts(void)
+{
+	static struct option all[ARRAY_LEN(own_longopts) + OPT_COUNT + 1];
+	static char names[OPT_COUNT][32];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(own_longopts); i++)
+		all[n++] = own_longopts[i];
+	for (int o = 0; o < OPT_COUNT; o++) {
+		snprintf(names[o], sizeof names[o], "%s", msg_option_name((enum msg_opt)o));
+		for (char *p = names[o]; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		all[n++] = (struct option){ names[o], required_argument, NULL, O_SAMPLER + o };
+	}
+	all[n] = (struct option){ 0, 0, 0, 0 };
+	return all;
+}
+
+/* The protocol's name of a sampler flag's option, NULL for the others. */
 static const char *sampler_name(int c)
 {
-	switch (c) {
-	case O_TEMP: return "temp";
-	case O_TOP_K: return "top_k";
-	case O_TOP_P: return "top_p";
-	case O_MIN_P: return "min_p";
-	case O_REPEAT_PENALTY: return "repeat_penalty";
-	case O_REPEAT_LAST_N: return "repeat_last_n";
-	case O_SEED: return "seed";
-	case 'n': return "n_predict";
-	case O_STOP: return "stop";
-	default: return NULL;
-	}
+	if (c == 'n')
+		return msg_option_name(OPT_N_PREDICT);
+	if (c >= O_SAMPLER && c < O_SAMPLER + OPT_COUNT)
+		return msg_option_name((enum msg_opt)(c - O_SAMPLER));
+	return NULL;
 }
 
 static bool int_arg(const char *opt, const char *s, int64_t hi, int64_t *out)
@@ -183,9 +182,11 @@ int main(int argc, char **argv)
 	char *engine = NULL, *demo = NULL;
 	int c;
 
+	const struct option *opts = longopts();
+
 	heft_progname = "heft";
 	setlocale(LC_ALL, "");
-	while ((c = getopt_long(argc, argv, "m:p:n:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:n:hV", opts, NULL)) != -1) {
 		const char *sn = sampler_name(c);
 		if (sn) {
 			if (cfg.n_opts == CHAT_MAX_OPTS) {
@@ -214,14 +215,14 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case O_IO: {
-			int k = choice("--io", optarg, io_names, LOAD_IO_COUNT);
+			int k = choice("--io", optarg, msg_load_io_names, LOAD_IO_COUNT);
 			if (k < 0)
 				return 2;
 			cfg.io = (enum msg_load_io)k;
 			break;
 		}
 		case O_CACHE_POLICY: {
-			int k = choice("--cache-policy", optarg, policy_names, LOAD_POLICY_COUNT);
+			int k = choice("--cache-policy", optarg, msg_load_policy_names, LOAD_POLICY_COUNT);
 			if (k < 0)
 				return 2;
 			cfg.cache_policy = (enum msg_load_policy)k;

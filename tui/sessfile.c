@@ -14,36 +14,37 @@
 #include "conv.h"
 #include "sessfile.h"
 #include "fileio.h"
+#include "paths.h"
+#include "protocol.h"
 #include "util.h"
 
 #define SESS_FILE_MAX ((size_t)512 << 20)
 
 char *sess_dir(void)
 {
-	const char *d = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	char *dir;
+	char *heft = xdg_heft_dir("XDG_DATA_HOME", ".local/share"), *dir;
 
-	if (d && *d)
-		xasprintf(&dir, "%s/heft/sessions", d);
-	else if (home && *home)
-		xasprintf(&dir, "%s/.local/share/heft/sessions", home);
-	else
+	if (!heft)
 		return NULL;
+	xasprintf(&dir, "%s/sessions", heft);
+	free(heft);
 	return dir;
 }
 
-static bool make_dirs(const char *dir, char *err, size_t errlen);
+/* mkdir -p with new levels 0700, the failure in err. */
+static bool make_dirs(const char *dir, char *err, size_t errlen)
+{
+	if (mkdir_p(dir, 0700) == 0)
+		return true;
+	snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+	return false;
+}
 
 char *history_path(void)
 {
-	const char *st = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *dir, *path, err[256];
+	char *dir = xdg_heft_dir("XDG_STATE_HOME", ".local/state"), *path, err[256];
 
-	if (st && *st)
-		xasprintf(&dir, "%s/heft", st);
-	else if (home && *home)
-		xasprintf(&dir, "%s/.local/state/heft", home);
-	else
+	if (!dir)
 		return NULL;
 	if (!make_dirs(dir, err, sizeof err)) {
 		free(dir);
@@ -52,35 +53,6 @@ char *history_path(void)
 	xasprintf(&path, "%s/history", dir);
 	free(dir);
 	return path;
-}
-
-/* mkdir -p, new levels mode 0700. */
-static bool make_dirs(const char *dir, char *err, size_t errlen)
-{
-	char *p = xstrdup(dir);
-
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
-			free(p);
-			return false;
-		}
-		if (!c)
-			break;
-		*s = c;
-	}
-	struct stat st;
-	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: %s", p, errno ? strerror(errno) : "not a directory");
-		free(p);
-		return false;
-	}
-	free(p);
-	return true;
 }
 
 char *sess_last(const char *dir, char *err, size_t errlen)
@@ -198,20 +170,6 @@ bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen)
 
 /* ---- encoding ------------------------------------------------------------------ */
 
-/* jansson refuses invalid UTF-8; whatever reached us is kept, with U+FFFD
- * for the bytes that are not text. */
-static json_t *jstr(const char *s)
-{
-	size_t n = strlen(s);
-	if (utf8_valid(s, n))
-		return json_stringn(s, n);
-	struct buf b = { 0 };
-	utf8_repair(&b, s, n);
-	json_t *j = json_stringn(b.p, b.len);
-	buf_free(&b);
-	return j;
-}
-
 /* Append o as one line to out; consumes o. */
 static void put_record(struct buf *out, json_t *o)
 {
@@ -227,10 +185,10 @@ static void put_record(struct buf *out, json_t *o)
 static void put_turn(struct buf *out, const char *role, const char *content, const char *tag)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "role", jstr(role));
-	json_object_set_new(o, "content", jstr(content));
+	json_object_set_new(o, "role", msg_json_str(role));
+	json_object_set_new(o, "content", msg_json_str(content));
 	if (tag && *tag)
-		json_object_set_new(o, "tag", jstr(tag));
+		json_object_set_new(o, "tag", msg_json_str(tag));
 	put_record(out, o);
 }
 
@@ -240,7 +198,7 @@ static void put_header(struct buf *out, const char *model)
 	json_object_set_new(o, "heft", json_string("session"));
 	json_object_set_new(o, "version", json_integer(1));
 	if (model)
-		json_object_set_new(o, "model", jstr(model));
+		json_object_set_new(o, "model", msg_json_str(model));
 	put_record(out, o);
 }
 
@@ -370,28 +328,6 @@ static char *set_aside(const char *path)
 	return NULL;
 }
 
-/* path's content replaced by data[0, n): a new file renamed over it. */
-static bool replace_with(const char *path, const char *data, size_t n, int *err)
-{
-	char *tmp;
-	xasprintf(&tmp, "%s.tmp-XXXXXX", path);
-	int fd = mkstemp(tmp);	/* O_EXCL, 0600, a name nobody can guess */
-	bool ok = fd >= 0 && write_full(fd, data, n) == (int64_t)n && fsync(fd) == 0;
-	*err = errno;
-	if (fd >= 0 && close(fd) < 0 && ok) {
-		ok = false;
-		*err = errno;
-	}
-	if (ok && rename(tmp, path) < 0) {
-		ok = false;
-		*err = errno;
-	}
-	if (!ok && fd >= 0)
-		unlink(tmp);
-	free(tmp);
-	return ok;
-}
-
 /* Before appending to an existing file: what cannot be read back (a line
  * a crash or a full disk cut, a broken header, garbage) would glue the next
  * record to it or make the file unresumable. Such a file is kept whole as
@@ -434,8 +370,8 @@ static bool check_existing(struct sess_log *l)
 		clean = (struct buf){ 0 };
 	} else if (!same) {
 		char *aside = set_aside(l->path);
-		int e = errno;
-		if (!aside || !replace_with(l->path, clean.p, clean.len, &e)) {
+		if (!aside || fio_write_file(l->path, clean.p, clean.len) < 0) {
+			int e = errno;
 			if (aside)
 				unlink(aside);
 			ok = fail(l, l->path, e);
@@ -556,7 +492,7 @@ bool sess_log_model(struct sess_log *l, const char *model)
 	if (l->fd < 0 && !l->pending.len)
 		return true;	/* the header will name it */
 	json_t *o = json_object();
-	json_object_set_new(o, "model", jstr(model));
+	json_object_set_new(o, "model", msg_json_str(model));
 	put_record(&l->pending, o);
 	return sess_log_flush(l);
 }
