@@ -740,6 +740,23 @@ static bool detect_arch(struct loader *L)
 	return false;
 }
 
+/* --trace-routing: the trace's header is told the model's shape here, so
+ * rtrace.c needs nothing of model.h. */
+static int open_trace(struct model *m, const struct model_opts *o, char *err, size_t errlen)
+{
+	bool *moe = xcalloc((size_t)m->hp.n_layer, sizeof *moe);
+	for (int l = 0; l < m->hp.n_layer; l++)
+		moe[l] = m->layers[l].moe;
+	struct rtrace_model rm = {
+		.path = m->path, .g = m->g, .n_layer = m->hp.n_layer, .n_expert = m->hp.n_expert,
+		.n_expert_used = m->hp.n_expert_used, .moe = moe, .plan = weights_get_plan(m->w),
+		.policy = cache_policy_names[o->policy],
+	};
+	m->trace = rtrace_open(o->trace_routing, &rm, err, errlen);
+	free(moe);
+	return m->trace ? 0 : -1;
+}
+
 struct model *model_load(const char *path, char *err, size_t errlen)
 {
 	return model_load_opts(path, NULL, err, errlen);
@@ -863,8 +880,7 @@ struct model *model_load_opts(const char *path, const struct model_opts *o, char
 	}
 	if (!L.failed && !o->quiet)
 		print_plan(m);
-	if (!L.failed && !o->plan_only && o->trace_routing &&
-	    !(m->trace = rtrace_open(o->trace_routing, m, cache_policy_names[o->policy], err, errlen)))
+	if (!L.failed && !o->plan_only && o->trace_routing && open_trace(m, o, err, errlen) < 0)
 		L.failed = true;
 	if (!L.failed && !o->plan_only && weights_load(m->w, err, errlen) < 0)
 		L.failed = true;

@@ -2,9 +2,9 @@
 #include "rtrace.h"
 
 #include "fileio.h"
-#include "model.h"
+#include "gguf.h"
+#include "plan.h"
 #include "util.h"
-#include "weights.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,42 +71,39 @@ static void put_line_end(struct rtrace *t)
 	t->buf[t->len++] = '\n';
 }
 
-static void header(struct rtrace *t, const struct model *m, const char *policy, const struct model_part_id *ids)
+static void header(struct rtrace *t, const struct rtrace_model *rm, const struct model_part_id *ids)
 {
-	const struct hparams *hp = &m->hp;
 	char line[256];
 	put_str(t, "heft-routing-trace 1\nmodel ");
-	put_str(t, m->path);
+	put_str(t, rm->path);
 	put_line_end(t);
-	for (size_t i = 0; i < m->g->n_parts; i++) {
+	for (size_t i = 0; i < rm->g->n_parts; i++) {
 		snprintf(line, sizeof line, "part %zu %" PRIu64 " %" PRIu64 " %016" PRIx64 " %016" PRIx64 "\n", i,
 			 ids[i].file_size, ids[i].meta_bytes, ids[i].meta_hash, ids[i].data_hash);
 		put_str(t, line);
 	}
-	snprintf(line, sizeof line, "shape %d %d %d\nmoe", hp->n_layer, hp->n_expert, hp->n_expert_used);
+	snprintf(line, sizeof line, "shape %d %d %d\nmoe", rm->n_layer, rm->n_expert, rm->n_expert_used);
 	put_str(t, line);
-	for (int l = 0; l < hp->n_layer; l++)
-		if (m->layers[l].moe)
+	for (int l = 0; l < rm->n_layer; l++)
+		if (rm->moe[l])
 			put_num(t, l);
 	put_line_end(t);
-	const struct weights_plan *p = weights_get_plan(m->w);
-	static const char *const ios[] = {"auto", "ram", "stream", "mmap"};
+	const struct weights_plan *p = rm->plan;
 	uint64_t cache = (uint64_t)p->n_slots * p->slot_bytes;
-	snprintf(line, sizeof line, "plan %s %" PRIu64 " %" PRIu64 " %d %s\n", ios[p->io & 3], p->slot_bytes,
-		 p->total_bytes > cache ? p->total_bytes - cache : 0, p->io == WIO_STREAM ? p->n_slots : 0, policy);
+	snprintf(line, sizeof line, "plan %s %" PRIu64 " %" PRIu64 " %d %s\n", weights_io_names[p->io], p->slot_bytes,
+		 p->total_bytes > cache ? p->total_bytes - cache : 0, p->io == WIO_STREAM ? p->n_slots : 0, rm->policy);
 	put_str(t, line);
 }
 
-struct rtrace *rtrace_open(const char *path, const struct model *m, const char *policy, char *err,
-			   size_t errlen)
+struct rtrace *rtrace_open(const char *path, const struct rtrace_model *rm, char *err, size_t errlen)
 {
-	struct model_part_id *ids = xcalloc(m->g->n_parts ? m->g->n_parts : 1, sizeof *ids);
-	if (model_identity(m->g, ids, err, errlen) < 0) {
+	struct model_part_id *ids = xcalloc(rm->g->n_parts ? rm->g->n_parts : 1, sizeof *ids);
+	if (model_identity(rm->g, ids, err, errlen) < 0) {
 		free(ids);
 		return NULL;
 	}
 	/* In place, like a log: written as the run goes, kept if it dies. */
-	int fd = fio_open_write(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = fio_open_write(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "--trace-routing %s: %s", path, fio_strerror(errno));
 		free(ids);
@@ -116,7 +113,7 @@ struct rtrace *rtrace_open(const char *path, const struct model *m, const char *
 	t->fd = fd;
 	t->path = xstrdup(path);
 	t->buf = xmalloc(RT_BUF);
-	header(t, m, policy, ids);
+	header(t, rm, ids);
 	free(ids);
 	return t;
 }

@@ -40,13 +40,24 @@
 
 #include "model-id.h"
 
-struct model;
+struct gguf;
+struct weights_plan;
 struct rtrace;
 
-/* Start a trace of m's routing at path (created or truncated), with the
- * header; policy names the cache policy. NULL with err set. */
-struct rtrace *rtrace_open(const char *path, const struct model *m, const char *policy, char *err,
-			   size_t errlen);
+/* What the header says about the model (the loader fills it in, so that
+ * this file needs nothing of model.h). */
+struct rtrace_model {
+	const char *path;
+	const struct gguf *g;               /* for the identity */
+	int n_layer, n_expert, n_expert_used;
+	const bool *moe;                    /* [n_layer]: the layer has routed experts */
+	const struct weights_plan *plan;
+	const char *policy;                 /* the cache policy's name */
+};
+
+/* Start a trace of a model's routing at path (created or truncated, 0600),
+ * with the header. NULL with err set. */
+struct rtrace *rtrace_open(const char *path, const struct rtrace_model *rm, char *err, size_t errlen);
 /* Flush and close; 0, or -1 with err set (a write failed, now or before). */
 int rtrace_close(struct rtrace *t, char *err, size_t errlen);
 
