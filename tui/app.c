@@ -888,6 +888,9 @@ static int poll_timeout(struct app *a, double next_draw)
 		wait = MIN(wait, a->status_time + STATUS_S - now);
 	if (a->paste.active)
 		wait = MIN(wait, a->paste.last + PASTE_IDLE_S - now);
+	int ew = chat_timeout_ms(&a->chat);
+	if (ew >= 0)
+		wait = MIN(wait, ew / 1000.0);
 	return wait > 0 ? (int)(wait * 1000) + 1 : 0;
 }
 
@@ -896,7 +899,7 @@ static void loop(struct app *a)
 	double next_draw = 0;
 
 	while (!a->quit) {
-		struct pollfd p[8];
+		struct pollfd p[2 + ENGINE_POLLFDS_MAX];
 		int n = 0;
 		p[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = a->sigpipe[0], .events = POLLIN };
@@ -922,8 +925,7 @@ static void loop(struct app *a)
 			cancel(a);
 		}
 		read_keys(a);	/* keys first: typing stays quick under a flood */
-		if (r > 0)
-			chat_io(&a->chat, p + n, ne);
+		chat_io(&a->chat, p + n, r > 0 ? ne : 0);
 		if (got_chld) {
 			got_chld = 0;
 			chat_reap(&a->chat);
