@@ -68,6 +68,7 @@ struct http_engine {
 	double retry_at;	/* > 0: resend then */
 	bool retried;
 	double t_start, t_last;
+	double last_rx;		/* when the chat transfer last received a byte */
 	int64_t n_tok, n_think;
 	bool got_end;
 	enum msg_reason reason;
@@ -143,6 +144,7 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 	struct xfer *x = ud;
 	size_t len = size * n;
 
+	x->he->last_rx = now_sec();
 	if (len >= 5 && !strncmp(p, "HTTP/", 5))
 		x->retry_after = -1;	/* a new response (after a 100) */
 	else if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
@@ -165,6 +167,7 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 	struct xfer *x = ud;
 	size_t len = size * n;
 
+	x->he->last_rx = now_sec();
 	if (!x->status)
 		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->kind == X_CHAT && x->status / 100 == 2) {
@@ -204,9 +207,6 @@ static struct xfer *xfer_new(struct http_engine *he, enum xkind kind, const char
 		x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
 		x->hdrs = curl_slist_append(x->hdrs, he->api == API_OLLAMA ? "Accept: application/x-ndjson"
 					    : "Accept: text/event-stream");
-		/* Silence longer than this is a dead server (pings reset it). */
-		curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_TIME, (long)ceil(he->stall_s));
 		sp_init(&x->sp, he->api == API_OLLAMA ? SP_NDJSON : SP_SSE, 0);
 	} else {
 		curl_easy_setopt(x->h, CURLOPT_TIMEOUT, (long)PROBE_TIMEOUT_S);
@@ -454,7 +454,7 @@ static void start_chat(struct http_engine *he)
 	curl_easy_setopt(he->chat->h, CURLOPT_COPYPOSTFIELDS, body);
 	free(body);
 	free(u);
-	he->t_start = he->t_last = now_sec();
+	he->t_start = he->t_last = he->last_rx = now_sec();
 	he->n_tok = he->n_think = 0;
 	he->got_end = false;
 	he->reason = DONE_EOS;
@@ -482,9 +482,6 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 		sp_end(&x->sp, on_sp, x);
 	if (x->fail) {
 		chat_failed(he, "%s%s", x->fail, he->n_tok ? " (the answer so far is kept)" : "");
-	} else if (res == CURLE_OPERATION_TIMEDOUT && x->status) {
-		chat_failed(he, "the server at %s sent nothing for %.0f s: the transfer is closed%s",
-			    he->base.target, he->stall_s, he->n_tok ? " (the answer so far is kept)" : "");
 	} else if (res != CURLE_OK && he->n_tok) {
 		chat_failed(he, "the connection to %s broke mid-answer: %s (the answer so far is kept)",
 			    he->base.target, x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
@@ -510,11 +507,12 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 			return;
 		}
 		if (st == 429 && ra >= 0)
-			snprintf(why, sizeof why, " (it asks to wait %ld s)", ra);
+			snprintf(why, sizeof why, " (it asks to wait %ld s%s)", ra,
+				 he->retried ? "; heft waited once already" : "");
 		else
 			why[0] = '\0';
-		chat_failed(he, "HTTP %ld from %s: %s%s%s", st, he->base.target, em ? em : status_hint(st),
-			    em ? ": " : "", em ? status_hint(st) : why);
+		chat_failed(he, "HTTP %ld from %s: %s%s%s%s", st, he->base.target, em ? em : status_hint(st),
+			    em ? ": " : "", em ? status_hint(st) : "", why);
 		free(em);
 	} else if (!he->got_end) {
 		chat_failed(he, he->n_tok ? "the stream from %s stopped mid-answer (no end marker); the answer "
@@ -733,6 +731,10 @@ static int http_timeout_ms(struct engine *e)
 		int r = ms_until(he->retry_at, now);
 		ms = ms < 0 || r < ms ? r : ms;
 	}
+	if (he->chat) {
+		int r = ms_until(he->last_rx + he->stall_s, now);
+		ms = ms < 0 || r < ms ? r : ms;
+	}
 	return ms;
 }
 
@@ -782,6 +784,11 @@ static void http_io(struct engine *e, const struct pollfd *p, int n, engine_even
 	}
 	if (he->multi)
 		finished(he);
+	/* Silence (not even a ping) this long is a dead server or a dead
+	 * route to it: give up rather than wait for ever. */
+	if (he->chat && now_sec() - he->last_rx >= he->stall_s)
+		chat_failed(he, "the server at %s sent nothing for %.0f s: the transfer is closed%s",
+			    he->base.target, he->stall_s, he->n_tok ? " (the answer so far is kept)" : "");
 	if (he->retry_at > 0 && he->retry_at <= now_sec() && he->pending) {
 		he->retry_at = 0;
 		advance(he);

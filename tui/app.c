@@ -948,7 +948,15 @@ static void loop(struct app *a)
 
 static void welcome(struct app *a)
 {
-	if (a->chat.demo) {
+	if (engine_is_remote(a->chat.eng)) {
+		char *s;
+		xasprintf(&s, "heft is a client of the server at %s: %s. The experts and I/O panes "
+			  "show what the server reports, if anything. F1 or /help lists keys and commands.",
+			  engine_target(a->chat.eng), a->chat.model ? "the model is the one -m named"
+			  : "the model is the first one it lists (-m NAME or /model NAME picks another)");
+		hook_note(a, s);
+		free(s);
+	} else if (a->chat.demo) {
 		char *s;
 		xasprintf(&s, "No model given: this is the demo model %s, a tiny model with random "
 			  "weights, so its answers are noise; every pane works. Run heft MODEL for a "

@@ -305,6 +305,8 @@ static void on_error(struct chat *c, const struct msg_error *e)
 		c->progress[0] = '\0';
 		cancel_result(c, "the model load ended (failed)");
 		note(c, "cannot load the model: %s. /model PATH tries another one.", e->message);
+	} else if (engine_is_remote(c->eng)) {
+		note(c, "%s. Your next message tries again.", e->message);
 	} else {
 		note(c, "engine error (%s): %s", msg_errcode_name(e->code), e->message);
 	}
