@@ -8,6 +8,7 @@ every case:
   basic      reasoning_content, pings, content cut at odd byte boundaries,
              timings, [DONE]; the answer quotes the turns it received
   slow       200 tokens, 50 ms apart (Ctrl-C while it streams)
+  fast       3000 tokens at 100 per second (typing latency)
   errchunk   some content, then an error chunk
   stall      one token, then silence
   drop       part of an answer, then the connection closes
@@ -132,9 +133,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.raw(block)
                 self.raw(b"\"}}]}\n\n")
                 return
-            if model == "slow":
-                for i in range(200):
-                    self.raw(chunk({"content": "tok%d " % i}), 0.05)
+            if model in ("slow", "fast"):
+                n, gap = (200, 0.05) if model == "slow" else (3000, 0.01)
+                for i in range(n):
+                    self.raw(chunk({"content": "tok%d " % i}), gap)
                 self.raw(chunk({}, "stop") + b"data: [DONE]\n\n")
                 return
             if model == "stall":

@@ -8,7 +8,8 @@
 # edit and /regen resending from the edited turn, Ctrl-C closing the
 # transfer, a failure shown in the pane with the conversation kept and the
 # next message reconnecting, typing while a server stalls, and the API key
-# never on screen, in the session file or in the history.
+# never on screen, in the session file or in the history; a key shows on
+# screen within tui-perf.sh's bound while a stream arrives at 100 tokens/s.
 # Exit 77 (skip) without python3; the tmux half is skipped without tmux.
 
 NAME=tui-http
@@ -159,6 +160,47 @@ T send-keys -t h 'typing while it stalls'
 wait_for '^> typing while it stalls' 2 && ok "typing stays live while the server stalls" || fail "typing: $(screen | tail -1)"
 wait_for 'sent nothing for 3' 8 && ok "the stall is reported in the pane" || fail "stall: $(screen | tail -5)"
 screen | grep -q '^> typing while it stalls' && ok "the typed line is kept" || fail "typed line lost: $(screen | tail -1)"
+
+# Typing latency while a remote stream arrives at 100 tokens/s: the bound
+# and the measure of tui-perf.sh (median of 8 keys, less tmux's own cost
+# measured on cat).
+ms() { date +%s%N | cut -c1-13; }
+latency_median() {
+	samples=""
+	for k in a b c d e f g h; do
+		t0=$(ms)
+		T send-keys -t "$1" "$k"
+		i=0
+		while ! T capture-pane -p -t "$1" | grep -v '^ *$' | tail -1 | grep -q "$k\$" && [ $i -lt 200 ]; do
+			i=$((i + 1))
+		done
+		samples="$samples $(( $(ms) - t0 ))"
+	done
+	T send-keys -t "$1" C-u
+	echo $samples | tr ' ' '\n' | sort -n | sed -n 4p
+}
+T send-keys -t h C-u '/model fast' Enter
+sleep 0.3
+wait_for 'ready \| ' 3
+T send-keys -t h 'stream fast' Enter
+wait_for 'tok20 ' 5 || fail "fast: no tokens"
+T new-session -d -x 80 -y 24 -s cat cat
+own=999
+for try in 1 2; do
+	b0=$(latency_median cat)
+	median=$(latency_median h)
+	b1=$(latency_median cat)
+	base=$(( b0 < b1 ? b0 : b1 ))
+	own=$(( median - base ))
+	[ "$own" -lt 50 ] && break
+	sleep 1
+done
+screen | grep -q 'generating' || fail "latency: the remote reply was not streaming any more"
+[ "$own" -lt 50 ] && ok "keypress on screen while streaming at 100 tok/s: $own ms of heft's own ($median ms measured, tmux's $base ms)" \
+	|| fail "keypress took $own ms of heft's own ($median ms measured, tmux's $base ms) at 100 tok/s"
+T kill-session -t cat
+T send-keys -t h C-c
+wait_for 'ready \| ' 3
 T send-keys -t h C-u '/quit' Enter
 wait_file "$work/exit" 5 || fail "heft did not quit"
 screen | grep -q sekrit && fail "the API key is on the screen" || ok "the key is not on the screen"

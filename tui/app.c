@@ -423,6 +423,8 @@ static void state_text(struct app *a, char *out, size_t n)
 			bar[i] = i < fill ? '#' : ' ';
 		bar[10] = '\0';
 		snprintf(out, n, "%s [%s] %d%%", st, bar, c->progress_pct);
+	} else if (chat_busy(c) && c->progress[0]) {
+		snprintf(out, n, "%s (%s)", st, c->progress);	/* "generating (thinking 12)" */
 	} else {
 		snprintf(out, n, "%s", st);
 	}

@@ -226,6 +226,8 @@ static void finish(struct chat *c, const char *tag)
 	c->active_id = -1;
 	c->reply = -1;
 	c->edited_turn = -1;
+	if (c->load != LOAD_PENDING)
+		c->progress[0] = '\0';	/* the reply's prefill or thinking */
 	c->h->over(c->ctx, tag);
 	cancel_result(c, tag && !strcmp(tag, "stopped") ? "reply stopped"
 			 : "the reply ended before it could be stopped");
