@@ -270,9 +270,6 @@ int main(int argc, char **argv)
 		warnx_("empty model path");
 		return 2;
 	}
-	char *dir = exe_dir(), *bin = engine_bin(dir), demo_err[256] = "";
-	if (!cfg.engine_cmd)
-		cfg.engine_cmd = engine = default_engine(bin);
 	bool remote = engine_is_url(cfg.engine_cmd);
 	if (remote) {
 		const char *key = getenv("HEFT_API_KEY"), *stall = getenv("HEFT_HTTP_STALL");
@@ -284,6 +281,9 @@ int main(int argc, char **argv)
 		warnx_("--api and --api-key are for a server: --engine http://HOST:PORT");
 		return 2;
 	}
+	char *dir = exe_dir(), *bin = engine_bin(dir), demo_err[256] = "";
+	if (!cfg.engine_cmd)
+		cfg.engine_cmd = engine = default_engine(bin);
 	if (!cfg.model && !cfg.resume && !remote) {
 		cfg.demo_model = demo = demo_model(dir, bin, demo_err, sizeof demo_err);
 		cfg.demo_error = demo_err;
