@@ -423,6 +423,8 @@ static void state_text(struct app *a, char *out, size_t n)
 			bar[i] = i < fill ? '#' : ' ';
 		bar[10] = '\0';
 		snprintf(out, n, "%s [%s] %d%%", st, bar, c->progress_pct);
+	} else if (chat_busy(c) && c->progress[0]) {
+		snprintf(out, n, "%s (%s)", st, c->progress);	/* "generating (thinking 12)" */
 	} else {
 		snprintf(out, n, "%s", st);
 	}
@@ -888,6 +890,9 @@ static int poll_timeout(struct app *a, double next_draw)
 		wait = MIN(wait, a->status_time + STATUS_S - now);
 	if (a->paste.active)
 		wait = MIN(wait, a->paste.last + PASTE_IDLE_S - now);
+	int ew = chat_timeout_ms(&a->chat);
+	if (ew >= 0)
+		wait = MIN(wait, ew / 1000.0);
 	return wait > 0 ? (int)(wait * 1000) + 1 : 0;
 }
 
@@ -896,7 +901,7 @@ static void loop(struct app *a)
 	double next_draw = 0;
 
 	while (!a->quit) {
-		struct pollfd p[8];
+		struct pollfd p[2 + ENGINE_POLLFDS_MAX];
 		int n = 0;
 		p[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = a->sigpipe[0], .events = POLLIN };
@@ -922,8 +927,7 @@ static void loop(struct app *a)
 			cancel(a);
 		}
 		read_keys(a);	/* keys first: typing stays quick under a flood */
-		if (r > 0)
-			chat_io(&a->chat, p + n, ne);
+		chat_io(&a->chat, p + n, r > 0 ? ne : 0);
 		if (got_chld) {
 			got_chld = 0;
 			chat_reap(&a->chat);
@@ -946,7 +950,15 @@ static void loop(struct app *a)
 
 static void welcome(struct app *a)
 {
-	if (a->chat.demo) {
+	if (engine_is_remote(a->chat.eng)) {
+		char *s;
+		xasprintf(&s, "heft is a client of the server at %s: %s. The experts and I/O panes "
+			  "show what the server reports, if anything. F1 or /help lists keys and commands.",
+			  engine_target(a->chat.eng), a->chat.model ? "the model is the one -m named"
+			  : "the model is the first one it lists (-m NAME or /model NAME picks another)");
+		hook_note(a, s);
+		free(s);
+	} else if (a->chat.demo) {
 		char *s;
 		xasprintf(&s, "No model given: this is the demo model %s, a tiny model with random "
 			  "weights, so its answers are noise; every pane works. Run heft MODEL for a "

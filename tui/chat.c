@@ -6,7 +6,6 @@
  * the engine drops what follows before it sees the new text. */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +138,7 @@ static void send_load(struct chat *c)
 	l.load.cache_policy = c->cfg->cache_policy;
 	l.load.no_prefetch = c->cfg->no_prefetch;
 	l.load.chat_template = (char *)c->cfg->chat_template;
-	engine_send(&c->eng, &l);
+	engine_send(c->eng, &l);
 	c->load = LOAD_PENDING;
 	snprintf(c->progress, sizeof c->progress, "loading");
 	c->progress_pct = -1;
@@ -149,20 +148,20 @@ static void send_load(struct chat *c)
 void chat_start(struct chat *c)
 {
 	char err[256];
-	bool restart = c->eng.pid != 0;
+	bool restart = engine_started(c->eng);
 
 	if (chat_busy(c)) {
 		conv_mark(c->conv, (size_t)c->reply, "interrupted: engine restarted");
 		c->active_id = -1;
 		c->reply = -1;
 	}
-	if (engine_running(&c->eng))
-		engine_kill(&c->eng);
+	if (engine_running(c->eng))
+		engine_kill(c->eng);
 	c->engine_turns = 0;
 	c->cancel_at = 0;
 	c->load = LOAD_NONE;
 	c->model_info[0] = '\0';
-	if (!engine_start(&c->eng, err, sizeof err)) {
+	if (!engine_start(c->eng, err, sizeof err)) {
 		note(c, "cannot start the engine: %s", err);
 		c->errors++;
 		return;
@@ -171,21 +170,21 @@ void chat_start(struct chat *c)
 	m.hello.protocol = PROTO_VERSION;
 	m.hello.program = "heft";
 	m.hello.version = PACKAGE_VERSION;
-	engine_send(&c->eng, &m);
+	engine_send(c->eng, &m);
 	if (c->model)
 		send_load(c);
 	if (c->opts.present) {
 		struct msg s = { .type = MSG_SET };
 		s.set.options = c->opts;
-		engine_send(&c->eng, &s);
+		engine_send(c->eng, &s);
 	}
 	if (restart)
-		status(c, "engine started again: %s", c->eng.cmd);
+		status(c, "engine started again: %s", engine_is_remote(c->eng) ? "reconnecting" : engine_target(c->eng));
 }
 
 bool chat_running(const struct chat *c)
 {
-	return engine_running(&c->eng);
+	return engine_running(c->eng);
 }
 
 bool chat_busy(const struct chat *c)
@@ -195,7 +194,12 @@ bool chat_busy(const struct chat *c)
 
 int chat_pollfds(struct chat *c, struct pollfd *p)
 {
-	return engine_pollfds(&c->eng, p);
+	return engine_pollfds(c->eng, p);
+}
+
+int chat_timeout_ms(struct chat *c)
+{
+	return engine_timeout_ms(c->eng);
 }
 
 /* The engine answered after a cancel: say what came of it. */
@@ -222,6 +226,8 @@ static void finish(struct chat *c, const char *tag)
 	c->active_id = -1;
 	c->reply = -1;
 	c->edited_turn = -1;
+	if (c->load != LOAD_PENDING)
+		c->progress[0] = '\0';	/* the reply's prefill or thinking */
 	c->h->over(c->ctx, tag);
 	cancel_result(c, tag && !strcmp(tag, "stopped") ? "reply stopped"
 			 : "the reply ended before it could be stopped");
@@ -283,15 +289,15 @@ static void stats_note(struct chat *c, const struct msg_numbers *s)
 
 static void on_error(struct chat *c, const struct msg_error *e)
 {
-	if (c->eng.last_was_garbage) {
+	if (engine_last_was_garbage(c->eng)) {
 		/* A few are worth showing; a flood is a broken engine. */
-		if (c->eng.garbage <= 3)
+		if (engine_garbage(c->eng) <= 3)
 			note(c, "engine sent an unreadable line (%s): %s", msg_errcode_name(e->code), e->message);
-		if (c->eng.garbage == GARBAGE_MAX) {
+		if (engine_garbage(c->eng) == GARBAGE_MAX) {
 			note(c, "the engine keeps sending lines that are not heft-protocol(5); "
 			     "stopping it (/restart tries again)");
-			engine_stop(&c->eng);
-			kill(c->eng.pid, SIGTERM);
+			engine_stop(c->eng);
+			engine_terminate(c->eng);
 		}
 		return;
 	}
@@ -301,6 +307,8 @@ static void on_error(struct chat *c, const struct msg_error *e)
 		c->progress[0] = '\0';
 		cancel_result(c, "the model load ended (failed)");
 		note(c, "cannot load the model: %s. /model PATH tries another one.", e->message);
+	} else if (engine_is_remote(c->eng)) {
+		note(c, "%s. Your next message tries again.", e->message);
 	} else {
 		note(c, "engine error (%s): %s", msg_errcode_name(e->code), e->message);
 	}
@@ -318,7 +326,7 @@ static void on_event(void *ctx, const struct msg *m)
 	case MSG_HELLO:
 		if (!msg_hello_check(&m->hello, &err)) {
 			note(c, "engine refused: %s", err.text);
-			engine_stop(&c->eng);
+			engine_stop(c->eng);
 		}
 		return;
 	case MSG_PROGRESS:
@@ -369,9 +377,9 @@ void chat_reap(struct chat *c)
 {
 	char why[160];
 
-	if (!engine_reap(&c->eng))
+	if (!engine_reap(c->eng))
 		return;
-	engine_exit_reason(&c->eng, why, sizeof why);
+	engine_exit_reason(c->eng, why, sizeof why);
 	c->errors++;
 	finish(c, "interrupted: engine exited");
 	c->load = LOAD_NONE;
@@ -379,10 +387,11 @@ void chat_reap(struct chat *c)
 	c->model_info[0] = '\0';
 	c->engine_turns = 0;
 	const char *how = c->cfg->plain || c->cfg->prompt ? "/restart" : "/restart (or F8)";
-	if (c->eng.last_err && *c->eng.last_err)
+	const char *last = engine_last_error(c->eng);
+	if (last && *last)
 		note(c, "The engine %s; its last message: %s. The conversation is kept: %s starts "
 		     "the engine again and your next message replays the conversation.",
-		     why, c->eng.last_err, how);
+		     why, last, how);
 	else
 		note(c, "The engine %s. The conversation is kept: %s starts the engine again and "
 		     "your next message replays the conversation.", why, how);
@@ -391,8 +400,13 @@ void chat_reap(struct chat *c)
 
 void chat_io(struct chat *c, const struct pollfd *p, int n)
 {
-	engine_io(&c->eng, p, n, on_event, c);
-	if (c->eng.from_fd < 0 && engine_running(&c->eng))
+	engine_io(c->eng, p, n, on_event, c);
+	char *notice = engine_take_notice(c->eng);
+	if (notice) {
+		note(c, "%s", notice);
+		free(notice);
+	}
+	if (engine_eof(c->eng))
 		chat_reap(c);
 }
 
@@ -404,7 +418,7 @@ static bool can_send(struct chat *c)
 		status(c, "a reply is still streaming: Ctrl-C stops it");
 		return false;
 	}
-	if (!engine_running(&c->eng)) {
+	if (!engine_running(c->eng)) {
 		status(c, "the engine is not running: /restart or F8 starts it");
 		return false;
 	}
@@ -427,7 +441,7 @@ static void request(struct chat *c)
 	m.chat.id = ++c->next_id;
 	m.chat.messages = turns;
 	m.chat.n_messages = k;
-	engine_send(&c->eng, &m);
+	engine_send(c->eng, &m);
 	free(turns);
 	c->reply_turns = k;
 	conv_add(c->conv, ROLE_ASSISTANT, "");
@@ -441,7 +455,7 @@ static void send_truncate(struct chat *c, size_t k)
 	if (c->engine_turns > k) {
 		struct msg t = { .type = MSG_TRUNCATE };
 		t.truncate.turn = (int64_t)k;
-		engine_send(&c->eng, &t);
+		engine_send(c->eng, &t);
 		c->engine_turns = k;
 	}
 }
@@ -506,7 +520,7 @@ bool chat_cancel(struct chat *c)
 {
 	const char *what = chat_busy(c) ? "the reply" : c->load == LOAD_PENDING ? "the model load" : NULL;
 
-	if (!what || !engine_running(&c->eng))
+	if (!what || !engine_running(c->eng))
 		return false;
 	double now = now_sec();
 	if (c->cancel_at > 0 && now - c->cancel_at >= 1) {
@@ -517,7 +531,7 @@ bool chat_cancel(struct chat *c)
 	/* Without an id: whatever the engine is doing for us, also what it
 	 * does before a reply's first token (dropping old turns). */
 	struct msg m = { .type = MSG_CANCEL };
-	engine_send(&c->eng, &m);
+	engine_send(c->eng, &m);
 	if (c->cancel_at <= 0)
 		c->cancel_at = now;
 	status(c, "stopping %s", what);
@@ -539,7 +553,7 @@ bool chat_set(struct chat *c, const char *name, const char *value)
 	msg_options_set(&c->opts, name, value, err, sizeof err);
 	struct msg m = { .type = MSG_SET };
 	m.set.options = one;
-	engine_send(&c->eng, &m);
+	engine_send(c->eng, &m);
 	msg_options_free(&one);
 	status(c, "set %s %s", name, value);
 	return true;
@@ -606,7 +620,7 @@ void chat_model(struct chat *c, const char *path)
 	}
 	if (chat_busy(c))
 		chat_cancel(c);
-	if (engine_running(&c->eng))
+	if (engine_running(c->eng))
 		send_load(c);
 	else
 		chat_start(c);
@@ -660,12 +674,12 @@ bool chat_load_file(struct chat *c, const char *path)
 
 void chat_stats(struct chat *c)
 {
-	if (!engine_running(&c->eng)) {
+	if (!engine_running(c->eng)) {
 		status(c, "the engine is not running: /restart or F8 starts it");
 		return;
 	}
 	struct msg m = { .type = MSG_STATS_REQUEST };
-	engine_send(&c->eng, &m);
+	engine_send(c->eng, &m);
 	c->stats_wanted = true;
 }
 
@@ -739,7 +753,8 @@ bool chat_init(struct chat *c, const struct chat_config *cfg, const struct chat_
 	}
 	c->conv = conv_new();
 	c->model = cfg->model ? xstrdup(cfg->model) : NULL;
-	engine_init(&c->eng, cfg->engine_cmd);
+	struct engine_http_opts ho = { .api_key = cfg->api_key, .api = cfg->api, .stall_s = cfg->stall_s };
+	c->eng = engine_new(cfg->engine_cmd, &ho);
 	if (!cfg->no_session)
 		open_session(c);
 	if (!c->model && cfg->demo_model) {
@@ -754,12 +769,13 @@ bool chat_init(struct chat *c, const struct chat_config *cfg, const struct chat_
 void chat_finish(struct chat *c)
 {
 	finish(c, "interrupted: heft quit");
-	engine_kill(&c->eng);
+	engine_kill(c->eng);
 }
 
 void chat_free(struct chat *c)
 {
-	engine_free(&c->eng);
+	engine_free(c->eng);
+	c->eng = NULL;
 	conv_free(c->conv);
 	sess_log_free(c->log);
 	msg_options_free(&c->opts);
@@ -768,7 +784,7 @@ void chat_free(struct chat *c)
 
 const char *chat_state(const struct chat *c)
 {
-	if (!engine_running(&c->eng))
+	if (!engine_running(c->eng))
 		return "engine stopped";
 	if (chat_busy(c))
 		return "generating";

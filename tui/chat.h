@@ -22,7 +22,10 @@
 
 /* What the command line asked for. */
 struct chat_config {
-	const char *engine_cmd;	/* run with /bin/sh -c */
+	const char *engine_cmd;	/* run with /bin/sh -c, or a server's URL */
+	const char *api_key;	/* for a server; never shown or recorded */
+	const char *api;	/* "openai", "ollama", NULL: detect */
+	double stall_s;		/* a silent server is given up after; 0: default */
 	const char *model;	/* NULL: the resumed session's, else demo_model */
 	const char *demo_model;	/* the demo model, if one was found */
 	const char *demo_error;	/* else why not */
@@ -61,7 +64,7 @@ struct sess_log;
 
 struct chat {
 	const struct chat_config *cfg;
-	struct engine eng;
+	struct engine *eng;
 	struct conv *conv;	/* the conversation (owned) */
 	char *model;		/* to load (owned); NULL: none */
 	bool demo;		/* model is the demo model */
@@ -96,8 +99,11 @@ void chat_start(struct chat *c);	/* start (or restart) the engine */
 bool chat_running(const struct chat *c);
 bool chat_busy(const struct chat *c);	/* a reply is being generated */
 
-/* poll() slots (up to 3) and the I/O they allow; reap after SIGCHLD. */
+/* poll() slots (up to ENGINE_POLLFDS_MAX), the longest poll() may wait
+ * (-1: no limit), and the I/O they allow (call chat_io every turn of the
+ * loop, even when poll() timed out); reap after SIGCHLD. */
 int chat_pollfds(struct chat *c, struct pollfd *p);
+int chat_timeout_ms(struct chat *c);
 void chat_io(struct chat *c, const struct pollfd *p, int n);
 void chat_reap(struct chat *c);
 

@@ -215,7 +215,7 @@ static enum cmd_result run_show(struct chat *c, char *args, bool fullscreen)
 		   c->model_info[0] ? " (" : "", c->model_info, c->model_info[0] ? ")" : "");
 	if (c->ctx_info[0])
 		buf_printf(&b, "context: %s tokens\n", c->ctx_info);
-	buf_printf(&b, "engine: %s (%s)\n", c->eng.cmd, chat_state(c));
+	buf_printf(&b, "engine: %s (%s)\n", engine_target(c->eng), chat_state(c));
 	buf_puts(&b, "options:");
 	if (!c->opts.present)
 		buf_puts(&b, " the engine's defaults");

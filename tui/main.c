@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "demo.h"
+#include "engine.h"
 #include "plain.h"
 #include "util.h"
 
@@ -21,6 +22,11 @@ static void usage(FILE *f)
 		"                         the last session's model (--resume) or a demo model\n"
 		"  --engine CMD           engine command, run with /bin/sh -c (default:\n"
 		"                         heft-engine serve, next to heft or in PATH)\n"
+		"  --engine URL           a server instead (http:// or https://): llama-server,\n"
+		"                         ollama, vLLM, SGLang, exo, heft; -m NAME picks its model\n"
+		"                         (default: the first it lists)\n"
+		"  --api openai|ollama    the server's API (default: detected)\n"
+		"  --api-key KEY          the server's API key (better: HEFT_API_KEY)\n"
 		"  --mem SIZE             RAM budget for the engine, e.g. 8G\n"
 		"  --ctx N, --threads N   context length, compute threads\n"
 		"  --io auto|ram|stream|mmap  how the engine holds the weights\n"
@@ -114,13 +120,15 @@ static int choice(const char *opt, const char *arg, const char *const *names, in
 
 enum {
 	O_ENGINE = 256, O_MEM, O_CTX, O_THREADS, O_SYSTEM, O_RESUME, O_SESSION, O_PLAIN,
-	O_IO, O_CACHE_POLICY, O_NO_PREFETCH, O_CHAT_TEMPLATE,
+	O_IO, O_CACHE_POLICY, O_NO_PREFETCH, O_CHAT_TEMPLATE, O_API, O_API_KEY,
 	O_SAMPLER = 512, /* + enum msg_opt: the protocol's options, as flags */
 };
 
 static const struct option own_longopts[] = {
 	{ "model", required_argument, NULL, 'm' },
 	{ "engine", required_argument, NULL, O_ENGINE },
+	{ "api", required_argument, NULL, O_API },
+	{ "api-key", required_argument, NULL, O_API_KEY },
 	{ "mem", required_argument, NULL, O_MEM },
 	{ "ctx", required_argument, NULL, O_CTX },
 	{ "threads", required_argument, NULL, O_THREADS },
@@ -200,6 +208,14 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'm': cfg.model = optarg; break;
 		case O_ENGINE: cfg.engine_cmd = optarg; break;
+		case O_API:
+			if (strcmp(optarg, "openai") && strcmp(optarg, "ollama")) {
+				warnx_("--api: not one of openai, ollama: %s", optarg);
+				return 2;
+			}
+			cfg.api = optarg;
+			break;
+		case O_API_KEY: cfg.api_key = optarg; break;
 		case O_MEM:
 			if (!parse_size(optarg, &cfg.mem)) {
 				warnx_("--mem: not a size: %s", optarg);
@@ -255,10 +271,21 @@ int main(int argc, char **argv)
 		warnx_("empty model path");
 		return 2;
 	}
+	bool remote = engine_is_url(cfg.engine_cmd);
+	if (remote) {
+		const char *key = getenv("HEFT_API_KEY"), *stall = getenv("HEFT_HTTP_STALL");
+		if (!cfg.api_key && key && *key)
+			cfg.api_key = key;
+		if (stall && *stall)
+			cfg.stall_s = atof(stall);
+	} else if (cfg.api || cfg.api_key) {
+		warnx_("--api and --api-key are for a server: --engine http://HOST:PORT");
+		return 2;
+	}
 	char *dir = exe_dir(), *bin = engine_bin(dir), demo_err[256] = "";
 	if (!cfg.engine_cmd)
 		cfg.engine_cmd = engine = default_engine(bin);
-	if (!cfg.model && !cfg.resume) {
+	if (!cfg.model && !cfg.resume && !remote) {
 		cfg.demo_model = demo = demo_model(dir, bin, demo_err, sizeof demo_err);
 		cfg.demo_error = demo_err;
 	}

@@ -74,9 +74,10 @@ static void tokens_draw(struct pane *p)
 	for (size_t i = 0; i < shown; i++) {
 		const struct tok *k = &t->ring[(t->base + i) % RING];
 		bool disk = !isnan(k->io_ms) && k->io_ms > 0;
-		char line[160];
-		snprintf(line, sizeof line, "%6lld %7.1fms%c \"%s\"", (long long)k->tok, k->t_ms,
-			 disk ? '*' : ' ', k->text);
+		char line[160], id[24] = "     -";	/* a server sends text, not ids */
+		if (k->tok >= 0)
+			snprintf(id, sizeof id, "%6lld", (long long)k->tok);
+		snprintf(line, sizeof line, "%s %7.1fms%c \"%s\"", id, k->t_ms, disk ? '*' : ' ', k->text);
 		if (disk)
 			wattr_on(p->win, A_BOLD, NULL);
 		if (disk && ui.color)

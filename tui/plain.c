@@ -123,10 +123,13 @@ static void pump(struct plain *pl, bool until_idle)
 	int cancels = 0;
 
 	do {
-		struct pollfd p[4];
+		struct pollfd p[1 + ENGINE_POLLFDS_MAX];
 		p[0] = (struct pollfd){ .fd = pl->sigpipe[0], .events = POLLIN };
 		int n = chat_pollfds(c, p + 1);
-		int r = poll(p, (nfds_t)(n + 1), until_idle ? 1000 : 0);
+		int wait = until_idle ? 1000 : 0, ew = chat_timeout_ms(c);
+		if (ew >= 0 && ew < wait)
+			wait = ew;
+		int r = poll(p, (nfds_t)(n + 1), wait);
 		if (r < 0 && errno != EINTR)
 			die_errno("poll");
 		if (r > 0 && p[0].revents) {
@@ -134,9 +137,8 @@ static void pump(struct plain *pl, bool until_idle)
 			while (read(pl->sigpipe[0], drain, sizeof drain) > 0)
 				;
 		}
-		if (r > 0)
-			chat_io(c, p + 1, n);
-		if (got_chld || (c->eng.from_fd < 0 && chat_running(c))) {
+		chat_io(c, p + 1, r > 0 ? n : 0);
+		if (got_chld) {
 			got_chld = 0;
 			chat_reap(c);
 		}
@@ -150,7 +152,7 @@ static void pump(struct plain *pl, bool until_idle)
 			}
 			chat_cancel(c);
 		}
-		if (!until_idle && r <= 0)
+		if (!until_idle && r <= 0 && chat_timeout_ms(c) != 0)
 			return;
 	} while (!until_idle || chat_busy(c));
 }

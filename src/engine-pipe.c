@@ -1,4 +1,8 @@
-/* engine.c - spawn and talk to heft-engine without ever blocking. */
+/* engine-pipe.c - the engine as a child process: heft-engine (or anything
+ * that relays stdin and stdout: ssh, a wrapper, a fake for tests) run as
+ * "/bin/sh -c CMD" and spoken to over two non-blocking pipes, its stderr
+ * read for the last diagnostic. Requests queue in memory and leave when
+ * the pipe takes them; nothing here blocks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,19 +13,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "engine-int.h"
+#include "linereader.h"
 #include "sanitize.h"
+#include "util.h"
 
 #define ENGINE_IO_BUDGET_S 0.005
 
-void engine_init(struct engine *e, const char *cmd)
-{
-	memset(e, 0, sizeof *e);
-	e->cmd = xstrdup(cmd);
-	e->to_fd = e->from_fd = e->err_fd = -1;
-	lr_init(&e->lr, PROTO_LINE_MAX);
-	lr_init(&e->lr_err, 4096);
-}
+struct pipe_engine {
+	struct engine base;
+	pid_t pid;		/* 0: not running (or reaped) */
+	int to_fd, from_fd, err_fd;	/* -1 when closed */
+	struct buf out;		/* encoded requests not yet written */
+	size_t out_off;
+	struct linereader lr, lr_err;
+	bool exited;		/* reaped; status holds the wait status */
+	int status;
+};
+
+#define PE(e) ((struct pipe_engine *)(e))
 
 static void close_fd(int *fd)
 {
@@ -30,21 +40,20 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-static void close_all(struct engine *e)
+static void close_all(struct pipe_engine *e)
 {
 	close_fd(&e->to_fd);
 	close_fd(&e->from_fd);
 	close_fd(&e->err_fd);
 }
 
-void engine_free(struct engine *e)
+static void pipe_free(struct engine *be)
 {
+	struct pipe_engine *e = PE(be);
 	close_all(e);
 	buf_free(&e->out);
 	lr_free(&e->lr);
 	lr_free(&e->lr_err);
-	free(e->cmd);
-	free(e->last_err);
 }
 
 static void set_flags(int fd)
@@ -53,8 +62,9 @@ static void set_flags(int fd)
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-bool engine_start(struct engine *e, char *err, size_t errlen)
+static bool pipe_start(struct engine *be, char *err, size_t errlen)
 {
+	struct pipe_engine *e = PE(be);
 	int in[2], out[2], er[2];
 
 	if (pipe(in) < 0 || pipe(out) < 0 || pipe(er) < 0) {
@@ -88,9 +98,9 @@ bool engine_start(struct engine *e, char *err, size_t errlen)
 		/* A simple command is exec'd by the shell, so its exit status
 		 * (or the signal that killed it) is ours to report. */
 		char *cmd = NULL;
-		if (!strpbrk(e->cmd, ";&|()`\n"))
-			xasprintf(&cmd, "exec %s", e->cmd);
-		execl("/bin/sh", "sh", "-c", cmd ? cmd : e->cmd, (char *)NULL);
+		if (!strpbrk(be->target, ";&|()`\n"))
+			xasprintf(&cmd, "exec %s", be->target);
+		execl("/bin/sh", "sh", "-c", cmd ? cmd : be->target, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -109,29 +119,28 @@ bool engine_start(struct engine *e, char *err, size_t errlen)
 	lr_free(&e->lr_err);
 	lr_init(&e->lr, PROTO_LINE_MAX);
 	lr_init(&e->lr_err, 4096);
-	free(e->last_err);
-	e->last_err = NULL;
 	e->exited = false;
 	e->status = 0;
-	e->got_hello = false;
-	e->garbage = 0;
 	return true;
 }
 
-bool engine_running(const struct engine *e)
+static bool pipe_running(const struct engine *be)
 {
+	const struct pipe_engine *e = (const struct pipe_engine *)be;
 	return e->pid > 0 && !e->exited;
 }
 
-void engine_send(struct engine *e, const struct msg *m)
+static void pipe_send(struct engine *be, const struct msg *m)
 {
+	struct pipe_engine *e = PE(be);
 	if (e->to_fd < 0)
 		return;
 	msg_encode(m, &e->out);
 }
 
-int engine_pollfds(struct engine *e, struct pollfd *p)
+static int pipe_pollfds(struct engine *be, struct pollfd *p)
 {
+	struct pipe_engine *e = PE(be);
 	int n = 0;
 
 	if (e->from_fd >= 0)
@@ -143,7 +152,12 @@ int engine_pollfds(struct engine *e, struct pollfd *p)
 	return n;
 }
 
-static void flush_out(struct engine *e)
+static int pipe_timeout_ms(struct engine *be)
+{
+	return -1;
+}
+
+static void flush_out(struct pipe_engine *e)
 {
 	while (e->to_fd >= 0 && e->out.len > e->out_off) {
 		ssize_t w = write(e->to_fd, e->out.p + e->out_off, e->out.len - e->out_off);
@@ -162,8 +176,9 @@ static void flush_out(struct engine *e)
 	}
 }
 
-static void read_events(struct engine *e, void (*fn)(void *, const struct msg *), void *ctx)
+static void read_events(struct pipe_engine *e, engine_event_fn fn, void *ctx)
 {
+	struct engine *be = &e->base;
 	/* Bounded per call, in reads and in time, so an engine streaming at
 	 * full speed cannot starve the keyboard: the lines of one read are
 	 * all handled, the next read waits for the next turn of the loop. */
@@ -182,7 +197,7 @@ static void read_events(struct engine *e, void (*fn)(void *, const struct msg *)
 		while ((st = lr_next(&e->lr, &line, &len)) != LR_AGAIN && st != LR_EOF) {
 			struct msg m = { 0 };
 			struct msg_err err;
-			e->last_was_garbage = true;
+			be->last_was_garbage = true;
 			if (st == LR_TOO_LONG) {
 				msg_err_set(&err, MSG_E_TOO_LONG, "engine sent a line over %zu bytes",
 					    (size_t)PROTO_LINE_MAX);
@@ -190,11 +205,9 @@ static void read_events(struct engine *e, void (*fn)(void *, const struct msg *)
 			} else if (!msg_decode(&m, line, len, MSG_EVENT, &err)) {
 				msg_error_event(&m, &err);
 			} else {
-				e->last_was_garbage = false;
+				be->last_was_garbage = false;
 			}
-			e->garbage = e->last_was_garbage ? e->garbage + 1 : 0;
-			if (m.type == MSG_HELLO)
-				e->got_hello = true;
+			be->garbage = be->last_was_garbage ? be->garbage + 1 : 0;
 			fn(ctx, &m);
 			msg_free(&m);
 		}
@@ -203,7 +216,7 @@ static void read_events(struct engine *e, void (*fn)(void *, const struct msg *)
 	}
 }
 
-static void read_stderr(struct engine *e)
+static void read_stderr(struct pipe_engine *e)
 {
 	for (;;) {
 		ssize_t r = lr_read(&e->lr_err, e->err_fd);
@@ -219,17 +232,17 @@ static void read_stderr(struct engine *e)
 				continue;
 			struct buf b = { 0 };
 			sanitize_append(&b, line, len, SAN_INLINE, true);
-			free(e->last_err);
-			e->last_err = b.p;	/* whole: the front end wraps it */
+			free(e->base.last_err);
+			e->base.last_err = b.p;	/* whole: the front end wraps it */
 		}
 		if (r <= 0 || e->err_fd < 0)
 			break;
 	}
 }
 
-void engine_io(struct engine *e, const struct pollfd *p, int n,
-	       void (*fn)(void *ctx, const struct msg *m), void *ctx)
+static void pipe_io(struct engine *be, const struct pollfd *p, int n, engine_event_fn fn, void *ctx)
 {
+	struct pipe_engine *e = PE(be);
 	for (int i = 0; i < n; i++) {
 		if (!p[i].revents)
 			continue;
@@ -245,8 +258,15 @@ void engine_io(struct engine *e, const struct pollfd *p, int n,
 		flush_out(e);
 }
 
-bool engine_reap(struct engine *e)
+static bool pipe_eof(const struct engine *be)
 {
+	const struct pipe_engine *e = (const struct pipe_engine *)be;
+	return e->from_fd < 0 && pipe_running(be);
+}
+
+static bool pipe_reap(struct engine *be)
+{
+	struct pipe_engine *e = PE(be);
 	int st;
 
 	if (e->pid <= 0 || e->exited)
@@ -263,8 +283,9 @@ bool engine_reap(struct engine *e)
 	return true;
 }
 
-void engine_exit_reason(const struct engine *e, char *out, size_t n)
+static void pipe_exit_reason(const struct engine *be, char *out, size_t n)
 {
+	const struct pipe_engine *e = (const struct pipe_engine *)be;
 	if (!e->exited)
 		snprintf(out, n, "running");
 	else if (WIFEXITED(e->status) && WEXITSTATUS(e->status) == 127)
@@ -282,25 +303,34 @@ void engine_exit_reason(const struct engine *e, char *out, size_t n)
 		snprintf(out, n, "was stopped (status 0x%x)", (unsigned)e->status);
 }
 
-void engine_stop(struct engine *e)
+static void pipe_stop(struct engine *be)
 {
-	if (!engine_running(e))
+	struct pipe_engine *e = PE(be);
+	if (!pipe_running(be))
 		return;
 	struct msg q = { .type = MSG_QUIT };
-	engine_send(e, &q);
+	pipe_send(be, &q);
 	flush_out(e);
 	close_fd(&e->to_fd);
 }
 
-void engine_kill(struct engine *e)
+static void pipe_terminate(struct engine *be)
 {
+	struct pipe_engine *e = PE(be);
+	if (pipe_running(be))
+		kill(e->pid, SIGTERM);
+}
+
+static void pipe_kill(struct engine *be)
+{
+	struct pipe_engine *e = PE(be);
 	if (e->pid <= 0 || e->exited) {
 		close_all(e);
 		return;
 	}
-	engine_stop(e);
+	pipe_stop(be);
 	/* Give it a moment to exit cleanly, then insist. */
-	for (int i = 0; i < 20 && !engine_reap(e); i++) {
+	for (int i = 0; i < 20 && !pipe_reap(be); i++) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
@@ -311,4 +341,31 @@ void engine_kill(struct engine *e)
 		e->exited = true;
 	}
 	close_all(e);
+}
+
+static const struct engine_ops pipe_ops = {
+	.start = pipe_start,
+	.running = pipe_running,
+	.send = pipe_send,
+	.pollfds = pipe_pollfds,
+	.timeout_ms = pipe_timeout_ms,
+	.io = pipe_io,
+	.eof = pipe_eof,
+	.reap = pipe_reap,
+	.exit_reason = pipe_exit_reason,
+	.stop = pipe_stop,
+	.terminate = pipe_terminate,
+	.kill = pipe_kill,
+	.free = pipe_free,
+};
+
+struct engine *engine_pipe_new(const char *cmd)
+{
+	struct pipe_engine *e = xcalloc(1, sizeof *e);
+	e->base.ops = &pipe_ops;
+	e->base.target = xstrdup(cmd);
+	e->to_fd = e->from_fd = e->err_fd = -1;
+	lr_init(&e->lr, PROTO_LINE_MAX);
+	lr_init(&e->lr_err, 4096);
+	return &e->base;
 }
