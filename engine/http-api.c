@@ -185,6 +185,15 @@ static bool parse_body(struct api_reply *rp, json_t *o, int64_t id, struct msg *
 	}
 	v = json_object_get(json_object_get(o, "stream_options"), "include_usage");
 	rp->include_usage = v && json_is_true(v);
+	v = json_object_get(o, "heft");
+	if (v && !json_is_null(v)) {
+		json_t *d = json_object_get(v, "detach");
+		if (!json_is_object(v) || (d && !json_is_boolean(d))) {
+			snprintf(err, errlen, "\"heft\" must be an object, its \"detach\" a boolean");
+			return false;
+		}
+		rp->detach |= json_is_true(d);
+	}
 
 	struct msg_options *mo;
 	if (rp->kind == API_OAI_CHAT || rp->kind == API_OLLAMA_CHAT) {
@@ -294,7 +303,10 @@ static json_t *ollama_line(struct api_reply *rp)
 {
 	char t[48];
 	created_at(t, sizeof t);
-	return json_pack("{s:s, s:s}", "model", rp->model, "created_at", t);
+	json_t *o = json_pack("{s:s, s:s}", "model", rp->model, "created_at", t);
+	if (rp->detach) /* OpenAI chunks carry it as their id */
+		json_object_set_new(o, "heft_job", json_string(rp->id));
+	return o;
 }
 
 /* Text of the reply (reasoning: the thinking), as it comes. */
@@ -635,18 +647,40 @@ void api_error_body(struct buf *out, bool ollama, int status, const char *type, 
 	free(s);
 }
 
-void api_ping(struct api_reply *rp, struct buf *out)
+/* An NDJSON line ollama clients take as an empty piece of the reply. */
+static json_t *ollama_empty(struct api_reply *rp)
 {
-	if (!api_is_ollama(rp->kind)) {
-		buf_puts(out, ": ping\n\n");
-		return;
-	}
-	/* an NDJSON line clients take as an empty piece of the reply */
 	json_t *o = ollama_line(rp);
 	if (rp->kind == API_OLLAMA_CHAT)
 		json_object_set_new(o, "message", json_pack("{s:s, s:s}", "role", "assistant", "content", ""));
 	else
 		json_object_set_new(o, "response", json_string(""));
 	json_object_set_new(o, "done", json_false());
-	put_json(rp, o, out);
+	return o;
+}
+
+void api_progress(struct api_reply *rp, json_t *progress, struct buf *out)
+{
+	if (api_is_ollama(rp->kind)) {
+		json_t *o = ollama_empty(rp);
+		json_object_set(o, "heft_progress", progress);
+		put_json(rp, o, out);
+		return;
+	}
+	char *s = json_dumps(progress, JSON_COMPACT);
+	if (!s)
+		return;
+	buf_puts(out, ": heft.progress ");
+	buf_puts(out, s);
+	buf_puts(out, "\n\n");
+	free(s);
+}
+
+void api_ping(struct api_reply *rp, struct buf *out)
+{
+	if (!api_is_ollama(rp->kind)) {
+		buf_puts(out, ": ping\n\n");
+		return;
+	}
+	put_json(rp, ollama_empty(rp), out);
 }

@@ -30,6 +30,7 @@ enum api_think {
 struct api_reply {
 	enum api_kind kind;
 	bool stream, include_usage;
+	bool detach;          /* "heft":{"detach":true}: runs on when its client goes */
 	char id[48];
 	const char *model;    /* the name clients see; borrowed */
 	long long created;    /* seconds since the epoch */
@@ -63,6 +64,11 @@ void api_event(struct api_reply *rp, const struct msg *ev, struct buf *out);
 int api_finish(struct api_reply *rp, struct buf *out);
 /* Something for a silent stream: an SSE comment, or an empty NDJSON piece. */
 void api_ping(struct api_reply *rp, struct buf *out);
+/* A progress object (heft-engine(1)) for a stream: an SSE comment line
+ * ": heft.progress {...}", which every SSE parser skips, or an NDJSON line
+ * ollama clients take as an empty piece, the object under "heft_progress". */
+struct json_t;
+void api_progress(struct api_reply *rp, struct json_t *progress, struct buf *out);
 void api_reply_free(struct api_reply *rp);
 
 /* An error body: {"error":{"code","message","type"}}, or ollama's

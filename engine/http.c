@@ -17,7 +17,9 @@
  * Content-Length, unread. */
 #include "serve.h"
 
+#include "hash64.h"
 #include "http-api.h"
+#include "http-jobs.h"
 #include "service.h"
 #include "util.h"
 
@@ -38,13 +40,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* Longest a waiting thread sleeps before it looks at its client again. */
-#define WAKE_S 1.0
 #define CONN_LIMIT 256
+#define JOBS_PREFIX "/v1/jobs/"
 
 struct http {
 	const struct serve_opts *o;
 	struct service *sv;
+	struct hjobs *jobs;
 	char name[256];           /* the model's name for clients */
 	atomic_llong next_id;
 	atomic_ullong rejected;   /* 429s */
@@ -52,7 +54,7 @@ struct http {
 	long long started;
 };
 
-enum route { R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB };
+enum route { R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB, R_JOBS };
 
 /* One request, from its first byte to its completion. */
 struct req {
@@ -62,15 +64,10 @@ struct req {
 	enum route route;
 	struct buf body;
 	bool too_big, answered;
-	struct service_job job;
-	bool submitted;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;        /* emit: new bytes, or the end */
-	struct api_reply rp;      /* under mu */
-	struct buf out;           /* under mu: bytes not yet sent are out.p[sent..] */
-	size_t sent;
-	bool over, finished;
-	double last_write;
+	struct api_reply rp;      /* until the job takes it */
+	struct msg msg;           /* the request, until the job takes it */
+	struct hjob_reader rd;    /* following its job (rd.j: one) */
+	char job_id[64];          /* R_JOBS: the job named */
 };
 
 /* ---- replies ---------------------------------------------------------------------------- */
@@ -112,19 +109,6 @@ static enum MHD_Result reply_error(struct req *q, int status, const char *type, 
 
 /* ---- the service's side ----------------------------------------------------------------- */
 
-/* Events of one job, on the model's thread. */
-static void job_emit(const struct msg *ev, bool droppable, void *ud)
-{
-	struct req *q = ud;
-	pthread_mutex_lock(&q->mu);
-	if (ev)
-		api_event(&q->rp, ev, &q->out);
-	else
-		q->over = true;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu); /* after NULL, q may be gone */
-}
-
 /* Events of no job: the model's loading. */
 static void main_emit(const struct msg *ev, bool droppable, void *ud)
 {
@@ -137,130 +121,132 @@ static void main_emit(const struct msg *ev, bool droppable, void *ud)
 
 /* ---- the client's side ------------------------------------------------------------------ */
 
-/* Whether the client closed its end. */
-static bool client_gone(const struct req *q)
-{
-	struct pollfd p = {.fd = q->fd, .events = POLLRDHUP};
-	return q->fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
-/* The client is gone: its job leaves the queue (then no event comes: it
- * is over) or is cancelled where it runs. mu not held. */
-static void req_withdraw(struct req *q)
-{
-	if (!q->submitted)
-		return;
-	bool taken = service_withdraw(q->h->sv, &q->job);
-	pthread_mutex_lock(&q->mu);
-	if (taken)
-		q->over = true;
-	pthread_mutex_unlock(&q->mu);
-}
-
-/* Wait (mu held) for news or WAKE_S. */
-static void wait_news(struct req *q)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += (time_t)WAKE_S;
-	pthread_cond_timedwait(&q->cv, &q->mu, &t);
-}
-
-/* The streamed body: events as they come, pings while silent. */
+/* The streamed body: the job's events as they come, pings and progress
+ * while silent. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *dst, size_t max)
 {
 	struct req *q = cls;
-	double ping = q->h->o->sse_ping;
-	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		if (q->over && !q->finished) {
-			api_finish(&q->rp, &q->out);
-			q->finished = true;
-		}
-		if (q->sent < q->out.len)
-			break;
-		if (q->finished) {
-			pthread_mutex_unlock(&q->mu);
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		}
-		if (client_gone(q)) {
-			pthread_mutex_unlock(&q->mu);
-			req_withdraw(q);
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-		if (ping > 0 && now_sec() - q->last_write >= ping) {
-			api_ping(&q->rp, &q->out);
-			break;
-		}
-		wait_news(q);
-	}
-	size_t n = MIN(max, q->out.len - q->sent);
-	memcpy(dst, q->out.p + q->sent, n);
-	q->sent += n;
-	if (q->sent == q->out.len) {
-		buf_clear(&q->out);
-		q->sent = 0;
-	}
-	q->last_write = now_sec();
-	pthread_mutex_unlock(&q->mu);
-	return (ssize_t)n;
+	(void)pos;
+	ssize_t n = hjob_read(&q->rd, dst, max);
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
 /* A job not streamed: wait for its end (or its client's), then answer. */
 static enum MHD_Result answer_whole(struct req *q)
 {
-	pthread_mutex_lock(&q->mu);
-	while (!q->over) {
-		if (client_gone(q)) {
-			pthread_mutex_unlock(&q->mu);
-			req_withdraw(q);
-			return MHD_NO; /* req_done waits for the end */
-		}
-		wait_news(q);
+	const char *body;
+	size_t len;
+	int status = hjob_whole(&q->rd, &body, &len);
+	if (status < 0)
+		return MHD_NO; /* req_done lets the job go */
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "X-Heft-Job", hjob_id(q->rd.j));
+	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Follow the job j (its reference moves into q) from event from. */
+static enum MHD_Result follow(struct req *q, struct hjob *j, size_t from)
+{
+	/* the client's wait is ours to bound: pings, and looks for its end */
+	MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	hjob_reader_init(&q->rd, j, q->fd, from, q->h->o->sse_ping);
+	if (!hjob_streamed(j))
+		return answer_whole(q);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, q, NULL);
+	if (!r)
+		return MHD_NO;
+	bool ollama = api_is_ollama(hjob_kind(j));
+	MHD_add_response_header(r, "Content-Type", ollama ? "application/x-ndjson" : "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	MHD_add_response_header(r, "X-Heft-Job", hjob_id(j));
+	enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Who sent the request and what: a retry has the same. */
+static uint64_t request_key(struct req *q)
+{
+	static const char *const hdrs[] = {"Authorization", "X-Api-Key"};
+	struct hash64 hh;
+	hash64_init(&hh, 0x68656674);
+	hash64_update(&hh, &q->rp.kind, sizeof q->rp.kind);
+	hash64_update(&hh, q->body.p ? q->body.p : "", q->body.len + 1);
+	for (size_t i = 0; i < ARRAY_LEN(hdrs); i++) {
+		const char *v = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, hdrs[i]);
+		hash64_update(&hh, v ? v : "", v ? strlen(v) + 1 : 1);
 	}
-	int status = api_finish(&q->rp, &q->out);
-	q->finished = true;
-	pthread_mutex_unlock(&q->mu);
-	return reply(q->conn, status, "application/json", q->out.p ? q->out.p : "", q->out.len, NULL);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET)
+		hash64_update(&hh, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa && sa->sa_family == AF_INET6)
+		hash64_update(&hh, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	return hash64_final(&hh);
 }
 
 static enum MHD_Result start_job(struct req *q)
 {
 	struct http *h = q->h;
 	char err[512];
-	struct msg *req = &q->job.req;
 	q->rp.model = h->name;
 	q->rp.created = (long long)time(NULL);
 	q->rp.t0 = now_sec();
 	int64_t id = atomic_fetch_add(&h->next_id, 1);
 	snprintf(q->rp.id, sizeof q->rp.id, "%s-%lld", q->rp.kind == API_OAI_CHAT ? "chatcmpl" : "cmpl",
 		 (long long)id);
-	if (!api_parse(&q->rp, q->body.p ? q->body.p : "", q->body.len, id, req, err, sizeof err))
+	if (!api_parse(&q->rp, q->body.p ? q->body.p : "", q->body.len, id, &q->msg, err, sizeof err))
 		return reply_error(q, 400, "invalid_request_error", err, NULL);
-	q->job.emit = job_emit;
-	q->job.ud = q;
-	/* the client's wait is ours to bound: pings, and looks for its end */
-	MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-	if (service_submit(h->sv, &q->job, h->o->queue) < 0) {
+	const char *d = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Heft-Detach");
+	if (d && (!strcmp(d, "1") || !strcasecmp(d, "true")))
+		q->rp.detach = true;
+	struct hjob *j;
+	int pos;
+	if (hjobs_start(h->jobs, &q->rp, &q->msg, request_key(q), q->rp.detach, &j, &pos) == HJOB_FULL) {
 		atomic_fetch_add(&h->rejected, 1);
 		char ra[16];
 		snprintf(ra, sizeof ra, "%d", 5);
 		return reply_error(q, 429, "unavailable_error", "the queue is full; retry later", ra);
 	}
-	q->submitted = true;
-	if (!q->rp.stream)
-		return answer_whole(q);
-	q->last_write = now_sec();
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, q, NULL);
-	if (!r)
-		return MHD_NO;
-	bool ollama = api_is_ollama(q->rp.kind);
-	MHD_add_response_header(r, "Content-Type", ollama ? "application/x-ndjson" : "text/event-stream");
-	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	MHD_add_response_header(r, "X-Accel-Buffering", "no");
-	enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return follow(q, j, 0);
+}
+
+/* GET /v1/jobs/ID: follow it again from ?from=N, or the event after
+ * Last-Event-ID; DELETE: cancel it. */
+static enum MHD_Result jobs_route(struct req *q, const char *method)
+{
+	struct hjob *j = hjobs_get(q->h->jobs, q->job_id);
+	if (!j)
+		return reply_error(q, 404, "not_found_error", "no such job (it ended long ago, or never was)", NULL);
+	if (!strcmp(method, "DELETE")) {
+		bool was = hjob_cancel(j);
+		json_t *o = json_pack("{s:s, s:s, s:s}", "id", hjob_id(j), "object", "heft.job", "status",
+				      was ? "cancelled" : "finished");
+		hjob_unref(j);
+		return reply_json(q->conn, 200, o);
+	}
+	const char *from = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "from");
+	const char *last = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Last-Event-ID");
+	char *end = NULL;
+	unsigned long long n = 0;
+	errno = 0;
+	if (from)
+		n = strtoull(from, &end, 10);
+	else if (last)
+		n = strtoull(last, &end, 10) + 1;
+	if ((from || last) && (!*(from ? from : last) || *end || errno)) {
+		hjob_unref(j);
+		return reply_error(q, 400, "invalid_request_error", "from / Last-Event-ID: not an event number", NULL);
+	}
+	return follow(q, j, (size_t)n);
 }
 
 /* ---- the small endpoints ---------------------------------------------------------------- */
@@ -326,6 +312,13 @@ static enum MHD_Result get_metrics(struct req *q)
 	metric(&b, "prompt_tokens_total", "counter", "prompt tokens of finished generations", (double)st.prompt_tokens);
 	metric(&b, "prompt_cached_tokens_total", "counter", "of them, reused from the KV cache", (double)st.cached_tokens);
 	metric(&b, "generated_tokens_total", "counter", "tokens generated", (double)st.gen_tokens);
+	int live, kept;
+	uint64_t attached;
+	hjobs_counts(q->h->jobs, &live, &kept, &attached);
+	metric(&b, "jobs_live", "gauge", "jobs queued or running", live);
+	metric(&b, "jobs_kept", "gauge", "finished jobs kept for clients coming back", kept);
+	metric(&b, "requests_attached_total", "counter", "retried requests that joined their running job",
+	       (double)attached);
 	for (size_t i = 0; i < st.stats.n; i++) {
 		const struct msg_stat *s = &st.stats.v[i];
 		if (!s->is_array && s->n == 1 && isfinite(s->v[0]))
@@ -400,6 +393,16 @@ static enum MHD_Result begin(struct req *q, const char *url, const char *method)
 			return reply_error(q, 401, "authentication_error", "Invalid API Key", NULL);
 		break;
 	}
+	if (q->route == R_NONE && !strncmp(url, JOBS_PREFIX, strlen(JOBS_PREFIX)) &&
+	    (!strcmp(method, "GET") || !strcmp(method, "DELETE"))) {
+		const char *id = url + strlen(JOBS_PREFIX);
+		if (!*id || strlen(id) >= sizeof q->job_id || strchr(id, '/'))
+			return reply_error(q, 404, "not_found_error", "no such job", NULL);
+		snprintf(q->job_id, sizeof q->job_id, "%s", id);
+		q->route = R_JOBS;
+		if (!authorized(q))
+			return reply_error(q, 401, "authentication_error", "Invalid API Key", NULL);
+	}
 	if (q->route == R_NONE)
 		return path_known ? reply_error(q, 405, "invalid_request_error", "method not allowed", NULL)
 				  : reply_error(q, 404, "not_found_error", "File Not Found", NULL);
@@ -421,8 +424,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		q->conn = conn;
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		q->fd = ci ? ci->connect_fd : -1;
-		pthread_mutex_init(&q->mu, NULL);
-		pthread_cond_init(&q->cv, NULL);
 		*con_cls = q;
 		enum MHD_Result r = begin(q, url, method);
 		return r;
@@ -449,35 +450,26 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	case R_VERSION: return reply_json(conn, 200, json_pack("{s:s}", "version", PACKAGE_VERSION));
 	case R_METRICS: return get_metrics(q);
 	case R_JOB: return start_job(q);
+	case R_JOBS: return jobs_route(q, method);
 	case R_NONE: break;
 	}
 	return MHD_NO;
 }
 
-/* The connection is done with q: a job still running is cancelled and
- * waited for (one token or prompt batch at most). */
+/* The connection is done with q: a job nobody follows any more is
+ * cancelled (after a grace for a retry), unless detached. */
 static void req_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode why)
 {
 	struct req *q = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)why;
 	if (!q)
 		return;
-	if (q->submitted) {
-		pthread_mutex_lock(&q->mu);
-		bool over = q->over;
-		pthread_mutex_unlock(&q->mu);
-		if (!over)
-			req_withdraw(q);
-		pthread_mutex_lock(&q->mu);
-		while (!q->over)
-			pthread_cond_wait(&q->cv, &q->mu);
-		pthread_mutex_unlock(&q->mu);
-	}
-	msg_free(&q->job.req);
+	hjob_reader_done(&q->rd);
+	msg_free(&q->msg);
 	api_reply_free(&q->rp);
 	buf_free(&q->body);
-	buf_free(&q->out);
-	pthread_cond_destroy(&q->cv);
-	pthread_mutex_destroy(&q->mu);
 	free(q);
 	*con_cls = NULL;
 }
@@ -579,6 +571,7 @@ int http_run(const struct serve_opts *o, const char *model)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread from here on */
 	h.sv = service_new(o, main_emit, NULL, &h);
+	h.jobs = hjobs_new(h.sv, o->queue);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -589,6 +582,7 @@ int http_run(const struct serve_opts *o, const char *model)
 	freeaddrinfo(ai);
 	if (!d) {
 		warnx_("serve: cannot listen on %s: %s", o->http, strerror(errno));
+		hjobs_free(h.jobs);
 		service_free(h.sv);
 		return 1;
 	}
@@ -605,6 +599,7 @@ int http_run(const struct serve_opts *o, const char *model)
 	service_run_jobs(h.sv);
 	service_quit(h.sv);
 	MHD_stop_daemon(d);
+	hjobs_free(h.jobs);
 	service_free(h.sv);
 	return code;
 }

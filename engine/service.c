@@ -1139,6 +1139,19 @@ bool service_withdraw(struct service *sv, struct service_job *j)
 	return found;
 }
 
+int service_position(struct service *sv, const struct service_job *j)
+{
+	int pos = 0;
+	pthread_mutex_lock(&sv->mu);
+	const struct service_job *p = sv->qhead;
+	while (p && p != j) {
+		p = p->next;
+		pos++;
+	}
+	pthread_mutex_unlock(&sv->mu);
+	return p ? pos : -1;
+}
+
 /* The next job, waiting for one; NULL when quitting. */
 static struct service_job *next_job(struct service *sv)
 {

@@ -61,6 +61,9 @@ int service_submit(struct service *sv, struct service_job *j, int qmax);
  * emit is not called), or cancel it where it runs (false: emit gets NULL
  * when it ends). Any thread. */
 bool service_withdraw(struct service *sv, struct service_job *j);
+/* Where j waits in the queue (0: next), or -1 when it is not queued
+ * (running, or over). Any thread. */
+int service_position(struct service *sv, const struct service_job *j);
 /* Run queued jobs until service_quit; on the model's thread. */
 void service_run_jobs(struct service *sv);
 

@@ -210,11 +210,14 @@ code=$(c -o "$tmp/e" -w '%{http_code}' -H "X-Api-Key: s3cret-key" "$kb/v1/chat/c
 [ "$code" = 200 ] || fail "X-Api-Key: $code"
 
 # ---- a slow engine: the queue, pings, clients that go away ----------------------------
-start slow env HEFT_SERVE_SLOW_MS=40 "$HEFT_ENGINE" serve --http 127.0.0.1:0 --queue 1 \
+start slow env HEFT_SERVE_SLOW_MS=40 "$HEFT_ENGINE" serve --http 127.0.0.1:0 --queue 1 --io stream --mem min \
 	--sse-ping 1 "$tmp/chat.gguf"
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do [ "$(c -o /dev/null -w '%{http_code}' "$base/health")" = 200 ] && break; sleep 0.1; done
 long='{"messages":[{"role":"user","content":"Tell a long story."}],"max_tokens":400,"temperature":0,"stream":true}'
+# other requests than $long (an identical one would join its job)
+long2=$(echo "$long" | sed 's/long story/long tale/')
+long3=$(echo "$long" | sed 's/long story/long saga/')
 
 # wait_metric NAME VALUE TENTHS: true once NAME is VALUE, within TENTHS tenths of a second
 wait_metric() {
@@ -230,18 +233,24 @@ curl -s -N -m 60 -D "$tmp/a.h" "$base/v1/chat/completions" -d "$long" >"$tmp/a" 
 apid=$!
 pids="$pids $apid"
 wait_metric requests_processing 1 50 || fail "the first request is not running"
-curl -s -N -m 60 -D "$tmp/b.h" "$base/v1/chat/completions" -d "$long" >"$tmp/b" &
+curl -s -N -m 60 -D "$tmp/b.h" "$base/v1/chat/completions" -d "$long2" >"$tmp/b" &
 bpid=$!
 pids="$pids $bpid"
 wait_metric requests_queued 1 50 || fail "the second request is not queued"
 sleep 0.3
 grep -q "^HTTP/1.1 200" "$tmp/b.h" || fail "a queued stream has no headers yet"
-code=$(c -o "$tmp/e" -D "$tmp/c.h" -w '%{http_code}' "$base/v1/chat/completions" -d "$long")
+code=$(c -o "$tmp/e" -D "$tmp/c.h" -w '%{http_code}' "$base/v1/chat/completions" -d "$long3")
 [ "$code" = 429 ] || fail "a full queue answered $code"
 grep -qi "^retry-after:" "$tmp/c.h" || fail "429 without Retry-After"
 # B waits silently behind A: it gets pings (--sse-ping 1)
 sleep 2.5
-grep -q "^: ping" "$tmp/b" || fail "no ping on a queued stream"
+# (a ping carries the progress: an SSE comment every parser skips)
+grep -q "^: " "$tmp/b" || fail "no ping on a queued stream"
+sed -n 's/^: heft.progress //p' "$tmp/b" | tail -1 >"$tmp/bp"
+check "progress while queued" "j['object'] == 'heft.progress' and j['state'] == 'queued' and j['queue_position'] == 0 and j['job'].startswith('chatcmpl-')" "$tmp/bp"
+sed -n 's/^: heft.progress //p' "$tmp/a" | tail -1 >"$tmp/ap"
+check "progress while generating" "j['state'] == 'generating' and j['tokens'] > 0 and j['tokens_per_min'] > 0 and 0 <= j['cache_hit_rate'] <= 1 and j['disk_mb_s'] >= 0 and 'queue_position' not in j" "$tmp/ap"
+grep -qi "^x-heft-job: chatcmpl-" "$tmp/a.h" || fail "no X-Heft-Job header"
 # B goes away while queued: out of the queue at once
 kill "$bpid"
 wait_metric requests_queued 0 10 || fail "a queued request whose client left is still queued"
