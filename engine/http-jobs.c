@@ -339,6 +339,32 @@ struct hjob *hjobs_get(struct hjobs *js, const char *id)
 	return j;
 }
 
+static const char *job_state(struct hjob *j, int pos)
+{
+	return j->over ? (j->withdrawn ? "cancelled" : "done") : pos >= 0 ? "queued" : j->pg.n_tok > 0 ? "generating"
+											      : "prefill";
+}
+
+json_t *hjobs_list(struct hjobs *js)
+{
+	json_t *a = json_array();
+	pthread_mutex_lock(&js->mu);
+	prune(js);
+	for (struct hjob *j = js->head; j; j = j->next) {
+		int pos = j->over ? -1 : service_position(js->sv, &j->sj);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I}", "id", j->rp.id, "object", "heft.job", "state",
+				      job_state(j, pos), "detached", j->detach, "stream", j->rp.stream, "events",
+				      (json_int_t)j->n_ev);
+		if (pos >= 0)
+			json_object_set_new(o, "queue_position", json_integer(pos));
+		if (j->over && !j->rp.stream)
+			json_object_set_new(o, "status", json_integer(j->status));
+		json_array_append_new(a, o);
+	}
+	pthread_mutex_unlock(&js->mu);
+	return json_pack("{s:s, s:o}", "object", "list", "data", a);
+}
+
 void hjobs_counts(struct hjobs *js, int *live, int *kept, uint64_t *attached)
 {
 	*live = *kept = 0;
@@ -401,6 +427,8 @@ void hjob_unref(struct hjob *j)
 	pthread_mutex_unlock(&js->mu);
 }
 
+static const char *job_state(struct hjob *j, int pos);
+
 /* ---- readers --------------------------------------------------------------------------- */
 
 void hjob_reader_init(struct hjob_reader *r, struct hjob *j, int fd, size_t from, double ping)
@@ -436,7 +464,7 @@ static json_t *progress_json(struct hjob *j)
 	const struct progress *pg = &j->pg;
 	double now = now_sec();
 	int pos = j->over ? -1 : service_position(j->js->sv, &j->sj);
-	const char *state = j->over ? "done" : pos >= 0 ? "queued" : pg->n_tok > 0 ? "generating" : "prefill";
+	const char *state = job_state(j, pos);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:f}", "object", "heft.progress", "job", j->rp.id, "state", state,
 			      "elapsed_s", now - j->sj.t_queued);
 	if (pos >= 0)

@@ -40,6 +40,9 @@ enum hjob_start hjobs_start(struct hjobs *js, struct api_reply *rp, struct msg *
 			    struct hjob **out, int *pos);
 /* The job named id, referenced; NULL. */
 struct hjob *hjobs_get(struct hjobs *js, const char *id);
+/* GET /v1/jobs: every job kept, newest first, as a JSON list object. */
+struct json_t;
+struct json_t *hjobs_list(struct hjobs *js);
 /* Counts for /metrics. */
 void hjobs_counts(struct hjobs *js, int *live, int *kept, uint64_t *attached);
 

@@ -223,6 +223,8 @@ static enum MHD_Result start_job(struct req *q)
  * Last-Event-ID; DELETE: cancel it. */
 static enum MHD_Result jobs_route(struct req *q, const char *method)
 {
+	if (!q->job_id[0])
+		return reply_json(q->conn, 200, hjobs_list(q->h->jobs));
 	struct hjob *j = hjobs_get(q->h->jobs, q->job_id);
 	if (!j)
 		return reply_error(q, 404, "not_found_error", "no such job (it ended long ago, or never was)", NULL);
@@ -346,6 +348,7 @@ static const struct {
 	{"GET", "/api/ps", R_PS, 0, false},
 	{"GET", "/api/version", R_VERSION, 0, false},
 	{"GET", "/metrics", R_METRICS, 0, false},
+	{"GET", "/v1/jobs", R_JOBS, 0, false},
 	{"POST", "/v1/chat/completions", R_JOB, API_OAI_CHAT, false},
 	{"POST", "/chat/completions", R_JOB, API_OAI_CHAT, false},
 	{"POST", "/v1/completions", R_JOB, API_OAI_COMPLETION, false},
