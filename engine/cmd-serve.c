@@ -33,10 +33,13 @@ static const char serve_usage[] =
 	"  --api-key-file FILE    the same, read from FILE's first line\n"
 	"  --queue N              requests waiting at most (default 8; more are answered 429)\n"
 	"  --sse-ping SECONDS     ping a silent stream this often (default 10; 0: never)\n"
-	"  --max-body BYTES       largest request body (default 8 MiB; larger: 413)\n";
+	"  --max-body BYTES       largest request body (default 8 MiB; larger: 413)\n"
+	"  --kv-cache-dir DIR     keep recent conversations' KV states there (default\n"
+	"                         $XDG_CACHE_HOME/heft/kv)\n"
+	"  --kv-cache-size SIZE   at most this much of them (default 2G; 0: none)\n";
 
 enum { O_KEEP = CMD_LONG, O_STATS_INTERVAL, O_TEMPLATE, O_HTTP, O_API_KEY, O_API_KEY_FILE, O_QUEUE, O_SSE_PING,
-       O_MAX_BODY };
+       O_MAX_BODY, O_KV_CACHE_DIR, O_KV_CACHE_SIZE };
 
 static const struct cmd_opt serve_opts[] = {
 	{"help", 'h', no_argument, 'h'},
@@ -50,6 +53,8 @@ static const struct cmd_opt serve_opts[] = {
 	{"queue", 0, required_argument, O_QUEUE},
 	{"sse-ping", 0, required_argument, O_SSE_PING},
 	{"max-body", 0, required_argument, O_MAX_BODY},
+	{"kv-cache-dir", 0, required_argument, O_KV_CACHE_DIR},
+	{"kv-cache-size", 0, required_argument, O_KV_CACHE_SIZE},
 	{NULL, 0, 0, 0},
 };
 
@@ -127,6 +132,13 @@ static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
 			return 2;
 		o->max_body = (size_t)x;
 		return 0;
+	case O_KV_CACHE_DIR: o->kv_cache_dir = p->arg; return 0;
+	case O_KV_CACHE_SIZE:
+		if (!parse_size(p->arg, &o->kv_cache_size)) {
+			warnx_("serve: --kv-cache-size %s: expected a size such as 2G or 0", p->arg);
+			return 2;
+		}
+		return 0;
 	}
 	return 2; /* CMD_BAD, reported */
 }
@@ -134,7 +146,7 @@ static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o = {.sp = sampler_params_default(), .stats_every = 0.25, .queue = 8, .sse_ping = 10,
-			       .max_body = (size_t)8 << 20};
+			       .max_body = (size_t)8 << 20, .kv_cache_size = UINT64_MAX /* default: see below */};
 	struct cmd_parser p = {.opts = serve_opts, .usage = serve_usage, .mo = &o.mo, .sp = &o.sp};
 	int c, rc;
 	bool bad;
@@ -144,6 +156,10 @@ int cmd_serve(int argc, char **argv)
 			return rc < 0 ? 0 : rc;
 		}
 	const char *model = cmd_operand(&p, argc, argv, &bad);
+	/* over HTTP, where every request brings its whole conversation, recent
+	 * ones are kept on disk; heft's own front end saves its sessions */
+	if (o.kv_cache_size == UINT64_MAX)
+		o.kv_cache_size = o.http ? (uint64_t)2 << 30 : 0;
 	/* over HTTP a reply has an end unless the client asks otherwise */
 	if (o.http && !(o.base.present & MSG_OPT_BIT(OPT_N_PREDICT))) {
 		o.base.n_predict = 2048;

@@ -21,6 +21,9 @@ struct serve_opts {
 	int queue;                 /* requests waiting at most */
 	double sse_ping;           /* seconds of silence before a ping; 0: none */
 	size_t max_body;           /* bytes */
+	/* the KV states of recent conversations on disk (kvdisk.h) */
+	const char *kv_cache_dir;  /* NULL: $XDG_CACHE_HOME/heft/kv */
+	uint64_t kv_cache_size;    /* bytes; 0: none */
 };
 
 /* Serve until the input ends or "quit"; model (NULL: none) is loaded

@@ -22,6 +22,7 @@
 #include "service.h"
 
 #include "gguf.h"
+#include "kvdisk.h"
 #include "kvstate.h"
 #include "model.h"
 #include "protocol.h"
@@ -77,10 +78,13 @@ struct service {
 	const char *tmpl_override;
 	double stats_every;
 	int n_keep; /* session_config.n_keep */
+	const char *kv_dir;
+	uint64_t kv_size;
 	/* the model */
 	struct model *m;
 	struct tokenizer *tok;
 	struct session *s;
+	struct kvdisk *kvd;           /* recent conversations' KV states; NULL */
 	char *tmpl_name;              /* the load request's chat_template, owned */
 	enum tmpl_family family;      /* TMPL_UNKNOWN: no chat template */
 	char tmpl_err[2048];          /* whole: it may list every template name */
@@ -552,6 +556,28 @@ static bool sync_turns(struct service *sv, const struct msg_chat *c)
 	return true;
 }
 
+/* The prompt's longest prefix kept on disk, when the live KV cache shares
+ * less of it (another conversation was served since, or the engine is
+ * new). */
+static void disk_restore(struct service *sv)
+{
+	int32_t *tok = NULL;
+	size_t n = 0;
+	int nk, have = 0;
+	char err[512];
+	if (!sv->kvd || session_prompt_tokens(sv->s, &tok, &n, err, sizeof err) < 0 || n == 0) {
+		free(tok); /* unrenderable: the generation says why */
+		return;
+	}
+	const int32_t *kt = session_kv_tokens(sv->s, &nk);
+	while (have < nk && (size_t)have < n && kt[have] == tok[have])
+		have++;
+	int got = kvdisk_restore(sv->kvd, sv->m, session_forward(sv->s), tok, (int)n, have);
+	if (got > 0)
+		session_set_kv_tokens(sv->s, tok, got);
+	free(tok);
+}
+
 static void do_chat(struct service *sv, const struct msg_chat *c)
 {
 	if (!need_model(sv, "chat", true, c->id))
@@ -566,7 +592,13 @@ static void do_chat(struct service *sv, const struct msg_chat *c)
 		session_add_turn(sv->s, "user", c->text);
 	else if (!sync_turns(sv, c))
 		return;
+	disk_restore(sv);
 	enum session_reason r = generate(sv, c->id, &c->options);
+	if (sv->kvd && r != SESSION_ERROR && r != SESSION_CTX_FULL) {
+		int n;
+		const int32_t *tok = session_kv_tokens(sv->s, &n);
+		kvdisk_store(sv->kvd, sv->m, session_forward(sv->s), tok, n);
+	}
 	/* A prompt refused before any token: "text" leaves no trace. */
 	if (c->text && sv->last.n_generated == 0 && (r == SESSION_ERROR || r == SESSION_CTX_FULL))
 		session_truncate(sv->s, before);
@@ -642,6 +674,8 @@ static void set_loading(struct service *sv, const struct model *m, bool loading)
 
 static void unload(struct service *sv)
 {
+	kvdisk_free(sv->kvd);
+	sv->kvd = NULL;
 	session_free(sv->s);
 	tokenizer_free(sv->tok);
 	model_free(sv->m);
@@ -774,6 +808,8 @@ static void do_load(struct service *sv, const char *path, const struct msg_load 
 	if (sv->family == TMPL_UNKNOWN)
 		warnx_("serve: %s: %s (chat is refused; complete works)", path, sv->tmpl_err);
 	turns_restore(sv->s, &saved);
+	if (sv->kv_size > 0 && !(sv->kvd = kvdisk_open(sv->kv_dir, sv->kv_size, sv->m, err, sizeof err)))
+		warnx_("serve: kv cache: %s (conversations are not kept on disk)", err);
 	set_loading(sv, sv->m, false);
 	send_loaded(sv);
 }
@@ -1041,6 +1077,8 @@ struct service *service_new(const struct serve_opts *o, service_emit_fn emit, se
 	sv->tmpl_override = o->tmpl_override;
 	sv->stats_every = o->stats_every;
 	sv->n_keep = o->n_keep;
+	sv->kv_dir = o->kv_cache_dir;
+	sv->kv_size = o->kv_cache_size;
 	sv->emit = emit;
 	sv->look = look;
 	sv->ud = ud;

@@ -31,6 +31,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+export XDG_CACHE_HOME="$tmp/xdg" # the KV states kept on disk go there
 trap 'exit 1' INT TERM
 
 fails=0
