@@ -21,6 +21,7 @@
 #include "http-api.h"
 #include "http-jobs.h"
 #include "service.h"
+#include "stats.h"
 #include "util.h"
 
 #include <errno.h>
@@ -321,10 +322,12 @@ static enum MHD_Result get_metrics(struct req *q)
 	metric(&b, "jobs_kept", "gauge", "finished jobs kept for clients coming back", kept);
 	metric(&b, "requests_attached_total", "counter", "retried requests that joined their running job",
 	       (double)attached);
+	/* the stats event's numbers: names, kinds and meanings from stats.h */
 	for (size_t i = 0; i < st.stats.n; i++) {
 		const struct msg_stat *s = &st.stats.v[i];
-		if (!s->is_array && s->n == 1 && isfinite(s->v[0]))
-			buf_printf(&b, "# TYPE heft_%s gauge\nheft_%s %.17g\n", s->key, s->key, s->v[0]);
+		const struct stat_name *sn = stat_lookup(s->key);
+		if (!s->is_array && s->n == 1 && isfinite(s->v[0]) && sn)
+			metric(&b, sn->name, sn->kind == STAT_COUNTER ? "counter" : "gauge", sn->help, s->v[0]);
 	}
 	msg_numbers_free(&st.stats);
 	enum MHD_Result r = reply(q->conn, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, NULL);

@@ -2,11 +2,13 @@
 #include "report.h"
 
 #include "model.h"
+#include "stats.h"
 #include "fileio.h"
 #include "util.h"
 #include "weights.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,15 @@ static void set_f(json_t *o, const char *k, double v)
 	json_object_set_new(o, k, json_real(v));
 }
 
+/* A number of the vocabulary (stats.h): whole ones as integers. */
+static void put_json(void *ud, const char *name, double v)
+{
+	if (v == floor(v) && fabs(v) < 9007199254740992.0)
+		json_object_set_new(ud, name, json_integer((json_int_t)v));
+	else
+		json_object_set_new(ud, name, json_real(v));
+}
+
 int report_write_json(const char *path, const struct run_report *r, struct model *m)
 {
 	struct weights_stats st;
@@ -66,51 +77,38 @@ int report_write_json(const char *path, const struct run_report *r, struct model
 	set_f(o, "prefill_s", r->prefill_s);
 	set_u64(o, "prefill_bytes_read", r->prefill_bytes_read);
 	set_u64(o, "prefill_experts_needed_bytes", r->prefill_experts_needed_bytes);
-	set_u64(o, "warm_bytes", st.warm_bytes);
-	set_u64(o, "warm_total", st.warm_total);
 	set_f(o, "prefill_tok_s", r->prefill_s > 0 ? r->prefill_tokens / r->prefill_s : 0.0);
 	set_u64(o, "decode_tokens", (uint64_t)r->decode_tokens);
 	set_f(o, "decode_s", r->decode_s);
 	set_f(o, "decode_tok_s", r->decode_s > 0 ? r->decode_tokens / r->decode_s : 0.0);
 	set_f(o, "decode_p50_ms", r->decode_p50_ms);
 	set_f(o, "decode_p95_ms", r->decode_p95_ms);
-	set_u64(o, "mem_budget", st.mem_budget);
-	set_u64(o, "resident_bytes", st.resident_bytes);
-	set_u64(o, "cache_bytes", st.cache_bytes);
-	set_u64(o, "slot_bytes", st.slot_bytes);
-	set_u64(o, "n_slots", (uint64_t)st.n_slots);
-	set_u64(o, "slots_used", (uint64_t)st.slots_used);
-	set_u64(o, "n_experts", (uint64_t)st.n_experts_total);
+	/* the weight store's numbers, under the names the stats event and
+	 * /metrics give them */
+	stats_weights(&st, put_json, o);
 	set_u64(o, "cold_read_per_token", p->cold_read_per_token);
-	set_u64(o, "hits", st.hits);
-	set_u64(o, "misses", st.misses);
-	set_f(o, "hit_rate", st.hits + st.misses ? (double)st.hits / (double)(st.hits + st.misses) : 0.0);
 	set_f(o, "hit_rate_first16", r->hit_rate_first);
 	set_f(o, "hit_rate_last16", r->hit_rate_last);
-	set_u64(o, "prefetch_issued", st.prefetch_issued);
-	set_u64(o, "prefetch_hits", st.prefetch_hits);
-	set_u64(o, "prefetch_wasted", st.prefetch_wasted);
 	set_f(o, "prefetch_accuracy", st.prefetch_issued ? (double)st.prefetch_hits / (double)st.prefetch_issued : 0.0);
-	set_u64(o, "bytes_read", st.bytes_read - r->bytes_read0);
-	set_u64(o, "bytes_read_total", st.bytes_read);
-	set_f(o, "io_wait_s", st.io_wait_s);
+	set_u64(o, "run_read_bytes", st.bytes_read - r->bytes_read0);
 	double t = r->prefill_s + r->decode_s;
 	set_f(o, "read_mb_s", t > 0 ? (double)(st.bytes_read - r->bytes_read0) / t / 1e6 : 0.0);
 	int toks = r->prefill_tokens + r->decode_tokens;
 	set_f(o, "bytes_per_token", r->decode_tokens ? (double)(st.bytes_read - r->bytes_read0) / toks : 0.0);
+	/* the process: levels as they are, counters as the run's part */
 	struct sysinfo_proc_mem pm;
 	if (sysinfo_proc_mem(&pm)) {
-		set_u64(o, "peak_rss", pm.rss_peak);
+		set_u64(o, "rss_peak", pm.rss_peak);
 		set_u64(o, "rss", pm.rss);
 		set_u64(o, "rss_anon", pm.rss_anon);
 		set_u64(o, "rss_file", pm.rss_file);
 	}
 	struct sysinfo_proc_io io;
 	if (sysinfo_proc_io(&io))
-		set_u64(o, "os_read_bytes", io.read_bytes - r->io0.read_bytes);
+		set_u64(o, "run_os_read_bytes", io.read_bytes - r->io0.read_bytes);
 	struct sysinfo_faults fl;
 	if (sysinfo_faults(&fl))
-		set_u64(o, "major_faults", fl.major - r->major_faults0);
+		set_u64(o, "run_major_faults", fl.major - r->major_faults0);
 	json_t *layers = json_array();
 	for (int l = 0; l < st.n_layers; l++) {
 		const struct expert_layer_stats *ls = &st.layer[l];

@@ -28,6 +28,7 @@
 #include "protocol.h"
 #include "sampler.h"
 #include "session.h"
+#include "stats.h"
 #include "sysinfo.h"
 #include "template.h"
 #include "tokenizer.h"
@@ -175,7 +176,13 @@ static double io_wait_s(struct service *sv)
 	return ws.io_wait_s;
 }
 
-/* The weight store's counters and its per-layer arrays. */
+static void put_number(void *ud, const char *name, double v)
+{
+	msg_numbers_add(ud, name, v);
+}
+
+/* The weight store's counters (stats.h names them) and its per-layer
+ * arrays. */
 static void add_weights_stats(struct msg_numbers *n, const struct weights_stats *ws)
 {
 	static const struct {
@@ -187,18 +194,7 @@ static void add_weights_stats(struct msg_numbers *n, const struct weights_stats 
 		{"layer_prefetch_hits", offsetof(struct expert_layer_stats, prefetch_hits)},
 		{"layer_bytes_read", offsetof(struct expert_layer_stats, bytes_read)},
 	};
-	msg_numbers_add(n, "budget", (double)ws->mem_budget);
-	msg_numbers_add(n, "resident_bytes", (double)ws->resident_bytes);
-	msg_numbers_add(n, "cache_bytes", (double)ws->cache_bytes);
-	msg_numbers_add(n, "cache_slots", ws->n_slots);
-	msg_numbers_add(n, "cache_slots_used", ws->slots_used);
-	msg_numbers_add(n, "cache_hits", (double)ws->hits);
-	msg_numbers_add(n, "cache_misses", (double)ws->misses);
-	msg_numbers_add(n, "prefetch_issued", (double)ws->prefetch_issued);
-	msg_numbers_add(n, "prefetch_useful", (double)ws->prefetch_hits);
-	msg_numbers_add(n, "prefetch_wasted", (double)ws->prefetch_wasted);
-	msg_numbers_add(n, "read_bytes", (double)ws->bytes_read);
-	msg_numbers_add(n, "io_wait_total_ms", ws->io_wait_s * 1000);
+	stats_weights(ws, put_number, n);
 	if (!ws->layer || ws->n_layers <= 0)
 		return;
 	double *v = xcalloc((size_t)ws->n_layers, sizeof *v);
@@ -294,7 +290,7 @@ static void snapshot(struct service *sv, const struct msg_numbers *n)
 {
 	struct msg_numbers mine = {0};
 	if (!n)
-		build_stats(sv, &mine, false);
+		build_stats(sv, &mine, true);
 	pthread_mutex_lock(&sv->mu);
 	msg_numbers_free(&sv->snap);
 	numbers_copy(&sv->snap, n ? n : &mine);

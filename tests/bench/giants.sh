@@ -175,10 +175,11 @@ def run(label, path, budget, io="stream", n=N, cgroup=True, extra=()):
         if row["ok"]:
             row["s_per_token"] = row["decode_s"] / row["decode_tokens"]
             toks = row["decode_tokens"] + 1  # the untimed first decode step reads too
-            row["bytes_per_token"] = (row["bytes_read"] - row.get("prefill_bytes_read", 0)) / toks
-            acc = row["hits"] + row["misses"]
-            row["cache_hit_rate"] = (row["hits"] - row["prefetch_hits"]) / acc if acc else 0.0
-            row["io_wait_share"] = row["io_wait_s"] / (row["prefill_s"] + row["decode_s"])
+            row["bytes_per_token"] = (row["run_read_bytes"] - row.get("prefill_bytes_read", 0)) / toks
+            acc = row["cache_hits"] + row["cache_misses"]
+            # hits that were not read ahead
+            row["cache_hit_rate"] = (row["cache_hits"] - row["prefetch_hits"]) / acc if acc else 0.0
+            row["io_wait_share"] = row["io_wait_total_ms"] / 1000 / (row["prefill_s"] + row["decode_s"])
         record(row)
         oom = row["cgroup"].get("oom_kills") or r.returncode == 137
         say("%s: exit %d%s %s" % (label, r.returncode, " OOM" if oom else "",
@@ -310,8 +311,8 @@ for like in models:
         say("%s at %s: %.1f s/token projected (%.1f tok/min)" % (like, B >> 30, T_full, res["tok_min"]))
 
     chk = run("%s cut check" % like, cut, CHECK)
-    chk_ok = chk["ok"] and not chk["cgroup"].get("oom_kills") and chk.get("peak_rss", 1 << 62) <= CHECK
-    results.append({"row": "check", "model": like, "ok": chk_ok, "peak_rss": chk.get("peak_rss"),
+    chk_ok = chk["ok"] and not chk["cgroup"].get("oom_kills") and chk.get("rss_peak", 1 << 62) <= CHECK
+    results.append({"row": "check", "model": like, "ok": chk_ok, "peak_rss": chk.get("rss_peak"),
                     "cg_peak": chk["cgroup"].get("peak"), "oom": chk["cgroup"].get("oom_kills"),
                     "tok_s": chk.get("decode_tok_s"), "file": os.path.basename(cut)})
     record(results[-1])

@@ -120,7 +120,7 @@ for r in rows:
     cgp = r["cgroup"].get("peak")
     print("| %s | %d | %s | %.2f | %.2f GiB | %.2f GiB | %.2f GiB | %s | %.3f | %.0f MiB | %s |" % (
         r["row"], r["exit"], g(r, "prefill_tokens", "-"), g(r, "prefill_tok_s"), pr / GiB, ne / GiB, res / GiB, ok,
-        g(r, "decode_tok_s"), g(r, "peak_rss") / 2**20, "%.0f MiB" % (cgp / 2**20) if cgp else "-"))
+        g(r, "decode_tok_s"), g(r, "rss_peak") / 2**20, "%.0f MiB" % (cgp / 2**20) if cgp else "-"))
 w = [r for r in rows if r["row"].startswith("warm")]
 if len(w) == 2 and "hit_rate_last16" in w[0] and "hit_rate_first16" in w[1]:
     a, b = w[0]["hit_rate_last16"], w[1]["hit_rate_first16"]

@@ -122,15 +122,15 @@ for r in rows:
         print("| %s | failed (exit %d) | | | | | | | | | | | %s |" % (r["row"], r["exit"], "yes" if r["cgroup"].get("oom_kills") else "no"))
         continue
     t = r["prefill_s"] + r["decode_s"]
-    mbs = r.get("os_read_bytes", 0) / t / 1e6 if t else 0
-    cached = r["n_slots"] / r["n_experts"] if r.get("n_slots") else 1.0
+    mbs = r.get("run_os_read_bytes", 0) / t / 1e6 if t else 0
+    cached = r["cache_slots"] / r["experts_total"] if r.get("cache_slots") else 1.0
     print("| %s | %.3f | %.0f / %.0f | %.2f | %s | %s | %s | %.0f | %s | %.0f%% | %.0f MiB | %s | %s |" % (
         r["row"], r["decode_tok_s"], r["decode_p50_ms"], r["decode_p95_ms"], r["prefill_tok_s"],
-        "%.1f%%" % (100 * r["hit_rate"]) if r["io"] == "stream" else "-",
+        "%.1f%%" % (100 * r["cache_hit_rate"]) if r["io"] == "stream" else "-",
         "%.0f%%" % (100 * cached) if r["io"] == "stream" else "-",
         "%.0f%%" % (100 * r["prefetch_accuracy"]) if r["prefetch_issued"] else "-",
         mbs, "%.0f%%" % (100 * mbs / c) if c else "-",
-        100 * r["io_wait_s"] / t if t else 0, r.get("peak_rss", 0) / 2**20,
+        100 * r["io_wait_total_ms"] / 1000 / t if t else 0, r.get("rss_peak", 0) / 2**20,
         "%.0f MiB" % (r["cgroup"].get("peak", 0) / 2**20) if r["cgroup"].get("peak") else "-",
         "yes" if r["cgroup"].get("oom_kills") or r["exit"] == 137 else "no"))
 EOF
