@@ -89,10 +89,10 @@ sim = json.load(open(sys.argv[2]))
 pol = {p["name"]: p for p in sim["policies"]}
 me, best = pol[sys.argv[3]], pol["min"]
 bad = []
-if sim["slots"] != st["n_slots"]:
-    bad.append("slots %d, the run had %d" % (sim["slots"], st["n_slots"]))
-if (me["hits"], me["misses"]) != (st["hits"], st["misses"]):
-    bad.append("replay %d hits %d misses, engine %d %d" % (me["hits"], me["misses"], st["hits"], st["misses"]))
+if sim["slots"] != st["cache_slots"]:
+    bad.append("slots %d, the run had %d" % (sim["slots"], st["cache_slots"]))
+if (me["hits"], me["misses"]) != (st["cache_hits"], st["cache_misses"]):
+    bad.append("replay %d hits %d misses, engine %d %d" % (me["hits"], me["misses"], st["cache_hits"], st["cache_misses"]))
 eng = [(l["hits"], l["misses"]) for l in st["layers"] if l["hits"] + l["misses"]]
 rep = [(l["hits"], l["misses"]) for l in me["layers"]]
 if eng != rep:
@@ -111,7 +111,7 @@ done
 [ "$(field "$tmp/28.5M-layer-lru.sim" layer-lru hits)" -gt 0 ] 2>/dev/null || fail "28.5M: the default policy never hit"
 
 # --mem SIZE: the traced run's plan gives the slots of that budget.
-s_run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["n_slots"])' "$tmp/27M-lru.stats")
+s_run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache_slots"])' "$tmp/27M-lru.stats")
 "$HEFT_ENGINE" cachesim "$tmp/28.5M-lru.trace" --mem 27M --json >"$tmp/mem.json" 2>"$tmp/err" || fail "--mem: $(cat "$tmp/err")"
 s_sim=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["slots"])' "$tmp/mem.json")
 [ "$s_sim" = "$s_run" ] || fail "--mem 27M: $s_sim slots, a run at 27M had $s_run"
