@@ -1,4 +1,5 @@
-/* cpu.c - run-time CPU feature detection (CPUID, XGETBV) and core count. */
+/* cpu.c - run-time CPU feature detection (CPUID and XGETBV on x86, HWCAP
+ * on AArch64) and core count. */
 
 #include "cpu.h"
 
@@ -97,6 +98,30 @@ static void probe(void)
 	for (size_t n = strlen(feat.brand); n && feat.brand[n - 1] == ' '; n--)
 		feat.brand[n - 1] = 0;
 }
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+
+/* The kernel's view, which also covers what it lets user space use. Bit
+ * numbers from the Linux arm64 uapi hwcap.h, spelled here so an old libc's
+ * headers are enough. */
+static void probe(void)
+{
+	unsigned long hw = getauxval(AT_HWCAP);
+	strcpy(feat.vendor, "AArch64");
+	feat.neon = hw >> 1 & 1;     /* HWCAP_ASIMD */
+	feat.fp16 = hw >> 10 & 1;    /* HWCAP_ASIMDHP */
+	feat.dotprod = hw >> 20 & 1; /* HWCAP_ASIMDDP */
+	feat.can_neon = feat.neon;
+	feat.can_dotprod = feat.neon && feat.dotprod;
+}
+#elif defined(__aarch64__)
+/* AArch64 without Linux's HWCAP (macOS: every Apple core has dotprod, but
+ * sysctl hw.optional.arm.FEAT_DotProd is the place to ask): baseline only. */
+static void probe(void)
+{
+	strcpy(feat.vendor, "AArch64");
+	feat.neon = feat.can_neon = true;
+}
 #else
 static void probe(void)
 {
@@ -174,6 +199,7 @@ static void describe(void)
 #define F(x) {#x, offsetof(struct cpu_features, x)}
 		F(avx2), F(fma), F(f16c), F(avx512f), F(avx512bw), F(avx512vl), F(avx512dq),
 		F(avx512vnni), F(avx512bf16), F(avx_vnni), F(amx_tile), F(amx_int8), F(amx_bf16),
+		F(neon), F(dotprod), F(fp16),
 #undef F
 	};
 	char *b = describe_buf;

@@ -2,7 +2,8 @@
  *
  * One binary runs everywhere: kernels for an instruction set are only
  * installed when CPUID says the CPU has it and XGETBV says the OS saves the
- * register state it needs. */
+ * register state it needs (x86), or when the kernel's HWCAP lists it
+ * (AArch64 Linux: getauxval(AT_HWCAP)). */
 #ifndef HEFT_CPU_H
 #define HEFT_CPU_H
 
@@ -19,6 +20,10 @@ struct cpu_features {
 	/* Usable now: CPU flags and OS state together. */
 	bool can_avx2;   /* avx2 + fma + f16c + YMM state */
 	bool can_avx512; /* can_avx2 + avx512 f/bw/vl/dq/vnni + ZMM state */
+	/* AArch64 (HWCAP_ASIMD, HWCAP_ASIMDDP, HWCAP_ASIMDHP). */
+	bool neon, dotprod, fp16;
+	bool can_neon;    /* Advanced SIMD */
+	bool can_dotprod; /* can_neon + SDOT/UDOT */
 	char vendor[13];
 	char brand[49];
 };

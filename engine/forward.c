@@ -27,6 +27,10 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define HEFT_NEON_F16 1
+#include <arm_neon.h>
+#endif
 #ifdef HEFT_X86
 #include "cpu.h"
 #include <immintrin.h>
@@ -270,7 +274,10 @@ static bool windowed(const struct hparams *hp, int layer)
 /* The F16 running sums of attend(): acc = f16(acc * s) and
  * acc = f16(v * s + acc), rounded to nearest even like the scalar
  * fp32_to_fp16. F16C converts 8 lanes at once with the same rounding and
- * the FMA rounds once, as fmaf does, so both paths give the same bits. */
+ * the FMA rounds once, as fmaf does, so both paths give the same bits.
+ * AArch64 does the same with FCVTL/FCVTN (baseline, rounding by FPCR:
+ * nearest even) around an FMLA in float: the same bits again, where the
+ * FP16 arithmetic instructions would round the scale to F16 first. */
 static bool use_f16c;
 
 static void f16_scale_ref(int n, uint16_t *acc, float s)
@@ -314,11 +321,39 @@ static void f16_axpy_f16c(int n, uint16_t *acc, const uint16_t *v, float s)
 }
 #endif
 
+#ifdef HEFT_NEON_F16
+static void f16_scale_neon(int n, uint16_t *acc, float s)
+{
+	int d = 0;
+	for (; d + 4 <= n; d += 4) {
+		float32x4_t a = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(acc + d)));
+		vst1_u16(acc + d, vreinterpret_u16_f16(vcvt_f16_f32(vmulq_n_f32(a, s))));
+	}
+	f16_scale_ref(n - d, acc + d, s);
+}
+
+static void f16_axpy_neon(int n, uint16_t *acc, const uint16_t *v, float s)
+{
+	int d = 0;
+	for (; d + 4 <= n; d += 4) {
+		float32x4_t a = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(acc + d)));
+		float32x4_t x = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(v + d)));
+		vst1_u16(acc + d, vreinterpret_u16_f16(vcvt_f16_f32(vfmaq_n_f32(a, x, s))));
+	}
+	f16_axpy_ref(n - d, acc + d, v + d, s);
+}
+#endif
+
 static void f16_scale(int n, uint16_t *acc, float s)
 {
 #ifdef HEFT_X86
 	if (use_f16c) {
 		f16_scale_f16c(n, acc, s);
+		return;
+	}
+#elif defined(HEFT_NEON_F16)
+	if (use_f16c) {
+		f16_scale_neon(n, acc, s);
 		return;
 	}
 #endif
@@ -330,6 +365,11 @@ static void f16_axpy(int n, uint16_t *acc, const uint16_t *v, float s)
 #ifdef HEFT_X86
 	if (use_f16c) {
 		f16_axpy_f16c(n, acc, v, s);
+		return;
+	}
+#elif defined(HEFT_NEON_F16)
+	if (use_f16c) {
+		f16_axpy_neon(n, acc, v, s);
 		return;
 	}
 #endif
@@ -1142,6 +1182,8 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 #ifdef HEFT_X86
 	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
 	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
+#elif defined(HEFT_NEON_F16)
+	use_f16c = strcmp(quant_init(), "none") != 0;
 #endif
 	struct sizing z = {.f = f};
 	size_buffers(&z, m, f->n_ctx, f->max_batch, threadpool_size(tp));

@@ -572,22 +572,25 @@ void quant_gemm_rows(const struct qtype *t, int64_t n, float *y, size_t ldy, con
 static const char *simd_level = "none";
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* HEFT_SIMD caps the level: none, avx2, avx512, or auto (the default: the
- * best this CPU and OS can run). Each installer overwrites only the rows it
- * accelerates, so avx512 sits on top of avx2 on top of the reference. */
+/* HEFT_SIMD caps the level: none; avx2 or neon (level 1); avx512 or dotprod
+ * (level 2); or auto (the default: the best this CPU and OS can run). Each
+ * installer overwrites only the rows it accelerates, so avx512 sits on top
+ * of avx2 and dotprod on top of neon, both on top of the reference. */
 static void init_table(void)
 {
 	quant_table_ref(qtypes);
 	const struct cpu_features *cpu = cpu_features();
 	const char *want = getenv("HEFT_SIMD");
-	int cap = 2; /* 0 none, 1 avx2, 2 avx512 */
+	int cap = 2; /* 0 none, 1 avx2/neon, 2 avx512/dotprod */
 	if (want && *want && strcmp(want, "auto") != 0) {
 		if (!strcmp(want, "none"))
 			cap = 0;
-		else if (!strcmp(want, "avx2"))
+		else if (!strcmp(want, "avx2") || !strcmp(want, "neon"))
 			cap = 1;
-		else if (strcmp(want, "avx512") != 0)
-			fprintf(stderr, "heft: HEFT_SIMD=%s: expected none, avx2, avx512 or auto; using auto\n", want);
+		else if (strcmp(want, "avx512") != 0 && strcmp(want, "dotprod") != 0)
+			fprintf(stderr,
+				"heft: HEFT_SIMD=%s: expected none, avx2, avx512, neon, dotprod or auto; using auto\n",
+				want);
 	}
 	if (cap >= 1 && cpu->can_avx2 && kernels_avx2_install(qtypes)) {
 		kernels_lowbit_avx2_install(qtypes);
@@ -596,6 +599,11 @@ static void init_table(void)
 			kernels_lowbit_avx512_install(qtypes);
 			simd_level = "avx512";
 		}
+	}
+	if (cap >= 1 && cpu->can_neon && kernels_neon_install(qtypes)) {
+		simd_level = "neon";
+		if (cap >= 2 && cpu->can_dotprod && kernels_dotprod_install(qtypes))
+			simd_level = "dotprod";
 	}
 }
 

@@ -207,6 +207,21 @@ int main(void)
 	} else {
 		printf("  avx2: CPU lacks it, skipped\n");
 	}
+	if (cpu->can_neon) {
+		quant_table_ref(t);
+		if (kernels_neon_install(t))
+			check_path("neon", t, ref);
+		else
+			printf("  neon: not built\n");
+		if (cpu->can_dotprod) {
+			if (kernels_dotprod_install(t))
+				check_path("dotprod", t, ref);
+			else
+				printf("  dotprod: not built\n");
+		} else {
+			printf("  dotprod: CPU lacks it, skipped\n");
+		}
+	}
 	/* The active table goes through the same entry point. */
 	quant_init();
 	check_path("active", qtypes, ref);

@@ -1,7 +1,7 @@
 /* test-simd.c - every SIMD row of the type table against the reference.
  *
- * For each path this CPU can run (avx2, avx512; the others are skipped with
- * a note) and for every type with kernels: random weight blocks with
+ * For each path this CPU can run (avx2, avx512 on x86; neon, dotprod on
+ * AArch64; the others are skipped with a note) and for every type with kernels: random weight blocks with
  * ordinary, extreme, subnormal and zero f16 scales and whole zero blocks,
  * rows of one to many blocks at odd addresses, and activations of ordinary,
  * huge, tiny (subnormal scale) and zero blocks. The activation quantizers
@@ -310,7 +310,7 @@ static void test_active(struct path *paths, int npaths, const struct qtype *ref)
 	int max = npaths; /* index of the last wanted path, 0 = none */
 	if (env && !strcmp(env, "none"))
 		max = 0;
-	else if (env && !strcmp(env, "avx2"))
+	else if (env && (!strcmp(env, "avx2") || !strcmp(env, "neon")))
 		max = 1;
 	int want = 0;
 	for (int i = 1; i <= max && i <= npaths; i++)
@@ -343,6 +343,16 @@ static bool install_avx512(struct qtype *t)
 	return kernels_avx512_install(t) && kernels_lowbit_avx512_install(t);
 }
 
+static bool install_neon(struct qtype *t)
+{
+	return kernels_neon_install(t);
+}
+
+static bool install_dotprod(struct qtype *t)
+{
+	return kernels_dotprod_install(t);
+}
+
 int main(void)
 {
 	const struct cpu_features *cpu = cpu_features();
@@ -350,12 +360,24 @@ int main(void)
 	struct qtype ref[GGML_TYPE_COUNT];
 	quant_table_ref(ref);
 
+#ifdef __aarch64__
+	static struct path paths[] = {
+		{"neon", install_neon, {{0}}, false},
+		{"dotprod", install_dotprod, {{0}}, false},
+	};
+	bool can[] = {cpu->can_neon, cpu->can_dotprod};
+	(void)install_avx2;
+	(void)install_avx512;
+#else
 	static struct path paths[] = {
 		{"avx2", install_avx2, {{0}}, false},
 		{"avx512", install_avx512, {{0}}, false},
 	};
-	int npaths = (int)(sizeof paths / sizeof paths[0]);
 	bool can[] = {cpu->can_avx2, cpu->can_avx512};
+	(void)install_neon;
+	(void)install_dotprod;
+#endif
+	int npaths = (int)(sizeof paths / sizeof paths[0]);
 	for (int p = 0; p < npaths; p++) {
 		quant_table_ref(paths[p].table);
 		if (!can[p]) {
@@ -363,7 +385,7 @@ int main(void)
 			continue;
 		}
 		bool ok = true;
-		for (int q = 0; q <= p && ok; q++) /* avx512 rows sit on top of avx2 */
+		for (int q = 0; q <= p && ok; q++) /* avx512 rows sit on top of avx2, dotprod on neon */
 			ok = paths[q].install(paths[p].table);
 		if (!ok) {
 			printf("%s: skipped, built without it\n", paths[p].name);

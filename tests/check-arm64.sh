@@ -1,0 +1,173 @@
+#!/bin/sh
+# check-arm64.sh - cross-build heft for AArch64 Linux and run its tests
+# under qemu-user: the unit tests, the SIMD-vs-reference tests on each path
+# (neon on a Cortex-A53 model, which lacks dotprod; dotprod on qemu's "max"
+# CPU) and the parity suite on the fixtures with the kernels the CPU picks,
+# plus --mem min streaming bitwise equal to in-RAM.
+#
+#   tests/check-arm64.sh [STEP...]     steps: build unit simd parity (default: all)
+#
+# The build is a copy of the source tree (tracked files, as they are in the
+# work tree) configured with --host=aarch64-linux-gnu in $HEFT_ARM64_DIR
+# (default build-arm64 next to the sources): the source directory itself
+# may be configured for the native build, which a VPATH build refuses.
+# Needs gcc-aarch64-linux-gnu, qemu-user and the arm64 -dev packages
+# (multiarch; see docs/porting.md). Exit 77 (skip) when they are missing,
+# saying which; 1 when a test fails. Environment: HEFT_FIXTURES,
+# HEFT_ARM64_DIR, HEFT_ARM64_JOBS (make -j, default 2), HEFT_PARITY_FAMILIES.
+set -u
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+dir=${HEFT_ARM64_DIR:-$src/build-arm64}
+host=aarch64-linux-gnu
+sysroot=/usr/$host
+jobs=${HEFT_ARM64_JOBS:-2}
+steps=${*:-build unit simd parity}
+
+say() { echo "check-arm64: $*"; }
+
+missing=""
+command -v $host-gcc >/dev/null 2>&1 || missing="$missing gcc-$host"
+command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
+command -v autoreconf >/dev/null 2>&1 || missing="$missing autoconf automake"
+pc=/usr/lib/$host/pkgconfig
+for m in ncursesw libpcre2-8 libedit jansson; do
+	[ -f "$pc/$m.pc" ] || missing="$missing $m(arm64)"
+done
+if [ -n "$missing" ]; then
+	say "cannot cross-build for AArch64: missing$missing"
+	say "install: dpkg --add-architecture arm64 && apt-get update && apt-get install gcc-$host qemu-user" \
+		"libncurses-dev:arm64 libpcre2-dev:arm64 libedit-dev:arm64 libjansson-dev:arm64 liburing-dev:arm64"
+	exit 77
+fi
+
+# qemu-user runs one AArch64 program; the CPU model decides what HWCAP says.
+mkdir -p "$dir" || exit 99
+qemu_wrapper() { # NAME CPU: a script that runs its arguments on that CPU
+	cat >"$dir/$1" <<EOF
+#!/bin/sh
+exec qemu-aarch64 -L $sysroot -cpu \${HEFT_QEMU_CPU:-$2} "\$@"
+EOF
+	chmod +x "$dir/$1"
+}
+qemu_wrapper qemu-max max
+qemu_wrapper qemu-a53 cortex-a53
+
+# Copy the tracked files whose content changed (cp -p keeps timestamps, so
+# make rebuilds only what changed); the generated autotools files come from
+# autoreconf in the copy.
+copy_tree() {
+	mkdir -p "$dir/src"
+	if [ -d "$src/.git" ] || [ -f "$src/.git" ]; then
+		(cd "$src" && git ls-files --cached --others --exclude-standard) >"$dir/files"
+	else
+		(cd "$src" && find . -path ./build-arm64 -prune -o -type f -print) >"$dir/files"
+	fi
+	while IFS= read -r f; do
+		[ -f "$src/$f" ] || continue
+		if ! cmp -s "$src/$f" "$dir/src/$f"; then
+			mkdir -p "$dir/src/$(dirname "$f")"
+			cp -p "$src/$f" "$dir/src/$f" || return 1
+		fi
+	done <"$dir/files"
+}
+
+build() {
+	t0=$(date +%s)
+	copy_tree || { say "copying the tree failed"; return 1; }
+	cd "$dir/src" || return 1
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+		autoreconf -fi >"$dir/autoreconf.log" 2>&1 || { cat "$dir/autoreconf.log"; return 1; }
+	fi
+	if [ ! -f Makefile ] || [ configure -nt config.status ]; then
+		PKG_CONFIG_LIBDIR=$pc:/usr/share/pkgconfig PKG_CONFIG=pkg-config \
+			./configure --host=$host >"$dir/configure.log" 2>&1 ||
+			{ tail -n 30 "$dir/configure.log"; return 1; }
+	fi
+	# The binaries and every check program (make check's, without running them).
+	make -j"$jobs" all >"$dir/make.log" 2>&1 &&
+		make -j"$jobs" check TESTS= >>"$dir/make.log" 2>&1 ||
+		{ grep -E 'error|warning' "$dir/make.log" | head -n 30; tail -n 20 "$dir/make.log"; return 1; }
+	if grep -q 'warning:' "$dir/make.log"; then
+		grep 'warning:' "$dir/make.log" | head -n 20
+		say "the AArch64 build has warnings"
+		return 1
+	fi
+	say "build: $(file -b heft-engine | cut -d, -f1-2) in $(($(date +%s) - t0)) s"
+	cd "$src" || return 1
+}
+
+# The C unit tests (not the shell tests: they run the native programs, or a
+# terminal), through the automake harness with qemu as the log compiler.
+unit() {
+	cd "$dir/src" || return 1
+	list=$(sed -n 's/^TESTS += //p; s/^	\(tests\/[^ ]*\).*\\$/\1/p' Makefile.am | tr ' ' '\n' |
+		grep -E '^tests/test-[a-z0-9-]+$' | grep -v -e test-sanitize -e test-simd | tr '\n' ' ')
+	t0=$(date +%s)
+	make check TESTS="$list" LOG_COMPILER="$dir/qemu-max" >"$dir/unit.log" 2>&1
+	rc=$?
+	grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$dir/unit.log"
+	say "unit tests under qemu (max): $(grep -c '^PASS:' "$dir/unit.log") passed," \
+		"$(grep -c -E '^(FAIL|ERROR|XPASS):' "$dir/unit.log") failed in $(($(date +%s) - t0)) s"
+	cd "$src" || return 1
+	return $rc
+}
+
+# test-simd: every path against the reference, and the table quant_init()
+# picks on each CPU model and HEFT_SIMD level.
+simd() {
+	rc=0
+	for run in "a53 auto" "max auto" "max neon" "max none"; do
+		set -- $run
+		lvl=$2
+		[ "$lvl" = auto ] && lvl=
+		out=$(HEFT_SIMD=$lvl "$dir/qemu-$1" "$dir/src/tests/test-simd" 2>&1)
+		st=$?
+		echo "$out" | grep -E 'FAIL|active table|^(neon|dotprod)|skipped' | sed "s/^/  [$run] /"
+		if [ $st -ne 0 ] && [ $st -ne 77 ]; then
+			echo "$out" | tail -n 20
+			rc=1
+		fi
+		say "test-simd on $1, HEFT_SIMD=${lvl:-auto}: exit $st"
+	done
+	return $rc
+}
+
+parity() {
+	t0=$(date +%s)
+	cat >"$dir/engine" <<EOF
+#!/bin/sh
+exec "$dir/qemu-max" "$dir/src/heft-engine" "\$@"
+EOF
+	cat >"$dir/refcmp" <<EOF
+#!/bin/sh
+exec "$dir/qemu-max" "$dir/src/tests/refcmp" "\$@"
+EOF
+	chmod +x "$dir/engine" "$dir/refcmp"
+	rc=0
+	HEFT_ENGINE="$dir/engine" REFCMP="$dir/refcmp" HEFT_PARITY_OUT="$dir/parity.md" \
+		top_srcdir="$src" sh "$src/tests/parity.sh" >"$dir/parity.log" 2>&1 || rc=1
+	tail -n 4 "$dir/parity.log"
+	say "parity under qemu: exit $rc in $(($(date +%s) - t0)) s (table: $dir/parity.md)"
+	t0=$(date +%s)
+	HEFT_ENGINE="$dir/engine" top_srcdir="$src" sh "$src/tests/stream-bitwise.sh" >"$dir/stream.log" 2>&1
+	st=$?
+	tail -n 3 "$dir/stream.log"
+	[ $st -eq 0 ] || [ $st -eq 77 ] || rc=1
+	say "stream-bitwise under qemu: exit $st in $(($(date +%s) - t0)) s"
+	return $rc
+}
+
+status=0
+for step in $steps; do
+	case $step in
+	build | unit | simd | parity) $step || status=1 ;;
+	*) say "unknown step $step (build unit simd parity)"; exit 99 ;;
+	esac
+	if [ $status -ne 0 ] && [ "$step" = build ]; then
+		say "build failed"
+		exit 1
+	fi
+done
+[ $status -eq 0 ] && say "all passed" || say "FAILED"
+exit $status
