@@ -33,5 +33,7 @@ bool kernels_lowbit_avx512_install(struct qtype *t);
  * with +dotprod (kernels-dotprod.c), installed on top of the NEON rows. */
 bool kernels_neon_install(struct qtype *t);
 bool kernels_dotprod_install(struct qtype *t);
+bool kernels_lowbit_neon_install(struct qtype *t);
+bool kernels_lowbit_dotprod_install(struct qtype *t);
 
 #endif

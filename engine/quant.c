@@ -601,9 +601,12 @@ static void init_table(void)
 		}
 	}
 	if (cap >= 1 && cpu->can_neon && kernels_neon_install(qtypes)) {
+		kernels_lowbit_neon_install(qtypes);
 		simd_level = "neon";
-		if (cap >= 2 && cpu->can_dotprod && kernels_dotprod_install(qtypes))
+		if (cap >= 2 && cpu->can_dotprod && kernels_dotprod_install(qtypes)) {
+			kernels_lowbit_dotprod_install(qtypes);
 			simd_level = "dotprod";
+		}
 	}
 }
 

@@ -20,11 +20,19 @@ set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
 dir=${HEFT_ARM64_DIR:-$src/build-arm64}
 host=aarch64-linux-gnu
+# The arm64 libraries the -dev:arm64 packages pulled in (libc6:arm64, with
+# /lib/ld-linux-aarch64.so.1) must come with their own loader: under
+# /usr/$host sits libc6-arm64-cross's glibc, and a loader of one build with
+# the libc of another hangs in the first pthread_create.
 sysroot=/usr/$host
+[ -e /lib/ld-linux-aarch64.so.1 ] && sysroot=/
 jobs=${HEFT_ARM64_JOBS:-2}
 steps=${*:-build unit simd parity}
 
 say() { echo "check-arm64: $*"; }
+
+HEFT_FIXTURES=${HEFT_FIXTURES:-$src/../shared/fixtures}
+export HEFT_FIXTURES
 
 missing=""
 command -v $host-gcc >/dev/null 2>&1 || missing="$missing gcc-$host"
@@ -52,6 +60,14 @@ EOF
 }
 qemu_wrapper qemu-max max
 qemu_wrapper qemu-a53 cortex-a53
+# The ARM programs the shell tests and test-session start, through qemu.
+for prog in heft-engine tests/refcmp; do
+	cat >"$dir/${prog#tests/}" <<EOF
+#!/bin/sh
+exec "$dir/qemu-max" "$dir/src/$prog" "\$@"
+EOF
+	chmod +x "$dir/${prog#tests/}"
+done
 
 # Copy the tracked files whose content changed (cp -p keeps timestamps, so
 # make rebuilds only what changed); the generated autotools files come from
@@ -104,7 +120,8 @@ unit() {
 	list=$(sed -n 's/^TESTS += //p; s/^	\(tests\/[^ ]*\).*\\$/\1/p' Makefile.am | tr ' ' '\n' |
 		grep -E '^tests/test-[a-z0-9-]+$' | grep -v -e test-sanitize -e test-simd | tr '\n' ' ')
 	t0=$(date +%s)
-	make check TESTS="$list" LOG_COMPILER="$dir/qemu-max" >"$dir/unit.log" 2>&1
+	make check TESTS="$list" LOG_COMPILER="$dir/qemu-max" \
+		TESTS_ENVIRONMENT="HEFT_ENGINE=$dir/heft-engine; export HEFT_ENGINE;" >"$dir/unit.log" 2>&1
 	rc=$?
 	grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$dir/unit.log"
 	say "unit tests under qemu (max): $(grep -c '^PASS:' "$dir/unit.log") passed," \
@@ -135,22 +152,13 @@ simd() {
 
 parity() {
 	t0=$(date +%s)
-	cat >"$dir/engine" <<EOF
-#!/bin/sh
-exec "$dir/qemu-max" "$dir/src/heft-engine" "\$@"
-EOF
-	cat >"$dir/refcmp" <<EOF
-#!/bin/sh
-exec "$dir/qemu-max" "$dir/src/tests/refcmp" "\$@"
-EOF
-	chmod +x "$dir/engine" "$dir/refcmp"
 	rc=0
-	HEFT_ENGINE="$dir/engine" REFCMP="$dir/refcmp" HEFT_PARITY_OUT="$dir/parity.md" \
+	HEFT_ENGINE="$dir/heft-engine" REFCMP="$dir/refcmp" HEFT_PARITY_OUT="$dir/parity.md" \
 		top_srcdir="$src" sh "$src/tests/parity.sh" >"$dir/parity.log" 2>&1 || rc=1
 	tail -n 4 "$dir/parity.log"
 	say "parity under qemu: exit $rc in $(($(date +%s) - t0)) s (table: $dir/parity.md)"
 	t0=$(date +%s)
-	HEFT_ENGINE="$dir/engine" top_srcdir="$src" sh "$src/tests/stream-bitwise.sh" >"$dir/stream.log" 2>&1
+	HEFT_ENGINE="$dir/heft-engine" top_srcdir="$src" sh "$src/tests/stream-bitwise.sh" >"$dir/stream.log" 2>&1
 	st=$?
 	tail -n 3 "$dir/stream.log"
 	[ $st -eq 0 ] || [ $st -eq 77 ] || rc=1

@@ -213,6 +213,17 @@ static void test_reference(void)
 }
 
 /* ---- 2. SIMD paths against the reference ---- */
+#ifdef __aarch64__
+static bool install_neon(struct qtype *t)
+{
+	return kernels_neon_install(t) && kernels_lowbit_neon_install(t);
+}
+
+static bool install_dotprod(struct qtype *t)
+{
+	return install_neon(t) && kernels_dotprod_install(t) && kernels_lowbit_dotprod_install(t);
+}
+#else
 static bool install_avx2(struct qtype *t)
 {
 	return kernels_avx2_install(t) && kernels_lowbit_avx2_install(t);
@@ -223,6 +234,8 @@ static bool install_avx512(struct qtype *t)
 	return install_avx2(t) && kernels_avx512_install(t) && kernels_lowbit_avx512_install(t);
 }
 
+#endif
+
 struct path {
 	const char *name;
 	bool (*install)(struct qtype *t);
@@ -230,10 +243,19 @@ struct path {
 	bool ok;
 };
 
+#ifdef __aarch64__
+static struct path paths[] = {
+	{"neon", install_neon, {{0}}, false},
+	{"dotprod", install_dotprod, {{0}}, false},
+};
+#define PATH_CAN(cpu) {(cpu)->can_neon, (cpu)->can_dotprod}
+#else
 static struct path paths[] = {
 	{"avx2", install_avx2, {{0}}, false},
 	{"avx512", install_avx512, {{0}}, false},
 };
+#define PATH_CAN(cpu) {(cpu)->can_avx2, (cpu)->can_avx512}
+#endif
 #define NPATHS (sizeof paths / sizeof paths[0])
 
 static void test_simd_type(const struct ltype *lt, const struct path *p)
@@ -279,7 +301,7 @@ static void test_simd_type(const struct ltype *lt, const struct path *p)
 static void test_simd(void)
 {
 	const struct cpu_features *cpu = cpu_features();
-	bool can[NPATHS] = {cpu->can_avx2, cpu->can_avx512};
+	bool can[NPATHS] = PATH_CAN(cpu);
 	printf("2. SIMD vs reference (%s):\n", cpu_describe());
 	for (size_t p = 0; p < NPATHS; p++) {
 		quant_table_ref(paths[p].table);

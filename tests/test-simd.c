@@ -333,6 +333,7 @@ static void test_active(struct path *paths, int npaths, const struct qtype *ref)
 }
 
 /* A path is the main kernel file plus the low-bit one built with the same flags. */
+#ifndef __aarch64__
 static bool install_avx2(struct qtype *t)
 {
 	return kernels_avx2_install(t) && kernels_lowbit_avx2_install(t);
@@ -343,15 +344,17 @@ static bool install_avx512(struct qtype *t)
 	return kernels_avx512_install(t) && kernels_lowbit_avx512_install(t);
 }
 
+#else
 static bool install_neon(struct qtype *t)
 {
-	return kernels_neon_install(t);
+	return kernels_neon_install(t) && kernels_lowbit_neon_install(t);
 }
 
 static bool install_dotprod(struct qtype *t)
 {
-	return kernels_dotprod_install(t);
+	return kernels_dotprod_install(t) && kernels_lowbit_dotprod_install(t);
 }
+#endif
 
 int main(void)
 {
@@ -366,16 +369,12 @@ int main(void)
 		{"dotprod", install_dotprod, {{0}}, false},
 	};
 	bool can[] = {cpu->can_neon, cpu->can_dotprod};
-	(void)install_avx2;
-	(void)install_avx512;
 #else
 	static struct path paths[] = {
 		{"avx2", install_avx2, {{0}}, false},
 		{"avx512", install_avx512, {{0}}, false},
 	};
 	bool can[] = {cpu->can_avx2, cpu->can_avx512};
-	(void)install_neon;
-	(void)install_dotprod;
 #endif
 	int npaths = (int)(sizeof paths / sizeof paths[0]);
 	for (int p = 0; p < npaths; p++) {
