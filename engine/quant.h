@@ -221,8 +221,9 @@ bool qtype_by_name(const char *name, uint32_t *id);
 void quant_table_ref(struct qtype t[GGML_TYPE_COUNT]);
 
 /* Select kernels for this CPU: reference rows, then the SIMD paths the CPU
- * and OS support, limited by HEFT_SIMD=none|avx2|avx512 if set. Idempotent;
- * returns the name of the level chosen ("none", "avx2", "avx512"). */
+ * and OS support, limited by HEFT_SIMD=none|avx2|avx512|neon|dotprod if
+ * set. Idempotent; returns the name of the level chosen ("none", "avx2",
+ * "avx512", "neon", "dotprod"). */
 const char *quant_init(void);
 
 /* Activations for matrix products: callers quantize the input vector once
