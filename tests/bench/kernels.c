@@ -2,7 +2,8 @@
  *
  *   tests/bench/kernels [-t THREADS] [-m MB] [-n COLS] [-b BATCH] [TYPE...]
  *
- * For each type and each path this CPU runs (reference, avx2, avx512) a
+ * For each type and each path this CPU runs (reference, avx2, avx512; on
+ * AArch64 reference, neon, dotprod) a
  * matrix of about MB megabytes (default 64, well above the caches) of random
  * weights is multiplied by one activation row, quantized once, as a decode
  * step would; rows are split evenly between THREADS threads (default 1).
@@ -172,12 +173,21 @@ int main(int argc, char **argv)
 		const char *name;
 		bool usable;
 		struct qtype t[GGML_TYPE_COUNT];
+#ifdef __aarch64__
+	} paths[3] = {{"reference", true, {{0}}}, {"neon", false, {{0}}}, {"dotprod", false, {{0}}}};
+	for (int p = 0; p < 3; p++)
+		quant_table_ref(paths[p].t);
+	paths[1].usable = cpu->can_neon && kernels_neon_install(paths[1].t);
+	paths[2].usable = cpu->can_dotprod && kernels_neon_install(paths[2].t) &&
+			  kernels_dotprod_install(paths[2].t);
+#else
 	} paths[3] = {{"reference", true, {{0}}}, {"avx2", false, {{0}}}, {"avx512", false, {{0}}}};
 	for (int p = 0; p < 3; p++)
 		quant_table_ref(paths[p].t);
 	paths[1].usable = cpu->can_avx2 && kernels_avx2_install(paths[1].t);
 	paths[2].usable = cpu->can_avx512 && kernels_avx2_install(paths[2].t) &&
 			  kernels_avx512_install(paths[2].t);
+#endif
 
 	printf("%-8s", "type");
 	for (int p = 0; p < 3; p++)
