@@ -441,6 +441,12 @@ void hjob_reader_init(struct hjob_reader *r, struct hjob *j, int fd, size_t from
 	pthread_mutex_unlock(&j->js->mu);
 }
 
+/* POLLRDHUP (Linux) also reports a client that only shut down its
+ * writing side; elsewhere a gone client shows as POLLHUP or POLLERR. */
+#ifndef POLLRDHUP
+#define POLLRDHUP 0
+#endif
+
 static bool client_gone(int fd)
 {
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};

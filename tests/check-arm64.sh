@@ -39,13 +39,14 @@ command -v $host-gcc >/dev/null 2>&1 || missing="$missing gcc-$host"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 command -v autoreconf >/dev/null 2>&1 || missing="$missing autoconf automake"
 pc=/usr/lib/$host/pkgconfig
-for m in ncursesw libpcre2-8 libedit jansson; do
+for m in ncursesw libpcre2-8 libedit jansson libmicrohttpd libcurl; do
 	[ -f "$pc/$m.pc" ] || missing="$missing $m(arm64)"
 done
 if [ -n "$missing" ]; then
 	say "cannot cross-build for AArch64: missing$missing"
 	say "install: dpkg --add-architecture arm64 && apt-get update && apt-get install gcc-$host qemu-user" \
-		"libncurses-dev:arm64 libpcre2-dev:arm64 libedit-dev:arm64 libjansson-dev:arm64 liburing-dev:arm64"
+		"libncurses-dev:arm64 libpcre2-dev:arm64 libedit-dev:arm64 libjansson-dev:arm64 liburing-dev:arm64" \
+		"libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64"
 	exit 77
 fi
 
