@@ -43,6 +43,8 @@ if ! { "$cc" $cflags $isa2 -c "$src/engine/kernels-avx2.c" -o "$tmp/k2.o" &&
 	"$cc" $cflags $isa512 -c "$src/engine/kernels-avx512.c" -o "$tmp/k512.o" &&
 	"$cc" $cflags $isa512 -c "$src/engine/kernels-lowbit-avx512.c" -o "$tmp/kl512.o" &&
 	"$cc" $cflags -fsanitize=fuzzer "$tmp/k2.o" "$tmp/kl2.o" "$tmp/k512.o" "$tmp/kl512.o" \
+	"$src/engine/kernels-neon.c" "$src/engine/kernels-lowbit-neon.c" \
+	"$src/engine/kernels-dotprod.c" "$src/engine/kernels-lowbit-dotprod.c" \
 	"$src/engine/gguf.c" "$src/engine/quant.c" "$src/engine/quant-table.c" "$src/engine/synth-blocks.c" \
 	"$src/engine/quant-lowbit.c" "$src/engine/quant-grids.c" \
 	"$src/engine/cpu.c" "$src/src/util.c" "$src/src/fileio.c" "$src/src/sanitize.c" "$src/tests/fuzz-gguf.c" \
