@@ -18,10 +18,11 @@
  *              recency is, and a layer whose router repeats itself more
  *              earns more slots (cachesim: RESULTS.md);
  *   lrfu       per-layer quotas that follow each layer's reuse: every
- *              few slot-fulls of uses, the slots are dealt out again,
- *              one at a time to the layer whose next slot would have
- *              caught the most hits (each layer's recent uses by LRU
- *              stack distance: utility-based cache partitioning). Inside
+ *              slot-full of uses, the slots are dealt out again to the
+ *              layers whose next slots would have caught the most hits
+ *              (each layer's recent uses by LRU stack distance:
+ *              utility-based cache partitioning), kept only when that
+ *              promises clearly more hits than even shares. Inside
  *              a layer, the least valuable by a use count that decays
  *              with the layer's own uses (half after 64 tokens' worth)
  *              and is kept while the expert is out of the cache, a
