@@ -4,14 +4,68 @@
 
 #include "util.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-const char *const cache_policy_names[CACHE_NPOLICIES] = {"layer-lru", "lru", "lfu", "freq"};
+const char *const cache_policy_names[CACHE_NPOLICIES] = {"layer-lru", "lru", "lfu", "freq", "lrfu"};
+
+/* lrfu's state. Clocks are per layer (the layer's uses so far), so that
+ * the cyclic layer order does not make one layer's experts look older
+ * than another's. */
+struct lrfu {
+	double *crf;       /* per expert (key): decayed use count at crf_at */
+	uint64_t *crf_at;
+	uint64_t *clock;   /* per layer */
+	bool *moe;         /* per layer: it has experts, and so a quota */
+	int n_moe;
+	int depth;         /* stack distances tracked per layer */
+	int *stack;        /* [layer][depth]: keys, the most recent first; -1 */
+	double *gain;      /* [layer][depth]: uses at each stack distance, decayed */
+	int floor;         /* the fewest slots a MoE layer keeps */
+	uint64_t period;   /* uses between two deals; 0: too few slots to deal */
+};
+
+/* Uses after which a use counts half: 64 decoded tokens of 8 experts. */
+#define LRFU_HALF_LIFE 512.0
+
+static struct lrfu *lrfu_new(int n_slots, int n_layers, const bool *moe, int n_moe, int n_keys)
+{
+	struct lrfu *r = xcalloc(1, sizeof *r);
+	int share = n_slots / MAX(n_moe, 1);
+	r->moe = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->moe);
+	memcpy(r->moe, moe, (size_t)n_layers * sizeof *moe);
+	r->n_moe = n_moe;
+	r->crf = xcalloc((size_t)MAX(n_keys, 1), sizeof *r->crf);
+	r->crf_at = xcalloc((size_t)MAX(n_keys, 1), sizeof *r->crf_at);
+	r->clock = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->clock);
+	r->depth = MIN(MAX(4 * share, 16), 512);
+	r->stack = xmalloc((size_t)MAX(n_layers, 1) * (size_t)r->depth * sizeof *r->stack);
+	memset(r->stack, 0xff, (size_t)MAX(n_layers, 1) * (size_t)r->depth * sizeof *r->stack);
+	r->gain = xcalloc((size_t)MAX(n_layers, 1) * (size_t)r->depth, sizeof *r->gain);
+	r->floor = MAX(1, share / 4);
+	r->period = n_moe && share >= 1 ? (uint64_t)MAX(n_slots, 64) : 0;
+	return r;
+}
+
+static void lrfu_free(struct lrfu *r)
+{
+	if (!r)
+		return;
+	free(r->crf);
+	free(r->crf_at);
+	free(r->clock);
+	free(r->moe);
+	free(r->stack);
+	free(r->gain);
+	free(r);
+}
 
 void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_layers, const bool *moe, int n_keys)
 {
 	c->n_keys = n_keys;
 	c->hist = policy == CACHE_FREQ ? xcalloc((size_t)MAX(n_keys, 1), sizeof *c->hist) : NULL;
+	c->lr = NULL;
 	c->policy = policy;
 	c->n_slots = n_slots;
 	c->n_layers = n_layers;
@@ -30,6 +84,8 @@ void cpol_init(struct cpol *c, enum cache_policy policy, int n_slots, int n_laye
 			c->quota[l] = n_slots / n_moe + (k < n_slots % n_moe);
 			k++;
 		}
+	if (policy == CACHE_LRFU)
+		c->lr = lrfu_new(n_slots, n_layers, moe, n_moe, n_keys);
 }
 
 void cpol_free(struct cpol *c)
@@ -38,7 +94,9 @@ void cpol_free(struct cpol *c)
 	free(c->quota);
 	free(c->occ);
 	free(c->hist);
+	lrfu_free(c->lr);
 	c->hist = NULL;
+	c->lr = NULL;
 	c->slot = NULL;
 	c->quota = c->occ = NULL;
 }
@@ -48,6 +106,9 @@ static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const
 {
 	if (c->offline)
 		return a->next_use > b->next_use;
+	if (c->lr) /* the decayed counts now: crf less the layer's clock over the half-life */
+		return a->crf - (double)c->lr->clock[a->layer] / LRFU_HALF_LIFE <
+		       b->crf - (double)c->lr->clock[b->layer] / LRFU_HALF_LIFE;
 	if ((c->policy == CACHE_LFU || c->policy == CACHE_FREQ) && a->freq != b->freq)
 		return a->freq < b->freq;
 	return a->last_use < b->last_use;
@@ -63,7 +124,7 @@ int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, i
 		if (busy(ctx, i))
 			continue;
 		int tier = 2;
-		if (c->policy == CACHE_LAYER_LRU || c->policy == CACHE_LFU)
+		if (c->policy == CACHE_LAYER_LRU || c->policy == CACHE_LFU || c->policy == CACHE_LRFU)
 			tier = c->occ[s->layer] > c->quota[s->layer] ? 0 : s->layer == layer ? 1 : 2;
 		if (tier < best_tier || (tier == best_tier && less_valuable(c, s, &c->slot[best]))) {
 			best = i;
@@ -82,6 +143,9 @@ void cpol_fill(struct cpol *c, int i, int layer, int key, uint32_t freq)
 	c->slot[i].last_use = 0;
 	c->slot[i].freq = freq;
 	c->slot[i].next_use = UINT64_MAX;
+	c->slot[i].crf = -HUGE_VAL;
+	if (c->lr && key >= 0 && key < c->n_keys && c->lr->crf[key] > 0)
+		c->slot[i].crf = log2(c->lr->crf[key]) + (double)c->lr->crf_at[key] / LRFU_HALF_LIFE;
 	c->occ[layer]++;
 }
 
@@ -100,13 +164,97 @@ static uint64_t age_period(const struct cpol *c)
 	return (uint64_t)c->n_slots * (c->policy == CACHE_FREQ ? 32 : 8) + 64;
 }
 
-void cpol_touch(struct cpol *c, int i)
+/* Deal the slots out again: each MoE layer its floor, then one slot at a
+ * time to the layer whose next slot caught the most recent uses. Then the
+ * counts fade, so that the next deal follows the router as it is then. */
+static void lrfu_deal(struct cpol *c)
+{
+	struct lrfu *r = c->lr;
+	int left = c->n_slots - r->floor * r->n_moe, n_moe = r->n_moe;
+	for (int l = 0; l < c->n_layers; l++)
+		c->quota[l] = r->moe[l] ? r->floor : 0;
+	while (left > 0) {
+		int best = -1, bk = 1;
+		double bg = -1;
+		for (int l = 0; l < c->n_layers; l++) {
+			if (!r->moe[l])
+				continue;
+			/* Lookahead: the best gain per slot over the next k slots, as
+			 * a layer's hits come in steps (the previous token's 8). */
+			const double *g = r->gain + (size_t)l * r->depth;
+			double sum = 0, best_avg = 0;
+			int kk = 1;
+			for (int k = 1; k <= left && c->quota[l] + k - 1 < r->depth; k++) {
+				sum += g[c->quota[l] + k - 1];
+				if (sum / k > best_avg) {
+					best_avg = sum / k;
+					kk = k;
+				}
+			}
+			/* ties: the layer with fewer slots, so that no use at all deals evenly */
+			if (best_avg > bg || (best_avg == bg && c->quota[l] < c->quota[best])) {
+				best = l;
+				bg = best_avg;
+				bk = kk;
+			}
+		}
+		c->quota[best] += bk;
+		left -= bk;
+	}
+	/* Keep even shares unless the deal promises clearly more hits: on a
+	 * router whose layers behave alike, the deal only follows noise. */
+	double dealt = 0, even = 0;
+	for (int l = 0, k = 0; l < c->n_layers; l++) {
+		if (!r->moe[l])
+			continue;
+		int q_even = c->n_slots / n_moe + (k++ < c->n_slots % n_moe);
+		for (int d = 0; d < r->depth; d++) {
+			double g = r->gain[(size_t)l * r->depth + d];
+			dealt += d < c->quota[l] ? g : 0;
+			even += d < q_even ? g : 0;
+		}
+	}
+	if (dealt < even * 1.1)
+		for (int l = 0, k = 0; l < c->n_layers; l++)
+			if (r->moe[l])
+				c->quota[l] = c->n_slots / n_moe + (k++ < c->n_slots % n_moe);
+	for (size_t k = 0; k < (size_t)c->n_layers * (size_t)r->depth; k++)
+		r->gain[k] *= 0.9;
+}
+
+/* lrfu's bookkeeping of a use of key in layer: its count, and its place
+ * in the layer's recency stack (how many slots the layer needed for this
+ * use to hit). */
+static double lrfu_use(struct cpol *c, int layer, int key, int n)
+{
+	struct lrfu *r = c->lr;
+	uint64_t now = ++r->clock[layer];
+	/* a prompt chunk's many tokens say the expert is popular, but not as
+	 * loudly as that many decoded tokens would (cachesim: sqrt beats n and 1) */
+	double w = sqrt(n < 1 ? 1 : n);
+	r->crf[key] = r->crf[key] * exp2(-(double)(now - r->crf_at[key]) / LRFU_HALF_LIFE) + w;
+	r->crf_at[key] = now;
+	int *st = r->stack + (size_t)layer * r->depth, d = 0;
+	while (d < r->depth - 1 && st[d] != key && st[d] >= 0)
+		d++;
+	if (st[d] == key)
+		r->gain[(size_t)layer * r->depth + d] += 1;
+	memmove(st + 1, st, (size_t)d * sizeof *st);
+	st[0] = key;
+	if (r->period && c->tick % r->period == 0)
+		lrfu_deal(c);
+	return log2(r->crf[key]) + (double)now / LRFU_HALF_LIFE;
+}
+
+void cpol_touch(struct cpol *c, int i, int n)
 {
 	struct cpol_slot *s = &c->slot[i];
 	s->last_use = ++c->tick;
 	s->freq++;
 	if (c->hist && s->key >= 0 && s->key < c->n_keys)
 		s->freq = ++c->hist[s->key];
+	if (c->lr && s->key >= 0 && s->key < c->n_keys)
+		s->crf = lrfu_use(c, s->layer, s->key, n);
 	/* Aging: halve every count now and then, so yesterday's favourites
 	 * do not hold the cache forever. */
 	if ((c->policy == CACHE_LFU || c->policy == CACHE_FREQ) && c->tick % age_period(c) == 0) {

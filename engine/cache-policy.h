@@ -16,7 +16,18 @@
  *              starts it at nothing), halved now and then. No quotas:
  *              counts are not fooled by the cyclic layer order as
  *              recency is, and a layer whose router repeats itself more
- *              earns more slots (cachesim: RESULTS.md).
+ *              earns more slots (cachesim: RESULTS.md);
+ *   lrfu       per-layer quotas that follow each layer's reuse: every
+ *              slot-full of uses, the slots are dealt out again to the
+ *              layers whose next slots would have caught the most hits
+ *              (each layer's recent uses by LRU stack distance:
+ *              utility-based cache partitioning), kept only when that
+ *              promises clearly more hits than even shares. Inside
+ *              a layer, the least valuable by a use count that decays
+ *              with the layer's own uses (half after 64 tokens' worth)
+ *              and is kept while the expert is out of the cache, a
+ *              prompt chunk's use weighing the square root of its
+ *              tokens (LRFU: recency and frequency in one number).
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
@@ -33,6 +44,7 @@ enum cache_policy {
 	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
 	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
 	CACHE_FREQ,      /* one pool, use counts kept across evictions, with aging */
+	CACHE_LRFU,      /* recency-weighted counts, quotas following each layer's reuse */
 	CACHE_NPOLICIES
 };
 extern const char *const cache_policy_names[CACHE_NPOLICIES];
@@ -43,6 +55,7 @@ struct cpol_slot {
 	int key;           /* which expert: its index over all layers */
 	uint64_t last_use; /* 0: never used (inserted cold) */
 	uint32_t freq;
+	double crf;        /* lrfu: log2 of the decayed use count + last use / half-life */
 	uint64_t next_use; /* offline: when it is used next (UINT64_MAX: never) */
 };
 
@@ -52,6 +65,7 @@ struct cpol {
 	struct cpol_slot *slot;
 	int *quota, *occ; /* per layer: slots it may keep, slots it holds */
 	uint32_t *hist;   /* freq: per expert (key), uses since load, aged */
+	struct lrfu *lr;  /* lrfu's own state (cache-policy.c) */
 	int n_keys;
 	uint64_t tick;
 	bool offline; /* MIN: next_use decides inside each tier */
@@ -75,8 +89,9 @@ int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, i
 void cpol_fill(struct cpol *c, int i, int layer, int key, uint32_t freq);
 /* Slot i is free. */
 void cpol_empty(struct cpol *c, int i);
-/* Slot i is used now. */
-void cpol_touch(struct cpol *c, int i);
+/* Slot i is used now, by n tokens (a prompt chunk's rows for that expert;
+ * lrfu weighs them, the others count one use). */
+void cpol_touch(struct cpol *c, int i, int n);
 /* Make c Belady's MIN (keeping its policy's tiers): slots are then valued
  * by the next use each cpol_set_next gives. */
 void cpol_make_offline(struct cpol *c);

@@ -31,7 +31,7 @@ struct visit {
 };
 
 struct item {
-	int e;
+	int e, n; /* the expert, the tokens routed to it */
 	uint64_t next; /* the visit that uses (layer, e) next; UINT64_MAX: none */
 };
 
@@ -72,7 +72,7 @@ static int visit_order(const struct rtrace_data *d, const int *sel, int n_tok, i
 	int n = 0;
 	for (int e = 0; e < d->n_expert; e++)
 		if (count[e])
-			out[n++].e = e;
+			out[n++] = (struct item){.e = e, .n = count[e]};
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && count[out[j].e] > count[out[j - 1].e]; j--) {
 			struct item t = out[j];
@@ -142,7 +142,7 @@ static bool guessed(const struct rtrace_data *d, const struct visit *v, int e)
 
 static void use(struct sim *s, int si, const struct item *it)
 {
-	cpol_touch(&s->pol, si);
+	cpol_touch(&s->pol, si, it->n);
 	if (s->offline)
 		cpol_set_next(&s->pol, si, it->next);
 }

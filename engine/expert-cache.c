@@ -198,7 +198,7 @@ static void swap(int *a, int *b)
 	*b = t;
 }
 
-int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
+int weights_experts_acquire(struct weights *w, int layer, int *want, int n, const int *rows)
 {
 	if (!w->io)
 		return n; /* everything is resident */
@@ -212,7 +212,7 @@ int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
 			continue;
 		struct slot *s = &w->slots[si];
 		s->pins++;
-		cpol_touch(&w->pol, si);
+		cpol_touch(&w->pol, si, rows ? rows[want[i]] : 1);
 		ls->hits++;
 		if (s->prefetched) {
 			ls->prefetch_hits++;
@@ -234,7 +234,7 @@ int weights_experts_acquire(struct weights *w, int layer, int *want, int n)
 		evict(w, s);
 		xcache_read(w, s, layer, want[i], IO_DEMAND, 0);
 		s->pins = 1;
-		cpol_touch(&w->pol, si);
+		cpol_touch(&w->pol, si, rows ? rows[want[i]] : 1);
 		ls->misses++;
 		swap(&want[k], &want[i]);
 		k++;

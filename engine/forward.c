@@ -829,7 +829,7 @@ static int run_waves(struct forward *f, int il, const char *xg, const char *xu, 
 	int *rem = f->used, n_rem = f->n_used;
 	bool prefetched = false;
 	while (n_rem > 0) {
-		int k = weights_experts_acquire(w, il, rem, n_rem);
+		int k = weights_experts_acquire(w, il, rem, n_rem, f->count);
 		if (k < 0)
 			return -1;
 		if (!prefetched) { /* this layer's reads are queued: guess the next one's */

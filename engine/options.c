@@ -50,7 +50,7 @@ const char cmd_loading_usage[] =
 	"                         min: the smallest that streams prompt chunks of -b, 512)\n"
 	"  --io auto|ram|stream|mmap\n"
 	"                         how weights are held (default auto: ram if the model fits)\n"
-	"  --cache-policy layer-lru|lru|lfu|freq\n"
+	"  --cache-policy layer-lru|lru|lfu|freq|lrfu\n"
 	"                         expert-cache replacement (default layer-lru)\n"
 	"  --no-prefetch          do not read the next layer's experts ahead\n"
 	"  --no-warm              do not fill the expert cache with the last run's hot experts\n"

@@ -113,8 +113,10 @@ void weights_set_batch(struct weights *w, int batch, int n_ctx);
 /* Pin as many of the n experts in want[] as the cache can hold at once,
  * starting reads for those not resident. want[] is reordered: the k pinned
  * ones first (resident ones before those being read). Returns k >= 1, or -1
- * on an I/O failure (weights_error). Every pinned expert must be unpinned. */
-int weights_experts_acquire(struct weights *w, int layer, int *want, int n);
+ * on an I/O failure (weights_error). Every pinned expert must be unpinned.
+ * rows[e], when not NULL, is how many of the call's tokens expert e serves
+ * (the cache policy may weigh a prompt chunk's uses by it). */
+int weights_experts_acquire(struct weights *w, int layer, int *want, int n, const int *rows);
 /* The bytes of a pinned expert: 1 with v filled, 0 when they have not
  * arrived and !block, -1 when its read failed (weights_error names tensor,
  * layer and expert; the expert is unpinned). */

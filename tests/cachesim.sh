@@ -75,7 +75,7 @@ model=$tmp/moe.gguf
 	{ fail "synth: $(cat "$tmp/err")"; echo "cachesim: $fails failures"; exit 1; }
 tokens=$(seq -s, 1 40)
 for mem in min 27M 28.5M; do
-	for pol in layer-lru lru lfu freq; do
+	for pol in layer-lru lru lfu freq lrfu; do
 		x=$tmp/$mem-$pol
 		"$HEFT_ENGINE" run "$model" --tokens "$tokens" -n 40 -b 16 -t 2 --mem "$mem" --io stream --no-prefetch \
 			--no-warm --cache-policy "$pol" --trace-routing "$x.trace" --stats-json "$x.stats" \

@@ -10,10 +10,13 @@
 #   conv   the same model in a chat of six turns (prefill between them);
 #   bench  the bench model of tests/bench/stream.sh (24 layers, 128
 #          experts, 8 used, 15.5 GiB): 512 prompt tokens, 64 decoded, in
-#          stream mode under --mem 4G (skipped when the model is missing).
+#          stream mode under --mem 4G (skipped when the model is missing);
+#   real   tests/bench/realtrace.py: the bench model's shape, routed with
+#          the per-layer popularity and token-to-token reuse published for
+#          real MoE routers (its comment and RESULTS.md say which figures).
 # Each is replayed by `heft-engine cachesim` at three cache sizes: for
-# skew and conv 10, 25 and 50% of the experts; for bench the slots that
-# --mem 2G, 4G and 8G pay for. Prints a Markdown table.
+# skew and conv 10, 25 and 50% of the experts; for bench and real the
+# slots that --mem 2G, 4G and 8G pay for. Prints a Markdown table.
 #
 # Environment: HEFT_ENGINE, HEFT_BENCH_DIR (default /var/tmp/heft-bench).
 set -u
@@ -38,14 +41,15 @@ printf '%s\n' "Tell me about the history of the bicycle, from the first designs 
 	"Thank you. One last question: which of these inventions mattered most, and why?" |
 	"$engine" chat "$small" -n 96 --seed 1 --io ram --trace-routing "$out/conv.trace" >/dev/null 2>"$out/err" ||
 	{ cat "$out/err"; exit 1; }
+python3 "$here/realtrace.py" -o "$out/real.trace" || exit 1
 big=$dir/qwen3moe-16g.gguf
 if [ -f "$big" ] && [ ! -f "$out/bench.trace" ]; then
 	"$engine" bench "$big" -p 512 -n 64 -t 2 --mem 4G --no-warm --trace-routing "$out/bench.trace" >/dev/null \
 		2>"$out/err" || { cat "$out/err"; exit 1; }
 fi
 
-echo "| trace | cache | layer-lru | lru | lfu | freq | min-quota | min | layer-lru/min-q | freq/min-q |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| trace | cache | layer-lru | lru | lfu | freq | lrfu | min-quota | min | layer-lru/min-q | lrfu/min-q | lrfu/min |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 row() { # trace label cachesim-args...
 	t=$1 label=$2
 	shift 2
@@ -53,10 +57,13 @@ row() { # trace label cachesim-args...
 import json, sys
 o = json.load(sys.stdin)
 p = {q["name"]: q["decode_hit_rate"] for q in o["policies"]}
-names = ["layer-lru", "lru", "lfu", "freq", "min-quota", "min"]
-cells = ["%.1f%%" % (100 * p[n]) for n in names]
-r = lambda n: p[n] / p["min-quota"] if p["min-quota"] else 0
-print("| %s | %s (%d slots) | %s | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"], " | ".join(cells), r("layer-lru"), r("freq")))
+names = ["layer-lru", "lru", "lfu", "freq", "lrfu", "min-quota", "min"]
+online = names[:5]
+best = max(p[n] for n in online)
+cells = [("**%.1f%%**" if n in online and p[n] == best else "%.1f%%") % (100 * p[n]) for n in names]
+r = lambda n, m: p[n] / p[m] if p[m] else 0
+print("| %s | %s (%d slots) | %s | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"], " | ".join(cells),
+      r("layer-lru", "min-quota"), r("lrfu", "min-quota"), r("lrfu", "min")))
 ' "$t" "$label"
 }
 for t in skew conv; do
@@ -64,8 +71,9 @@ for t in skew conv; do
 		row $t "$pct% of experts" --slots $((8 * 128 * pct / 100))
 	done
 done
-if [ -f "$out/bench.trace" ]; then
+for t in bench real; do
+	[ -f "$out/$t.trace" ] || continue
 	for mem in 2G 4G 8G; do
-		row bench "--mem $mem" --mem $mem
+		row $t "--mem $mem" --mem $mem
 	done
-fi
+done
