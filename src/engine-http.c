@@ -29,7 +29,7 @@
 #define RETRY_MAX_S 60		/* a Retry-After heft waits for, once */
 
 enum api { API_UNKNOWN, API_OPENAI, API_OLLAMA };
-enum xkind { X_VERSION, X_MODELS, X_CHAT };
+enum xkind { X_VERSION, X_MODELS, X_LIST, X_CHAT };
 enum state { ST_IDLE, ST_PROBING, ST_READY };
 
 struct xfer {
@@ -48,6 +48,7 @@ struct xfer {
 struct http_engine {
 	struct engine base;
 	char *root;		/* the URL without a trailing "/" or "/v1" */
+	char *shown;		/* the URL without user:password, for messages */
 	bool v1;		/* the URL ended in /v1 */
 	char *auth;		/* "Authorization: Bearer KEY", or NULL */
 	enum api api;
@@ -60,6 +61,8 @@ struct http_engine {
 	int nsocks;
 	double timer_at;	/* < 0: curl wants no timeout call */
 	struct xfer *probe, *chat;
+	struct xfer *list;	/* /model's list of the server's models */
+	bool want_list;		/* asked for, waiting for the dialect */
 	/* the chat request: active (chat != NULL), pending a probe or a
 	 * retry (pending), or none */
 	bool pending;
@@ -257,6 +260,13 @@ static void advance(struct http_engine *he)
 
 	if (!he->running || he->st == ST_PROBING)
 		return;
+	if (he->api != API_UNKNOWN && he->want_list && !he->list) {
+		he->want_list = false;
+		u = he->api == API_OLLAMA ? url_of(he, "/api/tags", false) : url_of(he, "/models", true);
+		he->list = xfer_new(he, X_LIST, u);
+		free(u);
+		xfer_go(he, he->list);
+	}
 	if (he->api == API_UNKNOWN || !he->model) {
 		bool version = he->api == API_UNKNOWN;
 		u = version ? url_of(he, "/api/version", false)
@@ -282,7 +292,7 @@ static void advance(struct http_engine *he)
 static void describe(const struct http_engine *he, const struct xfer *x, CURLcode res, char *out, size_t n)
 {
 	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
-	snprintf(out, n, "cannot reach the server at %s: %s", he->base.target, why);
+	snprintf(out, n, "cannot reach the server at %s: %s", he->shown, why);
 }
 
 static void probe_failed(struct http_engine *he, const char *text)
@@ -321,7 +331,7 @@ static void probe_done(struct http_engine *he, struct xfer *x, CURLcode res)
 		} else {
 			char *em = sp_error_message(x->body.p ? x->body.p : "", x->body.len);
 			snprintf(msg, sizeof msg, "the server at %s lists no model (%s %ld%s%s): -m NAME picks one",
-				 he->base.target, he->api == API_OLLAMA ? "/api/tags" : "/v1/models", x->status,
+				 he->shown, he->api == API_OLLAMA ? "/api/tags" : "/v1/models", x->status,
 				 em ? ": " : "", em ? em : "");
 			free(em);
 			json_decref(o);
@@ -333,6 +343,64 @@ static void probe_done(struct http_engine *he, struct xfer *x, CURLcode res)
 	json_decref(o);
 	xfer_free(he, x);
 	advance(he);
+}
+
+/* The names a model list holds (OpenAI's data[].id, ollama's
+ * models[].name), ", "-separated in out; how many. */
+static size_t model_names(const struct http_engine *he, json_t *o, struct buf *out)
+{
+	json_t *list = json_object_get(o, he->api == API_OLLAMA ? "models" : "data"), *v;
+	size_t i, n = 0;
+
+	json_array_foreach(list, i, v) {
+		json_t *name = json_object_get(v, he->api == API_OLLAMA ? "name" : "id");
+		if (!json_is_string(name) || !*json_string_value(name))
+			continue;
+		bool cur = he->model && !strcmp(he->model, json_string_value(name));
+		buf_printf(out, "%s%s%s", n++ ? ", " : "", json_string_value(name), cur ? " (in use)" : "");
+	}
+	return n;
+}
+
+static void list_done(struct http_engine *he, struct xfer *x, CURLcode res)
+{
+	char msg[512];
+	struct buf names = { 0 };
+	json_error_t jerr;
+
+	he->list = NULL;
+	if (res != CURLE_OK) {
+		describe(he, x, res, msg, sizeof msg);
+		engine_notice(&he->base, msg);
+		xfer_free(he, x);
+		return;
+	}
+	json_t *o = json_loadb(x->body.p ? x->body.p : "", x->body.len, 0, &jerr);
+	size_t n = x->status / 100 == 2 ? model_names(he, o, &names) : 0;
+	char *s;
+	if (n)
+		xasprintf(&s, "Models on %s (%s): %s. /model NAME switches.", he->shown,
+			  he->api == API_OLLAMA ? "/api/tags" : "/v1/models", names.p);
+	else
+		xasprintf(&s, "The server at %s lists no model (%s, HTTP %ld)%s", he->shown,
+			  he->api == API_OLLAMA ? "/api/tags" : "/v1/models", x->status,
+			  he->model ? "" : ": -m NAME or /model NAME picks one");
+	engine_notice(&he->base, s);
+	free(s);
+	buf_free(&names);
+	json_decref(o);
+	xfer_free(he, x);
+}
+
+static bool http_list_models(struct engine *e)
+{
+	struct http_engine *he = HE(e);
+
+	if (!he->running || he->list)
+		return he->running;
+	he->want_list = true;
+	advance(he);	/* lists now, or once the dialect is known */
+	return true;
 }
 
 /* ---- the chat request ------------------------------------------------------------ */
@@ -484,9 +552,9 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 		chat_failed(he, "%s%s", x->fail, he->n_tok ? " (the answer so far is kept)" : "");
 	} else if (res != CURLE_OK && he->n_tok) {
 		chat_failed(he, "the connection to %s broke mid-answer: %s (the answer so far is kept)",
-			    he->base.target, x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
+			    he->shown, x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
 	} else if (res != CURLE_OK && x->status / 100 == 2) {
-		chat_failed(he, "the connection to %s broke before the answer: %s", he->base.target,
+		chat_failed(he, "the connection to %s broke before the answer: %s", he->shown,
 			    x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
 	} else if (res != CURLE_OK && !x->status) {
 		describe(he, x, res, why, sizeof why);
@@ -511,13 +579,13 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 				 he->retried ? "; heft waited once already" : "");
 		else
 			why[0] = '\0';
-		chat_failed(he, "HTTP %ld from %s: %s%s%s%s", st, he->base.target, em ? em : status_hint(st),
+		chat_failed(he, "HTTP %ld from %s: %s%s%s%s", st, he->shown, em ? em : status_hint(st),
 			    em ? ": " : "", em ? status_hint(st) : "", why);
 		free(em);
 	} else if (!he->got_end) {
 		chat_failed(he, he->n_tok ? "the stream from %s stopped mid-answer (no end marker); the answer "
 			    "so far is kept" : "the server at %s ended the answer before it began",
-			    he->base.target);
+			    he->shown);
 	} else {
 		push_done(he, he->reason, NULL);
 		chat_reset(he);
@@ -757,6 +825,8 @@ static void finished(struct http_engine *he)
 			chat_done(he, x, res);
 		else if (x == he->probe)
 			probe_done(he, x, res);
+		else if (x == he->list)
+			list_done(he, x, res);
 	}
 }
 
@@ -788,7 +858,7 @@ static void http_io(struct engine *e, const struct pollfd *p, int n, engine_even
 	 * route to it: give up rather than wait for ever. */
 	if (he->chat && now_sec() - he->last_rx >= he->stall_s)
 		chat_failed(he, "the server at %s sent nothing for %.0f s: the transfer is closed%s",
-			    he->base.target, he->stall_s, he->n_tok ? " (the answer so far is kept)" : "");
+			    he->shown, he->stall_s, he->n_tok ? " (the answer so far is kept)" : "");
 	if (he->retry_at > 0 && he->retry_at <= now_sec() && he->pending) {
 		he->retry_at = 0;
 		advance(he);
@@ -824,6 +894,9 @@ static void http_stop(struct engine *e)
 	chat_reset(he);
 	xfer_free(he, he->probe);
 	he->probe = NULL;
+	xfer_free(he, he->list);
+	he->list = NULL;
+	he->want_list = false;
 	he->st = ST_IDLE;
 	he->running = false;
 }
@@ -839,6 +912,7 @@ static void http_free(struct engine *e)
 		curl_multi_cleanup(he->multi);
 	msg_options_free(&he->opts);
 	free(he->root);
+	free(he->shown);
 	free(he->auth);
 	free(he->model);
 }
@@ -853,6 +927,7 @@ static const struct engine_ops http_ops = {
 	.eof = http_eof,
 	.reap = http_reap,
 	.exit_reason = http_exit_reason,
+	.list_models = http_list_models,
 	.stop = http_stop,
 	.terminate = http_stop,
 	.kill = http_stop,
@@ -870,6 +945,7 @@ struct engine *engine_http_new(const char *url, const struct engine_http_opts *o
 	}
 	he->base.ops = &http_ops;
 	he->base.target = xstrdup(url);
+	he->shown = engine_url_public(url);
 	he->root = xstrdup(url);
 	size_t n = strlen(he->root);
 	while (n > 0 && he->root[n - 1] == '/')

@@ -16,6 +16,7 @@ struct engine_ops {
 	bool (*eof)(const struct engine *e);
 	bool (*reap)(struct engine *e);
 	void (*exit_reason)(const struct engine *e, char *out, size_t n);
+	bool (*list_models)(struct engine *e);	/* NULL: none to list */
 	void (*stop)(struct engine *e);
 	void (*terminate)(struct engine *e);
 	void (*kill)(struct engine *e);
@@ -31,6 +32,9 @@ struct engine {
 	bool last_was_garbage;
 	unsigned long garbage;
 };
+
+/* Set the pending notice, after any not yet taken. */
+void engine_notice(struct engine *e, const char *text);
 
 struct engine *engine_pipe_new(const char *cmd);
 struct engine *engine_http_new(const char *url, const struct engine_http_opts *o);

@@ -4,10 +4,29 @@
 #include <strings.h>
 
 #include "engine-int.h"
+#include "util.h"
 
 bool engine_is_url(const char *target)
 {
 	return target && (!strncasecmp(target, "http://", 7) || !strncasecmp(target, "https://", 8));
+}
+
+char *engine_url_public(const char *target)
+{
+	if (!engine_is_url(target))
+		return xstrdup(target);
+	const char *host = strstr(target, "://") + 3;
+	size_t auth = strcspn(host, "/?#");
+	const char *at = NULL;
+	/* The last '@' before the path ends the userinfo. */
+	for (size_t i = 0; i < auth; i++)
+		if (host[i] == '@')
+			at = host + i;
+	if (!at)
+		return xstrdup(target);
+	char *out;
+	xasprintf(&out, "%.*s%s", (int)(host - target), target, at + 1);
+	return out;
 }
 
 struct engine *engine_new(const char *target, const struct engine_http_opts *http)
@@ -115,6 +134,23 @@ char *engine_take_notice(struct engine *e)
 	char *s = e->notice;
 	e->notice = NULL;
 	return s;
+}
+
+void engine_notice(struct engine *e, const char *text)
+{
+	char *s;
+	if (e->notice) {
+		xasprintf(&s, "%s\n%s", e->notice, text);
+		free(e->notice);
+	} else {
+		s = xstrdup(text);
+	}
+	e->notice = s;
+}
+
+bool engine_list_models(struct engine *e)
+{
+	return e->ops->list_models && e->ops->list_models(e);
 }
 
 void engine_stop(struct engine *e)

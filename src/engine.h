@@ -40,6 +40,10 @@ void engine_free(struct engine *e);
 /* True when the target is a URL: an HTTP engine. */
 bool engine_is_url(const char *target);
 
+/* The URL without a "user:password@" part, as it may be shown or
+ * recorded in a session; anything else copied. Caller frees. */
+char *engine_url_public(const char *target);
+
 /* The target as given (a command or a URL). */
 const char *engine_target(const struct engine *e);
 /* Is this an HTTP engine? Only for wording (what "restart" means). */
@@ -82,6 +86,11 @@ unsigned long engine_garbage(const struct engine *e);
 /* A message for the user that is not an event (an HTTP engine's "server
  * busy, retrying in 2 s"); the caller frees it. NULL when none. */
 char *engine_take_notice(struct engine *e);
+
+/* Ask a server for the models it has: the list arrives as a notice
+ * (engine_take_notice). False, doing nothing, for an engine without such a
+ * list (a local one: its models are files). */
+bool engine_list_models(struct engine *e);
 
 /* Ask it to stop (a quit request), without waiting. */
 void engine_stop(struct engine *e);

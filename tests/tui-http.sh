@@ -91,6 +91,23 @@ unset HEFT_HTTP_STALL
 expect_fail "garbage" 'not a JSON object: "<html>' --engine "$OA" -m garbage -p "x"
 expect_fail "10 MB line" 'line over [0-9]+ bytes' --engine "$OA" -m huge -p "x"
 expect_fail "OpenAI forced on ollama" 'lists no model' --engine "$OL" --api openai -p "x"
+# Sessions name the server and its model, never a key; --resume reconnects.
+PORT_OA=$(cat "$work/oa.port")
+expect_ok "recorded session, the server's first model" '^Hello from basic: 1 turns' \
+	--engine "http://user:pw@127.0.0.1:$PORT_OA" --session "$work/r.jsonl" -p "first"
+grep -q "\"model\":\"basic\",\"engine\":\"http://127.0.0.1:$PORT_OA\"" "$work/r.jsonl" \
+	&& ok "the session records the URL and the model" || fail "session: $(cat "$work/r.jsonl")"
+grep -q 'pw' "$work/r.jsonl" && fail "the URL's password was written to the session" || ok "no password in the session"
+expect_ok "--session FILE without --engine: its server, its model" '^Hello from basic: 3 turns, last: second$' \
+	--session "$work/r.jsonl" -p "second"
+echo "$err" | grep -q "replays them to the server at http://127.0.0.1:$PORT_OA" \
+	&& ok "the resumed server is named" || fail "resume note: $err"
+HEFT_API_KEY=sekrit expect_ok "a session on a server with a key" '^Hello from auth: 1 turns' --engine "$OA" -m auth --resume -p "one"
+grep -rl sekrit "$work/data" && fail "the key was written to a session" || ok "the key is not in the session"
+HEFT_API_KEY=sekrit expect_ok "--resume reconnects to the last session's server and model" \
+	'^Hello from auth: 3 turns, last: two$' --resume -p "two"
+tail -1 "$work/oa.log" | grep -q '"auth": "Bearer sekrit"' && ok "--resume: HEFT_API_KEY sent" || fail "resume: no key sent"
+expect_fail "--resume on a server, without the key" 'HTTP 401' --resume -p "three"
 run "--api-key without a server" --api-key k -p x
 [ $rc -eq 2 ] && ok "--api-key needs --engine URL" || fail "--api-key alone: rc $rc"
 
@@ -201,6 +218,9 @@ screen | grep -q 'generating' || fail "latency: the remote reply was not streami
 T kill-session -t cat
 T send-keys -t h C-c
 wait_for 'ready \| ' 3
+T send-keys -t h C-u '/model' Enter
+wait_for "Models on $OA \(/v1/models\): basic," 5 && screen | grep -q '^slow\. /model NAME switches' \
+	&& ok "/model lists the server's models" || fail "/model list: $(screen)"
 T send-keys -t h C-u '/quit' Enter
 wait_file "$work/exit" 5 || fail "heft did not quit"
 screen | grep -q sekrit && fail "the API key is on the screen" || ok "the key is not on the screen"

@@ -952,10 +952,12 @@ static void welcome(struct app *a)
 {
 	if (engine_is_remote(a->chat.eng)) {
 		char *s;
-		xasprintf(&s, "heft is a client of the server at %s: %s. The experts and I/O panes "
-			  "show what the server reports, if anything. F1 or /help lists keys and commands.",
-			  engine_target(a->chat.eng), a->chat.model ? "the model is the one -m named"
-			  : "the model is the first one it lists (-m NAME or /model NAME picks another)");
+		xasprintf(&s, "heft is a client of the server at %s: %s%s%s. The experts and I/O panes "
+			  "show what the server reports, if anything. /model lists its models; F1 or "
+			  "/help lists keys and commands.", a->chat.server,
+			  a->chat.model ? "the model is " : "the model is the first one it lists (-m NAME "
+			  "or /model NAME picks another)", a->chat.model ? a->chat.model : "",
+			  a->chat.model && !a->cfg->model ? " (the session's)" : "");
 		hook_note(a, s);
 		free(s);
 	} else if (a->chat.demo) {

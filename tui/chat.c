@@ -122,7 +122,7 @@ static void send_load(struct chat *c)
 	/* A FIFO or a device where the model should be (a resumed session's
 	 * path, say) would hold an engine that opens it before checking:
 	 * refused here, with the path named, whatever the engine does. */
-	if (stat(c->model, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+	if (!c->server && stat(c->model, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
 		c->load = LOAD_FAILED;
 		c->progress[0] = '\0';
 		note(c, "cannot load the model: %s: not a regular file. /model PATH tries another one.",
@@ -342,6 +342,15 @@ static void on_event(void *ctx, const struct msg *m)
 		break;
 	case MSG_LOADED:
 		cancel_result(c, "the engine cannot stop a load: the model is loaded");
+		if (c->server && (!c->model || strcmp(c->model, m->loaded.model))) {
+			/* The server's first model: recorded, so --resume asks for it. */
+			free(c->model);
+			c->model = xstrdup(m->loaded.model);
+			if (c->log) {
+				sess_log_model(c->log, c->model, c->server);
+				check_log(c);
+			}
+		}
 		c->load = LOAD_OK;
 		c->progress[0] = '\0';
 		snprintf(c->model_info, sizeof c->model_info, "%.60s", m->loaded.arch);
@@ -615,7 +624,7 @@ void chat_model(struct chat *c, const char *path)
 	c->model = xstrdup(path);
 	c->demo = false;
 	if (c->log) {
-		sess_log_model(c->log, path);
+		sess_log_model(c->log, path, c->server);
 		check_log(c);
 	}
 	if (chat_busy(c))
@@ -624,6 +633,17 @@ void chat_model(struct chat *c, const char *path)
 		send_load(c);
 	else
 		chat_start(c);
+}
+
+bool chat_list_models(struct chat *c)
+{
+	if (!c->server)
+		return false;
+	if (!engine_running(c->eng))
+		status(c, "the engine is not running: /restart or F8 starts it");
+	else if (engine_list_models(c->eng))
+		status(c, "asking %s for its models", c->server);
+	return true;
 }
 
 bool chat_save(struct chat *c, const char *path)
@@ -635,6 +655,7 @@ bool chat_save(struct chat *c, const char *path)
 		if (is_sent(c, i) && (long)i != c->reply)
 			conv_add_copy(sc.turns, c->conv, i);
 	sc.model = c->model ? xstrdup(c->model) : NULL;
+	sc.engine = c->server ? xstrdup(c->server) : NULL;
 	bool ok = sess_write(path, &sc, err, sizeof err);
 	if (ok)
 		status(c, "saved %zu turns to %s", conv_count(sc.turns), path);
@@ -691,6 +712,18 @@ static bool regular_nonempty(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
+/* The engine: the command line's, else the resumed session's server,
+ * else heft-engine serve. */
+static void make_engine(struct chat *c, const char *resumed)
+{
+	const struct chat_config *cfg = c->cfg;
+	const char *target = cfg->engine_cmd ? cfg->engine_cmd : resumed ? resumed : cfg->engine_default;
+	struct engine_http_opts ho = { .api_key = cfg->api_key, .api = cfg->api, .stall_s = cfg->stall_s };
+
+	c->eng = engine_new(target, &ho);
+	c->server = engine_is_url(target) ? engine_url_public(target) : NULL;
+}
+
 static void open_session(struct chat *c)
 {
 	const struct chat_config *cfg = c->cfg;
@@ -712,24 +745,33 @@ static void open_session(struct chat *c)
 		/* A FIFO would block the first write, a device take the turns. */
 		note(c, "%s: not a regular file; the session is not being saved (/save FILE keeps "
 		     "it).", path);
+		make_engine(c, NULL);
 		free(last);
 		free(dir);
 		return;
 	}
+	char *resumed = NULL;
 	if (path && regular_nonempty(path)) {
 		struct sess_conv sc;
 		if (sess_read(path, &sc, err, sizeof err)) {
 			add_turns(c, &sc);
-			if (!c->model && sc.model)
+			resumed = sc.engine ? xstrdup(sc.engine) : NULL;
+			/* A model name means nothing to the other kind of engine. */
+			bool remote = cfg->engine_cmd ? engine_is_url(cfg->engine_cmd) : resumed != NULL;
+			if (!c->model && sc.model && remote == (sc.engine != NULL))
 				c->model = xstrdup(sc.model);
-			note(c, "Resumed %zu turns from %s%s; your next message replays them to the engine.",
-			     conv_count(sc.turns), path, sc.bad_lines ? " (some unreadable lines were skipped)" : "");
+			note(c, "Resumed %zu turns from %s%s; your next message replays them to the %s%s.",
+			     conv_count(sc.turns), path, sc.bad_lines ? " (some unreadable lines were skipped)" : "",
+			     !cfg->engine_cmd && resumed ? "server at " : "engine",
+			     !cfg->engine_cmd && resumed ? resumed : "");
 			sess_conv_free(&sc);
 		} else {
 			note(c, "Cannot resume: %s. Its turns are not shown; new ones are appended.", err);
 		}
 	}
-	c->log = sess_log_new(path, dir, c->model);
+	make_engine(c, resumed);
+	free(resumed);
+	c->log = sess_log_new(path, dir, c->model, c->server);
 	free(last);
 	free(dir);
 }
@@ -753,10 +795,10 @@ bool chat_init(struct chat *c, const struct chat_config *cfg, const struct chat_
 	}
 	c->conv = conv_new();
 	c->model = cfg->model ? xstrdup(cfg->model) : NULL;
-	struct engine_http_opts ho = { .api_key = cfg->api_key, .api = cfg->api, .stall_s = cfg->stall_s };
-	c->eng = engine_new(cfg->engine_cmd, &ho);
 	if (!cfg->no_session)
 		open_session(c);
+	else
+		make_engine(c, NULL);
 	if (!c->model && cfg->demo_model) {
 		c->model = xstrdup(cfg->demo_model);
 		c->demo = true;
@@ -780,6 +822,7 @@ void chat_free(struct chat *c)
 	sess_log_free(c->log);
 	msg_options_free(&c->opts);
 	free(c->model);
+	free(c->server);
 }
 
 const char *chat_state(const struct chat *c)

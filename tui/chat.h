@@ -22,7 +22,9 @@
 
 /* What the command line asked for. */
 struct chat_config {
-	const char *engine_cmd;	/* run with /bin/sh -c, or a server's URL */
+	const char *engine_cmd;	/* run with /bin/sh -c, or a server's URL; NULL:
+				 * the resumed session's server, else engine_default */
+	const char *engine_default;	/* heft-engine serve */
 	const char *api_key;	/* for a server; never shown or recorded */
 	const char *api;	/* "openai", "ollama", NULL: detect */
 	double stall_s;		/* a silent server is given up after; 0: default */
@@ -66,7 +68,8 @@ struct chat {
 	const struct chat_config *cfg;
 	struct engine *eng;
 	struct conv *conv;	/* the conversation (owned) */
-	char *model;		/* to load (owned); NULL: none */
+	char *model;		/* to load (owned); NULL: none (a server: its first) */
+	char *server;		/* a server's URL as recorded (no user:password), or NULL */
 	bool demo;		/* model is the demo model */
 	struct msg_options opts;	/* flags and /set: resent after a restart */
 	struct sess_log *log;	/* NULL: not recording */
@@ -119,6 +122,8 @@ bool chat_system(struct chat *c, const char *text);
 const char *chat_system_prompt(const struct chat *c);
 void chat_clear(struct chat *c);
 void chat_model(struct chat *c, const char *path);
+/* A server's models, as a note; false for a local engine (nothing to list). */
+bool chat_list_models(struct chat *c);
 bool chat_save(struct chat *c, const char *path);
 bool chat_load_file(struct chat *c, const char *path);
 void chat_stats(struct chat *c);

@@ -45,7 +45,7 @@ static const struct cmd cmds[] = {
 	{ { "stats" }, ARG_NONE, "", false, run_stats, "the engine's counters" },
 	{ { "save" }, ARG_FILE, "FILE", true, run_save, "save the conversation" },
 	{ { "load" }, ARG_FILE, "FILE", true, run_load, "load a conversation" },
-	{ { "model" }, ARG_FILE, "PATH", true, run_model, "load another model" },
+	{ { "model" }, ARG_FILE, "[PATH|NAME]", false, run_model, "load another model" },
 	{ { "regen" }, ARG_NONE, "", false, run_regen, "answer the last message again" },
 	{ { "restart" }, ARG_NONE, "", false, run_restart, "restart the engine" },
 	{ { "edit" }, ARG_NONE, "", false, NULL, "edit your last message" },
@@ -215,7 +215,7 @@ static enum cmd_result run_show(struct chat *c, char *args, bool fullscreen)
 		   c->model_info[0] ? " (" : "", c->model_info, c->model_info[0] ? ")" : "");
 	if (c->ctx_info[0])
 		buf_printf(&b, "context: %s tokens\n", c->ctx_info);
-	buf_printf(&b, "engine: %s (%s)\n", engine_target(c->eng), chat_state(c));
+	buf_printf(&b, "engine: %s (%s)\n", c->server ? c->server : engine_target(c->eng), chat_state(c));
 	buf_puts(&b, "options:");
 	if (!c->opts.present)
 		buf_puts(&b, " the engine's defaults");
@@ -279,6 +279,12 @@ static enum cmd_result run_load(struct chat *c, char *args, bool fullscreen)
 static enum cmd_result run_model(struct chat *c, char *args, bool fullscreen)
 {
 	(void)fullscreen;
+	if (!*args) {
+		/* A server's models have names to list; a local one's are files. */
+		if (!chat_list_models(c))
+			note(c, "usage: /model PATH (a GGUF file)");
+		return CMD_OK;
+	}
 	chat_model(c, args);
 	return CMD_OK;
 }

@@ -37,7 +37,8 @@ static void usage(FILE *f)
 		"  --repeat-last-n N  --seed N  -n, --n-predict N  --stop TEXT (repeatable)\n"
 		"                         sampler options, as /set takes them\n"
 		"  --system TEXT          system prompt\n"
-		"  --resume               reopen the last session and go on with it\n"
+		"  --resume               reopen the last session and go on with it (on the\n"
+		"                         server it was on, unless --engine says otherwise)\n"
 		"  --session FILE         record the session in FILE (reopened if it exists)\n"
 		"  --plain                line mode: a prompt and plain streamed text\n"
 		"  -p, --prompt TEXT      answer TEXT, print the reply and exit\n"
@@ -272,19 +273,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool remote = engine_is_url(cfg.engine_cmd);
-	if (remote) {
+	/* --resume without --engine may reconnect to the session's server. */
+	if (remote || (cfg.resume && !cfg.engine_cmd)) {
 		const char *key = getenv("HEFT_API_KEY"), *stall = getenv("HEFT_HTTP_STALL");
 		if (!cfg.api_key && key && *key)
 			cfg.api_key = key;
 		if (stall && *stall)
 			cfg.stall_s = atof(stall);
-	} else if (cfg.api || cfg.api_key) {
+	}
+	if (!remote && (cfg.api || cfg.api_key) && !(cfg.resume && !cfg.engine_cmd)) {
 		warnx_("--api and --api-key are for a server: --engine http://HOST:PORT");
 		return 2;
 	}
 	char *dir = exe_dir(), *bin = engine_bin(dir), demo_err[256] = "";
-	if (!cfg.engine_cmd)
-		cfg.engine_cmd = engine = default_engine(bin);
+	cfg.engine_default = engine = default_engine(bin);
 	if (!cfg.model && !cfg.resume && !remote) {
 		cfg.demo_model = demo = demo_model(dir, bin, demo_err, sizeof demo_err);
 		cfg.demo_error = demo_err;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "conv.h"
+#include "engine.h"
 #include "sessfile.h"
 #include "fileio.h"
 #include "paths.h"
@@ -97,7 +98,24 @@ void sess_conv_free(struct sess_conv *c)
 {
 	conv_free(c->turns);
 	free(c->model);
+	free(c->engine);
 	memset(c, 0, sizeof *c);
+}
+
+/* A model record (or the header): the model and the server it is on,
+ * which a record without "engine" clears. Only a URL is taken as a
+ * server: a session file never names a command to run. */
+static void set_model(struct sess_conv *c, json_t *o)
+{
+	json_t *model = json_object_get(o, "model"), *eng = json_object_get(o, "engine");
+
+	if (json_is_string(model)) {
+		free(c->model);
+		c->model = xstrdup(json_string_value(model));
+	}
+	free(c->engine);
+	c->engine = json_is_string(eng) && engine_is_url(json_string_value(eng))
+		    ? xstrdup(json_string_value(eng)) : NULL;
 }
 
 /* Apply one record; false when it is not one we know. */
@@ -125,11 +143,13 @@ static bool apply(struct sess_conv *c, json_t *o)
 		return true;
 	}
 	if (json_is_string(model)) {
-		free(c->model);
-		c->model = xstrdup(json_string_value(model));
+		set_model(c, o);
 		return true;
 	}
-	return json_is_string(json_object_get(o, "heft"));	/* the header */
+	if (!json_is_string(json_object_get(o, "heft")))
+		return false;
+	set_model(c, o);	/* the header */
+	return true;
 }
 
 bool sess_read(const char *path, struct sess_conv *c, char *err, size_t errlen)
@@ -192,13 +212,20 @@ static void put_turn(struct buf *out, const char *role, const char *content, con
 	put_record(out, o);
 }
 
-static void put_header(struct buf *out, const char *model)
+static void put_model(json_t *o, const char *model, const char *engine)
+{
+	if (model)
+		json_object_set_new(o, "model", msg_json_str(model));
+	if (engine)
+		json_object_set_new(o, "engine", msg_json_str(engine));
+}
+
+static void put_header(struct buf *out, const char *model, const char *engine)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "heft", json_string("session"));
 	json_object_set_new(o, "version", json_integer(1));
-	if (model)
-		json_object_set_new(o, "model", msg_json_str(model));
+	put_model(o, model, engine);
 	put_record(out, o);
 }
 
@@ -206,7 +233,7 @@ bool sess_write(const char *path, const struct sess_conv *c, char *err, size_t e
 {
 	struct buf b = { 0 };
 
-	put_header(&b, c->model);
+	put_header(&b, c->model, c->engine);
 	for (size_t i = 0; i < conv_count(c->turns); i++)
 		put_turn(&b, role_name(conv_role(c->turns, i)), conv_text(c->turns, i), conv_tag(c->turns, i));
 	/* atomic: a full disk or a crash keeps the old file whole */
@@ -220,7 +247,7 @@ bool sess_write(const char *path, const struct sess_conv *c, char *err, size_t e
 /* ---- the log ---------------------------------------------------------------------- */
 
 struct sess_log {
-	char *path, *dir, *model;
+	char *path, *dir, *model, *engine;
 	int fd;
 	off_t good;		/* end of the last complete record on disk */
 	struct buf pending;	/* records not on disk yet */
@@ -229,12 +256,14 @@ struct sess_log {
 	char notice[1024];	/* what recovery did, for the user; "" once told */
 };
 
-struct sess_log *sess_log_new(const char *path, const char *dir, const char *model)
+struct sess_log *sess_log_new(const char *path, const char *dir, const char *model,
+			      const char *engine)
 {
 	struct sess_log *l = xcalloc(1, sizeof *l);
 	l->path = path ? xstrdup(path) : NULL;
 	l->dir = dir ? xstrdup(dir) : NULL;
 	l->model = model ? xstrdup(model) : NULL;
+	l->engine = engine ? xstrdup(engine) : NULL;
 	l->fd = -1;
 	return l;
 }
@@ -249,6 +278,7 @@ void sess_log_free(struct sess_log *l)
 	free(l->path);
 	free(l->dir);
 	free(l->model);
+	free(l->engine);
 	free(l);
 }
 
@@ -279,7 +309,7 @@ static bool record_ok(const char *line, size_t n, bool *header)
  * own, or a new one naming model), each on a complete line. Returns how
  * many lines were dropped: a cut last line, a broken header, any line that
  * does not parse. A last line that only lacks its '\n' is kept, finished. */
-static size_t clean_copy(const char *data, size_t len, const char *model, struct buf *out)
+static size_t clean_copy(const char *data, size_t len, const struct sess_log *l, struct buf *out)
 {
 	size_t dropped = 0;
 	bool first = true;
@@ -294,7 +324,7 @@ static size_t clean_copy(const char *data, size_t len, const char *model, struct
 			first = false;
 		} else if (le > p) {
 			if (first && !header) {	/* no header yet: one for the rest */
-				put_header(out, model);
+				put_header(out, l->model, l->engine);
 				first = false;
 				continue;	/* the line again, as a record */
 			}
@@ -303,7 +333,7 @@ static size_t clean_copy(const char *data, size_t len, const char *model, struct
 		p = le + 1;
 	}
 	if (first)
-		put_header(out, model);
+		put_header(out, l->model, l->engine);
 	return dropped;
 }
 
@@ -357,7 +387,7 @@ static bool check_existing(struct sess_log *l)
 		return fail(l, l->path, got < 0 ? errno : EIO);
 	}
 	struct buf clean = { 0 };
-	size_t dropped = clean_copy(data, len, l->model, &clean);
+	size_t dropped = clean_copy(data, len, l, &clean);
 	bool same = clean.len == len && !memcmp(clean.p, data, len);
 	bool finish_line = !same && clean.len == len + 1 && !memcmp(clean.p, data, len);
 	bool ok = true;
@@ -422,7 +452,7 @@ static bool open_log(struct sess_log *l)
 		fchmod(l->fd, 0600);	/* conversations are private */
 	l->good = st.st_size;
 	if (l->good == 0)
-		put_header(&head, l->model);
+		put_header(&head, l->model, l->engine);
 	if (head.len) {
 		/* The header goes before whatever is pending. */
 		buf_append(&head, l->pending.p, l->pending.len);
@@ -485,14 +515,16 @@ bool sess_log_clear(struct sess_log *l)
 	return sess_log_flush(l);
 }
 
-bool sess_log_model(struct sess_log *l, const char *model)
+bool sess_log_model(struct sess_log *l, const char *model, const char *engine)
 {
 	free(l->model);
 	l->model = xstrdup(model);
+	free(l->engine);
+	l->engine = engine ? xstrdup(engine) : NULL;
 	if (l->fd < 0 && !l->pending.len)
 		return true;	/* the header will name it */
 	json_t *o = json_object();
-	json_object_set_new(o, "model", msg_json_str(model));
+	put_model(o, model, engine);
 	put_record(&l->pending, o);
 	return sess_log_flush(l);
 }

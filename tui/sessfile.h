@@ -10,6 +10,12 @@
  *   {"truncate":1}        keep the first 1 turns (an edited past turn)
  *   {"clear":true}        /clear, /load
  *   {"model":"/m/y.gguf"} /model
+ *   {"model":"qwen3:8b","engine":"http://box:11434"}  a server's model
+ *
+ * "engine" is recorded only for a server (heft --engine URL), never for a
+ * local engine command, so a session file can make --resume reconnect but
+ * never run anything. It holds the URL without any user:password part; an
+ * API key is never written.
  *
  * Reading replays the records in order. Before the first append to an
  * existing file, what could not be read back (a line cut by a crash, a
@@ -31,6 +37,7 @@ struct conv;
 struct sess_conv {
 	struct conv *turns;	/* owned (conv.h); no notes */
 	char *model;		/* the last model recorded, or NULL */
+	char *engine;		/* the server it was on (a URL), or NULL: local */
 	size_t bad_lines;	/* records that could not be read (skipped) */
 };
 
@@ -60,7 +67,8 @@ struct sess_log;
 /* path: the file to append to (it may exist: --resume, --session); NULL:
  * a new file named after the time in dir, created with the first record.
  * Nothing is touched on disk until the first record. */
-struct sess_log *sess_log_new(const char *path, const char *dir, const char *model);
+struct sess_log *sess_log_new(const char *path, const char *dir, const char *model,
+			      const char *engine);
 void sess_log_free(struct sess_log *l);
 
 /* Record one event. False when it could not be written yet (it is kept and
@@ -68,7 +76,8 @@ void sess_log_free(struct sess_log *l);
 bool sess_log_turn(struct sess_log *l, const char *role, const char *content, const char *tag);
 bool sess_log_truncate(struct sess_log *l, size_t keep);
 bool sess_log_clear(struct sess_log *l);
-bool sess_log_model(struct sess_log *l, const char *model);
+/* A model (engine: its server's URL, or NULL for a local engine). */
+bool sess_log_model(struct sess_log *l, const char *model, const char *engine);
 /* Retry writing what is pending (e.g. after the user freed some space). */
 bool sess_log_flush(struct sess_log *l);
 
