@@ -20,6 +20,7 @@
 
 #include "engine-int.h"
 #include "stream-parse.h"
+#include "think.h"
 #include "util.h"
 
 #define PROBE_TIMEOUT_S 15
@@ -73,6 +74,7 @@ struct http_engine {
 	double t_start, t_last;
 	double last_rx;		/* when the chat transfer last received a byte */
 	int64_t n_tok, n_think;
+	bool in_think;		/* the reasoning is open: "<think>" sent, no "</think>" yet */
 	bool got_end;
 	enum msg_reason reason;
 	int64_t n_prompt, n_gen, n_cached;
@@ -415,7 +417,7 @@ static void push_done(struct http_engine *he, enum msg_reason reason, const char
 	d->reason = reason;
 	d->n_prompt = he->n_prompt > 0 ? he->n_prompt : 0;
 	d->n_cached = he->n_cached > 0 ? he->n_cached : 0;
-	d->n_gen = he->n_gen >= 0 ? he->n_gen : he->n_tok;
+	d->n_gen = he->n_gen >= 0 ? he->n_gen : he->n_tok + he->n_think;
 	if (!isnan(he->gen_ms) && he->gen_ms > 0)
 		d->gen_tok_s = d->n_gen * 1000.0 / he->gen_ms;
 	else if (d->n_gen > 0 && wall_ms > 0)
@@ -449,6 +451,17 @@ static void chat_failed(struct http_engine *he, const char *fmt, ...)
 	chat_reset(he);
 }
 
+/* One piece of the reply as a token: a server gives text, not token ids. */
+static void push_text(struct http_engine *he, const char *prefix, const char *text, double now)
+{
+	struct msg *m = push(he, MSG_TOKEN);
+	m->token.id = he->chat_id;
+	m->token.tok = -1;
+	xasprintf(&m->token.text, "%s%s", prefix, text);
+	m->token.t_ms = (now - he->t_last) * 1000;
+	he->t_last = now;
+}
+
 static void on_sp(void *ctx, const struct sp_event *ev)
 {
 	struct xfer *x = ctx;
@@ -458,21 +471,19 @@ static void on_sp(void *ctx, const struct sp_event *ev)
 
 	switch (ev->kind) {
 	case SP_CONTENT:
-		m = push(he, MSG_TOKEN);
-		m->token.id = he->chat_id;
-		m->token.tok = -1;	/* a server gives text, not token ids */
-		m->token.text = xstrdup(ev->text);
-		m->token.t_ms = (now - he->t_last) * 1000;
-		he->t_last = now;
+		push_text(he, he->in_think ? "\n" THINK_CLOSE "\n\n" : "", ev->text, now);
+		he->in_think = false;
 		he->n_tok++;
 		break;
 	case SP_REASONING:
-		/* Kept out of the answer; its progress is shown. */
+		/* Written as a local reasoning model writes it (think.h): the
+		 * panes fold it under its answer, the next request leaves it out. */
+		push_text(he, he->in_think ? "" : THINK_OPEN "\n", ev->text, now);
+		he->in_think = true;
 		he->n_think++;
 		m = push(he, MSG_PROGRESS);
 		m->progress.what = xstrdup("thinking");
 		m->progress.done = he->n_think;
-		he->t_last = now;
 		break;
 	case SP_FINISH:
 		he->got_end = true;
@@ -524,6 +535,7 @@ static void start_chat(struct http_engine *he)
 	free(u);
 	he->t_start = he->t_last = he->last_rx = now_sec();
 	he->n_tok = he->n_think = 0;
+	he->in_think = false;
 	he->got_end = false;
 	he->reason = DONE_EOS;
 	he->n_prompt = he->n_gen = he->n_cached = -1;
@@ -549,8 +561,8 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 	if (x->status / 100 == 2 && res == CURLE_OK && !x->fail)
 		sp_end(&x->sp, on_sp, x);
 	if (x->fail) {
-		chat_failed(he, "%s%s", x->fail, he->n_tok ? " (the answer so far is kept)" : "");
-	} else if (res != CURLE_OK && he->n_tok) {
+		chat_failed(he, "%s%s", x->fail, he->n_tok + he->n_think ? " (the answer so far is kept)" : "");
+	} else if (res != CURLE_OK && he->n_tok + he->n_think) {
 		chat_failed(he, "the connection to %s broke mid-answer: %s (the answer so far is kept)",
 			    he->shown, x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
 	} else if (res != CURLE_OK && x->status / 100 == 2) {
@@ -583,7 +595,7 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 			    em ? ": " : "", em ? status_hint(st) : "", why);
 		free(em);
 	} else if (!he->got_end) {
-		chat_failed(he, he->n_tok ? "the stream from %s stopped mid-answer (no end marker); the answer "
+		chat_failed(he, he->n_tok + he->n_think ? "the stream from %s stopped mid-answer (no end marker); the answer "
 			    "so far is kept" : "the server at %s ended the answer before it began",
 			    he->shown);
 	} else {
@@ -665,9 +677,17 @@ static void http_chat(struct http_engine *he, const struct msg_chat *c)
 	}
 	json_t *msgs = json_array();
 	for (size_t i = 0; i < c->n_messages; i++) {
+		const char *content = c->messages[i].content;
 		json_t *t = json_object();
 		json_object_set_new(t, "role", json_string(c->messages[i].role));
-		json_object_set_new(t, "content", json_string(c->messages[i].content));
+		if (!strcmp(c->messages[i].role, "assistant")) {
+			/* Past thinking is not sent back (what OpenAI, llama-server
+			 * and ollama's own clients do). */
+			struct think th;
+			think_split(content, strlen(content), &th);
+			content += th.ab;
+		}
+		json_object_set_new(t, "content", json_string(content));
 		json_array_append_new(msgs, t);
 	}
 	if (c->text) {
@@ -681,7 +701,7 @@ static void http_chat(struct http_engine *he, const struct msg_chat *c)
 	he->retried = false;
 	he->pending = true;
 	he->t_start = he->t_last = now_sec();
-	he->n_tok = 0;
+	he->n_tok = he->n_think = 0;
 	he->n_prompt = he->n_gen = he->n_cached = -1;
 	he->prompt_ms = he->gen_ms = NAN;
 	advance(he);	/* sends it, or probes first */
@@ -858,7 +878,7 @@ static void http_io(struct engine *e, const struct pollfd *p, int n, engine_even
 	 * route to it: give up rather than wait for ever. */
 	if (he->chat && now_sec() - he->last_rx >= he->stall_s)
 		chat_failed(he, "the server at %s sent nothing for %.0f s: the transfer is closed%s",
-			    he->shown, he->stall_s, he->n_tok ? " (the answer so far is kept)" : "");
+			    he->shown, he->stall_s, he->n_tok + he->n_think ? " (the answer so far is kept)" : "");
 	if (he->retry_at > 0 && he->retry_at <= now_sec() && he->pending) {
 		he->retry_at = 0;
 		advance(he);

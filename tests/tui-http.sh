@@ -228,4 +228,42 @@ grep -rl sekrit "$work/s.jsonl" "$work/state" "$work/data" 2>/dev/null && fail "
 	|| ok "the key is in no session or history file"
 grep -q '"auth": "Bearer sekrit"' "$work/oa.log" && ok "the key was sent to the server" || fail "key not sent"
 [ -s "$work/s.jsonl" ] && grep -q 'ALPHA two' "$work/s.jsonl" && ok "the session was recorded" || fail "no session"
+
+# Reasoning apart from the answer: a server's reasoning_content (SSE), ollama's
+# thinking (NDJSON) and a local model's <think> fold alike under their reply;
+# t in the conversation (F6) shows them, again folds them.
+fold='(thought|thinking:) [0-9]+ words? \(t in F6'
+: >"$work/oa.log"
+start_http "--engine $OA -m basic --session $work/t.jsonl"
+ask 'why' 'Hello from basic: 1 turns'
+screen | grep -Eq "thought 3 words \(t in F6 shows it\)" && ok "reasoning_content folded under its answer" \
+	|| fail "reasoning fold: $(screen | head -12)"
+screen | grep -q 'Thinking about it' && fail "folded reasoning shown" || ok "the reasoning's text hidden while folded"
+T send-keys -t h F6 t
+wait_for '^Thinking about it\.' 3 && ok "t shows the reasoning" || fail "t: $(screen | head -12)"
+screen | grep -Eq "$fold" && fail "the fold line stays when shown" || ok "shown: no fold line"
+T send-keys -t h t
+wait_for "$fold" 3 && ! screen | grep -q '^Thinking about it' && ok "t folds it again" || fail "t again: $(screen | head -12)"
+T send-keys -t h Escape
+ask 'more' 'Hello from basic: 3 turns, last: more'
+tail -1 "$work/oa.log" | grep -q '"role": "assistant", "content": "Hello from basic: 1 turns, last: why"' \
+	&& ok "the reasoning is not sent back to the server" || fail "resent: $(tail -1 "$work/oa.log")"
+grep -q '<think>' "$work/t.jsonl" && ok "the session keeps the reasoning" || fail "session: $(cat "$work/t.jsonl")"
+T send-keys -t h '/quit' Enter
+start_http "--engine $OL"
+ask 'hi' 'Hi from ollama: 1 turns'
+screen | grep -Eq "thought 1 word \(t in F6" && ok "ollama's thinking folded" || fail "ollama fold: $(screen | head -12)"
+T send-keys -t h '/quit' Enter
+T kill-session -t h >/dev/null 2>&1
+T new-session -d -x 100 -y 30 -s h "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen '$HEFT' --engine \
+	'$FAKE -r 200 -t \"<think>\\nlocal plan, two steps\\n</think>\\n\\nThe local answer.\"' $work/m.gguf; sleep 60"
+T set-option -t h status off >/dev/null
+wait_for 'ready \| ' 10 || fail "local: not ready: $(screen | tail -2)"
+ask 'go' 'The local answer'
+screen | grep -Eq "thought 4 words \(t in F6" && ! screen | grep -q 'local plan' && ok "a local model's <think> folds the same way" \
+	|| fail "local fold: $(screen | head -12)"
+T send-keys -t h F6 t
+wait_for '^local plan, two steps' 3 && ok "... and t shows it" || fail "local t: $(screen | head -12)"
+expect_ok "-p: a local model's thinking is not printed" '^The local answer\.$' \
+	--engine "$FAKE -r 0 -t '<think>\nlocal plan\n</think>\n\nThe local answer.'" -p x "$work/m.gguf"
 finish

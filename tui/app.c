@@ -695,6 +695,11 @@ static void conv_focus_key(struct app *a, int type, wint_t ch)
 	case 'G': pane_conv_scroll_end(c, false); break;
 	case 'e': case '\r': case '\n': begin_edit(a, pane_conv_selected(c)); break;
 	case '/': enter_mode(a, MODE_SEARCH, ""); break;
+	case 't':
+		pane_conv_toggle_think(c);
+		set_status(a, "%s", pane_conv_think_shown(c) ? "thinking shown (t folds it)"
+			   : "thinking folded (t shows it)");
+		break;
 	case 'n': search_step(a, 1, false); break;
 	case 'N': search_step(a, -1, false); break;
 	case '<': case '>':

@@ -68,6 +68,7 @@ static const char help_keys[] =
 	"In the conversation (F6)\n"
 	"  Up Down pick a message   e edit it\n"
 	"  / search   n N matches   Home End\n"
+	"  t show or fold the replies' thinking\n"
 	"  < > side panes wider, narrower\n"
 	"  Esc or i back to typing\n";
 

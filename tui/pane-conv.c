@@ -14,6 +14,7 @@
 #include "pane-conv.h"
 #include "sanitize.h"
 #include "search.h"
+#include "think.h"
 
 struct rline {
 	wchar_t *s;
@@ -33,6 +34,8 @@ struct view {
 	/* Where the last logical line starts, to continue from there. */
 	size_t tail_off, tail_line;
 	bool tail_code;
+	int phase;		/* 0: no thinking, 1: thinking, 2: thought, answering */
+	bool shown_think;	/* laid out with the thinking shown */
 };
 
 /* A search pass over every line gives up after this long (seconds). */
@@ -53,6 +56,7 @@ struct cpane {
 	int m_b, m_e;
 	bool want_line;		/* scroll so that line `goto_line` shows */
 	bool want_top;		/* ... at the top of the pane */
+	bool show_think;	/* replies' thinking shown, not folded */
 	long goto_line;
 };
 
@@ -148,8 +152,11 @@ static int widen(const char *p, const char *le, wchar_t **ws, size_t *cap)
 	return n;
 }
 
-/* Lay out the raw text from t->tail_off on, continuing at t->tail_line. */
-static void lay_out(struct view *t, const char *raw, size_t len, const char *tag, int w)
+/* Lay out the raw text from t->tail_off to len, continuing at
+ * t->tail_line, prose in attr. last: the turn ends here (its tag and a
+ * blank line follow). */
+static void lay_out(struct view *t, const char *raw, size_t len, const char *tag, int w, attr_t attr,
+		    bool last)
 {
 	struct buf san = { 0 };
 	size_t off = t->tail_off;
@@ -157,7 +164,7 @@ static void lay_out(struct view *t, const char *raw, size_t len, const char *tag
 
 	if (len > off)
 		sanitize_append(&san, raw + off, len - off, SAN_TEXT, ui.utf8);
-	if (tag[0])
+	if (last && tag[0])
 		buf_printf(&san, "%s[%s]", san.len && san.p[san.len - 1] != '\n' ? " " : "", tag);
 	size_t cap = 256;
 	wchar_t *ws = xmalloc(cap * sizeof *ws);
@@ -176,7 +183,7 @@ static void lay_out(struct view *t, const char *raw, size_t len, const char *tag
 			wrap(t, ws, n, w, true, A_DIM, PAIR_CODE);
 			code = !code;
 		} else {
-			wrap(t, ws, n, w, code, A_NORMAL, code ? PAIR_CODE : 0);
+			wrap(t, ws, n, w, code, attr, code ? PAIR_CODE : 0);
 		}
 		if (!nl)
 			break;
@@ -187,7 +194,60 @@ static void lay_out(struct view *t, const char *raw, size_t len, const char *tag
 	}
 	free(ws);
 	buf_free(&san);
-	push_line(t, L"", 0, A_NORMAL, 0);	/* a blank line between turns */
+	if (last)
+		push_line(t, L"", 0, A_NORMAL, 0);	/* a blank line between turns */
+}
+
+/* A reply's thinking folded to one line: how long it is, how to see it. */
+static void fold_line(struct view *t, const char *raw, const struct think *th, const char *tag, int w)
+{
+	char line[160];
+	size_t words = think_words(raw, th->rb, th->re);
+
+	snprintf(line, sizeof line, "%s %s %zu word%s (t in F6 %s)%s%s%s", ui.utf8 ? "\u25b8" : ">",
+		 th->closed ? "thought" : "thinking:", words, words == 1 ? "" : "s",
+		 th->closed ? "shows it" : "shows it as it comes", tag[0] ? " [" : "", tag, tag[0] ? "]" : "");
+	wchar_t ws[160];
+	int n = (int)mbstowcs(ws, line, ARRAY_LEN(ws) - 1);
+	if (n < 0)
+		n = 0;
+	wrap(t, ws, n, w, false, A_DIM, PAIR_NOTE);
+}
+
+/* A turn's text after its header: a reply's thinking (think.h) folded
+ * to one line or, shown, dim above the answer. Sets where a stream goes
+ * on (lay_out's tail) to the part that grows. */
+static void lay_out_turn(struct cpane *c, struct view *t, size_t i, int w)
+{
+	const char *raw = conv_text(c->conv, i), *tag = conv_tag(c->conv, i);
+	size_t len = conv_len(c->conv, i);
+	struct think th;
+
+	think_split(raw, len, &th);
+	t->phase = conv_role(c->conv, i) != ROLE_ASSISTANT || !th.has ? 0 : th.closed ? 2 : 1;
+	t->shown_think = c->show_think;
+	if (!t->phase) {
+		lay_out(t, raw, len, tag, w, A_NORMAL, true);
+		return;
+	}
+	if (!c->show_think) {
+		fold_line(t, raw, &th, t->phase == 1 ? tag : "", w);
+	} else {
+		t->tail_off = th.rb;
+		lay_out(t, raw, t->phase == 1 ? len : th.re, t->phase == 1 ? tag : "", w, A_DIM,
+			t->phase == 1);
+		if (t->phase == 1)
+			return;
+		push_line(t, L"", 0, A_NORMAL, 0);
+	}
+	if (t->phase == 1) {
+		push_line(t, L"", 0, A_NORMAL, 0);
+		return;
+	}
+	t->tail_off = th.ab;
+	t->tail_line = t->nlines;
+	t->tail_code = false;
+	lay_out(t, raw, len, tag, w, A_NORMAL, true);
 }
 
 static void render(struct cpane *c, size_t i, int w)
@@ -198,22 +258,33 @@ static void render(struct cpane *c, size_t i, int w)
 	size_t len = conv_len(c->conv, i);
 	const char *tag = conv_tag(c->conv, i);
 
-	if (t->cached_w == w && t->cached_len == len)
+	if (t->cached_w == w && t->cached_len == len && t->shown_think == c->show_think)
 		return;
-	if (t->cached_w == w && len > t->cached_len && !tag[0]) {
-		drop_from(t, t->tail_line);	/* text was appended */
-	} else {
-		enum role r = conv_role(c->conv, i);
-		drop_from(t, 0);
-		push_line(t, hdrs[r], (int)wcslen(hdrs[r]), A_BOLD, pairs[r]);
-		t->lines[0].header = true;
-		t->tail_off = 0;
-		t->tail_line = 1;
-		t->tail_code = false;
+	/* Text was appended: lay out only its last logical line again, unless
+	 * the thinking part changed how the turn looks (a folded thinking's
+	 * line counts words; its end brings the answer). */
+	if (t->cached_w == w && len > t->cached_len && !tag[0] && t->shown_think == c->show_think
+	    && (t->phase == 0 || t->phase == 2 || c->show_think)) {
+		struct think th;
+		think_split(conv_text(c->conv, i), len, &th);
+		int phase = conv_role(c->conv, i) != ROLE_ASSISTANT || !th.has ? 0 : th.closed ? 2 : 1;
+		if (phase == t->phase) {
+			drop_from(t, t->tail_line);
+			t->cached_len = len;
+			lay_out(t, conv_text(c->conv, i), len, tag, w, phase == 1 ? A_DIM : A_NORMAL, true);
+			return;
+		}
 	}
+	enum role r = conv_role(c->conv, i);
+	drop_from(t, 0);
+	push_line(t, hdrs[r], (int)wcslen(hdrs[r]), A_BOLD, pairs[r]);
+	t->lines[0].header = true;
+	t->tail_off = 0;
+	t->tail_line = 1;
+	t->tail_code = false;
 	t->cached_w = w;
 	t->cached_len = len;
-	lay_out(t, conv_text(c->conv, i), len, tag, w);
+	lay_out_turn(c, t, i, w);
 }
 
 static size_t render_all(struct cpane *c, int w)
@@ -578,6 +649,19 @@ bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, siz
 	}
 	p->dirty = true;
 	return true;
+}
+
+void pane_conv_toggle_think(struct pane *p)
+{
+	struct cpane *c = p->priv;
+	c->show_think = !c->show_think;
+	c->m_line = -1;	/* the lines moved */
+	p->dirty = true;
+}
+
+bool pane_conv_think_shown(const struct pane *p)
+{
+	return ((const struct cpane *)p->priv)->show_think;
 }
 
 static const struct pane_ops conv_ops = {

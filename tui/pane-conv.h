@@ -33,6 +33,11 @@ bool pane_conv_search_next(struct pane *p, int dir, bool first, size_t *nth, siz
  * start); a turn that fits below the others changes nothing. */
 void pane_conv_show_turn(struct pane *p, size_t i);
 
+/* Show or fold the thinking of every reply (think.h): folded, it is one
+ * line under the reply's header, saying how long it is. */
+void pane_conv_toggle_think(struct pane *p);
+bool pane_conv_think_shown(const struct pane *p);
+
 /* Scrolling from outside (PgUp on the input line). */
 void pane_conv_scroll(struct pane *p, int lines);	/* > 0: back in time */
 void pane_conv_scroll_end(struct pane *p, bool top);

@@ -16,15 +16,18 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "conv.h"
 #include "plain.h"
 #include "sanitize.h"
 #include "sessfile.h"
+#include "think.h"
 
 struct plain {
 	struct chat chat;
 	bool one_shot;		/* -p */
 	bool human;		/* stdin is a terminal: chatty on stderr */
 	bool at_bol;		/* stdout is at the start of a line */
+	size_t printed;		/* of the reply being streamed, bytes printed or skipped */
 	const char *tag;	/* how the last reply ended */
 	bool utf8;
 	bool more;		/* inside a """ message: the prompt is "... " */
@@ -92,13 +95,27 @@ static void hook_event(void *ctx, const struct msg *m)
 {
 	struct plain *pl = ctx;
 
-	if (m->type != MSG_TOKEN || !*m->token.text)
+	struct chat *c = &pl->chat;
+
+	if (m->type != MSG_TOKEN || c->reply < 0)
+		return;
+	/* The answer only: a reasoning model's thinking (think.h) is not
+	 * printed, whether it came from a local model or a server. */
+	const char *text = conv_text(c->conv, (size_t)c->reply);
+	size_t n = conv_len(c->conv, (size_t)c->reply);
+	struct think t;
+	think_split(text, n, &t);
+	size_t from = t.ab > pl->printed ? t.ab : pl->printed;
+	pl->printed = n;
+	if (from >= n)
 		return;
 	struct buf b = { 0 };
-	sanitize_append(&b, m->token.text, strlen(m->token.text), SAN_TEXT, pl->utf8);
-	fwrite(b.p, 1, b.len, stdout);
-	fflush(stdout);
-	pl->at_bol = b.p[b.len - 1] == '\n';
+	sanitize_append(&b, text + from, n - from, SAN_TEXT, pl->utf8);
+	if (b.len) {
+		fwrite(b.p, 1, b.len, stdout);
+		fflush(stdout);
+		pl->at_bol = b.p[b.len - 1] == '\n';
+	}
 	buf_free(&b);
 }
 
@@ -106,6 +123,7 @@ static void hook_over(void *ctx, const char *tag)
 {
 	struct plain *pl = ctx;
 	end_line(pl);
+	pl->printed = 0;
 	pl->tag = tag;
 	if (tag)
 		fprintf(stderr, "[%s]\n", tag);
