@@ -52,6 +52,7 @@ struct http_engine {
 	char *shown;		/* the URL without user:password, for messages */
 	bool v1;		/* the URL ended in /v1 */
 	char *auth;		/* "Authorization: Bearer KEY", or NULL */
+	char *ca_file;		/* certificates to trust instead of the system's, or NULL */
 	enum api api;
 	double stall_s;
 	char *model;
@@ -206,6 +207,8 @@ static struct xfer *xfer_new(struct http_engine *he, enum xkind kind, const char
 	curl_easy_setopt(x->h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(x->h, CURLOPT_USERAGENT, "heft/" PACKAGE_VERSION);
 	curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (he->ca_file)
+		curl_easy_setopt(x->h, CURLOPT_CAINFO, he->ca_file);
 	if (he->auth)
 		x->hdrs = curl_slist_append(x->hdrs, he->auth);
 	if (kind == X_CHAT) {
@@ -293,8 +296,23 @@ static void advance(struct http_engine *he)
 /* The reason a transfer failed, for a person. */
 static void describe(const struct http_engine *he, const struct xfer *x, CURLcode res, char *out, size_t n)
 {
-	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
-	snprintf(out, n, "cannot reach the server at %s: %s", he->shown, why);
+	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res), *hint = "";
+
+	switch (res) {
+	case CURLE_SSL_CONNECT_ERROR:
+		hint = " (the TLS handshake failed: is it an HTTPS server? http:// speaks plain HTTP)";
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		hint = " (its TLS certificate is not trusted: HEFT_CA_BUNDLE=FILE trusts the CA or "
+		       "self-signed certificate in FILE)";
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		hint = " (HEFT_CA_BUNDLE: cannot read that file)";
+		break;
+	default:
+		break;
+	}
+	snprintf(out, n, "cannot reach the server at %s: %s%s", he->shown, why, hint);
 }
 
 static void probe_failed(struct http_engine *he, const char *text)
@@ -934,6 +952,7 @@ static void http_free(struct engine *e)
 	free(he->root);
 	free(he->shown);
 	free(he->auth);
+	free(he->ca_file);
 	free(he->model);
 }
 
@@ -974,6 +993,8 @@ struct engine *engine_http_new(const char *url, const struct engine_http_opts *o
 		he->root[n - 3] = '\0';
 		he->v1 = true;
 	}
+	if (o->ca_file && *o->ca_file)
+		he->ca_file = xstrdup(o->ca_file);
 	if (o->api_key && *o->api_key)
 		xasprintf(&he->auth, "Authorization: Bearer %s", o->api_key);
 	he->api = !o->api ? API_UNKNOWN : !strcmp(o->api, "ollama") ? API_OLLAMA : API_OPENAI;

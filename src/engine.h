@@ -26,6 +26,7 @@ struct engine_http_opts {
 	const char *api_key;	/* sent as a bearer token, never shown or written */
 	const char *api;	/* "openai", "ollama", or NULL: detect */
 	double stall_s;		/* a transfer silent this long is closed; 0: default */
+	const char *ca_file;	/* CA certificates to trust (PEM), NULL: the system's */
 };
 
 struct engine;

@@ -19,6 +19,7 @@ every case:
   missing    404, model not found
   garbage    200, then lines that are not JSON
   huge       200, then a 10 MB line
+With --tls CERT KEY it speaks HTTPS with that certificate.
 Every request is appended as one JSON line to --log (path, whether an
 Authorization header came, the body). The server exits when its parent
 does, so a test that dies leaves nothing behind."""
@@ -199,9 +200,15 @@ def main():
     p.add_argument("--ollama", action="store_true")
     p.add_argument("--port-file", required=True)
     p.add_argument("--log")
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ARGS = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if ARGS.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*ARGS.tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = ARGS.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.server_address[1])

@@ -108,6 +108,22 @@ HEFT_API_KEY=sekrit expect_ok "--resume reconnects to the last session's server 
 	'^Hello from auth: 3 turns, last: two$' --resume -p "two"
 tail -1 "$work/oa.log" | grep -q '"auth": "Bearer sekrit"' && ok "--resume: HEFT_API_KEY sent" || fail "resume: no key sent"
 expect_fail "--resume on a server, without the key" 'HTTP 401' --resume -p "three"
+# TLS: https:// to a plain HTTP server, and to one with a self-signed
+# certificate (made here), fail with a clear line; HEFT_CA_BUNDLE trusts it.
+expect_fail "https:// to a plain HTTP server" 'cannot reach the server at https://.*TLS handshake failed: is it an HTTPS server' \
+	--engine "https://127.0.0.1:$PORT_OA" -p "x"
+if command -v openssl >/dev/null 2>&1 && openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" \
+	-out "$work/cert.pem" -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1; then
+	python3 "$SERVER" --port-file "$work/tls.port" --tls "$work/cert.pem" "$work/key.pem" &
+	pids="$pids $!"
+	wait_file "$work/tls.port" 10 || fail "the TLS test server did not start"
+	TLS="https://127.0.0.1:$(cat "$work/tls.port")"
+	expect_fail "self-signed certificate" "cannot reach the server at $TLS: .*certificate.*not trusted: HEFT_CA_BUNDLE" \
+		--engine "$TLS" -p "x"
+	HEFT_CA_BUNDLE="$work/cert.pem" expect_ok "HEFT_CA_BUNDLE trusts it" '^Hello from basic' --engine "$TLS" -p "x"
+else
+	echo "$NAME: no openssl, the self-signed certificate case skipped"
+fi
 run "--api-key without a server" --api-key k -p x
 [ $rc -eq 2 ] && ok "--api-key needs --engine URL" || fail "--api-key alone: rc $rc"
 
@@ -228,6 +244,17 @@ grep -rl sekrit "$work/s.jsonl" "$work/state" "$work/data" 2>/dev/null && fail "
 	|| ok "the key is in no session or history file"
 grep -q '"auth": "Bearer sekrit"' "$work/oa.log" && ok "the key was sent to the server" || fail "key not sent"
 [ -s "$work/s.jsonl" ] && grep -q 'ALPHA two' "$work/s.jsonl" && ok "the session was recorded" || fail "no session"
+
+# A TLS failure in the full screen: said in the pane, the UI and the typed
+# line kept.
+start_http "--engine https://127.0.0.1:$PORT_OA"
+T send-keys -t h 'over tls' Enter
+wait_for 'TLS handshake failed' 5 && ok "TLS failure shown in the conversation pane" || fail "TLS: $(screen | head -10)"
+wait_for 'ready \| ' 3 && screen | grep -q '^over tls' && ok "the UI and the conversation kept after a TLS failure" \
+	|| fail "TLS: $(screen | tail -5)"
+T send-keys -t h 'still typing'
+wait_for '^> still typing' 2 && ok "typing after the TLS failure" || fail "typing: $(screen | tail -1)"
+T send-keys -t h C-u '/quit' Enter
 
 # Reasoning apart from the answer: a server's reasoning_content (SSE), ollama's
 # thinking (NDJSON) and a local model's <think> fold alike under their reply;

@@ -718,7 +718,8 @@ static void make_engine(struct chat *c, const char *resumed)
 {
 	const struct chat_config *cfg = c->cfg;
 	const char *target = cfg->engine_cmd ? cfg->engine_cmd : resumed ? resumed : cfg->engine_default;
-	struct engine_http_opts ho = { .api_key = cfg->api_key, .api = cfg->api, .stall_s = cfg->stall_s };
+	struct engine_http_opts ho = { .api_key = cfg->api_key, .api = cfg->api, .stall_s = cfg->stall_s,
+				       .ca_file = cfg->ca_file };
 
 	c->eng = engine_new(target, &ho);
 	c->server = engine_is_url(target) ? engine_url_public(target) : NULL;

@@ -28,6 +28,7 @@ struct chat_config {
 	const char *api_key;	/* for a server; never shown or recorded */
 	const char *api;	/* "openai", "ollama", NULL: detect */
 	double stall_s;		/* a silent server is given up after; 0: default */
+	const char *ca_file;	/* HEFT_CA_BUNDLE: certificates to trust, or NULL */
 	const char *model;	/* NULL: the resumed session's, else demo_model */
 	const char *demo_model;	/* the demo model, if one was found */
 	const char *demo_error;	/* else why not */

@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 			cfg.api_key = key;
 		if (stall && *stall)
 			cfg.stall_s = atof(stall);
+		cfg.ca_file = getenv("HEFT_CA_BUNDLE");
 	}
 	if (!remote && (cfg.api || cfg.api_key) && !(cfg.resume && !cfg.engine_cmd)) {
 		warnx_("--api and --api-key are for a server: --engine http://HOST:PORT");
