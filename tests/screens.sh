@@ -123,7 +123,9 @@ if [ -x "$ENGINE" ] && printf '{"type":"hello","protocol":1}\n' | timeout 10 "$E
 	sleep 0.6
 	shot "The real engine, first run" "heft with no model: heft-engine serve runs the demo model \
 (made by heft-engine synth on first run: random weights, so the reply is noise, sanitized). \
-The panes show what the engine reports; what it does not report says n/a or \"not available\"."
+Its 230 MB of experts (holes in a sparse file: 3 MB on disk) run under a 44 MiB budget, so they \
+stream from disk as a big model's do: the experts pane shows each layer's hit rate, the I/O pane \
+the read rate and RSS against the budget, from the first answer."
 fi
 
 cp "$work/md" "$out" && echo "wrote $out"

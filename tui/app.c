@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "demo.h"
 #include "commands.h"
 #include "input.h"
 #include "conv.h"
@@ -967,9 +968,10 @@ static void welcome(struct app *a)
 		free(s);
 	} else if (a->chat.demo) {
 		char *s;
-		xasprintf(&s, "No model given: this is the demo model %s, a tiny model with random "
-			  "weights, so its answers are noise; every pane works. Run heft MODEL for a "
-			  "real one. F1 or /help lists keys and commands.", a->chat.model);
+		xasprintf(&s, "No model given: this is the demo model %s (random weights: its answers "
+			  "are noise). 230 MB under a %llu MiB budget, its experts stream from disk as a "
+			  "big model's do: see the side panes. heft MODEL runs a real one; F1 lists keys.",
+			  a->chat.model, (unsigned long long)((a->cfg->mem ? a->cfg->mem : DEMO_MEM) >> 20));
 		hook_note(a, s);
 		free(s);
 	} else if (!a->chat.model) {

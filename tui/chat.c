@@ -14,6 +14,7 @@
 
 #include "chat.h"
 #include "conv.h"
+#include "demo.h"
 #include "sessfile.h"
 
 #define GARBAGE_MAX 200	/* unreadable lines in a row before giving up */
@@ -131,7 +132,8 @@ static void send_load(struct chat *c)
 	}
 	struct msg l = { .type = MSG_LOAD };
 	l.load.model = c->model;
-	l.load.mem = c->cfg->mem;
+	/* The demo streams its experts under its own budget (demo.h). */
+	l.load.mem = c->cfg->mem || !c->demo ? c->cfg->mem : DEMO_MEM;
 	l.load.ctx = c->cfg->ctx;
 	l.load.threads = c->cfg->threads;
 	l.load.io = c->cfg->io;
@@ -445,6 +447,12 @@ static void request(struct chat *c)
 		turns[k].role = (char *)role_name(conv_role(c->conv, i));
 		turns[k].content = (char *)conv_text(c->conv, i);
 		k++;
+	}
+	/* Counters sampled as the reply starts: the engine's rates (disk
+	 * MB/s) then cover a reply shorter than its stats period too. */
+	if (!c->server) {
+		struct msg s = { .type = MSG_STATS_REQUEST };
+		engine_send(c->eng, &s);
 	}
 	struct msg m = { .type = MSG_CHAT };
 	m.chat.id = ++c->next_id;

@@ -1,6 +1,7 @@
 /* demo.c - find or make the demo model (see demo.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +15,101 @@
 #include "paths.h"
 #include "util.h"
 
-#define DEMO_FILE "demo.gguf"
+/* A new name for a new recipe: an older demo.gguf (4 MB, held in RAM) is
+ * not taken for this one. */
+#define DEMO_FILE "demo-stream.gguf"
+#define OLD_DEMO_FILE "demo.gguf"
 
 extern char **environ;
 
-/* The shape: small enough to make in a blink and to run anywhere, big
- * enough that every pane has something to show (8 experts, 2 per token,
- * 4 layers). The same recipe as the demo.gguf the build makes. */
+/* The shape: 8 layers of 256 small experts (4 per token), 230 MB of
+ * weights, against a budget of DEMO_MEM: several times the budget, so the
+ * experts stream from disk as a big model's do and every pane has numbers
+ * from the first answer. The experts' data is then punched out of the
+ * file (a hole reads as zeros): on disk it takes the dense weights' 3 MB. */
 static const char *const synth_args[] = {
-	"synth", "-q", "--arch", "qwen3moe", "--embd", "256", "--layers", "4", "--heads", "4",
-	"--kv-heads", "2", "--ff", "512", "--experts", "8", "--experts-used", "2",
+	"synth", "-q", "--arch", "qwen3moe", "--embd", "256", "--layers", "8", "--heads", "4",
+	"--kv-heads", "2", "--ff", "512", "--experts", "256", "--experts-used", "4",
 	"--expert-ff", "256", "--ctx", "2048", "--type", "Q4_K", "--name", "heft-demo",
 };
+
+/* Run engine_bin with args (NULL-terminated after argv[0]); its standard
+ * output into *out when out is not NULL, else to /dev/null. */
+static bool run(const char *engine_bin, const char *const *args, struct buf *out, char *err, size_t errlen)
+{
+	int fd[2] = { -1, -1 }, status;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+
+	if (out && pipe2(fd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return false;
+	}
+	posix_spawn_file_actions_init(&fa);
+	if (out)
+		posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	int e = posix_spawnp(&pid, engine_bin, &fa, NULL, (char *const *)args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (out)
+		close(fd[1]);
+	if (e) {
+		snprintf(err, errlen, "cannot run %s %s: %s", engine_bin, args[1], strerror(e));
+		if (out)
+			close(fd[0]);
+		return false;
+	}
+	if (out) {
+		char b[4096];
+		ssize_t n;
+		while ((n = read(fd[0], b, sizeof b)) > 0 || (n < 0 && errno == EINTR))
+			if (n > 0)
+				buf_append(out, b, (size_t)n);
+		close(fd[0]);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return true;
+	snprintf(err, errlen, "%s %s could not make the demo model", engine_bin, args[1]);
+	return false;
+}
+
+/* Punch the routed experts' data out of the model at path: the file keeps
+ * its size and layout, the experts read as zeros (their output is zero; the
+ * router, random, still spreads tokens over them, which is what the panes
+ * show). Where the file system cannot, the file stays whole: only bigger. */
+static void punch_experts(const char *engine_bin, const char *path)
+{
+	const char *args[] = { engine_bin, "inspect", "--tensors", "--json", path, NULL };
+	struct buf out = { 0 };
+	char err[256];
+	json_error_t jerr;
+	size_t i;
+	json_t *t;
+
+	if (!run(engine_bin, args, &out, err, sizeof err)) {
+		buf_free(&out);
+		return;
+	}
+	json_t *o = json_loadb(out.p ? out.p : "", out.len, 0, &jerr);
+	int fd = o ? fio_open_write(path, O_RDWR, 0) : -1;
+	json_array_foreach(json_object_get(o, "tensors"), i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+		json_int_t off = json_integer_value(json_object_get(t, "offset"));
+		json_int_t len = json_integer_value(json_object_get(t, "bytes"));
+		size_t n = name ? strlen(name) : 0;
+		if (fd < 0 || n < 12 || strcmp(name + n - 12, "_exps.weight") || off <= 0 || len <= 0)
+			continue;
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+			break;	/* not on this file system: the file stays whole */
+	}
+	if (fd >= 0)
+		close(fd);
+	json_decref(o);
+	buf_free(&out);
+}
 
 static char *existing(char *path)
 {
@@ -35,14 +119,12 @@ static char *existing(char *path)
 	return NULL;
 }
 
-/* Run engine_bin synth ... -o tmp, then move tmp to path. */
+/* Run engine_bin synth ... -o tmp, punch its experts out, move tmp to path. */
 static bool generate(const char *engine_bin, const char *path, char *err, size_t errlen)
 {
 	enum { NA = sizeof synth_args / sizeof *synth_args };
-	char *tmp;
 	const char *argv[NA + 4];
-	int status;
-	pid_t pid;
+	char *tmp;
 
 	/* unpredictable: the synth output refuses to follow a symlink, and
 	 * nobody can plant a file at a name not yet drawn */
@@ -57,23 +139,18 @@ static bool generate(const char *engine_bin, const char *path, char *err, size_t
 	argv[NA + 2] = tmp;
 	argv[NA + 3] = NULL;
 	fprintf(stderr, "heft: making the demo model %s ...\n", path);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	int e = posix_spawnp(&pid, engine_bin, &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e) {
-		snprintf(err, errlen, "cannot run %s synth: %s", engine_bin, strerror(e));
-		free(tmp);
-		return false;
+	double t0 = now_sec();
+	bool ok = run(engine_bin, argv, NULL, err, errlen);
+	if (ok)
+		punch_experts(engine_bin, tmp);
+	if (ok && rename(tmp, path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		ok = false;
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && rename(tmp, path) == 0;
-	if (!ok) {
-		snprintf(err, errlen, "%s synth could not make the demo model", engine_bin);
+	if (!ok)
 		unlink(tmp);
-	}
+	else if (getenv("HEFT_DEMO_TIMING"))	/* for heft(1)'s figure */
+		fprintf(stderr, "heft: the demo model took %.2f s to make\n", now_sec() - t0);
 	free(tmp);
 	return ok;
 }
@@ -107,11 +184,18 @@ char *demo_model(const char *exe_dir, const char *engine_bin, char *err, size_t 
 		return NULL;
 	}
 	xasprintf(&p, "%s/%s", dir, DEMO_FILE);
-	if (access(p, R_OK) != 0 && !(mkdir_p(dir, 0700) == 0 && generate(engine_bin, p, err, errlen))) {
-		if (!err[0])
-			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-		free(p);
-		p = NULL;
+	if (access(p, R_OK) != 0) {
+		if (!(mkdir_p(dir, 0700) == 0 && generate(engine_bin, p, err, errlen))) {
+			if (!err[0])
+				snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+			free(p);
+			p = NULL;
+		} else {
+			char *old;
+			xasprintf(&old, "%s/%s", dir, OLD_DEMO_FILE);	/* replaced */
+			unlink(old);
+			free(old);
+		}
 	}
 	free(dir);
 	return p;

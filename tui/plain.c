@@ -363,8 +363,8 @@ int plain_run(const struct chat_config *cfg)
 		return 2;
 	}
 	if (pl.chat.demo)
-		fprintf(stderr, "heft: no model given: using the demo model %s (a tiny model with "
-			"random weights: its answers are noise)\n", pl.chat.model);
+		fprintf(stderr, "heft: no model given: using the demo model %s (random weights: its "
+			"answers are noise)\n", pl.chat.model);
 	else if (!pl.chat.model && cfg->demo_error && *cfg->demo_error)
 		fprintf(stderr, "heft: no model given and no demo model: %s\n", cfg->demo_error);
 	chat_start(&pl.chat);
