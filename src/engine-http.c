@@ -613,9 +613,9 @@ static void chat_done(struct http_engine *he, struct xfer *x, CURLcode res)
 			    em ? ": " : "", em ? status_hint(st) : "", why);
 		free(em);
 	} else if (!he->got_end) {
-		chat_failed(he, he->n_tok + he->n_think ? "the stream from %s stopped mid-answer (no end marker); the answer "
-			    "so far is kept" : "the server at %s ended the answer before it began",
-			    he->shown);
+		bool some = he->n_tok + he->n_think > 0;
+		chat_failed(he, some ? "the stream from %s stopped mid-answer (no end marker); the answer so far "
+			    "is kept" : "the server at %s ended the answer before it began", he->shown);
 	} else {
 		push_done(he, he->reason, NULL);
 		chat_reset(he);
