@@ -425,8 +425,13 @@ static bool http_list_models(struct engine *e)
 
 /* ---- the chat request ------------------------------------------------------------ */
 
+static void push_text(struct http_engine *he, const char *prefix, const char *text, double now);
+
 static void push_done(struct http_engine *he, enum msg_reason reason, const char *message)
 {
+	if (he->in_think)	/* a reply that was all thinking: closed, its answer empty */
+		push_text(he, "\n" THINK_CLOSE "\n", "", now_sec());
+	he->in_think = false;
 	struct msg *m = push(he, MSG_DONE);
 	struct msg_done *d = &m->done;
 	double wall_ms = (now_sec() - he->t_start) * 1000;

@@ -5,6 +5,7 @@ Speaks llama-server's OpenAI-compatible SSE (default) or ollama's NDJSON
 (--ollama) on 127.0.0.1 at a free port, which it writes to --port-file.
 The model named in a request picks the behaviour, so one server covers
 every case:
+  thinkonly  reasoning_content, then the end: no answer
   basic      reasoning_content, pings, content cut at odd byte boundaries,
              timings, [DONE]; the answer quotes the turns it received
   slow       200 tokens, 50 ms apart (Ctrl-C while it streams)
@@ -153,6 +154,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.raw(b'data: {"error":{"code":500,"message":"the slot died","type":"server_error"}}\n\n')
                 return
             self.raw(chunk({"reasoning_content": "Thinking about it."}))
+            if model == "thinkonly":
+                self.raw(chunk({}, "length") + b"data: [DONE]\n\n")
+                return
             text = "Hello from %s: %d turns, last: %s" % (model, len(turns), last)
             if model == "busy":
                 text = "Hello after waiting"

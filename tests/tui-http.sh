@@ -91,6 +91,11 @@ unset HEFT_HTTP_STALL
 expect_fail "garbage" 'not a JSON object: "<html>' --engine "$OA" -m garbage -p "x"
 expect_fail "10 MB line" 'line over [0-9]+ bytes' --engine "$OA" -m huge -p "x"
 expect_fail "OpenAI forced on ollama" 'lists no model' --engine "$OL" --api openai -p "x"
+run "a reply that is all thinking" --engine "$OA" -m thinkonly --session "$work/think.jsonl" -p "x"
+[ $rc -eq 0 ] && [ -z "$out" ] && grep -q '"content":"<think>\\nThinking about it.\\n</think>\\n"' "$work/think.jsonl" \
+	&& ok "a reply that is all thinking: nothing printed, its thinking closed in the session" \
+	|| fail "thinking only: rc $rc, out '$out', $(cat "$work/think.jsonl")"
+
 # Sessions name the server and its model, never a key; --resume reconnects.
 PORT_OA=$(cat "$work/oa.port")
 expect_ok "recorded session, the server's first model" '^Hello from basic: 1 turns' \
