@@ -288,6 +288,8 @@ static void advance(struct http_engine *he)
 		m->loaded.model = xstrdup(he->model);
 		m->loaded.arch = xstrdup(he->model);
 		m->loaded.mode = xstrdup(api_name(he->api));
+		/* The panes say "not available from this server", not "the engine's". */
+		msg_numbers_add(&m->loaded.plan, "server", 1);
 	}
 	if (he->pending && he->retry_at <= 0)
 		start_chat(he);
@@ -474,6 +476,44 @@ static void chat_failed(struct http_engine *he, const char *fmt, ...)
 	chat_reset(he);
 }
 
+/* A heft server's progress (heft-engine(1), "progress lines"): the
+ * queue and the prefill for the status line and its bar, the expert
+ * cache's hit rate and the disk's read rate for the panes, as a local
+ * engine's stats would give them. Only what it says: nothing made up. */
+static void on_progress(struct http_engine *he, const char *text)
+{
+	json_error_t jerr;
+	json_t *o = json_loads(text, 0, &jerr), *v;
+	struct msg *m;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return;
+	}
+	json_t *pre = json_object_get(o, "prefill");
+	const char *state = json_string_value(json_object_get(o, "state"));
+	if (state && !strcmp(state, "queued") && json_is_integer(v = json_object_get(o, "queue_position"))) {
+		m = push(he, MSG_PROGRESS);
+		m->progress.what = xstrdup("queued, place");
+		m->progress.done = json_integer_value(v);
+	} else if (json_is_object(pre) && json_integer_value(json_object_get(pre, "total")) > 0 &&
+		   json_integer_value(json_object_get(pre, "done")) < json_integer_value(json_object_get(pre, "total"))) {
+		m = push(he, MSG_PROGRESS);
+		m->progress.what = xstrdup("prefill");
+		m->progress.done = json_integer_value(json_object_get(pre, "done"));
+		m->progress.total = json_integer_value(json_object_get(pre, "total"));
+	}
+	json_t *rate = json_object_get(o, "cache_hit_rate"), *mbs = json_object_get(o, "disk_mb_s");
+	if (json_is_number(rate) || json_is_number(mbs)) {
+		m = push(he, MSG_STATS);
+		if (json_is_number(rate))
+			msg_numbers_add(&m->stats.stats, "cache_hit_rate", json_number_value(rate));
+		if (json_is_number(mbs))
+			msg_numbers_add(&m->stats.stats, "read_mb_s", json_number_value(mbs));
+	}
+	json_decref(o);
+}
+
 /* One piece of the reply as a token: a server gives text, not token ids. */
 static void push_text(struct http_engine *he, const char *prefix, const char *text, double now)
 {
@@ -531,6 +571,9 @@ static void on_sp(void *ctx, const struct sp_event *ev)
 	case SP_ERROR:
 		if (!x->fail)
 			x->fail = xstrdup(ev->text);
+		break;
+	case SP_PROGRESS:
+		on_progress(he, ev->text);
 		break;
 	}
 }

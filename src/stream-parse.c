@@ -151,7 +151,13 @@ static void openai_chunk(struct stream_parser *sp, json_t *o, sp_fn fn, void *ct
 
 static void ollama_line(struct stream_parser *sp, json_t *o, sp_fn fn, void *ctx)
 {
-	json_t *m = json_object_get(o, "message");
+	json_t *m = json_object_get(o, "message"), *pg = json_object_get(o, "heft_progress");
+	if (json_is_object(pg)) {
+		char *t = json_dumps(pg, JSON_COMPACT);
+		if (t)
+			emit(fn, ctx, SP_PROGRESS, t);
+		free(t);
+	}
 	if (json_is_object(m)) {
 		const char *r = str_of(m, "thinking");
 		text_event(fn, ctx, SP_REASONING, r ? r : str_of(m, "reasoning"));
@@ -237,6 +243,12 @@ static void sse_line(struct stream_parser *sp, const char *line, size_t len, sp_
 
 	if (len == 0) {
 		dispatch(sp, fn, ctx);
+	} else if (len > 15 && !memcmp(line, ": heft.progress", 15)) {
+		/* heft's progress, where standard clients skip it (a comment) */
+		struct buf t = { 0 };
+		buf_append(&t, line + 15, len - 15);
+		emit(fn, ctx, SP_PROGRESS, t.p);
+		buf_free(&t);
 	} else if (line[0] == ':') {
 		;	/* a comment: the server's keep-alive ping */
 	} else if (field(line, len, "data", &v, &vl)) {

@@ -30,6 +30,9 @@ enum sp_kind {
 	SP_USAGE,		/* counts and timings (the fields set in the event) */
 	SP_DONE,		/* the stream says it is complete ([DONE], "done": true) */
 	SP_ERROR,		/* text: what went wrong; the parser stops here */
+	SP_PROGRESS,		/* text: a heft server's progress object (JSON), from an
+				 * SSE comment ": heft.progress {...}" or an NDJSON
+				 * line's "heft_progress" */
 };
 
 struct sp_event {

@@ -34,6 +34,7 @@ static void on_ev(void *ctx, const struct sp_event *ev)
 		break;
 	case SP_DONE: l->dones++; buf_puts(&l->other, "done;"); break;
 	case SP_ERROR: l->errors++; buf_printf(&l->other, "error=%s;", ev->text); break;
+	case SP_PROGRESS: buf_printf(&l->other, "progress=%s;", ev->text); break;
 	}
 }
 
@@ -116,6 +117,29 @@ int main(void)
 	CHECK(l.n_prompt == 12 && l.n_gen == 3 && l.gen_ms == 45.0);
 	log_free(&l);
 	same_split_any_way(SP_SSE, llama_sse);
+
+	/* heft's progress: an SSE comment other clients skip, an NDJSON
+	 * line's heft_progress; plain pings stay silent. */
+	static const char heft_sse[] =
+		": ping\n\n"
+		": heft.progress {\"state\":\"queued\",\"queue_position\":1}\n\n"
+		"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"
+		"data: [DONE]\n\n";
+	parse3(&l, SP_SSE, heft_sse, sizeof heft_sse - 1, sizeof heft_sse - 1, 0);
+	CHECKF(!strcmp(s(&l.other), "progress= {\"state\":\"queued\",\"queue_position\":1};done;"), "%s",
+	       s(&l.other));
+	CHECK(!strcmp(s(&l.content), "x"));
+	log_free(&l);
+	same_split_any_way(SP_SSE, heft_sse);
+	static const char heft_nd[] =
+		"{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":false,"
+		"\"heft_progress\":{\"state\":\"prefill\",\"disk_mb_s\":12.5}}\n"
+		"{\"message\":{\"role\":\"assistant\",\"content\":\"y\"},\"done\":true}\n";
+	parse3(&l, SP_NDJSON, heft_nd, sizeof heft_nd - 1, sizeof heft_nd - 1, 0);
+	CHECKF(!strcmp(s(&l.other), "progress={\"state\":\"prefill\",\"disk_mb_s\":12.5};usage;done;"), "%s",
+	       s(&l.other));
+	CHECK(!strcmp(s(&l.content), "y"));
+	log_free(&l);
 
 	/* ollama's NDJSON: thinking apart, done_reason, durations in ns. */
 	parse3(&l, SP_NDJSON, ollama_nd, 10, 100, 0);

@@ -271,6 +271,8 @@ ask 'why' 'Hello from basic: 1 turns'
 screen | grep -Eq "thought 3 words \(t in F6 shows it\)" && ok "reasoning_content folded under its answer" \
 	|| fail "reasoning fold: $(screen | head -12)"
 screen | grep -q 'Thinking about it' && fail "folded reasoning shown" || ok "the reasoning's text hidden while folded"
+screen | grep -q '(not available from this server)' && ok "experts pane: not available from this server" \
+	|| fail "experts pane: $(screen | cut -c60- | sed -n 9,13p)"
 T send-keys -t h F6 t
 wait_for '^Thinking about it\.' 3 && ok "t shows the reasoning" || fail "t: $(screen | head -12)"
 screen | grep -Eq "$fold" && fail "the fold line stays when shown" || ok "shown: no fold line"
@@ -298,4 +300,60 @@ T send-keys -t h F6 t
 wait_for '^local plan, two steps' 3 && ok "... and t shows it" || fail "local t: $(screen | head -12)"
 expect_ok "-p: a local model's thinking is not printed" '^The local answer\.$' \
 	--engine "$FAKE -r 0 -t '<think>\nlocal plan\n</think>\n\nThe local answer.'" -p x "$work/m.gguf"
+
+# The real server: heft-engine serve --http on the demo model (sparse, its
+# experts streaming under 44 MiB), heft as its client through tmux: two
+# turns, the first edited and regenerated, Ctrl-C, and the experts and I/O
+# panes filled from the server's progress lines.
+ENGINE=$top_builddir/heft-engine
+T send-keys -t h '/quit' Enter
+if [ -x "$ENGINE" ] && env -u HEFT_DEMO_MODEL XDG_CACHE_HOME="$work/cache" HEFT_ENGINE="$ENGINE" \
+	"$HEFT" --engine /bin/false -p x >/dev/null 2>&1; [ -s "$work/cache/heft/demo-stream.gguf" ]; then
+	"$ENGINE" serve --http 127.0.0.1:0 --mem 44M "$work/cache/heft/demo-stream.gguf" 2>"$work/serve.err" &
+	pids="$pids $!"
+	i=0
+	while ! SP=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/serve.err") || [ -z "$SP" ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+	done
+	[ -n "$SP" ] || fail "serve --http did not start: $(cat "$work/serve.err")"
+	start_http "--engine http://127.0.0.1:$SP -n 300 --temp 0.8"
+	done_re='[0-9]+ tok [0-9.]+/s'
+	T send-keys -t h 'first' Enter
+	wait_for 'generating' 10
+	wait_for "ready \\| .*$done_re" 30 && ok "serve --http: the first turn answered" || fail "serve 1: $(screen | tail -3)"
+	T send-keys -t h 'second' Enter
+	wait_for 'generating' 10
+	wait_for "ready \\| .*$done_re" 30
+	[ "$(screen | grep -c '^< model')" -ge 2 ] || [ "$(screen | grep -c '^> you')" -ge 2 ] \
+		&& ok "serve --http: two turns" || fail "serve 2: $(screen | head -20)"
+	T send-keys -t h M-e Up
+	wait_for '^edit> first' 3 || fail "serve edit: $(screen | tail -1)"
+	T send-keys -t h C-u 'FIRST again' Enter
+	wait_for 'generating' 10
+	wait_for "ready \\| .*$done_re" 30
+	screen | grep -q '^FIRST again' && ! screen | grep -q '^second' && ok "serve --http: the first turn edited and regenerated" \
+		|| fail "serve edit: $(screen | head -20)"
+	# A prompt long enough (1,750 tokens) for the server's progress lines:
+	# its prefill, hit rate and read rate fill the panes.
+	long=$(printf 'the sea and the ships and the stars %.0s' $(seq 50))
+	T send-keys -t h '/clear' Enter
+	T send-keys -t h "tell me of $long" Enter
+	wait_for 'prefill [0-9]+/[0-9]+' 10 && ok "serve --http: prefill progress in the status line" \
+		|| fail "serve --http: no prefill progress: $(screen | tail -2)"
+	wait_for 'all .* [0-9]+%' 10 && ok "serve --http: experts pane: $(screen | grep -Eo 'all .* [0-9]+%' | tr -s ' ')" \
+		|| fail "serve --http: experts pane empty: $(screen | cut -c60- | sed -n 9,14p)"
+	wait_for 'read +[0-9.]+ MB/s' 10 && ok "serve --http: I/O pane: $(screen | grep -Eo 'read +[0-9.]+ MB/s' | tr -s ' ')" \
+		|| fail "serve --http: I/O pane empty: $(screen | cut -c60- | tail -10)"
+	wait_for "ready \\| .*$done_re" 30
+	# Ctrl-C while the server is busy with another long prompt's prefill.
+	T send-keys -t h '/clear' Enter
+	T send-keys -t h "sing of $long" Enter
+	wait_for 'prefill [0-9]+/[0-9]+' 10
+	T send-keys -t h C-c
+	wait_for 'reply stopped' 5 && ok "serve --http: Ctrl-C stopped the reply" || fail "serve Ctrl-C: $(screen | tail -3)"
+	wait_for 'ready \| ' 5 || fail "serve: not ready after Ctrl-C"
+	T send-keys -t h '/quit' Enter
+else
+	echo "$NAME: no heft-engine or no demo model: the serve --http scenario skipped"
+fi
 finish

@@ -14,6 +14,7 @@ struct io {
 	size_t n;
 	double io_wait, compute, rss, budget;
 	bool have;
+	bool server;		/* the engine is a server (heft --engine URL) */
 };
 
 static void io_event(struct pane *p, const struct msg *m)
@@ -21,6 +22,7 @@ static void io_event(struct pane *p, const struct msg *m)
 	struct io *o = p->priv;
 
 	if (m->type == MSG_LOADED) {
+		o->server = msg_numbers_scalar(&m->loaded.plan, "server", 0) > 0;
 		double b = msg_numbers_scalar(&m->loaded.plan, "budget", NAN);
 		if (!isnan(b))
 			o->budget = b;
@@ -77,7 +79,8 @@ static void io_draw(struct pane *p)
 	werase(p->win);
 	pane_title(p, "I/O & memory");
 	if (!o->have) {
-		mvwaddnstr(p->win, 1, 1, "not available", p->w - 1);
+		mvwaddnstr(p->win, 1, 1, o->server ? "not available from this server" : "not available",
+			   p->w - 1);
 		return;
 	}
 	double last = o->n ? o->mbs[(o->n - 1) % HIST] : NAN;
