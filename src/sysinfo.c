@@ -741,3 +741,14 @@ bool sysinfo_drop_file_cache(int fd)
 	return false;
 #endif
 }
+
+int sysinfo_punch_hole(int fd, int64_t off, int64_t len)
+{
+#if defined(__linux__) && defined(FALLOC_FL_PUNCH_HOLE)
+	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+#else
+	(void)fd, (void)off, (void)len;
+	errno = ENOTSUP;
+	return -1;
+#endif
+}

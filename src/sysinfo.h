@@ -176,4 +176,9 @@ struct sysinfo_mountinfo {
 };
 bool sysinfo_parse_mountinfo_line(char *line, struct sysinfo_mountinfo *out);
 
+/* Give bytes [off, off + len) of an open file back to the file system (a
+ * hole that reads as zeros; the size stays). -1 with errno set where the
+ * system or the file system cannot (the file then stays whole). */
+int sysinfo_punch_hole(int fd, int64_t off, int64_t len);
+
 #endif

@@ -13,6 +13,7 @@
 #include "demo.h"
 #include "fileio.h"
 #include "paths.h"
+#include "sysinfo.h"
 #include "util.h"
 
 /* A new name for a new recipe: an older demo.gguf (4 MB, held in RAM) is
@@ -41,8 +42,10 @@ static bool run(const char *engine_bin, const char *const *args, struct buf *out
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
-	if (out && pipe2(fd, O_CLOEXEC) < 0) {
+	if (out && (pipe(fd) < 0 || fcntl(fd[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd[1], F_SETFD, FD_CLOEXEC) < 0)) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		if (fd[0] >= 0)
+			close(fd[0]), close(fd[1]);
 		return false;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -102,7 +105,7 @@ static void punch_experts(const char *engine_bin, const char *path)
 		size_t n = name ? strlen(name) : 0;
 		if (fd < 0 || n < 12 || strcmp(name + n - 12, "_exps.weight") || off <= 0 || len <= 0)
 			continue;
-		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+		if (sysinfo_punch_hole(fd, off, len) < 0)
 			break;	/* not on this file system: the file stays whole */
 	}
 	if (fd >= 0)
