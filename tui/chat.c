@@ -19,32 +19,32 @@
 
 #define GARBAGE_MAX 200	/* unreadable lines in a row before giving up */
 
+/* Format, then hand the text to one of the front end's hooks (note or status). */
+static void say(struct chat *c, void (*hook)(void *, const char *), const char *fmt, va_list ap)
+{
+	char *s;
+	if (vasprintf(&s, fmt, ap) < 0)
+		return;
+	hook(c->ctx, s);
+	free(s);
+}
+
 static void note(struct chat *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct chat *c, const char *fmt, ...)
 {
-	char *s;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	say(c, c->h->note, fmt, ap);
 	va_end(ap);
-	if (s)
-		c->h->note(c->ctx, s);
-	free(s);
 }
 
 static void status(struct chat *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void status(struct chat *c, const char *fmt, ...)
 {
-	char *s;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	say(c, c->h->status, fmt, ap);
 	va_end(ap);
-	if (s)
-		c->h->status(c->ctx, s);
-	free(s);
 }
 
 /* ---- the session file ---------------------------------------------------------- */
