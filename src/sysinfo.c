@@ -2,7 +2,9 @@
  *
  * Everything is read from small procfs/sysfs files into stack buffers:
  * no heap allocation, so the stats loop may call in at any rate. A value
- * that cannot be read stays SYSINFO_NA; nothing is ever guessed. */
+ * that cannot be read stays SYSINFO_NA; nothing is ever guessed. At the
+ * end, the small platform calls other files use instead of naming a
+ * Linux-only call themselves (docs/porting.md). */
 #include "sysinfo.h"
 
 #include <ctype.h>

@@ -1,5 +1,8 @@
 /* sysinfo.h - platform facts: process and system memory, cgroup memory
- * limits, page faults, process I/O counters and per-disk read counters.
+ * limits, page faults, process I/O counters and per-disk read counters;
+ * and the few OS-specific calls the rest of the tree needs (dropping cached
+ * pages, huge pages, the executable's path, a hung-up peer), each with a
+ * fallback, so that no other file names a Linux-only call.
  *
  * Linux first (procfs, sysfs, cgroup v1 and v2); macOS where it is simple
  * (mach task_info, sysctl, proc_pid_rusage); everything else reports
