@@ -48,7 +48,7 @@ done
 # An #ifdef keeps a Linux-only call out of the compile above but not out of
 # the file: the calls issue 20 lists (and their macros) must appear only in
 # the platform files, wherever guarded. Comments do not count.
-linux_only='\bO_DIRECT\b|io_uring_|liburing|posix_fadvise|madvise|MADV_|"/proc/|"/sys/|getauxval|AT_HWCAP|sched_[gs]etaffinity|pthread_barrier|POLLRDHUP|F_NOCACHE|F_RDADVISE'
+linux_only='\bO_DIRECT\b|io_uring_|liburing|posix_fadvise|madvise|MADV_|"/proc/|"/sys/|getauxval|AT_HWCAP|sched_[gs]etaffinity|pthread_barrier|POLLRDHUP|F_NOCACHE|F_RDADVISE|fallocate|FALLOC_FL_|pipe2'
 used=0
 for f in "$srcdir"/src/*.[ch] "$srcdir"/engine/*.[ch] "$srcdir"/tui/*.[ch]; do
 	rel=${f#"$srcdir"/}
