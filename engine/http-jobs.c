@@ -7,12 +7,12 @@
  * per event, a reader once per write; there are a handful of them. Lock
  * order: js->mu, then the service's. */
 #include "http-jobs.h"
+#include "sysinfo.h"
 
 #include "util.h"
 
 #include <jansson.h>
 #include <math.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,16 +441,9 @@ void hjob_reader_init(struct hjob_reader *r, struct hjob *j, int fd, size_t from
 	pthread_mutex_unlock(&j->js->mu);
 }
 
-/* POLLRDHUP (Linux) also reports a client that only shut down its
- * writing side; elsewhere a gone client shows as POLLHUP or POLLERR. */
-#ifndef POLLRDHUP
-#define POLLRDHUP 0
-#endif
-
 static bool client_gone(int fd)
 {
-	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return sysinfo_peer_gone(fd);
 }
 
 /* Wait (js->mu held) for news or WAKE_S. */

@@ -171,12 +171,9 @@ static int read_into(struct weights *w, const struct gguf_tensor *t, void *dst, 
 		snprintf(err, errlen, "reading tensor %s: %s", t->name, strerror(errno));
 		return -1;
 	}
-#ifdef POSIX_FADV_DONTNEED
 	/* Our copy is the one we keep: the page cache's is dead weight under a
 	 * memory limit. */
-	const struct gguf_part *part = &w->g->parts[t->part];
-	posix_fadvise(part->fd, (off_t)t->offset, (off_t)t->nbytes, POSIX_FADV_DONTNEED);
-#endif
+	sysinfo_drop_range(w->g->parts[t->part].fd, t->offset, t->nbytes);
 	return 0;
 }
 
@@ -188,11 +185,9 @@ void *weights_anon(uint64_t n, const char *what, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot allocate %s for %s: %s", fmt_bytes(b, sizeof b, n), what, strerror(errno));
 		return NULL;
 	}
-#ifdef MADV_HUGEPAGE
 	/* Weights and cache slots are read across gigabytes: 2 MiB pages mean
 	 * far fewer TLB misses (and faults when they are first touched). */
-	madvise(p, n, MADV_HUGEPAGE);
-#endif
+	sysinfo_huge_pages(p, n);
 	return p;
 }
 

@@ -2,7 +2,9 @@
  *
  * Everything is read from small procfs/sysfs files into stack buffers:
  * no heap allocation, so the stats loop may call in at any rate. A value
- * that cannot be read stays SYSINFO_NA; nothing is ever guessed. */
+ * that cannot be read stays SYSINFO_NA; nothing is ever guessed. At the
+ * end, the small platform calls other files use instead of naming a
+ * Linux-only call themselves (docs/porting.md). */
 #include "sysinfo.h"
 
 #include <ctype.h>
@@ -12,7 +14,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -23,6 +27,7 @@
 #endif
 #ifdef __APPLE__
 #include <libproc.h>
+#include <mach-o/dyld.h>
 #include <mach/mach.h>
 #include <sys/sysctl.h>
 #endif
@@ -751,4 +756,61 @@ int sysinfo_punch_hole(int fd, int64_t off, int64_t len)
 	errno = ENOTSUP;
 	return -1;
 #endif
+}
+
+bool sysinfo_drop_range(int fd, uint64_t off, uint64_t len)
+{
+#ifdef POSIX_FADV_DONTNEED
+	return posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED) == 0;
+#else
+	/* macOS: files read through F_NOCACHE leave no pages to drop */
+	(void)fd, (void)off, (void)len;
+	return false;
+#endif
+}
+
+bool sysinfo_huge_pages(void *p, size_t n)
+{
+	/* HEFT_HUGEPAGES=0 runs the fallback (plain pages) where the advice exists */
+	const char *v = getenv("HEFT_HUGEPAGES");
+	if (v && !strcmp(v, "0"))
+		return false;
+#ifdef MADV_HUGEPAGE
+	return madvise(p, n, MADV_HUGEPAGE) == 0;
+#else
+	(void)p, (void)n;
+	return false;
+#endif
+}
+
+bool sysinfo_exe_path(char *buf, size_t cap)
+{
+	if (cap == 0)
+		return false;
+#if defined(__linux__)
+	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+	if (n <= 0 || (size_t)n >= cap - 1)
+		return false;
+	buf[n] = '\0';
+	return true;
+#elif defined(__APPLE__)
+	uint32_t size = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+	return _NSGetExecutablePath(buf, &size) == 0;
+#else
+	(void)buf;
+	return false;
+#endif
+}
+
+bool sysinfo_peer_gone(int fd)
+{
+	/* POLLRDHUP (Linux) also reports a peer that only shut down its writing
+	 * side; elsewhere a gone peer shows as POLLHUP or POLLERR. */
+#ifdef POLLRDHUP
+	short rdhup = POLLRDHUP;
+#else
+	short rdhup = 0;
+#endif
+	struct pollfd p = {.fd = fd, .events = rdhup};
+	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (rdhup | POLLHUP | POLLERR));
 }

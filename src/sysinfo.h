@@ -1,5 +1,8 @@
 /* sysinfo.h - platform facts: process and system memory, cgroup memory
- * limits, page faults, process I/O counters and per-disk read counters.
+ * limits, page faults, process I/O counters and per-disk read counters;
+ * and the few OS-specific calls the rest of the tree needs (dropping cached
+ * pages, huge pages, the executable's path, a hung-up peer), each with a
+ * fallback, so that no other file names a Linux-only call.
  *
  * Linux first (procfs, sysfs, cgroup v1 and v2); macOS where it is simple
  * (mach task_info, sysctl, proc_pid_rusage); everything else reports
@@ -152,6 +155,26 @@ uint64_t sysinfo_default_budget(void);
  * read comes from the disk. For benchmarks; pages mapped by some process
  * stay. False with errno set where unsupported (macOS: ENOSYS). */
 bool sysinfo_drop_file_cache(int fd);
+
+/* Drop the page cache's copy of [off, off + len) of fd, which we have read
+ * into memory of our own (posix_fadvise DONTNEED). False where there is no
+ * such call (macOS: F_NOCACHE reads leave nothing to drop). */
+bool sysinfo_drop_range(int fd, uint64_t off, uint64_t len);
+
+/* Ask for huge pages on [p, p + n) (MADV_HUGEPAGE): big arenas read across
+ * gigabytes take far fewer TLB misses. False when not advised: no such
+ * call, the kernel refused, or HEFT_HUGEPAGES=0 (the test hook for the
+ * plain-page fallback). Nothing depends on it but speed. */
+bool sysinfo_huge_pages(void *p, size_t n);
+
+/* The absolute path of the running executable into buf (Linux
+ * /proc/self/exe, macOS _NSGetExecutablePath). False if unknown or it does
+ * not fit; the caller falls back to PATH. */
+bool sysinfo_exe_path(char *buf, size_t cap);
+
+/* True if the peer of socket fd has gone away (hung up, error, or -- on
+ * Linux, POLLRDHUP -- shut down its writing side). Does not block. */
+bool sysinfo_peer_gone(int fd);
 
 /* ---- Parsers, exposed for the unit tests. They take NUL-terminated text. */
 

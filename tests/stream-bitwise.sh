@@ -5,9 +5,12 @@
 # $HEFT_FIXTURES/refs, else the copy in tests/data): evaluate the ref's
 # tokens and 8 greedy steps with every expert in RAM, then streamed through
 # the smallest cache the plan allows (--mem min: nearly every expert a
-# miss, layers computed in several waves), then through --io mmap, and
-# compare the .ref outputs byte for byte. Each model is also run in prompt
-# chunks of 7 tokens (-b 7), in RAM and streamed. Any difference fails.
+# miss, layers computed in several waves), then the same on the portable
+# fallbacks (HEFT_IO=threads, HEFT_IO_DIRECT=0, HEFT_HUGEPAGES=0: the
+# thread-pool reader, buffered reads dropping the page cache, plain pages),
+# then through --io mmap, and compare the .ref outputs byte for byte. Each
+# model is also run in prompt chunks of 7 tokens (-b 7), in RAM and
+# streamed. Any difference fails.
 # Environment: HEFT_ENGINE, HEFT_FIXTURES, HEFT_TESTDATA,
 # HEFT_STREAM_FAMILIES (default "qwen3moe mixtral deepseek2 glm4moe gpt-oss").
 
@@ -49,11 +52,12 @@ for fam in $families; do
 		ok=yes
 		run ram --io ram || ok=no
 		run stream --io stream --mem min || ok=no
+		(export HEFT_IO=threads HEFT_IO_DIRECT=0 HEFT_HUGEPAGES=0; run portable --io stream --mem min) || ok=no
 		run mmap --io mmap || ok=no
 		run ram7 --io ram -b 7 || ok=no
 		run stream7 --io stream --mem min -b 7 || ok=no
 		if [ $ok = yes ]; then
-			for v in stream mmap; do
+			for v in stream portable mmap; do
 				cmp -s "$tmp/ram" "$tmp/$v" || { echo "  $name: --io $v differs from --io ram"; ok=no; }
 			done
 			cmp -s "$tmp/ram7" "$tmp/stream7" || { echo "  $name -b 7: stream differs from ram"; ok=no; }

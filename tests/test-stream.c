@@ -13,13 +13,18 @@
  *   - the model file truncated under a running model: an error, never
  *     numbers; once the file is whole again, evaluation goes on and
  *     matches RAM;
- *   - every cache policy, and prefetch on and off, give the same bits. */
+ *   - every cache policy, and prefetch on and off, give the same bits;
+ *   - so do the portable fallbacks (docs/porting.md): the thread-pool reader
+ *     instead of io_uring, buffered reads that drop the page cache behind
+ *     them instead of O_DIRECT, plain pages instead of huge ones. */
 #include "forward.h"
+#include "iosched.h"
 #include "model.h"
 #include "quant.h"
 #include "test.h"
 #include "threadpool.h"
 #include "util.h"
+#include "weights-int.h"
 #include "weights.h"
 
 #include <fcntl.h>
@@ -292,6 +297,35 @@ static void test_truncated(const char *path, const float *ref, int V)
 	free(orig);
 }
 
+/* The portable fallbacks, forced through their environment hooks: the same
+ * bits as RAM, and the scheduler really took the fallback paths. */
+static void test_fallbacks(const char *path, const float *ref, int V)
+{
+	setenv("HEFT_IO", "threads", 1);
+	setenv("HEFT_IO_DIRECT", "0", 1);
+	setenv("HEFT_HUGEPAGES", "0", 1);
+	struct run r;
+	float *got = xmalloc((size_t)(N_DECODE + 1) * V * sizeof *got);
+	if (open_run(&r, path, &stream_min)) {
+		struct iosched_file_info fi;
+		const char *be = iosched_backend_name(r.m->w->io);
+		CHECKF(!strcmp(be, "threads"), "HEFT_IO=threads: backend %s", be);
+		CHECK(iosched_file_info(r.m->w->io, r.m->w->file_id[0], &fi) == 0 && !fi.direct);
+		CHECKF(greedy_logits(&r, got) && !memcmp(got, ref, (size_t)(N_DECODE + 1) * V * sizeof *got),
+		       "fallbacks: logits differ from RAM");
+		struct weights_stats st;
+		weights_get_stats(r.m->w, &st);
+		CHECK(st.misses > 0 && st.bytes_read > 0);
+		close_run(&r);
+	} else {
+		CHECK(0);
+	}
+	free(got);
+	unsetenv("HEFT_IO");
+	unsetenv("HEFT_IO_DIRECT");
+	unsetenv("HEFT_HUGEPAGES");
+}
+
 int main(void)
 {
 	const char *dir = getenv("HEFT_TESTDATA");
@@ -325,6 +359,7 @@ int main(void)
 	test_injected(path, ref, V, "HEFT_FAULT_READ");
 	test_injected(path, ref, V, "HEFT_FAULT_SHORT");
 	test_truncated(path, ref, V);
+	test_fallbacks(path, ref, V);
 
 	/* mmap: the same bits */
 	struct model_opts mm = {.io = WIO_MMAP, .quiet = true};

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MiB (UINT64_C(1) << 20)
@@ -289,8 +290,59 @@ static void test_io(void)
 	close(fd);
 }
 
+/* The small platform calls and their fallbacks. */
+static void test_platform_calls(void)
+{
+	/* huge pages: HEFT_HUGEPAGES=0 must take the plain-page path */
+	size_t n = 4 << 20;
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	if (p != MAP_FAILED) {
+		setenv("HEFT_HUGEPAGES", "0", 1);
+		CHECK(!sysinfo_huge_pages(p, n));
+		unsetenv("HEFT_HUGEPAGES");
+		bool advised = sysinfo_huge_pages(p, n);
+		printf("  huge pages: %s\n", advised ? "advised" : "not available here");
+		memset(p, 1, n); /* either way the memory works */
+		munmap(p, n);
+	}
+
+	/* the executable's path names this test */
+	char exe[4096];
+	if (sysinfo_exe_path(exe, sizeof exe)) {
+		const char *base = strrchr(exe, '/');
+		CHECKF(exe[0] == '/' && base && !strcmp(base, "/test-sysinfo"), "exe path %s", exe);
+		CHECK(!sysinfo_exe_path(exe, 2)); /* does not fit */
+	} else {
+		printf("  executable path: not available here\n");
+	}
+
+	/* dropping a range: no error on a plain file where the call exists */
+	char tmpl[] = "/tmp/heft-sysinfo-XXXXXX";
+	int fd = mkstemp(tmpl);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		unlink(tmpl);
+		CHECK(write(fd, tmpl, sizeof tmpl) == (ssize_t)sizeof tmpl);
+#ifdef POSIX_FADV_DONTNEED
+		CHECK(sysinfo_drop_range(fd, 0, sizeof tmpl));
+#endif
+		close(fd);
+	}
+
+	/* a peer that closes its end is seen gone; a live one is not */
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(!sysinfo_peer_gone(sv[0]));
+	close(sv[1]);
+	CHECK(sysinfo_peer_gone(sv[0]));
+	close(sv[0]);
+	CHECK(!sysinfo_peer_gone(-1));
+}
+
 int main(void)
 {
+	test_platform_calls();
 	test_parse_field();
 	test_parse_cgroup();
 	test_parse_disk_and_mounts();

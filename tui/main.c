@@ -12,6 +12,7 @@
 #include "demo.h"
 #include "engine.h"
 #include "plain.h"
+#include "sysinfo.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -62,10 +63,8 @@ static char *sh_quote(const char *s)
 static char *exe_dir(void)
 {
 	char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-	if (n <= 0)
+	if (!sysinfo_exe_path(path, sizeof path))
 		return NULL;
-	path[n] = '\0';
 	char *slash = strrchr(path, '/');
 	if (!slash)
 		return NULL;
