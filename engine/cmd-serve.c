@@ -36,10 +36,12 @@ static const char serve_usage[] =
 	"  --max-body BYTES       largest request body (default 8 MiB; larger: 413)\n"
 	"  --kv-cache-dir DIR     keep recent conversations' KV states there (default\n"
 	"                         $XDG_CACHE_HOME/heft/kv)\n"
-	"  --kv-cache-size SIZE   at most this much of them (default 2G; 0: none)\n";
+	"  --kv-cache-size SIZE   at most this much of them (default 2G; 0: none)\n"
+	"  --cors-origin ORIGIN   let a web page from ORIGIN (scheme://host[:port]) call the API; may\n"
+	"                         be repeated (default: no CORS headers at all)\n";
 
 enum { O_KEEP = CMD_LONG, O_STATS_INTERVAL, O_TEMPLATE, O_HTTP, O_API_KEY, O_API_KEY_FILE, O_QUEUE, O_SSE_PING,
-       O_MAX_BODY, O_KV_CACHE_DIR, O_KV_CACHE_SIZE };
+       O_MAX_BODY, O_KV_CACHE_DIR, O_KV_CACHE_SIZE, O_CORS };
 
 static const struct cmd_opt serve_opts[] = {
 	{"help", 'h', no_argument, 'h'},
@@ -55,6 +57,7 @@ static const struct cmd_opt serve_opts[] = {
 	{"max-body", 0, required_argument, O_MAX_BODY},
 	{"kv-cache-dir", 0, required_argument, O_KV_CACHE_DIR},
 	{"kv-cache-size", 0, required_argument, O_KV_CACHE_SIZE},
+	{"cors-origin", 0, required_argument, O_CORS},
 	{NULL, 0, 0, 0},
 };
 
@@ -138,6 +141,17 @@ static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
 			warnx_("serve: --kv-cache-size %s: expected a size such as 2G or 0", p->arg);
 			return 2;
 		}
+		return 0;
+	case O_CORS:
+		if (o->n_cors == (int)ARRAY_LEN(o->cors)) {
+			warnx_("serve: --cors-origin: at most %zu origins", ARRAY_LEN(o->cors));
+			return 2;
+		}
+		if (!*p->arg || strchr(p->arg, '*') || strpbrk(p->arg, " \t\r\n,")) {
+			warnx_("serve: --cors-origin: \"%s\" is not one origin (scheme://host[:port])", p->arg);
+			return 2;
+		}
+		o->cors[o->n_cors++] = p->arg;
 		return 0;
 	}
 	return 2; /* CMD_BAD, reported */

@@ -231,11 +231,44 @@ static bool parse_body(struct api_reply *rp, json_t *o, int64_t id, struct msg *
 	return parse_options(o, ollama, mo, err, errlen);
 }
 
+/* Requests nest a few levels (messages, parts, options, tool schemas);
+ * deeper is refused before the parser recurses into it. */
+#define MAX_DEPTH 64
+
+/* How deep the arrays and objects of a JSON text nest (strings skipped). */
+static int json_depth(const char *s, size_t n)
+{
+	int depth = 0, max = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			depth++;
+			max = MAX(max, depth);
+		} else if (ch == ']' || ch == '}') {
+			depth--;
+		}
+	}
+	return max;
+}
+
 bool api_parse(struct api_reply *rp, const char *body, size_t len, int64_t id, struct msg *req, char *err,
 	       size_t errlen)
 {
 	json_error_t je;
 	*req = (struct msg){0};
+	rp->status = 200;
+	if (json_depth(body, len) > MAX_DEPTH) {
+		snprintf(err, errlen, "the body nests arrays and objects deeper than %d levels", MAX_DEPTH);
+		return false;
+	}
 	/* jansson refuses invalid UTF-8 and nesting deeper than its limit */
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!o) {

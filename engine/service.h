@@ -38,6 +38,8 @@ struct serve_opts {
 	/* the KV states of recent conversations on disk (kvdisk.h) */
 	const char *kv_cache_dir;  /* NULL: $XDG_CACHE_HOME/heft/kv */
 	uint64_t kv_cache_size;    /* bytes; 0: none */
+	const char *cors[16];      /* --cors-origin: origins a browser may call from */
+	int n_cors;
 };
 
 /* One event; droppable ones (periodic stats, progress) may be skipped by a

@@ -142,6 +142,36 @@ static void ollama_generate(void)
 	api_reply_free(&rp);
 }
 
+/* Nesting past the limit is refused before parsing; brackets inside a
+ * string are text, not nesting. */
+static void nesting(void)
+{
+	struct buf b = {0};
+	buf_puts(&b, "{\"messages\":[{\"role\":\"user\",\"content\":\"");
+	for (int i = 0; i < 200; i++)
+		buf_puts(&b, "[{\\\"");
+	buf_puts(&b, "\"}],\"x\":");
+	size_t at = b.len;
+	for (int i = 0; i < 61; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 61; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '}');
+	buf_putc(&b, 0);
+	struct api_reply rp = {.kind = API_OAI_CHAT};
+	struct msg req;
+	char err[256] = "";
+	CHECKF(api_parse(&rp, b.p, strlen(b.p), 1, &req, err, sizeof err), "depth 63 refused: %s", err);
+	msg_free(&req);
+	api_reply_free(&rp);
+	b.len = at;
+	for (int i = 0; i < 10000; i++)
+		buf_putc(&b, '[');
+	buf_putc(&b, 0);
+	refused(API_OAI_CHAT, b.p);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	for (size_t cut = 0; cut <= strlen("<think>why</think>\n\nanswer"); cut++)
@@ -156,5 +186,6 @@ int main(void)
 	refused(API_OAI_COMPLETION, "{\"prompt\":5}");
 	refused(API_OAI_CHAT, "{\"a\":1,\"a\":2}");
 	ollama_generate();
+	nesting();
 	return test_done("test-http-api");
 }
