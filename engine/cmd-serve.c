@@ -21,6 +21,8 @@ static const char serve_usage[] =
 	"  -t, --threads N        compute threads (default: one per core)\n"
 	"  -n, --n-predict N      most tokens per reply (default -1: no limit; with --http 2048)\n"
 	"  -c, --ctx N            context length (default: the model's, at most 4096)\n"
+	"  -b, --batch-size N     prompt tokens per forward pass (default: the memory plan's); a\n"
+	"                         cancel is seen between two\n"
 	"  --keep N               when the context is full, keep the turns that begin in the first N\n"
 	"                         tokens (-1, the default: the system prompt; 0: nothing)\n"
 	"  --chat-template NAME   use this template instead of the model's\n"
@@ -161,7 +163,7 @@ int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o = {.sp = sampler_params_default(), .stats_every = 0.25, .queue = 8, .sse_ping = 10,
 			       .max_body = (size_t)8 << 20, .kv_cache_size = UINT64_MAX /* default: see below */};
-	struct cmd_parser p = {.opts = serve_opts, .usage = serve_usage, .mo = &o.mo, .sp = &o.sp};
+	struct cmd_parser p = {.opts = serve_opts, .usage = serve_usage, .mo = &o.mo, .sp = &o.sp, .groups = CMD_BATCH};
 	int c, rc;
 	bool bad;
 	while ((c = cmd_next(&p, argc, argv)) != CMD_END)

@@ -788,7 +788,8 @@ static void do_load(struct service *sv, const char *path, const struct msg_load 
 	sv->m = model_load_opts(path, &mo, err, sizeof err);
 	if (sv->m && !(sv->tok = tokenizer_load(sv->m->g, why, sizeof why)))
 		snprintf(err, sizeof err, "%s: %s", path, why);
-	struct session_config cfg = {.sp = sv->sp, .n_ctx = mo.n_ctx, .threads = mo.threads, .n_keep = sv->n_keep};
+	struct session_config cfg = {.sp = sv->sp, .n_ctx = mo.n_ctx, .threads = mo.threads, .n_keep = sv->n_keep,
+				     .max_batch = (int)mo.max_batch};
 	if (sv->tok) {
 		sv->family = template_from_gguf(sv->m->g, tmpl, &cfg.tmpl, sv->tmpl_err, sizeof sv->tmpl_err);
 		cfg.family = sv->family;
