@@ -24,6 +24,7 @@
 #include "hash64.h"
 #include "http-api.h"
 #include "http-jobs.h"
+#include "http-model.h"
 #include "sanitize.h"
 #include "service.h"
 #include "stats.h"
@@ -79,7 +80,9 @@ struct http {
 	atomic_bool stopping;
 };
 
-enum route { R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB, R_JOBS };
+enum route {
+	R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB, R_JOBS, R_TOKENIZE, R_DETOKENIZE, R_SHOW
+};
 
 /* One request, from its first byte to its completion. */
 struct req {
@@ -152,7 +155,7 @@ static enum MHD_Result reply_error(struct req *q, int status, const char *type, 
 				   const char *retry_after)
 {
 	struct buf b = {0};
-	api_error_body(&b, q->route == R_JOB && api_is_ollama(q->rp.kind), status, type, msg);
+	api_error_body(&b, (q->route == R_JOB && api_is_ollama(q->rp.kind)) || q->route == R_SHOW, status, type, msg);
 	enum MHD_Result r = reply(q, status, "application/json", b.p, b.len, retry_after);
 	buf_free(&b);
 	return r;
@@ -387,6 +390,34 @@ static enum MHD_Result get_metrics(struct req *q)
 	return r;
 }
 
+/* The endpoints that read the model without running it. */
+static enum MHD_Result model_endpoint(struct req *q)
+{
+	const struct tokenizer *tok;
+	const struct model *m = service_model(q->h->sv, &tok);
+	if (!m || !tok)
+		return reply_error(q, 503, "unavailable_error", "Loading model", NULL);
+	struct service_status st;
+	service_status(q->h->sv, &st);
+	msg_numbers_free(&st.stats);
+	struct buf out = {0};
+	const char *body = q->body.p ? q->body.p : "";
+	int status = q->route == R_TOKENIZE     ? http_tokenize(tok, body, q->body.len, &out)
+		     : q->route == R_DETOKENIZE ? http_detokenize(tok, body, q->body.len, &out)
+						: http_show(m, q->h->name, st.n_ctx, body, q->body.len, &out);
+	enum MHD_Result r;
+	if (status == 200)
+		r = reply(q, 200, "application/json", out.p ? out.p : "{}", out.len, NULL);
+	else
+		r = reply_error(q, status,
+				status == 404	? "not_found_error"
+				: status == 400 ? "invalid_request_error"
+						: "server_error",
+				out.p ? out.p : "error", NULL);
+	buf_free(&out);
+	return r;
+}
+
 /* ---- routing ---------------------------------------------------------------------------- */
 
 static const struct {
@@ -410,6 +441,9 @@ static const struct {
 	{"POST", "/completions", R_JOB, API_OAI_COMPLETION, false},
 	{"POST", "/api/chat", R_JOB, API_OLLAMA_CHAT, false},
 	{"POST", "/api/generate", R_JOB, API_OLLAMA_GENERATE, false},
+	{"POST", "/tokenize", R_TOKENIZE, 0, false},
+	{"POST", "/detokenize", R_DETOKENIZE, 0, false},
+	{"POST", "/api/show", R_SHOW, 0, false},
 };
 
 /* a equal to b, in a time that does not tell where they differ */
@@ -656,6 +690,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	case R_METRICS: return get_metrics(q);
 	case R_JOB: return start_job(q);
 	case R_JOBS: return jobs_route(q, method);
+	case R_TOKENIZE:
+	case R_DETOKENIZE:
+	case R_SHOW: return model_endpoint(q);
 	case R_NONE: break;
 	}
 	return MHD_NO;

@@ -101,4 +101,11 @@ struct service_status {
 };
 void service_status(struct service *sv, struct service_status *st);
 
+/* The loaded model and its tokenizer (*tok), for requests that only read
+ * them (tokenize, show), from any thread; NULL while none is loaded. Valid
+ * until the next load or service_free: for a transport that loads once. */
+struct model;
+struct tokenizer;
+const struct model *service_model(struct service *sv, const struct tokenizer **tok);
+
 #endif
