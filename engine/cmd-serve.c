@@ -21,6 +21,8 @@ static const char serve_usage[] =
 	"  -t, --threads N        compute threads (default: one per core)\n"
 	"  -n, --n-predict N      most tokens per reply (default -1: no limit; with --http 2048)\n"
 	"  -c, --ctx N            context length (default: the model's, at most 4096)\n"
+	"  -b, --batch-size N     prompt tokens per forward pass (default: the memory plan's); a\n"
+	"                         cancel is seen between two\n"
 	"  --keep N               when the context is full, keep the turns that begin in the first N\n"
 	"                         tokens (-1, the default: the system prompt; 0: nothing)\n"
 	"  --chat-template NAME   use this template instead of the model's\n"
@@ -36,10 +38,12 @@ static const char serve_usage[] =
 	"  --max-body BYTES       largest request body (default 8 MiB; larger: 413)\n"
 	"  --kv-cache-dir DIR     keep recent conversations' KV states there (default\n"
 	"                         $XDG_CACHE_HOME/heft/kv)\n"
-	"  --kv-cache-size SIZE   at most this much of them (default 2G; 0: none)\n";
+	"  --kv-cache-size SIZE   at most this much of them (default 2G; 0: none)\n"
+	"  --cors-origin ORIGIN   let a web page from ORIGIN (scheme://host[:port]) call the API; may\n"
+	"                         be repeated (default: no CORS headers at all)\n";
 
 enum { O_KEEP = CMD_LONG, O_STATS_INTERVAL, O_TEMPLATE, O_HTTP, O_API_KEY, O_API_KEY_FILE, O_QUEUE, O_SSE_PING,
-       O_MAX_BODY, O_KV_CACHE_DIR, O_KV_CACHE_SIZE };
+       O_MAX_BODY, O_KV_CACHE_DIR, O_KV_CACHE_SIZE, O_CORS };
 
 static const struct cmd_opt serve_opts[] = {
 	{"help", 'h', no_argument, 'h'},
@@ -55,6 +59,7 @@ static const struct cmd_opt serve_opts[] = {
 	{"max-body", 0, required_argument, O_MAX_BODY},
 	{"kv-cache-dir", 0, required_argument, O_KV_CACHE_DIR},
 	{"kv-cache-size", 0, required_argument, O_KV_CACHE_SIZE},
+	{"cors-origin", 0, required_argument, O_CORS},
 	{NULL, 0, 0, 0},
 };
 
@@ -139,6 +144,17 @@ static int serve_opt(struct cmd_parser *p, int c, struct serve_opts *o)
 			return 2;
 		}
 		return 0;
+	case O_CORS:
+		if (o->n_cors == (int)ARRAY_LEN(o->cors)) {
+			warnx_("serve: --cors-origin: at most %zu origins", ARRAY_LEN(o->cors));
+			return 2;
+		}
+		if (!*p->arg || strchr(p->arg, '*') || strpbrk(p->arg, " \t\r\n,")) {
+			warnx_("serve: --cors-origin: \"%s\" is not one origin (scheme://host[:port])", p->arg);
+			return 2;
+		}
+		o->cors[o->n_cors++] = p->arg;
+		return 0;
 	}
 	return 2; /* CMD_BAD, reported */
 }
@@ -147,7 +163,7 @@ int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o = {.sp = sampler_params_default(), .stats_every = 0.25, .queue = 8, .sse_ping = 10,
 			       .max_body = (size_t)8 << 20, .kv_cache_size = UINT64_MAX /* default: see below */};
-	struct cmd_parser p = {.opts = serve_opts, .usage = serve_usage, .mo = &o.mo, .sp = &o.sp};
+	struct cmd_parser p = {.opts = serve_opts, .usage = serve_usage, .mo = &o.mo, .sp = &o.sp, .groups = CMD_BATCH};
 	int c, rc;
 	bool bad;
 	while ((c = cmd_next(&p, argc, argv)) != CMD_END)

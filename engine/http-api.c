@@ -83,10 +83,12 @@ static bool parse_options(json_t *o, bool ollama, struct msg_options *mo, char *
 		{"temperature", "temp"}, {"top_p", "top_p"}, {"top_k", "top_k"}, {"min_p", "min_p"},
 		{"seed", "seed"}, {"repeat_penalty", "repeat_penalty"}, {"repeat_last_n", "repeat_last_n"},
 		{"n_predict", "n_predict"}, {"max_tokens", "n_predict"}, {"max_completion_tokens", "n_predict"},
+		{"presence_penalty", "presence_penalty"}, {"frequency_penalty", "frequency_penalty"},
 	}, oll[] = {
 		{"temperature", "temp"}, {"top_p", "top_p"}, {"top_k", "top_k"}, {"min_p", "min_p"},
 		{"seed", "seed"}, {"repeat_penalty", "repeat_penalty"}, {"repeat_last_n", "repeat_last_n"},
-		{"num_predict", "n_predict"},
+		{"num_predict", "n_predict"}, {"presence_penalty", "presence_penalty"},
+		{"frequency_penalty", "frequency_penalty"},
 	};
 	if (ollama) {
 		o = json_object_get(o, "options");
@@ -134,6 +136,51 @@ static char *content_text(json_t *c, size_t k, char *err, size_t errlen)
 	return NULL;
 }
 
+/* heft's chat templates know three roles. A tool's result becomes a user
+ * turn and an assistant's tool calls part of its text, both in the Hermes
+ * form (<tool_response>, <tool_call>) that Qwen's and many other templates
+ * use, so that an agent's conversation keeps its meaning for the model. */
+static char *tool_text(const char *role, json_t *m, char *text, size_t k, char *err, size_t errlen)
+{
+	struct buf b = {0};
+	if (!strcmp(role, "tool")) {
+		buf_printf(&b, "<tool_response>\n%s\n</tool_response>", text);
+		free(text);
+		return b.p;
+	}
+	json_t *calls = json_object_get(m, "tool_calls"), *call;
+	size_t i;
+	if (!calls || json_is_null(calls))
+		return text;
+	if (!json_is_array(calls)) {
+		snprintf(err, errlen, "messages[%zu].tool_calls must be an array", k);
+		free(text);
+		return NULL;
+	}
+	buf_puts(&b, text);
+	free(text);
+	json_array_foreach(calls, i, call)
+	{
+		json_t *fn = json_object_get(call, "function");
+		const char *name = json_string_value(json_object_get(fn, "name"));
+		json_t *args = json_object_get(fn, "arguments");
+		if (!name || !(json_is_string(args) || json_is_object(args))) {
+			snprintf(err, errlen, "messages[%zu].tool_calls[%zu] needs function.name and .arguments", k, i);
+			buf_free(&b);
+			return NULL;
+		}
+		/* arguments come as a JSON text (OpenAI) or an object (ollama) */
+		json_t *parsed = json_is_string(args) ? json_loads(json_string_value(args), 0, NULL) : json_incref(args);
+		json_t *o = json_pack("{s:s, s:o}", "name", name, "arguments", parsed ? parsed : json_incref(args));
+		char *js = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		buf_printf(&b, "%s<tool_call>\n%s\n</tool_call>", b.len ? "\n" : "", js ? js : "{}");
+		free(js);
+	}
+	buf_putc(&b, 0);
+	return b.p;
+}
+
 static bool parse_messages(json_t *msgs, struct msg_chat *c, char *err, size_t errlen)
 {
 	if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
@@ -152,15 +199,17 @@ static bool parse_messages(json_t *msgs, struct msg_chat *c, char *err, size_t e
 		}
 		if (!strcmp(role, "developer"))
 			role = "system";
-		if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant")) {
-			snprintf(err, errlen, "messages[%zu]: role \"%.40s\" is not supported (system, user, assistant)", i,
-				 role);
+		if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool")) {
+			snprintf(err, errlen,
+				 "messages[%zu]: role \"%.40s\" is not supported (system, user, assistant, tool)", i, role);
 			return false;
 		}
 		char *text = content_text(json_object_get(m, "content"), i, err, errlen);
+		if (text)
+			text = tool_text(role, m, text, i, err, errlen);
 		if (!text)
 			return false;
-		c->messages[c->n_messages].role = xstrdup(role);
+		c->messages[c->n_messages].role = xstrdup(!strcmp(role, "tool") ? "user" : role);
 		c->messages[c->n_messages++].content = text;
 	}
 	return true;
@@ -231,11 +280,44 @@ static bool parse_body(struct api_reply *rp, json_t *o, int64_t id, struct msg *
 	return parse_options(o, ollama, mo, err, errlen);
 }
 
+/* Requests nest a few levels (messages, parts, options, tool schemas);
+ * deeper is refused before the parser recurses into it. */
+#define MAX_DEPTH 64
+
+/* How deep the arrays and objects of a JSON text nest (strings skipped). */
+static int json_depth(const char *s, size_t n)
+{
+	int depth = 0, max = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			depth++;
+			max = MAX(max, depth);
+		} else if (ch == ']' || ch == '}') {
+			depth--;
+		}
+	}
+	return max;
+}
+
 bool api_parse(struct api_reply *rp, const char *body, size_t len, int64_t id, struct msg *req, char *err,
 	       size_t errlen)
 {
 	json_error_t je;
 	*req = (struct msg){0};
+	rp->status = 200;
+	if (json_depth(body, len) > MAX_DEPTH) {
+		snprintf(err, errlen, "the body nests arrays and objects deeper than %d levels", MAX_DEPTH);
+		return false;
+	}
 	/* jansson refuses invalid UTF-8 and nesting deeper than its limit */
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!o) {
@@ -445,6 +527,31 @@ static void ollama_counts(json_t *o, const struct api_reply *rp)
 	json_object_set_new(o, "eval_duration", json_integer((json_int_t)(d->gen_ms * 1e6)));
 }
 
+/* An error body; n_prompt and n_ctx go with exceed_context_size_error. */
+static void error_body(struct buf *out, bool ollama, int status, const char *type, const char *message,
+		       int64_t n_prompt, int64_t n_ctx)
+{
+	json_t *m = json_string(message);
+	if (!m) /* never from a client: their text is checked UTF-8 */
+		m = json_string("error");
+	json_t *o = ollama ? json_pack("{s:o}", "error", m)
+			   : json_pack("{s:{s:i, s:o, s:s}}", "error", "code", status, "message", m, "type", type);
+	if (!ollama && type && !strcmp(type, "exceed_context_size_error")) {
+		json_t *e = json_object_get(o, "error");
+		json_object_set_new(e, "n_prompt_tokens", json_integer(n_prompt));
+		json_object_set_new(e, "n_ctx", json_integer(n_ctx));
+	}
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	buf_puts(out, s ? s : "{}");
+	free(s);
+}
+
+void api_error_body(struct buf *out, bool ollama, int status, const char *type, const char *message)
+{
+	error_body(out, ollama, status, type, message, -1, -1);
+}
+
 static void fail(struct api_reply *rp, int status, const char *type, const char *message, struct buf *out)
 {
 	if (rp->failed)
@@ -457,7 +564,7 @@ static void fail(struct api_reply *rp, int status, const char *type, const char 
 	if (!rp->stream)
 		return;
 	struct buf b = {0};
-	api_error_body(&b, api_is_ollama(rp->kind), status, type, rp->err_msg);
+	error_body(&b, api_is_ollama(rp->kind), status, type, rp->err_msg, rp->err_n_prompt, rp->err_n_ctx);
 	if (!api_is_ollama(rp->kind))
 		buf_puts(out, "data: ");
 	buf_append(out, b.p, b.len);
@@ -483,6 +590,10 @@ static void on_done(struct api_reply *rp, const struct msg_done *d, struct buf *
 	rp->done = *d;
 	rp->done.message = NULL;
 	if (d->reason == DONE_CTX_FULL && d->n_gen == 0) {
+		/* the prompt's size is only in the session's message */
+		const char *p = d->message ? strstr(d->message, "the prompt is ") : NULL;
+		rp->err_n_prompt = p ? strtoll(p + strlen("the prompt is "), NULL, 10) : 0;
+		rp->err_n_ctx = d->has_pos ? d->n_ctx : 0;
 		fail(rp, 400, "exceed_context_size_error",
 		     d->message ? d->message : "the request exceeds the available context size", out);
 		return;
@@ -614,7 +725,8 @@ int api_finish(struct api_reply *rp, struct buf *out)
 		return 200;
 	}
 	if (rp->failed) {
-		api_error_body(out, api_is_ollama(rp->kind), rp->status, rp->err_type, rp->err_msg);
+		error_body(out, api_is_ollama(rp->kind), rp->status, rp->err_type, rp->err_msg, rp->err_n_prompt,
+			   rp->err_n_ctx);
 		return rp->status;
 	}
 	json_t *o = whole(rp);
@@ -632,19 +744,6 @@ void api_reply_free(struct api_reply *rp)
 	buf_free(&rp->reasoning);
 	free(rp->err_msg);
 	rp->err_msg = NULL;
-}
-
-void api_error_body(struct buf *out, bool ollama, int status, const char *type, const char *message)
-{
-	json_t *m = json_string(message);
-	if (!m) /* never from a client: their text is checked UTF-8 */
-		m = json_string("error");
-	json_t *o = ollama ? json_pack("{s:o}", "error", m)
-			   : json_pack("{s:{s:i, s:o, s:s}}", "error", "code", status, "message", m, "type", type);
-	char *s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	buf_puts(out, s ? s : "{}");
-	free(s);
 }
 
 /* An NDJSON line ollama clients take as an empty piece of the reply. */

@@ -42,6 +42,7 @@ struct api_reply {
 	int status;           /* not streamed: the HTTP status of the end */
 	const char *err_type;
 	char *err_msg;
+	int64_t err_n_prompt, err_n_ctx; /* of an exceed_context_size_error */
 	bool have_done;
 	struct msg_done done; /* message not kept */
 	double t0;            /* when the request came */

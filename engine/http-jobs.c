@@ -446,12 +446,14 @@ static bool client_gone(int fd)
 	return sysinfo_peer_gone(fd);
 }
 
-/* Wait (js->mu held) for news or WAKE_S. */
-static void wait_news(struct hjobs *js)
+/* Wait (js->mu held) for news, WAKE_S, or s seconds if fewer (so a ping
+ * is not late by up to WAKE_S). */
+static void wait_news(struct hjobs *js, double s)
 {
 	struct timespec t;
+	s = MAX(0.01, MIN(s, WAKE_S));
 	clock_gettime(CLOCK_REALTIME, &t);
-	long ns = t.tv_nsec + (long)(WAKE_S * 1e9);
+	long ns = t.tv_nsec + (long)(s * 1e9);
 	t.tv_sec += ns / 1000000000L;
 	t.tv_nsec = ns % 1000000000L;
 	pthread_cond_timedwait(&js->cv, &js->mu, &t);
@@ -550,7 +552,7 @@ ssize_t hjob_read(struct hjob_reader *r, char *dst, size_t max)
 			break;
 		}
 		if (!own_lines(r))
-			wait_news(js);
+			wait_news(js, r->ping > 0 ? r->ping - (now_sec() - r->last_write) : WAKE_S);
 	}
 	if (n > 0)
 		r->last_write = now_sec();
@@ -568,7 +570,7 @@ int hjob_whole(struct hjob_reader *r, const char **body, size_t *len)
 			pthread_mutex_unlock(&js->mu);
 			return -1;
 		}
-		wait_news(js);
+		wait_news(js, WAKE_S);
 	}
 	/* the one event of a reply not streamed; it stays while r holds j */
 	*body = j->n_ev ? j->ev[0].p : "";

@@ -14,12 +14,18 @@
  *
  * Secure by default: loopback unless told otherwise, and no other address
  * without an API key; bodies over --max-body are refused from their
- * Content-Length, unread. */
+ * Content-Length, unread, or as soon as a chunked one passes it; a bounded
+ * number of connections, in all and per address; a connection that has not
+ * sent a request's headers within HEADER_S seconds is shut (a client that
+ * trickles them holds no thread for long); no CORS header for an origin
+ * --cors-origin does not name; libmicrohttpd's messages are escaped. */
 #include "serve.h"
 
 #include "hash64.h"
 #include "http-api.h"
 #include "http-jobs.h"
+#include "http-model.h"
+#include "sanitize.h"
 #include "service.h"
 #include "stats.h"
 #include "util.h"
@@ -33,6 +39,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +50,21 @@
 #include <time.h>
 
 #define CONN_LIMIT 256
+#define CONN_PER_IP 64
+/* Longest a connection may take to send a request's headers. */
+#define HEADER_S 10.0
+/* Request line and headers together, at most. */
+#define HEADER_BYTES (64 * 1024)
 #define JOBS_PREFIX "/v1/jobs/"
+
+/* A connection, watched for a client that is slow to send its headers. */
+struct conn {
+	int fd;
+	bool busy;          /* between a request's headers and its end */
+	bool shut;
+	double idle_since;  /* connected, or the last request ended */
+	struct conn *prev, *next;
+};
 
 struct http {
 	const struct serve_opts *o;
@@ -54,18 +75,24 @@ struct http {
 	atomic_ullong rejected;   /* 429s */
 	atomic_bool load_failed;
 	long long started;
+	pthread_mutex_t conns_mu;
+	struct conn *conns;
+	atomic_bool stopping;
 };
 
-enum route { R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB, R_JOBS };
+enum route {
+	R_NONE, R_HEALTH, R_MODELS, R_TAGS, R_PS, R_VERSION, R_METRICS, R_JOB, R_JOBS, R_TOKENIZE, R_DETOKENIZE, R_SHOW
+};
 
 /* One request, from its first byte to its completion. */
 struct req {
 	struct http *h;
 	struct MHD_Connection *conn;
+	struct conn *c;
 	int fd;
 	enum route route;
 	struct buf body;
-	bool too_big, answered;
+	bool answered;
 	struct api_reply rp;      /* until the job takes it */
 	struct msg msg;           /* the request, until the job takes it */
 	struct hjob_reader rd;    /* following its job (rd.j: one) */
@@ -74,27 +101,52 @@ struct req {
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
-static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *type, const char *body, size_t n,
+/* The request's Origin when --cors-origin names it, else NULL. */
+static const char *allowed_origin(const struct req *q)
+{
+	const char *origin = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Origin");
+	for (int i = 0; origin && i < q->h->o->n_cors; i++)
+		if (!strcmp(origin, q->h->o->cors[i]))
+			return origin;
+	return NULL;
+}
+
+/* Headers every response carries; a browser sees an answer only for an
+ * origin it was told. */
+static void common_headers(const struct req *q, struct MHD_Response *r)
+{
+	const char *origin = allowed_origin(q);
+	if (origin) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+		MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After, X-Heft-Job");
+	}
+	if (q->h->o->n_cors)
+		MHD_add_response_header(r, "Vary", "Origin");
+}
+
+static enum MHD_Result reply(struct req *q, int status, const char *type, const char *body, size_t n,
 			     const char *retry_after)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", type);
+	if (type)
+		MHD_add_response_header(r, "Content-Type", type);
 	if (retry_after) {
 		MHD_add_response_header(r, "Retry-After", retry_after);
 		MHD_add_response_header(r, "x-should-retry", "false");
 	}
-	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	common_headers(q, r);
+	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-static enum MHD_Result reply_json(struct MHD_Connection *c, int status, json_t *o)
+static enum MHD_Result reply_json(struct req *q, int status, json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	enum MHD_Result r = reply(c, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
+	enum MHD_Result r = reply(q, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
 	free(s);
 	return r;
 }
@@ -103,8 +155,8 @@ static enum MHD_Result reply_error(struct req *q, int status, const char *type, 
 				   const char *retry_after)
 {
 	struct buf b = {0};
-	api_error_body(&b, q->route == R_JOB && api_is_ollama(q->rp.kind), status, type, msg);
-	enum MHD_Result r = reply(q->conn, status, "application/json", b.p, b.len, retry_after);
+	api_error_body(&b, (q->route == R_JOB && api_is_ollama(q->rp.kind)) || q->route == R_SHOW, status, type, msg);
+	enum MHD_Result r = reply(q, status, "application/json", b.p, b.len, retry_after);
 	buf_free(&b);
 	return r;
 }
@@ -148,6 +200,7 @@ static enum MHD_Result answer_whole(struct req *q)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	MHD_add_response_header(r, "X-Heft-Job", hjob_id(q->rd.j));
+	common_headers(q, r);
 	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -169,6 +222,7 @@ static enum MHD_Result follow(struct req *q, struct hjob *j, size_t from)
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	MHD_add_response_header(r, "X-Heft-Job", hjob_id(j));
+	common_headers(q, r);
 	enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -226,7 +280,7 @@ static enum MHD_Result start_job(struct req *q)
 static enum MHD_Result jobs_route(struct req *q, const char *method)
 {
 	if (!q->job_id[0])
-		return reply_json(q->conn, 200, hjobs_list(q->h->jobs));
+		return reply_json(q, 200, hjobs_list(q->h->jobs));
 	struct hjob *j = hjobs_get(q->h->jobs, q->job_id);
 	if (!j)
 		return reply_error(q, 404, "not_found_error", "no such job (it ended long ago, or never was)", NULL);
@@ -235,7 +289,7 @@ static enum MHD_Result jobs_route(struct req *q, const char *method)
 		json_t *o = json_pack("{s:s, s:s, s:s}", "id", hjob_id(j), "object", "heft.job", "status",
 				      was ? "cancelled" : "finished");
 		hjob_unref(j);
-		return reply_json(q->conn, 200, o);
+		return reply_json(q, 200, o);
 	}
 	const char *from = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "from");
 	const char *last = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Last-Event-ID");
@@ -261,9 +315,9 @@ static enum MHD_Result get_health(struct req *q)
 	service_status(q->h->sv, &st);
 	msg_numbers_free(&st.stats);
 	if (st.loaded)
-		return reply_json(q->conn, 200, json_pack("{s:s}", "status", "ok"));
+		return reply_json(q, 200, json_pack("{s:s}", "status", "ok"));
 	const char *why = atomic_load(&q->h->load_failed) ? "the model failed to load" : "Loading model";
-	return reply_json(q->conn, 503, json_pack("{s:{s:i, s:s, s:s}, s:s}", "error", "code", 503, "message", why,
+	return reply_json(q, 503, json_pack("{s:{s:i, s:s, s:s}, s:s}", "error", "code", 503, "message", why,
 						  "type", "unavailable_error", "status",
 						  st.loading ? "loading" : "unavailable"));
 }
@@ -291,7 +345,7 @@ static enum MHD_Result get_models(struct req *q)
 			      st.n_ctx);
 	else
 		o = json_pack("{s:[]}", "models");
-	return reply_json(q->conn, 200, o);
+	return reply_json(q, 200, o);
 }
 
 static void metric(struct buf *b, const char *name, const char *type, const char *help, double v)
@@ -331,8 +385,36 @@ static enum MHD_Result get_metrics(struct req *q)
 			metric(&b, sn->name, sn->kind == STAT_COUNTER ? "counter" : "gauge", sn->help, s->v[0]);
 	}
 	msg_numbers_free(&st.stats);
-	enum MHD_Result r = reply(q->conn, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, NULL);
+	enum MHD_Result r = reply(q, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, NULL);
 	buf_free(&b);
+	return r;
+}
+
+/* The endpoints that read the model without running it. */
+static enum MHD_Result model_endpoint(struct req *q)
+{
+	const struct tokenizer *tok;
+	const struct model *m = service_model(q->h->sv, &tok);
+	if (!m || !tok)
+		return reply_error(q, 503, "unavailable_error", "Loading model", NULL);
+	struct service_status st;
+	service_status(q->h->sv, &st);
+	msg_numbers_free(&st.stats);
+	struct buf out = {0};
+	const char *body = q->body.p ? q->body.p : "";
+	int status = q->route == R_TOKENIZE     ? http_tokenize(tok, body, q->body.len, &out)
+		     : q->route == R_DETOKENIZE ? http_detokenize(tok, body, q->body.len, &out)
+						: http_show(m, q->h->name, st.n_ctx, body, q->body.len, &out);
+	enum MHD_Result r;
+	if (status == 200)
+		r = reply(q, 200, "application/json", out.p ? out.p : "{}", out.len, NULL);
+	else
+		r = reply_error(q, status,
+				status == 404	? "not_found_error"
+				: status == 400 ? "invalid_request_error"
+						: "server_error",
+				out.p ? out.p : "error", NULL);
+	buf_free(&out);
 	return r;
 }
 
@@ -359,6 +441,9 @@ static const struct {
 	{"POST", "/completions", R_JOB, API_OAI_COMPLETION, false},
 	{"POST", "/api/chat", R_JOB, API_OLLAMA_CHAT, false},
 	{"POST", "/api/generate", R_JOB, API_OLLAMA_GENERATE, false},
+	{"POST", "/tokenize", R_TOKENIZE, 0, false},
+	{"POST", "/detokenize", R_DETOKENIZE, 0, false},
+	{"POST", "/api/show", R_SHOW, 0, false},
 };
 
 /* a equal to b, in a time that does not tell where they differ */
@@ -383,11 +468,32 @@ static bool authorized(struct req *q)
 	return x && same_secret(x, key);
 }
 
+/* A browser's preflight: answered before the key (browsers send none), and
+ * with the allowing headers only for an origin --cors-origin names. */
+static enum MHD_Result preflight(struct req *q)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	common_headers(q, r);
+	if (allowed_origin(q)) {
+		MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+		MHD_add_response_header(r, "Access-Control-Allow-Headers",
+					"Authorization, Content-Type, X-Api-Key, X-Heft-Detach, Last-Event-ID");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	}
+	enum MHD_Result ret = MHD_queue_response(q->conn, MHD_HTTP_NO_CONTENT, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The first call of a request: route, key, declared size. */
 static enum MHD_Result begin(struct req *q, const char *url, const char *method)
 {
 	bool path_known = false;
 	q->answered = true; /* unless it goes on */
+	if (!strcmp(method, "OPTIONS"))
+		return preflight(q);
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
 		if (strcmp(url, routes[i].path))
 			continue;
@@ -420,6 +526,128 @@ static enum MHD_Result begin(struct req *q, const char *url, const char *method)
 	return MHD_YES;
 }
 
+/* A body without Content-Length (chunked) grew past --max-body. This
+ * libmicrohttpd takes no answer before the whole body is in, so the 413
+ * goes out on the socket itself (this connection's thread is the only one
+ * using it), then the connection ends: a little more input is read first,
+ * for at most DRAIN_S, so that the client gets the answer instead of a
+ * reset, but not the rest of the body. */
+#define DRAIN_S 1.0
+#define DRAIN_BYTES (4 << 20)
+static void refuse_unread(struct req *q)
+{
+	struct buf b = {0}, head = {0};
+	api_error_body(&b, q->route == R_JOB && api_is_ollama(q->rp.kind), 413, "invalid_request_error",
+		       "the request body is larger than --max-body");
+	buf_printf(&head,
+		   "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		   "Connection: close\r\n\r\n",
+		   b.len);
+	buf_append(&head, b.p, b.len);
+	size_t off = 0;
+	while (q->fd >= 0 && off < head.len) {
+		ssize_t n = send(q->fd, head.p + off, head.len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	buf_free(&b);
+	buf_free(&head);
+	if (q->fd < 0)
+		return;
+	shutdown(q->fd, SHUT_WR);
+	char sink[16384];
+	size_t drained = 0;
+	double end = now_sec() + DRAIN_S;
+	while (drained < DRAIN_BYTES && now_sec() < end) {
+		struct pollfd p = {.fd = q->fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(q->fd, sink, sizeof sink, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void conn_busy(struct http *h, struct conn *c, bool busy)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&h->conns_mu);
+	c->busy = busy;
+	c->idle_since = now_sec();
+	pthread_mutex_unlock(&h->conns_mu);
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	struct http *h = cls;
+	struct conn *c = *socket_context;
+	pthread_mutex_lock(&h->conns_mu);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c = xcalloc(1, sizeof *c);
+		c->fd = ci ? ci->connect_fd : -1;
+		c->idle_since = now_sec();
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		*socket_context = c;
+	} else if (c) { /* closed: its socket is not yet, so no other has its fd */
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			h->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		free(c);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&h->conns_mu);
+}
+
+/* Once a second: shut the connections that have been HEADER_S seconds
+ * without a request under way (headers trickled, or an idle keep-alive);
+ * their threads see the end and go. */
+static void *reaper_main(void *arg)
+{
+	struct http *h = arg;
+	while (!atomic_load(&h->stopping)) {
+		nanosleep(&(struct timespec){0, 250 * 1000000L}, NULL);
+		double now = now_sec();
+		pthread_mutex_lock(&h->conns_mu);
+		for (struct conn *c = h->conns; c; c = c->next)
+			if (!c->busy && !c->shut && c->fd >= 0 && now - c->idle_since > HEADER_S) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->shut = true;
+			}
+		pthread_mutex_unlock(&h->conns_mu);
+	}
+	return NULL;
+}
+
+/* libmicrohttpd's messages may quote what a client sent: escaped, on one line. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char raw[1024];
+	int n = vsnprintf(raw, sizeof raw, fmt, ap);
+	if (n < 0)
+		return;
+	size_t len = strlen(raw);
+	while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
+		len--;
+	struct buf b = {0};
+	sanitize_append(&b, raw, len, SAN_INLINE, true);
+	warnx_("serve: http: %.*s", (int)b.len, b.p ? b.p : "");
+	buf_free(&b);
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -431,6 +659,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		q->conn = conn;
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		q->fd = ci ? ci->connect_fd : -1;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		q->c = ci ? ci->socket_context : NULL;
+		conn_busy(h, q->c, true);
 		*con_cls = q;
 		enum MHD_Result r = begin(q, url, method);
 		return r;
@@ -440,24 +671,28 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (q->body.len + *upload_size > h->o->max_body)
-			q->too_big = true;
-		else
-			buf_append(&q->body, upload, *upload_size);
+		if (q->body.len + *upload_size > h->o->max_body) {
+			*upload_size = 0;
+			q->answered = true;
+			refuse_unread(q);
+			return MHD_NO; /* the connection closes */
+		}
+		buf_append(&q->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (q->too_big)
-		return reply_error(q, 413, "invalid_request_error", "the request body is larger than --max-body", NULL);
 	switch (q->route) {
 	case R_HEALTH: return get_health(q);
 	case R_MODELS:
 	case R_TAGS:
 	case R_PS: return get_models(q);
-	case R_VERSION: return reply_json(conn, 200, json_pack("{s:s}", "version", PACKAGE_VERSION));
+	case R_VERSION: return reply_json(q, 200, json_pack("{s:s}", "version", PACKAGE_VERSION));
 	case R_METRICS: return get_metrics(q);
 	case R_JOB: return start_job(q);
 	case R_JOBS: return jobs_route(q, method);
+	case R_TOKENIZE:
+	case R_DETOKENIZE:
+	case R_SHOW: return model_endpoint(q);
 	case R_NONE: break;
 	}
 	return MHD_NO;
@@ -474,6 +709,7 @@ static void req_done(void *cls, struct MHD_Connection *conn, void **con_cls, enu
 	if (!q)
 		return;
 	hjob_reader_done(&q->rd);
+	conn_busy(q->h, q->c, false);
 	msg_free(&q->msg);
 	api_reply_free(&q->rp);
 	buf_free(&q->body);
@@ -582,31 +818,40 @@ int http_run(const struct serve_opts *o, const char *model)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, answer, &h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-						MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-						MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, req_done,
-						&h, MHD_OPTION_END);
+	pthread_mutex_init(&h.conns_mu, NULL);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		flags, 0, NULL, NULL, answer, &h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_SOCK_ADDR,
+		ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+		MHD_OPTION_NOTIFY_COMPLETED, req_done, &h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, &h,
+		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!d) {
 		warnx_("serve: cannot listen on %s: %s", o->http, strerror(errno));
 		hjobs_free(h.jobs);
 		service_free(h.sv);
+		pthread_mutex_destroy(&h.conns_mu);
 		return 1;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	/* scripts read the port from here (--http 0 picks a free one) */
 	fprintf(stderr, "heft-engine: listening on port %u\n", di ? di->port : 0);
-	pthread_t sig;
+	pthread_t sig, reaper;
 	pthread_create(&sig, NULL, signal_main, &h);
 	pthread_detach(sig);
+	pthread_create(&reaper, NULL, reaper_main, &h);
 	service_load(h.sv, model);
 	int code = atomic_load(&h.load_failed) ? 1 : 0;
 	if (code)
 		service_quit(h.sv); /* the jobs queued meanwhile end with an error */
 	service_run_jobs(h.sv);
 	service_quit(h.sv);
+	atomic_store(&h.stopping, true);
+	pthread_join(reaper, NULL);
 	MHD_stop_daemon(d);
 	hjobs_free(h.jobs);
 	service_free(h.sv);
+	pthread_mutex_destroy(&h.conns_mu);
 	return code;
 }

@@ -400,6 +400,8 @@ static void options_merge(struct msg_options *dst, const struct msg_options *o)
 		case OPT_REPEAT_LAST_N: dst->repeat_last_n = o->repeat_last_n; break;
 		case OPT_SEED: dst->seed = o->seed; break;
 		case OPT_N_PREDICT: dst->n_predict = o->n_predict; break;
+		case OPT_PRESENCE_PENALTY: dst->presence_penalty = o->presence_penalty; break;
+		case OPT_FREQUENCY_PENALTY: dst->frequency_penalty = o->frequency_penalty; break;
 		case OPT_STOP:
 			msg_options_free(dst);
 			dst->stop = xcalloc(o->n_stop + 1, sizeof *dst->stop);
@@ -424,6 +426,8 @@ static void options_to_sampler(const struct msg_options *o, struct sampler_param
 	if (p & MSG_OPT_BIT(OPT_REPEAT_PENALTY)) sp->repeat_penalty = (float)o->repeat_penalty;
 	if (p & MSG_OPT_BIT(OPT_REPEAT_LAST_N)) sp->repeat_last_n = (int)o->repeat_last_n;
 	if (p & MSG_OPT_BIT(OPT_SEED)) sp->seed = o->seed;
+	if (p & MSG_OPT_BIT(OPT_PRESENCE_PENALTY)) sp->presence_penalty = (float)o->presence_penalty;
+	if (p & MSG_OPT_BIT(OPT_FREQUENCY_PENALTY)) sp->frequency_penalty = (float)o->frequency_penalty;
 }
 
 static enum msg_reason done_reason(enum session_reason r)
@@ -788,7 +792,8 @@ static void do_load(struct service *sv, const char *path, const struct msg_load 
 	sv->m = model_load_opts(path, &mo, err, sizeof err);
 	if (sv->m && !(sv->tok = tokenizer_load(sv->m->g, why, sizeof why)))
 		snprintf(err, sizeof err, "%s: %s", path, why);
-	struct session_config cfg = {.sp = sv->sp, .n_ctx = mo.n_ctx, .threads = mo.threads, .n_keep = sv->n_keep};
+	struct session_config cfg = {.sp = sv->sp, .n_ctx = mo.n_ctx, .threads = mo.threads, .n_keep = sv->n_keep,
+				     .max_batch = (int)mo.max_batch};
 	if (sv->tok) {
 		sv->family = template_from_gguf(sv->m->g, tmpl, &cfg.tmpl, sv->tmpl_err, sizeof sv->tmpl_err);
 		cfg.family = sv->family;
@@ -1259,4 +1264,16 @@ void service_status(struct service *sv, struct service_status *st)
 	st->stats = (struct msg_numbers){0};
 	numbers_copy(&st->stats, &sv->snap);
 	pthread_mutex_unlock(&sv->mu);
+}
+
+/* Set with model_path under mu once the load is done; the HTTP transport
+ * loads once, so what it reads here stays until service_free. */
+const struct model *service_model(struct service *sv, const struct tokenizer **tok)
+{
+	pthread_mutex_lock(&sv->mu);
+	bool loaded = sv->model_path[0] != 0;
+	pthread_mutex_unlock(&sv->mu);
+	if (tok)
+		*tok = loaded ? sv->tok : NULL;
+	return loaded ? sv->m : NULL;
 }

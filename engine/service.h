@@ -38,6 +38,8 @@ struct serve_opts {
 	/* the KV states of recent conversations on disk (kvdisk.h) */
 	const char *kv_cache_dir;  /* NULL: $XDG_CACHE_HOME/heft/kv */
 	uint64_t kv_cache_size;    /* bytes; 0: none */
+	const char *cors[16];      /* --cors-origin: origins a browser may call from */
+	int n_cors;
 };
 
 /* One event; droppable ones (periodic stats, progress) may be skipped by a
@@ -98,5 +100,12 @@ struct service_status {
 	struct msg_numbers stats; /* the last stats event's numbers (owned by the caller) */
 };
 void service_status(struct service *sv, struct service_status *st);
+
+/* The loaded model and its tokenizer (*tok), for requests that only read
+ * them (tokenize, show), from any thread; NULL while none is loaded. Valid
+ * until the next load or service_free: for a transport that loads once. */
+struct model;
+struct tokenizer;
+const struct model *service_model(struct service *sv, const struct tokenizer **tok);
 
 #endif

@@ -359,6 +359,10 @@ static const struct opt_desc {
 	[OPT_N_PREDICT] = { "n_predict", OPTK_INT, -1, INT32_MAX,
 			    offsetof(struct msg_options, n_predict) },
 	[OPT_STOP] = { "stop", OPTK_STRINGS, 0, 0, 0 },
+	[OPT_PRESENCE_PENALTY] = { "presence_penalty", OPTK_REAL, -2, 2,
+				   offsetof(struct msg_options, presence_penalty) },
+	[OPT_FREQUENCY_PENALTY] = { "frequency_penalty", OPTK_REAL, -2, 2,
+				    offsetof(struct msg_options, frequency_penalty) },
 };
 
 const char *msg_option_name(enum msg_opt o)

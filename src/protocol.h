@@ -96,6 +96,8 @@ enum msg_opt {
 	OPT_SEED,
 	OPT_N_PREDICT,
 	OPT_STOP,
+	OPT_PRESENCE_PENALTY,
+	OPT_FREQUENCY_PENALTY,
 	OPT_COUNT
 };
 #define MSG_OPT_BIT(o) (1u << (o))
@@ -111,6 +113,8 @@ struct msg_options {
 	int64_t repeat_last_n;		/* [0, 2^31-1] */
 	int64_t seed;			/* [0, 2^53-1] */
 	int64_t n_predict;		/* [-1, 2^31-1]; -1 = until EOS/context */
+	double presence_penalty;	/* [-2, 2]; 0 = off */
+	double frequency_penalty;	/* [-2, 2]; 0 = off */
 	char **stop;			/* owned, n_stop <= MSG_STOP_MAX */
 	size_t n_stop;
 };

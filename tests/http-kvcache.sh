@@ -41,6 +41,8 @@ fi
 
 # start ARGS...: a server on a free port, ready; base set
 start() {
+	# the previous server's port must not be read before this one's stderr replaces it
+	rm -f "$tmp/srv.err"
 	"$HEFT_ENGINE" serve --http 127.0.0.1:0 "$@" "$tmp/chat.gguf" 2>"$tmp/srv.err" &
 	pid=$!
 	port=""

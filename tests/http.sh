@@ -146,6 +146,28 @@ check "ollama chat NDJSON" "all(json.loads(l)['model'] == 'chat' for l in text.s
 c "$base/api/generate" -d '{"prompt":"Hi","stream":false,"options":{"num_predict":4}}' >"$tmp/ogen"
 check "ollama generate whole" "j['done'] is True and isinstance(j['response'], str)" "$tmp/ogen"
 
+# ---- the model without running it: tokenize, detokenize, show ------------------------
+c "$base/tokenize" -d '{"content":"Hello world","with_pieces":true}' >"$tmp/tok"
+check tokenize "len(j['tokens']) > 1 and ''.join(t['piece'] for t in j['tokens']) == 'Hello world'" "$tmp/tok"
+python3 -c "import json,sys; print(json.dumps({'tokens':[t['id'] for t in json.load(open(sys.argv[1]))['tokens']]}))" \
+	"$tmp/tok" >"$tmp/ids"
+c "$base/detokenize" --data-binary "@$tmp/ids" >"$tmp/detok"
+check detokenize "j['content'] == 'Hello world'" "$tmp/detok"
+code=$(c -o "$tmp/e" -w '%{http_code}' "$base/detokenize" -d '{"tokens":[99999999]}')
+[ "$code" = 400 ] || fail "detokenize of a bad id: $code"
+c "$base/api/show" -d '{"model":"chat"}' >"$tmp/show"
+check "api/show" "j['details']['format'] == 'gguf' and j['model_info']['general.architecture'] == 'qwen3moe' and j['model_info']['qwen3moe.context_length'] == 2048 and 'completion' in j['capabilities']" "$tmp/show"
+code=$(c -o "$tmp/e" -w '%{http_code}' "$base/api/show" -d '{"model":"other"}')
+[ "$code" = 404 ] || fail "api/show of another model: $code"
+# a tool's result in the conversation, and the penalties
+c "$base/v1/chat/completions" -d '{"messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"add","arguments":"{\"a\":2,\"b\":2}"}}]},{"role":"tool","tool_call_id":"c1","content":"4"}],"max_tokens":4,"presence_penalty":0.5,"frequency_penalty":0.5}' >"$tmp/tool"
+check "tool role" "j['choices'][0]['message']['role'] == 'assistant' and j['usage']['prompt_tokens'] > 20" "$tmp/tool"
+# a prompt over the context (-c 1024)
+python3 -c "import json; print(json.dumps({'messages':[{'role':'user','content':'hello world '*200}]}))" >"$tmp/long"
+code=$(c -o "$tmp/e" -w '%{http_code}' "$base/v1/chat/completions" --data-binary "@$tmp/long")
+[ "$code" = 400 ] || fail "a prompt over the context: $code"
+check "exceed_context_size_error" "j['error']['type'] == 'exceed_context_size_error' and j['error']['n_ctx'] == 1024 and j['error']['n_prompt_tokens'] > 1024" "$tmp/e"
+
 # ---- refusals ---------------------------------------------------------------------
 code=$(c -o "$tmp/e" -w '%{http_code}' "$base/v1/chat/completions" -d '{"messages":')
 [ "$code" = 400 ] || fail "malformed JSON: $code"

@@ -1,7 +1,8 @@
 /* test-http-api.c - the OpenAI and ollama wire formats of http-api.c without
  * a server: thinking kept out of content (the tags split across pieces in
  * every way), usage only with include_usage, the first delta's role, errors
- * mid-stream, and request bodies refused with a reason. */
+ * mid-stream, request bodies refused with a reason, the tool role, the
+ * penalties, and a prompt over the context. */
 #include "http-api.h"
 
 #include "test.h"
@@ -142,6 +143,87 @@ static void ollama_generate(void)
 	api_reply_free(&rp);
 }
 
+/* Nesting past the limit is refused before parsing; brackets inside a
+ * string are text, not nesting. */
+static void nesting(void)
+{
+	struct buf b = {0};
+	buf_puts(&b, "{\"messages\":[{\"role\":\"user\",\"content\":\"");
+	for (int i = 0; i < 200; i++)
+		buf_puts(&b, "[{\\\"");
+	buf_puts(&b, "\"}],\"x\":");
+	size_t at = b.len;
+	for (int i = 0; i < 61; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 61; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '}');
+	buf_putc(&b, 0);
+	struct api_reply rp = {.kind = API_OAI_CHAT};
+	struct msg req;
+	char err[256] = "";
+	CHECKF(api_parse(&rp, b.p, strlen(b.p), 1, &req, err, sizeof err), "depth 63 refused: %s", err);
+	msg_free(&req);
+	api_reply_free(&rp);
+	b.len = at;
+	for (int i = 0; i < 10000; i++)
+		buf_putc(&b, '[');
+	buf_putc(&b, 0);
+	refused(API_OAI_CHAT, b.p);
+	buf_free(&b);
+}
+
+/* A tool's result and an assistant's tool call keep their content in the
+ * turns heft's templates know. */
+static void tool_role(void)
+{
+	const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"sum?\"},"
+			   "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+			   "\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+			   "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"42\"}],"
+			   "\"presence_penalty\":0.5,\"frequency_penalty\":-1}";
+	struct api_reply rp = {.kind = API_OAI_CHAT};
+	struct msg req;
+	char err[256] = "";
+	CHECKF(api_parse(&rp, body, strlen(body), 1, &req, err, sizeof err), "%s", err);
+	CHECK(req.chat.n_messages == 3);
+	CHECK(!strcmp(req.chat.messages[1].role, "assistant"));
+	CHECKF(!strcmp(req.chat.messages[1].content, "<tool_call>\n{\"name\":\"add\",\"arguments\":{\"a\":1}}\n</tool_call>"),
+	       "%s", req.chat.messages[1].content);
+	CHECK(!strcmp(req.chat.messages[2].role, "user"));
+	CHECK(!strcmp(req.chat.messages[2].content, "<tool_response>\n42\n</tool_response>"));
+	const struct msg_options *o = &req.chat.options;
+	CHECK((o->present & MSG_OPT_BIT(OPT_PRESENCE_PENALTY)) && o->presence_penalty == 0.5);
+	CHECK((o->present & MSG_OPT_BIT(OPT_FREQUENCY_PENALTY)) && o->frequency_penalty == -1);
+	msg_free(&req);
+	api_reply_free(&rp);
+	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"presence_penalty\":3}");
+	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":[{}]}]}");
+	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}");
+}
+
+/* A prompt longer than the context: 400 exceed_context_size_error with the
+ * prompt's tokens and the context's. */
+static void over_context(void)
+{
+	struct api_reply rp = {.kind = API_OAI_CHAT, .model = "m", .id = "chatcmpl-1"};
+	struct buf out = {0};
+	struct msg m = {.type = MSG_DONE};
+	m.done.reason = DONE_CTX_FULL;
+	m.done.has_pos = true;
+	m.done.n_ctx = 2048;
+	m.done.message = "context full: the prompt is 7219 tokens and the context 2048 (raise --ctx or shorten it)";
+	api_event(&rp, &m, &out);
+	CHECK(api_finish(&rp, &out) == 400);
+	json_t *o = json_loads(out.p, 0, NULL), *e = json_object_get(o, "error");
+	CHECKF(e && !strcmp(json_string_value(json_object_get(e, "type")), "exceed_context_size_error"), "%s", out.p);
+	CHECK(json_integer_value(json_object_get(e, "n_prompt_tokens")) == 7219);
+	CHECK(json_integer_value(json_object_get(e, "n_ctx")) == 2048);
+	json_decref(o);
+	buf_free(&out);
+	api_reply_free(&rp);
+}
+
 int main(void)
 {
 	for (size_t cut = 0; cut <= strlen("<think>why</think>\n\nanswer"); cut++)
@@ -156,5 +238,8 @@ int main(void)
 	refused(API_OAI_COMPLETION, "{\"prompt\":5}");
 	refused(API_OAI_CHAT, "{\"a\":1,\"a\":2}");
 	ollama_generate();
+	nesting();
+	tool_role();
+	over_context();
 	return test_done("test-http-api");
 }

@@ -199,6 +199,8 @@ static void put_options(struct buf *b, const struct msg_options *o)
 		case OPT_REPEAT_LAST_N: buf_printf(b, "%lld", (long long)o->repeat_last_n); break;
 		case OPT_SEED: buf_printf(b, "%lld", (long long)o->seed); break;
 		case OPT_N_PREDICT: buf_printf(b, "%lld", (long long)o->n_predict); break;
+		case OPT_PRESENCE_PENALTY: buf_printf(b, "%g", o->presence_penalty); break;
+		case OPT_FREQUENCY_PENALTY: buf_printf(b, "%g", o->frequency_penalty); break;
 		case OPT_STOP:
 			for (size_t k = 0; k < o->n_stop; k++)
 				buf_printf(b, "%s\"%s\"", k ? "," : "", o->stop[k]);
