@@ -71,6 +71,7 @@ struct forward {
 	struct mm_task *head_tasks;
 	float *hb, *hb2; /* FFN hidden, n_ff (MoE: [max_batch * n_expert_used][n_ff_exp]) */
 	float *out;      /* a block's output before the residual, n_embd (MoE: per expert row) */
+	float *moe;      /* MoE: the weighted sum of a token's experts, n_embd */
 	float *logits;   /* n_vocab */
 	float *rope_cs;  /* [max_batch][n_rot / 2] cos, sin pairs */
 	void *act_buf[ACT_SLOTS];
@@ -909,17 +910,26 @@ static int ffn_moe(struct forward *f, int il, int n)
 		return -1;
 	}
 
-	/* x += sum over the token's experts of weight * expert output */
-	for (int g = 0; g < n * k; g++) {
-		float *x = f->x + (size_t)(f->rows[g] / k) * d, wt = f->sel_w[f->rows[g]];
-		const float *o = f->out + (size_t)g * d;
-		for (int i = 0; i < d; i++)
-			x[i] += wt * o[i];
-	}
+	/* x += (sum over the token's experts of weight * output [+ shared
+	 * experts]), in llama.cpp's order: the experts' sum slot by slot, the
+	 * shared experts added to it, the residual last. Another order rounds
+	 * the residual stream differently in the last bit, and that flips 8-bit
+	 * activation roundings downstream (issue 18). */
+	memset(f->moe, 0, (size_t)n * d * sizeof *f->moe);
+	for (int s = 0; s < k; s++)
+		for (int g = 0; g < n * k; g++) {
+			if (f->rows[g] % k != s)
+				continue;
+			float *y = f->moe + (size_t)(f->rows[g] / k) * d, wt = f->sel_w[f->rows[g]];
+			const float *o = f->out + (size_t)g * d;
+			for (int i = 0; i < d; i++)
+				y[i] += wt * o[i];
+		}
 	if (l->ffn_gate_shexp.data) { /* shared experts: an ordinary resident FFN */
 		ffn_dense(f, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp, n);
-		add_rows(f->x, f->out, n, d);
+		add_rows(f->moe, f->out, n, d);
 	}
+	add_rows(f->x, f->moe, n, d);
 	return 0;
 }
 
@@ -1139,6 +1149,7 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 	if (hp->n_expert) {
 		size_t ne = (size_t)hp->n_expert;
 		f->router = alloc_or_count_f32(z, B * ne);
+		f->moe = alloc_or_count_f32(z, B * hp->n_embd);
 		f->selp = alloc_or_count_f32(z, ne);
 		f->gscore = alloc_or_count_f32(z, ne);
 		f->gkeep = zalloc_or_count(z, ne, sizeof *f->gkeep);
@@ -1196,7 +1207,7 @@ void forward_free(struct forward *f)
 		return;
 	kv_free(f->kv);
 	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
-			f->att_scratch, f->router, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
+			f->att_scratch, f->router, f->moe, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
 			f->views, f->tasks, f->selp, f->gscore, f->gkeep, f->qlora, f->qa, f->attn2, f->head_act,
 			f->head_w, f->head_tasks, f->pf_x, f->pf_router, f->pf_sel, f->pf_w, f->pf_list, f->seen,
 			f->logits_all};

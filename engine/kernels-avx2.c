@@ -300,7 +300,8 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15);
-	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
+	__m128 accm = _mm_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
@@ -320,16 +321,17 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
 		}
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+		accm = k4_mins_acc(accm, dmin, msum);
 	}
-	*s = hsum_ps(_mm256_sub_ps(acc, accm));
+	*s = hsum_ps(acc) - hsum4_ps(accm);
 }
 
 static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
+	float accm = 0;
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q5_K, d));
@@ -356,9 +358,9 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
 		}
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+		accm = k5_mins_acc(accm, dmin, msum);
 	}
-	*s = hsum_ps(_mm256_sub_ps(acc, accm));
+	*s = hsum_ps(acc) - accm;
 }
 
 /* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
@@ -554,7 +556,7 @@ static void from_float_bf16(const float *x, void *dst, int64_t n)
 }
 
 /* ---- activation quantizers, bit-exact with quant.c's ----
- * d = max|x| / 127 (NaN ignored), q = x * (1/d) rounded to nearest even,
+ * d = max|x| / 127 (NaN ignored), q = x * (127 / max|x|) rounded to nearest even,
  * clamped to +-127, NaN to 0. Fills q[0..32) and returns the 4 int32
  * vectors (in element order 8 each) through iv for sums. */
 static inline float amax8(__m256 m)
@@ -592,17 +594,18 @@ static inline void pack32(__m256i i0, __m256i i1, __m256i i2, __m256i i3, uint8_
 	_mm256_storeu_si256((__m256i *)(void *)q, b);
 }
 
-static inline float inv(float d)
+/* ggml's multiplier 127/amax, not 1/d: see quant.c's quant8. */
+static inline float mult(float amax)
 {
-	return d != 0 ? 1.0f / d : 0.0f;
+	return amax != 0 ? 127 / amax : 0.0f;
 }
 
 static void from_float_q8_0(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_0)) {
-		float d = absmax(x, 32) / 127;
-		__m256 id = _mm256_set1_ps(inv(d));
+		float amax = absmax(x, 32), d = amax / 127;
+		__m256 id = _mm256_set1_ps(mult(amax));
 		pack32(quant8(x, id), quant8(x + 8, id), quant8(x + 16, id), quant8(x + 24, id),
 		       b + OFF(block_q8_0, qs));
 		st16(b + OFF(block_q8_0, d), _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
@@ -613,8 +616,8 @@ static void from_float_q8_1(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_1)) {
-		float d = absmax(x, 32) / 127;
-		__m256 id = _mm256_set1_ps(inv(d));
+		float amax = absmax(x, 32), d = amax / 127;
+		__m256 id = _mm256_set1_ps(mult(amax));
 		__m256i i0 = quant8(x, id), i1 = quant8(x + 8, id);
 		__m256i i2 = quant8(x + 16, id), i3 = quant8(x + 24, id);
 		pack32(i0, i1, i2, i3, b + OFF(block_q8_1, qs));
@@ -628,8 +631,8 @@ static void from_float_q8_K(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, b += sizeof(struct block_q8_K)) {
-		float d = absmax(x, QK_K) / 127;
-		__m256 id = _mm256_set1_ps(inv(d));
+		float m = mult(absmax(x, QK_K)), d = m != 0 ? 1 / m : 0.0f;
+		__m256 id = _mm256_set1_ps(m);
 		memcpy(b + OFF(block_q8_K, d), &d, 4);
 		int16_t bsums[QK_K / 16];
 		for (int k = 0; k < QK_K / 32; k++) {
@@ -735,9 +738,12 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 	(void)ldw;
 	(void)RM;
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	__m256 acc[4], accm[4];
-	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = accm[j] = _mm256_setzero_ps();
+	__m256 acc[4];
+	__m128 accm[4]; /* Q4_K: ggml's 4 lanes of mins; Q5_K: its scalar, in lane 0 */
+	UNROLL for (int j = 0; j < RN; j++) {
+		acc[j] = _mm256_setzero_ps();
+		accm[j] = _mm_setzero_ps();
+	}
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		float dw = h2f(w + OFF(block_q4_K, d));
 		float dmw = h2f(w + OFF(block_q4_K, dmin));
@@ -772,11 +778,14 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 			float ad = ldf(ab + OFF(block_q8_K, d));
 			__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
 			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[j][0], sumi[j][1])), acc[j]);
-			accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * ad), _mm256_cvtepi32_ps(msum), accm[j]);
+			if (five)
+				accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
+			else
+				accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = hsum_ps(_mm256_sub_ps(acc[j], accm[j]));
+		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
 }
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
 	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false)

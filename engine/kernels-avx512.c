@@ -187,11 +187,18 @@ static inline void k4_unpack(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
 	}
 }
 
+/* 16 int32 lanes covering two 32-element chunks to ggml's 8 (kernels-x86.h):
+ * lane l of each 256-bit half holds elements 4l..4l+3 of its chunk. */
+static inline __m256i fold8(__m512i v)
+{
+	return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
 static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *a, size_t WB, size_t off_qh,
 			  size_t off_qs, bool five)
 {
-	__m512 acc = _mm512_setzero_ps();
-	__m256 accm = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
+	__m128 accm = _mm_setzero_ps(); /* Q4_K: ggml's 4 lanes of mins; Q5_K: its scalar, in lane 0 */
 	for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
@@ -208,10 +215,13 @@ static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *
 			sum0 = _mm512_dpwssd_epi32(sum0, p0, pair_scales(sc, c));
 			sum1 = _mm512_dpwssd_epi32(sum1, p1, pair_scales(sc, c + 1));
 		}
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(sum0, sum1))), acc);
+		if (five)
+			accm = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm), dmin, msum));
+		else
+			accm = k4_mins_acc(accm, dmin, msum);
 	}
-	*s = _mm512_reduce_add_ps(acc) - hsum256(accm);
+	*s = hsum_ps(acc) - (five ? _mm_cvtss_f32(accm) : hsum4_ps(accm));
 }
 
 static void vec_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
@@ -233,7 +243,7 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
 						  0x0002000200020002, 0x0002000200020002,
 						  0x0001000100010001, 0x0001000100010001, 0, 0);
-	__m512 acc = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
@@ -260,9 +270,9 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 		}
 		__m512i sumi = _mm512_add_epi32(sum0, sum1);
 		sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(sumi)), acc);
 	}
-	*s = _mm512_reduce_add_ps(acc);
+	*s = hsum_ps(acc);
 }
 
 /* IQ4_XS: 64 bytes of nibbles hold groups 4k..4k+3; two vpermt2q put each
@@ -511,11 +521,11 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 {
 	(void)ldw;
 	(void)RM;
-	__m512 acc[8];
-	__m256 accm[8];
+	__m256 acc[8];
+	__m128 accm[8]; /* as in dot_k4 */
 	UNROLL for (int j = 0; j < RN; j++) {
-		acc[j] = _mm512_setzero_ps();
-		accm[j] = _mm256_setzero_ps();
+		acc[j] = _mm256_setzero_ps();
+		accm[j] = _mm_setzero_ps();
 	}
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		float dw = h2f(w + OFF(block_q4_K, d));
@@ -535,12 +545,15 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(ab + AK_QS + 64)), ps[1]);
 			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(ab + AK_QS + 128)), ps[2]);
 			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(ab + AK_QS + 192)), ps[3]);
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[j]);
-			accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * ad), _mm256_cvtepi32_ps(msum), accm[j]);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(s0, s1))), acc[j]);
+			if (five)
+				accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
+			else
+				accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]) - hsum256(accm[j]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
 }
 
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
@@ -557,9 +570,9 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
 						  0x0002000200020002, 0x0002000200020002,
 						  0x0001000100010001, 0x0001000100010001, 0, 0);
-	__m512 acc[8];
+	__m256 acc[8];
 	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = _mm512_setzero_ps();
+		acc[j] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q6_K)) {
 		float dw = h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
@@ -584,11 +597,11 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(aq + 128)), s[2]);
 			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(aq + 192)), s[3]);
 			__m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(sumi), acc[j]);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(sumi)), acc[j]);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
 }
 #define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
