@@ -225,8 +225,9 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va)
 				sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, lane_scales(sch, k)));
 			}
 		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+		/* the mins first, as ggml */
 		acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
 	}
 	*s = hsum_ps(acc);
 }
@@ -412,7 +413,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15), lut = iq4_lut();
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
@@ -436,11 +437,9 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)ls0)));
 			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)ls1)));
 		}
-		__m256 dv = _mm256_set1_ps(d);
-		acc0 = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(sum0), acc0);
-		acc1 = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(sum1), acc1);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
 	}
-	*s = hsum_ps(_mm256_add_ps(acc0, acc1));
+	*s = hsum_ps(acc);
 }
 
 /* ---- float types (F32 activations, any n) ---- */

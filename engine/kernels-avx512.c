@@ -284,7 +284,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 	const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
 	const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
 	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-	__m512 acc = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
@@ -310,9 +310,9 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 			sum0 = _mm512_dpwssd_epi32(sum0, p01, pair_scales(sc, 2 * k));
 			sum1 = _mm512_dpwssd_epi32(sum1, p23, pair_scales(sc, 2 * k + 1));
 		}
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(sum0, sum1))), acc);
 	}
-	*s = _mm512_reduce_add_ps(acc);
+	*s = hsum_ps(acc);
 }
 
 /* ---- float types: 64 elements per iteration, masked tail ---- */
@@ -616,9 +616,9 @@ AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 	const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
 	const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
 	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-	__m512 acc[8];
+	__m256 acc[8];
 	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = _mm512_setzero_ps();
+		acc[j] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_iq4_xs)) {
 		float dw = h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
@@ -652,11 +652,11 @@ AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 				av = _mm512_mask_sub_epi8(av, neg[c], _mm512_setzero_si512(), av);
 				s01[c & 1] = _mm512_dpwssd_epi32(s01[c & 1], _mm512_maddubs_epi16(g[c], av), ps[c]);
 			}
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(_mm512_add_epi32(s01[0], s01[1])), acc[j]);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(s01[0], s01[1]))), acc[j]);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
 }
 #define TILE_IQ4_XS(n, y, ldy, w, ldw, a, lda, M, N) iq4xs_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
