@@ -85,7 +85,10 @@ static inline __m256i iq4_lut(void)
  * signed weights of the block at w in element order. */
 
 
-#define DOT_Q80(name, type, UNPACK)                                                      \
+/* ggml's order: Q8_0, Q4_0, Q5_0 in one chain of blocks (its vec_dot and
+ * llamafile's sgemm alike); IQ4_NL in two, even and odd blocks (its vec_dot,
+ * which llama.cpp's expert products use). */
+#define DOT_Q80(name, type, UNPACK, TWO)                                                 \
 	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
 	{                                                                                 \
 		const uint8_t *w = vw, *a = va;                                           \
@@ -99,7 +102,10 @@ static inline __m256i iq4_lut(void)
 			float d0 = h2f(w + OFF(type, d)) * h2f(a);                        \
 			float d1 = h2f(w + WB + OFF(type, d)) * h2f(a + A80);             \
 			acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0); \
-			acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1); \
+			if (TWO)                                                          \
+				acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1); \
+			else                                                              \
+				acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc0); \
 		}                                                                         \
 		if (i < nb) {                                                             \
 			__m256i p0 = dot_ss(UNPACK(w), ld256(a + A80_QS));                \
@@ -132,10 +138,10 @@ static inline __m256i unpack_iq4_nl(const uint8_t *w)
 	return _mm256_shuffle_epi8(iq4_lut(), nibbles32(w + OFF(block_iq4_nl, qs)));
 }
 
-DOT_Q80(q8_0, block_q8_0, unpack_q8_0)
-DOT_Q80(q4_0, block_q4_0, unpack_q4_0)
-DOT_Q80(q5_0, block_q5_0, unpack_q5_0)
-DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl)
+DOT_Q80(q8_0, block_q8_0, unpack_q8_0, false)
+DOT_Q80(q4_0, block_q4_0, unpack_q4_0, false)
+DOT_Q80(q5_0, block_q5_0, unpack_q5_0, false)
+DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl, true)
 
 /* ---- Q8_1 activations: Q4_1, Q5_1 (w = d*q + m; the m term is m * a.s) ---- */
 

@@ -63,28 +63,31 @@ static inline __m256i dot_ss256(__m256i w, __m256i a)
 
 /* ---- Q8_0 and Q4_0: two blocks per 512-bit register ---- */
 
+/* The two blocks' int32 lanes into ggml's one chain of 8 float lanes:
+ * block 0 (low half) first, then block 1. */
+static inline __m256 chain2(__m256 acc, float d0, float d1, __m512i p)
+{
+	__m512 f = _mm512_cvtepi32_ps(p);
+	acc = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm512_castps512_ps256(f), acc);
+	return _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm512_extractf32x8_ps(f, 1), acc);
+}
+
 static void vec_dot_q8_0(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const size_t WB = sizeof(struct block_q8_0);
 	const int64_t nb = n / 32;
-	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	int64_t i = 0;
-	for (; i + 4 <= nb; i += 4, w += 4 * WB, a += 4 * A80) {
-		__m512i p0 = dot_ss(ld2x256(w + 2, w + WB + 2), ld2x256(a + A80_QS, a + A80 + A80_QS));
-		__m512i p1 = dot_ss(ld2x256(w + 2 * WB + 2, w + 3 * WB + 2),
-				    ld2x256(a + 2 * A80 + A80_QS, a + 3 * A80 + A80_QS));
-		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
-		__m512 d1 = two_scales(h2f(w + 2 * WB) * h2f(a + 2 * A80), h2f(w + 3 * WB) * h2f(a + 3 * A80));
-		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
-		acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), acc1);
+	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
+		__m512i p = dot_ss(ld2x256(w + 2, w + WB + 2), ld2x256(a + A80_QS, a + A80 + A80_QS));
+		acc = chain2(acc, h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80), p);
 	}
-	__m256 t = _mm256_setzero_ps();
 	for (; i < nb; i++, w += WB, a += A80) {
 		__m256i p = dot_ss256(ld256(w + 2), ld256(a + A80_QS));
-		t = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), t);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), acc);
 	}
-	*s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + hsum256(t);
+	*s = hsum_ps(acc);
 }
 
 /* Q4_0: unsigned nibbles into vpdpbusd, minus 8 * sum(a) (also a vpdpbusd).
@@ -109,28 +112,18 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va)
 	const uint8_t *w = vw, *a = va;
 	const size_t WB = sizeof(struct block_q4_0);
 	const int64_t nb = n / 32;
-	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	int64_t i = 0;
-	for (; i + 4 <= nb; i += 4, w += 4 * WB, a += 4 * A80) {
-		__m512i p0 = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
-		__m512i p1 = dot_q4_0_pair(w + 2 * WB, w + 3 * WB,
-					   ld2x256(a + 2 * A80 + A80_QS, a + 3 * A80 + A80_QS));
-		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
-		__m512 d1 = two_scales(h2f(w + 2 * WB) * h2f(a + 2 * A80), h2f(w + 3 * WB) * h2f(a + 3 * A80));
-		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
-		acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), acc1);
-	}
 	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
-		__m512i p0 = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
-		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
-		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
+		__m512i p = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
+		acc = chain2(acc, h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80), p);
 	}
-	if (i < nb) { /* the last odd block, paired with itself at zero scale */
-		__m512i av = ld2x256(a + A80_QS, a + A80_QS);
-		__m512i p0 = dot_q4_0_pair(w, w, av);
-		acc0 = _mm512_fmadd_ps(two_scales(h2f(w) * h2f(a), 0), _mm512_cvtepi32_ps(p0), acc0);
+	if (i < nb) { /* the last odd block, paired with itself: its low half */
+		__m512i p = dot_q4_0_pair(w, w, ld2x256(a + A80_QS, a + A80_QS));
+		__m256 f = _mm256_cvtepi32_ps(_mm512_castsi512_si256(p));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), f, acc);
 	}
-	*s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+	*s = hsum_ps(acc);
 }
 
 /* ---- K-quants: Q8_K activations ---- */
@@ -474,7 +467,17 @@ AI void q80_step(__m512 acc[4][8], const uint8_t *w, size_t ldw, const uint8_t *
 			ai = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(kind == KQ5_0 ? 16 : 8), av));
 		UNROLL for (int i = 0; i < RM; i++) {
 			__m512i p = wsigned ? _mm512_dpbusd_epi32(wi[i], av, wv[i]) : _mm512_dpbusd_epi32(ai, wv[i], av);
-			acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], da), _mm512_cvtepi32_ps(p), acc[i][j]);
+			__m512 ds = _mm512_mul_ps(dw[i], da);
+			if (kind == KIQ4_NL) { /* ggml's vec_dot: even and odd blocks in two chains */
+				acc[i][j] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps(p), acc[i][j]);
+			} else { /* one chain in the low half (chain2) */
+				__m512 f = _mm512_cvtepi32_ps(p);
+				__m256 c = _mm512_castps512_ps256(acc[i][j]);
+				c = _mm256_fmadd_ps(_mm512_castps512_ps256(ds), _mm512_castps512_ps256(f), c);
+				if (two)
+					c = _mm256_fmadd_ps(_mm512_extractf32x8_ps(ds, 1), _mm512_extractf32x8_ps(f, 1), c);
+				acc[i][j] = _mm512_zextps256_ps512(c);
+			}
 		}
 	}
 }
@@ -494,7 +497,8 @@ AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 		q80_step(acc, w, ldw, a, lda, b, RM, RN, kind, WB, false);
 	UNROLL for (int i = 0; i < RM; i++)
 		UNROLL for (int j = 0; j < RN; j++)
-			y[(size_t)j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+			y[(size_t)j * ldy + i] = kind == KIQ4_NL ? _mm512_reduce_add_ps(acc[i][j])
+							       : hsum_ps(_mm512_castps512_ps256(acc[i][j]));
 }
 
 #define RM_MAX_ 4

@@ -19,7 +19,11 @@
 # HEFT_ENGINE (./heft-engine), REFCMP (./tests/refcmp), DIR (work files,
 # /var/tmp/heft-precision; models are kept, logits recomputed), SEEDS
 # ("101 102 103"), FAMILIES ("deepseek2 glm4moe gpt-oss"), TYPES
-# ("IQ2_XXS IQ3_XXS IQ1_S Q4_K_M"; gpt-oss also MXFP4_MOE), THREADS (2).
+# ("IQ2_XXS IQ3_XXS IQ1_S Q4_K_M"; gpt-oss also MXFP4_MOE), THREADS (2),
+# LLAMA_LIBDIR (put first on LD_LIBRARY_PATH for llama-logits: on a CPU
+# with AMX, a libggml-cpu built with -mno-amx-tile -mno-amx-int8
+# -mno-amx-bf16, see llama-peer.sh, since the AMX buffer type, which the
+# repacked path then uses, crashes where the kernel does not grant AMX).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${LLAMA_BIN:?set LLAMA_BIN to llama-peer.sh\'s output directory}
@@ -31,6 +35,7 @@ families=${FAMILIES:-deepseek2 glm4moe gpt-oss}
 types=${TYPES:-IQ2_XXS IQ3_XXS IQ1_S Q4_K_M}
 threads=${THREADS:-2}
 mkdir -p "$dir"
+[ -n "${LLAMA_LIBDIR:-}" ] && export LD_LIBRARY_PATH="$LLAMA_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # The shared fixtures' shapes (docs: ../shared/fixtures/README.md).
 shape() {
@@ -43,7 +48,7 @@ shape() {
 	glm4moe) echo "--arch glm4moe --embd 256 --layers 3 --dense-lead 1 --heads 4 --kv-heads 2
 		--head-dim 64 --rope-dim 32 --ff 512 --experts 8 --experts-used 2 --expert-ff 128
 		--shared-experts 1 --expert-scale 2.5 --gating sigmoid --rope-base 1e6 --vocab 512 --ctx 256" ;;
-	gpt-oss) echo "--arch gpt-oss --embd 256 --layers 2 --heads 4 --kv-heads 2 --head-dim 64 --ff 768
+	gpt-oss) echo "--arch gpt-oss --embd 256 --layers 2 --heads 4 --kv-heads 2 --head-dim 64
 		--experts 8 --experts-used 2 --expert-ff 256 --swa 16 --rope-base 1e6 --rope-scaling yarn
 		--rope-factor 4 --rope-orig-ctx 32 --vocab 512 --ctx 256" ;;
 	esac
@@ -73,6 +78,7 @@ for fam in $families; do
 			"$bin/llama-logits" -nr -t "$threads" "$m" $toks >"$m.plain.ref"
 			# shellcheck disable=SC2086
 			"$bin/llama-logits" -t "$threads" "$m" $toks >"$m.repack.ref"
+			# shellcheck disable=SC2086 # word splitting drops the trailing space
 			"$engine" eval "$m" --tokens "$(echo $toks | tr ' ' ,)" --greedy 8 -t "$threads" \
 				--out "$m.heft.ref" >/dev/null 2>&1
 			h=$(nmse "$m.plain.ref" "$m.heft.ref")
