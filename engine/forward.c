@@ -228,8 +228,8 @@ static void rope_table(struct forward *f, int n, int p)
 			if (ext != 0.0f) {
 				float y = (i - low) / MAX(0.001f, high - low);
 				float mix = (1.0f - MIN(1.0f, MAX(0.0f, y))) * ext;
-				theta = theta * (1 - mix) + extrap * mix;
-				ms *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+				theta = fmaf(theta, 1 - mix, extrap * mix); /* contracted, as ggml's */
+				ms *= fmaf(0.1f, logf(1.0f / freq_scale), 1.0f);
 			}
 			f->rope_cs[((size_t)j * half + i) * 2] = cosf(theta) * ms;
 			f->rope_cs[((size_t)j * half + i) * 2 + 1] = sinf(theta) * ms;
@@ -253,8 +253,9 @@ static void rope(const struct forward *f, float *x, int n, int n_heads, int head
 			for (int i = 0; i < half; i++) {
 				float c = cs[2 * i], s = cs[2 * i + 1];
 				float a = v[i * stride], b = v[i * stride + off];
-				v[i * stride] = a * c - b * s;
-				v[i * stride + off] = a * s + b * c;
+				/* ggml's C++ build contracts the first product */
+				v[i * stride] = fmaf(a, c, -(b * s));
+				v[i * stride + off] = fmaf(a, s, b * c);
 			}
 		}
 	}
@@ -439,7 +440,7 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 			for (int d = 0; d < dv; d++)
 				acc32[d] = fmaf(vrow[d], vs, rescale ? acc32[d] * ms : acc32[d]);
 		}
-		S = S * ms + vs;
+		S = fmaf(S, ms, vs); /* contracted in ggml's C++ build */
 	}
 	for (int d = 0; d < dv; d++)
 		out[d] = tv == GGML_F16 ? fp16_to_fp32(acc[d]) : acc32[d];
@@ -452,7 +453,7 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 		} else {
 			vs = expf(sink - M);
 		}
-		S = S * ms + vs;
+		S = fmaf(S, ms, vs); /* contracted in ggml's C++ build */
 	}
 	float inv = S == 0.0f ? 0.0f : 1.0f / S;
 	for (int d = 0; d < dv; d++)

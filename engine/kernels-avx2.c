@@ -500,8 +500,28 @@ static inline float ld_bf16(const uint8_t *p)
 	}
 
 FLOAT_DOT(f32, 4, load8_f32, ldf)
-FLOAT_DOT(f16, 2, load8_f16, ld_f16)
 FLOAT_DOT(bf16, 2, load8_bf16, ld_bf16)
+
+/* F16 as ggml_vec_dot_f16 (llama.cpp's flash attention scores K.q with it):
+ * 4 accumulators over 32 elements, reduced (c0 + c2) + (c1 + c3) and by
+ * hadd, the tail in double. */
+static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw;
+	const float *x = va;
+	__m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+	int64_t i = 0;
+	for (; i + 32 <= n; i += 32)
+		for (int j = 0; j < 4; j++)
+			c[j] = _mm256_fmadd_ps(load8_f16(w + 2 * (i + 8 * j)), _mm256_loadu_ps(x + i + 8 * j), c[j]);
+	__m256 r = _mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3]));
+	__m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
+	t = _mm_hadd_ps(t, t);
+	double sum = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+	for (; i < n; i++)
+		sum += (double)(ld_f16(w + 2 * i) * x[i]);
+	*s = (float)sum;
+}
 
 static void to_float_f16(const void *src, float *y, int64_t n)
 {

@@ -364,8 +364,25 @@ static inline __m512 mload_bf16(const uint8_t *p, __mmask16 m)
 	}
 
 FLOAT_DOT(f32, 4, load16_f32, mload_f32)
-FLOAT_DOT(f16, 2, load16_f16, mload_f16)
 FLOAT_DOT(bf16, 2, load16_bf16, mload_bf16)
+
+/* F16 as ggml_vec_dot_f16 built for AVX-512 without its FP16 extension
+ * (llama.cpp's flash attention scores K.q with it): 4 accumulators over 64
+ * elements, reduced (c0 + c2) + (c1 + c3), the tail in double. */
+static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw;
+	const float *x = va;
+	__m512 c[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	int64_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		for (int j = 0; j < 4; j++)
+			c[j] = _mm512_fmadd_ps(load16_f16(w + 2 * (i + 16 * j)), _mm512_loadu_ps(x + i + 16 * j), c[j]);
+	double sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(c[0], c[2]), _mm512_add_ps(c[1], c[3])));
+	for (; i < n; i++)
+		sum += (double)(h2f(w + 2 * i) * x[i]);
+	*s = (float)sum;
+}
 
 
 /* ---- multi-row products (gemm) ----------------------------------------------

@@ -79,6 +79,13 @@ static bool on_tensor(struct ggml_tensor *t, bool ask, void *ud)
 	return true;
 }
 
+static bool no_progress(float p, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return true;
+}
+
 static int argmax(const float *x, int n)
 {
 	int b = 0;
@@ -130,6 +137,7 @@ int main(int argc, char **argv)
 	struct llama_model_params mp = llama_model_default_params();
 	mp.use_extra_bufts = repack;
 	mp.n_gpu_layers = 0;
+	mp.progress_callback = no_progress; /* not the loader's dots on stderr */
 	struct llama_model *model = llama_model_load_from_file(path, mp);
 	if (!model) {
 		fprintf(stderr, "llama-logits: cannot load %s\n", path);
