@@ -791,6 +791,7 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 		int e = list[i], at = f->first[e], cnt = f->count[e];
 		f->tasks[2 * i] = task(&f->views[e].m[EXP_GATE], xg + at * gb, cnt, f->hb + (size_t)at * ff);
 		f->tasks[2 * i + 1] = task(&f->views[e].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
+		f->tasks[2 * i].expert = f->tasks[2 * i + 1].expert = true;
 	}
 	mm_run(f->tp, f->tasks, 2 * nb);
 
@@ -812,6 +813,7 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 		if (!f32)
 			mm_quantize(down0->type, ff, g, ff, cnt, xd + at * db);
 		f->tasks[i] = task(&f->views[e].m[EXP_DOWN], xd + at * db, cnt, f->out + (size_t)at * d);
+		f->tasks[i].expert = true;
 	}
 	mm_run(f->tp, f->tasks, nb);
 	for (int i = 0; i < nb && l->ffn_down_exps_b.data; i++) {

@@ -142,6 +142,17 @@ DOT_Q80(q8_0, block_q8_0, unpack_q8_0, false)
 DOT_Q80(q4_0, block_q4_0, unpack_q4_0, false)
 DOT_Q80(q5_0, block_q5_0, unpack_q5_0, false)
 DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl, true)
+DOT_Q80(iq4_nl_dense, block_iq4_nl, unpack_iq4_nl, false) /* llamafile's sgemm: one chain */
+
+static void gemm_iq4_nl_dense(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
+			      int nw, const void *a, size_t lda, int na)
+{
+	(void)t;
+	for (int j = 0; j < na; j++)
+		for (int i = 0; i < nw; i++)
+			vec_dot_iq4_nl_dense(n, &y[(size_t)j * ldy + i], (const char *)w + (size_t)i * ldw,
+					     (const char *)a + (size_t)j * lda);
+}
 
 /* ---- Q8_1 activations: Q4_1, Q5_1 (w = d*q + m; the m term is m * a.s) ---- */
 
@@ -922,6 +933,8 @@ bool kernels_avx2_install(struct qtype *t)
 	t[GGML_Q4_0].vec_dot = vec_dot_q4_0;
 	t[GGML_Q5_0].vec_dot = vec_dot_q5_0;
 	t[GGML_IQ4_NL].vec_dot = vec_dot_iq4_nl;
+	t[GGML_IQ4_NL].vec_dot_dense = vec_dot_iq4_nl_dense;
+	t[GGML_IQ4_NL].gemm_dense = gemm_iq4_nl_dense;
 	t[GGML_Q4_1].vec_dot = vec_dot_q4_1;
 	t[GGML_Q5_1].vec_dot = vec_dot_q5_1;
 	t[GGML_Q2_K].vec_dot = vec_dot_q2_K;

@@ -429,7 +429,7 @@ static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
  * (Q4_0 nibbles, Q5_0) meet a directly and the offset * sum(a) is
  * subtracted the same way. An odd last block rides alone with a zero scale
  * in the upper half. */
-enum { KQ8_0, KQ4_0, KQ5_0, KIQ4_NL };
+enum { KQ8_0, KQ4_0, KQ5_0, KIQ4_NL, KIQ4_NL_DENSE }; /* the last: IQ4_NL in one chain (llamafile) */
 
 AI __m512i nib_pair(const uint8_t *w0, const uint8_t *w1)
 {
@@ -463,7 +463,7 @@ AI void q80_step(__m512 acc[4][8], const uint8_t *w, size_t ldw, const uint8_t *
 		 const int RM, const int RN, const int kind, const size_t WB, const bool two)
 {
 	const __m512i zero = _mm512_setzero_si512();
-	const bool wsigned = kind == KQ8_0 || kind == KIQ4_NL;
+	const bool wsigned = kind == KQ8_0 || kind == KIQ4_NL || kind == KIQ4_NL_DENSE;
 	__m512i wv[4], wi[4];
 	__m512 dw[4];
 	UNROLL for (int i = 0; i < RM; i++) {
@@ -524,10 +524,13 @@ AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 #define TILE_Q4_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ4_0, sizeof(struct block_q4_0))
 #define TILE_Q5_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ5_0, sizeof(struct block_q5_0))
 #define TILE_IQ4_NL(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KIQ4_NL, sizeof(struct block_iq4_nl))
+#define TILE_IQ4_NL_DENSE(n, y, ldy, w, ldw, a, lda, M, N) \
+	q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KIQ4_NL_DENSE, sizeof(struct block_iq4_nl))
 GEMM_DRIVER(q8_0, 4, 4, TILE_Q8_0)
 GEMM_DRIVER(q4_0, 4, 4, TILE_Q4_0)
 GEMM_DRIVER(q5_0, 4, 4, TILE_Q5_0)
 GEMM_DRIVER(iq4_nl, 4, 4, TILE_IQ4_NL)
+GEMM_DRIVER(iq4_nl_dense, 4, 4, TILE_IQ4_NL_DENSE)
 #undef RM_MAX_
 #undef RN_MAX_
 
@@ -753,6 +756,7 @@ bool kernels_avx512_install(struct qtype *t)
 	t[GGML_Q4_0].gemm = gemm_q4_0;
 	t[GGML_Q5_0].gemm = gemm_q5_0;
 	t[GGML_IQ4_NL].gemm = gemm_iq4_nl;
+	t[GGML_IQ4_NL].gemm_dense = gemm_iq4_nl_dense;
 	t[GGML_Q4_K].gemm = gemm_q4_K;
 	t[GGML_Q5_K].gemm = gemm_q5_K;
 	t[GGML_Q6_K].gemm = gemm_q6_K;
