@@ -142,9 +142,45 @@ static void add_bias(float *y, const struct wmat *b, int n_rows, int dim)
 			y[(size_t)j * dim + i] += bv[i];
 }
 
+/* SiLU as llama.cpp's CPU backend computes it (issue 18): its SwiGLU runs
+ * 16 (AVX-512) or 8 (AVX2) lanes through a vectorized exp - a Cody-Waite
+ * reduction to n = round(x / ln 2) and a degree-5 polynomial in the
+ * remainder b - whose last bit differs from libm's expf, and those bits
+ * flip the 8-bit rounding of the down projection's input. The two ISAs
+ * round the final scaling differently: AVX-512 scales 1 + p(b) by 2^n
+ * (vscalefps), AVX2 computes k + k p(b) with k = 2^n. Without SIMD, libm. */
+enum silu_kind { SILU_LIBM, SILU_AVX2, SILU_AVX512 };
+static enum silu_kind silu_kind;
+
+static float ggml_exp_poly(float x, float *n, float *b)
+{
+	float z = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);
+	*n = z - 0x1.8p23f;
+	*b = fmaf(-*n, 0x1.7f7d1cp-20f, fmaf(-*n, 0x1.62e4p-1f, x));
+	float u = *b * *b;
+	return fmaf(fmaf(fmaf(0x1.0e4020p-7f, *b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, *b, 0x1.fffdb6p-2f)), u,
+		    silu_kind == SILU_AVX512 ? fmaf(0x1.ffffecp-1f, *b, 1.0f) : 0x1.ffffecp-1f * *b);
+}
+
+static float exp_as_ggml(float x)
+{
+	float n, b, j = ggml_exp_poly(x, &n, &b);
+	if (silu_kind == SILU_AVX512) {
+		if (fabsf(n) > 192)
+			return n > 0 ? INFINITY : 0.0f;
+		return ldexpf(j, (int)n);
+	}
+	if (fabsf(n) > 126) /* ggml's AVX2 range path: rare enough for libm */
+		return expf(x);
+	float k = ldexpf(1.0f, (int)n);
+	return fmaf(j, k, k);
+}
+
 static float silu(float x)
 {
-	return x / (1.0f + expf(-x));
+	if (silu_kind == SILU_LIBM)
+		return x / (1.0f + expf(-x));
+	return x / (1.0f + exp_as_ggml(0.0f - x));
 }
 
 static void softmax(float *x, int n)
@@ -1196,6 +1232,7 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 #ifdef HEFT_X86
 	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
 	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
+	silu_kind = !use_f16c ? SILU_LIBM : strcmp(quant_init(), "avx2") == 0 ? SILU_AVX2 : SILU_AVX512;
 #elif defined(HEFT_NEON_F16)
 	use_f16c = strcmp(quant_init(), "none") != 0;
 #endif

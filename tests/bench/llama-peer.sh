@@ -17,9 +17,11 @@
 # that the tree is at it), LLAMA_BUILD ($LLAMA_SRC/build), JOBS (2),
 # NATIVE (ON; OFF with AVX512=OFF gives an AVX2 build for issue 18's
 # HEFT_SIMD=avx2 row: NATIVE=OFF AVX2=ON AVX512=OFF LLAMA_BUILD=...),
-# NO_AMX (1: build without AMX, e.g. NO_AMX=1 LLAMA_BUILD=$LLAMA_SRC/build-noamx
-# TARGETS=ggml-cpu for a libggml-cpu to put on LD_LIBRARY_PATH: where the
-# kernel does not grant AMX, llama.cpp's AMX buffer type crashes its
+# NO_AMX (1: build without AMX and AVX512-FP16, the AVX-512 of the issue's
+# machine class (AMD EPYC has neither); e.g. NO_AMX=1
+# LLAMA_BUILD=$LLAMA_SRC/build-noamx TARGETS=ggml-cpu for a libggml-cpu to put
+# on LD_LIBRARY_PATH. Where the kernel does not grant AMX, llama.cpp's AMX
+# buffer type crashes its
 # repacked path), TARGETS (what to build; default all the tools).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,7 +44,7 @@ fi
 
 isa=""
 flags=""
-[ "${NO_AMX:-0}" = 1 ] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+[ "${NO_AMX:-0}" = 1 ] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -mno-avx512fp16"
 if [ "${NATIVE:-ON}" = OFF ]; then
 	isa="-DGGML_AVX=ON -DGGML_AVX2=${AVX2:-ON} -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=${AVX512:-OFF}"
 fi

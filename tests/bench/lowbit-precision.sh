@@ -21,9 +21,9 @@
 # ("101 102 103"), FAMILIES ("deepseek2 glm4moe gpt-oss"), TYPES
 # ("IQ2_XXS IQ3_XXS IQ1_S Q4_K_M"; gpt-oss also MXFP4_MOE), THREADS (2),
 # LLAMA_LIBDIR (put first on LD_LIBRARY_PATH for llama-logits: on a CPU
-# with AMX, a libggml-cpu built with -mno-amx-tile -mno-amx-int8
-# -mno-amx-bf16, see llama-peer.sh, since the AMX buffer type, which the
-# repacked path then uses, crashes where the kernel does not grant AMX).
+# with AMX or AVX512-FP16, the libggml-cpu of llama-peer.sh's NO_AMX=1, the
+# AVX-512 of AMD's EPYC: the AMX buffer type crashes the repacked path where
+# the kernel does not grant AMX, and with FP16 ggml sums F16 vectors in F16).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${LLAMA_BIN:?set LLAMA_BIN to llama-peer.sh\'s output directory}
