@@ -80,8 +80,8 @@ if [ -f "$top/libheft-engine.a" ]; then
 	if ! nice "$cc" -O2 -std=c11 -I"$here/../../engine" -I"$here/../../src" -I"$top" -c \
 		"$here/ggml-kernels-heft.c" -o "$bin/ggml-kernels-heft.o" ||
 		! nice "$cc" -O2 -std=c11 -I"$src/ggml/include" -o "$bin/ggml-kernels" "$here/ggml-kernels.c" \
-			"$bin/ggml-kernels-heft.o" "$top/libheft-engine.a" "$top/libheft-kernels-avx512.a" \
-			"$top/libheft-kernels-avx2.a" "$top/libheft-common.a" -L"$bin" -lggml-cpu -lggml-base \
+			"$bin/ggml-kernels-heft.o" "$top/libheft-engine.a" "$top"/libheft-kernels-*.a \
+			"$top/libheft-common.a" -L"$bin" -lggml-cpu -lggml-base \
 			-Wl,-rpath,"$bin" -lm -lpthread; then
 		echo "llama-peer.sh: ggml-kernels did not build" >&2
 		exit 1
