@@ -71,6 +71,7 @@ struct forward {
 	struct mm_task *head_tasks;
 	float *hb, *hb2; /* FFN hidden, n_ff (MoE: [max_batch * n_expert_used][n_ff_exp]) */
 	float *out;      /* a block's output before the residual, n_embd (MoE: per expert row) */
+	float *moe;      /* MoE: the weighted sum of a token's experts, n_embd */
 	float *logits;   /* n_vocab */
 	float *rope_cs;  /* [max_batch][n_rot / 2] cos, sin pairs */
 	void *act_buf[ACT_SLOTS];
@@ -141,9 +142,45 @@ static void add_bias(float *y, const struct wmat *b, int n_rows, int dim)
 			y[(size_t)j * dim + i] += bv[i];
 }
 
+/* SiLU as llama.cpp's CPU backend computes it (issue 18): its SwiGLU runs
+ * 16 (AVX-512) or 8 (AVX2) lanes through a vectorized exp - a Cody-Waite
+ * reduction to n = round(x / ln 2) and a degree-5 polynomial in the
+ * remainder b - whose last bit differs from libm's expf, and those bits
+ * flip the 8-bit rounding of the down projection's input. The two ISAs
+ * round the final scaling differently: AVX-512 scales 1 + p(b) by 2^n
+ * (vscalefps), AVX2 computes k + k p(b) with k = 2^n. Without SIMD, libm. */
+enum silu_kind { SILU_LIBM, SILU_AVX2, SILU_AVX512 };
+static enum silu_kind silu_kind;
+
+static float ggml_exp_poly(float x, float *n, float *b)
+{
+	float z = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);
+	*n = z - 0x1.8p23f;
+	*b = fmaf(-*n, 0x1.7f7d1cp-20f, fmaf(-*n, 0x1.62e4p-1f, x));
+	float u = *b * *b;
+	return fmaf(fmaf(fmaf(0x1.0e4020p-7f, *b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, *b, 0x1.fffdb6p-2f)), u,
+		    silu_kind == SILU_AVX512 ? fmaf(0x1.ffffecp-1f, *b, 1.0f) : 0x1.ffffecp-1f * *b);
+}
+
+static float exp_as_ggml(float x)
+{
+	float n, b, j = ggml_exp_poly(x, &n, &b);
+	if (silu_kind == SILU_AVX512) {
+		if (fabsf(n) > 192)
+			return n > 0 ? INFINITY : 0.0f;
+		return ldexpf(j, (int)n);
+	}
+	if (fabsf(n) > 126) /* ggml's AVX2 range path: rare enough for libm */
+		return expf(x);
+	float k = ldexpf(1.0f, (int)n);
+	return fmaf(j, k, k);
+}
+
 static float silu(float x)
 {
-	return x / (1.0f + expf(-x));
+	if (silu_kind == SILU_LIBM)
+		return x / (1.0f + expf(-x));
+	return x / (1.0f + exp_as_ggml(0.0f - x));
 }
 
 static void softmax(float *x, int n)
@@ -227,8 +264,8 @@ static void rope_table(struct forward *f, int n, int p)
 			if (ext != 0.0f) {
 				float y = (i - low) / MAX(0.001f, high - low);
 				float mix = (1.0f - MIN(1.0f, MAX(0.0f, y))) * ext;
-				theta = theta * (1 - mix) + extrap * mix;
-				ms *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+				theta = fmaf(theta, 1 - mix, extrap * mix); /* contracted, as ggml's */
+				ms *= fmaf(0.1f, logf(1.0f / freq_scale), 1.0f);
 			}
 			f->rope_cs[((size_t)j * half + i) * 2] = cosf(theta) * ms;
 			f->rope_cs[((size_t)j * half + i) * 2 + 1] = sinf(theta) * ms;
@@ -252,8 +289,9 @@ static void rope(const struct forward *f, float *x, int n, int n_heads, int head
 			for (int i = 0; i < half; i++) {
 				float c = cs[2 * i], s = cs[2 * i + 1];
 				float a = v[i * stride], b = v[i * stride + off];
-				v[i * stride] = a * c - b * s;
-				v[i * stride + off] = a * s + b * c;
+				/* ggml's C++ build contracts the first product */
+				v[i * stride] = fmaf(a, c, -(b * s));
+				v[i * stride + off] = fmaf(a, s, b * c);
 			}
 		}
 	}
@@ -438,7 +476,7 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 			for (int d = 0; d < dv; d++)
 				acc32[d] = fmaf(vrow[d], vs, rescale ? acc32[d] * ms : acc32[d]);
 		}
-		S = S * ms + vs;
+		S = fmaf(S, ms, vs); /* contracted in ggml's C++ build */
 	}
 	for (int d = 0; d < dv; d++)
 		out[d] = tv == GGML_F16 ? fp16_to_fp32(acc[d]) : acc32[d];
@@ -451,7 +489,7 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 		} else {
 			vs = expf(sink - M);
 		}
-		S = S * ms + vs;
+		S = fmaf(S, ms, vs); /* contracted in ggml's C++ build */
 	}
 	float inv = S == 0.0f ? 0.0f : 1.0f / S;
 	for (int d = 0; d < dv; d++)
@@ -789,6 +827,7 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 		int e = list[i], at = f->first[e], cnt = f->count[e];
 		f->tasks[2 * i] = task(&f->views[e].m[EXP_GATE], xg + at * gb, cnt, f->hb + (size_t)at * ff);
 		f->tasks[2 * i + 1] = task(&f->views[e].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
+		f->tasks[2 * i].expert = f->tasks[2 * i + 1].expert = true;
 	}
 	mm_run(f->tp, f->tasks, 2 * nb);
 
@@ -810,6 +849,7 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 		if (!f32)
 			mm_quantize(down0->type, ff, g, ff, cnt, xd + at * db);
 		f->tasks[i] = task(&f->views[e].m[EXP_DOWN], xd + at * db, cnt, f->out + (size_t)at * d);
+		f->tasks[i].expert = true;
 	}
 	mm_run(f->tp, f->tasks, nb);
 	for (int i = 0; i < nb && l->ffn_down_exps_b.data; i++) {
@@ -909,17 +949,26 @@ static int ffn_moe(struct forward *f, int il, int n)
 		return -1;
 	}
 
-	/* x += sum over the token's experts of weight * expert output */
-	for (int g = 0; g < n * k; g++) {
-		float *x = f->x + (size_t)(f->rows[g] / k) * d, wt = f->sel_w[f->rows[g]];
-		const float *o = f->out + (size_t)g * d;
-		for (int i = 0; i < d; i++)
-			x[i] += wt * o[i];
-	}
+	/* x += (sum over the token's experts of weight * output [+ shared
+	 * experts]), in llama.cpp's order: the experts' sum slot by slot, the
+	 * shared experts added to it, the residual last. Another order rounds
+	 * the residual stream differently in the last bit, and that flips 8-bit
+	 * activation roundings downstream (issue 18). */
+	memset(f->moe, 0, (size_t)n * d * sizeof *f->moe);
+	for (int s = 0; s < k; s++)
+		for (int g = 0; g < n * k; g++) {
+			if (f->rows[g] % k != s)
+				continue;
+			float *y = f->moe + (size_t)(f->rows[g] / k) * d, wt = f->sel_w[f->rows[g]];
+			const float *o = f->out + (size_t)g * d;
+			for (int i = 0; i < d; i++)
+				y[i] += wt * o[i];
+		}
 	if (l->ffn_gate_shexp.data) { /* shared experts: an ordinary resident FFN */
 		ffn_dense(f, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp, n);
-		add_rows(f->x, f->out, n, d);
+		add_rows(f->moe, f->out, n, d);
 	}
+	add_rows(f->x, f->moe, n, d);
 	return 0;
 }
 
@@ -1139,6 +1188,7 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 	if (hp->n_expert) {
 		size_t ne = (size_t)hp->n_expert;
 		f->router = alloc_or_count_f32(z, B * ne);
+		f->moe = alloc_or_count_f32(z, B * hp->n_embd);
 		f->selp = alloc_or_count_f32(z, ne);
 		f->gscore = alloc_or_count_f32(z, ne);
 		f->gkeep = zalloc_or_count(z, ne, sizeof *f->gkeep);
@@ -1182,6 +1232,7 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 #ifdef HEFT_X86
 	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
 	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
+	silu_kind = !use_f16c ? SILU_LIBM : strcmp(quant_init(), "avx2") == 0 ? SILU_AVX2 : SILU_AVX512;
 #elif defined(HEFT_NEON_F16)
 	use_f16c = strcmp(quant_init(), "none") != 0;
 #endif
@@ -1196,7 +1247,7 @@ void forward_free(struct forward *f)
 		return;
 	kv_free(f->kv);
 	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
-			f->att_scratch, f->router, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
+			f->att_scratch, f->router, f->moe, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
 			f->views, f->tasks, f->selp, f->gscore, f->gkeep, f->qlora, f->qa, f->attn2, f->head_act,
 			f->head_w, f->head_tasks, f->pf_x, f->pf_router, f->pf_sel, f->pf_w, f->pf_list, f->seen,
 			f->logits_all};

@@ -85,7 +85,10 @@ static inline __m256i iq4_lut(void)
  * signed weights of the block at w in element order. */
 
 
-#define DOT_Q80(name, type, UNPACK)                                                      \
+/* ggml's order: Q8_0, Q4_0, Q5_0 in one chain of blocks (its vec_dot and
+ * llamafile's sgemm alike); IQ4_NL in two, even and odd blocks (its vec_dot,
+ * which llama.cpp's expert products use). */
+#define DOT_Q80(name, type, UNPACK, TWO)                                                 \
 	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
 	{                                                                                 \
 		const uint8_t *w = vw, *a = va;                                           \
@@ -99,7 +102,10 @@ static inline __m256i iq4_lut(void)
 			float d0 = h2f(w + OFF(type, d)) * h2f(a);                        \
 			float d1 = h2f(w + WB + OFF(type, d)) * h2f(a + A80);             \
 			acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0); \
-			acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1); \
+			if (TWO)                                                          \
+				acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1); \
+			else                                                              \
+				acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc0); \
 		}                                                                         \
 		if (i < nb) {                                                             \
 			__m256i p0 = dot_ss(UNPACK(w), ld256(a + A80_QS));                \
@@ -132,10 +138,21 @@ static inline __m256i unpack_iq4_nl(const uint8_t *w)
 	return _mm256_shuffle_epi8(iq4_lut(), nibbles32(w + OFF(block_iq4_nl, qs)));
 }
 
-DOT_Q80(q8_0, block_q8_0, unpack_q8_0)
-DOT_Q80(q4_0, block_q4_0, unpack_q4_0)
-DOT_Q80(q5_0, block_q5_0, unpack_q5_0)
-DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl)
+DOT_Q80(q8_0, block_q8_0, unpack_q8_0, false)
+DOT_Q80(q4_0, block_q4_0, unpack_q4_0, false)
+DOT_Q80(q5_0, block_q5_0, unpack_q5_0, false)
+DOT_Q80(iq4_nl, block_iq4_nl, unpack_iq4_nl, true)
+DOT_Q80(iq4_nl_dense, block_iq4_nl, unpack_iq4_nl, false) /* llamafile's sgemm: one chain */
+
+static void gemm_iq4_nl_dense(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
+			      int nw, const void *a, size_t lda, int na)
+{
+	(void)t;
+	for (int j = 0; j < na; j++)
+		for (int i = 0; i < nw; i++)
+			vec_dot_iq4_nl_dense(n, &y[(size_t)j * ldy + i], (const char *)w + (size_t)i * ldw,
+					     (const char *)a + (size_t)j * lda);
+}
 
 /* ---- Q8_1 activations: Q4_1, Q5_1 (w = d*q + m; the m term is m * a.s) ---- */
 
@@ -225,8 +242,9 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va)
 				sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, lane_scales(sch, k)));
 			}
 		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+		/* the mins first, as ggml */
 		acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
 	}
 	*s = hsum_ps(acc);
 }
@@ -300,7 +318,8 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15);
-	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
+	__m128 accm = _mm_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
@@ -320,16 +339,17 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
 		}
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+		accm = k4_mins_acc(accm, dmin, msum);
 	}
-	*s = hsum_ps(_mm256_sub_ps(acc, accm));
+	*s = hsum_ps(acc) - hsum4_ps(accm);
 }
 
 static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
+	float accm = 0;
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q5_K, d));
@@ -356,9 +376,9 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
 		}
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+		accm = k5_mins_acc(accm, dmin, msum);
 	}
-	*s = hsum_ps(_mm256_sub_ps(acc, accm));
+	*s = hsum_ps(acc) - accm;
 }
 
 /* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
@@ -410,7 +430,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15), lut = iq4_lut();
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
@@ -434,11 +454,9 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)ls0)));
 			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)ls1)));
 		}
-		__m256 dv = _mm256_set1_ps(d);
-		acc0 = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(sum0), acc0);
-		acc1 = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(sum1), acc1);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
 	}
-	*s = hsum_ps(_mm256_add_ps(acc0, acc1));
+	*s = hsum_ps(acc);
 }
 
 /* ---- float types (F32 activations, any n) ---- */
@@ -493,8 +511,28 @@ static inline float ld_bf16(const uint8_t *p)
 	}
 
 FLOAT_DOT(f32, 4, load8_f32, ldf)
-FLOAT_DOT(f16, 2, load8_f16, ld_f16)
 FLOAT_DOT(bf16, 2, load8_bf16, ld_bf16)
+
+/* F16 as ggml_vec_dot_f16 (llama.cpp's flash attention scores K.q with it):
+ * 4 accumulators over 32 elements, reduced (c0 + c2) + (c1 + c3) and by
+ * hadd, the tail in double. */
+static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw;
+	const float *x = va;
+	__m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+	int64_t i = 0;
+	for (; i + 32 <= n; i += 32)
+		for (int j = 0; j < 4; j++)
+			c[j] = _mm256_fmadd_ps(load8_f16(w + 2 * (i + 8 * j)), _mm256_loadu_ps(x + i + 8 * j), c[j]);
+	__m256 r = _mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3]));
+	__m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
+	t = _mm_hadd_ps(t, t);
+	double sum = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+	for (; i < n; i++)
+		sum += (double)(ld_f16(w + 2 * i) * x[i]);
+	*s = (float)sum;
+}
 
 static void to_float_f16(const void *src, float *y, int64_t n)
 {
@@ -554,7 +592,7 @@ static void from_float_bf16(const float *x, void *dst, int64_t n)
 }
 
 /* ---- activation quantizers, bit-exact with quant.c's ----
- * d = max|x| / 127 (NaN ignored), q = x * (1/d) rounded to nearest even,
+ * d = max|x| / 127 (NaN ignored), q = x * (127 / max|x|) rounded to nearest even,
  * clamped to +-127, NaN to 0. Fills q[0..32) and returns the 4 int32
  * vectors (in element order 8 each) through iv for sums. */
 static inline float amax8(__m256 m)
@@ -592,17 +630,18 @@ static inline void pack32(__m256i i0, __m256i i1, __m256i i2, __m256i i3, uint8_
 	_mm256_storeu_si256((__m256i *)(void *)q, b);
 }
 
-static inline float inv(float d)
+/* ggml's multiplier 127/amax, not 1/d: see quant.c's quant8. */
+static inline float mult(float amax)
 {
-	return d != 0 ? 1.0f / d : 0.0f;
+	return amax != 0 ? 127 / amax : 0.0f;
 }
 
 static void from_float_q8_0(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_0)) {
-		float d = absmax(x, 32) / 127;
-		__m256 id = _mm256_set1_ps(inv(d));
+		float amax = absmax(x, 32), d = amax / 127;
+		__m256 id = _mm256_set1_ps(mult(amax));
 		pack32(quant8(x, id), quant8(x + 8, id), quant8(x + 16, id), quant8(x + 24, id),
 		       b + OFF(block_q8_0, qs));
 		st16(b + OFF(block_q8_0, d), _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
@@ -613,8 +652,8 @@ static void from_float_q8_1(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_1)) {
-		float d = absmax(x, 32) / 127;
-		__m256 id = _mm256_set1_ps(inv(d));
+		float amax = absmax(x, 32), d = amax / 127;
+		__m256 id = _mm256_set1_ps(mult(amax));
 		__m256i i0 = quant8(x, id), i1 = quant8(x + 8, id);
 		__m256i i2 = quant8(x + 16, id), i3 = quant8(x + 24, id);
 		pack32(i0, i1, i2, i3, b + OFF(block_q8_1, qs));
@@ -628,8 +667,8 @@ static void from_float_q8_K(const float *x, void *dst, int64_t n)
 {
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, b += sizeof(struct block_q8_K)) {
-		float d = absmax(x, QK_K) / 127;
-		__m256 id = _mm256_set1_ps(inv(d));
+		float m = mult(absmax(x, QK_K)), d = m != 0 ? 1 / m : 0.0f;
+		__m256 id = _mm256_set1_ps(m);
 		memcpy(b + OFF(block_q8_K, d), &d, 4);
 		int16_t bsums[QK_K / 16];
 		for (int k = 0; k < QK_K / 32; k++) {
@@ -735,9 +774,12 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 	(void)ldw;
 	(void)RM;
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	__m256 acc[4], accm[4];
-	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = accm[j] = _mm256_setzero_ps();
+	__m256 acc[4];
+	__m128 accm[4]; /* Q4_K: ggml's 4 lanes of mins; Q5_K: its scalar, in lane 0 */
+	UNROLL for (int j = 0; j < RN; j++) {
+		acc[j] = _mm256_setzero_ps();
+		accm[j] = _mm_setzero_ps();
+	}
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		float dw = h2f(w + OFF(block_q4_K, d));
 		float dmw = h2f(w + OFF(block_q4_K, dmin));
@@ -772,11 +814,14 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 			float ad = ldf(ab + OFF(block_q8_K, d));
 			__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
 			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[j][0], sumi[j][1])), acc[j]);
-			accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * ad), _mm256_cvtepi32_ps(msum), accm[j]);
+			if (five)
+				accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
+			else
+				accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = hsum_ps(_mm256_sub_ps(acc[j], accm[j]));
+		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
 }
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
 	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false)
@@ -888,6 +933,8 @@ bool kernels_avx2_install(struct qtype *t)
 	t[GGML_Q4_0].vec_dot = vec_dot_q4_0;
 	t[GGML_Q5_0].vec_dot = vec_dot_q5_0;
 	t[GGML_IQ4_NL].vec_dot = vec_dot_iq4_nl;
+	t[GGML_IQ4_NL].vec_dot_dense = vec_dot_iq4_nl_dense;
+	t[GGML_IQ4_NL].gemm_dense = gemm_iq4_nl_dense;
 	t[GGML_Q4_1].vec_dot = vec_dot_q4_1;
 	t[GGML_Q5_1].vec_dot = vec_dot_q5_1;
 	t[GGML_Q2_K].vec_dot = vec_dot_q2_K;

@@ -63,28 +63,31 @@ static inline __m256i dot_ss256(__m256i w, __m256i a)
 
 /* ---- Q8_0 and Q4_0: two blocks per 512-bit register ---- */
 
+/* The two blocks' int32 lanes into ggml's one chain of 8 float lanes:
+ * block 0 (low half) first, then block 1. */
+static inline __m256 chain2(__m256 acc, float d0, float d1, __m512i p)
+{
+	__m512 f = _mm512_cvtepi32_ps(p);
+	acc = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm512_castps512_ps256(f), acc);
+	return _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm512_extractf32x8_ps(f, 1), acc);
+}
+
 static void vec_dot_q8_0(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const size_t WB = sizeof(struct block_q8_0);
 	const int64_t nb = n / 32;
-	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	int64_t i = 0;
-	for (; i + 4 <= nb; i += 4, w += 4 * WB, a += 4 * A80) {
-		__m512i p0 = dot_ss(ld2x256(w + 2, w + WB + 2), ld2x256(a + A80_QS, a + A80 + A80_QS));
-		__m512i p1 = dot_ss(ld2x256(w + 2 * WB + 2, w + 3 * WB + 2),
-				    ld2x256(a + 2 * A80 + A80_QS, a + 3 * A80 + A80_QS));
-		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
-		__m512 d1 = two_scales(h2f(w + 2 * WB) * h2f(a + 2 * A80), h2f(w + 3 * WB) * h2f(a + 3 * A80));
-		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
-		acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), acc1);
+	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
+		__m512i p = dot_ss(ld2x256(w + 2, w + WB + 2), ld2x256(a + A80_QS, a + A80 + A80_QS));
+		acc = chain2(acc, h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80), p);
 	}
-	__m256 t = _mm256_setzero_ps();
 	for (; i < nb; i++, w += WB, a += A80) {
 		__m256i p = dot_ss256(ld256(w + 2), ld256(a + A80_QS));
-		t = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), t);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), acc);
 	}
-	*s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + hsum256(t);
+	*s = hsum_ps(acc);
 }
 
 /* Q4_0: unsigned nibbles into vpdpbusd, minus 8 * sum(a) (also a vpdpbusd).
@@ -109,28 +112,18 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va)
 	const uint8_t *w = vw, *a = va;
 	const size_t WB = sizeof(struct block_q4_0);
 	const int64_t nb = n / 32;
-	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	int64_t i = 0;
-	for (; i + 4 <= nb; i += 4, w += 4 * WB, a += 4 * A80) {
-		__m512i p0 = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
-		__m512i p1 = dot_q4_0_pair(w + 2 * WB, w + 3 * WB,
-					   ld2x256(a + 2 * A80 + A80_QS, a + 3 * A80 + A80_QS));
-		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
-		__m512 d1 = two_scales(h2f(w + 2 * WB) * h2f(a + 2 * A80), h2f(w + 3 * WB) * h2f(a + 3 * A80));
-		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
-		acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), acc1);
-	}
 	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
-		__m512i p0 = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
-		__m512 d0 = two_scales(h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80));
-		acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), acc0);
+		__m512i p = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
+		acc = chain2(acc, h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80), p);
 	}
-	if (i < nb) { /* the last odd block, paired with itself at zero scale */
-		__m512i av = ld2x256(a + A80_QS, a + A80_QS);
-		__m512i p0 = dot_q4_0_pair(w, w, av);
-		acc0 = _mm512_fmadd_ps(two_scales(h2f(w) * h2f(a), 0), _mm512_cvtepi32_ps(p0), acc0);
+	if (i < nb) { /* the last odd block, paired with itself: its low half */
+		__m512i p = dot_q4_0_pair(w, w, ld2x256(a + A80_QS, a + A80_QS));
+		__m256 f = _mm256_cvtepi32_ps(_mm512_castsi512_si256(p));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), f, acc);
 	}
-	*s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+	*s = hsum_ps(acc);
 }
 
 /* ---- K-quants: Q8_K activations ---- */
@@ -187,11 +180,18 @@ static inline void k4_unpack(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
 	}
 }
 
+/* 16 int32 lanes covering two 32-element chunks to ggml's 8 (kernels-x86.h):
+ * lane l of each 256-bit half holds elements 4l..4l+3 of its chunk. */
+static inline __m256i fold8(__m512i v)
+{
+	return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
 static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *a, size_t WB, size_t off_qh,
 			  size_t off_qs, bool five)
 {
-	__m512 acc = _mm512_setzero_ps();
-	__m256 accm = _mm256_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
+	__m128 accm = _mm_setzero_ps(); /* Q4_K: ggml's 4 lanes of mins; Q5_K: its scalar, in lane 0 */
 	for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
@@ -208,10 +208,13 @@ static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *
 			sum0 = _mm512_dpwssd_epi32(sum0, p0, pair_scales(sc, c));
 			sum1 = _mm512_dpwssd_epi32(sum1, p1, pair_scales(sc, c + 1));
 		}
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), accm);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(sum0, sum1))), acc);
+		if (five)
+			accm = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm), dmin, msum));
+		else
+			accm = k4_mins_acc(accm, dmin, msum);
 	}
-	*s = _mm512_reduce_add_ps(acc) - hsum256(accm);
+	*s = hsum_ps(acc) - (five ? _mm_cvtss_f32(accm) : hsum4_ps(accm));
 }
 
 static void vec_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
@@ -233,7 +236,7 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
 						  0x0002000200020002, 0x0002000200020002,
 						  0x0001000100010001, 0x0001000100010001, 0, 0);
-	__m512 acc = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
@@ -260,9 +263,9 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 		}
 		__m512i sumi = _mm512_add_epi32(sum0, sum1);
 		sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(sumi)), acc);
 	}
-	*s = _mm512_reduce_add_ps(acc);
+	*s = hsum_ps(acc);
 }
 
 /* IQ4_XS: 64 bytes of nibbles hold groups 4k..4k+3; two vpermt2q put each
@@ -274,7 +277,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 	const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
 	const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
 	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-	__m512 acc = _mm512_setzero_ps();
+	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
@@ -300,9 +303,9 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 			sum0 = _mm512_dpwssd_epi32(sum0, p01, pair_scales(sc, 2 * k));
 			sum1 = _mm512_dpwssd_epi32(sum1, p23, pair_scales(sc, 2 * k + 1));
 		}
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(sum0, sum1))), acc);
 	}
-	*s = _mm512_reduce_add_ps(acc);
+	*s = hsum_ps(acc);
 }
 
 /* ---- float types: 64 elements per iteration, masked tail ---- */
@@ -361,8 +364,25 @@ static inline __m512 mload_bf16(const uint8_t *p, __mmask16 m)
 	}
 
 FLOAT_DOT(f32, 4, load16_f32, mload_f32)
-FLOAT_DOT(f16, 2, load16_f16, mload_f16)
 FLOAT_DOT(bf16, 2, load16_bf16, mload_bf16)
+
+/* F16 as ggml_vec_dot_f16 built for AVX-512 without its FP16 extension
+ * (llama.cpp's flash attention scores K.q with it): 4 accumulators over 64
+ * elements, reduced (c0 + c2) + (c1 + c3), the tail in double. */
+static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw;
+	const float *x = va;
+	__m512 c[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	int64_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		for (int j = 0; j < 4; j++)
+			c[j] = _mm512_fmadd_ps(load16_f16(w + 2 * (i + 16 * j)), _mm512_loadu_ps(x + i + 16 * j), c[j]);
+	double sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(c[0], c[2]), _mm512_add_ps(c[1], c[3])));
+	for (; i < n; i++)
+		sum += (double)(h2f(w + 2 * i) * x[i]);
+	*s = (float)sum;
+}
 
 
 /* ---- multi-row products (gemm) ----------------------------------------------
@@ -409,7 +429,7 @@ FLOAT_DOT(bf16, 2, load16_bf16, mload_bf16)
  * (Q4_0 nibbles, Q5_0) meet a directly and the offset * sum(a) is
  * subtracted the same way. An odd last block rides alone with a zero scale
  * in the upper half. */
-enum { KQ8_0, KQ4_0, KQ5_0, KIQ4_NL };
+enum { KQ8_0, KQ4_0, KQ5_0, KIQ4_NL, KIQ4_NL_DENSE }; /* the last: IQ4_NL in one chain (llamafile) */
 
 AI __m512i nib_pair(const uint8_t *w0, const uint8_t *w1)
 {
@@ -443,7 +463,7 @@ AI void q80_step(__m512 acc[4][8], const uint8_t *w, size_t ldw, const uint8_t *
 		 const int RM, const int RN, const int kind, const size_t WB, const bool two)
 {
 	const __m512i zero = _mm512_setzero_si512();
-	const bool wsigned = kind == KQ8_0 || kind == KIQ4_NL;
+	const bool wsigned = kind == KQ8_0 || kind == KIQ4_NL || kind == KIQ4_NL_DENSE;
 	__m512i wv[4], wi[4];
 	__m512 dw[4];
 	UNROLL for (int i = 0; i < RM; i++) {
@@ -464,7 +484,17 @@ AI void q80_step(__m512 acc[4][8], const uint8_t *w, size_t ldw, const uint8_t *
 			ai = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(kind == KQ5_0 ? 16 : 8), av));
 		UNROLL for (int i = 0; i < RM; i++) {
 			__m512i p = wsigned ? _mm512_dpbusd_epi32(wi[i], av, wv[i]) : _mm512_dpbusd_epi32(ai, wv[i], av);
-			acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], da), _mm512_cvtepi32_ps(p), acc[i][j]);
+			__m512 ds = _mm512_mul_ps(dw[i], da);
+			if (kind == KIQ4_NL) { /* ggml's vec_dot: even and odd blocks in two chains */
+				acc[i][j] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps(p), acc[i][j]);
+			} else { /* one chain in the low half (chain2) */
+				__m512 f = _mm512_cvtepi32_ps(p);
+				__m256 c = _mm512_castps512_ps256(acc[i][j]);
+				c = _mm256_fmadd_ps(_mm512_castps512_ps256(ds), _mm512_castps512_ps256(f), c);
+				if (two)
+					c = _mm256_fmadd_ps(_mm512_extractf32x8_ps(ds, 1), _mm512_extractf32x8_ps(f, 1), c);
+				acc[i][j] = _mm512_zextps256_ps512(c);
+			}
 		}
 	}
 }
@@ -484,7 +514,8 @@ AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 		q80_step(acc, w, ldw, a, lda, b, RM, RN, kind, WB, false);
 	UNROLL for (int i = 0; i < RM; i++)
 		UNROLL for (int j = 0; j < RN; j++)
-			y[(size_t)j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+			y[(size_t)j * ldy + i] = kind == KIQ4_NL ? _mm512_reduce_add_ps(acc[i][j])
+							       : hsum_ps(_mm512_castps512_ps256(acc[i][j]));
 }
 
 #define RM_MAX_ 4
@@ -493,10 +524,13 @@ AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 #define TILE_Q4_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ4_0, sizeof(struct block_q4_0))
 #define TILE_Q5_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KQ5_0, sizeof(struct block_q5_0))
 #define TILE_IQ4_NL(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KIQ4_NL, sizeof(struct block_iq4_nl))
+#define TILE_IQ4_NL_DENSE(n, y, ldy, w, ldw, a, lda, M, N) \
+	q80_tile(n, y, ldy, w, ldw, a, lda, M, N, KIQ4_NL_DENSE, sizeof(struct block_iq4_nl))
 GEMM_DRIVER(q8_0, 4, 4, TILE_Q8_0)
 GEMM_DRIVER(q4_0, 4, 4, TILE_Q4_0)
 GEMM_DRIVER(q5_0, 4, 4, TILE_Q5_0)
 GEMM_DRIVER(iq4_nl, 4, 4, TILE_IQ4_NL)
+GEMM_DRIVER(iq4_nl_dense, 4, 4, TILE_IQ4_NL_DENSE)
 #undef RM_MAX_
 #undef RN_MAX_
 
@@ -511,11 +545,11 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 {
 	(void)ldw;
 	(void)RM;
-	__m512 acc[8];
-	__m256 accm[8];
+	__m256 acc[8];
+	__m128 accm[8]; /* as in dot_k4 */
 	UNROLL for (int j = 0; j < RN; j++) {
-		acc[j] = _mm512_setzero_ps();
-		accm[j] = _mm256_setzero_ps();
+		acc[j] = _mm256_setzero_ps();
+		accm[j] = _mm_setzero_ps();
 	}
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		float dw = h2f(w + OFF(block_q4_K, d));
@@ -535,12 +569,15 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(ab + AK_QS + 64)), ps[1]);
 			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(ab + AK_QS + 128)), ps[2]);
 			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(ab + AK_QS + 192)), ps[3]);
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[j]);
-			accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * ad), _mm256_cvtepi32_ps(msum), accm[j]);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(s0, s1))), acc[j]);
+			if (five)
+				accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
+			else
+				accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]) - hsum256(accm[j]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
 }
 
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
@@ -557,9 +594,9 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
 						  0x0002000200020002, 0x0002000200020002,
 						  0x0001000100010001, 0x0001000100010001, 0, 0);
-	__m512 acc[8];
+	__m256 acc[8];
 	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = _mm512_setzero_ps();
+		acc[j] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q6_K)) {
 		float dw = h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
@@ -584,11 +621,11 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(aq + 128)), s[2]);
 			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(aq + 192)), s[3]);
 			__m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(sumi), acc[j]);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(sumi)), acc[j]);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
 }
 #define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
@@ -603,9 +640,9 @@ AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 	const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl));
 	const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
 	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-	__m512 acc[8];
+	__m256 acc[8];
 	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = _mm512_setzero_ps();
+		acc[j] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_iq4_xs)) {
 		float dw = h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
@@ -639,11 +676,11 @@ AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 				av = _mm512_mask_sub_epi8(av, neg[c], _mm512_setzero_si512(), av);
 				s01[c & 1] = _mm512_dpwssd_epi32(s01[c & 1], _mm512_maddubs_epi16(g[c], av), ps[c]);
 			}
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(dw * ad), _mm512_cvtepi32_ps(_mm512_add_epi32(s01[0], s01[1])), acc[j]);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(s01[0], s01[1]))), acc[j]);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = _mm512_reduce_add_ps(acc[j]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
 }
 #define TILE_IQ4_XS(n, y, ldy, w, ldw, a, lda, M, N) iq4xs_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
@@ -719,6 +756,7 @@ bool kernels_avx512_install(struct qtype *t)
 	t[GGML_Q4_0].gemm = gemm_q4_0;
 	t[GGML_Q5_0].gemm = gemm_q5_0;
 	t[GGML_IQ4_NL].gemm = gemm_iq4_nl;
+	t[GGML_IQ4_NL].gemm_dense = gemm_iq4_nl_dense;
 	t[GGML_Q4_K].gemm = gemm_q4_K;
 	t[GGML_Q5_K].gemm = gemm_q5_K;
 	t[GGML_Q6_K].gemm = gemm_q6_K;

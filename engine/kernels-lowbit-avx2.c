@@ -15,6 +15,7 @@
 #include "kernels.h"
 #include "quant-lowbit.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -114,30 +115,23 @@ static inline __m256i grid_dot(__m256i grid, __m256i signs, const uint8_t *aq, _
 }
 
 /* The loop every 256-block type shares: BODY(w, a, &d) returns the block's
- * int32 sums (8 lanes) and sets d to the weight scale. */
+ * int32 sums (8 lanes, each the elements ggml's AVX2 kernel sums in that
+ * lane) and sets d to the weight scale. One accumulator, block after block,
+ * as ggml's: two interleaved chains round differently, and llama.cpp's
+ * plain CPU path is what heft's low-bit logits are held to (issue 18). */
 #define DOT_QK(name, type, BODY)                                                        \
 	static void vec_dot_##name(int64_t n, float *s, const void *vw, const void *va)  \
 	{                                                                                 \
 		const uint8_t *w = vw, *a = va;                                           \
 		const size_t WB = sizeof(struct type);                                    \
-		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();            \
-		int64_t nb = n / QK_K, i = 0;                                             \
-		for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * AK) {                   \
-			float d0, d1;                                                     \
-			__m256i s0 = BODY(w, a, &d0);                                     \
-			__m256i s1 = BODY(w + WB, a + AK, &d1);                           \
-			__m256 f0 = _mm256_set1_ps(d0 * ldf(a + AK_D));                   \
-			__m256 f1 = _mm256_set1_ps(d1 * ldf(a + AK + AK_D));              \
-			acc0 = _mm256_fmadd_ps(f0, _mm256_cvtepi32_ps(s0), acc0);         \
-			acc1 = _mm256_fmadd_ps(f1, _mm256_cvtepi32_ps(s1), acc1);         \
+		__m256 acc = _mm256_setzero_ps();                                         \
+		for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {                \
+			float d;                                                          \
+			__m256i sum = BODY(w, a, &d);                                     \
+			__m256 f = _mm256_set1_ps(d * ldf(a + AK_D));                     \
+			acc = _mm256_fmadd_ps(f, _mm256_cvtepi32_ps(sum), acc);           \
 		}                                                                         \
-		if (i < nb) {                                                             \
-			float d0;                                                         \
-			__m256i s0 = BODY(w, a, &d0);                                     \
-			__m256 f0 = _mm256_set1_ps(d0 * ldf(a + AK_D));                   \
-			acc0 = _mm256_fmadd_ps(f0, _mm256_cvtepi32_ps(s0), acc0);         \
-		}                                                                         \
-		*s = hsum_ps(_mm256_add_ps(acc0, acc1));                                  \
+		*s = hsum_ps(acc);                                                        \
 	}
 
 /* ---- IQ2_XXS: per 32 elements 4 grid indices, then a u32 of 4 sign
@@ -238,14 +232,16 @@ static inline __m256i body_iq3_s(const uint8_t *w, const uint8_t *a, float *d)
 DOT_QK(iq3_s, block_iq3_s, body_iq3_s)
 
 /* ---- IQ1_S: grid -1/0/1; the delta goes through the activation sums:
- * sum sc (8 grid + delta) a = 8 sum sc grid a + sum sc delta (sum a). ---- */
-static inline __m256i body_iq1_s(const uint8_t *w, const uint8_t *a, float *d)
+ * sum sc (grid + delta/8) a = sum sc grid a + sum sc delta (sum a) / 8.
+ * As ggml sums it: the grid part in 8 lanes, the delta part in one scalar
+ * (*dsum), each scaled per block, added at the end. ---- */
+static inline __m256i body_iq1_s(const uint8_t *w, const uint8_t *a, int *dsum)
 {
 	const uint8_t *qs = w + OFF(block_iq1_s, qs), *qhp = w + OFF(block_iq1_s, qh);
 	const uint8_t *aq = a + AK_QS, *bs = a + AK_BS;
 	const __m256i one = _mm256_set1_epi8(1);
 	__m256i sum = _mm256_setzero_si256();
-	int dsum = 0;
+	int ds = 0;
 	for (int g = 0; g < 8; g++) {
 		unsigned qh = ldu16(qhp + 2 * g);
 		const uint8_t *q = qs + 4 * g;
@@ -255,12 +251,26 @@ static inline __m256i body_iq1_s(const uint8_t *w, const uint8_t *a, float *d)
 		__m256i ga = _mm256_sign_epi8(ld256(aq + 32 * g), grid);
 		sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(one, ga), scale32(sc)));
 		int asum = (int16_t)ldu16(bs + 4 * g) + (int16_t)ldu16(bs + 4 * g + 2);
-		dsum += (qh & 0x8000 ? -sc : sc) * asum;
+		ds += (qh & 0x8000 ? -sc : sc) * asum;
 	}
-	*d = h2f(w + OFF(block_iq1_s, d)) * 0.125f;
-	return _mm256_add_epi32(_mm256_slli_epi32(sum, 3), _mm256_setr_epi32(dsum, 0, 0, 0, 0, 0, 0, 0));
+	*dsum = ds;
+	return sum;
 }
-DOT_QK(iq1_s, block_iq1_s, body_iq1_s)
+
+static void vec_dot_iq1_s(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	__m256 acc = _mm256_setzero_ps();
+	float acc1 = 0;
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq1_s), a += AK) {
+		int dsum;
+		__m256i sum = body_iq1_s(w, a, &dsum);
+		float d = ldf(a + AK_D) * h2f(w + OFF(block_iq1_s, d));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+		acc1 = fmaf(d, (float)dsum, acc1); /* ggml's build contracts d * dsum + acc1 */
+	}
+	*s = hsum_ps(acc) + 0.125f * acc1;
+}
 
 /* ---- IQ1_M: a delta per 8 elements, so q = 8 grid +- 1 is built whole ---- */
 static inline __m256i body_iq1_m(const uint8_t *w, const uint8_t *a, float *d)

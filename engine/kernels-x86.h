@@ -11,6 +11,7 @@
 #include "quant.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -69,6 +70,39 @@ static inline float hsum_ps(__m256 v)
 	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
 	x = _mm_add_ss(x, _mm_movehdup_ps(x));
 	return _mm_cvtss_f32(x);
+}
+
+/* ---- ggml's float order for the K-quants (issue 18) ----
+ * heft's low-bit logits are held to llama.cpp's plain CPU path, so a dot
+ * product must round as ggml's AVX2 kernel does: per block, the integer
+ * sums of its 8 int32 lanes (lane l: elements 4l..4l+3 of every 32), one
+ * FMA by the block scale into 8 float lanes, hsum_ps at the end. Integer
+ * sums are exact in any order; only this float structure matters. */
+
+/* (m0 + m2) + (m1 + m3), ggml's sum of a __m128. */
+static inline float hsum4_ps(__m128 x)
+{
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+/* Q4_K's mins: msum8 lane g = mn[g] * (bsum[2g] + bsum[2g+1]); ggml sums
+ * pairs of groups into 4 lanes, accumulated by dmin. */
+static inline __m128 k4_mins_acc(__m128 accm, float dmin, __m256i msum8)
+{
+	__m128i m4 = _mm_hadd_epi32(_mm256_castsi256_si128(msum8), _mm256_extracti128_si256(msum8, 1));
+	return _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m4), accm);
+}
+
+/* Q5_K's mins: ggml sums all groups to one integer, accumulated by dmin in
+ * a scalar (its build contracts the multiply-add). */
+static inline float k5_mins_acc(float accm, float dmin, __m256i msum8)
+{
+	__m128i x = _mm_add_epi32(_mm256_castsi256_si128(msum8), _mm256_extracti128_si256(msum8, 1));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4e));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xb1));
+	return fmaf(dmin, (float)_mm_cvtsi128_si32(x), accm);
 }
 
 #endif

@@ -34,8 +34,9 @@ static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 	const struct wmat *w = t->w;
 	const struct qtype *q = &qtypes[w->type];
 	size_t ab = mm_act_bytes(w);
+	bool dense = !t->expert && q->vec_dot_dense;
 	if (t->n == 1) {
-		vec_dot_fn dot = q->vec_dot;
+		vec_dot_fn dot = dense ? q->vec_dot_dense : q->vec_dot;
 		for (int64_t r = r0; r < r1; r++)
 			dot(w->cols, &t->y[r], (const char *)w->data + (size_t)r * w->row_bytes, t->xq);
 		return;
@@ -44,9 +45,10 @@ static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 		int nw = (int)(rt + ROW_TILE < r1 ? ROW_TILE : r1 - rt);
 		for (int64_t j = 0; j < t->n; j += ACT_CHUNK) {
 			int na = (int)(t->n - j < ACT_CHUNK ? t->n - j : ACT_CHUNK);
-			qtype_gemm(q, w->cols, t->y + j * t->ldy + rt, (size_t)t->ldy,
-				   (const char *)w->data + (size_t)rt * w->row_bytes, w->row_bytes, nw,
-				   (const char *)t->xq + (size_t)j * ab, ab, na);
+			(dense ? q->gemm_dense : qtype_gemm)(q, w->cols, t->y + j * t->ldy + rt, (size_t)t->ldy,
+							      (const char *)w->data + (size_t)rt * w->row_bytes,
+							      w->row_bytes, nw, (const char *)t->xq + (size_t)j * ab, ab,
+							      na);
 		}
 	}
 }

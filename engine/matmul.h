@@ -14,6 +14,7 @@
 #ifndef HEFT_MATMUL_H
 #define HEFT_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ struct mm_task {
 	int64_t n;
 	float *y;        /* y[j * ldy + r] = dot(w row r, activation j) */
 	int64_t ldy;
+	bool expert;     /* an expert's matrix: the type's vec_dot/gemm, never its _dense kernels */
 };
 
 /* Bytes of one quantized activation row for w. */

@@ -456,18 +456,22 @@ static float absmax(const float *x, int n)
 	return m;
 }
 
-/* Symmetric 8-bit: d = amax/127; returns d, fills q, returns sum(q) in *qsum. */
+/* Symmetric 8-bit as ggml's x86 quantizers: the multiplier is 127/amax
+ * itself, not 1/(amax/127) - the two differ in the last bit for some amax,
+ * and one flipped rounding of an activation is the quantization noise of a
+ * whole product (issue 18). Returns the multiplier, fills q, and sum(q) in
+ * *qsum. Q8_0/Q8_1 store d = amax/127, Q8_K d = 1/multiplier. */
 static float quant8(const float *x, int8_t *q, int n, int *qsum)
 {
-	float d = absmax(x, n) / 127;
-	float id = d ? 1 / d : 0;
+	float amax = absmax(x, n);
+	float id = amax ? 127 / amax : 0;
 	int sum = 0;
 	for (int j = 0; j < n; j++) {
 		q[j] = (int8_t)round_clamp(x[j] * id, -127, 127);
 		sum += q[j];
 	}
 	*qsum = sum;
-	return d;
+	return id;
 }
 
 void qref_from_float_q8_0(const float *x, void *dst, int64_t n)
@@ -475,7 +479,8 @@ void qref_from_float_q8_0(const float *x, void *dst, int64_t n)
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_0)) {
 		int qsum;
-		float d = quant8(x, (int8_t *)FIELD(b, block_q8_0, qs), 32, &qsum);
+		float d = absmax(x, 32) / 127;
+		quant8(x, (int8_t *)FIELD(b, block_q8_0, qs), 32, &qsum);
 		st16(FIELD(b, block_q8_0, d), fp32_to_fp16(d));
 	}
 }
@@ -485,7 +490,8 @@ void qref_from_float_q8_1(const float *x, void *dst, int64_t n)
 	uint8_t *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32, b += sizeof(struct block_q8_1)) {
 		int qsum;
-		float d = quant8(x, (int8_t *)FIELD(b, block_q8_1, qs), 32, &qsum);
+		float d = absmax(x, 32) / 127;
+		quant8(x, (int8_t *)FIELD(b, block_q8_1, qs), 32, &qsum);
 		st16(FIELD(b, block_q8_1, d), fp32_to_fp16(d));
 		st16(FIELD(b, block_q8_1, s), fp32_to_fp16(d * (float)qsum));
 	}
@@ -497,7 +503,7 @@ void qref_from_float_q8_K(const float *x, void *dst, int64_t n)
 	for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, b += sizeof(struct block_q8_K)) {
 		int8_t *q = (int8_t *)FIELD(b, block_q8_K, qs);
 		int qsum;
-		float d = quant8(x, q, QK_K, &qsum);
+		float id = quant8(x, q, QK_K, &qsum), d = id ? 1 / id : 0;
 		memcpy(FIELD(b, block_q8_K, d), &d, 4);
 		for (int k = 0; k < QK_K / 16; k++) {
 			int16_t bsum = 0;

@@ -171,6 +171,12 @@ struct qtype {
 	from_float_fn from_float; /* quantize floats into this type (activation types; optional otherwise) */
 	vec_dot_fn vec_dot;       /* NULL: no kernels for this type yet */
 	gemm_fn gemm;             /* NULL: quant_gemm_rows (see qtype_gemm) */
+	/* For a dense (non-expert) product, where llama.cpp rounds differently:
+	 * its dense products go through llamafile's sgemm, its expert products
+	 * through vec_dot, and for IQ4_NL the two sum blocks in a different
+	 * order. NULL: vec_dot / gemm. */
+	vec_dot_fn vec_dot_dense;
+	gemm_fn gemm_dense;
 	/* Writing the type (heft-engine synth). */
 	synth_fix_fn synth_fix; /* NULL: synth writes element types (blck 1) from floats, others not at all */
 	uint32_t fallback; /* llama.cpp's quantizer's choice for rows that are not whole blocks of this
