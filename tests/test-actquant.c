@@ -121,7 +121,7 @@ static void check_q8_K(const struct qtype *t, const char *tab, const float *x)
 	float iscale = -127.f / max, d = 1 / iscale, d_old = amax / 127, id_old = 1 / d_old;
 	struct block_q8_K b;
 	t[GGML_Q8_K].from_float(x, &b, QK_K);
-	float sign = b.d < 0 == d < 0 ? 1.0f : -1.0f; /* ggml's sign convention or its mirror */
+	float sign = (b.d < 0) == (d < 0) ? 1.0f : -1.0f; /* ggml's sign convention or its mirror */
 	bool same = b.d * sign == d;
 	for (int j = 0; j < QK_K; j++) {
 		int v = nearest(iscale * x[j]);
