@@ -155,6 +155,7 @@ void buf_reserve(struct buf *b, size_t extra)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	b->p = xrealloc(b->p, cap);
 	b->cap = cap;
+	b->p[b->len] = '\0'; /* a buffer that holds memory is always a C string, even one reserved and not yet written */
 }
 
 void buf_append(struct buf *b, const void *data, size_t n)

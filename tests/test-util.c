@@ -24,6 +24,17 @@ int main(void)
 	CHECK(!parse_size("12X", &v));
 	CHECK(!parse_size("1e30T", &v));
 
+	/* A buffer that was only reserved is already a C string (a session's
+	 * reply whose first token was half a UTF-8 character was read past its
+	 * end by strlen: AddressSanitizer, serve --http). */
+	struct buf rb = {0};
+	buf_reserve(&rb, 40);
+	CHECK(rb.p && rb.len == 0 && strlen(rb.p) == 0);
+	buf_puts(&rb, "abc");
+	buf_reserve(&rb, 500);
+	CHECK(strcmp(rb.p, "abc") == 0);
+	buf_free(&rb);
+
 	int64_t i;
 	CHECK(parse_i64("42", 0, 100, &i) && i == 42);
 	CHECK(!parse_i64("101", 0, 100, &i));
