@@ -27,13 +27,6 @@
 #if defined(__aarch64__) && defined(__ARM_NEON) && (!defined(KERNELS_DOTPROD) || defined(__ARM_FEATURE_DOTPROD))
 #include "kernels-neon.h"
 
-static inline uint32_t ldu32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
 /* Two 8-byte grid entries (or sign masks) as one register. */
 static inline int8x16_t pair64(uint64_t lo, uint64_t hi)
 {

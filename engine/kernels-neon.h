@@ -6,29 +6,12 @@
 #ifndef HEFT_KERNELS_NEON_H
 #define HEFT_KERNELS_NEON_H
 
-#include "quant.h"
+#include "kernels-bytes.h"
 
 #include <arm_neon.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-/* Byte offsets of block fields and sizes of the activation blocks. */
-#define OFF(type, field) offsetof(struct type, field)
-#define A80 sizeof(struct block_q8_0)
-#define A80_QS OFF(block_q8_0, qs)
-#define A81 sizeof(struct block_q8_1)
-#define AK sizeof(struct block_q8_K)
-#define AK_D OFF(block_q8_K, d)
-#define AK_QS OFF(block_q8_K, qs)
-#define AK_BS OFF(block_q8_K, bsums)
-
-static inline uint16_t ldu16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
 
 /* f16 to float through the FCVT instruction (exact). */
 static inline float h2f(const uint8_t *p)
@@ -36,13 +19,6 @@ static inline float h2f(const uint8_t *p)
 	__fp16 h;
 	memcpy(&h, p, 2);
 	return (float)h;
-}
-
-static inline float ldf(const uint8_t *p)
-{
-	float f;
-	memcpy(&f, p, 4);
-	return f;
 }
 
 static inline int8x16_t lds8(const uint8_t *p)

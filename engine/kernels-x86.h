@@ -8,7 +8,7 @@
 #ifndef HEFT_KERNELS_X86_H
 #define HEFT_KERNELS_X86_H
 
-#include "quant.h"
+#include "kernels-bytes.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -16,42 +16,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Byte offsets of block fields and sizes of the activation blocks. */
-#define OFF(type, field) offsetof(struct type, field)
-#define A80 sizeof(struct block_q8_0)
-#define A80_QS OFF(block_q8_0, qs)
-#define A81 sizeof(struct block_q8_1)
-#define AK sizeof(struct block_q8_K)
-#define AK_D OFF(block_q8_K, d)
-#define AK_QS OFF(block_q8_K, qs)
-#define AK_BS OFF(block_q8_K, bsums)
-
 static inline float h2f(const uint8_t *p)
 {
 	uint16_t h;
 	memcpy(&h, p, 2);
 	return _cvtsh_ss(h);
-}
-
-static inline float ldf(const uint8_t *p)
-{
-	float f;
-	memcpy(&f, p, 4);
-	return f;
-}
-
-static inline uint16_t ldu16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static inline uint32_t ldu32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
 }
 
 static inline __m128i ld128(const uint8_t *p)

@@ -1,0 +1,46 @@
+/* kernels-bytes.h - plain-C byte helpers every SIMD kernel file shares:
+ * offsets and sizes of the activation blocks, unaligned little-endian
+ * loads. No intrinsics here: kernels-x86.h and kernels-neon.h include it and
+ * add their instruction set's helpers. Everything is static inline, so each
+ * kernel file compiles it with its own flags. */
+#ifndef HEFT_KERNELS_BYTES_H
+#define HEFT_KERNELS_BYTES_H
+
+#include "quant.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Byte offsets of block fields and sizes of the activation blocks. */
+#define OFF(type, field) offsetof(struct type, field)
+#define A80 sizeof(struct block_q8_0)
+#define A80_QS OFF(block_q8_0, qs)
+#define A81 sizeof(struct block_q8_1)
+#define AK sizeof(struct block_q8_K)
+#define AK_D OFF(block_q8_K, d)
+#define AK_QS OFF(block_q8_K, qs)
+#define AK_BS OFF(block_q8_K, bsums)
+
+static inline float ldf(const uint8_t *p)
+{
+	float f;
+	memcpy(&f, p, 4);
+	return f;
+}
+
+static inline uint16_t ldu16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static inline uint32_t ldu32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+#endif
