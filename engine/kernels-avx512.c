@@ -540,44 +540,101 @@ GEMM_DRIVER(iq4_nl_dense, 4, 4, TILE_IQ4_NL_DENSE)
 #define RM_MAX_ 1
 #define RN_MAX_ 8
 
+/* Two activation rows share each float register: row 2p's 8 lanes of
+ * ggml's chain in the low half, row 2p+1's in the high half, and the Q4_K
+ * mins of rows 4r..4r+3 in one register, four lanes each. Every lane sees
+ * the same multiply-adds as in dot_k4 (the products of the scales are the
+ * same IEEE products, the integer sums exact), so the outputs are bitwise
+ * vec_dot's; the fold, convert, scale and multiply-add run once per pair
+ * (the mins once per quad) instead of once per row. Rows past RN repeat
+ * the last one: their lanes are computed and dropped. */
+static inline __m512i fold8x2(__m512i v0, __m512i v1)
+{
+	return _mm512_add_epi32(_mm512_shuffle_i64x2(v0, v1, _MM_SHUFFLE(1, 0, 1, 0)),
+				_mm512_shuffle_i64x2(v0, v1, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* The 8 int32 lanes of rows r0 | r1 and r2 | r3 to each row's 4 pair sums
+ * (_mm_hadd_epi32 of its halves, as k4_mins_acc): row k in lanes 4k..4k+3. */
+static inline __m512i hadd4x4(__m512i m01, __m512i m23)
+{
+	const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+	return _mm512_add_epi32(_mm512_permutex2var_epi32(m01, ev, m23), _mm512_permutex2var_epi32(m01, od, m23));
+}
+
 AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
 		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five)
 {
 	(void)ldw;
 	(void)RM;
-	__m256 acc[8];
-	__m128 accm[8]; /* as in dot_k4 */
-	UNROLL for (int j = 0; j < RN; j++) {
-		acc[j] = _mm256_setzero_ps();
-		accm[j] = _mm_setzero_ps();
-	}
+	const int NP = (RN + 1) / 2, NQ = (RN + 3) / 4;
+	__m512 acc[4];  /* pair p: rows 2p | 2p + 1 */
+	__m512 accm[2]; /* Q4_K, quad r: rows 4r .. 4r + 3, 4 lanes each */
+	float accm5[8]; /* Q5_K: ggml's scalar */
+	UNROLL for (int p = 0; p < NP; p++)
+		acc[p] = _mm512_setzero_ps();
+	UNROLL for (int r = 0; r < NQ; r++)
+		accm[r] = _mm512_setzero_ps();
+	UNROLL for (int j = 0; j < RN; j++)
+		accm5[j] = 0.0f;
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
-		float dw = h2f(w + OFF(block_q4_K, d));
-		float dmw = h2f(w + OFF(block_q4_K, dmin));
+		const __m512 dw = _mm512_set1_ps(h2f(w + OFF(block_q4_K, d)));
+		const float dmw = h2f(w + OFF(block_q4_K, dmin));
 		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
 		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+		__m512i mn2 = _mm512_broadcast_i64x4(mn16);
 		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
 		__m512i q[4], ps[4];
 		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
 		UNROLL for (int c = 0; c < 4; c++)
 			ps[c] = pair_scales(sc, c);
-		UNROLL for (int j = 0; j < RN; j++) {
-			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
-			float ad = ldf(ab + OFF(block_q8_K, d));
-			__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
-			__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], ld512(ab + AK_QS)), ps[0]);
-			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(ab + AK_QS + 64)), ps[1]);
-			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(ab + AK_QS + 128)), ps[2]);
-			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(ab + AK_QS + 192)), ps[3]);
-			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(s0, s1))), acc[j]);
-			if (five)
-				accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
-			else
-				accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
+		__m512 ad2[4];
+		__m512i msum2[4];
+		float adj[8];
+		UNROLL for (int p = 0; p < NP; p++) {
+			__m512i v[2];
+			float ad[2];
+			const uint8_t *ab[2];
+			UNROLL for (int h = 0; h < 2; h++) {
+				int j = 2 * p + h < RN ? 2 * p + h : RN - 1;
+				ab[h] = a + (size_t)j * lda + (size_t)b * AK;
+				ad[h] = ldf(ab[h] + OFF(block_q8_K, d));
+				adj[2 * p + h] = ad[h];
+				__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], ld512(ab[h] + AK_QS)), ps[0]);
+				__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(ab[h] + AK_QS + 64)), ps[1]);
+				s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(ab[h] + AK_QS + 128)), ps[2]);
+				s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(ab[h] + AK_QS + 192)), ps[3]);
+				v[h] = _mm512_add_epi32(s0, s1);
+			}
+			ad2[p] = two_scales(ad[0], ad[1]);
+			msum2[p] = _mm512_madd_epi16(mn2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
+			acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, ad2[p]), _mm512_cvtepi32_ps(fold8x2(v[0], v[1])), acc[p]);
+		}
+		if (five) {
+			UNROLL for (int j = 0; j < RN; j++) {
+				__m512i m = msum2[j / 2];
+				__m256i m8 = j % 2 ? _mm512_extracti64x4_epi64(m, 1) : _mm512_castsi512_si256(m);
+				accm5[j] = k5_mins_acc(accm5[j], adj[j] * dmw, m8);
+			}
+		} else {
+			UNROLL for (int r = 0; r < NQ; r++) {
+				__m512 ad01 = ad2[2 * r], ad23 = 2 * r + 1 < NP ? ad2[2 * r + 1] : ad01;
+				__m512i m01 = msum2[2 * r], m23 = 2 * r + 1 < NP ? msum2[2 * r + 1] : m01;
+				__m512 ad4 = _mm512_shuffle_f32x4(ad01, ad23, _MM_SHUFFLE(2, 0, 2, 0));
+				accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmw), ad4), _mm512_cvtepi32_ps(hadd4x4(m01, m23)), accm[r]);
+			}
 		}
 	}
-	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
+	UNROLL for (int j = 0; j < RN; j++) {
+		__m256 s = j % 2 ? _mm512_extractf32x8_ps(acc[j / 2], 1) : _mm512_castps512_ps256(acc[j / 2]);
+		float m;
+		if (five)
+			m = accm5[j];
+		else
+			m = hsum4_ps(_mm512_extractf32x4_ps(accm[j / 4], j % 4));
+		y[(size_t)j * ldy] = hsum_ps(s) - m;
+	}
 }
 
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
