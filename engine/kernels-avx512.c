@@ -601,11 +601,10 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				ab[h] = a + (size_t)j * lda + (size_t)b * AK;
 				ad[h] = ldf(ab[h] + OFF(block_q8_K, d));
 				adj[2 * p + h] = ad[h];
-				__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], ld512(ab[h] + AK_QS)), ps[0]);
-				__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(ab[h] + AK_QS + 64)), ps[1]);
-				s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(ab[h] + AK_QS + 128)), ps[2]);
-				s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(ab[h] + AK_QS + 192)), ps[3]);
-				v[h] = _mm512_add_epi32(s0, s1);
+				__m512i s = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], ld512(ab[h] + AK_QS)), ps[0]);
+				UNROLL for (int c = 1; c < 4; c++)
+					s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[c], ld512(ab[h] + AK_QS + 64 * c)), ps[c]);
+				v[h] = s;
 			}
 			ad2[p] = two_scales(ad[0], ad[1]);
 			msum2[p] = _mm512_madd_epi16(mn2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
