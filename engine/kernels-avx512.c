@@ -650,13 +650,14 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 	const __m512i lane_idx = _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
 						  0x0002000200020002, 0x0002000200020002,
 						  0x0001000100010001, 0x0001000100010001, 0, 0);
-	__m256 acc[8];
-	UNROLL for (int j = 0; j < RN; j++)
-		acc[j] = _mm256_setzero_ps();
+	const int NP = (RN + 1) / 2;
+	__m512 acc[4]; /* pair p: rows 2p | 2p + 1, as in k4_tile */
+	UNROLL for (int p = 0; p < NP; p++)
+		acc[p] = _mm512_setzero_ps();
 	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q6_K)) {
 		float dw = h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
-		__m512i sc = _mm512_zextsi256_si512(sc16);
+		__m512i sc = _mm512_zextsi256_si512(sc16), sc2 = _mm512_broadcast_i64x4(sc16);
 		__m512i q[4], s[4];
 		UNROLL for (int h = 0; h < 2; h++) {
 			__m512i l = ld512(w + OFF(block_q6_K, ql) + 64 * h);
@@ -667,21 +668,28 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 			s[2 * h] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h))), sc);
 			s[2 * h + 1] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h + 4))), sc);
 		}
-		UNROLL for (int j = 0; j < RN; j++) {
-			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
-			float ad = ldf(ab + OFF(block_q8_K, d));
-			__m256i corr = _mm256_madd_epi16(sc16, ld256(ab + AK_BS));
-			const uint8_t *aq = ab + AK_QS;
-			__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], ld512(aq)), s[0]);
-			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], ld512(aq + 64)), s[1]);
-			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(aq + 128)), s[2]);
-			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(aq + 192)), s[3]);
-			__m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(fold8(sumi)), acc[j]);
+		UNROLL for (int p = 0; p < NP; p++) {
+			__m512i v[2];
+			float ad[2];
+			const uint8_t *ab[2];
+			UNROLL for (int h = 0; h < 2; h++) {
+				int j = 2 * p + h < RN ? 2 * p + h : RN - 1;
+				ab[h] = a + (size_t)j * lda + (size_t)b * AK;
+				ad[h] = ldf(ab[h] + OFF(block_q8_K, d));
+				const uint8_t *aq = ab[h] + AK_QS;
+				__m512i x = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], ld512(aq)), s[0]);
+				UNROLL for (int c = 1; c < 4; c++)
+					x = _mm512_dpwssd_epi32(x, _mm512_maddubs_epi16(q[c], ld512(aq + 64 * c)), s[c]);
+				v[h] = x;
+			}
+			/* the 32 * sum(a) correction is exact integer work: after the fold */
+			__m512i corr = _mm512_madd_epi16(sc2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
+			__m512i sumi = _mm512_sub_epi32(fold8x2(v[0], v[1]), _mm512_slli_epi32(corr, 5));
+			acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dw), two_scales(ad[0], ad[1])), _mm512_cvtepi32_ps(sumi), acc[p]);
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
-		y[(size_t)j * ldy] = hsum_ps(acc[j]);
+		y[(size_t)j * ldy] = hsum_ps(j % 2 ? _mm512_extractf32x8_ps(acc[j / 2], 1) : _mm512_castps512_ps256(acc[j / 2]));
 }
 #define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
