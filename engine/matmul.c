@@ -56,11 +56,22 @@ static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 struct mm_job {
 	const struct mm_task *tasks;
 	int n_tasks;
-	int64_t start[MAX_TASKS + 1]; /* prefix sums of tiles */
+	int64_t start[MAX_TASKS + 1]; /* prefix sums of work: tiles x activation rows */
 };
 
+/* Tiles of task i a thread boundary at work b falls after. */
+static int64_t tiles_before(const struct mm_job *job, int i, int64_t b)
+{
+	int64_t n = job->tasks[i].n, s = job->start[i], e = job->start[i + 1];
+	if (b <= s || n <= 0)
+		return 0;
+	return ((b < e ? b : e) - s + n - 1) / n;
+}
+
 /* Each thread takes a contiguous range of the concatenated tiles of all
- * tasks, so the split stays even when tasks differ in size. Tiles are
+ * tasks, cut where the work (a tile's rows times its activation rows) is
+ * even: a prompt's experts meet from one to hundreds of rows each, and
+ * equal tile counts left one thread with the big ones. Tiles are
  * counted per task (rows [16t, 16t + 16) of that task), so which rows share
  * a kernel call never depends on the other tasks of the step: an expert's
  * output is bitwise the same whether it runs alone (streamed, as its bytes
@@ -69,15 +80,14 @@ struct mm_job {
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_job *job = arg;
-	int64_t tiles = job->start[job->n_tasks];
-	int64_t lo = tiles * ith / nth, hi = tiles * (ith + 1) / nth;
+	int64_t work = job->start[job->n_tasks];
+	int64_t lo = work * ith / nth, hi = work * (ith + 1) / nth;
 	for (int i = 0; i < job->n_tasks && lo < hi; i++) {
-		int64_t s = job->start[i], e = job->start[i + 1];
-		if (e <= lo || s >= hi)
+		int64_t t0 = tiles_before(job, i, lo), t1 = tiles_before(job, i, hi);
+		if (t0 >= t1)
 			continue;
-		int64_t rows = job->tasks[i].w->rows;
-		int64_t r0 = (lo > s ? lo - s : 0) * ROW_TILE, r1 = ((hi < e ? hi : e) - s) * ROW_TILE;
-		task_rows(&job->tasks[i], r0, r1 < rows ? r1 : rows);
+		int64_t rows = job->tasks[i].w->rows, r1 = t1 * ROW_TILE;
+		task_rows(&job->tasks[i], t0 * ROW_TILE, r1 < rows ? r1 : rows);
 	}
 }
 
@@ -89,7 +99,7 @@ void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks)
 		job.n_tasks = n_tasks < MAX_TASKS ? n_tasks : MAX_TASKS;
 		job.start[0] = 0;
 		for (int i = 0; i < job.n_tasks; i++)
-			job.start[i + 1] = job.start[i] + (tasks[i].n > 0 ? (tasks[i].w->rows + ROW_TILE - 1) / ROW_TILE : 0);
+			job.start[i + 1] = job.start[i] + (tasks[i].w->rows + ROW_TILE - 1) / ROW_TILE * tasks[i].n;
 		threadpool_run(tp, mm_worker, &job);
 		tasks += job.n_tasks;
 		n_tasks -= job.n_tasks;
