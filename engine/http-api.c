@@ -6,6 +6,8 @@
  * thinking in reasoning_content / thinking, never in content. */
 #include "http-api.h"
 
+#include "stats.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -773,6 +775,33 @@ void api_progress(struct api_reply *rp, json_t *progress, struct buf *out)
 	buf_puts(out, s);
 	buf_puts(out, "\n\n");
 	free(s);
+}
+
+json_t *api_progress_stats(const struct msg_numbers *all)
+{
+	struct msg m = {.type = MSG_STATS};
+	struct buf line = {0};
+	json_t *o = NULL;
+
+	for (size_t i = 0; i < all->n; i++) {
+		const struct msg_stat *s = &all->v[i];
+		if (!stat_in_progress(s->key))
+			continue;
+		if (s->is_array)
+			msg_numbers_add_array(&m.stats.stats, s->key, s->v, s->n);
+		else
+			msg_numbers_add(&m.stats.stats, s->key, s->v[0]);
+	}
+	/* The protocol's own encoding, so a client decodes it as a stats
+	 * event (null: not available) and fills its panes the one way. */
+	if (m.stats.stats.n && msg_encode(&m, &line)) {
+		json_t *ev = json_loadb(line.p, line.len, 0, NULL);
+		o = json_incref(json_object_get(ev, "stats"));
+		json_decref(ev);
+	}
+	buf_free(&line);
+	msg_numbers_free(&m.stats.stats);
+	return o;
 }
 
 void api_ping(struct api_reply *rp, struct buf *out)

@@ -70,6 +70,9 @@ void api_ping(struct api_reply *rp, struct buf *out);
  * ollama clients take as an empty piece, the object under "heft_progress". */
 struct json_t;
 void api_progress(struct api_reply *rp, struct json_t *progress, struct buf *out);
+/* Of a stats event's numbers, those the panes draw (stats.h), as the
+ * stats event writes them: the progress object's "stats". NULL when none. */
+struct json_t *api_progress_stats(const struct msg_numbers *all);
 void api_reply_free(struct api_reply *rp);
 
 /* An error body: {"error":{"code","message","type"}}, or ollama's
