@@ -340,7 +340,7 @@ if [ -x "$ENGINE" ] && env -u HEFT_DEMO_MODEL XDG_CACHE_HOME="$work/cache" HEFT_
 	T send-keys -t h "tell me of $long" Enter
 	wait_for 'prefill [0-9]+/[0-9]+' 10 && ok "serve --http: prefill progress in the status line" \
 		|| fail "serve --http: no prefill progress: $(screen | tail -2)"
-	wait_for 'all .* [0-9]+%' 10 && ok "serve --http: experts pane: $(screen | grep -Eo 'all .* [0-9]+%' | tr -s ' ')" \
+	wait_for 'L0 .* [0-9]+%' 10 && ok "serve --http: experts pane: $(screen | grep -Eo 'L0 .* [0-9]+%' | tr -s ' ')" \
 		|| fail "serve --http: experts pane empty: $(screen | cut -c60- | sed -n 9,14p)"
 	wait_for 'read +[0-9.]+ MB/s' 10 && ok "serve --http: I/O pane: $(screen | grep -Eo 'read +[0-9.]+ MB/s' | tr -s ' ')" \
 		|| fail "serve --http: I/O pane empty: $(screen | cut -c60- | tail -10)"
