@@ -628,6 +628,20 @@ void api_event(struct api_reply *rp, const struct msg *ev, struct buf *out)
 }
 
 /* The last chunks of a stream. */
+/* The progress as the job ended, as a comment line of the event that
+ * follows: no event of its own, so the events' ids stay those of the
+ * data, and every SSE parser skips it. */
+static void last_progress(struct api_reply *rp, struct buf *out)
+{
+	char *s = rp->progress ? json_dumps(rp->progress, JSON_COMPACT) : NULL;
+	if (!s)
+		return;
+	buf_puts(out, ": heft.progress ");
+	buf_puts(out, s);
+	buf_putc(out, '\n');
+	free(s);
+}
+
 static void finish_stream(struct api_reply *rp, struct buf *out)
 {
 	json_t *o, *choice;
@@ -647,6 +661,7 @@ static void finish_stream(struct api_reply *rp, struct buf *out)
 			json_object_set_new(choice, "text", json_string(""));
 		json_object_set_new(choice, "finish_reason", json_string(finish_reason(d->reason)));
 		json_object_set_new(o, "timings", timings(d));
+		last_progress(rp, out);
 		put_json(rp, o, out);
 		if (rp->include_usage) {
 			o = oai_chunk(rp, NULL);
@@ -659,12 +674,16 @@ static void finish_stream(struct api_reply *rp, struct buf *out)
 		o = ollama_line(rp);
 		json_object_set_new(o, "message", json_pack("{s:s, s:s}", "role", "assistant", "content", ""));
 		ollama_counts(o, rp);
+		if (rp->progress)
+			json_object_set(o, "heft_progress", rp->progress);
 		put_json(rp, o, out);
 		break;
 	case API_OLLAMA_GENERATE:
 		o = ollama_line(rp);
 		json_object_set_new(o, "response", json_string(""));
 		ollama_counts(o, rp);
+		if (rp->progress)
+			json_object_set(o, "heft_progress", rp->progress);
 		put_json(rp, o, out);
 		break;
 	}
@@ -746,6 +765,8 @@ void api_reply_free(struct api_reply *rp)
 	buf_free(&rp->reasoning);
 	free(rp->err_msg);
 	rp->err_msg = NULL;
+	json_decref(rp->progress);
+	rp->progress = NULL;
 }
 
 /* An NDJSON line ollama clients take as an empty piece of the reply. */

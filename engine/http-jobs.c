@@ -166,18 +166,15 @@ static void unref_locked(struct hjob *j);
 
 static json_t *progress_json(struct hjob *j);
 
-/* The job is over: its last bytes (a stream's, after the progress as it
+/* The job is over: its last bytes (a stream's carry the progress as it
  * ended). js->mu held. */
 static void end_job(struct hjob *j)
 {
 	if (j->over)
 		return;
 	j->over = true;
-	if (j->rp.stream) {
-		json_t *p = progress_json(j);
-		api_progress(&j->rp, p, &j->tmp);
-		json_decref(p);
-	}
+	if (j->rp.stream)
+		j->rp.progress = progress_json(j);
 	j->status = api_finish(&j->rp, &j->tmp);
 	if (j->rp.stream) {
 		split_events(j);
