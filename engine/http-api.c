@@ -627,7 +627,6 @@ void api_event(struct api_reply *rp, const struct msg *ev, struct buf *out)
 	}
 }
 
-/* The last chunks of a stream. */
 /* The progress as the job ended, as a comment line of the event that
  * follows: no event of its own, so the events' ids stay those of the
  * data, and every SSE parser skips it. */
@@ -642,6 +641,7 @@ static void last_progress(struct api_reply *rp, struct buf *out)
 	free(s);
 }
 
+/* The last chunks of a stream. */
 static void finish_stream(struct api_reply *rp, struct buf *out)
 {
 	json_t *o, *choice;
