@@ -6,6 +6,8 @@
  * thinking in reasoning_content / thinking, never in content. */
 #include "http-api.h"
 
+#include "stats.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -625,6 +627,20 @@ void api_event(struct api_reply *rp, const struct msg *ev, struct buf *out)
 	}
 }
 
+/* The progress as the job ended, as a comment line of the event that
+ * follows: no event of its own, so the events' ids stay those of the
+ * data, and every SSE parser skips it. */
+static void last_progress(struct api_reply *rp, struct buf *out)
+{
+	char *s = rp->progress ? json_dumps(rp->progress, JSON_COMPACT) : NULL;
+	if (!s)
+		return;
+	buf_puts(out, ": heft.progress ");
+	buf_puts(out, s);
+	buf_putc(out, '\n');
+	free(s);
+}
+
 /* The last chunks of a stream. */
 static void finish_stream(struct api_reply *rp, struct buf *out)
 {
@@ -645,6 +661,7 @@ static void finish_stream(struct api_reply *rp, struct buf *out)
 			json_object_set_new(choice, "text", json_string(""));
 		json_object_set_new(choice, "finish_reason", json_string(finish_reason(d->reason)));
 		json_object_set_new(o, "timings", timings(d));
+		last_progress(rp, out);
 		put_json(rp, o, out);
 		if (rp->include_usage) {
 			o = oai_chunk(rp, NULL);
@@ -657,12 +674,16 @@ static void finish_stream(struct api_reply *rp, struct buf *out)
 		o = ollama_line(rp);
 		json_object_set_new(o, "message", json_pack("{s:s, s:s}", "role", "assistant", "content", ""));
 		ollama_counts(o, rp);
+		if (rp->progress)
+			json_object_set(o, "heft_progress", rp->progress);
 		put_json(rp, o, out);
 		break;
 	case API_OLLAMA_GENERATE:
 		o = ollama_line(rp);
 		json_object_set_new(o, "response", json_string(""));
 		ollama_counts(o, rp);
+		if (rp->progress)
+			json_object_set(o, "heft_progress", rp->progress);
 		put_json(rp, o, out);
 		break;
 	}
@@ -744,6 +765,8 @@ void api_reply_free(struct api_reply *rp)
 	buf_free(&rp->reasoning);
 	free(rp->err_msg);
 	rp->err_msg = NULL;
+	json_decref(rp->progress);
+	rp->progress = NULL;
 }
 
 /* An NDJSON line ollama clients take as an empty piece of the reply. */
@@ -773,6 +796,33 @@ void api_progress(struct api_reply *rp, json_t *progress, struct buf *out)
 	buf_puts(out, s);
 	buf_puts(out, "\n\n");
 	free(s);
+}
+
+json_t *api_progress_stats(const struct msg_numbers *all)
+{
+	struct msg m = {.type = MSG_STATS};
+	struct buf line = {0};
+	json_t *o = NULL;
+
+	for (size_t i = 0; i < all->n; i++) {
+		const struct msg_stat *s = &all->v[i];
+		if (!stat_in_progress(s->key))
+			continue;
+		if (s->is_array)
+			msg_numbers_add_array(&m.stats.stats, s->key, s->v, s->n);
+		else
+			msg_numbers_add(&m.stats.stats, s->key, s->v[0]);
+	}
+	/* The protocol's own encoding, so a client decodes it as a stats
+	 * event (null: not available) and fills its panes the one way. */
+	if (m.stats.stats.n && msg_encode(&m, &line)) {
+		json_t *ev = json_loadb(line.p, line.len, 0, NULL);
+		o = json_incref(json_object_get(ev, "stats"));
+		json_decref(ev);
+	}
+	buf_free(&line);
+	msg_numbers_free(&m.stats.stats);
+	return o;
 }
 
 void api_ping(struct api_reply *rp, struct buf *out)

@@ -46,6 +46,7 @@ struct api_reply {
 	bool have_done;
 	struct msg_done done; /* message not kept */
 	double t0;            /* when the request came */
+	struct json_t *progress; /* owned: the last progress, in the stream's end */
 };
 
 bool api_is_ollama(enum api_kind k);
@@ -60,7 +61,9 @@ bool api_parse(struct api_reply *rp, const char *body, size_t len, int64_t id, s
 /* An event of the request: stream bytes appended to out, or the reply's
  * state updated. */
 void api_event(struct api_reply *rp, const struct msg *ev, struct buf *out);
-/* The request is over: the stream's last bytes into out; or, not
+/* The request is over: the stream's last bytes into out (with
+ * rp->progress, if set, in its last piece: a comment line in the event
+ * that says why it ended, or heft_progress in ollama's done line); or, not
  * streamed, the whole body, returning its HTTP status. */
 int api_finish(struct api_reply *rp, struct buf *out);
 /* Something for a silent stream: an SSE comment, or an empty NDJSON piece. */
@@ -70,6 +73,9 @@ void api_ping(struct api_reply *rp, struct buf *out);
  * ollama clients take as an empty piece, the object under "heft_progress". */
 struct json_t;
 void api_progress(struct api_reply *rp, struct json_t *progress, struct buf *out);
+/* Of a stats event's numbers, those the panes draw (stats.h), as the
+ * stats event writes them: the progress object's "stats". NULL when none. */
+struct json_t *api_progress_stats(const struct msg_numbers *all);
 void api_reply_free(struct api_reply *rp);
 
 /* An error body: {"error":{"code","message","type"}}, or ollama's

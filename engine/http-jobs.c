@@ -164,11 +164,17 @@ static void note_progress(struct hjob *j, const struct msg *ev)
 static void prune(struct hjobs *js);
 static void unref_locked(struct hjob *j);
 
-/* The job is over: its last bytes. js->mu held. */
+static json_t *progress_json(struct hjob *j);
+
+/* The job is over: its last bytes (a stream's carry the progress as it
+ * ended). js->mu held. */
 static void end_job(struct hjob *j)
 {
 	if (j->over)
 		return;
+	j->over = true;
+	if (j->rp.stream)
+		j->rp.progress = progress_json(j);
 	j->status = api_finish(&j->rp, &j->tmp);
 	if (j->rp.stream) {
 		split_events(j);
@@ -178,7 +184,6 @@ static void end_job(struct hjob *j)
 		add_event(j, j->tmp.p ? j->tmp.p : "", j->tmp.len, false);
 	}
 	buf_free(&j->tmp);
-	j->over = true;
 	j->t_end = now_sec();
 	j->pg.seq++;
 }
@@ -493,6 +498,13 @@ static json_t *progress_json(struct hjob *j)
 		if (isfinite(read - pg->read0) && dt > 0)
 			json_object_set_new(o, "disk_mb_s", json_real((read - pg->read0) / dt / 1e6));
 	}
+	/* the server's numbers as its stats event has them, for a client's panes */
+	struct service_status st;
+	service_status(j->js->sv, &st);
+	json_t *stats = api_progress_stats(&st.stats);
+	if (stats)
+		json_object_set_new(o, "stats", stats);
+	msg_numbers_free(&st.stats);
 	return o;
 }
 

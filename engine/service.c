@@ -117,6 +117,7 @@ struct service {
 	uint64_t requests, cancelled, prompt_tokens, cached_tokens, gen_tokens;
 	struct msg_numbers snap;
 	double snap_t;
+	bool snap_final; /* the request's final stats event made it */
 	long slow_ms; /* sleep per token and prompt batch (tests) */
 };
 
@@ -508,8 +509,10 @@ static enum session_reason generate(struct service *sv, int64_t id, const struct
 	free(stops);
 	msg_options_free(&o);
 	/* the final numbers, before done; always when turns were dropped */
-	if (sv->stats_every > 0 || sv->last.n_dropped_turns > 0)
+	if (sv->stats_every > 0 || sv->last.n_dropped_turns > 0) {
 		send_stats(sv, false);
+		sv->snap_final = true;
+	}
 	if (r == SESSION_ERROR)
 		send_error(sv, session_error_in_forward(sv->s) ? MSG_E_IO : MSG_E_INTERNAL, true, id, "%s",
 			   session_error(sv->s));
@@ -1236,12 +1239,16 @@ void service_run_jobs(struct service *sv)
 {
 	struct service_job *j;
 	while ((j = next_job(sv)) != NULL) {
+		sv->snap_final = false;
 		if (!atomic_load(&j->cancel))
 			handle(sv, &j->req);
 		pthread_mutex_lock(&sv->mu);
 		sv->job = NULL;
 		pthread_mutex_unlock(&sv->mu);
-		snapshot(sv, NULL);
+		/* Not again after the final stats: its read rate would be
+		 * over the moment between the two. */
+		if (!sv->snap_final)
+			snapshot(sv, NULL);
 		j->emit(NULL, false, j->ud); /* last: j may be freed by it */
 	}
 	drain_jobs(sv);

@@ -9,52 +9,59 @@
 
 static const struct stat_name table[] = {
 	/* the weight store */
-	{"budget", STAT_GAUGE, "bytes of memory the weights were planned for (--mem)"},
-	{"resident_bytes", STAT_GAUGE, "bytes of dense weights held in memory"},
-	{"cache_bytes", STAT_GAUGE, "bytes of the expert cache"},
-	{"cache_slot_bytes", STAT_GAUGE, "bytes of one expert-cache slot"},
-	{"cache_slots", STAT_GAUGE, "slots of the expert cache"},
-	{"cache_slots_used", STAT_GAUGE, "slots holding an expert"},
-	{"experts_total", STAT_GAUGE, "routed experts over all layers"},
-	{"cache_hits", STAT_COUNTER, "experts found in the cache when needed"},
-	{"cache_misses", STAT_COUNTER, "experts read from disk when needed"},
-	{"cache_hit_rate", STAT_GAUGE, "cache_hits / (cache_hits + cache_misses)"},
-	{"prefetch_issued", STAT_COUNTER, "experts read ahead of their layer"},
-	{"prefetch_hits", STAT_COUNTER, "of them, used by the token they were read for"},
-	{"prefetch_wasted", STAT_COUNTER, "of them, evicted unused"},
-	{"read_bytes", STAT_COUNTER, "bytes of weights read from disk"},
-	{"read_mb_s", STAT_GAUGE, "read_bytes per second, in MB (since the last stats event; --stats-json: over the run)"},
-	{"io_wait_total_ms", STAT_COUNTER, "milliseconds the forward pass waited for weights to arrive"},
-	{"warm_bytes", STAT_GAUGE, "bytes of the hot list's experts read at load so far"},
-	{"warm_total", STAT_GAUGE, "bytes of the hot list's experts to read at load"},
+	{"budget", STAT_GAUGE, "bytes of memory the weights were planned for (--mem)", STAT_PROGRESS},
+	{"resident_bytes", STAT_GAUGE, "bytes of dense weights held in memory", 0},
+	{"cache_bytes", STAT_GAUGE, "bytes of the expert cache", 0},
+	{"cache_slot_bytes", STAT_GAUGE, "bytes of one expert-cache slot", 0},
+	{"cache_slots", STAT_GAUGE, "slots of the expert cache", STAT_PROGRESS},
+	{"cache_slots_used", STAT_GAUGE, "slots holding an expert", STAT_PROGRESS},
+	{"experts_total", STAT_GAUGE, "routed experts over all layers", STAT_PROGRESS},
+	{"cache_hits", STAT_COUNTER, "experts found in the cache when needed", STAT_PROGRESS},
+	{"cache_misses", STAT_COUNTER, "experts read from disk when needed", STAT_PROGRESS},
+	/* per layer, from the first layer up: what the experts pane draws */
+	{"layer_hits", STAT_COUNTER, "cache_hits of each layer", STAT_LAYERS | STAT_PROGRESS},
+	{"layer_misses", STAT_COUNTER, "cache_misses of each layer", STAT_LAYERS | STAT_PROGRESS},
+	{"layer_prefetch_hits", STAT_COUNTER, "prefetch_hits of each layer", STAT_LAYERS},
+	{"layer_bytes_read", STAT_COUNTER, "read_bytes of each layer", STAT_LAYERS},
+	{"layer_resident", STAT_GAUGE, "cache slots holding each layer's experts", STAT_LAYERS | STAT_PROGRESS},
+	{"cache_hit_rate", STAT_GAUGE, "cache_hits / (cache_hits + cache_misses)", STAT_PROGRESS},
+	{"prefetch_issued", STAT_COUNTER, "experts read ahead of their layer", 0},
+	{"prefetch_hits", STAT_COUNTER, "of them, used by the token they were read for", 0},
+	{"prefetch_wasted", STAT_COUNTER, "of them, evicted unused", 0},
+	{"read_bytes", STAT_COUNTER, "bytes of weights read from disk", STAT_PROGRESS},
+	{"read_mb_s", STAT_GAUGE, "read_bytes per second, in MB (since the last stats event; --stats-json: over the run)",
+	 STAT_PROGRESS},
+	{"io_wait_total_ms", STAT_COUNTER, "milliseconds the forward pass waited for weights to arrive", STAT_PROGRESS},
+	{"warm_bytes", STAT_GAUGE, "bytes of the hot list's experts read at load so far", 0},
+	{"warm_total", STAT_GAUGE, "bytes of the hot list's experts to read at load", 0},
 	/* the process */
-	{"rss", STAT_GAUGE, "resident set size, bytes"},
-	{"rss_peak", STAT_GAUGE, "largest resident set size, bytes"},
-	{"rss_anon", STAT_GAUGE, "anonymous resident bytes"},
-	{"rss_file", STAT_GAUGE, "file-backed resident bytes"},
-	{"os_read_bytes", STAT_COUNTER, "bytes the kernel read from storage for the process"},
-	{"os_read_mb_s", STAT_GAUGE, "os_read_bytes per second, in MB, since the last stats event"},
-	{"os_rchar", STAT_COUNTER, "bytes the process read through system calls"},
-	{"major_faults", STAT_COUNTER, "page faults that waited for the disk"},
+	{"rss", STAT_GAUGE, "resident set size, bytes", STAT_PROGRESS},
+	{"rss_peak", STAT_GAUGE, "largest resident set size, bytes", STAT_PROGRESS},
+	{"rss_anon", STAT_GAUGE, "anonymous resident bytes", 0},
+	{"rss_file", STAT_GAUGE, "file-backed resident bytes", 0},
+	{"os_read_bytes", STAT_COUNTER, "bytes the kernel read from storage for the process", 0},
+	{"os_read_mb_s", STAT_GAUGE, "os_read_bytes per second, in MB, since the last stats event", STAT_PROGRESS},
+	{"os_rchar", STAT_COUNTER, "bytes the process read through system calls", 0},
+	{"major_faults", STAT_COUNTER, "page faults that waited for the disk", 0},
 	/* the conversation and the generation (the stats event) */
-	{"n_pos", STAT_GAUGE, "KV positions in use"},
-	{"n_ctx", STAT_GAUGE, "context length"},
-	{"n_turns", STAT_GAUGE, "turns of the conversation"},
-	{"n_turns_in_context", STAT_GAUGE, "of them, still in the context"},
-	{"generating", STAT_GAUGE, "1 while a reply is generated"},
-	{"n_prompt", STAT_GAUGE, "prompt tokens of the current or last request"},
-	{"n_reused", STAT_GAUGE, "of them, reused from the KV cache"},
-	{"n_evaluated", STAT_GAUGE, "of them, evaluated"},
-	{"n_gen", STAT_GAUGE, "tokens generated by the current or last request"},
-	{"n_dropped_turns", STAT_GAUGE, "turns dropped to make room in the context"},
-	{"n_dropped_tokens", STAT_GAUGE, "their tokens"},
-	{"n_reevaluated", STAT_GAUGE, "tokens evaluated again after a drop"},
-	{"prompt_tok_s", STAT_GAUGE, "prompt tokens evaluated per second"},
-	{"gen_tok_s", STAT_GAUGE, "tokens generated per second"},
-	{"prompt_ms", STAT_GAUGE, "milliseconds of the prompt's evaluation"},
-	{"gen_ms", STAT_GAUGE, "milliseconds of generation"},
-	{"io_wait_ms", STAT_GAUGE, "of the request's time, milliseconds waiting for the disk"},
-	{"compute_ms", STAT_GAUGE, "of the request's time, the rest"},
+	{"n_pos", STAT_GAUGE, "KV positions in use", 0},
+	{"n_ctx", STAT_GAUGE, "context length", 0},
+	{"n_turns", STAT_GAUGE, "turns of the conversation", 0},
+	{"n_turns_in_context", STAT_GAUGE, "of them, still in the context", 0},
+	{"generating", STAT_GAUGE, "1 while a reply is generated", 0},
+	{"n_prompt", STAT_GAUGE, "prompt tokens of the current or last request", 0},
+	{"n_reused", STAT_GAUGE, "of them, reused from the KV cache", 0},
+	{"n_evaluated", STAT_GAUGE, "of them, evaluated", 0},
+	{"n_gen", STAT_GAUGE, "tokens generated by the current or last request", 0},
+	{"n_dropped_turns", STAT_GAUGE, "turns dropped to make room in the context", 0},
+	{"n_dropped_tokens", STAT_GAUGE, "their tokens", 0},
+	{"n_reevaluated", STAT_GAUGE, "tokens evaluated again after a drop", 0},
+	{"prompt_tok_s", STAT_GAUGE, "prompt tokens evaluated per second", 0},
+	{"gen_tok_s", STAT_GAUGE, "tokens generated per second", 0},
+	{"prompt_ms", STAT_GAUGE, "milliseconds of the prompt's evaluation", 0},
+	{"gen_ms", STAT_GAUGE, "milliseconds of generation", 0},
+	{"io_wait_ms", STAT_GAUGE, "of the request's time, milliseconds waiting for the disk", STAT_PROGRESS},
+	{"compute_ms", STAT_GAUGE, "of the request's time, the rest", STAT_PROGRESS},
 };
 
 const struct stat_name *stat_lookup(const char *name)
@@ -69,6 +76,12 @@ const struct stat_name *stat_table(int *n)
 {
 	*n = (int)ARRAY_LEN(table);
 	return table;
+}
+
+bool stat_in_progress(const char *name)
+{
+	const struct stat_name *s = stat_lookup(name);
+	return s && (s->flags & STAT_PROGRESS);
 }
 
 void stats_weights(const struct weights_stats *ws, stat_put_fn put, void *ud)

@@ -55,6 +55,7 @@ struct http_engine {
 	char *ca_file;		/* certificates to trust instead of the system's, or NULL */
 	enum api api;
 	double stall_s;
+	struct msg_numbers stats;	/* the last a heft server sent: /stats shows it */
 	char *model;
 	bool running;
 	enum state st;
@@ -476,10 +477,37 @@ static void chat_failed(struct http_engine *he, const char *fmt, ...)
 	chat_reset(he);
 }
 
+static void numbers_copy(struct msg_numbers *dst, const struct msg_numbers *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (src->v[i].is_array)
+			msg_numbers_add_array(dst, src->v[i].key, src->v[i].v, src->v[i].n);
+		else
+			msg_numbers_add(dst, src->v[i].key, src->v[i].v[0]);
+}
+
+/* The progress object's "stats": the server's numbers under the names
+ * and in the form of the pipe's stats event (heft-engine(1)), decoded as
+ * one, so the panes take them the way they take a local engine's. */
+static void progress_stats(struct http_engine *he, json_t *stats)
+{
+	json_t *ev = json_pack("{s:s, s:O}", "type", "stats", "stats", stats);
+	char *line = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	struct msg_err err;
+	struct msg m;
+
+	if (line && msg_decode(&m, line, strlen(line), MSG_EVENT, &err)) {
+		msg_numbers_free(&he->stats);
+		numbers_copy(&he->stats, &m.stats.stats);
+		*push(he, MSG_STATS) = m;
+	}
+	free(line);
+	json_decref(ev);
+}
+
 /* A heft server's progress (heft-engine(1), "progress lines"): the
- * queue and the prefill for the status line and its bar, the expert
- * cache's hit rate and the disk's read rate for the panes, as a local
- * engine's stats would give them. Only what it says: nothing made up. */
+ * queue and the prefill for the status line and its bar, and its stats
+ * for the experts and I/O panes. Only what it says: nothing made up. */
 static void on_progress(struct http_engine *he, const char *text)
 {
 	json_error_t jerr;
@@ -503,14 +531,8 @@ static void on_progress(struct http_engine *he, const char *text)
 		m->progress.done = json_integer_value(json_object_get(pre, "done"));
 		m->progress.total = json_integer_value(json_object_get(pre, "total"));
 	}
-	json_t *rate = json_object_get(o, "cache_hit_rate"), *mbs = json_object_get(o, "disk_mb_s");
-	if (json_is_number(rate) || json_is_number(mbs)) {
-		m = push(he, MSG_STATS);
-		if (json_is_number(rate))
-			msg_numbers_add(&m->stats.stats, "cache_hit_rate", json_number_value(rate));
-		if (json_is_number(mbs))
-			msg_numbers_add(&m->stats.stats, "read_mb_s", json_number_value(mbs));
-	}
+	if (json_is_object(v = json_object_get(o, "stats")))
+		progress_stats(he, v);
 	json_decref(o);
 }
 
@@ -815,7 +837,8 @@ static void http_send(struct engine *e, const struct msg *m)
 		opts_merge(&he->opts, &m->set.options);
 		break;
 	case MSG_STATS_REQUEST:
-		push(he, MSG_STATS);	/* none: not available from this server */
+		/* what the server's progress said last; none: not available */
+		numbers_copy(&push(he, MSG_STATS)->stats.stats, &he->stats);
 		break;
 	case MSG_QUIT:
 		e->ops->stop(e);
@@ -997,6 +1020,7 @@ static void http_free(struct engine *e)
 	if (he->multi)
 		curl_multi_cleanup(he->multi);
 	msg_options_free(&he->opts);
+	msg_numbers_free(&he->stats);
 	free(he->root);
 	free(he->shown);
 	free(he->auth);

@@ -126,6 +126,29 @@ if [ -x "$ENGINE" ] && printf '{"type":"hello","protocol":1}\n' | timeout 10 "$E
 Its 230 MB of experts (holes in a sparse file: 3 MB on disk) run under a 44 MiB budget, so they \
 stream from disk as a big model's do: the experts pane shows each layer's hit rate, the I/O pane \
 the read rate and RSS against the budget, from the first answer."
+	# The same model behind heft-engine serve --http, heft as its client.
+	XDG_CACHE_HOME="$work/cache" "$ENGINE" serve --http 127.0.0.1:0 --mem 44M \
+		"$work/cache/heft/demo-stream.gguf" 2>"$work/serve.err" &
+	spid=$!
+	i=0
+	while ! SP=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/serve.err") || [ -z "$SP" ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+	done
+	if [ -n "$SP" ]; then
+		T kill-session -t h
+		T new-session -d -x 100 -y 30 -s h "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen \
+			'$HEFT' --engine http://127.0.0.1:$SP -n 60; sleep 60"
+		wait_for 'ready \| ' 20
+		T send-keys -t h 'Tell me about the sea.' Enter
+		wait_for '60 tok' 20
+		sleep 0.6
+		shot "A heft server over HTTP" "heft --engine http://127.0.0.1:PORT, the client of \
+heft-engine serve --http running the demo model: the server's progress lines carry its stats \
+(per-layer hits and misses, read rate, I/O wait, RSS and budget), so the experts and I/O panes \
+are drawn as over the pipe. The tokens pane has what the server streamed: chunks of text, not \
+token ids."
+	fi
+	kill "$spid" 2>/dev/null
 fi
 
 cp "$work/md" "$out" && echo "wrote $out"

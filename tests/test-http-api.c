@@ -224,6 +224,49 @@ static void over_context(void)
 	api_reply_free(&rp);
 }
 
+/* The progress as a stream ends, with only the numbers the panes draw:
+ * a comment line inside the event that ends the reply (no event of its
+ * own), or heft_progress in ollama's done line. */
+static void last_progress(void)
+{
+	struct msg_numbers all = {0};
+	const double hits[] = {3, 4};
+	msg_numbers_add_array(&all, "layer_hits", hits, 2);
+	msg_numbers_add(&all, "rss", 1e6);
+	msg_numbers_add(&all, "n_turns", 2);	/* the server's conversation: not for clients */
+	json_t *st = api_progress_stats(&all);
+	CHECK(json_is_array(json_object_get(st, "layer_hits")) && json_integer_value(json_object_get(st, "rss")) == 1000000);
+	CHECK(!json_object_get(st, "n_turns"));
+
+	struct api_reply rp = {.kind = API_OAI_CHAT, .model = "m", .id = "x", .stream = true};
+	struct buf out = {0};
+	token(&rp, "a", &out);
+	done(&rp, DONE_LENGTH, 1, &out);
+	rp.progress = json_pack("{s:s, s:O}", "object", "heft.progress", "stats", st);
+	size_t at = out.len;
+	api_finish(&rp, &out);
+	const char *end = out.p + at;
+	CHECK(!strncmp(end, ": heft.progress {", 17));
+	const char *nl = strchr(end, '\n');
+	CHECK(nl && !strncmp(nl + 1, "data: {", 7) && strstr(nl, "\"finish_reason\":\"length\""));
+	buf_free(&out);
+	api_reply_free(&rp);
+
+	rp = (struct api_reply){.kind = API_OLLAMA_CHAT, .model = "m", .id = "y", .stream = true};
+	out = (struct buf){0};
+	done(&rp, DONE_EOS, 1, &out);
+	rp.progress = json_pack("{s:O}", "stats", st);
+	api_finish(&rp, &out);
+	json_t *o = json_loads(out.p, JSON_DISABLE_EOF_CHECK, NULL);
+	CHECK(json_is_true(json_object_get(o, "done")) &&
+	      json_is_array(json_object_get(json_object_get(json_object_get(o, "heft_progress"), "stats"), "layer_hits")));
+	json_decref(o);
+	buf_free(&out);
+	api_reply_free(&rp);
+	json_decref(st);
+	msg_numbers_free(&all);
+}
+
 int main(void)
 {
 	for (size_t cut = 0; cut <= strlen("<think>why</think>\n\nanswer"); cut++)
@@ -231,6 +274,7 @@ int main(void)
 	stream(false);
 	stream(true);
 	stream_error();
+	last_progress();
 	refused(API_OAI_CHAT, "{\"messages\":[]}");
 	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":7}");
 	refused(API_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}");

@@ -81,7 +81,13 @@ screen | grep -q 'Second question' && fail "edit: the old turn is still shown" |
 
 # 4. Kill the engine: reason, F8, the conversation replayed.
 wait_for 'ready' 10
-pid=$(pgrep -f "$ENGINE serve" | head -1)
+# This heft's engine, not another test's heft-engine serve (make check
+# -j): the one with this test's cache directory in its environment.
+pid=""
+for p in $(pgrep -f "$ENGINE serve"); do
+	tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "XDG_CACHE_HOME=$work/cache" && { pid=$p; break; }
+done
+[ -d /proc/self ] || pid=$(pgrep -f "$ENGINE serve" | head -1)
 if [ -n "$pid" ]; then
 	kill -9 "$pid"
 	wait_for 'was killed by signal 9' 5 && ok "engine killed: reason shown" || fail "engine death not shown"

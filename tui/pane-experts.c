@@ -1,9 +1,9 @@
 /* pane-experts.c - the expert cache: per-layer hit-rate bars, from the
- * engine's stats events (layer_hits, layer_misses), or one bar for all
- * layers when only that is known (cache_hit_rate: a heft server's
- * progress over HTTP). Until an engine sends them the pane says "not
- * available"; it never invents a number, and a layer the engine reports
- * as null is shown as n/a, not as zero. */
+ * engine's stats events (layer_hits, layer_misses), over the pipe or, from
+ * a heft server, its progress lines (engine-http.c makes them the same
+ * events). Until an engine sends them the pane says "not available"; it
+ * never invents a number, and a layer the engine reports as null is shown
+ * as n/a, not as zero. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,6 @@ struct experts {
 	size_t n;
 	bool have;
 	int64_t n_expert;
-	double all;		/* the hit rate of all layers, NaN: none */
 	bool server;		/* the engine is a server (heft --engine URL) */
 };
 
@@ -31,13 +30,6 @@ static void experts_event(struct pane *p, const struct msg *m)
 	}
 	if (m->type != MSG_STATS)
 		return;
-	double all = msg_numbers_scalar(&m->stats.stats, "cache_hit_rate", NAN);
-	if (!isnan(all) && !msg_numbers_get(&m->stats.stats, "layer_hits")) {
-		e->all = all;
-		e->have = true;
-		p->dirty = true;
-		return;
-	}
 	const struct msg_stat *h = msg_numbers_get(&m->stats.stats, "layer_hits");
 	const struct msg_stat *x = msg_numbers_get(&m->stats.stats, "layer_misses");
 	if (!h || !x || !h->is_array || !x->is_array)
@@ -65,14 +57,6 @@ static void experts_draw(struct pane *p)
 		if (p->h > 2)
 			mvwaddnstr(p->win, 2, 1, e->server ? "(not available from this server)"
 				   : "(the engine sent no cache stats)", p->w - 1);
-		return;
-	}
-	if (!e->n && !isnan(e->all)) {
-		wmove(p->win, 1, 0);
-		waddstr(p->win, "all ");
-		if (p->w - 11 > 2)
-			pane_bar(p->win, p->w - 11, e->all);
-		wprintw(p->win, " %3.0f%%", e->all * 100);
 		return;
 	}
 	int rows = p->h - 1;
@@ -119,6 +103,5 @@ static const struct pane_ops experts_ops = {
 struct pane *pane_experts_new(void)
 {
 	struct experts *e = xcalloc(1, sizeof *e);
-	e->all = NAN;
 	return pane_new(&experts_ops, e);
 }
