@@ -24,10 +24,23 @@ struct lrfu {
 	double *gain;      /* [layer][depth]: uses at each stack distance, decayed */
 	int floor;         /* the fewest slots a MoE layer keeps */
 	uint64_t period;   /* uses between two deals; 0: too few slots to deal */
+	/* Per layer, two shadow caches of its quota's size, tags only: one
+	 * LRU (the recency stack's top), one by the counts. Inside the
+	 * layer, the real cache follows whichever caught more recent uses. */
+	int *shadow;       /* [layer][n_slots]: the counts' shadow's keys */
+	int *n_shadow;
+	double *score;     /* [layer][2]: decayed shadow hits, LRU then counts */
+	bool *recency;     /* per layer: LRU inside it now */
+	uint64_t *visit;   /* per layer: its clock when its current visit began */
+	uint64_t *last_tick; /* per layer: the cache's tick at its last use */
+	int n_slots;
 };
 
 /* Uses after which a use counts half: 64 decoded tokens of 8 experts. */
 #define LRFU_HALF_LIFE 512.0
+/* How fast the shadows forget their hits: per use of the layer, so that
+ * the last ~256 uses (32 tokens) decide. */
+#define LRFU_SHADOW_KEEP (1.0 - 1.0 / 256)
 
 static struct lrfu *lrfu_new(int n_slots, int n_layers, const bool *moe, int n_moe, int n_keys)
 {
@@ -45,6 +58,13 @@ static struct lrfu *lrfu_new(int n_slots, int n_layers, const bool *moe, int n_m
 	r->gain = xcalloc((size_t)MAX(n_layers, 1) * (size_t)r->depth, sizeof *r->gain);
 	r->floor = MAX(1, share / 4);
 	r->period = n_moe && share >= 1 ? (uint64_t)MAX(n_slots, 64) : 0;
+	r->n_slots = n_slots;
+	r->shadow = xmalloc((size_t)MAX(n_layers, 1) * (size_t)MAX(n_slots, 1) * sizeof *r->shadow);
+	r->n_shadow = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->n_shadow);
+	r->score = xcalloc((size_t)MAX(n_layers, 1) * 2, sizeof *r->score);
+	r->recency = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->recency);
+	r->visit = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->visit);
+	r->last_tick = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->last_tick);
 	return r;
 }
 
@@ -58,6 +78,12 @@ static void lrfu_free(struct lrfu *r)
 	free(r->moe);
 	free(r->stack);
 	free(r->gain);
+	free(r->shadow);
+	free(r->n_shadow);
+	free(r->score);
+	free(r->recency);
+	free(r->visit);
+	free(r->last_tick);
 	free(r);
 }
 
@@ -106,6 +132,8 @@ static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const
 {
 	if (c->offline)
 		return a->next_use > b->next_use;
+	if (c->lr && a->layer == b->layer && c->lr->recency[a->layer])
+		return a->last_use < b->last_use;
 	if (c->lr) /* the decayed counts now: crf less the layer's clock over the half-life */
 		return a->crf - (double)c->lr->clock[a->layer] / LRFU_HALF_LIFE <
 		       b->crf - (double)c->lr->clock[b->layer] / LRFU_HALF_LIFE;
@@ -222,6 +250,46 @@ static void lrfu_deal(struct cpol *c)
 		r->gain[k] *= 0.9;
 }
 
+/* Feed a use of key (at depth d of the layer's recency stack, before this
+ * use) to the layer's two shadow caches of the layer's quota, and let the
+ * layer follow the one that hits more. A router that repeats the last
+ * token's experts rewards recency; one that draws from a steady
+ * popularity rewards the counts (cachesim: RESULTS.md). */
+static void lrfu_shadow(struct cpol *c, int layer, int key, int d, uint64_t now)
+{
+	struct lrfu *r = c->lr;
+	int q = MIN(c->quota[layer], r->n_slots), *sh = r->shadow + (size_t)layer * r->n_slots;
+	int *n = &r->n_shadow[layer], hit = -1, worst = -1;
+	double *score = r->score + 2 * (size_t)layer, wv = HUGE_VAL;
+	const int *st = r->stack + (size_t)layer * r->depth;
+	score[0] *= LRFU_SHADOW_KEEP;
+	score[1] *= LRFU_SHADOW_KEEP;
+	score[0] += d < q && st[d] == key;
+	/* a layer's visit (its uses without another layer's between) pins
+	 * its experts in the real cache: the shadow keeps them too */
+	if (c->tick != r->last_tick[layer] + 1)
+		r->visit[layer] = now;
+	r->last_tick[layer] = c->tick;
+	for (int i = 0; i < *n; i++) {
+		if (sh[i] == key)
+			hit = i;
+		double v = log2(r->crf[sh[i]]) + (double)r->crf_at[sh[i]] / LRFU_HALF_LIFE;
+		if (r->crf_at[sh[i]] < r->visit[layer] && v < wv) {
+			wv = v;
+			worst = i;
+		}
+	}
+	if (hit >= 0)
+		score[1] += 1;
+	else if (*n < q)
+		sh[(*n)++] = key;
+	else if (worst >= 0)
+		sh[worst] = key;
+	if (*n > q) /* the quota shrank: the shadow with it */
+		*n = q;
+	r->recency[layer] = score[0] > score[1];
+}
+
 /* lrfu's bookkeeping of a use of key in layer: its count, and its place
  * in the layer's recency stack (how many slots the layer needed for this
  * use to hit). */
@@ -239,6 +307,7 @@ static double lrfu_use(struct cpol *c, int layer, int key, int n)
 		d++;
 	if (st[d] == key)
 		r->gain[(size_t)layer * r->depth + d] += 1;
+	lrfu_shadow(c, layer, key, d, now);
 	memmove(st + 1, st, (size_t)d * sizeof *st);
 	st[0] = key;
 	if (r->period && c->tick % r->period == 0)

@@ -28,6 +28,11 @@
  *              and is kept while the expert is out of the cache, a
  *              prompt chunk's use weighing the square root of its
  *              tokens (LRFU: recency and frequency in one number).
+ *              Each layer also runs two shadow caches of its quota (tags
+ *              only): LRU and these counts; inside the layer the real
+ *              cache follows the one with more recent hits (a router
+ *              repeating the last token's experts wants recency, one
+ *              drawing from a steady popularity wants the counts).
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
