@@ -11,7 +11,9 @@
  * hits are the engine's (tests/cachesim.sh checks it). MIN replays the same
  * visits through the same tiers, with the next use as the value: with
  * layer-lru's per-layer quotas ("min-quota", the yardstick for the quota
- * policies) and without (the true bound, "min"). */
+ * policies), with lrfu's quotas as they move ("min-lrfu": the deals follow
+ * the uses, not the cache, so they are lrfu's own), and without (the true
+ * bound, "min"). */
 #include "cache-policy.h"
 #include "commands.h"
 #include "options.h"
@@ -330,7 +332,7 @@ static void print_text(const struct rtrace_data *d, const struct replay *rp, con
 		       100 * res_rate(d, &r[i], -1, -1), ratio(dr, res_rate(d, mq, -1, 1)),
 		       ratio(dr, res_rate(d, mn, -1, 1)));
 	}
-	printf("(hit rates of the expert lookups; * the default; min-quota: MIN inside layer-lru's quotas)\n");
+	printf("(hit rates of the expert lookups; * the default; min-quota: MIN inside layer-lru's quotas, min-lrfu: inside lrfu's)\n");
 	if (rp->has_guess) {
 		uint64_t h, m;
 		sum(d, mn, -1, 1, &h, &m);
@@ -446,13 +448,15 @@ int cmd_cachesim(int argc, char **argv)
 	}
 	struct replay rp;
 	replay_build(&rp, d);
-	struct result r[CACHE_NPOLICIES + 2];
+	struct result r[CACHE_NPOLICIES + 3];
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
 		if (!any || want[p]) {
 			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == CACHE_LAYER_LRU};
 			run(&rp, (enum cache_policy)p, false, n_slots, &r[nr++]);
 		}
+	r[nr] = (struct result){.name = "min-lrfu"};
+	run(&rp, CACHE_LRFU, true, n_slots, &r[nr++]);
 	r[nr] = (struct result){.name = "min-quota"};
 	run(&rp, CACHE_LAYER_LRU, true, n_slots, &r[nr++]);
 	r[nr] = (struct result){.name = "min"};
