@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cache_policy_names[CACHE_NPOLICIES] = {"layer-lru", "lru", "lfu", "freq", "lrfu"};
+const char *const cache_policy_names[CACHE_NPOLICIES] = {"lrfu", "layer-lru", "lru", "lfu", "freq"};
 
 /* lrfu's state. Clocks are per layer (the layer's uses so far), so that
  * the cyclic layer order does not make one layer's experts look older

@@ -6,7 +6,8 @@
  *
  *   layer-lru  per-layer quotas (a cyclic layer-by-layer access pattern
  *              defeats a global LRU once the cache is smaller than a
- *              token's working set), LRU inside a layer (the default);
+ *              token's working set), LRU inside a layer (the default
+ *              until lrfu beat it on every trace of RESULTS.md);
  *   lru        one global LRU;
  *   lfu        per-layer quotas, least frequently used, counts halved now
  *              and then so that yesterday's favourites fade;
@@ -17,7 +18,7 @@
  *              counts are not fooled by the cyclic layer order as
  *              recency is, and a layer whose router repeats itself more
  *              earns more slots (cachesim: RESULTS.md);
- *   lrfu       per-layer quotas that follow each layer's reuse: every
+ *   lrfu       (the default) per-layer quotas that follow each layer's reuse: every
  *              slot-full of uses, the slots are dealt out again to the
  *              layers whose next slots would have caught the most hits
  *              (each layer's recent uses by LRU stack distance:
@@ -44,12 +45,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The first is the default (options are zero-initialised). */
 enum cache_policy {
-	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer (default) */
+	CACHE_LRFU,      /* recency-weighted counts or LRU as each layer's shadows say,
+			    quotas following each layer's reuse (default) */
+	CACHE_LAYER_LRU, /* per-layer quotas, LRU inside a layer */
 	CACHE_LRU,       /* one global LRU (falls off a cliff on cyclic access) */
 	CACHE_LFU,       /* per-layer quotas, least frequently used with aging */
 	CACHE_FREQ,      /* one pool, use counts kept across evictions, with aging */
-	CACHE_LRFU,      /* recency-weighted counts, quotas following each layer's reuse */
 	CACHE_NPOLICIES
 };
 extern const char *const cache_policy_names[CACHE_NPOLICIES];

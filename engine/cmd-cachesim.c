@@ -452,7 +452,7 @@ int cmd_cachesim(int argc, char **argv)
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
 		if (!any || want[p]) {
-			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == CACHE_LAYER_LRU};
+			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == 0};
 			run(&rp, (enum cache_policy)p, false, n_slots, &r[nr++]);
 		}
 	r[nr] = (struct result){.name = "min-lrfu"};

@@ -41,7 +41,34 @@ print(p[sys.argv[3]])' "$@"
 [ "$(field "$tmp/ref.json" min misses)" = 9 ] || fail "MIN: $(field "$tmp/ref.json" min misses) misses, not 9"
 [ "$(field "$tmp/ref.json" min-quota misses)" = 9 ] || fail "MIN with one layer's quota: not 9 misses"
 [ "$(field "$tmp/ref.json" lru misses)" = 12 ] || fail "LRU: $(field "$tmp/ref.json" lru misses) misses, not 12"
-[ "$(field "$tmp/ref.json" layer-lru default)" = True ] || fail "layer-lru is not marked the default"
+[ "$(field "$tmp/ref.json" lrfu default)" = True ] || fail "lrfu is not marked the default"
+
+# lrfu follows, per layer, the better of its two shadows (LRU, counts).
+# One layer, 4 slots. shift: 0-3 used 200 times over, then 8-11: recency
+# catches the new set at once, counts keep the old favourites. scan: hot
+# 0-2 between two cold experts each round: LRU misses every hot use, counts
+# keep the hot three.
+shift=$(python3 -c 'print(" ".join(["0 1 2 3"] * 200 + ["8 9 10 11"] * 100))')
+scan=$(python3 -c 'print(" ".join("0 1 2 %d %d" % (20 + 2 * (i % 40), 21 + 2 * (i % 40)) for i in range(200)))')
+for t in shift scan; do
+	eval "seq=\$$t"
+	{
+		echo "heft-routing-trace 1"
+		echo "shape 1 128 1"
+		echo "moe 0"
+		for e in $seq; do
+			echo "c d 1"
+			echo "r 0 $e"
+		done
+	} >"$tmp/$t.trace"
+	"$HEFT_ENGINE" cachesim "$tmp/$t.trace" --slots 4 --json >"$tmp/$t.json" 2>"$tmp/err" ||
+		fail "cachesim $t.trace: $(cat "$tmp/err")"
+done
+[ "$(field "$tmp/shift.json" lrfu misses)" -le $(($(field "$tmp/shift.json" layer-lru misses) + 8)) ] ||
+	fail "shift: lrfu $(field "$tmp/shift.json" lrfu misses) misses, LRU $(field "$tmp/shift.json" layer-lru misses)"
+[ "$(field "$tmp/scan.json" lrfu hits)" -ge $(($(field "$tmp/scan.json" freq hits) * 9 / 10)) ] &&
+	[ "$(field "$tmp/scan.json" lrfu hits)" -gt $(($(field "$tmp/scan.json" layer-lru hits) + 300)) ] ||
+	fail "scan: lrfu $(field "$tmp/scan.json" lrfu hits) hits, freq $(field "$tmp/scan.json" freq hits), LRU $(field "$tmp/scan.json" layer-lru hits)"
 
 # Two layers, two slots: layer 0 always wants expert 0, layer 1 alternates
 # 1 and 2. Some expert is missing at every layer-1 visit after the first
@@ -75,7 +102,7 @@ model=$tmp/moe.gguf
 	{ fail "synth: $(cat "$tmp/err")"; echo "cachesim: $fails failures"; exit 1; }
 tokens=$(seq -s, 1 40)
 for mem in min 27M 28.5M; do
-	for pol in layer-lru lru lfu freq lrfu; do
+	for pol in lrfu layer-lru lru lfu freq; do
 		x=$tmp/$mem-$pol
 		"$HEFT_ENGINE" run "$model" --tokens "$tokens" -n 40 -b 16 -t 2 --mem "$mem" --io stream --no-prefetch \
 			--no-warm --cache-policy "$pol" --trace-routing "$x.trace" --stats-json "$x.stats" \
@@ -108,7 +135,7 @@ EOF
 	done
 done
 # The replays above must not all be trivial: some budget has hits.
-[ "$(field "$tmp/28.5M-layer-lru.sim" layer-lru hits)" -gt 0 ] 2>/dev/null || fail "28.5M: the default policy never hit"
+[ "$(field "$tmp/28.5M-lrfu.sim" lrfu hits)" -gt 0 ] 2>/dev/null || fail "28.5M: the default policy never hit"
 
 # --mem SIZE: the traced run's plan gives the slots of that budget.
 s_run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache_slots"])' "$tmp/27M-lru.stats")
