@@ -16,7 +16,11 @@
 #          real MoE routers (its comment and RESULTS.md say which figures).
 # Each is replayed by `heft-engine cachesim` at three cache sizes: for
 # skew and conv 10, 25 and 50% of the experts; for bench and real the
-# slots that --mem 2G, 4G and 8G pay for. Prints a Markdown table.
+# slots that --mem 2G, 4G and 8G pay for. Prints a Markdown table of the
+# decode hit rates (best online policy in bold) and their ratios, with
+# each MIN (min-lrfu: inside lrfu's own quotas; min-quota: layer-lru's;
+# min: one pool) and the hindsight top-N (the N experts with the most
+# decode uses, kept from the start).
 #
 # Environment: HEFT_ENGINE, HEFT_BENCH_DIR (default /var/tmp/heft-bench).
 set -u
@@ -48,23 +52,36 @@ if [ -f "$big" ] && [ ! -f "$out/bench.trace" ]; then
 		2>"$out/err" || { cat "$out/err"; exit 1; }
 fi
 
-echo "| trace | cache | layer-lru | lru | lfu | freq | lrfu | min-quota | min | layer-lru/min-q | lrfu/min-q | lrfu/min |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| trace | cache | lru | lfu | freq | layer-lru | lrfu (default) | min-lrfu | min-quota | min | hindsight top-N | lrfu/min-lrfu | lrfu/min | layer-lru/min-quota | lrfu/layer-lru |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 row() { # trace label cachesim-args...
 	t=$1 label=$2
 	shift 2
 	"$engine" cachesim "$out/$t.trace" "$@" --json | python3 -c '
-import json, sys
+import collections, json, sys
 o = json.load(sys.stdin)
 p = {q["name"]: q["decode_hit_rate"] for q in o["policies"]}
-names = ["layer-lru", "lru", "lfu", "freq", "lrfu", "min-quota", "min"]
+# hindsight top-N: the slots given to the experts with the most decode
+# uses over the whole trace (one pool, no cold misses): what a policy that
+# knows each expert'"'"'s popularity but not the order could reach
+cnt = collections.Counter()
+dec = False
+for line in open(sys.argv[3]):
+    f = line.split()
+    if f and f[0] == "c":
+        dec = f[1] == "d"
+    elif f and f[0] == "r" and dec:
+        cnt.update((f[1], e) for e in set(f[2:]))
+static = sum(v for _, v in cnt.most_common(o["slots"])) / max(sum(cnt.values()), 1)
+names = ["lru", "lfu", "freq", "layer-lru", "lrfu", "min-lrfu", "min-quota", "min"]
 online = names[:5]
 best = max(p[n] for n in online)
 cells = [("**%.1f%%**" if n in online and p[n] == best else "%.1f%%") % (100 * p[n]) for n in names]
 r = lambda n, m: p[n] / p[m] if p[m] else 0
-print("| %s | %s (%d slots) | %s | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"], " | ".join(cells),
-      r("layer-lru", "min-quota"), r("lrfu", "min-quota"), r("lrfu", "min")))
-' "$t" "$label"
+print("| %s | %s (%d slots) | %s | %.1f%% | %.2f | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"],
+      " | ".join(cells), 100 * static, r("lrfu", "min-lrfu"), r("lrfu", "min"), r("layer-lru", "min-quota"),
+      r("lrfu", "layer-lru")))
+' "$t" "$label" "$out/$t.trace"
 }
 for t in skew conv; do
 	for pct in 10 25 50; do
