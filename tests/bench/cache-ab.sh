@@ -17,7 +17,6 @@
 # Environment: HEFT_ENGINE, ROUNDS (1), P (512), N (64), MEM (4G),
 # CGROUP (4.2G; empty: no cgroup), THREADS (2).
 set -u
-set -o pipefail 2>/dev/null || true
 here=$(cd "$(dirname "$0")" && pwd)
 engine=${HEFT_ENGINE:-$here/../../heft-engine}
 model=${1:-/var/tmp/heft-bench-cachesim/qwen3moe-16g.gguf}
@@ -34,6 +33,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-cache-ab.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 run() { # policy
+	pol=$1
 	"$here/dropcaches" >/dev/null 2>&1
 	set -- "$engine" bench "$model" -t "$THREADS" -p "$P" -n "$N" --mem "$MEM" --no-warm --cache-policy "$1" \
 		--stats-json "$tmp/json"
@@ -42,8 +42,8 @@ run() { # policy
 	else
 		echo '{}' >"$tmp/cg"
 		"$@" >/dev/null 2>"$tmp/err"
-	fi || { echo "cache-ab.sh: $6 failed: $(tail -n 1 "$tmp/err")" >&2; return 1; }
-	python3 - "$tmp/json" "$tmp/cg" "$N" <<'EOF' | tee -a "$tmp/rows"
+	fi || { echo "cache-ab.sh: $pol failed: $(tail -n 1 "$tmp/err")" >&2; return 1; }
+	python3 - "$tmp/json" "$tmp/cg" "$N" >"$tmp/row" <<'EOF' || return 1
 import json, sys
 j = json.load(open(sys.argv[1]))
 cg = json.load(open(sys.argv[2]))
@@ -55,6 +55,8 @@ print("| %s | %.2f | %.0f / %.0f | %.2f | %.1f %% | %.1f %% | %.0f | %.1f s | %s
     100 * j["cache_hit_rate"], 100 * j["hit_rate_last16"], mib, j["io_wait_total_ms"] / 1000,
     "%.0f MiB" % (peak / 2**20) if isinstance(peak, (int, float)) else "-", cg.get("oom_kills", "-")))
 EOF
+	cat "$tmp/row"
+	cat "$tmp/row" >>"$tmp/rows"
 }
 
 echo "| policy | decode tok/s | p50 / p95 ms | prefill tok/s | hit rate (all) | hit rate last 16 | decode MiB read per token | I/O wait | cgroup peak | OOM kills |"
