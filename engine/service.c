@@ -694,10 +694,8 @@ static void model_opts_from(struct model_opts *mo, const struct msg_load *l)
 		[LOAD_IO_AUTO] = WIO_AUTO, [LOAD_IO_RAM] = WIO_RAM,
 		[LOAD_IO_STREAM] = WIO_STREAM, [LOAD_IO_MMAP] = WIO_MMAP,
 	};
-	static const enum cache_policy pols[LOAD_POLICY_COUNT] = {
-		[LOAD_POLICY_LAYER_LRU] = CACHE_LAYER_LRU, [LOAD_POLICY_LRU] = CACHE_LRU,
-		[LOAD_POLICY_LFU] = CACHE_LFU,
-	};
+	_Static_assert(LOAD_POLICY_COUNT == CACHE_NPOLICIES + 1,
+		       "the protocol names every cache policy (src/protocol.c)");
 	if (l->mem)
 		mo->mem = l->mem;
 	if (l->ctx)
@@ -707,7 +705,9 @@ static void model_opts_from(struct model_opts *mo, const struct msg_load *l)
 	if (l->io > LOAD_IO_DEFAULT && l->io < LOAD_IO_COUNT)
 		mo->io = ios[l->io];
 	if (l->cache_policy > LOAD_POLICY_DEFAULT && l->cache_policy < LOAD_POLICY_COUNT)
-		mo->policy = pols[l->cache_policy];
+		for (int k = 0; k < CACHE_NPOLICIES; k++)
+			if (!strcmp(cache_policy_names[k], msg_load_policy_names[l->cache_policy]))
+				mo->policy = (enum cache_policy)k;
 	if (l->no_prefetch)
 		mo->no_prefetch = true;
 }

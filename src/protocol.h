@@ -151,10 +151,12 @@ enum msg_load_io {
 
 /* Expert-cache replacement ("cache_policy" of load; --cache-policy). */
 enum msg_load_policy {
-	LOAD_POLICY_DEFAULT = 0,	/* not given */
+	LOAD_POLICY_DEFAULT = 0,	/* not given: the engine's default */
+	LOAD_POLICY_LRFU,
 	LOAD_POLICY_LAYER_LRU,
 	LOAD_POLICY_LRU,
 	LOAD_POLICY_LFU,
+	LOAD_POLICY_FREQ,
 	LOAD_POLICY_COUNT
 };
 

@@ -430,6 +430,13 @@ static void test_decode_requests(void)
 	CHECK(m.load.io == LOAD_IO_MMAP && m.load.cache_policy == LOAD_POLICY_LAYER_LRU);
 	CHECK(!m.load.no_prefetch);
 	msg_free(&m);
+	/* every policy the engine has, the default lrfu and freq too */
+	expect_ok("{\"type\":\"load\",\"model\":\"x\",\"cache_policy\":\"lrfu\"}", MSG_REQUEST, MSG_LOAD, &m);
+	CHECK(m.load.cache_policy == LOAD_POLICY_LRFU);
+	msg_free(&m);
+	expect_ok("{\"type\":\"load\",\"model\":\"x\",\"cache_policy\":\"freq\"}", MSG_REQUEST, MSG_LOAD, &m);
+	CHECK(m.load.cache_policy == LOAD_POLICY_FREQ);
+	msg_free(&m);
 
 	expect_ok("  {\"type\" : \"stats\"}  ", MSG_REQUEST, MSG_STATS_REQUEST, &m);
 	msg_free(&m);

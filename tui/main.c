@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"  --mem SIZE             RAM budget for the engine, e.g. 8G\n"
 		"  --ctx N, --threads N   context length, compute threads\n"
 		"  --io auto|ram|stream|mmap  how the engine holds the weights\n"
-		"  --cache-policy layer-lru|lru|lfu  --no-prefetch\n"
+		"  --cache-policy lrfu|layer-lru|lru|lfu|freq  --no-prefetch\n"
 		"                         expert cache options; see heft-engine(1)\n"
 		"  --chat-template NAME   the prompt format instead of the model's own template\n"
 		"  --temp X  --top-k N  --top-p X  --min-p X  --repeat-penalty X\n"
