@@ -22,7 +22,10 @@
 # LLAMA_BUILD=$LLAMA_SRC/build-noamx TARGETS=ggml-cpu for a libggml-cpu to put
 # on LD_LIBRARY_PATH. Where the kernel does not grant AMX, llama.cpp's AMX
 # buffer type crashes its
-# repacked path), TARGETS (what to build; default all the tools).
+# repacked path), TARGETS (what to build; default all the tools, among
+# them llama-batched-bench, which tests/bench/peer.sh runs: e.g. NATIVE=OFF
+# AVX2=ON AVX512=OFF LLAMA_BUILD=$LLAMA_SRC/build-avx2
+# TARGETS=llama-batched-bench for its AVX2 row).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=${LLAMA_SRC:?set LLAMA_SRC to a llama.cpp checkout}
@@ -57,8 +60,8 @@ nice cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE="${NAT
 	exit 1
 }
 # shellcheck disable=SC2086 # a list of targets
-nice cmake --build "$build" -j"$jobs" --target ${TARGETS:-llama llama-quantize llama-bench llama-simple \
-	llama-eval-callback} >"$build.build.log" 2>&1 || {
+nice cmake --build "$build" -j"$jobs" --target ${TARGETS:-llama llama-quantize llama-bench llama-batched-bench \
+	llama-simple llama-eval-callback} >"$build.build.log" 2>&1 || {
 	echo "llama-peer.sh: build failed, see $build.build.log" >&2
 	exit 1
 }
