@@ -22,9 +22,10 @@
 # speed at depths P..P+N-1). (llama-bench would decode at depth 0 unless
 # given -d, and cannot turn repacking off at the pinned commit: its
 # -ot to CPU still picks the repacking buffer type.) Both read the weights
-# into memory before timing (heft: --io ram, as auto picks for a model that
-# fits; llama.cpp: --load-mode none), so no page fault lands in a timed
-# pass. Warm-up: heft leaves the first decoded token out of the decode
+# into memory before timing (heft: --io ram with a budget of the file's
+# size + 1 GiB, what auto picks for a model that fits its default budget,
+# which the 16.7 GB one does not here; llama.cpp: --load-mode none), so no
+# page fault lands in a timed pass. Warm-up: heft leaves the first decoded token out of the decode
 # time, llama-batched-bench decodes 16 tokens before it times anything.
 #
 # Environment: HEFT_ENGINE (./heft-engine), LLAMA_SRC (/work/llama.cpp,
@@ -34,7 +35,8 @@
 # LLAMA_BUILD_AVX2 ($LLAMA_SRC/build-avx2), all three made by
 # tests/bench/llama-peer.sh (see its header); BENCH_DIR
 # (/var/tmp/heft-bench), BIG (/var/tmp/heft-bench-cachesim/qwen3moe-16g.gguf),
-# ROUNDS (2), P (512), N (32), THREADS (2), KEEP (a directory to keep every
+# ROUNDS (2), P (512), N (32), THREADS (2), HEFT_FLAGS (more flags for
+# heft-engine bench), KEEP (a directory to keep every
 # run's output in).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,8 +82,12 @@ run() {
 	heft | heft2)
 		simd=${HEFT_SIMD:-}
 		[ "$side" = heft2 ] && simd=avx2
-		HEFT_SIMD=$simd "$engine" bench "$model" -t "$THREADS" -p "$P" -n "$N" \
-			--stats-json "$tmp/json" >"$out" 2>&1 || { echo "peer.sh: heft-engine bench $model failed: $(tail -n 1 "$out")" >&2; return 1; }
+		# in RAM whatever the default budget says (75 % of what is free
+		# would stream the 16.7 GB model's experts here)
+		mem=$(($(wc -c <"$model") / 1048576 + 1024))M
+		# shellcheck disable=SC2086 # HEFT_FLAGS is a list of flags
+		HEFT_SIMD=$simd "$engine" bench "$model" -t "$THREADS" -p "$P" -n "$N" --io ram --mem "$mem" \
+			${HEFT_FLAGS:-} --stats-json "$tmp/json" >"$out" 2>&1 || { echo "peer.sh: heft-engine bench $model failed: $(tail -n 1 "$out")" >&2; return 1; }
 		# kernels and the bound come from the text report; speeds from the stats
 		awk '/^model / { k = $0; sub(/.*kernels /, "", k); sub(/,.*/, "", k); print k }' "$out" >"$tmp/kernels.$side"
 		python3 -c '
