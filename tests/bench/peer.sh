@@ -126,6 +126,8 @@ load() { uptime | sed 's/.*load average: //'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 load_start=$(load)
+# the tree the engine was built from, before a rebuild or rebase mid-run
+hcommit=$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	order=$sides
@@ -154,7 +156,6 @@ fmt() { awk -v a="$1" 'BEGIN { if (a == "nan") print "–"; else printf "%.1f", 
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 lcommit=$(LD_LIBRARY_PATH=$llib${llib:+:}${LD_LIBRARY_PATH:-} "$lbuild/bin/llama-batched-bench" --version 2>&1 |
 	awk '/^version:/ { print $2, $3 }')
-hcommit=$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)
 echo "heft-engine bench against llama.cpp's llama-batched-bench, $THREADS threads, prompt $P tokens"
 echo "then $N decoded (both: prefill at depth 0, decode at depths $P..$((P + N - 1))), medians of $ROUNDS"
 echo "interleaved rounds. CPU: $cpu. llama.cpp: ${lcommit:-unknown} (AVX-512 build $lbuild with"
