@@ -187,6 +187,40 @@ static inline __m256i fold8(__m512i v)
 	return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
+/* The single-row path's scales and nibbles, shuffled less than
+ * k4_scales/k4_unpack do: a decode product is bound by these per-block
+ * shuffles (one execution port), the float order is the same. */
+
+/* k4_scales from one 16-byte load (the 12 scale bytes and 4 of qs). */
+static inline __m128i k4_scales_v(const uint8_t *p)
+{
+	__m128i v = ld128(p);                                     /* k0 k1 k2 . */
+	__m128i x = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* k0 k2 k1 k2 */
+	__m128i y = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* k0 k0 k1 k1 */
+	x = _mm_and_si128(_mm_srlv_epi32(x, _mm_setr_epi32(0, 0, 0, 4)),
+			  _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+	y = _mm_and_si128(_mm_srli_epi32(y, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+	return _mm_or_si128(x, y);
+}
+
+/* Chunk c (32 bytes) broadcast to both halves, the high half shifted by a
+ * nibble: elements 64c..64c+63 in order, as k4_unpack's q[c]. */
+static inline void k4_unpack_v(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
+{
+	const __m512i m4 = _mm512_set1_epi8(15), sh = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+	for (int c = 0; c < 4; c++)
+		q[c] = _mm512_and_si512(_mm512_srlv_epi64(_mm512_broadcast_i64x4(ld256(qs + 32 * c)), sh), m4);
+	if (qh) {
+		__m256i h = ld256(qh);
+		__m512i hb = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 1), 1);
+		const __m512i sixteen = _mm512_set1_epi8(16);
+		for (int c = 0; c < 4; c++) {
+			q[c] = _mm512_or_si512(q[c], _mm512_and_si512(_mm512_slli_epi16(hb, 4), sixteen));
+			hb = _mm512_srli_epi16(hb, 2);
+		}
+	}
+}
+
 static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *a, size_t WB, size_t off_qh,
 			  size_t off_qs, bool five)
 {
@@ -196,11 +230,11 @@ static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
 		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		__m256i msum = k4_mins(scm, a + AK_BS);
 		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
 		__m512i q[4];
-		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
+		k4_unpack_v(w + off_qs, five ? w + off_qh : NULL, q);
 		__m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
 		for (int c = 0; c < 4; c += 2) {
 			__m512i p0 = _mm512_maddubs_epi16(q[c], ld512(a + AK_QS + 64 * c));
