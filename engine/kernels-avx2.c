@@ -324,7 +324,7 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
 		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		__m256i msum = k4_mins(scm, a + AK_BS);
 		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
 		const uint8_t *qs = w + OFF(block_q4_K, qs), *aq = a + AK_QS;
@@ -354,7 +354,7 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q5_K, d));
 		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q5_K, scales));
+		__m128i scm = k4_scales_v(w + OFF(block_q5_K, scales));
 		__m256i msum = k4_mins(scm, a + AK_BS);
 		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
 		const uint8_t *qs = w + OFF(block_q5_K, qs), *aq = a + AK_QS;

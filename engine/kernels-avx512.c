@@ -187,21 +187,9 @@ static inline __m256i fold8(__m512i v)
 	return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
-/* The single-row path's scales and nibbles, shuffled less than
- * k4_scales/k4_unpack do: a decode product is bound by these per-block
- * shuffles (one execution port), the float order is the same. */
-
-/* k4_scales from one 16-byte load (the 12 scale bytes and 4 of qs). */
-static inline __m128i k4_scales_v(const uint8_t *p)
-{
-	__m128i v = ld128(p);                                     /* k0 k1 k2 . */
-	__m128i x = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* k0 k2 k1 k2 */
-	__m128i y = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* k0 k0 k1 k1 */
-	x = _mm_and_si128(_mm_srlv_epi32(x, _mm_setr_epi32(0, 0, 0, 4)),
-			  _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-	y = _mm_and_si128(_mm_srli_epi32(y, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-	return _mm_or_si128(x, y);
-}
+/* The single-row path's nibbles (and k4_scales_v, kernels-x86.h), shuffled
+ * less than k4_unpack/k4_scales do: a decode product is bound by per-block
+ * shuffles (one execution port); the float order is the same. */
 
 /* Chunk c (32 bytes) broadcast to both halves, the high half shifted by a
  * nibble: elements 64c..64c+63 in order, as k4_unpack's q[c]. */
