@@ -72,18 +72,15 @@ static inline __m256 chain2(__m256 acc, float d0, float d1, __m512i p)
 	return _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm512_extractf32x8_ps(f, 1), acc);
 }
 
+/* The single-row Q8_0/Q4_0 products go one block per 256-bit vpdpbusd:
+ * pairing blocks in 512 bits costs two inserts and an extract per pair,
+ * more than it saves (in cache: 1.4x / 1.2x faster this way). Same chain. */
 static void vec_dot_q8_0(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const size_t WB = sizeof(struct block_q8_0);
-	const int64_t nb = n / 32;
 	__m256 acc = _mm256_setzero_ps();
-	int64_t i = 0;
-	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
-		__m512i p = dot_ss(ld2x256(w + 2, w + WB + 2), ld2x256(a + A80_QS, a + A80 + A80_QS));
-		acc = chain2(acc, h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80), p);
-	}
-	for (; i < nb; i++, w += WB, a += A80) {
+	for (int64_t i = 0; i < n / 32; i++, w += WB, a += A80) {
 		__m256i p = dot_ss256(ld256(w + 2), ld256(a + A80_QS));
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), acc);
 	}
@@ -111,17 +108,15 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const size_t WB = sizeof(struct block_q4_0);
-	const int64_t nb = n / 32;
+	const __m256i m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
 	__m256 acc = _mm256_setzero_ps();
-	int64_t i = 0;
-	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
-		__m512i p = dot_q4_0_pair(w, w + WB, ld2x256(a + A80_QS, a + A80 + A80_QS));
-		acc = chain2(acc, h2f(w) * h2f(a), h2f(w + WB) * h2f(a + A80), p);
-	}
-	if (i < nb) { /* the last odd block, paired with itself: its low half */
-		__m512i p = dot_q4_0_pair(w, w, ld2x256(a + A80_QS, a + A80_QS));
-		__m256 f = _mm256_cvtepi32_ps(_mm512_castsi512_si256(p));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), f, acc);
+	for (int64_t i = 0; i < n / 32; i++, w += WB, a += A80) {
+		__m128i v = ld128(w + 2);
+		__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+		__m256i av = ld256(a + A80_QS);
+		__m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, av),
+					     _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, av));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), acc);
 	}
 	*s = hsum_ps(acc);
 }
