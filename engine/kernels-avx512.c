@@ -186,6 +186,19 @@ static inline __m256i fold8(__m512i v)
  * less than k4_unpack/k4_scales do: a decode product is bound by per-block
  * shuffles (one execution port); the float order is the same. */
 
+/* k4_scales_v in every 128-bit lane, from a broadcast load. */
+static inline __m512i k4_scales_v512(const uint8_t *p)
+{
+	__m512i v = _mm512_broadcast_i32x4(ld128(p));
+	__m512i x = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 1, 2, 0));
+	__m512i y = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 1, 0, 0));
+	x = _mm512_and_si512(_mm512_srlv_epi32(x, _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4))),
+			     _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)));
+	y = _mm512_and_si512(_mm512_srli_epi32(y, 2),
+			     _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+	return _mm512_or_si512(x, y);
+}
+
 /* Chunk c (32 bytes) broadcast to both halves, the high half shifted by a
  * nibble: elements 64c..64c+63 in order, as k4_unpack's q[c]. */
 static inline void k4_unpack_v(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
@@ -204,34 +217,54 @@ static inline void k4_unpack_v(const uint8_t *qs, const uint8_t *qh, __m512i q[4
 	}
 }
 
+/* pair_scales from the u8 scales themselves (bytes 0..7 of every 128-bit
+ * lane): the shuffle zero-extends them, no vpmovzxbw + broadcast. */
+static inline __m512i pair_scales_u8(__m512i scb, int k)
+{
+	__m512i lo = _mm512_set1_epi16((short)(0x8000 | (2 * k)));
+	__m512i hi = _mm512_set1_epi16((short)(0x8000 | (2 * k + 1)));
+	return _mm512_shuffle_epi8(scb, _mm512_mask_blend_epi64(0xf0, lo, hi));
+}
+
+/* Q4_K's mins are ggml's 4 lanes (k4_mins_acc) kept in the even lanes of 8:
+ * lane 2j += dmin * (msum[2j] + msum[2j + 1]), a shift and an add where
+ * vphaddd and an extract cost three shuffles per block. */
+static inline __m256 k4_mins_acc8(__m256 accm, float dmin, __m256i msum8)
+{
+	__m256i m = _mm256_add_epi32(msum8, _mm256_srli_epi64(msum8, 32));
+	return _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(m), accm);
+}
+
 static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *a, size_t WB, size_t off_qh,
 			  size_t off_qs, bool five)
 {
 	__m256 acc = _mm256_setzero_ps();
-	__m128 accm = _mm_setzero_ps(); /* Q4_K: ggml's 4 lanes of mins; Q5_K: its scalar, in lane 0 */
+	__m256 accm = _mm256_setzero_ps(); /* Q4_K: k4_mins_acc8's even lanes; Q5_K: ggml's scalar, in lane 0 */
 	for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
 		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
-		__m256i msum = k4_mins(scm, a + AK_BS);
-		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
+		__m512i scb = k4_scales_v512(w + OFF(block_q4_K, scales));
+		__m256i msum = k4_mins(_mm512_castsi512_si128(scb), a + AK_BS);
 		__m512i q[4];
 		k4_unpack_v(w + off_qs, five ? w + off_qh : NULL, q);
-		__m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
-		for (int c = 0; c < 4; c += 2) {
-			__m512i p0 = _mm512_maddubs_epi16(q[c], ld512(a + AK_QS + 64 * c));
-			__m512i p1 = _mm512_maddubs_epi16(q[c + 1], ld512(a + AK_QS + 64 * c + 64));
-			sum0 = _mm512_dpwssd_epi32(sum0, p0, pair_scales(sc, c));
-			sum1 = _mm512_dpwssd_epi32(sum1, p1, pair_scales(sc, c + 1));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(_mm512_add_epi32(sum0, sum1))), acc);
+		__m512i sum = _mm512_setzero_si512();
+		for (int c = 0; c < 4; c++)
+			sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q[c], ld512(a + AK_QS + 64 * c)),
+						  pair_scales_u8(scb, c));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(sum)), acc);
 		if (five)
-			accm = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm), dmin, msum));
+			accm = _mm256_castps128_ps256(
+				_mm_set_ss(k5_mins_acc(_mm_cvtss_f32(_mm256_castps256_ps128(accm)), dmin, msum)));
 		else
-			accm = k4_mins_acc(accm, dmin, msum);
+			accm = k4_mins_acc8(accm, dmin, msum);
 	}
-	*s = hsum_ps(acc) - (five ? _mm_cvtss_f32(accm) : hsum4_ps(accm));
+	if (five) {
+		*s = hsum_ps(acc) - _mm_cvtss_f32(_mm256_castps256_ps128(accm));
+	} else {
+		__m256 even = _mm256_permutevar8x32_ps(accm, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+		*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
+	}
 }
 
 static void vec_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
