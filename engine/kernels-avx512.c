@@ -182,99 +182,73 @@ static inline __m256i fold8(__m512i v)
 	return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
-/* The single-row path's nibbles (and k4_scales_v, kernels-x86.h), shuffled
- * less than k4_unpack/k4_scales do: a decode product is bound by per-block
- * shuffles (one execution port); the float order is the same. */
-
-/* k4_scales_v in every 128-bit lane, from a broadcast load. */
-static inline __m512i k4_scales_v512(const uint8_t *p)
+/* Q4_K in 256-bit registers (three vector ports, where 512-bit code has
+ * two), vpdpwssd applying each group's scale from a broadcast load of the
+ * doubled words on the stack: no shuffle in the inner loop. */
+static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 {
-	__m512i v = _mm512_broadcast_i32x4(ld128(p));
-	__m512i x = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 1, 2, 0));
-	__m512i y = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 1, 0, 0));
-	x = _mm512_and_si512(_mm512_srlv_epi32(x, _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4))),
-			     _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)));
-	y = _mm512_and_si512(_mm512_srli_epi32(y, 2),
-			     _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
-	return _mm512_or_si512(x, y);
-}
-
-/* Chunk c (32 bytes) broadcast to both halves, the high half shifted by a
- * nibble: elements 64c..64c+63 in order, as k4_unpack's q[c]. */
-static inline void k4_unpack_v(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
-{
-	const __m512i m4 = _mm512_set1_epi8(15), sh = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-	for (int c = 0; c < 4; c++)
-		q[c] = _mm512_and_si512(_mm512_srlv_epi64(_mm512_broadcast_i64x4(ld256(qs + 32 * c)), sh), m4);
-	if (qh) {
-		__m256i h = ld256(qh);
-		__m512i hb = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 1), 1);
-		const __m512i sixteen = _mm512_set1_epi8(16);
-		for (int c = 0; c < 4; c++) {
-			q[c] = _mm512_or_si512(q[c], _mm512_and_si512(_mm512_slli_epi16(hb, 4), sixteen));
-			hb = _mm512_srli_epi16(hb, 2);
-		}
-	}
-}
-
-/* pair_scales from the u8 scales themselves (bytes 0..7 of every 128-bit
- * lane): the shuffle zero-extends them, no vpmovzxbw + broadcast. */
-static inline __m512i pair_scales_u8(__m512i scb, int k)
-{
-	__m512i lo = _mm512_set1_epi16((short)(0x8000 | (2 * k)));
-	__m512i hi = _mm512_set1_epi16((short)(0x8000 | (2 * k + 1)));
-	return _mm512_shuffle_epi8(scb, _mm512_mask_blend_epi64(0xf0, lo, hi));
-}
-
-/* Q4_K's mins are ggml's 4 lanes (k4_mins_acc) kept in the even lanes of 8:
- * lane 2j += dmin * (msum[2j] + msum[2j + 1]), a shift and an add where
- * vphaddd and an extract cost three shuffles per block. */
-static inline __m256 k4_mins_acc8(__m256 accm, float dmin, __m256i msum8)
-{
-	__m256i m = _mm256_add_epi32(msum8, _mm256_srli_epi64(msum8, 32));
-	return _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(m), accm);
-}
-
-static inline void dot_k4(int64_t n, float *s, const uint8_t *w, const uint8_t *a, size_t WB, size_t off_qh,
-			  size_t off_qs, bool five)
-{
-	__m256 acc = _mm256_setzero_ps();
-	__m256 accm = _mm256_setzero_ps(); /* Q4_K: k4_mins_acc8's even lanes; Q5_K: ggml's scalar, in lane 0 */
-	for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15);
+	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	int32_t sct[8];
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
 		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
-		__m512i scb = k4_scales_v512(w + OFF(block_q4_K, scales));
-		__m256i msum = k4_mins(_mm512_castsi512_si128(scb), a + AK_BS);
-		__m512i q[4];
-		k4_unpack_v(w + off_qs, five ? w + off_qh : NULL, q);
-		__m512i sum = _mm512_setzero_si512();
-		for (int c = 0; c < 4; c++)
-			sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q[c], ld512(a + AK_QS + 64 * c)),
-						  pair_scales_u8(scb, c));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold8(sum)), acc);
-		if (five)
-			accm = _mm256_castps128_ps256(
-				_mm_set_ss(k5_mins_acc(_mm_cvtss_f32(_mm256_castps256_ps128(accm)), dmin, msum)));
-		else
-			accm = k4_mins_acc8(accm, dmin, msum);
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		k4_scale_words(scm, sct);
+		const uint8_t *qs = w + OFF(block_q4_K, qs), *aq = a + AK_QS;
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+			sum0 = _mm256_dpwssd_epi32(sum0, p0, _mm256_set1_epi32(sct[2 * c]));
+			sum1 = _mm256_dpwssd_epi32(sum1, p1, _mm256_set1_epi32(sct[2 * c + 1]));
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		accm = k4_mins_acc8(accm, dmin, msum);
 	}
-	if (five) {
-		*s = hsum_ps(acc) - _mm_cvtss_f32(_mm256_castps256_ps128(accm));
-	} else {
-		__m256 even = _mm256_permutevar8x32_ps(accm, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
-		*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
-	}
+	__m256 even = _mm256_permutevar8x32_ps(accm, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+	*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
 }
 
-static void vec_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
+static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 {
-	dot_k4(n, s, w, a, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false);
-}
-
-static void vec_dot_q5_K(int64_t n, float *s, const void *w, const void *a)
-{
-	dot_k4(n, s, w, a, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true);
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+	__m256 acc = _mm256_setzero_ps();
+	float accm = 0;
+	int32_t sct[8];
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q5_K, d));
+		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
+		__m128i scm = k4_scales_v(w + OFF(block_q5_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		k4_scale_words(scm, sct);
+		const uint8_t *qs = w + OFF(block_q5_K, qs), *aq = a + AK_QS;
+		__m256i hb = ld256(w + OFF(block_q5_K, qh));
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) { /* qh bit 2c: 5th bit of group 2c, 2c+1 of 2c+1 */
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+			hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+			hb = _mm256_srli_epi16(hb, 2);
+			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+			sum0 = _mm256_dpwssd_epi32(sum0, p0, _mm256_set1_epi32(sct[2 * c]));
+			sum1 = _mm256_dpwssd_epi32(sum1, p1, _mm256_set1_epi32(sct[2 * c + 1]));
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		accm = k5_mins_acc(accm, dmin, msum);
+	}
+	*s = hsum_ps(acc) - accm;
 }
 
 /* Q6_K: 16 groups of 16 - one 128-bit lane of a maddubs result is one

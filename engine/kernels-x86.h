@@ -88,4 +88,21 @@ static inline __m128i k4_scales_v(const uint8_t *p)
 	return _mm_or_si128(x, y);
 }
 
+/* Q4_K's mins are ggml's 4 lanes (k4_mins_acc) kept in the even lanes of 8:
+ * lane 2j += dmin * (msum[2j] + msum[2j + 1]), a shift and an add where
+ * vphaddd and an extract cost three shuffles per block. */
+static inline __m256 k4_mins_acc8(__m256 accm, float dmin, __m256i msum8)
+{
+	__m256i m = _mm256_add_epi32(msum8, _mm256_srli_epi64(msum8, 32));
+	return _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(m), accm);
+}
+
+/* The 8 group scales as doubled words, for broadcast loads. */
+static inline void k4_scale_words(__m128i scm, int32_t sct[8])
+{
+	__m128i sc16 = _mm_cvtepu8_epi16(scm);
+	_mm_storeu_si128((__m128i *)(void *)sct, _mm_unpacklo_epi16(sc16, sc16));
+	_mm_storeu_si128((__m128i *)(void *)(sct + 4), _mm_unpackhi_epi16(sc16, sc16));
+}
+
 #endif
