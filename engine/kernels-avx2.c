@@ -314,19 +314,22 @@ static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
 	return _mm256_madd_epi16(mn16, ld256(bsums));
 }
 
+/* The decode product is bound by shuffles (one port): the 8 group scales
+ * go to the stack as doubled words, and each group's is a broadcast load
+ * (no shuffle) instead of a vpshufb. Same integer sums, same float order. */
 static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
 	const __m256i m4 = _mm256_set1_epi8(15);
-	__m256 acc = _mm256_setzero_ps();
-	__m128 accm = _mm_setzero_ps();
+	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	int32_t sct[8];
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
 		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		__m256i msum = k4_mins(scm, a + AK_BS);
-		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		k4_scale_words(scm, sct);
 		const uint8_t *qs = w + OFF(block_q4_K, qs), *aq = a + AK_QS;
 		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
 		for (int c = 0; c < 4; c++) {
@@ -335,13 +338,14 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
 			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
 			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
 			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
-			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, word_scale(sc, 2 * c)));
-			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, _mm256_set1_epi32(sct[2 * c])));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, _mm256_set1_epi32(sct[2 * c + 1])));
 		}
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = k4_mins_acc(accm, dmin, msum);
+		accm = k4_mins_acc8(accm, dmin, msum);
 	}
-	*s = hsum_ps(acc) - hsum4_ps(accm);
+	__m256 even = _mm256_permutevar8x32_ps(accm, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+	*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
 }
 
 static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
@@ -350,13 +354,14 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
 	__m256 acc = _mm256_setzero_ps();
 	float accm = 0;
+	int32_t sct[8];
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q5_K, d));
 		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q5_K, scales));
+		__m128i scm = k4_scales_v(w + OFF(block_q5_K, scales));
 		__m256i msum = k4_mins(scm, a + AK_BS);
-		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		k4_scale_words(scm, sct);
 		const uint8_t *qs = w + OFF(block_q5_K, qs), *aq = a + AK_QS;
 		__m256i hb = ld256(w + OFF(block_q5_K, qh));
 		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
@@ -372,8 +377,8 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 			hb = _mm256_srli_epi16(hb, 2);
 			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
 			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
-			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, word_scale(sc, 2 * c)));
-			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, word_scale(sc, 2 * c + 1)));
+			sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, _mm256_set1_epi32(sct[2 * c])));
+			sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, _mm256_set1_epi32(sct[2 * c + 1])));
 		}
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
 		accm = k5_mins_acc(accm, dmin, msum);

@@ -74,4 +74,35 @@ static inline float k5_mins_acc(float accm, float dmin, __m256i msum8)
 	return fmaf(dmin, (float)_mm_cvtsi128_si32(x), accm);
 }
 
+/* Q4_K/Q5_K's 8 scales (bytes 0..7) and mins (8..15) from one 16-byte load
+ * (the 12 scale bytes and 4 of qs): two pshufd where a scalar unpacking
+ * needs four inserts into the vector (decode, issue 18). */
+static inline __m128i k4_scales_v(const uint8_t *p)
+{
+	__m128i v = ld128(p);                                     /* k0 k1 k2 . */
+	__m128i x = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* k0 k2 k1 k2 */
+	__m128i y = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* k0 k0 k1 k1 */
+	x = _mm_and_si128(_mm_srlv_epi32(x, _mm_setr_epi32(0, 0, 0, 4)),
+			  _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+	y = _mm_and_si128(_mm_srli_epi32(y, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+	return _mm_or_si128(x, y);
+}
+
+/* Q4_K's mins are ggml's 4 lanes (k4_mins_acc) kept in the even lanes of 8:
+ * lane 2j += dmin * (msum[2j] + msum[2j + 1]), a shift and an add where
+ * vphaddd and an extract cost three shuffles per block. */
+static inline __m256 k4_mins_acc8(__m256 accm, float dmin, __m256i msum8)
+{
+	__m256i m = _mm256_add_epi32(msum8, _mm256_srli_epi64(msum8, 32));
+	return _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(m), accm);
+}
+
+/* The 8 group scales as doubled words, for broadcast loads. */
+static inline void k4_scale_words(__m128i scm, int32_t sct[8])
+{
+	__m128i sc16 = _mm_cvtepu8_epi16(scm);
+	_mm_storeu_si128((__m128i *)(void *)sct, _mm_unpacklo_epi16(sc16, sc16));
+	_mm_storeu_si128((__m128i *)(void *)(sct + 4), _mm_unpackhi_epi16(sc16, sc16));
+}
+
 #endif

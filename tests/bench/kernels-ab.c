@@ -1,0 +1,129 @@
+/* kernels-ab.c - one revision's single-row x86 kernels against this tree's,
+ * bit for bit and in speed (a tool, not a test; tests/bench/kernels-ab.sh
+ * builds it).
+ *
+ * The old revision's kernels-avx2.c / kernels-avx512.c are compiled with
+ * their installers renamed old_avx2_install / old_avx512_install. For each
+ * type: 3000 rows of random blocks (f16 scales kept in a sane range) against
+ * random activations, quantized as the engine does; every result of the old
+ * vec_dot must equal the new one's bits. Then both loop over an L2-resident
+ * matrix, interleaved, best of 40 passes: GB/s of weight bytes and new/old.
+ * Exits 1 if any product differs. */
+
+#include "kernels.h"
+#include "quant.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool old_avx2_install(struct qtype *t);
+bool old_avx512_install(struct qtype *t);
+
+static uint64_t st = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+	st ^= st << 13;
+	st ^= st >> 7;
+	st ^= st << 17;
+	return st;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Random bytes, then each block's f16 scale(s) set to 2^-7..2^-5. */
+static void fill(uint8_t *w, size_t bytes, const struct qtype *q, int t)
+{
+	for (size_t i = 0; i < bytes; i++)
+		w[i] = (uint8_t)rnd();
+	for (size_t b = 0; b < bytes; b += q->bytes) {
+		uint16_t h1 = (uint16_t)(0x2000 + rnd() % 0x1000), h2 = (uint16_t)(0x2000 + rnd() % 0x1000);
+		if (t == GGML_Q6_K || t == GGML_Q3_K) {
+			memcpy(w + b + q->bytes - 2, &h1, 2);
+		} else if (t == GGML_Q2_K) {
+			memcpy(w + b + q->bytes - 4, &h1, 2);
+			memcpy(w + b + q->bytes - 2, &h2, 2);
+		} else {
+			memcpy(w + b, &h1, 2);
+			if (t == GGML_Q4_K || t == GGML_Q5_K)
+				memcpy(w + b + 2, &h2, 2);
+		}
+	}
+}
+
+static int run(const char *path, struct qtype *o, struct qtype *nw, int64_t n)
+{
+	static const int types[] = {GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_Q8_0, GGML_Q4_0, GGML_IQ4_XS, GGML_Q2_K, GGML_Q3_K};
+	size_t cap = 1 << 20;
+	uint8_t *w = malloc(cap), *a = malloc(cap);
+	float *x = malloc((size_t)n * sizeof *x);
+	if (!w || !a || !x)
+		abort();
+	int bad = 0;
+	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+		int t = types[ti];
+		if (!o[t].vec_dot || !nw[t].vec_dot || n % o[t].blck)
+			continue;
+		size_t rb = (size_t)n / o[t].blck * o[t].bytes;
+		long diff = 0;
+		for (int it = 0; it < 3000; it++) {
+			fill(w, rb, &o[t], t);
+			for (int64_t i = 0; i < n; i++)
+				x[i] = (float)((double)(int64_t)rnd() / 9.2e18 * (it % 7 + 1));
+			quant_act_row((uint32_t)t, x, a, n);
+			float y0, y1;
+			o[t].vec_dot(n, &y0, w, a);
+			nw[t].vec_dot(n, &y1, w, a);
+			if (memcmp(&y0, &y1, sizeof y0) && diff++ < 3)
+				printf("%s %s: %.9g (old) vs %.9g (new)\n", path, o[t].name, y0, y1);
+		}
+		int rows = (int)(cap / rb);
+		fill(w, rb * (size_t)rows, &o[t], t);
+		double best[2] = {1e9, 1e9};
+		float y;
+		for (int rep = 0; rep < 40; rep++)
+			for (int k = 0; k < 2; k++) {
+				const struct qtype *q = k ? &nw[t] : &o[t];
+				double t0 = now();
+				for (int r = 0; r < rows; r++)
+					q->vec_dot(n, &y, w + (size_t)r * rb, a);
+				double dt = now() - t0;
+				if (dt < best[k])
+					best[k] = dt;
+			}
+		printf("| %s | %s | %lld | %ld | %.2f | %.2f | %.3f |\n", path, o[t].name, (long long)n, diff,
+		       (double)(rb * (size_t)rows) / best[0] / 1e9, (double)(rb * (size_t)rows) / best[1] / 1e9,
+		       best[0] / best[1]);
+		bad += diff != 0;
+	}
+	free(w);
+	free(a);
+	free(x);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	int64_t n = argc > 1 ? atoll(argv[1]) : 4096;
+	quant_init();
+	printf("| path | type | cols | differ (of 3000) | old GB/s | new GB/s | new/old |\n|---|---|---|---|---|---|---|\n");
+	static struct qtype o[GGML_TYPE_COUNT], nw[GGML_TYPE_COUNT];
+	int bad = 0;
+	quant_table_ref(o);
+	quant_table_ref(nw);
+	if (old_avx2_install(o) && kernels_avx2_install(nw))
+		bad += run("avx2", o, nw, n);
+	quant_table_ref(o);
+	quant_table_ref(nw);
+	if (old_avx2_install(o) && old_avx512_install(o) && kernels_avx2_install(nw) && kernels_avx512_install(nw))
+		bad += run("avx512", o, nw, n);
+	return bad != 0;
+}
