@@ -275,15 +275,6 @@ static void add_gen_stats(struct service *sv, struct msg_numbers *n, const struc
 	msg_numbers_add(n, "compute_ms", MAX(0.0, (t_prompt + t_gen - io_wait) * 1000));
 }
 
-static void numbers_copy(struct msg_numbers *dst, const struct msg_numbers *src)
-{
-	for (size_t i = 0; i < src->n; i++)
-		if (src->v[i].is_array)
-			msg_numbers_add_array(dst, src->v[i].key, src->v[i].v, src->v[i].n);
-		else
-			msg_numbers_add(dst, src->v[i].key, src->v[i].v[0]);
-}
-
 static void build_stats(struct service *sv, struct msg_numbers *n, bool with_os);
 
 /* Keep n (NULL: the numbers now) for service_status. */
@@ -294,7 +285,7 @@ static void snapshot(struct service *sv, const struct msg_numbers *n)
 		build_stats(sv, &mine, true);
 	pthread_mutex_lock(&sv->mu);
 	msg_numbers_free(&sv->snap);
-	numbers_copy(&sv->snap, n ? n : &mine);
+	msg_numbers_append(&sv->snap, n ? n : &mine);
 	pthread_mutex_unlock(&sv->mu);
 	msg_numbers_free(&mine);
 	sv->snap_t = now_sec();
@@ -1269,7 +1260,7 @@ void service_status(struct service *sv, struct service_status *st)
 	st->cached_tokens = sv->cached_tokens;
 	st->gen_tokens = sv->gen_tokens;
 	st->stats = (struct msg_numbers){0};
-	numbers_copy(&st->stats, &sv->snap);
+	msg_numbers_append(&st->stats, &sv->snap);
 	pthread_mutex_unlock(&sv->mu);
 }
 

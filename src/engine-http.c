@@ -477,15 +477,6 @@ static void chat_failed(struct http_engine *he, const char *fmt, ...)
 	chat_reset(he);
 }
 
-static void numbers_copy(struct msg_numbers *dst, const struct msg_numbers *src)
-{
-	for (size_t i = 0; i < src->n; i++)
-		if (src->v[i].is_array)
-			msg_numbers_add_array(dst, src->v[i].key, src->v[i].v, src->v[i].n);
-		else
-			msg_numbers_add(dst, src->v[i].key, src->v[i].v[0]);
-}
-
 /* The progress object's "stats": the server's numbers under the names
  * and in the form of the pipe's stats event (heft-engine(1)), decoded as
  * one, so the panes take them the way they take a local engine's. */
@@ -498,7 +489,7 @@ static void progress_stats(struct http_engine *he, json_t *stats)
 
 	if (line && msg_decode(&m, line, strlen(line), MSG_EVENT, &err)) {
 		msg_numbers_free(&he->stats);
-		numbers_copy(&he->stats, &m.stats.stats);
+		msg_numbers_append(&he->stats, &m.stats.stats);
 		*push(he, MSG_STATS) = m;
 	}
 	free(line);
@@ -838,7 +829,7 @@ static void http_send(struct engine *e, const struct msg *m)
 		break;
 	case MSG_STATS_REQUEST:
 		/* what the server's progress said last; none: not available */
-		numbers_copy(&push(he, MSG_STATS)->stats.stats, &he->stats);
+		msg_numbers_append(&push(he, MSG_STATS)->stats.stats, &he->stats);
 		break;
 	case MSG_QUIT:
 		e->ops->stop(e);

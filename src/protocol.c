@@ -593,6 +593,15 @@ void msg_numbers_add_array(struct msg_numbers *s, const char *key, const double 
 		memcpy(st->v, v, n * sizeof *v);
 }
 
+void msg_numbers_append(struct msg_numbers *dst, const struct msg_numbers *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (src->v[i].is_array)
+			msg_numbers_add_array(dst, src->v[i].key, src->v[i].v, src->v[i].n);
+		else
+			msg_numbers_add(dst, src->v[i].key, src->v[i].v[0]);
+}
+
 void msg_numbers_free(struct msg_numbers *s)
 {
 	for (size_t i = 0; i < s->n; i++) {

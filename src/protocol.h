@@ -355,6 +355,8 @@ const struct msg_stat *msg_numbers_get(const struct msg_numbers *s, const char *
 double msg_numbers_scalar(const struct msg_numbers *s, const char *key, double dflt);
 void msg_numbers_add(struct msg_numbers *s, const char *key, double v);
 void msg_numbers_add_array(struct msg_numbers *s, const char *key, const double *v, size_t n);
+/* Adds copies of all of src's numbers, in order, after dst's. */
+void msg_numbers_append(struct msg_numbers *dst, const struct msg_numbers *src);
 void msg_numbers_free(struct msg_numbers *s);
 
 /* s as a jansson string (jansson refuses invalid UTF-8): each byte that
