@@ -20,7 +20,7 @@
 #include <time.h>
 
 /* Longest a waiting reader sleeps before it looks at its client again. */
-#define WAKE_S 0.25
+#define WAKE_S 0.1
 /* How long a job nobody follows waits for a retry of its request before
  * it is cancelled: the SDKs retry after 0.375 to 0.5 s. */
 #define GRACE_S 0.6
