@@ -18,8 +18,8 @@ NAME=http-load NEEDS=python3
 
 # many thin layers: a long prefill batch of seconds whose layers are short,
 # so a cancel between two layers is seen at once
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 128 --layers 32 --heads 4 --kv-heads 2 --ff 256 \
-	--experts 8 --experts-used 2 --expert-ff 128 --ctx 2048 -o "$tmp/deep.gguf" 2>"$tmp/err"; then
+if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 64 --heads 4 --kv-heads 2 --ff 128 \
+	--experts 8 --experts-used 2 --expert-ff 64 --ctx 2048 -o "$tmp/deep.gguf" 2>"$tmp/err"; then
 	cat "$tmp/err"
 	exit 99
 fi
@@ -121,7 +121,7 @@ if not wait_metric(p, "requests_processing", 0, 1):
     fail("the engine still decodes 1 s after its client closed")
 # what a fresh engine answers to the long prompt: the cancelled prefill
 # must leave nothing behind that changes it
-long_text = "hello world " * 60 # ~720 tokens
+long_text = "hello world " * 80 # ~960 tokens
 status, _, fresh = post(fresh_port, chat_body(long_text, 8, False))
 if status != 200:
     fail(f"the long prompt on a fresh engine: {status} {fresh[:200]}")
