@@ -121,7 +121,7 @@ if not wait_metric(p, "requests_processing", 0, 1):
     fail("the engine still decodes 1 s after its client closed")
 # what a fresh engine answers to the long prompt: the cancelled prefill
 # must leave nothing behind that changes it
-long_text = "hello world " * 80 # ~960 tokens
+long_text = "hello world " * 100 # ~1200 tokens, one batch of the plan's 2048
 status, _, fresh = post(fresh_port, chat_body(long_text, 8, False))
 if status != 200:
     fail(f"the long prompt on a fresh engine: {status} {fresh[:200]}")
