@@ -137,7 +137,6 @@ def http_run(c=None):
                 n_gen = ch["timings"]["predicted_n"]
         elif line.startswith(b"data: [DONE]"):
             break
-    r.read() # the end of the chunked body: the connection can be used again
     if mine:
         c.close()
     return rate(times, n_gen), n_gen
