@@ -16,9 +16,9 @@
 NAME=http-load NEEDS=python3
 . "$(dirname "$0")/http-lib.sh"
 
-# many thin layers: a long prefill batch of seconds whose layers are short,
-# so a cancel between two layers is seen at once
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 64 --heads 4 --kv-heads 2 --ff 128 \
+# many thin layers (tens of ms each): a long prefill batch of seconds,
+# so a cancel between two of them is seen at once
+if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 128 --heads 4 --kv-heads 2 --ff 128 \
 	--experts 8 --experts-used 2 --expert-ff 64 --ctx 2048 -o "$tmp/deep.gguf" 2>"$tmp/err"; then
 	cat "$tmp/err"
 	exit 99
@@ -121,7 +121,7 @@ if not wait_metric(p, "requests_processing", 0, 1):
     fail("the engine still decodes 1 s after its client closed")
 # what a fresh engine answers to the long prompt: the cancelled prefill
 # must leave nothing behind that changes it
-long_text = "hello world " * 100 # ~1200 tokens, one batch of the plan's 2048
+long_text = "hello world " * 50 # ~600 tokens, one batch of the plan's 2048
 status, _, fresh = post(fresh_port, chat_body(long_text, 8, False))
 if status != 200:
     fail(f"the long prompt on a fresh engine: {status} {fresh[:200]}")
