@@ -103,6 +103,9 @@ struct forward {
 	struct forward_prefill_stats pst;
 	bool prompt;       /* forward_prompt_mode: count even 1-token chunks as prompt */
 	double t_compute;  /* seconds in forward_eval, waits for reads included */
+	forward_stop_fn stop; /* forward_set_stop */
+	void *stop_ud;
+	bool stopped;
 };
 
 #define PREFETCH_ROWS 4
@@ -1026,6 +1029,12 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 		return NULL;
 	rope_table(f, n, p);
 	for (int il = 0; il < hp->n_layer; il++) {
+		if (il > 0 && f->stop && f->stop(f->stop_ud)) {
+			snprintf(f->err, sizeof f->err, "cancelled at layer %d of %d", il, hp->n_layer);
+			kv_truncate(f->kv, p);
+			f->stopped = true;
+			return NULL;
+		}
 		if (weights_layer_begin(m->w, il) < 0) {
 			snprintf(f->err, sizeof f->err, "%s", weights_error(m->w));
 			kv_truncate(f->kv, p);
@@ -1068,6 +1077,7 @@ const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool 
 	bool prompt = n > 1 || f->prompt;
 	if (prompt)
 		weights_get_stats(f->m->w, &st0);
+	f->stopped = false;
 	const float *r = eval(f, tokens, n, all_logits);
 	f->t_compute += now_s() - t0;
 	if (prompt) {
@@ -1077,6 +1087,17 @@ const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool 
 		f->pst.seconds += now_s() - t0;
 	}
 	return r;
+}
+
+void forward_set_stop(struct forward *f, forward_stop_fn fn, void *ud)
+{
+	f->stop = fn;
+	f->stop_ud = ud;
+}
+
+bool forward_stopped(const struct forward *f)
+{
+	return f->stopped;
 }
 
 void forward_prompt_mode(struct forward *f, bool on)

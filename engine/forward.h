@@ -48,6 +48,15 @@ const float *forward_eval(struct forward *f, const int32_t *tokens, int n, bool 
 
 const char *forward_error(const struct forward *f);
 
+/* Asked before each layer after the first: true abandons the batch, so a
+ * cancel need not wait for a whole prompt batch. forward_eval then returns
+ * NULL with the KV cache as before the call and forward_stopped true. It
+ * runs on the model's thread once per layer: keep it to an atomic load. */
+typedef bool (*forward_stop_fn)(void *ud);
+void forward_set_stop(struct forward *f, forward_stop_fn fn, void *ud);
+/* The last forward_eval was abandoned by the stop callback. */
+bool forward_stopped(const struct forward *f);
+
 int forward_n_ctx(const struct forward *f);
 int forward_max_batch(const struct forward *f);
 /* Positions in the KV cache; truncate to keep only the first n_pos. */

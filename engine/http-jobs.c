@@ -20,7 +20,7 @@
 #include <time.h>
 
 /* Longest a waiting reader sleeps before it looks at its client again. */
-#define WAKE_S 0.25
+#define WAKE_S 0.1
 /* How long a job nobody follows waits for a retry of its request before
  * it is cancelled: the SDKs retry after 0.375 to 0.5 s. */
 #define GRACE_S 0.6
@@ -205,8 +205,10 @@ static void job_emit(const struct msg *ev, bool droppable, void *ud)
 		unref_locked(j); /* the service's */
 		prune(js);
 	}
-	pthread_cond_broadcast(&js->cv);
 	pthread_mutex_unlock(&js->mu);
+	/* after the unlock: a reader woken while the lock is still held would
+	 * only go back to sleep on it, a second switch per token */
+	pthread_cond_broadcast(&js->cv);
 }
 
 /* ---- the registry ---------------------------------------------------------------------- */
@@ -446,9 +448,15 @@ void hjob_reader_init(struct hjob_reader *r, struct hjob *j, int fd, size_t from
 	pthread_mutex_unlock(&j->js->mu);
 }
 
-static bool client_gone(int fd)
+/* At most once a WAKE_S: a reader wakes for every token, and the look is a
+ * system call made under js->mu. */
+static bool client_gone(struct hjob_reader *r)
 {
-	return sysinfo_peer_gone(fd);
+	double now = now_sec();
+	if (now - r->last_look < WAKE_S)
+		return false;
+	r->last_look = now;
+	return sysinfo_peer_gone(r->fd);
 }
 
 /* Wait (js->mu held) for news, WAKE_S, or s seconds if fewer (so a ping
@@ -546,11 +554,17 @@ ssize_t hjob_read(struct hjob_reader *r, char *dst, size_t max)
 			break;
 		}
 		if (r->next < j->n_ev) {
-			const struct event *e = &j->ev[r->next];
-			size_t k = MIN(max, e->n - r->off);
-			memcpy(dst, e->p + r->off, k);
-			r->off += k;
-			if (r->off == e->n) {
+			/* every event that fits: a reader that fell behind catches up
+			 * in one write, not one per token */
+			size_t k = 0;
+			while (r->next < j->n_ev && k < max) {
+				const struct event *e = &j->ev[r->next];
+				size_t c = MIN(max - k, e->n - r->off);
+				memcpy(dst + k, e->p + r->off, c);
+				k += c;
+				r->off += c;
+				if (r->off < e->n)
+					break;
 				r->next++;
 				r->off = 0;
 			}
@@ -559,7 +573,7 @@ ssize_t hjob_read(struct hjob_reader *r, char *dst, size_t max)
 		}
 		if (j->over)
 			break;
-		if (client_gone(r->fd)) {
+		if (client_gone(r)) {
 			n = -1;
 			break;
 		}
@@ -578,7 +592,7 @@ int hjob_whole(struct hjob_reader *r, const char **body, size_t *len)
 	struct hjobs *js = j->js;
 	pthread_mutex_lock(&js->mu);
 	while (!j->over) {
-		if (client_gone(r->fd)) {
+		if (client_gone(r)) {
 			pthread_mutex_unlock(&js->mu);
 			return -1;
 		}

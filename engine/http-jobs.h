@@ -63,6 +63,7 @@ struct hjob_reader {
 	struct buf own;      /* this reader's pings and progress lines */
 	size_t own_off;
 	double ping, last_write, last_progress;
+	double last_look;    /* when the client was last looked at */
 	unsigned progress_seen;
 };
 /* Follow j (the reference moves in) from event from. */

@@ -8,9 +8,9 @@
  * the model loads, and a generation is queued at once (a bounded FIFO, 429
  * when full) with its headers sent right away when streamed, so no client
  * sees silence while it waits. A silent stream gets a ping every
- * --sse-ping seconds. Every waiting thread wakes at least once a second to
+ * --sse-ping seconds. Every waiting thread wakes ten times a second to
  * see whether its client is still there; a client gone has its job taken
- * out of the queue or cancelled between two tokens or prompt batches.
+ * out of the queue or cancelled between two tokens or two layers.
  *
  * Secure by default: loopback unless told otherwise, and no other address
  * without an API key; bodies over --max-body are refused from their

@@ -4,7 +4,8 @@
  * Requests come from the transport (service_handle) or from the queue
  * (service_run_jobs), always on the model's thread. During a generation
  * the service looks between two tokens (and between two prompt batches)
- * from the session's callbacks: the transport's look callback may hand in
+ * from the session's callbacks (a job's cancel flag is seen between two
+ * layers even inside a batch): the transport's look callback may hand in
  * requests then, so cancel and stats take effect while tokens stream, and
  * any other request is answered "busy"; a queued job whose client went
  * away is cancelled there too. Every event goes to the emit callback of
@@ -481,6 +482,7 @@ static enum session_reason generate(struct service *sv, int64_t id, const struct
 		.on_token = on_token,
 		.on_prefill = on_prefill,
 		.ud = sv,
+		.cancel = sv->job ? &sv->job->cancel : NULL, /* a client gone: between layers too */
 	};
 	double io0 = io_wait_s(sv);
 	sv->gen = (struct gen){.on = true, .id = id, .t0 = now_sec(), .io0 = io0, .io_last = io0};

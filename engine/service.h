@@ -57,7 +57,7 @@ struct service_job {
 	struct msg req;          /* MSG_CHAT or MSG_COMPLETE; the transport's */
 	service_emit_fn emit;
 	void *ud;
-	atomic_bool cancel;      /* set by service_withdraw; seen within a token or batch */
+	atomic_bool cancel;      /* set by service_withdraw; seen within a layer */
 	struct service_job *next;
 	double t_queued;
 };

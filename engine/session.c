@@ -31,6 +31,7 @@ struct session {
 	float *logits;   /* the sampler's copy of one row */
 	struct buf prompt, reply;
 	atomic_int cancel;
+	const atomic_bool *cancel_too; /* session_gen_opts.cancel while generating */
 	struct session_stats st;
 	char err[2048];  /* room for a whole message: a template error lists every name */
 	bool err_forward; /* err came from the forward pass */
@@ -51,6 +52,8 @@ const char *session_reason_name(enum session_reason r)
 {
 	return (unsigned)r < ARRAY_LEN(reason_names) ? reason_names[r] : "?";
 }
+
+static bool stop_forward(void *ud);
 
 struct session *session_new(const struct model *m, const struct tokenizer *t, const struct session_config *cfg,
 			    char *err, size_t errlen)
@@ -84,6 +87,7 @@ struct session *session_new(const struct model *m, const struct tokenizer *t, co
 	s->smp = sampler_new(s->n_vocab, &cfg->sp);
 	s->logits = xmalloc((size_t)s->n_vocab * sizeof *s->logits);
 	atomic_init(&s->cancel, 0);
+	forward_set_stop(s->f, stop_forward, s);
 	return s;
 }
 
@@ -337,7 +341,14 @@ static void kv_push(struct session *s, int32_t id)
 
 static bool cancelled(struct session *s)
 {
-	return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0;
+	return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0 ||
+	       (s->cancel_too && atomic_load_explicit(s->cancel_too, memory_order_relaxed));
+}
+
+/* forward.c asks between layers. */
+static bool stop_forward(void *ud)
+{
+	return cancelled(ud);
 }
 
 /* Tokens of tok[0, n) the KV cache already holds. */
@@ -366,9 +377,11 @@ static int eval_prompt(struct session *s, const int32_t *tok, int n, const struc
 			return SESSION_CANCEL;
 		int nb = MIN(s->cfg.max_batch, n - p);
 		if (!(out = forward_eval(s->f, tok + p, nb, false))) {
+			forward_truncate(s->f, s->n_kv); /* the batch is not kept */
+			if (forward_stopped(s->f))
+				return SESSION_CANCEL;
 			snprintf(s->err, sizeof s->err, "%s", forward_error(s->f));
 			s->err_forward = true;
-			forward_truncate(s->f, s->n_kv); /* keep the cache and kv_tok in step */
 			return SESSION_ERROR;
 		}
 		for (int i = 0; i < nb; i++) {
@@ -536,6 +549,10 @@ static enum session_reason gen_loop(struct gen *g)
 		if (g->stop_asked || cancelled(s))
 			return SESSION_CANCEL;
 		const float *out = forward_eval(s->f, &id, 1, false);
+		if (!out && forward_stopped(s->f)) {
+			forward_truncate(s->f, s->n_kv);
+			return SESSION_CANCEL;
+		}
 		if (!out) {
 			snprintf(s->err, sizeof s->err, "%s", forward_error(s->f));
 			s->err_forward = true;
@@ -754,6 +771,7 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 {
 	static const struct session_gen_opts none = {0};
 	struct gen g = {.s = s, .o = o ? o : &none};
+	s->cancel_too = g.o->cancel;
 	memset(&s->st, 0, sizeof s->st);
 	s->err[0] = 0;
 	s->notice[0] = 0;
@@ -801,5 +819,6 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 		s->turns[s->n_turns - 1].tok_end = s->n_kv;
 	}
 	atomic_store(&s->cancel, 0);
+	s->cancel_too = NULL;
 	return (enum session_reason)r;
 }

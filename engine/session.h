@@ -32,6 +32,7 @@
 #ifndef HEFT_SESSION_H
 #define HEFT_SESSION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +116,10 @@ struct session_gen_opts {
 	session_token_fn on_token;
 	session_prefill_fn on_prefill;
 	void *ud;
+	/* Another thread's cancel flag for this generation (a job's), or NULL:
+	 * looked at like session_cancel's, between layers of a batch too, so
+	 * a prompt batch is abandoned at once and its positions not kept. */
+	const atomic_bool *cancel;
 };
 
 struct session_stats {

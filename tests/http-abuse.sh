@@ -8,40 +8,11 @@
 # CORS headers only for an origin --cors-origin names (preflight too), and
 # no control character from a client in the engine's log.
 #
-# Every server started is killed on exit; every wait is bounded.
-# Environment: HEFT_ENGINE.
-set -u
-: "${HEFT_ENGINE:?}"
-for t in python3 curl; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "http-abuse: $t is needed; skipping"
-		exit 77
-	fi
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-http-abuse.XXXXXX") || exit 99
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
-	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
-	cat "$tmp/err"
-	exit 99
-fi
-"$HEFT_ENGINE" serve --http 127.0.0.1:0 --max-body 1000000 --cors-origin http://good.example \
-	"$tmp/chat.gguf" 2>"$tmp/server.err" &
-pid=$!
-port=""
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/server.err")
-	[ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || { cat "$tmp/server.err"; exit 99; }
+# Every server started is killed on exit; every wait is bounded
+# (tests/http-lib.sh). Environment: HEFT_ENGINE.
+NAME=http-abuse NEEDS="python3 curl"
+. "$(dirname "$0")/http-lib.sh"
+serve server 0 --max-body 1000000 --cors-origin http://good.example "$tmp/chat.gguf"
 
 python3 - "$port" "$tmp" <<'PYEOF'
 import json, socket, subprocess, sys, threading, time
@@ -184,6 +155,6 @@ if LC_ALL=C grep -q "$(printf '[\001-\011\013-\037\177]')" "$tmp/server.err"; th
 	cat -v "$tmp/server.err"
 	rc=1
 fi
-kill "$pid" 2>/dev/null
+stop_server
 [ "$rc" -eq 0 ] && echo "http-abuse: all checks passed"
 exit "$rc"

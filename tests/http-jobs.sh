@@ -8,38 +8,10 @@
 # NDJSON lines of a detached job name it; progress lines while queued.
 #
 # A slowed engine (HEFT_SERVE_SLOW_MS) makes generations last long enough.
-# Every server started is killed on exit; every wait is bounded.
-# Environment: HEFT_ENGINE.
-set -u
-: "${HEFT_ENGINE:?}"
-for t in python3 curl; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "http-jobs: $t is needed; skipping"
-		exit 77
-	fi
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-http-jobs.XXXXXX") || exit 99
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-export XDG_CACHE_HOME="$tmp/xdg" # the KV states kept on disk go there
-trap 'exit 1' INT TERM
-
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
-	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
-	cat "$tmp/err"
-	exit 99
-fi
+# Every server started is killed on exit; every wait is bounded
+# (tests/http-lib.sh). Environment: HEFT_ENGINE.
+NAME=http-jobs NEEDS="python3 curl"
+. "$(dirname "$0")/http-lib.sh"
 
 c() { curl -s -m 30 "$@"; }
 
@@ -92,17 +64,7 @@ text_of() {
 # ---- a retried request joins its job ------------------------------------------------------
 # As an SDK does after its timeout: the first try gives up (curl -m), the
 # same bytes come again at once. Slowed so that the job outlives the try.
-HEFT_SERVE_SLOW_MS=25 "$HEFT_ENGINE" serve --http 127.0.0.1:0 --sse-ping 1 "$tmp/chat.gguf" 2>"$tmp/slow.err" &
-pids="$pids $!"
-port=""
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/slow.err" 2>/dev/null)
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || { cat "$tmp/slow.err"; exit 99; }
-base="http://127.0.0.1:$port"
-for _ in $(seq 100); do [ "$(c -o /dev/null -w '%{http_code}' "$base/health")" = 200 ] && break; sleep 0.1; done
+serve slow 25 --sse-ping 1 "$tmp/chat.gguf"
 
 whole='{"messages":[{"role":"user","content":"Count to forty."}],"max_tokens":60,"temperature":0}'
 curl -s -m 0.8 "$base/v1/chat/completions" -d "$whole" >/dev/null

@@ -7,58 +7,17 @@
 # (--kv-cache-dir), with the same reply as evaluating it all; the
 # directory stays within --kv-cache-size; --kv-cache-size 0 keeps nothing.
 #
-# Every server started is killed on exit; every wait is bounded.
-# Environment: HEFT_ENGINE.
-set -u
-: "${HEFT_ENGINE:?}"
-for t in python3 curl; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "http-kvcache: $t is needed; skipping"
-		exit 77
-	fi
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-http-kv.XXXXXX") || exit 99
-pid=""
-stop() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	pid=""
-}
-trap 'stop; rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-export XDG_CACHE_HOME="$tmp/xdg"
+# Every server started is killed on exit; every wait is bounded
+# (tests/http-lib.sh). Environment: HEFT_ENGINE.
+NAME=http-kvcache NEEDS="python3 curl"
+. "$(dirname "$0")/http-lib.sh"
 
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
-	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
-	cat "$tmp/err"
-	exit 99
-fi
-
-# start ARGS...: a server on a free port, ready; base set
+# start ARGS...: a server on the chat model, ready; base set
 start() {
-	# the previous server's port must not be read before this one's stderr replaces it
-	rm -f "$tmp/srv.err"
-	"$HEFT_ENGINE" serve --http 127.0.0.1:0 "$@" "$tmp/chat.gguf" 2>"$tmp/srv.err" &
-	pid=$!
-	port=""
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/srv.err" 2>/dev/null)
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { cat "$tmp/srv.err"; exit 99; }
-	base="http://127.0.0.1:$port"
-	for _ in $(seq 100); do
-		[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/health")" = 200 ] && return 0
-		sleep 0.1
-	done
-	cat "$tmp/srv.err"
-	exit 99
+	serve srv 0 "$@" "$tmp/chat.gguf"
+}
+stop() {
+	stop_server
 }
 
 # ask NAME MESSAGES-JSON: the reply in $tmp/NAME

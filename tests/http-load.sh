@@ -11,58 +11,39 @@
 # the job already running (tests/http-jobs.sh) instead of queueing.
 #
 # A slowed engine (HEFT_SERVE_SLOW_MS) stretches generations so that these
-# moments can be hit. Every server is killed on exit; every wait is bounded.
-# Environment: HEFT_ENGINE.
-set -u
-: "${HEFT_ENGINE:?}"
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "http-load: python3 is needed; skipping"
-	exit 77
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-http-load.XXXXXX") || exit 99
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+# moments can be hit. Every server is killed on exit; every wait is bounded
+# (tests/http-lib.sh). Environment: HEFT_ENGINE.
+NAME=http-load NEEDS=python3
+. "$(dirname "$0")/http-lib.sh"
 
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
-	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
+# many thin layers (tens of ms each): a long prefill batch of seconds,
+# so a cancel between two of them is seen at once
+if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 128 --heads 4 --kv-heads 2 --ff 128 \
+	--experts 8 --experts-used 2 --expert-ff 64 --ctx 2048 -o "$tmp/deep.gguf" 2>"$tmp/err"; then
 	cat "$tmp/err"
 	exit 99
 fi
 
-# start NAME SLOW_MS [ARGS]: a server on a free port, loaded; its port in $port, pid in $pid
+# start NAME SLOW_MS MODEL [ARGS]: a server on the model, with a disk KV
+# cache of its own (one server's prompts are not another's)
 start() {
-	name=$1 slow=$2
-	shift 2
-	HEFT_SERVE_SLOW_MS=$slow "$HEFT_ENGINE" serve --http 127.0.0.1:0 --queue 8 -c 2048 "$@" "$tmp/chat.gguf" \
-		2>"$tmp/$name.err" &
-	pid=$!
-	pids="$pids $pid"
-	port=""
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/$name.err")
-		[ -n "$port" ] && python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health')" \
-			2>/dev/null && return 0
-		sleep 0.1
-	done
-	cat "$tmp/$name.err"
-	echo "http-load: $name did not start"
-	exit 99
+	name=$1 slow=$2 model=$3
+	shift 3
+	serve "$name" "$slow" --queue 8 -c 2048 --kv-cache-dir "$tmp/kv-$name" "$@" "$tmp/$model.gguf"
 }
 
-# -b 64: the long prompt is prefilled in many batches; a cancel is seen between two
-start cancel 300 -b 64
+# the plan's batch: the long prompt is one batch of seconds, and a client
+# that closes during it is seen between two layers. No disk KV cache: what
+# the next request reuses is the live KV the cancel left.
+start cancel 300 deep --kv-cache-size 0
 cancel_port=$port
-start crowd 100
-python3 - "$cancel_port" "$port" "$pid" <<'PYEOF'
+start fresh 0 deep --kv-cache-size 0
+fresh_port=$port
+start crowd 100 chat
+python3 - "$cancel_port" "$port" "$pid" "$fresh_port" <<'PYEOF'
 import json, os, random, socket, sys, threading, time, urllib.error, urllib.request
 
-cancel_port, crowd_port, crowd_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+cancel_port, crowd_port, crowd_pid, fresh_port = (int(a) for a in sys.argv[1:5])
 fails = 0
 
 def fail(what):
@@ -138,7 +119,13 @@ if seen.count(b'"content":"') < 3:
 a.close()
 if not wait_metric(p, "requests_processing", 0, 1):
     fail("the engine still decodes 1 s after its client closed")
-long_prompt = chat_body("hello world " * 120, 50, True)
+# what a fresh engine answers to the long prompt: the cancelled prefill
+# must leave nothing behind that changes it
+long_text = "hello world " * 50 # ~600 tokens, one batch of the plan's 2048
+status, _, fresh = post(fresh_port, chat_body(long_text, 8, False))
+if status != 200:
+    fail(f"the long prompt on a fresh engine: {status} {fresh[:200]}")
+long_prompt = chat_body(long_text, 50, True)
 c, head, rest = open_stream(p, long_prompt)
 if not wait_metric(p, "requests_processing", 1, 5):
     fail("the long prompt does not run")
@@ -151,13 +138,17 @@ except BlockingIOError:
 if b'"content":"' in rest:
     fail("the long prompt's prefill was over before the client closed (the test is too fast)")
 c.close()
+t_close = time.time()
 if not wait_metric(p, "requests_processing", 0, 1):
     fail("the engine still prefills 1 s after its client closed")
+print(f"prefill cancel: idle {time.time() - t_close:.2f} s after the close")
 if metric(p, "requests_cancelled_total") != 2:
     fail(f"cancelled total {metric(p, 'requests_cancelled_total')}, not 2 (decode, prefill)")
-status, _, _ = post(p, chat_body("Hi", 2, False))
+status, _, again = post(p, chat_body(long_text, 8, False))
 if status != 200:
     fail(f"a request after the cancels: {status}")
+elif json.loads(again)["choices"][0]["message"] != json.loads(fresh)["choices"][0]["message"]:
+    fail(f"after the cancelled prefill the long prompt gives {again[:300]}, a fresh engine {fresh[:300]}")
 
 # ---- 200 streams aborted at random points: nothing leaks ---------------------------------
 def usage(pid):

@@ -1,16 +1,21 @@
 /* test-session.c - sessions: prefix reuse in the KV cache when a turn is
  * added or edited, cancellation, seeds, stop strings, context full.
  *
+ * A forward pass stopped between two layers leaves the KV cache as before
+ * it: the same tokens evaluated again give the bits of a pass never stopped.
+ *
  * The model is made on the fly by `$HEFT_ENGINE synth` (its built-in byte
  * vocabulary has ChatML's control tokens and a ChatML template, so every
  * byte is one token and counts are easy to reason about). Without
  * HEFT_ENGINE the test is skipped (77). */
 #include "test.h"
 
+#include "forward.h"
 #include "model.h"
 #include "sampler.h"
 #include "session.h"
 #include "template.h"
+#include "threadpool.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -191,6 +196,48 @@ static void test_cancel(void)
 	CHECK(r != SESSION_CANCEL && session_stats(s)->n_generated > 0);
 	buf_free(&k.text);
 	session_free(s);
+}
+
+/* forward_set_stop: true at the k-th question (k counts down). */
+static bool stop_at(void *ud)
+{
+	int *k = ud;
+	return --*k == 0;
+}
+
+/* A batch stopped between two layers: NULL, forward_stopped, the positions
+ * as before; then the same batch gives the logits of a pass never stopped,
+ * after a prefix and from an empty cache alike. */
+static void test_forward_stop(void)
+{
+	struct threadpool *tp = threadpool_new(2);
+	struct forward *ref = forward_new(m, tp, 256, 64), *f = forward_new(m, tp, 256, 64);
+	int32_t a[5] = {10, 20, 30, 40, 50}, b[7] = {60, 70, 80, 90, 100, 110, 120};
+	size_t nv = (size_t)m->hp.n_vocab * sizeof(float);
+	float *want = xmalloc(nv);
+	CHECK(forward_eval(ref, a, 5, false) != NULL);
+	memcpy(want, forward_eval(ref, b, 7, false), nv);
+
+	for (int pre = 0; pre < 2; pre++) {
+		forward_truncate(f, 0);
+		if (pre)
+			CHECK(forward_eval(f, a, 5, false) != NULL);
+		int at = 1; /* before the second layer */
+		forward_set_stop(f, stop_at, &at);
+		CHECK(forward_eval(f, b, 7, false) == NULL);
+		CHECK(forward_stopped(f));
+		CHECKF(forward_n_pos(f) == (pre ? 5 : 0), "%d positions after a stopped batch", forward_n_pos(f));
+		forward_set_stop(f, NULL, NULL);
+		if (!pre)
+			CHECK(forward_eval(f, a, 5, false) != NULL);
+		const float *got = forward_eval(f, b, 7, false);
+		CHECK(got && !forward_stopped(f) && forward_n_pos(f) == 12);
+		CHECKF(got && !memcmp(got, want, nv), "logits differ after a stopped batch (prefix %d)", pre);
+	}
+	free(want);
+	forward_free(f);
+	forward_free(ref);
+	threadpool_free(tp);
 }
 
 /* Same seed, same reply; a stop string cuts it and is never streamed. */
@@ -468,6 +515,7 @@ int main(void)
 	}
 	test_turns_and_edit();
 	test_cancel();
+	test_forward_stop();
 	test_seed_and_stops();
 	test_context_full();
 	test_context_drop();

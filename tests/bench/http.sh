@@ -10,6 +10,11 @@
 # Rounds of pipe, http, http, pipe (drift on a shared machine falls on both
 # alike); the rate is the client's: tokens received after the first over
 # the time from the first to the last, so the transport's delays count.
+# The ratio is given of the medians and of the pairs within a round. CPU
+# time per token (each thread's, from /proc/PID/task/*/schedstat, which a
+# loaded machine does not inflate the way it does wall time) is split into
+# the THREADS busiest threads (compute) and the rest (the transport: the
+# pipe's writer thread; libmicrohttpd's connection thread).
 # Prints Markdown rows. Environment: ROUNDS (default 3), N (tokens per
 # generation, 256), THREADS (2), MODEL (default: a synthetic MoE made here).
 set -u
@@ -45,11 +50,25 @@ import http.client, json, os, socket, statistics, subprocess, sys, time
 engine, model, port, rounds, n, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 http_pid = int(sys.argv[7])
 
-def cpu_s(pid):
-    """The process's user + system CPU seconds: what a transport costs,
-    whatever else the machine runs."""
-    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_threads(pid):
+    """Each thread's CPU seconds so far (schedstat: nanoseconds, where
+    /proc/PID/stat counts ticks): what a transport costs, whatever else
+    the machine runs."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            out[tid] = int(open("/proc/%d/task/%s/schedstat" % (pid, tid)).read().split()[0]) / 1e9
+        except OSError:
+            pass
+    return out
+
+def cpu_split(before, after):
+    """(compute, transport) CPU seconds between two cpu_threads: the
+    THREADS busiest threads compute (the model's thread and its pool), the
+    others carry the events (the pipe's writer; libmicrohttpd's threads)."""
+    d = sorted((after[t] - before.get(t, 0.0) for t in after), reverse=True)
+    k = int(threads)
+    return sum(d[:k]), sum(d[k:])
 # a prompt whose greedy reply on the default model runs to the limit
 prompt = "Hello there"
 
@@ -95,10 +114,13 @@ def pipe_run():
             break
     return rate(times, n_gen), n_gen
 
-def http_run():
+def http_run(c=None):
+    """c: a connection kept open by the caller (so its thread is still
+    there to be counted), or None"""
     body = json.dumps({"messages": [{"role": "user", "content": prompt}], "max_tokens": n, "temperature": 0,
                        "stream": True})
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    mine = c is None
+    c = c or http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     c.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
     r = c.getresponse()
     times, n_gen = [], 0
@@ -115,30 +137,47 @@ def http_run():
                 n_gen = ch["timings"]["predicted_n"]
         elif line.startswith(b"data: [DONE]"):
             break
-    c.close()
+    if mine:
+        c.close()
     return rate(times, n_gen), n_gen
 
 wait_health()
 pipe_run()  # warm both up
 http_run()
 pipe, web = [], []
-cpu = {"pipe": [0.0, 0], "http": [0.0, 0]}
+cpu = {"pipe": [0.0, 0.0, 0], "http": [0.0, 0.0, 0]} # compute s, transport s, tokens
 for _ in range(rounds):
     for side in ("pipe", "http", "http", "pipe"):
         pid = pipe_engine.pid if side == "pipe" else http_pid
-        c0 = cpu_s(pid)
-        t, k = pipe_run() if side == "pipe" else http_run()
-        cpu[side][0] += cpu_s(pid) - c0
-        cpu[side][1] += k
+        conn = None
+        if side == "http":
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            conn.connect()
+            time.sleep(0.05) # its thread is there before the count starts
+        c0 = cpu_threads(pid)
+        t, k = pipe_run() if side == "pipe" else http_run(conn)
+        comp, trans = cpu_split(c0, cpu_threads(pid))
+        if conn:
+            conn.close()
+        cpu[side][0] += comp
+        cpu[side][1] += trans
+        cpu[side][2] += k
         (pipe if side == "pipe" else web).append(t)
         print("%s: %.1f tok/s (%d tokens)" % (side, t, k), file=sys.stderr)
+# pairs of one round, side by side: drift on a shared machine falls on both
+ratios = [h / p for p, h in zip(pipe, web)]
 mp, mh = statistics.median(pipe), statistics.median(web)
-cp, ch = (1000 * cpu[s][0] / max(1, cpu[s][1]) for s in ("pipe", "http"))
+cp, ch = (1000 * cpu[s][0] / max(1, cpu[s][2]) for s in ("pipe", "http"))
+tp, th = (1e6 * cpu[s][1] / max(1, cpu[s][2]) for s in ("pipe", "http"))
 pipe_engine.stdin.close()
 pipe_engine.wait()
-print("| decode as the client receives it, %d tokens, %s threads | pipe %.1f tok/s | HTTP SSE %.1f tok/s | %.3fx |"
-      % (n, threads, mp, mh, mh / mp))
-print("| engine CPU per generated token (prompt included) | pipe %.2f ms | HTTP SSE %.2f ms | %.3fx |" % (cp, ch, cp / ch))
+print("| decode as the client receives it, %d tokens, %s threads, %d rounds | pipe %.1f tok/s | HTTP SSE %.1f tok/s | "
+      "%.3fx (paired ratios: median %.3f, min %.3f) |"
+      % (n, threads, rounds, mp, mh, mh / mp, statistics.median(ratios), min(ratios)))
+print("| compute threads' CPU per generated token (prompt included) | pipe %.3f ms | HTTP SSE %.3f ms | %.3fx |"
+      % (cp, ch, cp / ch))
+print("| transport threads' CPU per generated token | pipe writer %.1f us | libmicrohttpd threads %.1f us | |"
+      % (tp, th))
 
 # time to the first header byte while another client's generation runs
 def first_byte(req):

@@ -1,0 +1,90 @@
+# http-lib.sh - shared by the tests/http-*.sh scripts (sourced, not run).
+# Before sourcing, set NAME (used in messages and the scratch directory's
+# name) and NEEDS (the commands the script runs besides the engine; a
+# missing one skips the test, exit 77). Provides:
+#   $tmp             a scratch directory, removed on exit; XDG_CACHE_HOME
+#                    (the KV states kept on disk) points under it
+#   $tmp/chat.gguf   the synthetic chat model every script talks to
+#   fail TEXT        report a failure, counted in $fails
+#   serve NAME SLOW_MS ARGS...
+#                    `heft-engine serve --http 127.0.0.1:0 ARGS` (the model
+#                    among ARGS), slowed by SLOW_MS per token and prompt
+#                    batch (0: not), its stderr in $tmp/NAME.err; returns
+#                    once /health says 200, with $port, $base and $pid
+#                    set; exit 99 if it does not get there
+#   stop_server      kill the last server started and wait for it
+# Every server started is killed on exit; every wait is bounded.
+# Environment: HEFT_ENGINE.
+set -u
+: "${HEFT_ENGINE:?}"
+for t in ${NEEDS:-}; do
+	if ! command -v "$t" >/dev/null 2>&1; then
+		echo "$NAME: $t is needed; skipping"
+		exit 77
+	fi
+done
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-$NAME.XXXXXX") || exit 99
+pids=""
+pid=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $pids; do wait "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+export XDG_CACHE_HOME="$tmp/xdg"
+
+fails=0
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
+	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
+	cat "$tmp/err"
+	exit 99
+fi
+
+# http_status URL: the status code of a GET (000 when nothing answers)
+http_status() {
+	if command -v curl >/dev/null 2>&1; then
+		curl -s -m 5 -o /dev/null -w '%{http_code}' "$1"
+	else
+		python3 -c "import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except Exception as e:
+    print(getattr(e, 'code', '000'))" "$1"
+	fi
+}
+
+serve() {
+	name=$1 slow=$2
+	shift 2
+	# a restart under the same name must not read the last one's port
+	rm -f "$tmp/$name.err"
+	HEFT_SERVE_SLOW_MS=$slow "$HEFT_ENGINE" serve --http 127.0.0.1:0 "$@" 2>"$tmp/$name.err" &
+	pid=$!
+	pids="$pids $pid"
+	port=""
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/$name.err" 2>/dev/null)
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	base="http://127.0.0.1:$port"
+	for _ in $(seq 100); do
+		[ -n "$port" ] && [ "$(http_status "$base/health")" = 200 ] && return 0
+		sleep 0.1
+	done
+	cat "$tmp/$name.err"
+	echo "$NAME: server $name did not start"
+	exit 99
+}
+
+stop_server() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	pid=""
+}
