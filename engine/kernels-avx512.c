@@ -132,25 +132,6 @@ static inline __m512i pair_scales(__m512i sc, int k)
 	return _mm512_shuffle_epi8(sc, _mm512_mask_blend_epi64(0xf0, lo, hi));
 }
 
-/* Q4_K/Q5_K scales: bytes 0..7 scales, 8..15 mins (see kernels-avx2.c). */
-static inline __m128i k4_scales(const uint8_t *p)
-{
-	uint32_t k0, k1, k2;
-	memcpy(&k0, p, 4);
-	memcpy(&k1, p + 4, 4);
-	memcpy(&k2, p + 8, 4);
-	uint32_t sclo = k0 & 0x3f3f3f3fu, mnlo = k1 & 0x3f3f3f3fu;
-	uint32_t schi = (k2 & 0x0f0f0f0fu) | (k0 >> 6 & 0x03030303u) << 4;
-	uint32_t mnhi = (k2 >> 4 & 0x0f0f0f0fu) | (k1 >> 6 & 0x03030303u) << 4;
-	return _mm_set_epi32((int)mnhi, (int)mnlo, (int)schi, (int)sclo);
-}
-
-static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
-{
-	__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
-	return _mm256_madd_epi16(mn16, ld256(bsums));
-}
-
 /* 128 bytes of nibbles (4 x 32, element 64c + r at qs[32c + r%32], low
  * nibble for r < 32) as 4 registers of 64 elements in order; qh, if not
  * NULL, supplies the 5th bit (bit 2c + r/32 of qh[r%32]). */
@@ -180,75 +161,6 @@ static inline void k4_unpack(const uint8_t *qs, const uint8_t *qh, __m512i q[4])
 static inline __m256i fold8(__m512i v)
 {
 	return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-}
-
-/* Q4_K in 256-bit registers (three vector ports, where 512-bit code has
- * two), vpdpwssd applying each group's scale from a broadcast load of the
- * doubled words on the stack: no shuffle in the inner loop. */
-static void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
-{
-	const uint8_t *w = vw, *a = va;
-	const __m256i m4 = _mm256_set1_epi8(15);
-	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-	int32_t sct[8];
-	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
-		float ad = ldf(a + OFF(block_q8_K, d));
-		float d = ad * h2f(w + OFF(block_q4_K, d));
-		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
-		__m256i msum = k4_mins(scm, a + AK_BS);
-		k4_scale_words(scm, sct);
-		const uint8_t *qs = w + OFF(block_q4_K, qs), *aq = a + AK_QS;
-		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++) {
-			__m256i qb = ld256(qs + 32 * c);
-			__m256i lo = _mm256_and_si256(qb, m4);
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
-			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
-			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
-			sum0 = _mm256_dpwssd_epi32(sum0, p0, _mm256_set1_epi32(sct[2 * c]));
-			sum1 = _mm256_dpwssd_epi32(sum1, p1, _mm256_set1_epi32(sct[2 * c + 1]));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = k4_mins_acc8(accm, dmin, msum);
-	}
-	__m256 even = _mm256_permutevar8x32_ps(accm, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
-	*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
-}
-
-static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
-{
-	const uint8_t *w = vw, *a = va;
-	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	__m256 acc = _mm256_setzero_ps();
-	float accm = 0;
-	int32_t sct[8];
-	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
-		float ad = ldf(a + OFF(block_q8_K, d));
-		float d = ad * h2f(w + OFF(block_q5_K, d));
-		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
-		__m128i scm = k4_scales_v(w + OFF(block_q5_K, scales));
-		__m256i msum = k4_mins(scm, a + AK_BS);
-		k4_scale_words(scm, sct);
-		const uint8_t *qs = w + OFF(block_q5_K, qs), *aq = a + AK_QS;
-		__m256i hb = ld256(w + OFF(block_q5_K, qh));
-		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++) { /* qh bit 2c: 5th bit of group 2c, 2c+1 of 2c+1 */
-			__m256i qb = ld256(qs + 32 * c);
-			__m256i lo = _mm256_and_si256(qb, m4);
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
-			lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-			hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-			hb = _mm256_srli_epi16(hb, 2);
-			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
-			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
-			sum0 = _mm256_dpwssd_epi32(sum0, p0, _mm256_set1_epi32(sct[2 * c]));
-			sum1 = _mm256_dpwssd_epi32(sum1, p1, _mm256_set1_epi32(sct[2 * c + 1]));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
-		accm = k5_mins_acc(accm, dmin, msum);
-	}
-	*s = hsum_ps(acc) - accm;
 }
 
 /* Q6_K: 16 groups of 16 - one 128-bit lane of a maddubs result is one
@@ -407,7 +319,6 @@ static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
 		sum += (double)(h2f(w + 2 * i) * x[i]);
 	*s = (float)sum;
 }
-
 
 /* ---- multi-row products (gemm) ----------------------------------------------
  *

@@ -105,4 +105,110 @@ static inline void k4_scale_words(__m128i scm, int32_t sct[8])
 	_mm_storeu_si128((__m128i *)(void *)(sct + 4), _mm_unpackhi_epi16(sc16, sc16));
 }
 
+/* acc + the pairwise products of 16-bit words: vpdpwssd where the file is
+ * built for AVX512-VNNI, else vpmaddwd and vpaddd. Both are exact (no
+ * saturation), so the sums are the same bits either way. */
+static inline __m256i dot_words(__m256i acc, __m256i a, __m256i b)
+{
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+	return _mm256_dpwssd_epi32(acc, a, b);
+#else
+	return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+/* Q4_K/Q5_K: 8 6-bit scales (bytes 0..7) and mins (bytes 8..15). */
+static inline __m128i k4_scales(const uint8_t *p)
+{
+	uint32_t k0, k1, k2;
+	memcpy(&k0, p, 4);
+	memcpy(&k1, p + 4, 4);
+	memcpy(&k2, p + 8, 4);
+	uint32_t sclo = k0 & 0x3f3f3f3fu, mnlo = k1 & 0x3f3f3f3fu;
+	uint32_t schi = (k2 & 0x0f0f0f0fu) | (k0 >> 6 & 0x03030303u) << 4;
+	uint32_t mnhi = (k2 >> 4 & 0x0f0f0f0fu) | (k1 >> 6 & 0x03030303u) << 4;
+	return _mm_set_epi32((int)mnhi, (int)mnlo, (int)schi, (int)sclo);
+}
+
+/* sum over groups of mn[g] * (bsum[2g] + bsum[2g+1]), as 8 int32. */
+static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
+{
+	__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+	return _mm256_madd_epi16(mn16, ld256(bsums));
+}
+
+/* The Q4_K and Q5_K decode products of both x86 files, in 256-bit
+ * registers (Intel has three vector ports for them, two for 512 bits).
+ * They are bound by shuffles (one port): the 8 group scales go to the
+ * stack as doubled words, and each group's is a broadcast load (no
+ * shuffle) instead of a vpshufb. Same integer sums, same float order. */
+static inline void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15);
+	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+	int32_t sct[8];
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q4_K, d));
+		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		k4_scale_words(scm, sct);
+		const uint8_t *qs = w + OFF(block_q4_K, qs), *aq = a + AK_QS;
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+			sum0 = dot_words(sum0, p0, _mm256_set1_epi32(sct[2 * c]));
+			sum1 = dot_words(sum1, p1, _mm256_set1_epi32(sct[2 * c + 1]));
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		accm = k4_mins_acc8(accm, dmin, msum);
+	}
+	__m256 even = _mm256_permutevar8x32_ps(accm, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+	*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
+}
+
+static inline void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+	__m256 acc = _mm256_setzero_ps();
+	float accm = 0;
+	int32_t sct[8];
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
+		float ad = ldf(a + OFF(block_q8_K, d));
+		float d = ad * h2f(w + OFF(block_q5_K, d));
+		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
+		__m128i scm = k4_scales_v(w + OFF(block_q5_K, scales));
+		__m256i msum = k4_mins(scm, a + AK_BS);
+		k4_scale_words(scm, sct);
+		const uint8_t *qs = w + OFF(block_q5_K, qs), *aq = a + AK_QS;
+		__m256i hb = ld256(w + OFF(block_q5_K, qh));
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			/* bit 2c of qh is the 5th bit of group 2c, bit 2c+1 of 2c+1;
+			 * hb is shifted right by 2 each round (16-bit shifts: the
+			 * masked bit never crosses a byte). */
+			__m256i qb = ld256(qs + 32 * c);
+			__m256i lo = _mm256_and_si256(qb, m4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+			lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+			hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+			hb = _mm256_srli_epi16(hb, 2);
+			__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
+			__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
+			sum0 = dot_words(sum0, p0, _mm256_set1_epi32(sct[2 * c]));
+			sum1 = dot_words(sum1, p1, _mm256_set1_epi32(sct[2 * c + 1]));
+		}
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		accm = k5_mins_acc(accm, dmin, msum);
+	}
+	*s = hsum_ps(acc) - accm;
+}
+
 #endif
