@@ -1255,7 +1255,9 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
 	silu_kind = !use_f16c ? SILU_LIBM : strcmp(quant_init(), "avx2") == 0 ? SILU_AVX2 : SILU_AVX512;
 #elif defined(HEFT_NEON_F16)
+	/* The NEON kernels round as the AVX-512 ones (issue 20): so does SiLU. */
 	use_f16c = strcmp(quant_init(), "none") != 0;
+	silu_kind = use_f16c ? SILU_AVX512 : SILU_LIBM;
 #endif
 	struct sizing z = {.f = f};
 	size_buffers(&z, m, f->n_ctx, f->max_batch, threadpool_size(tp));

@@ -26,18 +26,87 @@ static inline int8x16_t lds8(const uint8_t *p)
 	return vld1q_s8((const int8_t *)(const void *)p);
 }
 
-/* acc + four int32 sums of products of 16 int8 pairs. With dotprod, lane k
- * sums bytes 4k..4k+3 (SDOT); without, a pairing of the same 16 bytes, so
- * only the sum of the lanes is defined. Exact: widening to int16 before any
- * addition, so even -128 * -128 cannot overflow. */
+/* acc + four int32 sums of products of 16 int8 pairs, lane k summing bytes
+ * 4k..4k+3: what SDOT gives, and what an x86 kernel's int32 lane holds
+ * (maddubs + madd, or vpdpbusd), so a block's lanes can be converted to
+ * float and summed in the x86 kernels' order (see struct f8). Exact:
+ * widening to int16 before any addition, so even -128 * -128 cannot
+ * overflow. */
 static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t a)
 {
 #ifdef __ARM_FEATURE_DOTPROD
 	return vdotq_s32(acc, w, a);
 #else
-	acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w), vget_low_s8(a)));
-	return vpadalq_s16(acc, vmull_high_s8(w, a));
+	int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(a)));
+	int32x4_t hi = vpaddlq_s16(vmull_high_s8(w, a));
+	return vaddq_s32(acc, vpaddq_s32(lo, hi));
 #endif
+}
+
+/* ---- the x86 kernels' float order (issue 20) ----
+ * The fixtures' references come from llama.cpp's AVX-512 build, and the
+ * x86 kernels round as ggml's do (issue 18): per block the int32 sums of 8
+ * lanes (lane l: elements 4l..4l+3 of every 32), one FMA by the block scale
+ * into 8 float lanes, and at the end ggml's horizontal sum. The NEON
+ * kernels keep the same 8 lanes in two registers (x86 lanes 0..3 in lo,
+ * 4..7 in hi) and give the x86 kernels' bits; summing in NEON's own order
+ * moved deepseek2-IQ1_S and -IQ2_XXS out of tolerance. */
+struct f8 {
+	float32x4_t lo, hi;
+};
+
+static inline struct f8 f8_zero(void)
+{
+	return (struct f8){vdupq_n_f32(0), vdupq_n_f32(0)};
+}
+
+/* acc + d * (float)(lo, hi), fused as _mm256_fmadd_ps. */
+static inline struct f8 f8_fma(struct f8 acc, float d, int32x4_t lo, int32x4_t hi)
+{
+	acc.lo = vfmaq_n_f32(acc.lo, vcvtq_f32_s32(lo), d);
+	acc.hi = vfmaq_n_f32(acc.hi, vcvtq_f32_s32(hi), d);
+	return acc;
+}
+
+/* acc - d * (float)(lo, hi), fused as _mm256_fnmadd_ps. */
+static inline struct f8 f8_fms(struct f8 acc, float d, int32x4_t lo, int32x4_t hi)
+{
+	acc.lo = vfmsq_n_f32(acc.lo, vcvtq_f32_s32(lo), d);
+	acc.hi = vfmsq_n_f32(acc.hi, vcvtq_f32_s32(hi), d);
+	return acc;
+}
+
+static inline struct f8 f8_add(struct f8 a, struct f8 b)
+{
+	return (struct f8){vaddq_f32(a.lo, b.lo), vaddq_f32(a.hi, b.hi)};
+}
+
+/* (x0 + x2) + (x1 + x3): the x86 sum of 4 lanes (not FADDP's pairs). */
+static inline float hsum4(float32x4_t x)
+{
+	float32x2_t t = vadd_f32(vget_low_f32(x), vget_high_f32(x));
+	return vget_lane_f32(t, 0) + vget_lane_f32(t, 1);
+}
+
+/* hsum_ps of kernels-x86.h: the two halves added, then hsum4. */
+static inline float f8_hsum(struct f8 a)
+{
+	return hsum4(vaddq_f32(a.lo, a.hi));
+}
+
+/* _mm512_reduce_add_ps of 16 lanes q[0..3]: halves, then quarters. */
+static inline float f16_hsum(const float32x4_t q[4])
+{
+	return hsum4(vaddq_f32(vaddq_f32(q[0], q[2]), vaddq_f32(q[1], q[3])));
+}
+
+/* The 8 int32 lanes of _mm256_madd_epi16(x, y) for 16 int16 x and y: lane
+ * l is x[2l] y[2l] + x[2l+1] y[2l+1]; the scale-times-bsum corrections and
+ * mins of the K-quants land in the float lanes this way on x86. */
+static inline void madd16(int16x8_t x0, int16x8_t x1, int16x8_t y0, int16x8_t y1, int32x4_t *lo, int32x4_t *hi)
+{
+	*lo = vpaddq_s32(vmull_s16(vget_low_s16(x0), vget_low_s16(y0)), vmull_high_s16(x0, y0));
+	*hi = vpaddq_s32(vmull_s16(vget_low_s16(x1), vget_low_s16(y1)), vmull_high_s16(x1, y1));
 }
 
 /* 32 bits (little-endian) to 32 bytes, 0xff where the bit is set: bits
@@ -60,22 +129,10 @@ static inline int16x8_t lds16(const uint8_t *p)
 	return vreinterpretq_s16_u8(vld1q_u8(p));
 }
 
-/* sum over the 16 groups of s[g] * bsums[g] (s signed, |s| <= 64). */
-static inline int32_t scales16(int8x16_t s, const uint8_t *bsums)
+/* madd16 of 16 int8 group scales (or mins) with a Q8_K block's bsums. */
+static inline void scale_bsums(int8x16_t s, const uint8_t *bsums, int32x4_t *lo, int32x4_t *hi)
 {
-	int16x8_t s0 = vmovl_s8(vget_low_s8(s)), s1 = vmovl_high_s8(s);
-	int16x8_t b0 = lds16(bsums), b1 = lds16(bsums + 16);
-	int32x4_t r = vmull_s16(vget_low_s16(s0), vget_low_s16(b0));
-	r = vmlal_high_s16(r, s0, b0);
-	r = vmlal_s16(r, vget_low_s16(s1), vget_low_s16(b1));
-	r = vmlal_high_s16(r, s1, b1);
-	return vaddvq_s32(r);
-}
-
-/* The same for 16 unsigned 4-bit mins. */
-static inline int32_t mins16(uint8x16_t m, const uint8_t *bsums)
-{
-	return scales16(vreinterpretq_s8_u8(m), bsums);
+	madd16(vmovl_s8(vget_low_s8(s)), vmovl_high_s8(s), lds16(bsums), lds16(bsums + 16), lo, hi);
 }
 
 #endif
