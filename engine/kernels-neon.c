@@ -335,22 +335,29 @@ DOT_K4(q5_K, block_q5_K, 1)
 /* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
  * -32 * sum(sc * bsum), lane by lane as on x86. One block against one
  * activation block, into 8 lanes. */
+/* Quants l = 16 half .. 16 half + 15 of the 4 32-element chunks of a half
+ * block (ql, qh at that half), unsigned 0..63. */
+static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, int half, uint8x16_t q[4])
+{
+	const uint8x16_t m4 = vdupq_n_u8(15), m30 = vdupq_n_u8(0x30);
+	uint8x16_t l0 = vld1q_u8(ql + 16 * half), l1 = vld1q_u8(ql + 32 + 16 * half);
+	uint8x16_t hb = vld1q_u8(qh + 16 * half);
+	q[0] = vorrq_u8(vandq_u8(l0, m4), vandq_u8(vshlq_n_u8(hb, 4), m30));
+	q[1] = vorrq_u8(vandq_u8(l1, m4), vandq_u8(vshlq_n_u8(hb, 2), m30));
+	q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, m30));
+	q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), m30));
+}
+
 static inline void q6_K_block(const uint8_t *w, const uint8_t *a, int32x4_t *lo, int32x4_t *hi)
 {
 	const int8_t *sc = (const int8_t *)(w + OFF(block_q6_K, scales));
 	int32x4_t s[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
-	const uint8x16_t m4 = vdupq_n_u8(15), m30 = vdupq_n_u8(0x30);
 	for (int h = 0; h < 2; h++) {
 		const uint8_t *ql = w + OFF(block_q6_K, ql) + 64 * h, *qh = w + OFF(block_q6_K, qh) + 32 * h;
 		const uint8_t *aq = a + AK_QS + 128 * h;
 		for (int half = 0; half < 2; half++) { /* l in 0..15 (lo), then 16..31 (hi) */
-			uint8x16_t l0 = vld1q_u8(ql + 16 * half), l1 = vld1q_u8(ql + 32 + 16 * half);
-			uint8x16_t hb = vld1q_u8(qh + 16 * half);
 			uint8x16_t q[4];
-			q[0] = vorrq_u8(vandq_u8(l0, m4), vandq_u8(vshlq_n_u8(hb, 4), m30));
-			q[1] = vorrq_u8(vandq_u8(l1, m4), vandq_u8(vshlq_n_u8(hb, 2), m30));
-			q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, m30));
-			q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), m30));
+			q6_unpack(ql, qh, half, q);
 			for (int k = 0; k < 4; k++) {
 				int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q[k]),
 						    lds8(aq + 32 * k + 16 * half));
@@ -625,6 +632,135 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 GEMM_DRIVER(q4_K, 1, 4, TILE_Q4_K)
 GEMM_DRIVER(q5_K, 1, 4, TILE_Q5_K)
 
+/* Q2_K, Q6_K, IQ4_XS: one weight row against up to 4 activation rows; each
+ * 16 or 32 weights unpacked once per block meet every row, whose 8 int32
+ * lanes and float chain are its vec_dot's (same bits). */
+AI void q2k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		 const int RM, const int RN)
+{
+	(void)ldw;
+	(void)RM;
+	struct f8 acc[4];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = f8_zero();
+	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q2_K)) {
+		const uint8_t *sc = w + OFF(block_q2_K, scales);
+		float dw = h2f(w + OFF(block_q2_K, d)), dmw = h2f(w + OFF(block_q2_K, dmin));
+		int32x4_t lo[4], hi[4];
+		UNROLL for (int j = 0; j < RN; j++)
+			lo[j] = hi[j] = vdupq_n_s32(0);
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *qs = w + OFF(block_q2_K, qs) + 32 * h;
+			uint8x16_t q0 = vld1q_u8(qs), q1 = vld1q_u8(qs + 16);
+			for (int k = 0; k < 4; k++) {
+				int8x16_t w0 = vreinterpretq_s8_u8(vandq_u8(q0, vdupq_n_u8(3)));
+				int8x16_t w1 = vreinterpretq_s8_u8(vandq_u8(q1, vdupq_n_u8(3)));
+				q0 = vshrq_n_u8(q0, 2);
+				q1 = vshrq_n_u8(q1, 2);
+				const uint8_t *g = sc + 8 * h + 2 * k;
+				UNROLL for (int j = 0; j < RN; j++) {
+					const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS + 128 * h + 32 * k;
+					lo[j] = vmlaq_n_s32(lo[j], dot16(vdupq_n_s32(0), w0, lds8(aq)), g[0] & 15);
+					hi[j] = vmlaq_n_s32(hi[j], dot16(vdupq_n_s32(0), w1, lds8(aq + 16)), g[1] & 15);
+				}
+			}
+		}
+		int8x16_t mn = vreinterpretq_s8_u8(vshrq_n_u8(vld1q_u8(sc), 4));
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			float ad = ldf(ab + AK_D);
+			int32x4_t mlo, mhi;
+			scale_bsums(mn, ab + AK_BS, &mlo, &mhi);
+			acc[j] = f8_fms(acc[j], ad * dmw, mlo, mhi);
+			acc[j] = f8_fma(acc[j], ad * dw, lo[j], hi[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = f8_hsum(acc[j]);
+}
+
+AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		 const int RM, const int RN)
+{
+	(void)ldw;
+	(void)RM;
+	struct f8 acc[4];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = f8_zero();
+	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_q6_K)) {
+		const int8_t *sc = (const int8_t *)(w + OFF(block_q6_K, scales));
+		int32x4_t s[4][2];
+		UNROLL for (int j = 0; j < RN; j++)
+			s[j][0] = s[j][1] = vdupq_n_s32(0);
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w + OFF(block_q6_K, ql) + 64 * h, *qh = w + OFF(block_q6_K, qh) + 32 * h;
+			for (int half = 0; half < 2; half++) {
+				uint8x16_t q[4];
+				q6_unpack(ql, qh, half, q);
+				for (int k = 0; k < 4; k++) {
+					int32_t g = sc[8 * h + 2 * k + half];
+					UNROLL for (int j = 0; j < RN; j++) {
+						const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS + 128 * h;
+						int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q[k]),
+								    lds8(aq + 32 * k + 16 * half));
+						s[j][half] = vmlaq_n_s32(s[j][half], p, g);
+					}
+				}
+			}
+		}
+		float dw = h2f(w + OFF(block_q6_K, d));
+		UNROLL for (int j = 0; j < RN; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			int32x4_t clo, chi;
+			scale_bsums(vld1q_s8(sc), ab + AK_BS, &clo, &chi);
+			acc[j] = f8_fma(acc[j], ldf(ab + AK_D) * dw, vsubq_s32(s[j][0], vshlq_n_s32(clo, 5)),
+					vsubq_s32(s[j][1], vshlq_n_s32(chi, 5)));
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = f8_hsum(acc[j]);
+}
+
+AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
+		   const int RM, const int RN)
+{
+	(void)ldw;
+	(void)RM;
+	const int8x16_t lut = vld1q_s8(kvalues_iq4nl);
+	struct f8 acc[4];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = f8_zero();
+	for (int64_t b = 0; b < n / QK_K; b++, w += sizeof(struct block_iq4_xs)) {
+		uint16_t sh = ldu16(w + OFF(block_iq4_xs, scales_h));
+		const uint8_t *sl = w + OFF(block_iq4_xs, scales_l), *qs = w + OFF(block_iq4_xs, qs);
+		int32x4_t lo[4], hi[4];
+		UNROLL for (int j = 0; j < RN; j++)
+			lo[j] = hi[j] = vdupq_n_s32(0);
+		for (int g = 0; g < 8; g++) {
+			uint8x16_t x = vld1q_u8(qs + 16 * g);
+			int8x16_t l = vqtbl1q_s8(lut, vandq_u8(x, vdupq_n_u8(15)));
+			int8x16_t h = vqtbl1q_s8(lut, vshrq_n_u8(x, 4));
+			int ls = (int)((sl[g / 2] >> 4 * (g % 2) & 15) | (sh >> 2 * g & 3u) << 4) - 32;
+			UNROLL for (int j = 0; j < RN; j++) {
+				const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS + 32 * g;
+				lo[j] = vmlaq_n_s32(lo[j], dot16(vdupq_n_s32(0), l, lds8(aq)), ls);
+				hi[j] = vmlaq_n_s32(hi[j], dot16(vdupq_n_s32(0), h, lds8(aq + 16)), ls);
+			}
+		}
+		float dw = h2f(w + OFF(block_iq4_xs, d));
+		UNROLL for (int j = 0; j < RN; j++)
+			acc[j] = f8_fma(acc[j], ldf(a + (size_t)j * lda + (size_t)b * AK + AK_D) * dw, lo[j], hi[j]);
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = f8_hsum(acc[j]);
+}
+#define TILE_Q2_K(n, y, ldy, w, ldw, a, lda, M, N) q2k_tile(n, y, ldy, w, ldw, a, lda, M, N)
+#define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
+#define TILE_IQ4_XS(n, y, ldy, w, ldw, a, lda, M, N) iq4xs_tile(n, y, ldy, w, ldw, a, lda, M, N)
+GEMM_DRIVER(q2_K, 1, 4, TILE_Q2_K)
+GEMM_DRIVER(q6_K, 1, 4, TILE_Q6_K)
+GEMM_DRIVER(iq4_xs, 1, 4, TILE_IQ4_XS)
+
 /* Float types as kernels-avx512.c's tiles: one accumulator of 16 lanes (4
  * registers) per pair of rows, 16 elements a step, the zero-padded tail,
  * _mm512_reduce_add_ps; 2 x 2 tiles. */
@@ -706,6 +842,9 @@ bool INSTALL(struct qtype *t)
 	t[GGML_IQ4_NL].gemm_dense = gemm_iq4_nl_dense;
 	t[GGML_Q4_K].gemm = gemm_q4_K;
 	t[GGML_Q5_K].gemm = gemm_q5_K;
+	t[GGML_Q2_K].gemm = gemm_q2_K;
+	t[GGML_Q6_K].gemm = gemm_q6_K;
+	t[GGML_IQ4_XS].gemm = gemm_iq4_xs;
 	return true;
 }
 
