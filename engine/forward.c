@@ -817,44 +817,119 @@ static void prefetch_next(struct forward *f, int il, int n)
 	weights_prefetch(w, nl, f->pf_list, n_list);
 }
 
+/* Where expert e's down input goes: its rows of hb itself for an f32 down
+ * product, else its rows of the last activation slot. */
+static char *down_input(struct forward *f, const struct wmat *down, int e)
+{
+	if (qtypes[down->type].act_type == GGML_F32)
+		return (char *)(f->hb + (size_t)f->first[e] * f->m->hp.n_ff_exp);
+	return (char *)f->act_buf[ACT_SLOTS - 1] + (size_t)f->first[e] * mm_act_bytes(down);
+}
+
+/* Expert e's gate and up outputs -> its down product's input: biases,
+ * activation, quantization. */
+static void expert_act(struct forward *f, const struct layer *l, int e)
+{
+	const struct hparams *hp = &f->m->hp;
+	const struct wmat *down = &f->views[e].m[EXP_DOWN];
+	int ff = hp->n_ff_exp, cnt = f->count[e];
+	float *g = f->hb + (size_t)f->first[e] * ff, *u = f->hb2 + (size_t)f->first[e] * ff;
+	if (l->ffn_gate_exps_b.data) {
+		add_expert_bias(g, &l->ffn_gate_exps_b, e, cnt, ff);
+		add_expert_bias(u, &l->ffn_up_exps_b, e, cnt, ff);
+	}
+	if (hp->act == ACT_SWIGLU_OAI)
+		swiglu_oai(g, u, (size_t)cnt * ff);
+	else
+		swiglu(g, u, (size_t)cnt * ff);
+	if (qtypes[down->type].act_type != GGML_F32)
+		mm_quantize(down->type, ff, g, ff, cnt, down_input(f, down, e));
+}
+
+static struct mm_task gate_task(struct forward *f, int e, int part, const char *x)
+{
+	const struct wmat *w = &f->views[e].m[part];
+	float *y = part == EXP_GATE ? f->hb : f->hb2;
+	int at = f->first[e];
+	struct mm_task t = task(w, x + at * mm_act_bytes(w), f->count[e], y + (size_t)at * f->m->hp.n_ff_exp);
+	t.expert = true;
+	return t;
+}
+
+static struct mm_task down_task(struct forward *f, int e)
+{
+	const struct wmat *w = &f->views[e].m[EXP_DOWN];
+	struct mm_task t = task(w, down_input(f, w, e), f->count[e], f->out + (size_t)f->first[e] * f->m->hp.n_embd);
+	t.expert = true;
+	return t;
+}
+
+/* Decode: whole experts per thread, gate to down in one pool step. An
+ * expert's matrices are small (a few hundred KB), so splitting each of them
+ * over the threads cost three barriers a layer and a single-threaded
+ * activation in between; here each thread runs its experts' products
+ * through the same kernel calls, row by row, so every output has the same
+ * bits whoever computes it. */
+struct expert_job {
+	struct forward *f;
+	const struct layer *l;
+	const int *list;
+	int nb;
+	const char *xg, *xu;
+};
+
+static void expert_worker(void *arg, int ith, int nth)
+{
+	struct expert_job *job = arg;
+	struct forward *f = job->f;
+	int d = f->m->hp.n_embd;
+	for (int i = job->nb * ith / nth; i < job->nb * (ith + 1) / nth; i++) {
+		int e = job->list[i];
+		struct mm_task g = gate_task(f, e, EXP_GATE, job->xg), u = gate_task(f, e, EXP_UP, job->xu);
+		mm_task_here(&g);
+		mm_task_here(&u);
+		expert_act(f, job->l, e);
+		struct mm_task dn = down_task(f, e);
+		mm_task_here(&dn);
+		if (job->l->ffn_down_exps_b.data)
+			add_expert_bias(f->out + (size_t)f->first[e] * d, &job->l->ffn_down_exps_b, e, f->count[e], d);
+	}
+}
+
+/* Whole experts per thread pays when every thread gets the same work: one
+ * row per expert (decode) and a multiple of the thread count of them. */
+static bool experts_per_thread(const struct forward *f, const int *list, int nb)
+{
+	int nth = threadpool_size(f->tp);
+	if (nb < nth || nb % nth)
+		return false;
+	for (int i = 0; i < nb; i++)
+		if (f->count[list[i]] != 1)
+			return false;
+	return true;
+}
+
 /* Gate, up, activation and down of the experts in list[0..nb), whose rows
  * are contiguous in grouped order; inputs already quantized (xg, xu). */
 static void run_experts(struct forward *f, const struct layer *l, const int *list, int nb, const char *xg,
 			const char *xu)
 {
-	const struct hparams *hp = &f->m->hp;
-	int d = hp->n_embd, ff = hp->n_ff_exp;
-	const struct expert_view *v0 = &f->views[list[0]];
-	size_t gb = mm_act_bytes(&v0->m[EXP_GATE]), ub = mm_act_bytes(&v0->m[EXP_UP]);
+	if (experts_per_thread(f, list, nb)) {
+		struct expert_job job = {f, l, list, nb, xg, xu};
+		threadpool_run(f->tp, expert_worker, &job);
+		return;
+	}
 	for (int i = 0; i < nb; i++) {
-		int e = list[i], at = f->first[e], cnt = f->count[e];
-		f->tasks[2 * i] = task(&f->views[e].m[EXP_GATE], xg + at * gb, cnt, f->hb + (size_t)at * ff);
-		f->tasks[2 * i + 1] = task(&f->views[e].m[EXP_UP], xu + at * ub, cnt, f->hb2 + (size_t)at * ff);
-		f->tasks[2 * i].expert = f->tasks[2 * i + 1].expert = true;
+		f->tasks[2 * i] = gate_task(f, list[i], EXP_GATE, xg);
+		f->tasks[2 * i + 1] = gate_task(f, list[i], EXP_UP, xu);
 	}
 	mm_run(f->tp, f->tasks, 2 * nb);
-
-	const struct wmat *down0 = &v0->m[EXP_DOWN];
-	size_t db = mm_act_bytes(down0);
-	bool f32 = qtypes[down0->type].act_type == GGML_F32;
-	char *xd = f32 ? (char *)f->hb : f->act_buf[ACT_SLOTS - 1];
 	for (int i = 0; i < nb; i++) {
-		int e = list[i], at = f->first[e], cnt = f->count[e];
-		float *g = f->hb + (size_t)at * ff, *u = f->hb2 + (size_t)at * ff;
-		if (l->ffn_gate_exps_b.data) {
-			add_expert_bias(g, &l->ffn_gate_exps_b, e, cnt, ff);
-			add_expert_bias(u, &l->ffn_up_exps_b, e, cnt, ff);
-		}
-		if (hp->act == ACT_SWIGLU_OAI)
-			swiglu_oai(g, u, (size_t)cnt * ff);
-		else
-			swiglu(g, u, (size_t)cnt * ff);
-		if (!f32)
-			mm_quantize(down0->type, ff, g, ff, cnt, xd + at * db);
-		f->tasks[i] = task(&f->views[e].m[EXP_DOWN], xd + at * db, cnt, f->out + (size_t)at * d);
-		f->tasks[i].expert = true;
+		expert_act(f, l, list[i]);
+		f->tasks[i] = down_task(f, list[i]);
 	}
 	mm_run(f->tp, f->tasks, nb);
+	int d = f->m->hp.n_embd;
 	for (int i = 0; i < nb && l->ffn_down_exps_b.data; i++) {
 		int e = list[i];
 		add_expert_bias(f->out + (size_t)f->first[e] * d, &l->ffn_down_exps_b, e, f->count[e], d);

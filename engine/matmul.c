@@ -53,6 +53,11 @@ static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 	}
 }
 
+void mm_task_here(const struct mm_task *t)
+{
+	task_rows(t, 0, t->w->rows);
+}
+
 struct mm_job {
 	const struct mm_task *tasks;
 	int n_tasks;

@@ -38,6 +38,11 @@ void mm_quantize(uint32_t wtype, int64_t cols, const float *x, int64_t ldx, int6
 /* Run all tasks; returns when every output is written. */
 void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks);
 
+/* Every row of one task on the calling thread, e.g. inside a pool step that
+ * hands whole tasks to threads. Bitwise the same output as mm_run: rows are
+ * tiled per task, whoever computes them. */
+void mm_task_here(const struct mm_task *t);
+
 /* Convenience: y[n][w->rows] = W x[n][w->cols], xq scratch of n * mm_act_bytes(w). */
 void matmul(struct threadpool *tp, const struct wmat *w, const float *x, int64_t n, float *y, void *xq);
 
