@@ -90,6 +90,7 @@ struct forward {
 	int *rows;         /* grouped order: token * n_expert_used + slot */
 	int *used;         /* experts with count > 0 */
 	int n_used;
+	bool one_input;    /* decode: every expert reads the token's one input row */
 	struct expert_view *views; /* [n_expert], by expert id */
 	struct mm_task *tasks;
 
@@ -851,7 +852,8 @@ static struct mm_task gate_task(struct forward *f, int e, int part, const char *
 	const struct wmat *w = &f->views[e].m[part];
 	float *y = part == EXP_GATE ? f->hb : f->hb2;
 	int at = f->first[e];
-	struct mm_task t = task(w, x + at * mm_act_bytes(w), f->count[e], y + (size_t)at * f->m->hp.n_ff_exp);
+	const char *xe = f->one_input ? x : x + at * mm_act_bytes(w);
+	struct mm_task t = task(w, xe, f->count[e], y + (size_t)at * f->m->hp.n_ff_exp);
 	t.expert = true;
 	return t;
 }
@@ -1015,10 +1017,17 @@ static int ffn_moe(struct forward *f, int il, int n)
 		}
 
 	/* Gather each row's input in grouped order (into out, free until the
-	 * down projection); quantize it once for gate and up. */
-	for (int g = 0; g < n * k; g++)
-		memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d, (size_t)d * sizeof(float));
-	acts_init(f, &a, f->out, (int64_t)n * k, d);
+	 * down projection); quantize it once for gate and up. One token's rows
+	 * are all its input: quantized once, read by every expert. */
+	f->one_input = n == 1;
+	if (f->one_input) {
+		acts_init(f, &a, f->xb, 1, d);
+	} else {
+		for (int g = 0; g < n * k; g++)
+			memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d,
+			       (size_t)d * sizeof(float));
+		acts_init(f, &a, f->out, (int64_t)n * k, d);
+	}
 	const char *xg = acts_for(&a, weights_expert_type(f->m->w, il, EXP_GATE));
 	const char *xu = acts_for(&a, weights_expert_type(f->m->w, il, EXP_UP));
 	if (run_waves(f, il, xg, xu, n) < 0) {
