@@ -39,6 +39,18 @@ static inline __m512 two_scales(float d0, float d1)
 	return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
 }
 
+/* 128-bit lane k of v: the extract's lane must be a constant expression
+ * (clang insists even where the loop is unrolled). */
+static inline __m128 lane128(__m512 v, int k)
+{
+	switch (k & 3) {
+	case 0: return _mm512_extractf32x4_ps(v, 0);
+	case 1: return _mm512_extractf32x4_ps(v, 1);
+	case 2: return _mm512_extractf32x4_ps(v, 2);
+	default: return _mm512_extractf32x4_ps(v, 3);
+	}
+}
+
 static inline float hsum256(__m256 v)
 {
 	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -566,7 +578,7 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 		if (five)
 			m = accm5[j];
 		else
-			m = hsum4_ps(_mm512_extractf32x4_ps(accm[j / 4], j % 4));
+			m = hsum4_ps(lane128(accm[j / 4], j % 4));
 		y[(size_t)j * ldy] = hsum_ps(s) - m;
 	}
 }
