@@ -606,6 +606,30 @@ static void from_float_q8_K(const float *x, void *dst, int64_t n)
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
+/* sum + the pairwise products of p and s (madd then add). With AVX-VNNI one
+ * vpdpwssd does both: the same exact int32 sums, one multiply-port uop
+ * fewer per product; the tiles are integer-bound on AVX2. Inline asm rather
+ * than the intrinsic: this file is built for plain AVX2 and only the
+ * VNNI tiles, installed when the CPU has it, take this branch. */
+AI __m256i madd_acc(__m256i sum, __m256i p, __m256i s, const bool vnni)
+{
+	if (!vnni)
+		return _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+	__asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(sum) : "x"(p), "x"(s));
+	return sum;
+}
+
+/* The same for u8 x s8 quads summed into int32 lanes: maddubs + madd(1) +
+ * add, or one vpdpbusd. Exact only where maddubs' int16 pairs cannot
+ * saturate, which every caller's operand ranges guarantee. */
+AI __m256i dot_acc(__m256i sum, __m256i u, __m256i a, const bool vnni)
+{
+	if (!vnni)
+		return _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1)));
+	__asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(sum) : "x"(u), "x"(a));
+	return sum;
+}
+
 #define GEMM_DRIVER(name, RMAX, RNMAX, TILE)                                                     \
 	static void gemm_##name(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, \
 				size_t ldw, int nw, const void *va, size_t lda, int na)               \
@@ -633,9 +657,9 @@ static void from_float_q8_K(const float *x, void *dst, int64_t n)
 /* Q8_0 (signed weights: |w| times a carrying w's sign) and Q4_0 (unsigned
  * nibbles times a, minus 8 * sum(a) per activation block). 2 x 4 tiles. */
 AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
-		 const int RM, const int RN, const bool q4, const size_t WB)
+		 const int RM, const int RN, const bool q4, const size_t WB, const bool vnni)
 {
-	const __m256i ones = _mm256_set1_epi16(1);
+	const __m256i zero = _mm256_setzero_si256();
 	__m256 acc[2][4];
 	UNROLL for (int i = 0; i < RM; i++)
 		UNROLL for (int j = 0; j < RN; j++)
@@ -657,15 +681,16 @@ AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * A80;
 			__m256i av = ld256(ab + A80_QS);
 			__m256 da = _mm256_set1_ps(h2f(ab));
-			__m256i c = _mm256_setzero_si256();
+			__m256i c = zero;
 			if (q4)
-				c = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), av), ones);
+				c = dot_acc(zero, _mm256_set1_epi8(8), av, vnni);
 			UNROLL for (int i = 0; i < RM; i++) {
+				/* |w| <= 128 against a <= 127 in magnitude: pairs fit int16 */
 				__m256i p;
 				if (q4)
-					p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wu[i], av), ones), c);
+					p = _mm256_sub_epi32(dot_acc(zero, wu[i], av, vnni), c);
 				else
-					p = _mm256_madd_epi16(_mm256_maddubs_epi16(wu[i], _mm256_sign_epi8(av, wv[i])), ones);
+					p = dot_acc(zero, wu[i], _mm256_sign_epi8(av, wv[i]), vnni);
 				acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), _mm256_cvtepi32_ps(p), acc[i][j]);
 			}
 		}
@@ -674,15 +699,24 @@ AI void q80_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 		UNROLL for (int j = 0; j < RN; j++)
 			y[(size_t)j * ldy + i] = hsum_ps(acc[i][j]);
 }
-#define TILE_Q8_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, false, sizeof(struct block_q8_0))
-#define TILE_Q4_0(n, y, ldy, w, ldw, a, lda, M, N) q80_tile(n, y, ldy, w, ldw, a, lda, M, N, true, sizeof(struct block_q4_0))
+#define TILE_Q8_0_(n, y, ldy, w, ldw, a, lda, M, N, V) \
+	q80_tile(n, y, ldy, w, ldw, a, lda, M, N, false, sizeof(struct block_q8_0), V)
+#define TILE_Q4_0_(n, y, ldy, w, ldw, a, lda, M, N, V) \
+	q80_tile(n, y, ldy, w, ldw, a, lda, M, N, true, sizeof(struct block_q4_0), V)
+#define TILE_Q8_0(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q8_0_(n, y, ldy, w, ldw, a, lda, M, N, false)
+#define TILE_Q4_0(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q4_0_(n, y, ldy, w, ldw, a, lda, M, N, false)
+#define TILE_Q8_0_VNNI(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q8_0_(n, y, ldy, w, ldw, a, lda, M, N, true)
+#define TILE_Q4_0_VNNI(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q4_0_(n, y, ldy, w, ldw, a, lda, M, N, true)
 GEMM_DRIVER(q8_0, 2, 4, TILE_Q8_0)
 GEMM_DRIVER(q4_0, 2, 4, TILE_Q4_0)
+GEMM_DRIVER(q8_0_vnni, 2, 4, TILE_Q8_0_VNNI)
+GEMM_DRIVER(q4_0_vnni, 2, 4, TILE_Q4_0_VNNI)
 
 /* Q4_K/Q5_K: one weight row (unpacked nibbles and spread scales once per
  * block) against up to 4 activation rows. */
 AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
-		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five)
+		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five,
+		const bool vnni)
 {
 	(void)ldw;
 	(void)RM;
@@ -718,8 +752,8 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS;
 				__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
 				__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
-				sumi[j][0] = _mm256_add_epi32(sumi[j][0], _mm256_madd_epi16(p0, s0));
-				sumi[j][1] = _mm256_add_epi32(sumi[j][1], _mm256_madd_epi16(p1, s1));
+				sumi[j][0] = madd_acc(sumi[j][0], p0, s0, vnni);
+				sumi[j][1] = madd_acc(sumi[j][1], p1, s1, vnni);
 			}
 		}
 		UNROLL for (int j = 0; j < RN; j++) {
@@ -736,17 +770,23 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 	UNROLL for (int j = 0; j < RN; j++)
 		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
 }
-#define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
-	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false)
-#define TILE_Q5_K(n, y, ldy, w, ldw, a, lda, M, N) \
-	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true)
+#define TILE_Q4_K_(n, y, ldy, w, ldw, a, lda, M, N, V) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false, V)
+#define TILE_Q5_K_(n, y, ldy, w, ldw, a, lda, M, N, V) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true, V)
+#define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q4_K_(n, y, ldy, w, ldw, a, lda, M, N, false)
+#define TILE_Q5_K(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q5_K_(n, y, ldy, w, ldw, a, lda, M, N, false)
+#define TILE_Q4_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q4_K_(n, y, ldy, w, ldw, a, lda, M, N, true)
+#define TILE_Q5_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q5_K_(n, y, ldy, w, ldw, a, lda, M, N, true)
 GEMM_DRIVER(q4_K, 1, 4, TILE_Q4_K)
 GEMM_DRIVER(q5_K, 1, 4, TILE_Q5_K)
+GEMM_DRIVER(q4_K_vnni, 1, 4, TILE_Q4_K_VNNI)
+GEMM_DRIVER(q5_K_vnni, 1, 4, TILE_Q5_K_VNNI)
 
 /* Q6_K: one weight row (the 6-bit quants rebuilt once per block) against up
  * to 4 activation rows. */
 AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
-		 const int RM, const int RN)
+		 const int RM, const int RN, const bool vnni)
 {
 	(void)ldw;
 	(void)RM;
@@ -776,7 +816,7 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 				UNROLL for (int j = 0; j < RN; j++) {
 					const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS + 128 * h + 32 * k;
 					__m256i p = _mm256_maddubs_epi16(q[k], ld256(aq));
-					sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(p, ls));
+					sumi[j] = madd_acc(sumi[j], p, ls, vnni);
 				}
 			}
 		}
@@ -791,8 +831,10 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 	UNROLL for (int j = 0; j < RN; j++)
 		y[(size_t)j * ldy] = hsum_ps(acc[j]);
 }
-#define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N)
+#define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N, false)
+#define TILE_Q6_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N, true)
 GEMM_DRIVER(q6_K, 1, 4, TILE_Q6_K)
+GEMM_DRIVER(q6_K_vnni, 1, 4, TILE_Q6_K_VNNI)
 
 /* Float types: 2 x 4 tiles, 8 elements a step, scalar tail. */
 #define FLOAT_TILE(name, ES, LOAD8, LOAD1)                                                          \
@@ -867,9 +909,27 @@ bool kernels_avx2_install(struct qtype *t)
 	return true;
 }
 
+/* AVX-VNNI (Alder Lake and later without AVX-512): the same tiles with the
+ * multiply-add-accumulate fused; the caller checks cpu_features()->avx_vnni. */
+bool kernels_avxvnni_install(struct qtype *t)
+{
+	t[GGML_Q8_0].gemm = gemm_q8_0_vnni;
+	t[GGML_Q4_0].gemm = gemm_q4_0_vnni;
+	t[GGML_Q4_K].gemm = gemm_q4_K_vnni;
+	t[GGML_Q5_K].gemm = gemm_q5_K_vnni;
+	t[GGML_Q6_K].gemm = gemm_q6_K_vnni;
+	return true;
+}
+
 #else /* built without the ISA */
 
 bool kernels_avx2_install(struct qtype *t)
+{
+	(void)t;
+	return false;
+}
+
+bool kernels_avxvnni_install(struct qtype *t)
 {
 	(void)t;
 	return false;

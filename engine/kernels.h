@@ -25,6 +25,9 @@ struct qtype;
 
 bool kernels_avx2_install(struct qtype *t);
 bool kernels_avx512_install(struct qtype *t);
+/* On top of kernels_avx2_install when cpu_features()->avx_vnni: the
+ * multi-row tiles with fused integer multiply-adds (bitwise the same). */
+bool kernels_avxvnni_install(struct qtype *t);
 /* The very-low-bit types' rows (quant-lowbit.h), installed after the
  * same ISA's kernels_*_install. */
 bool kernels_lowbit_avx2_install(struct qtype *t);

@@ -600,6 +600,8 @@ static void init_table(void)
 	}
 	if (cap >= 1 && cpu->can_avx2 && kernels_avx2_install(qtypes)) {
 		kernels_lowbit_avx2_install(qtypes);
+		if (cpu->avx_vnni && !getenv("HEFT_NO_AVXVNNI"))
+			kernels_avxvnni_install(qtypes);
 		simd_level = "avx2";
 		if (cap >= 2 && cpu->can_avx512 && kernels_avx512_install(qtypes)) {
 			kernels_lowbit_avx512_install(qtypes);

@@ -204,6 +204,10 @@ int main(void)
 			check_path("avx2", t, ref);
 		else
 			printf("  avx2: not built\n");
+		if (cpu->avx_vnni && kernels_avxvnni_install(t))
+			check_path("avxvnni", t, ref);
+		else
+			printf("  avxvnni: CPU lacks it or not built, skipped\n");
 		if (cpu->can_avx512) {
 			if (kernels_avx512_install(t))
 				check_path("avx512", t, ref);

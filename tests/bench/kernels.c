@@ -33,6 +33,12 @@ static const uint32_t types[] = {
 	GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_IQ4_NL, GGML_IQ4_XS,
 };
 
+#ifdef __aarch64__
+#define NPATHS 3
+#else
+#define NPATHS 4
+#endif
+
 struct job {
 	const struct qtype *q;
 	const uint8_t *w;
@@ -70,10 +76,14 @@ static void *run_rows(void *arg)
 	return NULL;
 }
 
+/* One thread: its CPU time, so a loaded machine's other processes do not
+ * count (they still share caches and cores); more threads: wall time. */
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock_id, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -174,23 +184,29 @@ int main(int argc, char **argv)
 		bool usable;
 		struct qtype t[GGML_TYPE_COUNT];
 #ifdef __aarch64__
-	} paths[3] = {{"reference", true, {{0}}}, {"neon", false, {{0}}}, {"dotprod", false, {{0}}}};
-	for (int p = 0; p < 3; p++)
+	} paths[NPATHS] = {{"reference", true, {{0}}}, {"neon", false, {{0}}}, {"dotprod", false, {{0}}}};
+	for (int p = 0; p < NPATHS; p++)
 		quant_table_ref(paths[p].t);
 	paths[1].usable = cpu->can_neon && kernels_neon_install(paths[1].t);
 	paths[2].usable = cpu->can_dotprod && kernels_neon_install(paths[2].t) &&
 			  kernels_dotprod_install(paths[2].t);
 #else
-	} paths[3] = {{"reference", true, {{0}}}, {"avx2", false, {{0}}}, {"avx512", false, {{0}}}};
-	for (int p = 0; p < 3; p++)
+	} paths[NPATHS] = {{"reference", true, {{0}}}, {"avx2", false, {{0}}}, {"avx512", false, {{0}}},
+			   {"avxvnni", false, {{0}}}};
+	for (int p = 0; p < NPATHS; p++)
 		quant_table_ref(paths[p].t);
 	paths[1].usable = cpu->can_avx2 && kernels_avx2_install(paths[1].t);
 	paths[2].usable = cpu->can_avx512 && kernels_avx2_install(paths[2].t) &&
 			  kernels_avx512_install(paths[2].t);
+	/* the avx2 level on a CPU with AVX-VNNI (the engine's default there) */
+	paths[3].usable = cpu->can_avx2 && cpu->avx_vnni && kernels_avx2_install(paths[3].t) &&
+			  kernels_avxvnni_install(paths[3].t);
 #endif
+	if (threads == 1)
+		clock_id = CLOCK_THREAD_CPUTIME_ID;
 
 	printf("%-8s", "type");
-	for (int p = 0; p < 3; p++)
+	for (int p = 0; p < NPATHS; p++)
 		printf(" %10s", paths[p].name);
 	if (batch > 1)
 		printf(" %10s", "best/rows");
@@ -227,9 +243,9 @@ int main(int argc, char **argv)
 		fill(id, R, w, bytes);
 		printf("%-8s", R->name);
 		fflush(stdout);
-		for (int pc = 0; pc < (batch > 1 ? 4 : 3); pc++) {
-			int p = pc < 3 ? pc : best_path;
-			bool by_rows = pc == 3;
+		for (int pc = 0; pc < (batch > 1 ? NPATHS + 1 : NPATHS); pc++) {
+			int p = pc < NPATHS ? pc : best_path;
+			bool by_rows = pc == NPATHS;
 			if (!paths[p].usable) {
 				printf(" %10s", "-");
 				continue;
