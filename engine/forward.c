@@ -42,6 +42,7 @@
  * asked for: q, k and v (or gate and up) may have different weight types,
  * but each format is made once per product. */
 struct acts {
+	struct threadpool *tp;
 	const float *x;
 	int64_t n, cols;
 	int used;
@@ -113,6 +114,40 @@ struct forward {
 
 /* ---- small row operations ---------------------------------------------- */
 
+/* A prompt chunk's row-wise work (norms, residual adds, SwiGLU, activation
+ * quantization, rope) split over the pool as contiguous row ranges: every
+ * row is computed exactly as alone, so the bits do not depend on the split.
+ * Decode (a row or few) stays on the calling thread: a barrier would cost
+ * more than the work. */
+#define PAR_ROWS_MIN 4
+
+typedef void (*rows_fn)(void *ctx, int64_t r0, int64_t r1);
+
+struct rows_job {
+	rows_fn fn;
+	void *ctx;
+	int64_t n;
+};
+
+static void rows_worker(void *arg, int ith, int nth)
+{
+	const struct rows_job *job = arg;
+	long lo, hi;
+	threadpool_range((long)job->n, ith, nth, &lo, &hi);
+	if (lo < hi)
+		job->fn(job->ctx, lo, hi);
+}
+
+static void par_rows(struct threadpool *tp, int64_t n, rows_fn fn, void *ctx)
+{
+	if (n < PAR_ROWS_MIN || threadpool_size(tp) < 2) {
+		fn(ctx, 0, n);
+		return;
+	}
+	struct rows_job job = {fn, ctx, n};
+	threadpool_run(tp, rows_worker, &job);
+}
+
 /* ggml's rms_norm: mean of squares accumulated in double. */
 static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
 {
@@ -124,16 +159,39 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
 		o[i] = x[i] * scale * w[i];
 }
 
-static void rmsnorm_rows(float *o, const float *x, const struct wmat *w, int n_rows, int dim, float eps)
+struct rows_op {
+	float *o;
+	const float *x, *w;
+	int dim;
+	float eps;
+};
+
+static void rmsnorm_range(void *ctx, int64_t r0, int64_t r1)
 {
-	for (int j = 0; j < n_rows; j++)
-		rmsnorm(o + (size_t)j * dim, x + (size_t)j * dim, w->data, dim, eps);
+	const struct rows_op *op = ctx;
+	for (int64_t j = r0; j < r1; j++)
+		rmsnorm(op->o + (size_t)j * op->dim, op->x + (size_t)j * op->dim, op->w, op->dim, op->eps);
 }
 
-static void add_rows(float *x, const float *y, int n_rows, int dim)
+static void rmsnorm_rows(struct threadpool *tp, float *o, const float *x, const struct wmat *w, int n_rows, int dim,
+			 float eps)
 {
-	for (size_t i = 0; i < (size_t)n_rows * (size_t)dim; i++)
-		x[i] += y[i];
+	struct rows_op op = {o, x, w->data, dim, eps};
+	par_rows(tp, n_rows, rmsnorm_range, &op);
+}
+
+static void add_range(void *ctx, int64_t r0, int64_t r1)
+{
+	const struct rows_op *op = ctx;
+	for (size_t i = (size_t)r0 * op->dim; i < (size_t)r1 * op->dim; i++)
+		op->o[i] += op->x[i];
+}
+
+/* x += y, row by row */
+static void add_rows(struct threadpool *tp, float *x, const float *y, int n_rows, int dim)
+{
+	struct rows_op op = {x, y, NULL, dim, 0.0f};
+	par_rows(tp, n_rows, add_range, &op);
 }
 
 static void add_bias(float *y, const struct wmat *b, int n_rows, int dim)
@@ -205,11 +263,26 @@ static void softmax(float *x, int n)
 
 static void acts_init(struct forward *f, struct acts *a, const float *x, int64_t n, int64_t cols)
 {
+	a->tp = f->tp;
 	a->x = x;
 	a->n = n;
 	a->cols = cols;
 	a->used = 0;
 	memcpy(a->buf, f->act_buf, sizeof a->buf);
+}
+
+struct quant_op {
+	uint32_t wtype;
+	int64_t cols;
+	const float *x;
+	void *xq;
+};
+
+static void quant_range(void *ctx, int64_t r0, int64_t r1)
+{
+	const struct quant_op *op = ctx;
+	size_t rb = quant_act_row_bytes(op->wtype, op->cols);
+	mm_quantize(op->wtype, op->cols, op->x + r0 * op->cols, op->cols, r1 - r0, (char *)op->xq + (size_t)r0 * rb);
 }
 
 /* x quantized for weights of type wtype (F32 activations: x itself). */
@@ -223,7 +296,8 @@ static const void *acts_for(struct acts *a, uint32_t wtype)
 			return a->buf[i];
 	if (a->used == ACT_SLOTS)
 		abort(); /* a block asked for more formats than it has products */
-	mm_quantize(wtype, a->cols, a->x, a->cols, a->n, a->buf[a->used]);
+	struct quant_op op = {wtype, a->cols, a->x, a->buf[a->used]};
+	par_rows(a->tp, a->n, quant_range, &op);
 	a->fmt[a->used] = fmt;
 	return a->buf[a->used++];
 }
@@ -281,13 +355,22 @@ static void rope_table(struct forward *f, int n, int p)
 /* Rotate n_rot dims starting at off of each head (heads head_stride floats
  * apart) of each row. NORM pairs adjacent dims (Llama's converter permutes
  * q/k weights for this); NEOX pairs dim i with i + n_rot/2. */
-static void rope(const struct forward *f, float *x, int n, int n_heads, int head_stride, int off0)
+struct rope_op {
+	const struct forward *f;
+	float *x;
+	int n_heads, head_stride, off0;
+};
+
+static void rope_range(void *ctx, int64_t j0, int64_t j1)
 {
-	const struct hparams *hp = &f->m->hp;
+	const struct rope_op *op = ctx;
+	const struct hparams *hp = &op->f->m->hp;
+	float *x = op->x;
+	int n_heads = op->n_heads, head_stride = op->head_stride, off0 = op->off0;
 	int half = hp->n_rot / 2;
 	int stride = hp->rope == ROPE_NORM ? 2 : 1, off = hp->rope == ROPE_NORM ? 1 : half;
-	for (int j = 0; j < n; j++) {
-		const float *cs = f->rope_cs + (size_t)j * half * 2;
+	for (int64_t j = j0; j < j1; j++) {
+		const float *cs = op->f->rope_cs + (size_t)j * half * 2;
 		for (int h = 0; h < n_heads; h++) {
 			float *v = x + ((size_t)j * n_heads + h) * head_stride + off0;
 			for (int i = 0; i < half; i++) {
@@ -299,6 +382,12 @@ static void rope(const struct forward *f, float *x, int n, int n_heads, int head
 			}
 		}
 	}
+}
+
+static void rope(const struct forward *f, float *x, int n, int n_heads, int head_stride, int off0)
+{
+	struct rope_op op = {f, x, n_heads, head_stride, off0};
+	par_rows(f->tp, n, rope_range, &op);
 }
 
 /* ---- attention ------------------------------------------------------------- */
@@ -521,7 +610,7 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	const struct layer *l = &m->layers[il];
 	struct acts a;
 
-	rmsnorm_rows(f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(f->tp, f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
 	acts_init(f, &a, f->xb, n, hp->n_embd);
 	struct mm_task qkv[3] = {
 		task(&l->wq, acts_for(&a, l->wq.type), n, f->q),
@@ -534,9 +623,9 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	add_bias(f->v, &l->bv, n, (int)l->wv.rows);
 
 	if (l->q_norm.data) /* qwen3, GLM-4.5: RMS norm of each head's q and k before rope */
-		rmsnorm_rows(f->q, f->q, &l->q_norm, n * hp->n_head, hp->head_dim_k, hp->rms_eps);
+		rmsnorm_rows(f->tp, f->q, f->q, &l->q_norm, n * hp->n_head, hp->head_dim_k, hp->rms_eps);
 	if (l->k_norm.data)
-		rmsnorm_rows(f->k, f->k, &l->k_norm, n * hp->n_head_kv, hp->head_dim_k, hp->rms_eps);
+		rmsnorm_rows(f->tp, f->k, f->k, &l->k_norm, n * hp->n_head_kv, hp->head_dim_k, hp->rms_eps);
 	rope(f, f->q, n, hp->n_head, hp->head_dim_k, 0);
 	rope(f, f->k, n, hp->n_head_kv, hp->head_dim_k, 0);
 	for (int i = 0; i < n; i++)
@@ -549,7 +638,7 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
 	mm_run(f->tp, &o, 1);
 	add_bias(f->out, &l->bo, n, hp->n_embd);
-	add_rows(f->x, f->out, n, hp->n_embd);
+	add_rows(f->tp, f->x, f->out, n, hp->n_embd);
 }
 
 /* Per-head products y[j][h] = W_h x[j][h] for MLA's absorbed matrices:
@@ -583,7 +672,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 	int nh = hp->n_head, dv = hp->head_dim_v_mla;
 	struct acts a;
 
-	rmsnorm_rows(f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(f->tp, f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
 	acts_init(f, &a, f->xb, n, hp->n_embd);
 	const struct wmat *wq = l->wq_a.data ? &l->wq_a : &l->wq;
 	struct mm_task t[2] = {
@@ -592,7 +681,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 	};
 	mm_run(f->tp, t, 2);
 	if (l->wq_a.data) {
-		rmsnorm_rows(f->qlora, f->qlora, &l->q_a_norm, n, hp->q_lora_rank, hp->rms_eps);
+		rmsnorm_rows(f->tp, f->qlora, f->qlora, &l->q_a_norm, n, hp->q_lora_rank, hp->rms_eps);
 		acts_init(f, &a, f->qlora, n, hp->q_lora_rank);
 		struct mm_task qb = task(&l->wq_b, acts_for(&a, l->wq_b.type), n, f->q);
 		mm_run(f->tp, &qb, 1);
@@ -620,7 +709,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 	acts_init(f, &a, f->attn2, n, l->wo.cols);
 	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
 	mm_run(f->tp, &o, 1);
-	add_rows(f->x, f->out, n, hp->n_embd);
+	add_rows(f->tp, f->x, f->out, n, hp->n_embd);
 }
 
 /* ---- feed-forward ------------------------------------------------------------ */
@@ -630,6 +719,12 @@ static void swiglu(float *hb, const float *hb2, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		hb[i] = silu(hb[i]) * hb2[i];
+}
+
+static void swiglu_range(void *ctx, int64_t r0, int64_t r1)
+{
+	const struct rows_op *op = ctx;
+	swiglu(op->o + (size_t)r0 * op->dim, op->x + (size_t)r0 * op->dim, (size_t)(r1 - r0) * op->dim);
 }
 
 /* gpt-oss: gate clamped above at 7, up to [-7, 7], x * sigmoid(1.702 x) * (up + 1). */
@@ -653,7 +748,8 @@ static void ffn_dense(struct forward *f, const struct wmat *gate, const struct w
 		task(up, acts_for(&a, up->type), n, f->hb2),
 	};
 	mm_run(f->tp, gate_up, 2);
-	swiglu(f->hb, f->hb2, (size_t)n * (size_t)gate->rows);
+	struct rows_op op = {f->hb, f->hb2, NULL, (int)gate->rows, 0.0f};
+	par_rows(f->tp, n, swiglu_range, &op);
 	acts_init(f, &a, f->hb, n, down->cols);
 	struct mm_task t = task(down, acts_for(&a, down->type), n, f->out);
 	mm_run(f->tp, &t, 1);
@@ -795,7 +891,7 @@ static void prefetch_next(struct forward *f, int il, int n)
 	const struct layer *l = &f->m->layers[nl];
 	int rows = MIN(n, PREFETCH_ROWS), ne = hp->n_expert, k = hp->n_expert_used, d = hp->n_embd;
 	const float *x = f->x + (size_t)(n - rows) * d; /* the last tokens: decode's one */
-	rmsnorm_rows(f->pf_x, x, &l->ffn_norm, rows, d, hp->rms_eps);
+	rmsnorm_rows(f->tp, f->pf_x, x, &l->ffn_norm, rows, d, hp->rms_eps);
 	struct acts a;
 	acts_init(f, &a, f->pf_x, rows, d);
 	/* act_buf[2] is free until the down projection */
@@ -829,12 +925,12 @@ static char *down_input(struct forward *f, const struct wmat *down, int e)
 
 /* Expert e's gate and up outputs -> its down product's input: biases,
  * activation, quantization. */
-static void expert_act(struct forward *f, const struct layer *l, int e)
+static void expert_act_rows(struct forward *f, const struct layer *l, int e, int lo, int hi)
 {
 	const struct hparams *hp = &f->m->hp;
 	const struct wmat *down = &f->views[e].m[EXP_DOWN];
-	int ff = hp->n_ff_exp, cnt = f->count[e];
-	float *g = f->hb + (size_t)f->first[e] * ff, *u = f->hb2 + (size_t)f->first[e] * ff;
+	int ff = hp->n_ff_exp, cnt = hi - lo;
+	float *g = f->hb + (size_t)(f->first[e] + lo) * ff, *u = f->hb2 + (size_t)(f->first[e] + lo) * ff;
 	if (l->ffn_gate_exps_b.data) {
 		add_expert_bias(g, &l->ffn_gate_exps_b, e, cnt, ff);
 		add_expert_bias(u, &l->ffn_up_exps_b, e, cnt, ff);
@@ -844,7 +940,12 @@ static void expert_act(struct forward *f, const struct layer *l, int e)
 	else
 		swiglu(g, u, (size_t)cnt * ff);
 	if (qtypes[down->type].act_type != GGML_F32)
-		mm_quantize(down->type, ff, g, ff, cnt, down_input(f, down, e));
+		mm_quantize(down->type, ff, g, ff, cnt, down_input(f, down, e) + (size_t)lo * mm_act_bytes(down));
+}
+
+static void expert_act(struct forward *f, const struct layer *l, int e)
+{
+	expert_act_rows(f, l, e, 0, f->count[e]);
 }
 
 static struct mm_task gate_task(struct forward *f, int e, int part, const char *x)
@@ -911,6 +1012,29 @@ static bool experts_per_thread(const struct forward *f, const int *list, int nb)
 	return true;
 }
 
+/* The activations of a group of experts (prefill) for rows [r0, r1) of
+ * the group's rows taken expert after expert, so a split over the threads
+ * balances rows, not experts. */
+struct glu_job {
+	struct forward *f;
+	const struct layer *l;
+	const int *list;
+	int nb;
+};
+
+static void glu_range(void *ctx, int64_t r0, int64_t r1)
+{
+	const struct glu_job *job = ctx;
+	int64_t base = 0;
+	for (int i = 0; i < job->nb && base < r1; i++) {
+		int e = job->list[i], cnt = job->f->count[e];
+		int64_t lo = MAX(r0 - base, 0), hi = MIN(r1 - base, cnt);
+		base += cnt;
+		if (lo < hi)
+			expert_act_rows(job->f, job->l, e, (int)lo, (int)hi);
+	}
+}
+
 /* Gate, up, activation and down of the experts in list[0..nb), whose rows
  * are contiguous in grouped order; inputs already quantized (xg, xu). */
 static void run_experts(struct forward *f, const struct layer *l, const int *list, int nb, const char *xg,
@@ -926,8 +1050,13 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 		f->tasks[2 * i + 1] = gate_task(f, list[i], EXP_UP, xu);
 	}
 	mm_run(f->tp, f->tasks, 2 * nb);
+	struct glu_job job = {f, l, list, nb};
+	int64_t rows = 0;
+	for (int i = 0; i < nb; i++)
+		rows += f->count[list[i]];
+	/* a prompt chunk's; one token's experts stay on this thread */
+	par_rows(rows > f->m->hp.n_expert_used ? f->tp : NULL, rows, glu_range, &job);
 	for (int i = 0; i < nb; i++) {
-		expert_act(f, l, list[i]);
 		f->tasks[i] = down_task(f, list[i]);
 	}
 	mm_run(f->tp, f->tasks, nb);
@@ -984,6 +1113,41 @@ static int run_waves(struct forward *f, int il, const char *xg, const char *xu, 
 	return 0;
 }
 
+struct moe_op {
+	struct forward *f;
+	int n;
+};
+
+/* Grouped rows [g0, g1) of out: their token's row of xb. */
+static void gather_range(void *ctx, int64_t g0, int64_t g1)
+{
+	const struct moe_op *op = ctx;
+	struct forward *f = op->f;
+	int d = f->m->hp.n_embd, k = f->m->hp.n_expert_used;
+	for (int64_t g = g0; g < g1; g++)
+		memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d, (size_t)d * sizeof(float));
+}
+
+/* Tokens [t0, t1) of moe: the weighted sum of their experts' outputs, slot
+ * by slot (each thread scans all grouped rows for its own tokens). */
+static void combine_range(void *ctx, int64_t t0, int64_t t1)
+{
+	const struct moe_op *op = ctx;
+	struct forward *f = op->f;
+	int d = f->m->hp.n_embd, k = f->m->hp.n_expert_used, nk = op->n * k;
+	memset(f->moe + (size_t)t0 * d, 0, (size_t)(t1 - t0) * d * sizeof *f->moe);
+	for (int s = 0; s < k; s++)
+		for (int g = 0; g < nk; g++) {
+			int r = f->rows[g];
+			if (r % k != s || r / k < t0 || r / k >= t1)
+				continue;
+			float *y = f->moe + (size_t)(r / k) * d, wt = f->sel_w[r];
+			const float *o = f->out + (size_t)g * d;
+			for (int i = 0; i < d; i++)
+				y[i] += wt * o[i];
+		}
+}
+
 static int ffn_moe(struct forward *f, int il, int n)
 {
 	const struct hparams *hp = &f->m->hp;
@@ -1023,9 +1187,8 @@ static int ffn_moe(struct forward *f, int il, int n)
 	if (f->one_input) {
 		acts_init(f, &a, f->xb, 1, d);
 	} else {
-		for (int g = 0; g < n * k; g++)
-			memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d,
-			       (size_t)d * sizeof(float));
+		struct moe_op op = {f, n};
+		par_rows(f->tp, (int64_t)n * k, gather_range, &op);
 		acts_init(f, &a, f->out, (int64_t)n * k, d);
 	}
 	const char *xg = acts_for(&a, weights_expert_type(f->m->w, il, EXP_GATE));
@@ -1041,21 +1204,13 @@ static int ffn_moe(struct forward *f, int il, int n)
 	 * shared experts added to it, the residual last. Another order rounds
 	 * the residual stream differently in the last bit, and that flips 8-bit
 	 * activation roundings downstream (issue 18). */
-	memset(f->moe, 0, (size_t)n * d * sizeof *f->moe);
-	for (int s = 0; s < k; s++)
-		for (int g = 0; g < n * k; g++) {
-			if (f->rows[g] % k != s)
-				continue;
-			float *y = f->moe + (size_t)(f->rows[g] / k) * d, wt = f->sel_w[f->rows[g]];
-			const float *o = f->out + (size_t)g * d;
-			for (int i = 0; i < d; i++)
-				y[i] += wt * o[i];
-		}
+	struct moe_op mop = {f, n};
+	par_rows(f->tp, n, combine_range, &mop);
 	if (l->ffn_gate_shexp.data) { /* shared experts: an ordinary resident FFN */
 		ffn_dense(f, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp, n);
-		add_rows(f->moe, f->out, n, d);
+		add_rows(f->tp, f->moe, f->out, n, d);
 	}
-	add_rows(f->x, f->moe, n, d);
+	add_rows(f->tp, f->x, f->moe, n, d);
 	return 0;
 }
 
@@ -1063,11 +1218,11 @@ static int ffn_block(struct forward *f, int il, int n)
 {
 	const struct hparams *hp = &f->m->hp;
 	const struct layer *l = &f->m->layers[il];
-	rmsnorm_rows(f->xb, f->x, &l->ffn_norm, n, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(f->tp, f->xb, f->x, &l->ffn_norm, n, hp->n_embd, hp->rms_eps);
 	if (l->moe)
 		return ffn_moe(f, il, n);
 	ffn_dense(f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, n);
-	add_rows(f->x, f->out, n, hp->n_embd);
+	add_rows(f->tp, f->x, f->out, n, hp->n_embd);
 	return 0;
 }
 
@@ -1146,7 +1301,7 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 		logits = f->logits_all;
 	}
 	const float *x = f->x + (size_t)first * hp->n_embd;
-	rmsnorm_rows(f->xb, x, &m->output_norm, rows, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(f->tp, f->xb, x, &m->output_norm, rows, hp->n_embd, hp->rms_eps);
 	struct acts a;
 	acts_init(f, &a, f->xb, rows, hp->n_embd);
 	struct mm_task out = task(&m->output, acts_for(&a, m->output.type), rows, logits);
