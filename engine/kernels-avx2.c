@@ -730,8 +730,9 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		float dw = h2f(w + OFF(block_q4_K, d));
 		float dmw = h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
-		__m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
+		int32_t sct[8]; /* broadcast loads, not shuffles: the shuffle port is the busier */
+		k4_scale_words(scm, sct);
 		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
 		const uint8_t *qs = w + off_qs;
 		__m256i hb = five ? ld256(w + off_qh) : _mm256_setzero_si256();
@@ -747,7 +748,7 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
 				hb = _mm256_srli_epi16(hb, 2);
 			}
-			__m256i s0 = word_scale(sc, 2 * c), s1 = word_scale(sc, 2 * c + 1);
+			__m256i s0 = _mm256_set1_epi32(sct[2 * c]), s1 = _mm256_set1_epi32(sct[2 * c + 1]);
 			UNROLL for (int j = 0; j < RN; j++) {
 				const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS;
 				__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
