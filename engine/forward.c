@@ -138,9 +138,15 @@ static void rows_worker(void *arg, int ith, int nth)
 		job->fn(job->ctx, lo, hi);
 }
 
+/* The pool for a step over the rows of n tokens, or NULL: on this thread. */
+static struct threadpool *row_pool(const struct forward *f, int64_t n)
+{
+	return n >= PAR_ROWS_MIN ? f->tp : NULL;
+}
+
 static void par_rows(struct threadpool *tp, int64_t n, rows_fn fn, void *ctx)
 {
-	if (n < PAR_ROWS_MIN || threadpool_size(tp) < 2) {
+	if (!tp || n < 2 || threadpool_size(tp) < 2) {
 		fn(ctx, 0, n);
 		return;
 	}
@@ -263,7 +269,7 @@ static void softmax(float *x, int n)
 
 static void acts_init(struct forward *f, struct acts *a, const float *x, int64_t n, int64_t cols)
 {
-	a->tp = f->tp;
+	a->tp = row_pool(f, n);
 	a->x = x;
 	a->n = n;
 	a->cols = cols;
@@ -387,7 +393,7 @@ static void rope_range(void *ctx, int64_t j0, int64_t j1)
 static void rope(const struct forward *f, float *x, int n, int n_heads, int head_stride, int off0)
 {
 	struct rope_op op = {f, x, n_heads, head_stride, off0};
-	par_rows(f->tp, n, rope_range, &op);
+	par_rows(row_pool(f, n), n, rope_range, &op);
 }
 
 /* ---- attention ------------------------------------------------------------- */
@@ -610,7 +616,7 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	const struct layer *l = &m->layers[il];
 	struct acts a;
 
-	rmsnorm_rows(f->tp, f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(row_pool(f, n), f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
 	acts_init(f, &a, f->xb, n, hp->n_embd);
 	struct mm_task qkv[3] = {
 		task(&l->wq, acts_for(&a, l->wq.type), n, f->q),
@@ -623,9 +629,9 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	add_bias(f->v, &l->bv, n, (int)l->wv.rows);
 
 	if (l->q_norm.data) /* qwen3, GLM-4.5: RMS norm of each head's q and k before rope */
-		rmsnorm_rows(f->tp, f->q, f->q, &l->q_norm, n * hp->n_head, hp->head_dim_k, hp->rms_eps);
+		rmsnorm_rows(row_pool(f, n), f->q, f->q, &l->q_norm, n * hp->n_head, hp->head_dim_k, hp->rms_eps);
 	if (l->k_norm.data)
-		rmsnorm_rows(f->tp, f->k, f->k, &l->k_norm, n * hp->n_head_kv, hp->head_dim_k, hp->rms_eps);
+		rmsnorm_rows(row_pool(f, n), f->k, f->k, &l->k_norm, n * hp->n_head_kv, hp->head_dim_k, hp->rms_eps);
 	rope(f, f->q, n, hp->n_head, hp->head_dim_k, 0);
 	rope(f, f->k, n, hp->n_head_kv, hp->head_dim_k, 0);
 	for (int i = 0; i < n; i++)
@@ -638,7 +644,7 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
 	mm_run(f->tp, &o, 1);
 	add_bias(f->out, &l->bo, n, hp->n_embd);
-	add_rows(f->tp, f->x, f->out, n, hp->n_embd);
+	add_rows(row_pool(f, n), f->x, f->out, n, hp->n_embd);
 }
 
 /* Per-head products y[j][h] = W_h x[j][h] for MLA's absorbed matrices:
@@ -672,7 +678,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 	int nh = hp->n_head, dv = hp->head_dim_v_mla;
 	struct acts a;
 
-	rmsnorm_rows(f->tp, f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(row_pool(f, n), f->xb, f->x, &l->attn_norm, n, hp->n_embd, hp->rms_eps);
 	acts_init(f, &a, f->xb, n, hp->n_embd);
 	const struct wmat *wq = l->wq_a.data ? &l->wq_a : &l->wq;
 	struct mm_task t[2] = {
@@ -681,7 +687,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 	};
 	mm_run(f->tp, t, 2);
 	if (l->wq_a.data) {
-		rmsnorm_rows(f->tp, f->qlora, f->qlora, &l->q_a_norm, n, hp->q_lora_rank, hp->rms_eps);
+		rmsnorm_rows(row_pool(f, n), f->qlora, f->qlora, &l->q_a_norm, n, hp->q_lora_rank, hp->rms_eps);
 		acts_init(f, &a, f->qlora, n, hp->q_lora_rank);
 		struct mm_task qb = task(&l->wq_b, acts_for(&a, l->wq_b.type), n, f->q);
 		mm_run(f->tp, &qb, 1);
@@ -709,7 +715,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 	acts_init(f, &a, f->attn2, n, l->wo.cols);
 	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
 	mm_run(f->tp, &o, 1);
-	add_rows(f->tp, f->x, f->out, n, hp->n_embd);
+	add_rows(row_pool(f, n), f->x, f->out, n, hp->n_embd);
 }
 
 /* ---- feed-forward ------------------------------------------------------------ */
@@ -749,7 +755,7 @@ static void ffn_dense(struct forward *f, const struct wmat *gate, const struct w
 	};
 	mm_run(f->tp, gate_up, 2);
 	struct rows_op op = {f->hb, f->hb2, NULL, (int)gate->rows, 0.0f};
-	par_rows(f->tp, n, swiglu_range, &op);
+	par_rows(row_pool(f, n), n, swiglu_range, &op);
 	acts_init(f, &a, f->hb, n, down->cols);
 	struct mm_task t = task(down, acts_for(&a, down->type), n, f->out);
 	mm_run(f->tp, &t, 1);
@@ -891,7 +897,7 @@ static void prefetch_next(struct forward *f, int il, int n)
 	const struct layer *l = &f->m->layers[nl];
 	int rows = MIN(n, PREFETCH_ROWS), ne = hp->n_expert, k = hp->n_expert_used, d = hp->n_embd;
 	const float *x = f->x + (size_t)(n - rows) * d; /* the last tokens: decode's one */
-	rmsnorm_rows(f->tp, f->pf_x, x, &l->ffn_norm, rows, d, hp->rms_eps);
+	rmsnorm_rows(row_pool(f, rows), f->pf_x, x, &l->ffn_norm, rows, d, hp->rms_eps);
 	struct acts a;
 	acts_init(f, &a, f->pf_x, rows, d);
 	/* act_buf[2] is free until the down projection */
@@ -1188,8 +1194,9 @@ static int ffn_moe(struct forward *f, int il, int n)
 		acts_init(f, &a, f->xb, 1, d);
 	} else {
 		struct moe_op op = {f, n};
-		par_rows(f->tp, (int64_t)n * k, gather_range, &op);
+		par_rows(row_pool(f, n), (int64_t)n * k, gather_range, &op);
 		acts_init(f, &a, f->out, (int64_t)n * k, d);
+		a.tp = row_pool(f, n); /* n tokens, n * k rows */
 	}
 	const char *xg = acts_for(&a, weights_expert_type(f->m->w, il, EXP_GATE));
 	const char *xu = acts_for(&a, weights_expert_type(f->m->w, il, EXP_UP));
@@ -1205,12 +1212,12 @@ static int ffn_moe(struct forward *f, int il, int n)
 	 * the residual stream differently in the last bit, and that flips 8-bit
 	 * activation roundings downstream (issue 18). */
 	struct moe_op mop = {f, n};
-	par_rows(f->tp, n, combine_range, &mop);
+	par_rows(row_pool(f, n), n, combine_range, &mop);
 	if (l->ffn_gate_shexp.data) { /* shared experts: an ordinary resident FFN */
 		ffn_dense(f, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp, n);
-		add_rows(f->tp, f->moe, f->out, n, d);
+		add_rows(row_pool(f, n), f->moe, f->out, n, d);
 	}
-	add_rows(f->tp, f->x, f->moe, n, d);
+	add_rows(row_pool(f, n), f->x, f->moe, n, d);
 	return 0;
 }
 
@@ -1218,11 +1225,11 @@ static int ffn_block(struct forward *f, int il, int n)
 {
 	const struct hparams *hp = &f->m->hp;
 	const struct layer *l = &f->m->layers[il];
-	rmsnorm_rows(f->tp, f->xb, f->x, &l->ffn_norm, n, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(row_pool(f, n), f->xb, f->x, &l->ffn_norm, n, hp->n_embd, hp->rms_eps);
 	if (l->moe)
 		return ffn_moe(f, il, n);
 	ffn_dense(f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, n);
-	add_rows(f->tp, f->x, f->out, n, hp->n_embd);
+	add_rows(row_pool(f, n), f->x, f->out, n, hp->n_embd);
 	return 0;
 }
 
@@ -1301,7 +1308,7 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 		logits = f->logits_all;
 	}
 	const float *x = f->x + (size_t)first * hp->n_embd;
-	rmsnorm_rows(f->tp, f->xb, x, &m->output_norm, rows, hp->n_embd, hp->rms_eps);
+	rmsnorm_rows(row_pool(f, rows), f->xb, x, &m->output_norm, rows, hp->n_embd, hp->rms_eps);
 	struct acts a;
 	acts_init(f, &a, f->xb, rows, hp->n_embd);
 	struct mm_task out = task(&m->output, acts_for(&a, m->output.type), rows, logits);
