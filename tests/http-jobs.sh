@@ -15,21 +15,6 @@ NAME=http-jobs NEEDS="python3 curl"
 
 c() { curl -s -m 30 "$@"; }
 
-# check NAME PYTHON-EXPR FILE: the expression, with j the file's JSON, holds
-check() {
-	if ! python3 - "$3" "$2" <<'EOF' 2>"$tmp/pyerr"; then
-import json, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-try:
-    j = json.loads(text)
-except ValueError:
-    j = None
-sys.exit(0 if eval(sys.argv[2]) else 1)
-EOF
-		fail "$1: not ($2): $(head -c 600 "$3") $(cat "$tmp/pyerr")"
-	fi
-}
-
 # sse FILE: the stream's events as a JSON list of [id or None, data], [DONE] as "DONE"
 sse() {
 	python3 - "$1" >"$tmp/sse.json" <<'EOF'

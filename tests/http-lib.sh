@@ -13,6 +13,9 @@
 #                    once /health says 200, with $port, $base and $pid
 #                    set; exit 99 if it does not get there
 #   stop_server      kill the last server started and wait for it
+#   check NAME PYTHON-EXPR FILE
+#                    fail NAME unless the expression holds, j being the
+#                    file's JSON (None if it is not JSON), text its text
 # Every server started is killed on exit; every wait is bounded.
 # Environment: HEFT_ENGINE.
 set -u
@@ -87,4 +90,19 @@ serve() {
 stop_server() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	pid=""
+}
+
+# check NAME PYTHON-EXPR FILE: the expression, with j the file's JSON, holds
+check() {
+	if ! python3 - "$3" "$2" <<'EOF' 2>"$tmp/pyerr"; then
+import json, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+try:
+    j = json.loads(text)
+except ValueError:
+    j = None
+sys.exit(0 if eval(sys.argv[2]) else 1)
+EOF
+		fail "$1: not ($2): $(head -c 600 "$3") $(cat "$tmp/pyerr")"
+	fi
 }

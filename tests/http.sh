@@ -15,36 +15,8 @@
 # (HEFT_SERVE_SLOW_MS) makes generations last long enough to queue and
 # cancel. Every server started is killed on exit; every wait is bounded.
 # Environment: HEFT_ENGINE.
-set -u
-: "${HEFT_ENGINE:?}"
-for t in python3 curl; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "http: $t is needed; skipping"
-		exit 77
-	fi
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-http.XXXXXX") || exit 99
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-export XDG_CACHE_HOME="$tmp/xdg" # the KV states kept on disk go there
-trap 'exit 1' INT TERM
-
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
-if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --kv-heads 2 --ff 512 \
-	--experts 8 --experts-used 2 --expert-ff 256 --ctx 2048 -o "$tmp/chat.gguf" 2>"$tmp/err"; then
-	cat "$tmp/err"
-	exit 99
-fi
+NAME=http NEEDS="python3 curl"
+. "$(dirname "$0")/http-lib.sh"
 
 # start NAME ARGS...: a server on a free port; its port in $port
 start() {
@@ -61,21 +33,6 @@ start() {
 	cat "$tmp/$name.err"
 	echo "http: $name did not start"
 	exit 99
-}
-
-# check NAME PYTHON-EXPR FILE: the expression, with j the file's JSON, holds
-check() {
-	if ! python3 - "$3" "$2" <<'EOF' 2>"$tmp/pyerr"; then
-import json, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-try:
-    j = json.loads(text)
-except ValueError:
-    j = None
-sys.exit(0 if eval(sys.argv[2]) else 1)
-EOF
-		fail "$1: not ($2): $(head -c 600 "$3") $(cat "$tmp/pyerr")"
-	fi
 }
 
 # sse FILE: the data: events of a stream as a JSON array (sse.json), [DONE] last as "DONE"
