@@ -19,6 +19,7 @@
 # Every server started is killed on exit; every wait is bounded.
 # Environment: HEFT_ENGINE.
 set -u
+. "$(dirname "$0")/serve-port.sh"
 : "${HEFT_ENGINE:?}"
 for t in ${NEEDS:-}; do
 	if ! command -v "$t" >/dev/null 2>&1; then
@@ -71,12 +72,7 @@ serve() {
 	HEFT_SERVE_SLOW_MS=$slow "$HEFT_ENGINE" serve --http 127.0.0.1:0 "$@" 2>"$tmp/$name.err" &
 	pid=$!
 	pids="$pids $pid"
-	port=""
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/$name.err" 2>/dev/null)
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
+	port=$(server_port "$tmp/$name.err")
 	base="http://127.0.0.1:$port"
 	for _ in $(seq 100); do
 		[ -n "$port" ] && [ "$(http_status "$base/health")" = 200 ] && return 0

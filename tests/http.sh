@@ -24,12 +24,7 @@ start() {
 	shift
 	"$@" 2>"$tmp/$name.err" &
 	pids="$pids $!"
-	port=""
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/$name.err" 2>/dev/null)
-		[ -n "$port" ] && return 0
-		sleep 0.1
-	done
+	port=$(server_port "$tmp/$name.err") && return 0
 	cat "$tmp/$name.err"
 	echo "http: $name did not start"
 	exit 99

@@ -130,10 +130,7 @@ the read rate and RSS against the budget, from the first answer."
 	XDG_CACHE_HOME="$work/cache" "$ENGINE" serve --http 127.0.0.1:0 --mem 44M \
 		"$work/cache/heft/demo-stream.gguf" 2>"$work/serve.err" &
 	spid=$!
-	i=0
-	while ! SP=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/serve.err") || [ -z "$SP" ]; do
-		i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-	done
+	SP=$(server_port "$work/serve.err")
 	if [ -n "$SP" ]; then
 		T kill-session -t h
 		T new-session -d -x 100 -y 30 -s h "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen \

@@ -8,6 +8,7 @@
 # Every server started is killed on exit; every wait is bounded.
 # Environment: HEFT_ENGINE.
 set -u
+. "$(dirname "$0")/serve-port.sh"
 : "${HEFT_ENGINE:?}"
 for t in python3 curl; do
 	if ! command -v $t >/dev/null 2>&1; then
@@ -37,13 +38,7 @@ printf '%s\n' '{"type":"chat","id":1,"text":"hi","options":{"n_predict":3}}' '{"
 # /metrics after a request
 "$HEFT_ENGINE" serve --http 127.0.0.1:0 $flags "$tmp/m.gguf" 2>"$tmp/srv.err" &
 pid=$!
-port=""
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/srv.err" 2>/dev/null)
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || { cat "$tmp/srv.err"; exit 99; }
+port=$(server_port "$tmp/srv.err") || { cat "$tmp/srv.err"; exit 99; }
 for _ in $(seq 100); do
 	[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ] && break
 	sleep 0.1

@@ -313,10 +313,7 @@ if [ -x "$ENGINE" ] && env -u HEFT_DEMO_MODEL XDG_CACHE_HOME="$work/cache" HEFT_
 	"$HEFT" --engine /bin/false -p x >/dev/null 2>&1; [ -s "$work/cache/heft/demo-stream.gguf" ]; then
 	XDG_CACHE_HOME="$work/cache" "$ENGINE" serve --http 127.0.0.1:0 --mem 44M "$work/cache/heft/demo-stream.gguf" 2>"$work/serve.err" &
 	pids="$pids $!"
-	i=0
-	while ! SP=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/serve.err") || [ -z "$SP" ]; do
-		i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-	done
+	SP=$(server_port "$work/serve.err")
 	[ -n "$SP" ] || fail "serve --http did not start: $(cat "$work/serve.err")"
 	start_http "--engine http://127.0.0.1:$SP -n 300 --temp 0.8"
 	done_re='[0-9]+ tok [0-9.]+/s'

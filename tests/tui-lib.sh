@@ -1,12 +1,14 @@
 # tui-lib.sh - shared by the tests/tui-*.sh scripts (sourced, not run).
 # Drives heft in a private tmux server. Before sourcing, set NAME (used in
 # messages and the socket name). Provides: T (tmux on our socket), screen,
-# wait_for, start, ok, fail, finish, and $work (a scratch directory).
+# wait_for, start, ok, fail, finish, server_port (tests/serve-port.sh), and
+# $work (a scratch directory).
 
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 HEFT=${HEFT:-$top_builddir/heft}
 FAKE=${FAKE_ENGINE:-$top_builddir/tests/fake-engine}
+. "$top_srcdir/tests/serve-port.sh"
 
 [ -x "$HEFT" ] || { echo "$NAME: $HEFT not built"; exit 1; }
 [ -x "$FAKE" ] || { echo "$NAME: $FAKE not built"; exit 1; }

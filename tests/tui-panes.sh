@@ -75,10 +75,7 @@ mkdir -p "$work/http-cache"
 XDG_CACHE_HOME="$work/http-cache" "$ENGINE" serve --http 127.0.0.1:0 --mem 44M --threads 1 --no-prefetch "$model" \
 	2>"$work/serve.err" &
 spid=$!
-i=0
-while ! SP=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/serve.err") || [ -z "$SP" ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
+SP=$(server_port "$work/serve.err")
 [ -n "$SP" ] || { fail "serve --http did not start: $(cat "$work/serve.err")"; finish; }
 run http "--engine http://127.0.0.1:$SP $ARGS"
 

@@ -18,6 +18,7 @@
 # Prints Markdown rows. Environment: ROUNDS (default 3), N (tokens per
 # generation, 256), THREADS (2), MODEL (default: a synthetic MoE made here).
 set -u
+. "$(dirname "$0")/../serve-port.sh"
 engine=${1:-./heft-engine}
 ROUNDS=${ROUNDS:-3}
 N=${N:-256}
@@ -37,13 +38,7 @@ fi
 
 "$engine" serve --http 127.0.0.1:0 -t "$THREADS" --kv-cache-size 0 "$model" 2>"$tmp/srv.err" &
 pid=$!
-port=""
-for _ in $(seq 300); do
-	port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/srv.err" 2>/dev/null)
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || { cat "$tmp/srv.err"; exit 2; }
+port=$(server_port "$tmp/srv.err" 300) || { cat "$tmp/srv.err"; exit 2; }
 
 python3 - "$engine" "$model" "$port" "$ROUNDS" "$N" "$THREADS" "$pid" <<'EOF'
 import http.client, json, os, socket, statistics, subprocess, sys, time
