@@ -212,12 +212,6 @@ static inline __m256i lane_scales(__m256i half, int s)
 	return _mm256_shuffle_epi8(half, _mm256_add_epi8(base, _mm256_set1_epi8((char)(4 * s))));
 }
 
-/* Word g of the low lane of sc (8 int16 scales, both lanes equal) everywhere. */
-static inline __m256i word_scale(__m256i sc, int g)
-{
-	return _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * g)));
-}
-
 static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;

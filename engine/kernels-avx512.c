@@ -51,14 +51,6 @@ static inline __m128 lane128(__m512 v, int k)
 	}
 }
 
-static inline float hsum256(__m256 v)
-{
-	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_add_ss(x, _mm_movehdup_ps(x));
-	return _mm_cvtss_f32(x);
-}
-
 /* Signed x signed int8 to int32 sums of 4: |w| as the unsigned operand, a
  * negated where w is negative (|a| <= 127, so no overflow). */
 static inline __m512i dot_ss(__m512i w, __m512i a)
@@ -107,13 +99,6 @@ static inline __m512i q4_0_pair(const uint8_t *w0, const uint8_t *w1)
 	__m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
 	x = _mm512_and_si512(x, _mm512_set1_epi8(15));
 	return _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(3, 1, 2, 0));
-}
-
-static inline __m512i dot_q4_0_pair(const uint8_t *w0, const uint8_t *w1, __m512i av)
-{
-	__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w0, w1), av);
-	__m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av);
-	return _mm512_sub_epi32(p, c);
 }
 
 static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va)
