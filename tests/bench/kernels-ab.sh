@@ -18,7 +18,7 @@ for f in kernels-avx2.c kernels-avx512.c kernels-x86.h kernels-bytes.h; do
 done
 I="-I$tmp -I. -Iengine -Isrc -DHAVE_CONFIG_H"
 cc=${CC:-cc}
-$cc -O2 -mavx2 -mfma -mf16c $I -Dkernels_avx2_install=old_avx2_install -c "$tmp/kernels-avx2.c" -o "$tmp/old2.o"
+$cc -O2 -mavx2 -mfma -mf16c $I -Dkernels_avx2_install=old_avx2_install -Dkernels_avxvnni_install=old_avxvnni_install -c "$tmp/kernels-avx2.c" -o "$tmp/old2.o"
 $cc -O2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c $I \
 	-Dkernels_avx512_install=old_avx512_install -c "$tmp/kernels-avx512.c" -o "$tmp/old512.o"
 $cc -O2 -Iengine -Isrc -I. -DHAVE_CONFIG_H -c tests/bench/kernels-ab.c -o "$tmp/ab.o"
