@@ -142,6 +142,17 @@ static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const
 	return a->last_use < b->last_use;
 }
 
+static bool has_quotas(const struct cpol *c)
+{
+	return c->policy == CACHE_LAYER_LRU || c->policy == CACHE_LFU || c->policy == CACHE_LRFU;
+}
+
+bool cpol_over_quota(const struct cpol *c, int i)
+{
+	const struct cpol_slot *s = &c->slot[i];
+	return has_quotas(c) && s->layer >= 0 && c->occ[s->layer] > c->quota[s->layer];
+}
+
 int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, int slot), const void *ctx)
 {
 	int best = -1, best_tier = 4;
@@ -152,7 +163,7 @@ int cpol_victim(const struct cpol *c, int layer, bool (*busy)(const void *ctx, i
 		if (busy(ctx, i))
 			continue;
 		int tier = 2;
-		if (c->policy == CACHE_LAYER_LRU || c->policy == CACHE_LFU || c->policy == CACHE_LRFU)
+		if (has_quotas(c))
 			tier = c->occ[s->layer] > c->quota[s->layer] ? 0 : s->layer == layer ? 1 : 2;
 		if (tier < best_tier || (tier == best_tier && less_valuable(c, s, &c->slot[best]))) {
 			best = i;
@@ -342,4 +353,11 @@ void cpol_make_offline(struct cpol *c)
 void cpol_set_next(struct cpol *c, int i, uint64_t next_use)
 {
 	c->slot[i].next_use = next_use;
+}
+
+void cpol_pass(struct cpol *c, int layer, int key, int n)
+{
+	++c->tick;
+	if (c->lr && key >= 0 && key < c->n_keys)
+		lrfu_use(c, layer, key, n);
 }

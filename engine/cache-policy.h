@@ -37,8 +37,10 @@
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
- * cpol_set_next; with layer-lru's quota tiers, or with lru's none (the
- * true bound). */
+ * cpol_set_next; with layer-lru's or lrfu's quota tiers, or with lru's
+ * none (the true bound). The simulator also runs A0 through the same
+ * hook: the value is then the expert's use count over the whole trace,
+ * and a use it serves without a slot (not admitted) goes to cpol_pass. */
 #ifndef HEFT_CACHE_POLICY_H
 #define HEFT_CACHE_POLICY_H
 
@@ -104,5 +106,12 @@ void cpol_touch(struct cpol *c, int i, int n);
  * by the next use each cpol_set_next gives. */
 void cpol_make_offline(struct cpol *c);
 void cpol_set_next(struct cpol *c, int i, uint64_t next_use);
+/* Offline: a use of expert key of layer served without a slot (read, used
+ * and dropped), so that the bookkeeping that follows the uses (lrfu's
+ * deals of the quotas) sees every use. */
+void cpol_pass(struct cpol *c, int layer, int key, int n);
+/* Slot i belongs to a layer holding more than its quota (never, without
+ * quotas): giving it way restores the scheme. */
+bool cpol_over_quota(const struct cpol *c, int i);
 
 #endif

@@ -13,7 +13,17 @@
  * layer-lru's per-layer quotas ("min-quota", the yardstick for the quota
  * policies), with lrfu's quotas as they move ("min-lrfu": the deals follow
  * the uses, not the cache, so they are lrfu's own), and without (the true
- * bound, "min"). */
+ * bound, "min").
+ *
+ * And A0 (Aho, Denning & Ullman, "Principles of Optimal Page Replacement",
+ * JACM 1971): when every token draws its experts independently from a
+ * fixed popularity, the best online policy keeps the most probable ones.
+ * Told each expert's decode uses over the whole trace, "a0" (lrfu's
+ * quotas), "a0-quota" (layer-lru's) and "a0-pool" (one pool) keep the
+ * most used, and admit a missed
+ * expert only when it is used more than the least used resident of its
+ * tier (a slot over its layer's quota always gives way): the ceiling of
+ * any policy that learns only popularity. */
 #include "cache-policy.h"
 #include "commands.h"
 #include "options.h"
@@ -41,6 +51,7 @@ struct replay {
 	const struct rtrace_data *d;
 	struct visit *v;
 	struct item *items;
+	uint32_t *uses; /* [n_moe * n_expert]: decode uses over the whole trace */
 	int n_visits, n_items;
 	bool has_guess;
 };
@@ -55,12 +66,15 @@ struct result {
 
 /* The cache as the simulator holds it: the policy's state plus what the
  * engine keeps beside it (expert-cache.c's where[] and pins). */
+enum mode { ONLINE, BELADY, A0 };
+
 struct sim {
 	struct cpol pol;
 	int *where;    /* [n_moe * n_expert] -> slot, -1 */
 	int *key;      /* slot -> mi * n_expert + e, -1 */
 	int *pins;
-	bool offline;
+	enum mode mode;
+	const uint32_t *uses; /* the replay's */
 };
 
 /* The distinct experts of a call's layer, in the order the forward pass
@@ -123,6 +137,10 @@ static void replay_build(struct replay *rp, const struct rtrace_data *d)
 		}
 	}
 	free(last);
+	rp->uses = xcalloc((size_t)d->n_moe * (size_t)d->n_expert, sizeof *rp->uses);
+	for (int vi = 0; vi < rp->n_visits; vi++)
+		for (int j = 0; rp->v[vi].decode && j < rp->v[vi].n; j++)
+			rp->uses[(size_t)rp->v[vi].mi * d->n_expert + rp->items[rp->v[vi].at + j].e]++;
 }
 
 static bool pinned(const void *ctx, int i)
@@ -142,11 +160,26 @@ static bool guessed(const struct rtrace_data *d, const struct visit *v, int e)
 	return false;
 }
 
+/* A0's value through MIN's hook: the fewer uses, the sooner it goes. */
+static uint64_t a0_value(const struct sim *s, int key)
+{
+	return UINT64_MAX - 1 - s->uses[key];
+}
+
 static void use(struct sim *s, int si, const struct item *it)
 {
 	cpol_touch(&s->pol, si, it->n);
-	if (s->offline)
+	if (s->mode == BELADY)
 		cpol_set_next(&s->pol, si, it->next);
+	else if (s->mode == A0)
+		cpol_set_next(&s->pol, si, a0_value(s, s->key[si]));
+}
+
+/* A0 keeps the victim rather than admit an expert used no more often. */
+static bool a0_bypass(const struct sim *s, int si, int key)
+{
+	return s->mode == A0 && s->key[si] >= 0 && !cpol_over_quota(&s->pol, si) &&
+	       s->uses[s->key[si]] >= s->uses[key];
 }
 
 /* weights_experts_acquire's bookkeeping, step for step: the k items of
@@ -170,17 +203,21 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 		k++;
 	}
 	for (int i = k; i < n; i++) {
-		int si = cpol_victim(&s->pol, layer, pinned, s);
+		int si = cpol_victim(&s->pol, layer, pinned, s), key = v->mi * d->n_expert + want[i].e;
 		if (si < 0)
 			break;
-		if (s->key[si] >= 0)
-			s->where[s->key[si]] = -1;
-		cpol_empty(&s->pol, si);
-		s->key[si] = v->mi * d->n_expert + want[i].e;
-		cpol_fill(&s->pol, si, layer, s->key[si], 0);
-		where[want[i].e] = si;
-		s->pins[si] = 1;
-		use(s, si, &want[i]);
+		if (a0_bypass(s, si, key)) {
+			cpol_pass(&s->pol, layer, key, want[i].n);
+		} else {
+			if (s->key[si] >= 0)
+				s->where[s->key[si]] = -1;
+			cpol_empty(&s->pol, si);
+			s->key[si] = key;
+			cpol_fill(&s->pol, si, layer, key, 0);
+			where[want[i].e] = si;
+			s->pins[si] = 1;
+			use(s, si, &want[i]);
+		}
 		res->misses[v->mi * 2 + ph]++;
 		res->guessed[ph] += guessed(d, v, want[i].e);
 		struct item t = want[k];
@@ -191,17 +228,18 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 	return k;
 }
 
-/* Replay every visit through policy (offline: as MIN) on n_slots slots. */
-static void run(const struct replay *rp, enum cache_policy policy, bool offline, int n_slots, struct result *res)
+/* Replay every visit through policy (or MIN or A0 in its tiers) on n_slots
+ * slots. */
+static void run(const struct replay *rp, enum cache_policy policy, enum mode mode, int n_slots, struct result *res)
 {
 	const struct rtrace_data *d = rp->d;
 	bool *moe = xcalloc((size_t)d->n_layer, sizeof *moe);
 	for (int mi = 0; mi < d->n_moe; mi++)
 		moe[d->moe[mi]] = true;
-	struct sim s = {.offline = offline};
+	struct sim s = {.mode = mode, .uses = rp->uses};
 	cpol_init(&s.pol, policy, n_slots, d->n_layer, moe, d->n_moe * d->n_expert);
 	free(moe);
-	if (offline)
+	if (mode != ONLINE)
 		cpol_make_offline(&s.pol);
 	size_t nk = (size_t)d->n_moe * (size_t)d->n_expert;
 	s.where = xmalloc(nk * sizeof *s.where);
@@ -219,8 +257,9 @@ static void run(const struct replay *rp, enum cache_policy policy, bool offline,
 		memcpy(want, rp->items + v->at, (size_t)v->n * sizeof *want);
 		for (struct item *rem = want, *end = want + v->n; rem < end;) { /* the waves */
 			int k = acquire(&s, rp, v, rem, (int)(end - rem), res);
-			for (int i = 0; i < k; i++)
-				s.pins[s.where[(size_t)v->mi * d->n_expert + rem[i].e]] = 0;
+			for (int i = 0, si; i < k; i++)
+				if ((si = s.where[(size_t)v->mi * d->n_expert + rem[i].e]) >= 0) /* not passed */
+					s.pins[si] = 0;
 			rem += k;
 		}
 	}
@@ -332,7 +371,9 @@ static void print_text(const struct rtrace_data *d, const struct replay *rp, con
 		       100 * res_rate(d, &r[i], -1, -1), ratio(dr, res_rate(d, mq, -1, 1)),
 		       ratio(dr, res_rate(d, mn, -1, 1)));
 	}
-	printf("(hit rates of the expert lookups; * the default; min-quota: MIN inside layer-lru's quotas, min-lrfu: inside lrfu's)\n");
+	printf("(hit rates of the expert lookups; * the default; min-quota: MIN inside layer-lru's quotas, min-lrfu: "
+	       "inside lrfu's; a0: the most used experts, told by the whole trace, inside lrfu's quotas, a0-quota "
+	       "inside layer-lru's, a0-pool in one pool)\n");
 	if (rp->has_guess) {
 		uint64_t h, m;
 		sum(d, mn, -1, 1, &h, &m);
@@ -355,11 +396,12 @@ static void print_text(const struct rtrace_data *d, const struct replay *rp, con
 static const char usage_text[] =
 	"usage: heft-engine cachesim TRACE [--slots N | --mem SIZE] [--policy P ...] [--json]\n"
 	"  replays a routing trace (run, bench or serve --trace-routing FILE) through the\n"
-	"  expert cache's policies and through Belady's MIN\n"
+	"  expert cache's policies, through A0 (the most used experts, told by the whole\n"
+	"  trace: the ceiling of a policy that learns popularity) and Belady's MIN\n"
 	"  --slots N       cache slots (default: the traced run's)\n"
 	"  --mem SIZE      the slots the budget pays for, by the traced run's plan (its slot\n"
 	"                  size and the bytes it holds besides the cache)\n"
-	"  --policy P      layer-lru, lru, lfu or freq (repeatable; default: all)\n"
+	"  --policy P      lrfu, layer-lru, lru, lfu or freq (repeatable; default: all)\n"
 	"  --json          one JSON object on stdout\n";
 
 static int slots_of(const struct rtrace_data *d, int64_t slots, uint64_t mem)
@@ -419,7 +461,7 @@ int cmd_cachesim(int argc, char **argv)
 			for (k = 0; k < CACHE_NPOLICIES && strcmp(op.arg, cache_policy_names[k]); k++)
 				;
 			if (k == CACHE_NPOLICIES) {
-				warnx_("cachesim: --policy: '%s' is not one of layer-lru, lru, lfu, freq", op.arg);
+				warnx_("cachesim: --policy: '%s' is not one of lrfu, layer-lru, lru, lfu, freq", op.arg);
 				cmd_parser_done(&op);
 				return 2;
 			}
@@ -448,19 +490,25 @@ int cmd_cachesim(int argc, char **argv)
 	}
 	struct replay rp;
 	replay_build(&rp, d);
-	struct result r[CACHE_NPOLICIES + 3];
+	struct result r[CACHE_NPOLICIES + 6];
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
 		if (!any || want[p]) {
 			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == 0};
-			run(&rp, (enum cache_policy)p, false, n_slots, &r[nr++]);
+			run(&rp, (enum cache_policy)p, ONLINE, n_slots, &r[nr++]);
 		}
+	r[nr] = (struct result){.name = "a0"};
+	run(&rp, CACHE_LRFU, A0, n_slots, &r[nr++]);
+	r[nr] = (struct result){.name = "a0-quota"};
+	run(&rp, CACHE_LAYER_LRU, A0, n_slots, &r[nr++]);
+	r[nr] = (struct result){.name = "a0-pool"};
+	run(&rp, CACHE_LRU, A0, n_slots, &r[nr++]);
 	r[nr] = (struct result){.name = "min-lrfu"};
-	run(&rp, CACHE_LRFU, true, n_slots, &r[nr++]);
+	run(&rp, CACHE_LRFU, BELADY, n_slots, &r[nr++]);
 	r[nr] = (struct result){.name = "min-quota"};
-	run(&rp, CACHE_LAYER_LRU, true, n_slots, &r[nr++]);
+	run(&rp, CACHE_LAYER_LRU, BELADY, n_slots, &r[nr++]);
 	r[nr] = (struct result){.name = "min"};
-	run(&rp, CACHE_LRU, true, n_slots, &r[nr++]);
+	run(&rp, CACHE_LRU, BELADY, n_slots, &r[nr++]);
 	if (json)
 		print_json(d, &rp, r, nr, n_slots, path);
 	else
@@ -471,6 +519,7 @@ int cmd_cachesim(int argc, char **argv)
 	}
 	free(rp.v);
 	free(rp.items);
+	free(rp.uses);
 	rtrace_data_free(d);
 	return 0;
 }
