@@ -23,7 +23,12 @@
  * most used, and admit a missed
  * expert only when it is used more than the least used resident of its
  * tier (a slot over its layer's quota always gives way): the ceiling of
- * any policy that learns only popularity. */
+ * any policy that learns only popularity.
+ *
+ * --prior TRACE starts the online policies warm, as the engine starts
+ * without --no-warm after a run like TRACE: its hot list (each expert's
+ * layer visits, halved as hotlist.c reads them) fills each layer's quota
+ * with its hottest experts before the replay. */
 #include "cache-policy.h"
 #include "commands.h"
 #include "options.h"
@@ -52,6 +57,7 @@ struct replay {
 	struct visit *v;
 	struct item *items;
 	uint32_t *uses; /* [n_moe * n_expert]: decode uses over the whole trace */
+	uint32_t *prior; /* [n_moe * n_expert]: --prior's hot list, or NULL */
 	int n_visits, n_items;
 	bool has_guess;
 };
@@ -228,6 +234,41 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 	return k;
 }
 
+/* hotlist.c's warm start: each MoE layer's hottest experts of the prior,
+ * up to its quota, filled in file order (layer, then expert), their use
+ * count the prior's (lfu and freq start from it; lrfu keeps its own). */
+static void warm_start(struct sim *s, const struct replay *rp)
+{
+	const struct rtrace_data *d = rp->d;
+	int n = 0, *order = xmalloc((size_t)d->n_expert * sizeof *order);
+	for (int mi = 0; mi < d->n_moe; mi++) {
+		const uint32_t *c = rp->prior + (size_t)mi * d->n_expert;
+		int layer = d->moe[mi], m = 0;
+		for (int e = 0; e < d->n_expert; e++)
+			if (c[e])
+				order[m++] = e;
+		for (int i = 1; i < m; i++) /* the most used first, then by id */
+			for (int j = i; j > 0 && c[order[j]] > c[order[j - 1]]; j--) {
+				int t = order[j];
+				order[j] = order[j - 1];
+				order[j - 1] = t;
+			}
+		m = MIN(m, s->pol.quota[layer]);
+		for (int i = 1; i < m; i++) /* file order */
+			for (int j = i; j > 0 && order[j] < order[j - 1]; j--) {
+				int t = order[j];
+				order[j] = order[j - 1];
+				order[j - 1] = t;
+			}
+		for (int i = 0; i < m && n < s->pol.n_slots; i++, n++) {
+			s->key[n] = mi * d->n_expert + order[i];
+			s->where[s->key[n]] = n;
+			cpol_fill(&s->pol, n, layer, s->key[n], c[order[i]]);
+		}
+	}
+	free(order);
+}
+
 /* Replay every visit through policy (or MIN or A0 in its tiers) on n_slots
  * slots. */
 static void run(const struct replay *rp, enum cache_policy policy, enum mode mode, int n_slots, struct result *res)
@@ -249,6 +290,8 @@ static void run(const struct replay *rp, enum cache_policy policy, enum mode mod
 	for (int i = 0; i < n_slots; i++)
 		s.key[i] = -1;
 	s.pins = xcalloc((size_t)n_slots, sizeof *s.pins);
+	if (rp->prior && mode == ONLINE)
+		warm_start(&s, rp);
 	res->hits = xcalloc((size_t)d->n_moe * 2, sizeof *res->hits);
 	res->misses = xcalloc((size_t)d->n_moe * 2, sizeof *res->misses);
 	struct item *want = xmalloc((size_t)MAX(d->n_expert, 1) * sizeof *want);
@@ -402,6 +445,7 @@ static const char usage_text[] =
 	"  --mem SIZE      the slots the budget pays for, by the traced run's plan (its slot\n"
 	"                  size and the bytes it holds besides the cache)\n"
 	"  --policy P      lrfu, layer-lru, lru, lfu or freq (repeatable; default: all)\n"
+	"  --prior TRACE   start the policies warm, from the hot list a run like TRACE left\n"
 	"  --json          one JSON object on stdout\n";
 
 static int slots_of(const struct rtrace_data *d, int64_t slots, uint64_t mem)
@@ -423,13 +467,45 @@ static int slots_of(const struct rtrace_data *d, int64_t slots, uint64_t mem)
 	return -1;
 }
 
-enum { O_SLOTS = CMD_LONG, O_MEM, O_POLICY, O_JSON };
+/* The hot list a run of path would leave (hotlist.c: each expert once per
+ * layer visit), as the next run reads it (halved); NULL on a trace that
+ * does not fit d. */
+static uint32_t *prior_of(const char *path, const struct rtrace_data *d)
+{
+	char err[512];
+	struct rtrace_data *p = rtrace_read(path, err, sizeof err);
+	if (!p) {
+		warnx_("cachesim: --prior: %s", err);
+		return NULL;
+	}
+	uint32_t *c = NULL;
+	if (p->n_moe != d->n_moe || p->n_expert != d->n_expert || memcmp(p->moe, d->moe, (size_t)d->n_moe * sizeof *d->moe))
+		warnx_("cachesim: --prior: %s routes other layers or experts than the trace", path);
+	else {
+		struct replay rp;
+		replay_build(&rp, p);
+		c = xcalloc((size_t)d->n_moe * (size_t)d->n_expert, sizeof *c);
+		for (int vi = 0; vi < rp.n_visits; vi++)
+			for (int j = 0; j < rp.v[vi].n; j++)
+				c[(size_t)rp.v[vi].mi * d->n_expert + rp.items[rp.v[vi].at + j].e]++;
+		for (size_t i = 0; i < (size_t)d->n_moe * (size_t)d->n_expert; i++)
+			c[i] /= 2;
+		free(rp.v);
+		free(rp.items);
+		free(rp.uses);
+	}
+	rtrace_data_free(p);
+	return c;
+}
+
+enum { O_SLOTS = CMD_LONG, O_MEM, O_POLICY, O_PRIOR, O_JSON };
 
 static const struct cmd_opt cachesim_opts[] = {
 	{"help", 'h', no_argument, 'h'},
 	{"slots", 0, required_argument, O_SLOTS},
 	{"mem", 0, required_argument, O_MEM},
 	{"policy", 0, required_argument, O_POLICY},
+	{"prior", 0, required_argument, O_PRIOR},
 	{"json", 0, no_argument, O_JSON},
 	{NULL, 0, 0, 0},
 };
@@ -439,6 +515,7 @@ int cmd_cachesim(int argc, char **argv)
 	int64_t slots = 0;
 	uint64_t mem = 0;
 	bool json = false, want[CACHE_NPOLICIES] = {false}, any = false, bad;
+	const char *prior = NULL;
 	struct cmd_parser op = {.opts = cachesim_opts, .usage = usage_text};
 	int c, k;
 	while ((c = cmd_next(&op, argc, argv)) != CMD_END) {
@@ -467,6 +544,7 @@ int cmd_cachesim(int argc, char **argv)
 			}
 			want[k] = any = true;
 			break;
+		case O_PRIOR: prior = op.arg; break;
 		case O_JSON: json = true; break;
 		default: return 2; /* CMD_BAD, reported */
 		}
@@ -490,6 +568,13 @@ int cmd_cachesim(int argc, char **argv)
 	}
 	struct replay rp;
 	replay_build(&rp, d);
+	if (prior && !(rp.prior = prior_of(prior, d))) {
+		free(rp.v);
+		free(rp.items);
+		free(rp.uses);
+		rtrace_data_free(d);
+		return 2;
+	}
 	struct result r[CACHE_NPOLICIES + 6];
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
@@ -520,6 +605,7 @@ int cmd_cachesim(int argc, char **argv)
 	free(rp.v);
 	free(rp.items);
 	free(rp.uses);
+	free(rp.prior);
 	rtrace_data_free(d);
 	return 0;
 }

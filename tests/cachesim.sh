@@ -8,6 +8,7 @@
 #     three budgets and each policy, equal the replay of its trace, in
 #     total and per layer; MIN hits at least as often as every policy;
 #   - --mem SIZE finds the slots the traced run had for that budget;
+#     --prior TRACE starts the replay warm;
 #   - with the prefetcher on, the trace holds its guesses and cachesim
 #     reports their share of MIN's misses; bench writes traces too.
 set -u
@@ -140,6 +141,32 @@ for p in a0 a0-pool; do
 	[ "$(field "$tmp/irm.json" $p misses)" = "$(cat "$tmp/irm.want")" ] ||
 		fail "$p on irm.trace: $(field "$tmp/irm.json" $p misses) misses, A0 has $(cat "$tmp/irm.want")"
 done
+
+# --prior: the hot list a run of the prior trace leaves (5 and 6 three
+# times each, halved on reading) fills the cache before the replay, as the
+# engine's warm start does: 5 6 5 6 then hits 4 times, cold 2.
+tr() { # layer-0 experts, one decoded token each
+	echo "heft-routing-trace 1"
+	echo "shape 1 8 1"
+	echo "moe 0"
+	for e in "$@"; do
+		echo "c d 1"
+		echo "r 0 $e"
+	done
+}
+tr 5 5 5 6 6 6 >"$tmp/prior.trace"
+tr 5 6 5 6 >"$tmp/after.trace"
+"$HEFT_ENGINE" cachesim "$tmp/after.trace" --slots 2 --prior "$tmp/prior.trace" --json >"$tmp/warm.json" 2>"$tmp/err" ||
+	fail "cachesim --prior: $(cat "$tmp/err")"
+"$HEFT_ENGINE" cachesim "$tmp/after.trace" --slots 2 --json >"$tmp/cold.json" 2>"$tmp/err" ||
+	fail "cachesim cold: $(cat "$tmp/err")"
+for p in lrfu lru freq; do
+	[ "$(field "$tmp/warm.json" $p hits)" = 4 ] || fail "--prior: $p hits $(field "$tmp/warm.json" $p hits) times, not 4"
+	[ "$(field "$tmp/cold.json" $p hits)" = 2 ] || fail "cold: $p hits $(field "$tmp/cold.json" $p hits) times, not 2"
+done
+printf 'heft-routing-trace 1\nshape 2 8 1\nmoe 0 1\n' >"$tmp/other.trace"
+"$HEFT_ENGINE" cachesim "$tmp/after.trace" --slots 2 --prior "$tmp/other.trace" >/dev/null 2>&1 &&
+	fail "--prior of another shape accepted"
 
 # A bad trace is refused, naming its line.
 printf 'heft-routing-trace 1\nshape 1 4 1\nmoe 0\nc d 1\nr 0 9\n' >"$tmp/bad.trace"

@@ -4,7 +4,7 @@ with the statistics published for real MoE routers, for cache policies to
 be judged on where no real model's trace can be recorded.
 
     tests/bench/realtrace.py [-o FILE] [--seed N] [--prompt N] [--decode N]
-                             [--reuse R] [--layers L]
+                             [--reuse R] [--layers L] [--route-seed N]
 
 Shape: the bench model's (24 layers, 128 experts, 8 used a token; the
 plan line gives its slot and fixed bytes so that cachesim's --mem 2G/4G/8G
@@ -22,6 +22,8 @@ buy the slots they buy there). Per layer:
               LRU at 10-25% of the experts hits 53-76%, the hit rates peers
               report for real routers (RESULTS.md).
 A prompt of --prompt tokens (one prefill call), then --decode tokens.
+--route-seed N draws the routes with seed N, the popularity with --seed:
+another run of the same model, whose hot list may warm the next.
 Deterministic for a seed."""
 import argparse
 import math
@@ -57,6 +59,9 @@ def main():
     ap.add_argument("--decode", type=int, default=256)
     ap.add_argument("--reuse", type=float, default=0.5)
     ap.add_argument("--layers", type=int, default=24)
+    ap.add_argument("--route-seed", type=int, default=None,
+                    help="draw the tokens' routes with this seed, the popularity with --seed: "
+                    "another run of the same model (the warm hot list's case)")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     L = a.layers
@@ -66,10 +71,14 @@ def main():
         w = [math.exp(-r / tau) for r in range(E)]
         rnd.shuffle(w)
         weights.append(w)
+    if a.route_seed is not None:
+        rnd = random.Random(a.route_seed)
     out = sys.stdout if a.output == "-" else open(a.output, "w")
     out.write("heft-routing-trace 1\n")
     out.write("# realtrace.py --seed %d --prompt %d --decode %d --reuse %g --layers %d\n" %
               (a.seed, a.prompt, a.decode, a.reuse, L))
+    if a.route_seed is not None:
+        out.write("# --route-seed %d\n" % a.route_seed)
     out.write("model realtrace\n")
     out.write("shape %d %d %d\n" % (L, E, K))
     out.write("moe %s\n" % " ".join(str(l) for l in range(L)))

@@ -18,9 +18,12 @@
 # skew and conv 10, 25 and 50% of the experts; for bench and real the
 # slots that --mem 2G, 4G and 8G pay for. Prints a Markdown table of the
 # decode hit rates (best online policy in bold) and their ratios, with
-# each MIN (min-lrfu: inside lrfu's own quotas; min-quota: layer-lru's;
-# min: one pool) and the hindsight top-N (the N experts with the most
-# decode uses, kept from the start).
+# each A0 (the most used experts, told by the whole trace: the ceiling of
+# a policy that learns popularity; a0 inside lrfu's quotas, a0-quota
+# inside layer-lru's, a0-pool in one pool; "best a0" the best of them)
+# and each MIN (min-lrfu: inside lrfu's own quotas; min-quota:
+# layer-lru's; min: one pool). HELDOUT=1 adds the held-out traces
+# (realtrace.py seeds 2 and 3, the latter with reuse 0.35).
 #
 # Environment: HEFT_ENGINE, HEFT_BENCH_DIR (default /var/tmp/heft-bench).
 set -u
@@ -46,49 +49,42 @@ printf '%s\n' "Tell me about the history of the bicycle, from the first designs 
 	"$engine" chat "$small" -n 96 --seed 1 --io ram --trace-routing "$out/conv.trace" >/dev/null 2>"$out/err" ||
 	{ cat "$out/err"; exit 1; }
 python3 "$here/realtrace.py" -o "$out/real.trace" || exit 1
+if [ -n "${HELDOUT:-}" ]; then
+	python3 "$here/realtrace.py" --seed 2 -o "$out/real2.trace" || exit 1
+	python3 "$here/realtrace.py" --seed 3 --reuse 0.35 -o "$out/real3.trace" || exit 1
+fi
 big=$dir/qwen3moe-16g.gguf
 if [ -f "$big" ] && [ ! -f "$out/bench.trace" ]; then
 	"$engine" bench "$big" -p 512 -n 64 -t 2 --mem 4G --no-warm --trace-routing "$out/bench.trace" >/dev/null \
 		2>"$out/err" || { cat "$out/err"; exit 1; }
 fi
 
-echo "| trace | cache | lru | lfu | freq | layer-lru | lrfu (default) | min-lrfu | min-quota | min | hindsight top-N | lrfu/min-lrfu | lrfu/min | layer-lru/min-quota | lrfu/layer-lru |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| trace | cache | lru | lfu | freq | layer-lru | lrfu (default) | a0 | a0-quota | a0-pool | min-lrfu | min-quota | min | lrfu/min-lrfu | a0/min-lrfu | best a0/min-lrfu | lrfu/a0 | lrfu/layer-lru |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 row() { # trace label cachesim-args...
 	t=$1 label=$2
 	shift 2
 	"$engine" cachesim "$out/$t.trace" "$@" --json | python3 -c '
-import collections, json, sys
+import json, sys
 o = json.load(sys.stdin)
 p = {q["name"]: q["decode_hit_rate"] for q in o["policies"]}
-# hindsight top-N: the slots given to the experts with the most decode
-# uses over the whole trace (one pool, no cold misses): what a policy that
-# knows each expert'"'"'s popularity but not the order could reach
-cnt = collections.Counter()
-dec = False
-for line in open(sys.argv[3]):
-    f = line.split()
-    if f and f[0] == "c":
-        dec = f[1] == "d"
-    elif f and f[0] == "r" and dec:
-        cnt.update((f[1], e) for e in set(f[2:]))
-static = sum(v for _, v in cnt.most_common(o["slots"])) / max(sum(cnt.values()), 1)
-names = ["lru", "lfu", "freq", "layer-lru", "lrfu", "min-lrfu", "min-quota", "min"]
+names = ["lru", "lfu", "freq", "layer-lru", "lrfu", "a0", "a0-quota", "a0-pool", "min-lrfu", "min-quota", "min"]
 online = names[:5]
 best = max(p[n] for n in online)
 cells = [("**%.1f%%**" if n in online and p[n] == best else "%.1f%%") % (100 * p[n]) for n in names]
-r = lambda n, m: p[n] / p[m] if p[m] else 0
-print("| %s | %s (%d slots) | %s | %.1f%% | %.2f | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"],
-      " | ".join(cells), 100 * static, r("lrfu", "min-lrfu"), r("lrfu", "min"), r("layer-lru", "min-quota"),
-      r("lrfu", "layer-lru")))
-' "$t" "$label" "$out/$t.trace"
+r = lambda a, b: a / b if b else 0
+a0 = max(p["a0"], p["a0-quota"], p["a0-pool"])
+print("| %s | %s (%d slots) | %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"],
+      " | ".join(cells), r(p["lrfu"], p["min-lrfu"]), r(p["a0"], p["min-lrfu"]), r(a0, p["min-lrfu"]),
+      r(p["lrfu"], p["a0"]), r(p["lrfu"], p["layer-lru"])))
+' "$t" "$label"
 }
 for t in skew conv; do
 	for pct in 10 25 50; do
 		row $t "$pct% of experts" --slots $((8 * 128 * pct / 100))
 	done
 done
-for t in bench real; do
+for t in bench real real2 real3; do
 	[ -f "$out/$t.trace" ] || continue
 	for mem in 2G 4G 8G; do
 		row $t "--mem $mem" --mem $mem
