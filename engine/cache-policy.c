@@ -33,7 +33,24 @@ struct lrfu {
 	bool *recency;     /* per layer: LRU inside it now */
 	uint64_t *visit;   /* per layer: its clock when its current visit began */
 	uint64_t *last_tick; /* per layer: the cache's tick at its last use */
+	struct irm *irm;   /* per layer: does the order say more than popularity? */
 	int n_slots;
+};
+
+/* Per layer, a test of the independent reference model: a decoded token
+ * shares as many experts with the previous token as with one IRM_BACK
+ * tokens back when the router draws from a steady popularity (then the
+ * counts are what an online policy can learn, and the LRU shadow only
+ * wins by luck: A0, RESULTS.md), many more when it repeats itself. */
+#define IRM_MAX 32  /* a visit with more experts is a prompt chunk's */
+#define IRM_BACK 8
+struct irm {
+	int cur[IRM_MAX], n_cur;
+	bool cur_ok;                    /* every use so far of one token */
+	int ring[IRM_BACK][IRM_MAX], n_ring[IRM_BACK];
+	uint64_t n_done;                /* decoded visits seen */
+	double near, far;               /* decayed overlaps with 1 and IRM_BACK back */
+	bool steady;                    /* IRM: counts, whatever the shadows say */
 };
 
 /* Uses after which a use counts half: 64 decoded tokens of 8 experts. */
@@ -65,6 +82,7 @@ static struct lrfu *lrfu_new(int n_slots, int n_layers, const bool *moe, int n_m
 	r->recency = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->recency);
 	r->visit = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->visit);
 	r->last_tick = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->last_tick);
+	r->irm = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->irm);
 	return r;
 }
 
@@ -84,6 +102,7 @@ static void lrfu_free(struct lrfu *r)
 	free(r->recency);
 	free(r->visit);
 	free(r->last_tick);
+	free(r->irm);
 	free(r);
 }
 
@@ -298,7 +317,48 @@ static void lrfu_shadow(struct cpol *c, int layer, int key, int d, uint64_t now)
 		sh[worst] = key;
 	if (*n > q) /* the quota shrank: the shadow with it */
 		*n = q;
-	r->recency[layer] = score[0] > score[1];
+	r->recency[layer] = !r->irm[layer].steady && score[0] > score[1];
+}
+
+static int overlap(const int *a, int na, const int *b, int nb)
+{
+	int k = 0;
+	for (int i = 0; i < na; i++)
+		for (int j = 0; j < nb; j++)
+			k += a[i] == b[j];
+	return k;
+}
+
+/* A layer's visit ended: a decoded token's (one row an expert, few
+ * experts) is compared with the tokens before it. Overlaps fade over
+ * ~64 tokens; the verdict needs 16 tokens, and a near overlap 1.25 times
+ * the far one to call the router repetitive. */
+static void irm_visit_end(struct irm *m)
+{
+	if (m->cur_ok && m->n_cur > 0) {
+		int at = (int)(m->n_done % IRM_BACK), prev = (int)((m->n_done + IRM_BACK - 1) % IRM_BACK);
+		if (m->n_done >= IRM_BACK) { /* ring[at] holds the token IRM_BACK back */
+			m->near = m->near * (1 - 1.0 / 64) + overlap(m->cur, m->n_cur, m->ring[prev], m->n_ring[prev]);
+			m->far = m->far * (1 - 1.0 / 64) + overlap(m->cur, m->n_cur, m->ring[at], m->n_ring[at]);
+		}
+		memcpy(m->ring[at], m->cur, (size_t)m->n_cur * sizeof *m->cur);
+		m->n_ring[at] = m->n_cur;
+		m->n_done++;
+		m->steady = m->n_done >= IRM_BACK + 16 && m->near <= 1.25 * m->far;
+	}
+	m->n_cur = 0;
+	m->cur_ok = true;
+}
+
+static void irm_use(struct cpol *c, int layer, int key, int n)
+{
+	struct irm *m = &c->lr->irm[layer];
+	if (c->tick != c->lr->last_tick[layer] + 1)
+		irm_visit_end(m);
+	if (n > 1 || m->n_cur == IRM_MAX)
+		m->cur_ok = false;
+	else
+		m->cur[m->n_cur++] = key;
 }
 
 /* lrfu's bookkeeping of a use of key in layer: its count, and its place
@@ -318,6 +378,7 @@ static double lrfu_use(struct cpol *c, int layer, int key, int n)
 		d++;
 	if (st[d] == key)
 		r->gain[(size_t)layer * r->depth + d] += 1;
+	irm_use(c, layer, key, n); /* before lrfu_shadow moves last_tick */
 	lrfu_shadow(c, layer, key, d, now);
 	memmove(st + 1, st, (size_t)d * sizeof *st);
 	st[0] = key;
@@ -343,6 +404,11 @@ void cpol_touch(struct cpol *c, int i, int n)
 		for (int k = 0; c->hist && k < c->n_keys; k++)
 			c->hist[k] >>= 1;
 	}
+}
+
+bool cpol_steady(const struct cpol *c, int layer)
+{
+	return c->lr && layer >= 0 && layer < c->n_layers && c->lr->irm[layer].steady;
 }
 
 void cpol_make_offline(struct cpol *c)

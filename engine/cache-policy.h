@@ -33,7 +33,10 @@
  *              only): LRU and these counts; inside the layer the real
  *              cache follows the one with more recent hits (a router
  *              repeating the last token's experts wants recency, one
- *              drawing from a steady popularity wants the counts).
+ *              drawing from a steady popularity wants the counts), unless
+ *              the layer's decoded tokens share no more experts with the
+ *              previous token than with one 8 back: then the router draws
+ *              from a steady popularity, and the counts rule.
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
@@ -102,6 +105,9 @@ void cpol_empty(struct cpol *c, int i);
 /* Slot i is used now, by n tokens (a prompt chunk's rows for that expert;
  * lrfu weighs them, the others count one use). */
 void cpol_touch(struct cpol *c, int i, int n);
+/* lrfu: the layer's decoded tokens look drawn from a steady popularity
+ * (its counts rule, whatever the shadows say). */
+bool cpol_steady(const struct cpol *c, int layer);
 /* Make c Belady's MIN (keeping its policy's tiers): slots are then valued
  * by the next use each cpol_set_next gives. */
 void cpol_make_offline(struct cpol *c);

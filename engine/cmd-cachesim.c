@@ -68,6 +68,7 @@ struct result {
 	bool is_default;
 	uint64_t *hits, *misses; /* [n_moe][2]: prompt, decode */
 	uint64_t guessed[2];     /* misses the prefetcher's guess named */
+	bool *steady;            /* [n_moe], lrfu: the layer's router looked steady at the end */
 };
 
 /* The cache as the simulator holds it: the policy's state plus what the
@@ -307,6 +308,11 @@ static void run(const struct replay *rp, enum cache_policy policy, enum mode mod
 		}
 	}
 	free(want);
+	if (policy == CACHE_LRFU && mode == ONLINE) {
+		res->steady = xcalloc((size_t)d->n_moe, sizeof *res->steady);
+		for (int mi = 0; mi < d->n_moe; mi++)
+			res->steady[mi] = cpol_steady(&s.pol, d->moe[mi]);
+	}
 	free(s.where);
 	free(s.key);
 	free(s.pins);
@@ -377,6 +383,8 @@ static void print_json(const struct rtrace_data *d, const struct replay *rp, con
 			json_object_set_new(e, "hits", json_integer((json_int_t)h));
 			json_object_set_new(e, "misses", json_integer((json_int_t)m));
 			json_object_set_new(e, "decode_hit_rate", json_real(res_rate(d, &r[i], mi, 1)));
+			if (r[i].steady)
+				json_object_set_new(e, "steady", json_boolean(r[i].steady[mi]));
 			json_array_append_new(ly, e);
 		}
 		json_object_set_new(p, "layers", ly);
@@ -601,6 +609,7 @@ int cmd_cachesim(int argc, char **argv)
 	for (int i = 0; i < nr; i++) {
 		free(r[i].hits);
 		free(r[i].misses);
+		free(r[i].steady);
 	}
 	free(rp.v);
 	free(rp.items);

@@ -72,6 +72,40 @@ done
 	[ "$(field "$tmp/scan.json" lrfu hits)" -gt $(($(field "$tmp/scan.json" layer-lru hits) + 300)) ] ||
 	fail "scan: lrfu $(field "$tmp/scan.json" lrfu hits) hits, freq $(field "$tmp/scan.json" freq hits), LRU $(field "$tmp/scan.json" layer-lru hits)"
 
+# lrfu tells, per layer, a router drawing from a steady popularity (a token
+# shares as many experts with the previous one as with one 8 back: the
+# counts rule) from one repeating the previous token's experts.
+for kind in steady repeat; do
+	python3 - "$kind" >"$tmp/$kind.trace" <<'PY'
+import math, random, sys
+rnd = random.Random(5)
+w = [math.exp(-r / 6) for r in range(32)]
+print("heft-routing-trace 1\nshape 2 32 4\nmoe 0 1")
+prev = [[], []]
+for t in range(300):
+    print("c d 1")
+    for l in range(2):
+        sel = []
+        while len(sel) < 4:
+            pool = [e for e in prev[l] if e not in sel]
+            if sys.argv[1] == "repeat" and pool and rnd.random() < 0.7:
+                sel.append(rnd.choice(pool))
+            else:
+                e = rnd.choices(range(32), w)[0]
+                if e not in sel:
+                    sel.append(e)
+        prev[l] = sel
+        print("r %d %s" % (l, " ".join(map(str, sel))))
+PY
+	"$HEFT_ENGINE" cachesim "$tmp/$kind.trace" --slots 16 --policy lrfu --json >"$tmp/$kind.json" 2>"$tmp/err" ||
+		fail "cachesim $kind.trace: $(cat "$tmp/err")"
+done
+steady=$(python3 -c 'import json,sys
+for f in sys.argv[1:]:
+    p = [p for p in json.load(open(f))["policies"] if p["name"] == "lrfu"][0]
+    print(" ".join(str(l.get("steady")) for l in p["layers"]), end=" / ")' "$tmp/steady.json" "$tmp/repeat.json")
+[ "$steady" = "True True / False False / " ] || fail "lrfu's steady verdicts (steady / repeat trace): $steady"
+
 # Two layers, two slots: layer 0 always wants expert 0, layer 1 alternates
 # 1 and 2. Some expert is missing at every layer-1 visit after the first
 # two (three experts, two slots): the optimum is T + 1 misses for T tokens,
