@@ -14,14 +14,19 @@
 #
 # Defaults: the bench model of tests/bench/stream.sh under
 # /var/tmp/heft-bench-cachesim, layer-lru against lrfu.
-# Environment: HEFT_ENGINE, ROUNDS (1), P (512), N (64), MEM (4G),
-# CGROUP (4.2G; empty: no cgroup), THREADS (2).
+# Environment: HEFT_ENGINE, HEFT_ENGINE_OLD (runs OLD-POLICY: one policy
+# before and after a change, e.g. `HEFT_ENGINE_OLD=/tmp/heft-engine-base
+# tests/bench/cache-ab.sh MODEL lrfu lrfu`), ROUNDS (1), P (512), N (64),
+# MEM (4G), CGROUP (4.2G; empty: no cgroup), THREADS (2).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 engine=${HEFT_ENGINE:-$here/../../heft-engine}
 model=${1:-/var/tmp/heft-bench-cachesim/qwen3moe-16g.gguf}
 old=${2:-layer-lru}
 new=${3:-lrfu}
+engine_old=${HEFT_ENGINE_OLD:-$engine}
+label_old=$old label_new=$new
+[ -n "${HEFT_ENGINE_OLD:-}" ] && label_old="$old (old engine)"
 ROUNDS=${ROUNDS:-1}
 P=${P:-512}
 N=${N:-64}
@@ -32,10 +37,10 @@ THREADS=${THREADS:-2}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-cache-ab.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-run() { # policy
-	pol=$1
+run() { # label engine policy
+	label=$1 eng=$2 pol=$3
 	"$here/dropcaches" >/dev/null 2>&1
-	set -- "$engine" bench "$model" -t "$THREADS" -p "$P" -n "$N" --mem "$MEM" --no-warm --cache-policy "$1" \
+	set -- "$eng" bench "$model" -t "$THREADS" -p "$P" -n "$N" --mem "$MEM" --no-warm --cache-policy "$pol" \
 		--stats-json "$tmp/json"
 	if [ -n "$CGROUP" ]; then
 		"$here/cgroup-run" --report "$tmp/cg" "$CGROUP" -- "$@" >/dev/null 2>"$tmp/err"
@@ -43,7 +48,7 @@ run() { # policy
 		echo '{}' >"$tmp/cg"
 		"$@" >/dev/null 2>"$tmp/err"
 	fi || { echo "cache-ab.sh: $pol failed: $(tail -n 1 "$tmp/err")" >&2; return 1; }
-	python3 - "$tmp/json" "$tmp/cg" "$N" >"$tmp/row" <<'EOF' || return 1
+	python3 - "$tmp/json" "$tmp/cg" "$N" "$label" >"$tmp/row" <<'EOF' || return 1
 import json, sys
 j = json.load(open(sys.argv[1]))
 cg = json.load(open(sys.argv[2]))
@@ -51,7 +56,7 @@ n = j.get("decode_tokens") or int(sys.argv[3])
 mib = (j["read_bytes"] - j["prefill_bytes_read"]) / n / 2**20
 peak = cg.get("peak")
 print("| %s | %.2f | %.0f / %.0f | %.2f | %.1f %% | %.1f %% | %.0f | %.1f s | %s | %s |" % (
-    j["cache_policy"], j["decode_tok_s"], j["decode_p50_ms"], j["decode_p95_ms"], j["prefill_tok_s"],
+    sys.argv[4], j["decode_tok_s"], j["decode_p50_ms"], j["decode_p95_ms"], j["prefill_tok_s"],
     100 * j["cache_hit_rate"], 100 * j["hit_rate_last16"], mib, j["io_wait_total_ms"] / 1000,
     "%.0f MiB" % (peak / 2**20) if isinstance(peak, (int, float)) else "-", cg.get("oom_kills", "-")))
 EOF
@@ -64,10 +69,11 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 : >"$tmp/rows"
 i=0
 while [ $i -lt "$ROUNDS" ]; do
-	run "$old" && run "$new" && run "$new" && run "$old" || exit 1
+	run "$label_old" "$engine_old" "$old" && run "$label_new" "$engine" "$new" &&
+		run "$label_new" "$engine" "$new" && run "$label_old" "$engine_old" "$old" || exit 1
 	i=$((i + 1))
 done
-python3 - "$tmp/rows" "$old" "$new" <<'EOF'
+python3 - "$tmp/rows" "$label_old" "$label_new" <<'EOF'
 import statistics, sys
 tok = {}
 for line in open(sys.argv[1]):
