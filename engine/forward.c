@@ -16,6 +16,7 @@
  * attention are spread over the thread pool. */
 #include "forward.h"
 
+#include "kernels-rows.h"
 #include "matmul.h"
 #include "quant.h"
 #include "rtrace.h"
@@ -219,6 +220,10 @@ static void add_bias(float *y, const struct wmat *b, int n_rows, int dim)
  * (vscalefps), AVX2 computes k + k p(b) with k = 2^n. Without SIMD, libm. */
 enum silu_kind { SILU_LIBM, SILU_AVX2, SILU_AVX512 };
 static enum silu_kind silu_kind;
+
+/* The SIMD forms of attend() and swiglu() for the level in use, bit for
+ * bit the same (kernels-rows.h); empty without SIMD or off x86. */
+static struct rows_kernels rowk;
 
 static float ggml_exp_poly(float x, float *n, float *b)
 {
@@ -524,6 +529,8 @@ static void f16_axpy(int n, uint16_t *acc, const uint16_t *v, float s)
  * folded in at the end. Matching it bit for bit matters more than it
  * seems: in quantized models a last-bit difference here flips 8-bit
  * activation roundings downstream and, near a router tie, an expert. */
+static void attend_end(const struct layer *l, int h, int dv, float *out, float M, float S);
+
 static void attend(struct forward *f, float *scratch, int layer, int i, int h, int pos)
 {
 	const struct hparams *hp = &f->m->hp;
@@ -579,6 +586,13 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 	}
 	for (int d = 0; d < dv; d++)
 		out[d] = tv == GGML_F16 ? fp16_to_fp32(acc[d]) : acc32[d];
+	attend_end(l, h, dv, out, M, S);
+}
+
+/* The end of one (token, head): the sink logit, if any, folded into the
+ * sum and the output divided by it. */
+static void attend_end(const struct layer *l, int h, int dv, float *out, float M, float S)
+{
 	if (l->attn_sinks.data) {
 		float sink = ((const float *)l->attn_sinks.data)[h], ms = 1.0f, vs = 1.0f;
 		if (sink > M) {
@@ -595,17 +609,72 @@ static void attend(struct forward *f, float *scratch, int layer, int i, int h, i
 		out[d] *= inv;
 }
 
-/* (token, head) pairs dealt round-robin: later tokens see more positions,
- * so contiguous ranges would load the last thread most. */
+/* attend() for heads h0 .. h0 + g - 1 of token i, which read the same KV
+ * head, through rowk.attn_f16: each F16 K and V row is converted once for
+ * the g queries. The same arithmetic as attend()'s F16 path. */
+static void attend_group(struct forward *f, float *scratch, int layer, int i, int h0, int g, int pos)
+{
+	const struct hparams *hp = &f->m->hp;
+	const struct kv_cache *kv = f->kv;
+	int dk = f->att_dk, dv = f->att_dv, kvh = h0 / (hp->n_head / hp->n_head_kv);
+	int t0 = windowed(hp, layer) ? MAX(0, pos - hp->n_swa + 1) : 0;
+	uint16_t *acc = (uint16_t *)(scratch + (size_t)g * dk);
+	float M[ATTN_GMAX], S[ATTN_GMAX];
+	for (int j = 0; j < g; j++) {
+		const float *q = (f->mla ? f->qa : f->q) + ((size_t)i * hp->n_head + h0 + j) * dk;
+		for (int d = 0; d < dk; d++)
+			scratch[(size_t)j * dk + d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+		M[j] = -INFINITY;
+		S[j] = 0.0f;
+	}
+	memset(acc, 0, (size_t)g * dv * sizeof *acc);
+	struct attn_f16 a = {
+		.g = g, .dk = dk, .dv = dv, .nt = pos - t0 + 1, .q = scratch,
+		.k = kv_k(kv, layer, t0) + (size_t)kvh * f->att_kh,
+		.v = f->mla ? kv_k(kv, layer, t0) : kv_v(kv, layer, t0) + (size_t)kvh * f->att_vh,
+		.ldk = kv->row_k, .ldv = f->mla ? kv->row_k : kv->row_v,
+		.scale = hp->kq_scale, .acc = acc, .m = M, .s = S,
+	};
+	rowk.attn_f16(&a);
+	for (int j = 0; j < g; j++) {
+		float *out = f->attn + ((size_t)i * hp->n_head + h0 + j) * dv;
+		for (int d = 0; d < dv; d++)
+			out[d] = fp16_to_fp32(acc[(size_t)j * dv + d]);
+		attend_end(&f->m->layers[layer], h0 + j, dv, out, M[j], S[j]);
+	}
+}
+
+static bool group_ok(const struct forward *f)
+{
+	const struct kv_cache *kv = f->kv;
+	return rowk.attn_f16 && kv->type_k == GGML_F16 && (f->mla || kv->type_v == GGML_F16) && f->att_dv % 16 == 0;
+}
+
+/* Work units dealt round-robin: later tokens see more positions, so
+ * contiguous ranges would load the last thread most. A unit is a (token,
+ * head) pair, or with the SIMD kernel (token, up to ATTN_GMAX heads of one
+ * KV head), fewer heads when that leaves too few units for the pool. */
 static void attn_worker(void *arg, int ith, int nth)
 {
 	struct attn_job *job = arg;
 	struct forward *f = job->f;
-	int n_head = f->m->hp.n_head;
+	int n_head = f->m->hp.n_head, n_kv = f->m->hp.n_head_kv, per_kv = n_head / n_kv;
 	float *scratch = f->att_scratch + (size_t)ith * f->att_stride;
-	for (int idx = ith; idx < job->n * n_head; idx += nth) {
-		int i = idx / n_head, h = idx % n_head;
-		attend(f, scratch, job->layer, i, h, job->p + i);
+	if (!group_ok(f)) {
+		for (int idx = ith; idx < job->n * n_head; idx += nth) {
+			int i = idx / n_head, h = idx % n_head;
+			attend(f, scratch, job->layer, i, h, job->p + i);
+		}
+		return;
+	}
+	int gmax = MIN(ATTN_GMAX, per_kv);
+	while (gmax > 1 && job->n * n_kv * ((per_kv + gmax - 1) / gmax) < 2 * nth)
+		gmax /= 2;
+	int chunks = (per_kv + gmax - 1) / gmax, units = job->n * n_kv * chunks;
+	for (int idx = ith; idx < units; idx += nth) {
+		int i = idx / (n_kv * chunks), r = idx % (n_kv * chunks);
+		int h0 = r / chunks * per_kv + r % chunks * gmax;
+		attend_group(f, scratch, job->layer, i, h0, MIN(gmax, per_kv - r % chunks * gmax), job->p + i);
 	}
 }
 
@@ -723,6 +792,10 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 /* hb = silu(hb) * hb2, the SwiGLU of every row. */
 static void swiglu(float *hb, const float *hb2, size_t n)
 {
+	if (rowk.swiglu) {
+		rowk.swiglu(hb, hb2, n);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		hb[i] = silu(hb[i]) * hb2[i];
 }
@@ -1438,8 +1511,11 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 	for (int i = 0; i < ACT_SLOTS; i++)
 		f->act_buf[i] = alloc_or_count(z, B * k * act_row_max((int64_t)wide));
 	/* attend()'s scratch: the query (dk floats), the running sum (dv
-	 * floats: F16 or F32), a dequantized V row (dv) and the query in Q8_0 */
-	f->att_stride = ((size_t)f->att_dk + 2 * (size_t)f->att_dv + (f->att_kh + 3) / 4 + 15) & ~(size_t)15;
+	 * floats: F16 or F32), a dequantized V row (dv) and the query in Q8_0;
+	 * attend_group()'s: ATTN_GMAX queries and F16 sums */
+	size_t one = (size_t)f->att_dk + 2 * (size_t)f->att_dv + (f->att_kh + 3) / 4;
+	size_t group = ATTN_GMAX * ((size_t)f->att_dk + (size_t)f->att_dv);
+	f->att_stride = (MAX(one, group) + 15) & ~(size_t)15;
 	f->att_scratch = alloc_or_count_f32(z, f->att_stride * (size_t)n_threads);
 	if (f->mla) {
 		f->qlora = alloc_or_count_f32(z, B * (size_t)MAX(hp->q_lora_rank, 1));
@@ -1500,6 +1576,9 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
 	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
 	silu_kind = !use_f16c ? SILU_LIBM : strcmp(quant_init(), "avx2") == 0 ? SILU_AVX2 : SILU_AVX512;
+	memset(&rowk, 0, sizeof rowk);
+	if (use_f16c && kernels_rows_avx2_install(&rowk) && silu_kind == SILU_AVX512)
+		kernels_rows_avx512_install(&rowk);
 #elif defined(HEFT_NEON_F16)
 	/* The NEON kernels round as the AVX-512 ones (issue 20): so does SiLU. */
 	use_f16c = strcmp(quant_init(), "none") != 0;
