@@ -618,30 +618,18 @@ static void attend_group(struct forward *f, float *scratch, int layer, int i, in
 	const struct kv_cache *kv = f->kv;
 	int dk = f->att_dk, dv = f->att_dv, kvh = h0 / (hp->n_head / hp->n_head_kv);
 	int t0 = windowed(hp, layer) ? MAX(0, pos - hp->n_swa + 1) : 0;
-	uint16_t *acc = (uint16_t *)(scratch + (size_t)g * dk);
-	float M[ATTN_GMAX], S[ATTN_GMAX];
-	for (int j = 0; j < g; j++) {
-		const float *q = (f->mla ? f->qa : f->q) + ((size_t)i * hp->n_head + h0 + j) * dk;
-		for (int d = 0; d < dk; d++)
-			scratch[(size_t)j * dk + d] = fp16_to_fp32(fp32_to_fp16(q[d]));
-		M[j] = -INFINITY;
-		S[j] = 0.0f;
-	}
-	memset(acc, 0, (size_t)g * dv * sizeof *acc);
+	float M[ATTN_GMAX], S[ATTN_GMAX], *out = f->attn + ((size_t)i * hp->n_head + h0) * dv;
 	struct attn_f16 a = {
-		.g = g, .dk = dk, .dv = dv, .nt = pos - t0 + 1, .q = scratch,
+		.g = g, .dk = dk, .dv = dv, .nt = pos - t0 + 1,
+		.q = (f->mla ? f->qa : f->q) + ((size_t)i * hp->n_head + h0) * dk,
 		.k = kv_k(kv, layer, t0) + (size_t)kvh * f->att_kh,
 		.v = f->mla ? kv_k(kv, layer, t0) : kv_v(kv, layer, t0) + (size_t)kvh * f->att_vh,
-		.ldk = kv->row_k, .ldv = f->mla ? kv->row_k : kv->row_v,
-		.scale = hp->kq_scale, .acc = acc, .m = M, .s = S,
+		.ldk = kv->row_k, .ldv = f->mla ? kv->row_k : kv->row_v, .scale = hp->kq_scale,
+		.qh = scratch, .acc = (uint16_t *)(scratch + (size_t)g * dk), .out = out, .m = M, .s = S,
 	};
 	rowk.attn_f16(&a);
-	for (int j = 0; j < g; j++) {
-		float *out = f->attn + ((size_t)i * hp->n_head + h0 + j) * dv;
-		for (int d = 0; d < dv; d++)
-			out[d] = fp16_to_fp32(acc[(size_t)j * dv + d]);
-		attend_end(&f->m->layers[layer], h0 + j, dv, out, M[j], S[j]);
-	}
+	for (int j = 0; j < g; j++)
+		attend_end(&f->m->layers[layer], h0 + j, dv, out + (size_t)j * dv, M[j], S[j]);
 }
 
 static bool group_ok(const struct forward *f)

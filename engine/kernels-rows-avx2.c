@@ -149,6 +149,14 @@ AI vf rnd_f16(vf x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NE
 #define vfma _mm256_fmadd_ps
 #endif
 
+#ifdef KERNELS_ROWS_AVX512
+#define vload _mm512_loadu_ps
+#define vstore _mm512_storeu_ps
+#else
+#define vload _mm256_loadu_ps
+#define vstore _mm256_storeu_ps
+#endif
+
 static float h2f(const uint16_t *p)
 {
 	return _cvtsh_ss(*p);
@@ -293,9 +301,27 @@ static void accumulate(const struct attn_f16 *a, const unsigned char *v, int nb,
 	}
 }
 
-static void attn_f16(const struct attn_f16 *a)
+/* y = x rounded to F16 (F16C rounds to nearest even, as fp32_to_fp16) */
+static void round_f16(const float *x, float *y, int n)
 {
+	int i = 0;
+	for (; i + VW <= n; i += VW)
+		vstore(y + i, rnd_f16(vload(x + i)));
+	for (; i < n; i++)
+		y[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+static void attn_f16(const struct attn_f16 *in)
+{
+	struct attn_f16 b = *in, *a = &b;
 	float sc[ATTN_GMAX][BLOCK], ms[ATTN_GMAX][BLOCK], vs[ATTN_GMAX][BLOCK];
+	round_f16(in->q, a->qh, a->g * a->dk);
+	a->q = a->qh;
+	memset(a->acc, 0, (size_t)a->g * a->dv * sizeof *a->acc);
+	for (int j = 0; j < a->g; j++) {
+		a->m[j] = -INFINITY;
+		a->s[j] = 0.0f;
+	}
 	for (int t0 = 0; t0 < a->nt; t0 += BLOCK) {
 		int nb = a->nt - t0 < BLOCK ? a->nt - t0 : BLOCK;
 		scores(a, a->k + (size_t)t0 * a->ldk, nb, sc);
@@ -303,6 +329,9 @@ static void attn_f16(const struct attn_f16 *a)
 			softmax_steps(sc[j], nb, &a->m[j], &a->s[j], ms[j], vs[j]);
 		accumulate(a, a->v + (size_t)t0 * a->ldv, nb, ms, vs);
 	}
+	int n = a->g * a->dv, i = 0;
+	for (; i < n; i += VW)
+		vstore(a->out + i, ld_f16(a->acc + i));
 }
 
 /* ---- SwiGLU ------------------------------------------------------------------ */
@@ -351,14 +380,6 @@ AI vf swiglu_vec(vf x, vf y)
 	return vmul(_mm256_div_ps(x, _mm256_add_ps(vset1(1.0f), e)), y);
 #endif
 }
-
-#ifdef KERNELS_ROWS_AVX512
-#define vload _mm512_loadu_ps
-#define vstore _mm512_storeu_ps
-#else
-#define vload _mm256_loadu_ps
-#define vstore _mm256_storeu_ps
-#endif
 
 static void swiglu(float *hb, const float *hb2, size_t n)
 {

@@ -18,11 +18,12 @@
 /* Most queries one attn_f16 call takes. */
 #define ATTN_GMAX 8
 
-/* g queries (already rounded to F16, as floats) against positions
- * [0, nt) of an F16 K and V cache: per position t, s = (K_t . q) * scale
- * with the ISA's vec_dot_f16 reduction, and the online softmax of
- * forward.c's attend() - running max M, sum S, F16 running sum acc of the
- * V rows - continued from the M, S and acc passed in. */
+/* g queries against positions [0, nt) of an F16 K and V cache, as
+ * forward.c's attend(): each query rounded to F16; per position t,
+ * s = (K_t . q) * scale with the ISA's vec_dot_f16 reduction; the online
+ * softmax - running max M, sum S, F16 running sum of the V rows, rescaled
+ * when the maximum grows. Leaves the sum of V rows (not yet divided by S)
+ * in out, M and S in m and s. */
 struct attn_f16 {
 	int g, dk, dv, nt;
 	const float *q;           /* [g][dk] */
@@ -30,7 +31,9 @@ struct attn_f16 {
 	const unsigned char *v;   /* position 0's V row of the head */
 	size_t ldk, ldv;          /* bytes from one position to the next */
 	float scale;
-	uint16_t *acc;            /* [g][dv] F16 */
+	float *qh;                /* scratch: [g][dk] floats */
+	uint16_t *acc;            /* scratch: [g][dv] F16 */
+	float *out;               /* [g][dv] */
 	float *m, *s;             /* [g] */
 };
 
