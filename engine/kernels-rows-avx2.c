@@ -265,39 +265,67 @@ static void softmax_steps(const float *sc, int nb, float *m, float *s, float *ms
 }
 
 /* acc_j = f16(acc_j ms_j,t) when rescaled, then f16(V_t vs_j,t + acc_j),
- * for the block's positions in order, VW dimensions at a time. */
-AI void accumulate_g(const struct attn_f16 *a, const unsigned char *v, int nb, float ms[][BLOCK],
-		     float vs[][BLOCK], const int G)
+ * for the block's positions in order, C chunks of VW dimensions at a time:
+ * each sum is a chain of FMA and two conversions per position, so G x C
+ * chains in flight hide its latency. */
+AI void accumulate_gc(const struct attn_f16 *a, const unsigned char *v, int nb, float ms[][BLOCK],
+		      float vs[][BLOCK], const bool *up, int d, const int G, const int C)
 {
-	for (int d = 0; d < a->dv; d += VW) {
-		vf acc[ATTN_GMAX];
-		UNROLL for (int j = 0; j < G; j++)
-			acc[j] = ld_f16(a->acc + (size_t)j * a->dv + d);
-		for (int t = 0; t < nb; t++) {
-			vf x = ld_f16((const uint16_t *)(const void *)(v + t * a->ldv) + d);
-			UNROLL for (int j = 0; j < G; j++) {
-				if (ms[j][t] != 1.0f) /* times 1 leaves an F16 value as it is */
-					acc[j] = rnd_f16(vmul(acc[j], vset1(ms[j][t])));
-				acc[j] = rnd_f16(vfma(x, vset1(vs[j][t]), acc[j]));
-			}
+	vf acc[ATTN_GMAX][8];
+	UNROLL for (int j = 0; j < G; j++)
+		UNROLL for (int c = 0; c < C; c++)
+			acc[j][c] = ld_f16(a->acc + (size_t)j * a->dv + d + c * VW);
+	for (int t = 0; t < nb; t++) {
+		const uint16_t *vt = (const uint16_t *)(const void *)(v + t * a->ldv) + d;
+		vf x[8];
+		UNROLL for (int c = 0; c < C; c++)
+			x[c] = ld_f16(vt + c * VW);
+		if (up[t]) /* a query's maximum grew: times 1 leaves an F16 value as it is */
+			UNROLL for (int j = 0; j < G; j++)
+				if (ms[j][t] != 1.0f)
+					UNROLL for (int c = 0; c < C; c++)
+						acc[j][c] = rnd_f16(vmul(acc[j][c], vset1(ms[j][t])));
+		UNROLL for (int j = 0; j < G; j++) {
+			vf w = vset1(vs[j][t]);
+			UNROLL for (int c = 0; c < C; c++)
+				acc[j][c] = rnd_f16(vfma(x[c], w, acc[j][c]));
 		}
-		UNROLL for (int j = 0; j < G; j++)
-			st_f16(a->acc + (size_t)j * a->dv + d, acc[j]);
 	}
+	UNROLL for (int j = 0; j < G; j++)
+		UNROLL for (int c = 0; c < C; c++)
+			st_f16(a->acc + (size_t)j * a->dv + d + c * VW, acc[j][c]);
+}
+
+/* About 8 chains (G x C), C dividing what is left of dv. */
+AI void accumulate_g(const struct attn_f16 *a, const unsigned char *v, int nb, float ms[][BLOCK],
+		     float vs[][BLOCK], const bool *up, const int G)
+{
+	const int C = G >= 8 ? 1 : 8 / G;
+	int d = 0;
+	for (; d + C * VW <= a->dv; d += C * VW)
+		accumulate_gc(a, v, nb, ms, vs, up, d, G, C);
+	for (; d < a->dv; d += VW)
+		accumulate_gc(a, v, nb, ms, vs, up, d, G, 1);
 }
 
 static void accumulate(const struct attn_f16 *a, const unsigned char *v, int nb, float ms[][BLOCK],
 		       float vs[][BLOCK])
 {
+	bool up[BLOCK];
+	for (int t = 0; t < nb; t++) {
+		up[t] = false;
+		for (int j = 0; j < a->g; j++)
+			up[t] |= ms[j][t] != 1.0f;
+	}
 	switch (a->g) {
-	case 1: accumulate_g(a, v, nb, ms, vs, 1); break;
-	case 2: accumulate_g(a, v, nb, ms, vs, 2); break;
-	case 3: accumulate_g(a, v, nb, ms, vs, 3); break;
-	case 4: accumulate_g(a, v, nb, ms, vs, 4); break;
-	case 5: accumulate_g(a, v, nb, ms, vs, 5); break;
-	case 6: accumulate_g(a, v, nb, ms, vs, 6); break;
-	case 7: accumulate_g(a, v, nb, ms, vs, 7); break;
-	default: accumulate_g(a, v, nb, ms, vs, 8); break;
+	case 1: accumulate_g(a, v, nb, ms, vs, up, 1); break;
+	case 2: accumulate_g(a, v, nb, ms, vs, up, 2); break;
+	case 3: accumulate_g(a, v, nb, ms, vs, up, 3); break;
+	case 4: accumulate_g(a, v, nb, ms, vs, up, 4); break;
+	case 5: accumulate_g(a, v, nb, ms, vs, up, 5); break;
+	case 6: accumulate_g(a, v, nb, ms, vs, up, 6); break;
+	case 7: accumulate_g(a, v, nb, ms, vs, up, 7); break;
+	default: accumulate_g(a, v, nb, ms, vs, up, 8); break;
 	}
 }
 
