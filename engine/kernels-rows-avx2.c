@@ -240,28 +240,57 @@ static void scores(const struct attn_f16 *a, const unsigned char *k, int nb, flo
 	}
 }
 
-/* The online softmax's scalar steps for one query: per position, a new
- * maximum rescales what was summed by ms = exp(M - s), otherwise the row
- * weighs vs = exp(s - M); S = S ms + vs. */
-static void softmax_steps(const float *sc, int nb, float *m, float *s, float *ms, float *vs)
+/* The online softmax's scalar steps: per position, a new maximum rescales
+ * what was summed by ms = exp(M - s), otherwise the row weighs
+ * vs = exp(s - M); S = S ms + vs. The G queries' chains interleaved (each
+ * compare and FMA waits on the one before), the exps of the block in one
+ * vector pass. */
+AI void softmax_g(float sc[][BLOCK], int nb, float *m, float *s, float ms[][BLOCK], float vs[][BLOCK],
+		  const int G)
 {
-	float arg[BLOCK], e[BLOCK], M = *m, S = *s;
-	bool up[BLOCK];
-	for (int t = 0; t < nb; t++) {
-		up[t] = sc[t] > M;
-		arg[t] = up[t] ? M - sc[t] : sc[t] - M;
-		M = up[t] ? sc[t] : M;
+	float arg[ATTN_GMAX][BLOCK], e[ATTN_GMAX][BLOCK], M[ATTN_GMAX], S[ATTN_GMAX];
+	UNROLL for (int j = 0; j < G; j++) {
+		M[j] = m[j];
+		S[j] = s[j];
 	}
-	for (int t = nb; t < (nb + 3) / 4 * 4; t++)
-		arg[t] = 0.0f;
-	exp_block(arg, e, (nb + 3) / 4 * 4);
-	for (int t = 0; t < nb; t++) {
-		ms[t] = up[t] ? e[t] : 1.0f;
-		vs[t] = up[t] ? 1.0f : e[t];
-		S = __builtin_fmaf(S, ms[t], vs[t]);
+	for (int t = 0; t < nb; t++)
+		UNROLL for (int j = 0; j < G; j++) {
+			bool up = sc[j][t] > M[j];
+			arg[j][t] = up ? M[j] - sc[j][t] : sc[j][t] - M[j];
+			ms[j][t] = up; /* 1: rescaled here (set below) */
+			M[j] = up ? sc[j][t] : M[j];
+		}
+	int n4 = (nb + 3) / 4 * 4;
+	UNROLL for (int j = 0; j < G; j++) {
+		for (int t = nb; t < n4; t++)
+			arg[j][t] = 0.0f;
+		exp_block(arg[j], e[j], n4);
 	}
-	*m = M;
-	*s = S;
+	for (int t = 0; t < nb; t++)
+		UNROLL for (int j = 0; j < G; j++) {
+			bool up = ms[j][t] != 0.0f;
+			ms[j][t] = up ? e[j][t] : 1.0f;
+			vs[j][t] = up ? 1.0f : e[j][t];
+			S[j] = __builtin_fmaf(S[j], ms[j][t], vs[j][t]);
+		}
+	UNROLL for (int j = 0; j < G; j++) {
+		m[j] = M[j];
+		s[j] = S[j];
+	}
+}
+
+static void softmax(const struct attn_f16 *a, float sc[][BLOCK], int nb, float ms[][BLOCK], float vs[][BLOCK])
+{
+	switch (a->g) {
+	case 1: softmax_g(sc, nb, a->m, a->s, ms, vs, 1); break;
+	case 2: softmax_g(sc, nb, a->m, a->s, ms, vs, 2); break;
+	case 3: softmax_g(sc, nb, a->m, a->s, ms, vs, 3); break;
+	case 4: softmax_g(sc, nb, a->m, a->s, ms, vs, 4); break;
+	case 5: softmax_g(sc, nb, a->m, a->s, ms, vs, 5); break;
+	case 6: softmax_g(sc, nb, a->m, a->s, ms, vs, 6); break;
+	case 7: softmax_g(sc, nb, a->m, a->s, ms, vs, 7); break;
+	default: softmax_g(sc, nb, a->m, a->s, ms, vs, 8); break;
+	}
 }
 
 /* acc_j = f16(acc_j ms_j,t) when rescaled, then f16(V_t vs_j,t + acc_j),
@@ -353,8 +382,7 @@ static void attn_f16(const struct attn_f16 *in)
 	for (int t0 = 0; t0 < a->nt; t0 += BLOCK) {
 		int nb = a->nt - t0 < BLOCK ? a->nt - t0 : BLOCK;
 		scores(a, a->k + (size_t)t0 * a->ldk, nb, sc);
-		for (int j = 0; j < a->g; j++)
-			softmax_steps(sc[j], nb, &a->m[j], &a->s[j], ms[j], vs[j]);
+		softmax(a, sc, nb, ms, vs);
 		accumulate(a, a->v + (size_t)t0 * a->ldv, nb, ms, vs);
 	}
 	int n = a->g * a->dv, i = 0;
