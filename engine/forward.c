@@ -90,6 +90,7 @@ struct forward {
 	float *sel_w;      /* their weights */
 	int *count, *first; /* per expert: rows routed to it, first row in grouped order */
 	int *rows;         /* grouped order: token * n_expert_used + slot */
+	int *where;        /* the inverse: each token * n_expert_used + slot's place in rows */
 	int *used;         /* experts with count > 0 */
 	int n_used;
 	bool one_input;    /* decode: every expert reads the token's one input row */
@@ -939,8 +940,10 @@ static int group_by_expert(struct forward *f, int n)
 	}
 	int *fill = f->first + ne; /* second half of first[]: running fill positions */
 	memcpy(fill, f->first, (size_t)ne * sizeof *fill);
-	for (int r = 0; r < n * k; r++)
-		f->rows[fill[f->sel[r]]++] = r;
+	for (int r = 0; r < n * k; r++) {
+		f->where[r] = fill[f->sel[r]]++;
+		f->rows[f->where[r]] = r;
+	}
 	return n_used;
 }
 
@@ -1196,20 +1199,18 @@ static void gather_range(void *ctx, int64_t g0, int64_t g1)
 }
 
 /* Tokens [t0, t1) of moe: the weighted sum of their experts' outputs, slot
- * by slot (each thread scans all grouped rows for its own tokens). */
+ * by slot. */
 static void combine_range(void *ctx, int64_t t0, int64_t t1)
 {
 	const struct moe_op *op = ctx;
 	struct forward *f = op->f;
-	int d = f->m->hp.n_embd, k = f->m->hp.n_expert_used, nk = op->n * k;
+	int d = f->m->hp.n_embd, k = f->m->hp.n_expert_used;
 	memset(f->moe + (size_t)t0 * d, 0, (size_t)(t1 - t0) * d * sizeof *f->moe);
-	for (int s = 0; s < k; s++)
-		for (int g = 0; g < nk; g++) {
-			int r = f->rows[g];
-			if (r % k != s || r / k < t0 || r / k >= t1)
-				continue;
-			float *y = f->moe + (size_t)(r / k) * d, wt = f->sel_w[r];
-			const float *o = f->out + (size_t)g * d;
+	for (int64_t t = t0; t < t1; t++)
+		for (int s = 0; s < k; s++) {
+			int r = (int)t * k + s;
+			float *y = f->moe + (size_t)t * d, wt = f->sel_w[r];
+			const float *o = f->out + (size_t)f->where[r] * d;
 			for (int i = 0; i < d; i++)
 				y[i] += wt * o[i];
 		}
@@ -1528,6 +1529,7 @@ static void size_buffers(struct sizing *z, const struct model *m, int n_ctx, int
 		f->count = zalloc_or_count(z, ne, sizeof *f->count);
 		f->first = zalloc_or_count(z, 2 * ne, sizeof *f->first);
 		f->rows = zalloc_or_count(z, B * k, sizeof *f->rows);
+		f->where = zalloc_or_count(z, B * k, sizeof *f->where);
 		f->used = zalloc_or_count(z, ne, sizeof *f->used);
 		f->views = zalloc_or_count(z, ne, sizeof *f->views);
 		f->tasks = zalloc_or_count(z, 2 * ne, sizeof *f->tasks);
@@ -1583,7 +1585,7 @@ void forward_free(struct forward *f)
 		return;
 	kv_free(f->kv);
 	void *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->attn, f->hb, f->hb2, f->out, f->logits, f->rope_cs,
-			f->att_scratch, f->router, f->moe, f->sel, f->sel_w, f->count, f->first, f->rows, f->used,
+			f->att_scratch, f->router, f->moe, f->sel, f->sel_w, f->count, f->first, f->rows, f->where, f->used,
 			f->views, f->tasks, f->selp, f->gscore, f->gkeep, f->qlora, f->qa, f->attn2, f->head_act,
 			f->head_w, f->head_tasks, f->pf_x, f->pf_router, f->pf_sel, f->pf_w, f->pf_list, f->seen,
 			f->logits_all};
