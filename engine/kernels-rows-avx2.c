@@ -127,13 +127,15 @@ static bool exp_init(void)
 
 /* ---- vectors of the build's width -------------------------------------------- */
 
+#define F16_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
 #ifdef KERNELS_ROWS_AVX512
 #define VW 16
 #define DOT_G 4 /* queries per pass over K: 16 accumulators + 4 K vectors */
 typedef __m512 vf;
 AI vf ld_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
-AI void st_f16(uint16_t *p, vf x) { _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
-AI vf rnd_f16(vf x) { return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
+AI void st_f16(uint16_t *p, vf x) { _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(x, F16_RNE)); }
+AI vf rnd_f16(vf x) { return _mm512_cvtph_ps(_mm512_cvtps_ph(x, F16_RNE)); }
 #define vset1 _mm512_set1_ps
 #define vmul _mm512_mul_ps
 #define vfma _mm512_fmadd_ps
@@ -142,8 +144,8 @@ AI vf rnd_f16(vf x) { return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NE
 #define DOT_G 2 /* 8 accumulators + 4 K vectors of 16 registers */
 typedef __m256 vf;
 AI vf ld_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)); }
-AI void st_f16(uint16_t *p, vf x) { _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
-AI vf rnd_f16(vf x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
+AI void st_f16(uint16_t *p, vf x) { _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(x, F16_RNE)); }
+AI vf rnd_f16(vf x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, F16_RNE)); }
 #define vset1 _mm256_set1_ps
 #define vmul _mm256_mul_ps
 #define vfma _mm256_fmadd_ps
@@ -365,7 +367,7 @@ static void round_f16(const float *x, float *y, int n)
 	for (; i + VW <= n; i += VW)
 		vstore(y + i, rnd_f16(vload(x + i)));
 	for (; i < n; i++)
-		y[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		y[i] = _cvtsh_ss(_cvtss_sh(x[i], F16_RNE));
 }
 
 static void attn_f16(const struct attn_f16 *in)
