@@ -171,6 +171,19 @@ static float h2f(const uint16_t *p)
 /* out[j] = K_t . q_j for DOT_G queries q + j * ldq, reduced exactly as the
  * ISA's vec_dot_f16 (kernels-avx2.c, kernels-avx512.c). */
 #ifdef KERNELS_ROWS_AVX512
+/* _mm512_reduce_add_ps of r0 .. r3 (GCC's: high 256 bits plus low, high
+ * 128 of that plus low, lanes 2, 3 plus 0, 1, then lane 1 plus 0), the
+ * four side by side: the same additions of the same values. */
+AI __m128 reduce4(__m512 r0, __m512 r1, __m512 r2, __m512 r3)
+{
+	__m512 t01 = _mm512_add_ps(_mm512_shuffle_f32x4(r0, r1, 0xee), _mm512_shuffle_f32x4(r0, r1, 0x44));
+	__m512 t23 = _mm512_add_ps(_mm512_shuffle_f32x4(r2, r3, 0xee), _mm512_shuffle_f32x4(r2, r3, 0x44));
+	__m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(t01, t23, 0xdd), _mm512_shuffle_f32x4(t01, t23, 0x88));
+	t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4e));
+	t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xb1));
+	return _mm512_castps512_ps128(_mm512_maskz_compress_ps(0x1111, t));
+}
+
 AI void dot_g(int n, const uint16_t *k, const float *q, size_t ldq, float *out)
 {
 	__m512 c[DOT_G][4];
@@ -184,9 +197,15 @@ AI void dot_g(int n, const uint16_t *k, const float *q, size_t ldq, float *out)
 			UNROLL for (int j = 0; j < DOT_G; j++)
 				c[j][a] = _mm512_fmadd_ps(kv, _mm512_loadu_ps(q + j * ldq + i + 16 * a), c[j][a]);
 		}
+	__m512 r[DOT_G];
+	UNROLL for (int j = 0; j < DOT_G; j++)
+		r[j] = _mm512_add_ps(_mm512_add_ps(c[j][0], c[j][2]), _mm512_add_ps(c[j][1], c[j][3]));
+	if (i == n) { /* no tail: the four reductions at once, in their order */
+		_mm_storeu_ps(out, reduce4(r[0], r[1], r[2], r[3]));
+		return;
+	}
 	UNROLL for (int j = 0; j < DOT_G; j++) {
-		double sum = _mm512_reduce_add_ps(
-			_mm512_add_ps(_mm512_add_ps(c[j][0], c[j][2]), _mm512_add_ps(c[j][1], c[j][3])));
+		double sum = _mm512_reduce_add_ps(r[j]);
 		for (int t = i; t < n; t++)
 			sum += (double)(h2f(k + t) * q[j * ldq + t]);
 		out[j] = (float)sum;
@@ -206,9 +225,19 @@ AI void dot_g(int n, const uint16_t *k, const float *q, size_t ldq, float *out)
 			UNROLL for (int j = 0; j < DOT_G; j++)
 				c[j][a] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + j * ldq + i + 8 * a), c[j][a]);
 		}
+	__m256 r[DOT_G];
+	UNROLL for (int j = 0; j < DOT_G; j++)
+		r[j] = _mm256_add_ps(_mm256_add_ps(c[j][0], c[j][2]), _mm256_add_ps(c[j][1], c[j][3]));
+	if (i == n) { /* no tail: both reductions at once, in their order */
+		__m256 t = _mm256_add_ps(_mm256_permute2f128_ps(r[0], r[1], 0x20), _mm256_permute2f128_ps(r[0], r[1], 0x31));
+		t = _mm256_hadd_ps(t, t);
+		t = _mm256_hadd_ps(t, t);
+		out[0] = _mm256_cvtss_f32(t);
+		out[1] = _mm_cvtss_f32(_mm256_extractf128_ps(t, 1));
+		return;
+	}
 	UNROLL for (int j = 0; j < DOT_G; j++) {
-		__m256 r = _mm256_add_ps(_mm256_add_ps(c[j][0], c[j][2]), _mm256_add_ps(c[j][1], c[j][3]));
-		__m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
+		__m128 t = _mm_add_ps(_mm256_castps256_ps128(r[j]), _mm256_extractf128_ps(r[j], 1));
 		t = _mm_hadd_ps(t, t);
 		double sum = _mm_cvtss_f32(_mm_hadd_ps(t, t));
 		for (int e = i; e < n; e++)
