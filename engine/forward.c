@@ -1566,9 +1566,10 @@ struct forward *forward_new(const struct model *m, struct threadpool *tp, int n_
 	/* Same switch as the kernels: HEFT_SIMD=none keeps the plain C path. */
 	use_f16c = cpu_features()->can_avx2 && strcmp(quant_init(), "none") != 0;
 	silu_kind = !use_f16c ? SILU_LIBM : strcmp(quant_init(), "avx2") == 0 ? SILU_AVX2 : SILU_AVX512;
-	memset(&rowk, 0, sizeof rowk);
-	if (use_f16c && kernels_rows_avx2_install(&rowk) && silu_kind == SILU_AVX512)
-		kernels_rows_avx512_install(&rowk);
+	struct rows_kernels rk = {0}; /* built aside: another forward may be running */
+	if (use_f16c && kernels_rows_avx2_install(&rk) && silu_kind == SILU_AVX512)
+		kernels_rows_avx512_install(&rk);
+	rowk = rk;
 #elif defined(HEFT_NEON_F16)
 	/* The NEON kernels round as the AVX-512 ones (issue 20): so does SiLU. */
 	use_f16c = strcmp(quant_init(), "none") != 0;
