@@ -97,6 +97,7 @@ static inline __m256i iq4_lut(void)
 		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();            \
 		int64_t i = 0;                                                            \
 		for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {                  \
+			prefetch_ahead(w, 2 * WB);                                        \
 			__m256i p0 = dot_ss(UNPACK(w), ld256(a + A80_QS));                \
 			__m256i p1 = dot_ss(UNPACK(w + WB), ld256(a + A80 + A80_QS));     \
 			float d0 = h2f(w + OFF(type, d)) * h2f(a);                        \
@@ -166,6 +167,7 @@ static void gemm_iq4_nl_dense(const struct qtype *t, int64_t n, float *y, size_t
 		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();            \
 		float msum = 0;                                                           \
 		for (int64_t i = 0; i < nb; i++, w += WB, a += A81) {                     \
+			prefetch_ahead(w, WB);                                            \
 			__m256i p = dot_us(UNPACK(w), ld256(a + OFF(block_q8_1, qs)));    \
 			float d = h2f(w + OFF(type, d)) * h2f(a + OFF(block_q8_1, d));    \
 			msum += h2f(w + OFF(type, m)) * h2f(a + OFF(block_q8_1, s));      \
@@ -218,6 +220,7 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va)
 	const __m256i m3 = _mm256_set1_epi8(3);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q2_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q2_K));
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q2_K, d));
 		float dmin = ad * h2f(w + OFF(block_q2_K, dmin));
@@ -264,6 +267,7 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va)
 	const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q3_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q3_K));
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q3_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(q3_K_scales(w + OFF(block_q3_K, scales)));
 		__m256i corr = _mm256_madd_epi16(sc16, ld256(a + AK_BS));
@@ -296,6 +300,7 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q6_K));
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
 		__m256i corr = _mm256_madd_epi16(sc16, ld256(a + AK_BS));
@@ -339,6 +344,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 	const __m256i m4 = _mm256_set1_epi8(15), lut = iq4_lut();
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_iq4_xs));
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
 		uint32_t sl;
@@ -404,6 +410,7 @@ static inline float ld_bf16(const uint8_t *p)
 		__m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;               \
 		int64_t i = 0;                                                            \
 		for (; i + 32 <= n; i += 32) {                                            \
+			prefetch_ahead(w + ES * i, ES * 32);                              \
 			c0 = _mm256_fmadd_ps(LOAD8(w + ES * i), _mm256_loadu_ps(x + i), c0); \
 			c1 = _mm256_fmadd_ps(LOAD8(w + ES * (i + 8)), _mm256_loadu_ps(x + i + 8), c1); \
 			c2 = _mm256_fmadd_ps(LOAD8(w + ES * (i + 16)), _mm256_loadu_ps(x + i + 16), c2); \
@@ -429,9 +436,11 @@ static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
 	const float *x = va;
 	__m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 	int64_t i = 0;
-	for (; i + 32 <= n; i += 32)
+	for (; i + 32 <= n; i += 32) {
+		prefetch_ahead(w + 2 * i, 64);
 		for (int j = 0; j < 4; j++)
 			c[j] = _mm256_fmadd_ps(load8_f16(w + 2 * (i + 8 * j)), _mm256_loadu_ps(x + i + 8 * j), c[j]);
+	}
 	__m256 r = _mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3]));
 	__m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
 	t = _mm_hadd_ps(t, t);

@@ -85,6 +85,7 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *vw, const void *va)
 	const size_t WB = sizeof(struct block_q8_0);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / 32; i++, w += WB, a += A80) {
+		prefetch_ahead(w, WB);
 		__m256i p = dot_ss256(ld256(w + 2), ld256(a + A80_QS));
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * h2f(a)), _mm256_cvtepi32_ps(p), acc);
 	}
@@ -108,6 +109,7 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va)
 	const __m256i m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / 32; i++, w += WB, a += A80) {
+		prefetch_ahead(w, WB);
 		__m128i v = ld128(w + 2);
 		__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
 		__m256i av = ld256(a + A80_QS);
@@ -171,6 +173,7 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 						  0x0001000100010001, 0x0001000100010001, 0, 0);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q6_K));
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_q6_K, d));
 		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
 		__m256i corr = _mm256_madd_epi16(sc16, ld256(a + AK_BS));
@@ -212,6 +215,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 	const __m512i ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_iq4_xs));
 		float d = ldf(a + OFF(block_q8_K, d)) * h2f(w + OFF(block_iq4_xs, d));
 		uint16_t sh;
 		uint32_t sl;
@@ -282,6 +286,7 @@ static inline __m512 mload_bf16(const uint8_t *p, __mmask16 m)
 		__m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;               \
 		int64_t i = 0;                                                            \
 		for (; i + 64 <= n; i += 64) {                                            \
+			prefetch_ahead(w + ES * i, ES * 64);                              \
 			c0 = _mm512_fmadd_ps(LOAD16(w + ES * i), _mm512_loadu_ps(x + i), c0); \
 			c1 = _mm512_fmadd_ps(LOAD16(w + ES * (i + 16)), _mm512_loadu_ps(x + i + 16), c1); \
 			c2 = _mm512_fmadd_ps(LOAD16(w + ES * (i + 32)), _mm512_loadu_ps(x + i + 32), c2); \
@@ -308,9 +313,11 @@ static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
 	const float *x = va;
 	__m512 c[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
 	int64_t i = 0;
-	for (; i + 64 <= n; i += 64)
+	for (; i + 64 <= n; i += 64) {
+		prefetch_ahead(w + 2 * i, 128);
 		for (int j = 0; j < 4; j++)
 			c[j] = _mm512_fmadd_ps(load16_f16(w + 2 * (i + 16 * j)), _mm512_loadu_ps(x + i + 16 * j), c[j]);
+	}
 	double sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(c[0], c[2]), _mm512_add_ps(c[1], c[3])));
 	for (; i < n; i++)
 		sum += (double)(h2f(w + 2 * i) * x[i]);

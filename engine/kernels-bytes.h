@@ -22,6 +22,29 @@
 #define AK_QS OFF(block_q8_K, qs)
 #define AK_BS OFF(block_q8_K, bsums)
 
+/* Software prefetch for the single-row products (decode, issue 18). Decode
+ * reads every weight byte once, from RAM, and the hardware prefetchers of
+ * the machines measured do not run far enough ahead to hide its latency:
+ * each block of a vec_dot asks for the lines PREFETCH_AHEAD bytes further
+ * on, which are the next blocks of the row, or of the next row (rows of a
+ * matrix are contiguous). A hint only: no arithmetic changes, and a line
+ * past the end of the mapping is not an error. The distance was tuned on
+ * decode from memory (tests/bench/kernels-ab.sh --mem, RESULTS.md); the
+ * -D is for that tuning. */
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 1024
+#endif
+
+/* Prefetch the lines of [p + PREFETCH_AHEAD, + bytes): one per 64 bytes,
+ * so consecutive calls on consecutive blocks touch every line at least
+ * once whatever the blocks' alignment. bytes is a constant at every call:
+ * the loop unrolls. */
+static inline void prefetch_ahead(const void *p, size_t bytes)
+{
+	for (size_t o = 0; o < bytes; o += 64)
+		__builtin_prefetch((const void *)((uintptr_t)p + PREFETCH_AHEAD + o), 0, 3);
+}
+
 static inline float ldf(const uint8_t *p)
 {
 	float f;

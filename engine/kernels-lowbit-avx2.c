@@ -126,6 +126,7 @@ static inline __m256i grid_dot(__m256i grid, __m256i signs, const uint8_t *aq, _
 		const size_t WB = sizeof(struct type);                                    \
 		__m256 acc = _mm256_setzero_ps();                                         \
 		for (int64_t i = 0; i < n / QK_K; i++, w += WB, a += AK) {                \
+			prefetch_ahead(w, WB);                                            \
 			float d;                                                          \
 			__m256i sum = BODY(w, a, &d);                                     \
 			__m256 f = _mm256_set1_ps(d * ldf(a + AK_D));                     \
@@ -263,6 +264,7 @@ static void vec_dot_iq1_s(int64_t n, float *s, const void *vw, const void *va)
 	__m256 acc = _mm256_setzero_ps();
 	float acc1 = 0;
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq1_s), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_iq1_s));
 		int dsum;
 		__m256i sum = body_iq1_s(w, a, &dsum);
 		float d = ldf(a + AK_D) * h2f(w + OFF(block_iq1_s, d));
@@ -384,6 +386,7 @@ static void vec_dot_mxfp4(int64_t n, float *s, const void *vw, const void *va)
 	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
 	int64_t nb = n / QK_MXFP4, i = 0;
 	for (; i + 2 <= nb; i += 2, w += 2 * WB, a += 2 * A80) {
+		prefetch_ahead(w, 2 * WB);
 		__m256i p0 = mxfp4_dot(w, a, lut), p1 = mxfp4_dot(w + WB, a + A80, lut);
 		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(mxfp4_scale(w, a)), _mm256_cvtepi32_ps(p0), acc0);
 		acc1 = _mm256_fmadd_ps(_mm256_set1_ps(mxfp4_scale(w + WB, a + A80)), _mm256_cvtepi32_ps(p1), acc1);

@@ -79,6 +79,7 @@ static inline void bsums8(const uint8_t *a, int32x4_t *lo, int32x4_t *hi)
 		const uint8_t *w = vw, *a = va;                                           \
 		struct f8 acc = f8_zero();                                                \
 		for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct type), a += AK) { \
+			prefetch_ahead(w, sizeof(struct type));                           \
 			int32x4_t lo, hi;                                                 \
 			float d = BODY(w, a, &lo, &hi);                                   \
 			acc = f8_fma(acc, d * ldf(a + AK_D), lo, hi);                     \
@@ -234,6 +235,7 @@ static void vec_dot_iq1_s(int64_t n, float *s, const void *vw, const void *va)
 	struct f8 acc = f8_zero();
 	float acc1 = 0;
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq1_s), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_iq1_s));
 		int32x4_t lo, hi;
 		int32_t dsum = body_iq1_s(w, a, &lo, &hi);
 		float d = ldf(a + AK_D) * h2f(w + OFF(block_iq1_s, d));
@@ -346,6 +348,7 @@ static void vec_dot_mxfp4(int64_t n, float *s, const void *vw, const void *va)
 	const int8x16_t lut = vld1q_s8(kvalues_mxfp4);
 	struct f8 acc[2] = {f8_zero(), f8_zero()};
 	for (int64_t i = 0; i < n / QK_MXFP4; i++, w += sizeof(struct block_mxfp4), a += A80) {
+		prefetch_ahead(w, sizeof(struct block_mxfp4));
 		uint8x16_t b = vld1q_u8(w + OFF(block_mxfp4, qs));
 		int8x16_t l = vqtbl1q_s8(lut, vandq_u8(b, vdupq_n_u8(15))), h = vqtbl1q_s8(lut, vshrq_n_u8(b, 4));
 		int32x4_t lo = dot16(vdupq_n_s32(0), l, lds8(a + A80_QS));

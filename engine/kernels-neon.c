@@ -55,6 +55,7 @@ static inline void q80_lanes(int8x16_t l, int8x16_t h, const uint8_t *aq, int32x
 		const uint8_t *w = vw, *a = va;                                           \
 		struct f8 acc[2] = {f8_zero(), f8_zero()};                                \
 		for (int64_t i = 0; i < n / 32; i++, w += sizeof(struct type), a += A80) { \
+			prefetch_ahead(w, sizeof(struct type));                           \
 			int8x16_t l, h;                                                   \
 			int32x4_t lo, hi;                                                 \
 			UNPACK(w, l, h);                                                  \
@@ -112,6 +113,7 @@ DOT_Q80(iq4_nl_dense, block_iq4_nl, UNPACK_IQ4_NL, 0) /* llamafile's sgemm: one 
 		struct f8 acc[2] = {f8_zero(), f8_zero()};                                \
 		float msum = 0;                                                           \
 		for (int64_t i = 0; i < n / 32; i++, w += sizeof(struct type), a += A81) { \
+			prefetch_ahead(w, sizeof(struct type));                           \
 			int8x16_t l, h;                                                   \
 			int32x4_t lo, hi;                                                 \
 			UNPACK(w, l, h);                                                  \
@@ -152,6 +154,7 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va)
 	const uint8_t *w = vw, *a = va;
 	struct f8 acc = f8_zero();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q2_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q2_K));
 		float ad = ldf(a + AK_D);
 		float d = ad * h2f(w + OFF(block_q2_K, d)), dmin = ad * h2f(w + OFF(block_q2_K, dmin));
 		const uint8_t *sc = w + OFF(block_q2_K, scales);
@@ -199,6 +202,7 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va)
 	const uint8_t *w = vw, *a = va;
 	struct f8 acc = f8_zero();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q3_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q3_K));
 		int8_t sc[16];
 		q3_K_scales(w + OFF(block_q3_K, scales), sc);
 		int32x4_t clo, chi, lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
@@ -321,6 +325,7 @@ static inline float k4_result(const struct k4_acc *r, const int five)
 		const uint8_t *w = vw, *a = va;                                           \
 		struct k4_acc r = {f8_zero(), vdupq_n_f32(0)};                            \
 		for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct type), a += AK) { \
+			prefetch_ahead(w, sizeof(struct type));                           \
 			uint8_t scm[16];                                                  \
 			k4_scales(w + OFF(type, scales), scm);                            \
 			k4_step(&r, w, scm, a, h2f(w + OFF(type, d)), h2f(w + OFF(type, dmin)), \
@@ -376,6 +381,7 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 	const uint8_t *w = vw, *a = va;
 	struct f8 acc = f8_zero();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q6_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q6_K));
 		int32x4_t lo, hi;
 		q6_K_block(w, a, &lo, &hi);
 		acc = f8_fma(acc, ldf(a + AK_D) * h2f(w + OFF(block_q6_K, d)), lo, hi);
@@ -409,6 +415,7 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vw, const void *va)
 	const int8x16_t lut = vld1q_s8(kvalues_iq4nl);
 	struct f8 acc = f8_zero();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_iq4_xs), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_iq4_xs));
 		int32x4_t lo, hi;
 		iq4_xs_block(w, a, lut, &lo, &hi);
 		acc = f8_fma(acc, ldf(a + AK_D) * h2f(w + OFF(block_iq4_xs, d)), lo, hi);
@@ -452,12 +459,14 @@ static inline float ld_bf16(const uint8_t *p)
 			for (int q = 0; q < 4; q++)                                       \
 				c[j][q] = vdupq_n_f32(0);                                 \
 		int64_t i = 0;                                                            \
-		for (; i + 64 <= n; i += 64)                                              \
+		for (; i + 64 <= n; i += 64) {                                            \
+			prefetch_ahead(w + ES * i, ES * 64);                              \
 			for (int j = 0; j < 4; j++)                                       \
 				for (int q = 0; q < 4; q++) {                             \
 					int64_t e = i + 16 * j + 4 * q;                   \
 					c[j][q] = vfmaq_f32(c[j][q], LOAD4(w + ES * e), vld1q_f32(x + e)); \
 				}                                                         \
+		}                                                                         \
 		for (; i + 16 <= n; i += 16)                                              \
 			for (int q = 0; q < 4; q++)                                       \
 				c[0][q] = vfmaq_f32(c[0][q], LOAD4(w + ES * (i + 4 * q)), vld1q_f32(x + i + 4 * q)); \
@@ -491,12 +500,14 @@ static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *va)
 		for (int q = 0; q < 4; q++)
 			c[j][q] = vdupq_n_f32(0);
 	int64_t i = 0;
-	for (; i + 64 <= n; i += 64)
+	for (; i + 64 <= n; i += 64) {
+		prefetch_ahead(w + 2 * i, 128);
 		for (int j = 0; j < 4; j++)
 			for (int q = 0; q < 4; q++) {
 				int64_t e = i + 16 * j + 4 * q;
 				c[j][q] = vfmaq_f32(c[j][q], load4_f16(w + 2 * e), vld1q_f32(x + e));
 			}
+	}
 	float32x4_t r[4];
 	for (int q = 0; q < 4; q++)
 		r[q] = vaddq_f32(vaddq_f32(c[0][q], c[2][q]), vaddq_f32(c[1][q], c[3][q]));

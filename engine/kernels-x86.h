@@ -149,6 +149,7 @@ static inline void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void 
 	__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
 	int32_t sct[8];
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q4_K));
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q4_K, d));
 		float dmin = ad * h2f(w + OFF(block_q4_K, dmin));
@@ -181,6 +182,7 @@ static inline void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void 
 	float accm = 0;
 	int32_t sct[8];
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q5_K), a += AK) {
+		prefetch_ahead(w, sizeof(struct block_q5_K));
 		float ad = ldf(a + OFF(block_q8_K, d));
 		float d = ad * h2f(w + OFF(block_q5_K, d));
 		float dmin = ad * h2f(w + OFF(block_q5_K, dmin));
