@@ -32,7 +32,7 @@
  * decode from memory (tests/bench/kernels-ab.sh --mem, RESULTS.md); the
  * -D is for that tuning. */
 #ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 1024
+#define PREFETCH_AHEAD 2048
 #endif
 
 /* Prefetch the lines of [p + PREFETCH_AHEAD, + bytes): one per 64 bytes,
