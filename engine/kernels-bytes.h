@@ -1,8 +1,9 @@
 /* kernels-bytes.h - plain-C byte helpers every SIMD kernel file shares:
  * offsets and sizes of the activation blocks, unaligned little-endian
- * loads. No intrinsics here: kernels-x86.h and kernels-neon.h include it and
- * add their instruction set's helpers. Everything is static inline, so each
- * kernel file compiles it with its own flags. */
+ * loads, the decode prefetch (its distance also paces the bench's
+ * bandwidth measure). No intrinsics here: kernels-x86.h and kernels-neon.h
+ * include it and add their instruction set's helpers. Everything is static
+ * inline, so each kernel file compiles it with its own flags. */
 #ifndef HEFT_KERNELS_BYTES_H
 #define HEFT_KERNELS_BYTES_H
 
@@ -24,13 +25,13 @@
 
 /* Software prefetch for the single-row products (decode, issue 18). Decode
  * reads every weight byte once, from RAM, and the hardware prefetchers of
- * the machines measured do not run far enough ahead to hide its latency:
+ * the Xeon measured do not run far enough ahead to hide its latency:
  * each block of a vec_dot asks for the lines PREFETCH_AHEAD bytes further
  * on, which are the next blocks of the row, or of the next row (rows of a
  * matrix are contiguous). A hint only: no arithmetic changes, and a line
  * past the end of the mapping is not an error. The distance was tuned on
- * decode from memory (tests/bench/kernels-ab.sh --mem, RESULTS.md); the
- * -D is for that tuning. */
+ * matrices far bigger than the caches (tests/bench/kernels-ab.sh with
+ * MEM_MIB, RESULTS.md); the -D is for that tuning. */
 #ifndef PREFETCH_AHEAD
 #define PREFETCH_AHEAD 2048
 #endif
