@@ -514,7 +514,7 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		const __m512 dw = _mm512_set1_ps(h2f(w + OFF(block_q4_K, d)));
 		const float dmw = h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
 		__m512i q[4], ps[4];
 		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
