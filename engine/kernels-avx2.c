@@ -719,7 +719,7 @@ GEMM_DRIVER(q4_0_vnni, 2, 4, TILE_Q4_0_VNNI)
  * block) against up to 4 activation rows. */
 AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
 		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five,
-		const bool vnni)
+		const bool vnni, const __m128i *gg)
 {
 	(void)ldw;
 	(void)RM;
@@ -736,12 +736,11 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		int32_t sct[8]; /* broadcast loads, not shuffles: the shuffle port is the busier */
 		k4_scale_words(scm, sct);
-		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
 		const uint8_t *qs = w + off_qs;
 		__m256i hb = five ? ld256(w + off_qh) : _mm256_setzero_si256();
-		__m256i sumi[4][2];
+		__m256i sumi[4]; /* both halves of every chunk: the sum of ggml's two is exact either way */
 		UNROLL for (int j = 0; j < RN; j++)
-			sumi[j][0] = sumi[j][1] = _mm256_setzero_si256();
+			sumi[j] = _mm256_setzero_si256();
 		UNROLL for (int c = 0; c < 4; c++) {
 			__m256i qb = ld256(qs + 32 * c);
 			__m256i lo = _mm256_and_si256(qb, m4);
@@ -756,36 +755,100 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS;
 				__m256i p0 = _mm256_maddubs_epi16(lo, ld256(aq + 64 * c));
 				__m256i p1 = _mm256_maddubs_epi16(hi, ld256(aq + 64 * c + 32));
-				sumi[j][0] = madd_acc(sumi[j][0], p0, s0, vnni);
-				sumi[j][1] = madd_acc(sumi[j][1], p1, s1, vnni);
+				sumi[j] = madd_acc(madd_acc(sumi[j], p0, s0, vnni), p1, s1, vnni);
 			}
 		}
+		__m128i mw = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)); /* the 8 mins as words */
 		UNROLL for (int j = 0; j < RN; j++) {
 			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
 			float ad = ldf(ab + OFF(block_q8_K, d));
-			__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
-			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[j][0], sumi[j][1])), acc[j]);
-			if (five)
-				accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
-			else
-				accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
+			acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+			if (five || !gg) {
+				__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+				__m256i msum = _mm256_madd_epi16(mn16, ld256(ab + AK_BS));
+				if (five)
+					accm[j] = _mm_set_ss(k5_mins_acc(_mm_cvtss_f32(accm[j]), ad * dmw, msum));
+				else
+					accm[j] = k4_mins_acc(accm[j], ad * dmw, msum);
+			} else { /* k4_mins_acc's 4 lanes from the bsums' group sums: one vpmaddwd */
+				__m128i m = _mm_madd_epi16(_mm_loadu_si128(&gg[(size_t)b * 4 + j]), mw);
+				accm[j] = _mm_fmadd_ps(_mm_set1_ps(ad * dmw), _mm_cvtepi32_ps(m), accm[j]);
+			}
 		}
 	}
 	UNROLL for (int j = 0; j < RN; j++)
 		y[(size_t)j * ldy] = hsum_ps(acc[j]) - (five ? _mm_cvtss_f32(accm[j]) : hsum4_ps(accm[j]));
 }
-#define TILE_Q4_K_(n, y, ldy, w, ldw, a, lda, M, N, V) \
-	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false, V)
 #define TILE_Q5_K_(n, y, ldy, w, ldw, a, lda, M, N, V) \
-	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true, V)
-#define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q4_K_(n, y, ldy, w, ldw, a, lda, M, N, false)
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true, V, NULL)
 #define TILE_Q5_K(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q5_K_(n, y, ldy, w, ldw, a, lda, M, N, false)
-#define TILE_Q4_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q4_K_(n, y, ldy, w, ldw, a, lda, M, N, true)
 #define TILE_Q5_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) TILE_Q5_K_(n, y, ldy, w, ldw, a, lda, M, N, true)
-GEMM_DRIVER(q4_K, 1, 4, TILE_Q4_K)
 GEMM_DRIVER(q5_K, 1, 4, TILE_Q5_K)
-GEMM_DRIVER(q4_K_vnni, 1, 4, TILE_Q4_K_VNNI)
 GEMM_DRIVER(q5_K_vnni, 1, 4, TILE_Q5_K_VNNI)
+/* Q4_K rows longer than the stack's mins sums: the mins from the bsums in the tile */
+#define TILE_Q4_K_MINS(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false, false, NULL)
+#define TILE_Q4_K_MINS_VNNI(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false, true, NULL)
+GEMM_DRIVER(q4_K_mins, 1, 4, TILE_Q4_K_MINS)
+GEMM_DRIVER(q4_K_mins_vnni, 1, 4, TILE_Q4_K_MINS_VNNI)
+
+/* Q4_K's mins per activation row and block: G[g] = bsum[2g] + bsum[2g + 1]
+ * as words (|G| <= 4064), lane l holding G[2l] | G[2l + 1] << 16, so that
+ * one vpmaddwd with the mins gives the 4 lanes k4_mins_acc's vpmaddwd and
+ * vphaddd give, the same integers. Made once per call for all its weight
+ * rows (on the stack: rows up to K4_GG_BLOCKS blocks). */
+#define K4_GG_BLOCKS 64
+
+static void k4_gg(__m128i *gg, const uint8_t *a, size_t lda, int na, int64_t nb)
+{
+	for (int64_t b = 0; b < nb; b++)
+		for (int j = 0; j < na; j++) {
+			const uint8_t *bs = a + (size_t)j * lda + (size_t)b * AK + AK_BS;
+			gg[b * 4 + j] = _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
+		}
+}
+
+AI void gemm_q4_K_(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, int nw, const uint8_t *a,
+		   size_t lda, int na, const bool vnni)
+{
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS) {
+		(vnni ? gemm_q4_K_mins_vnni : gemm_q4_K_mins)(NULL, n, y, ldy, w, ldw, nw, a, lda, na);
+		return;
+	}
+	__m128i gg[4 * K4_GG_BLOCKS];
+	for (int j = 0; j < na; j += 4) {
+		int rn = na - j < 4 ? na - j : 4;
+		const uint8_t *at = a + (size_t)j * lda;
+		k4_gg(gg, at, lda, rn, nb);
+		for (int i = 0; i < nw; i++) {
+			float *yt = y + (size_t)j * ldy + i;
+			const uint8_t *wt = w + (size_t)i * ldw;
+			const size_t WB = sizeof(struct block_q4_K), QS = OFF(block_q4_K, qs);
+			switch (rn) {
+			case 1: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 1, WB, 0, QS, false, vnni, gg); break;
+			case 2: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 2, WB, 0, QS, false, vnni, gg); break;
+			case 3: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 3, WB, 0, QS, false, vnni, gg); break;
+			default: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 4, WB, 0, QS, false, vnni, gg); break;
+			}
+		}
+	}
+}
+
+static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw, int nw,
+		      const void *a, size_t lda, int na)
+{
+	(void)t;
+	gemm_q4_K_(n, y, ldy, w, ldw, nw, a, lda, na, false);
+}
+
+static void gemm_q4_K_vnni(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
+			   int nw, const void *a, size_t lda, int na)
+{
+	(void)t;
+	gemm_q4_K_(n, y, ldy, w, ldw, nw, a, lda, na, true);
+}
 
 /* Q6_K: one weight row (the 6-bit quants rebuilt once per block) against up
  * to 4 activation rows. */

@@ -503,7 +503,8 @@ static inline __m512i hadd4x4(__m512i m01, __m512i m23)
 }
 
 AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
-		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five)
+		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five,
+		const __m512i *gg)
 {
 	(void)ldw;
 	(void)RM;
@@ -520,9 +521,7 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
 		const __m512 dw = _mm512_set1_ps(h2f(w + OFF(block_q4_K, d)));
 		const float dmw = h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales(w + OFF(block_q4_K, scales));
-		__m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
-		__m512i mn2 = _mm512_broadcast_i64x4(mn16);
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
 		__m512i q[4], ps[4];
 		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
@@ -546,7 +545,10 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				v[h] = s;
 			}
 			ad2[p] = two_scales(ad[0], ad[1]);
-			msum2[p] = _mm512_madd_epi16(mn2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
+			if (five || !gg) {
+				__m512i mn2 = _mm512_broadcast_i64x4(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm)));
+				msum2[p] = _mm512_madd_epi16(mn2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
+			}
 			acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, ad2[p]), _mm512_cvtepi32_ps(fold8x2(v[0], v[1])), acc[p]);
 		}
 		if (five) {
@@ -556,11 +558,19 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				accm5[j] = k5_mins_acc(accm5[j], adj[j] * dmw, m8);
 			}
 		} else {
+			/* row 4r + k's 4 lanes: mn[2l] G[2l] + mn[2l + 1] G[2l + 1], one vpmaddwd */
+			__m512i mw = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)));
 			UNROLL for (int r = 0; r < NQ; r++) {
 				__m512 ad01 = ad2[2 * r], ad23 = 2 * r + 1 < NP ? ad2[2 * r + 1] : ad01;
-				__m512i m01 = msum2[2 * r], m23 = 2 * r + 1 < NP ? msum2[2 * r + 1] : m01;
 				__m512 ad4 = _mm512_shuffle_f32x4(ad01, ad23, _MM_SHUFFLE(2, 0, 2, 0));
-				accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmw), ad4), _mm512_cvtepi32_ps(hadd4x4(m01, m23)), accm[r]);
+				__m512i m;
+				if (gg) {
+					m = _mm512_madd_epi16(_mm512_load_si512((const void *)&gg[2 * b + r]), mw);
+				} else {
+					__m512i m01 = msum2[2 * r], m23 = 2 * r + 1 < NP ? msum2[2 * r + 1] : m01;
+					m = hadd4x4(m01, m23);
+				}
+				accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmw), ad4), _mm512_cvtepi32_ps(m), accm[r]);
 			}
 		}
 	}
@@ -576,9 +586,37 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 }
 
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
-	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false)
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false, gg)
 #define TILE_Q5_K(n, y, ldy, w, ldw, a, lda, M, N) \
-	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true)
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q5_K), OFF(block_q5_K, qh), OFF(block_q5_K, qs), true, NULL)
+
+/* Rows too long for the stack's sums: the mins from the bsums in the tile. */
+#define TILE_Q4_K_MINS(n, y, ldy, w, ldw, a, lda, M, N) \
+	k4_tile(n, y, ldy, w, ldw, a, lda, M, N, sizeof(struct block_q4_K), 0, OFF(block_q4_K, qs), false, NULL)
+GEMM_DRIVER(q4_K_mins, 1, 8, TILE_Q4_K_MINS)
+
+/* Q4_K's mins need, per activation row and block, the sums of its bsums by
+ * group, G[g] = bsum[2g] + bsum[2g + 1] (|G| <= 4064: int16). Packed as
+ * ggml's 4 lanes want them - lane l holds G[2l] | G[2l + 1] << 16 - one
+ * vpmaddwd with the weight block's mins gives the lanes its vpmaddwd and
+ * vphaddd gave, exactly. Rows 4r .. 4r + 3 of a block share a register,
+ * made once per activation block for all the weight rows of a call. */
+#define K4_GG_BLOCKS 64 /* rows up to 16384 columns; longer ones run in column strips */
+
+static void k4_gg(__m512i *gg, const uint8_t *a, size_t lda, int na, int64_t nb)
+{
+	for (int64_t b = 0; b < nb; b++)
+		for (int r = 0; r < 2; r++) {
+			__m128i g[4];
+			for (int k = 0; k < 4; k++) {
+				int j = 4 * r + k < na ? 4 * r + k : na - 1;
+				const uint8_t *bs = a + (size_t)j * lda + (size_t)b * AK + AK_BS;
+				g[k] = _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
+			}
+			__m256i lo = _mm256_set_m128i(g[1], g[0]), hi = _mm256_set_m128i(g[3], g[2]);
+			gg[2 * b + r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+		}
+}
 
 AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
 		 const int RM, const int RN)
@@ -687,7 +725,38 @@ AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 }
 #define TILE_IQ4_XS(n, y, ldy, w, ldw, a, lda, M, N) iq4xs_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
-GEMM_DRIVER(q4_K, 1, 8, TILE_Q4_K)
+/* Q4_K: the driver's activation tiles get their k4_gg first. */
+static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
+		      const void *va, size_t lda, int na)
+{
+	(void)t;
+	const uint8_t *w = vw, *a = va;
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS) {
+		gemm_q4_K_mins(t, n, y, ldy, vw, ldw, nw, va, lda, na);
+		return;
+	}
+	__m512i gg[2 * K4_GG_BLOCKS];
+	for (int j = 0; j < na; j += 8) {
+		int rn = na - j < 8 ? na - j : 8;
+		const uint8_t *at = a + (size_t)j * lda;
+		k4_gg(gg, at, lda, rn, nb);
+		for (int i = 0; i < nw; i++) {
+			float *yt = y + (size_t)j * ldy + i;
+			const uint8_t *wt = w + (size_t)i * ldw;
+			switch (rn) {
+			case 1: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 1); break;
+			case 2: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 2); break;
+			case 3: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 3); break;
+			case 4: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 4); break;
+			case 5: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 5); break;
+			case 6: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 6); break;
+			case 7: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 7); break;
+			default: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 8); break;
+			}
+		}
+	}
+}
 GEMM_DRIVER(q5_K, 1, 8, TILE_Q5_K)
 GEMM_DRIVER(q6_K, 1, 8, TILE_Q6_K)
 GEMM_DRIVER(iq4_xs, 1, 8, TILE_IQ4_XS)
