@@ -3,7 +3,8 @@
 # memory-bandwidth bound (issue: "Correct engine", item 6).
 #
 # Builds synthetic models with `heft-engine synth` (a qwen3moe in Q4_K and
-# Q8_0, and a dense llama of about the same size), then runs
+# Q8_0, and a dense llama of about the same size, plus the ~2 GB dense llama
+# of issue 18's peer comparison), then runs
 # `heft-engine bench` on each with 1 and 2 threads, REPEAT times, and prints a
 # Markdown table of the medians. Models are kept in $BENCH_DIR for reuse and
 # removed with --clean.
@@ -36,12 +37,14 @@ make_model llama-Q4_K --arch llama --embd 4096 --layers 16 --heads 32 --kv-heads
 	--ff 11008 --vocab 32000 --type Q4_K
 make_model llama-Q8_0 --arch llama --embd 4096 --layers 8 --heads 32 --kv-heads 8 \
 	--ff 11008 --vocab 32000 --type Q8_0
+make_model llama2g-Q4_K --arch llama --embd 4096 --layers 20 --heads 32 --kv-heads 8 \
+	--ff 11008 --vocab 32000 --type Q4_K
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "| model | file | threads | prefill tok/s | decode tok/s | prefill/decode | bandwidth GB/s | decode % of bound |"
 echo "|---|---|---|---|---|---|---|---|"
-for m in qwen3moe-Q4_K qwen3moe-Q8_0 llama-Q4_K llama-Q8_0; do
+for m in qwen3moe-Q4_K qwen3moe-Q8_0 llama-Q4_K llama-Q8_0 llama2g-Q4_K; do
 	f=$dir/$m.gguf
 	size=$(du -h "$f" | cut -f1)
 	for t in $threads; do

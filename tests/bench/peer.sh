@@ -7,7 +7,8 @@
 #   tests/bench/peer.sh [--big] [MODEL...]
 #
 # Models default to the two of tests/bench/decode.sh ($BENCH_DIR: a 2.8 GB
-# qwen3moe and a 1.7 GB dense llama, both Q4_K); --big adds the issue's
+# qwen3moe and the 2.1 GB dense llama2g, both Q4_K: the issue's ~2 GB dense
+# model); --big adds the issue's
 # 16.7 GB qwen3moe ($BIG).
 #
 # Each round runs, per model, heft with its best kernels, llama.cpp's
@@ -53,7 +54,7 @@ THREADS=${THREADS:-2}
 
 big=0
 [ "${1:-}" = --big ] && { big=1; shift; }
-[ $# -gt 0 ] || set -- "$dir/qwen3moe-Q4_K.gguf" "$dir/llama-Q4_K.gguf"
+[ $# -gt 0 ] || set -- "$dir/qwen3moe-Q4_K.gguf" "$dir/llama2g-Q4_K.gguf"
 [ $big = 1 ] && set -- "$@" "${BIG:-/var/tmp/heft-bench-cachesim/qwen3moe-16g.gguf}"
 for m in "$@"; do
 	[ -f "$m" ] || { echo "peer.sh: no model $m (tests/bench/decode.sh makes the default ones)" >&2; exit 2; }
