@@ -24,15 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+#define TEST_RNG_SEED 0x243f6a8885a308d3ull
+#include "test-rng.h"
 
 static double unif(void) /* [0, 1) */
 {
