@@ -22,7 +22,7 @@ static const char serve_usage[] =
 	"  -n, --n-predict N      most tokens per reply (default -1: no limit; with --http 2048)\n"
 	"  -c, --ctx N            context length (default: the model's, at most 4096)\n"
 	"  -b, --batch-size N     prompt tokens per forward pass (default: the memory plan's); a\n"
-	"                         cancel is seen between two\n"
+	"                         cancel is seen between two of its layers\n"
 	"  --keep N               when the context is full, keep the turns that begin in the first N\n"
 	"                         tokens (-1, the default: the system prompt; 0: nothing)\n"
 	"  --chat-template NAME   use this template instead of the model's\n"

@@ -4,7 +4,8 @@
  *
  * The model's thread reads request lines with poll(): when idle it waits
  * for them; during a generation the service calls back between two tokens
- * (and between two prompt batches) and the lines read then are handed in.
+ * and between two layers of a prompt batch, and the lines read then are
+ * handed in (a cancel stops a long batch within a layer).
  * Events come back through the service's callback and go through a queue
  * to a writer thread, so a front end that reads slowly (a congested ssh
  * link) never stalls the generation, and one that went away (EPIPE) ends

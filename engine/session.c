@@ -32,6 +32,7 @@ struct session {
 	struct buf prompt, reply;
 	atomic_int cancel;
 	const atomic_bool *cancel_too; /* session_gen_opts.cancel while generating */
+	const struct session_gen_opts *gen_o; /* while generating: its on_layer */
 	struct session_stats st;
 	char err[2048];  /* room for a whole message: a template error lists every name */
 	bool err_forward; /* err came from the forward pass */
@@ -345,10 +346,14 @@ static bool cancelled(struct session *s)
 	       (s->cancel_too && atomic_load_explicit(s->cancel_too, memory_order_relaxed));
 }
 
-/* forward.c asks between layers. */
+/* forward.c asks between layers; the generation's on_layer looks at its
+ * input first, so a cancel that came during a long batch is seen here. */
 static bool stop_forward(void *ud)
 {
-	return cancelled(ud);
+	struct session *s = ud;
+	if (s->gen_o && s->gen_o->on_layer)
+		s->gen_o->on_layer(s->gen_o->ud);
+	return cancelled(s);
 }
 
 /* Tokens of tok[0, n) the KV cache already holds. */
@@ -772,6 +777,7 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	static const struct session_gen_opts none = {0};
 	struct gen g = {.s = s, .o = o ? o : &none};
 	s->cancel_too = g.o->cancel;
+	s->gen_o = g.o;
 	memset(&s->st, 0, sizeof s->st);
 	s->err[0] = 0;
 	s->notice[0] = 0;
@@ -820,5 +826,6 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 	}
 	atomic_store(&s->cancel, 0);
 	s->cancel_too = NULL;
+	s->gen_o = NULL;
 	return (enum session_reason)r;
 }

@@ -120,6 +120,11 @@ struct session_gen_opts {
 	 * looked at like session_cancel's, between layers of a batch too, so
 	 * a prompt batch is abandoned at once and its positions not kept. */
 	const atomic_bool *cancel;
+	/* Called with ud between two layers of every forward pass of this
+	 * generation (the pipe reads its input there, so a cancel is seen
+	 * within a layer, not a batch), or NULL. It may call session_cancel
+	 * and read stats; nothing else. */
+	void (*on_layer)(void *ud);
 };
 
 struct session_stats {

@@ -1,0 +1,115 @@
+#!/bin/sh
+# serve-cancel.sh - a cancel over heft-protocol(5)'s pipe during a long
+# prompt batch is seen between two layers, not after the batch: the done
+# with reason "cancel" comes well before the batch could have ended, the
+# batch is not kept (the same prompt is evaluated again in full), and the
+# engine answers the next request.
+#
+# The model has many thin layers (a batch of a few seconds, each layer a
+# few ms): the prompt is one batch (-b), timed once uncancelled, then sent
+# again with a cancel 0.3 s later. Environment: HEFT_ENGINE.
+set -u
+: "${HEFT_ENGINE:?}"
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "serve-cancel: python3 is needed to drive the engine; skipping"
+	exit 77
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-serve-cancel.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 128 --heads 4 --kv-heads 2 --ff 128 \
+	--experts 8 --experts-used 2 --expert-ff 64 --ctx 4096 -o "$tmp/deep.gguf" 2>"$tmp/err"; then
+	cat "$tmp/err"
+	exit 99
+fi
+
+python3 - "$HEFT_ENGINE" "$tmp/deep.gguf" <<'PYEOF'
+import json, os, select, subprocess, sys, time
+
+engine, model = sys.argv[1:3]
+p = subprocess.Popen([engine, "serve", "-t", "2", "-b", "4096", "-c", "4096", model],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+buf = b""
+fails = 0
+
+
+def send(*msgs):
+    p.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in msgs))
+    p.stdin.flush()
+
+
+def event(timeout=120):
+    global buf
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        r, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.monotonic()))
+        if not r:
+            raise TimeoutError("no event for %gs" % timeout)
+        chunk = os.read(p.stdout.fileno(), 1 << 16)
+        if not chunk:
+            raise EOFError("the engine closed its output")
+        buf += chunk
+    line, buf = buf.split(b"\n", 1)
+    return json.loads(line)
+
+
+def done(rid):
+    while True:
+        ev = event()
+        if ev["type"] == "done" and ev.get("id") == rid:
+            return ev
+
+
+def check(cond, msg):
+    global fails
+    print(("ok: " if cond else "FAIL: ") + msg)
+    fails += not cond
+
+
+while event()["type"] != "loaded":
+    pass
+# every byte is a token: a prompt of ~1000 tokens, one batch
+words = " ".join("w%d" % (i * 7919 % 100003) for i in range(150))
+prompt = "Once upon a time " + words
+t0 = time.monotonic()
+send({"type": "complete", "id": 1, "prompt": prompt, "n_predict": 1})
+d1 = done(1)
+full = time.monotonic() - t0
+n_eval = d1.get("n_evaluated", d1.get("n_prompt"))
+print("uncancelled: %.2f s for the batch (%s)" % (full, json.dumps(d1)[:200]))
+check(full >= 1.0, "the batch takes %.2f s (>= 1 s, so a cancel after 0.3 s falls inside it)" % full)
+
+# the same prompt again, with other words: nothing of it is cached
+prompt2 = "Far away and long ago " + words
+t0 = time.monotonic()
+send({"type": "complete", "id": 2, "prompt": prompt2, "n_predict": 1})
+time.sleep(0.3)
+tc = time.monotonic()
+send({"type": "cancel", "id": 2})
+d2 = done(2)
+seen = time.monotonic() - tc
+print("cancelled: done %.2f s after the cancel, %.2f s after the request" % (seen, time.monotonic() - t0))
+check(d2["reason"] == "cancel", "reason %s" % d2["reason"])
+check(seen < max(0.25, full / 4), "the cancel is seen within %.2f s (< max(0.25, %.2f / 4))" % (seen, full))
+
+# the engine goes on; the cancelled batch was not kept: the same prompt is evaluated in full
+t0 = time.monotonic()
+send({"type": "complete", "id": 3, "prompt": prompt2, "n_predict": 1})
+d3 = done(3)
+check(d3["reason"] in ("length", "eos"), "the next request is served: %s" % d3["reason"])
+send({"type": "stats"})
+while True:
+    ev = event()
+    if ev["type"] == "stats":
+        break
+st = ev["stats"]
+check(st["n_reused"] < 30 and st["n_evaluated"] > 900,
+      "the cancelled batch was not kept: %d tokens reused, %d evaluated" % (st["n_reused"], st["n_evaluated"]))
+send({"type": "quit"})
+try:
+    check(p.wait(10) == 0, "quit: exit 0")
+except subprocess.TimeoutExpired:
+    p.kill()
+    check(False, "quit: the engine did not exit")
+sys.exit(1 if fails else 0)
+PYEOF
