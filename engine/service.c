@@ -4,9 +4,9 @@
  * Requests come from the transport (service_handle) or from the queue
  * (service_run_jobs), always on the model's thread. During a generation
  * the service looks between two tokens (and between two prompt batches)
- * from the session's callbacks, and between two layers of a batch
- * (on_layer: the transport's requests and a job's cancel flag): the
- * transport's look callback may hand in
+ * from the session's callbacks, and between two layers of a batch (the
+ * transport's requests through on_layer, a job's cancel flag through the
+ * session): the transport's look callback may hand in
  * requests then, so cancel and stats take effect while tokens stream, and
  * any other request is answered "busy"; a queued job whose client went
  * away is cancelled there too. Every event goes to the emit callback of
@@ -341,15 +341,13 @@ static void look_around(struct service *sv)
 /* ---- generation ------------------------------------------------------------------------- */
 
 /* Between two layers of a batch: the requests that came (the pipe's look:
- * a cancel or a stats request are answered there, anything else is busy)
- * and a job's cancel. Not the slowdown or periodic stats of look_around. */
+ * a cancel or a stats request are answered there, anything else is busy).
+ * A job's cancel flag the session reads itself (.cancel); not the slowdown
+ * or periodic stats of look_around. */
 static void on_layer(void *ud)
 {
 	struct service *sv = ud;
-	if (sv->look)
-		sv->look(sv->ud);
-	if (sv->job && atomic_load(&sv->job->cancel))
-		session_cancel(sv->s);
+	sv->look(sv->ud);
 }
 
 static int on_token(int32_t id, const char *piece, size_t len, double t_s, void *ud)
@@ -496,7 +494,7 @@ static enum session_reason generate(struct service *sv, int64_t id, const struct
 		.on_prefill = on_prefill,
 		.ud = sv,
 		.cancel = sv->job ? &sv->job->cancel : NULL, /* a client gone: between layers too */
-		.on_layer = on_layer,
+		.on_layer = sv->look ? on_layer : NULL, /* the pipe's requests: between layers too */
 	};
 	double io0 = io_wait_s(sv);
 	sv->gen = (struct gen){.on = true, .id = id, .t0 = now_sec(), .io0 = io0, .io_last = io0};

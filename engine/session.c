@@ -31,8 +31,7 @@ struct session {
 	float *logits;   /* the sampler's copy of one row */
 	struct buf prompt, reply;
 	atomic_int cancel;
-	const atomic_bool *cancel_too; /* session_gen_opts.cancel while generating */
-	const struct session_gen_opts *gen_o; /* while generating: its on_layer */
+	const struct session_gen_opts *gen_o; /* while generating: its cancel flag and on_layer */
 	struct session_stats st;
 	char err[2048];  /* room for a whole message: a template error lists every name */
 	bool err_forward; /* err came from the forward pass */
@@ -342,8 +341,9 @@ static void kv_push(struct session *s, int32_t id)
 
 static bool cancelled(struct session *s)
 {
+	const atomic_bool *too = s->gen_o ? s->gen_o->cancel : NULL;
 	return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0 ||
-	       (s->cancel_too && atomic_load_explicit(s->cancel_too, memory_order_relaxed));
+	       (too && atomic_load_explicit(too, memory_order_relaxed));
 }
 
 /* forward.c asks between layers; the generation's on_layer looks at its
@@ -776,7 +776,6 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 {
 	static const struct session_gen_opts none = {0};
 	struct gen g = {.s = s, .o = o ? o : &none};
-	s->cancel_too = g.o->cancel;
 	s->gen_o = g.o;
 	memset(&s->st, 0, sizeof s->st);
 	s->err[0] = 0;
@@ -825,7 +824,6 @@ enum session_reason session_generate(struct session *s, const struct session_gen
 		s->turns[s->n_turns - 1].tok_end = s->n_kv;
 	}
 	atomic_store(&s->cancel, 0);
-	s->cancel_too = NULL;
 	s->gen_o = NULL;
 	return (enum session_reason)r;
 }
