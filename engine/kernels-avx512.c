@@ -52,29 +52,13 @@ static inline __m128 lane128(__m512 v, int k)
 }
 
 /* Signed x signed int8 to int32 sums of 4: |w| as the unsigned operand, a
- * negated where w is negative (|a| <= 127, so no overflow). */
-static inline __m512i dot_ss(__m512i w, __m512i a)
-{
-	__mmask64 neg = _mm512_movepi8_mask(w);
-	__m512i as = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
-	return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), as);
-}
-
+ * with w's sign (|a| <= 127, so no overflow). */
 static inline __m256i dot_ss256(__m256i w, __m256i a)
 {
 	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
 }
 
-/* ---- Q8_0 and Q4_0: two blocks per 512-bit register ---- */
-
-/* The two blocks' int32 lanes into ggml's one chain of 8 float lanes:
- * block 0 (low half) first, then block 1. */
-static inline __m256 chain2(__m256 acc, float d0, float d1, __m512i p)
-{
-	__m512 f = _mm512_cvtepi32_ps(p);
-	acc = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm512_castps512_ps256(f), acc);
-	return _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm512_extractf32x8_ps(f, 1), acc);
-}
+/* ---- Q8_0 and Q4_0 ---- */
 
 /* The single-row Q8_0/Q4_0 products go one block per 256-bit vpdpbusd:
  * pairing blocks in 512 bits costs two inserts and an extract per pair,
@@ -426,7 +410,7 @@ AI void q80_step(__m512 acc[4][8], const uint8_t *w, size_t ldw, const uint8_t *
 			__m512 ds = _mm512_mul_ps(dw[i], da);
 			if (kind == KIQ4_NL) { /* ggml's vec_dot: even and odd blocks in two chains */
 				acc[i][j] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps(p), acc[i][j]);
-			} else { /* one chain in the low half (chain2) */
+			} else { /* one chain in the low half: block 0's lanes, then block 1's */
 				__m512 f = _mm512_cvtepi32_ps(p);
 				__m256 c = _mm512_castps512_ps256(acc[i][j]);
 				c = _mm256_fmadd_ps(_mm512_castps512_ps256(ds), _mm512_castps512_ps256(f), c);

@@ -117,19 +117,6 @@ static inline __m256i dot_words(__m256i acc, __m256i a, __m256i b)
 #endif
 }
 
-/* Q4_K/Q5_K: 8 6-bit scales (bytes 0..7) and mins (bytes 8..15). */
-static inline __m128i k4_scales(const uint8_t *p)
-{
-	uint32_t k0, k1, k2;
-	memcpy(&k0, p, 4);
-	memcpy(&k1, p + 4, 4);
-	memcpy(&k2, p + 8, 4);
-	uint32_t sclo = k0 & 0x3f3f3f3fu, mnlo = k1 & 0x3f3f3f3fu;
-	uint32_t schi = (k2 & 0x0f0f0f0fu) | (k0 >> 6 & 0x03030303u) << 4;
-	uint32_t mnhi = (k2 >> 4 & 0x0f0f0f0fu) | (k1 >> 6 & 0x03030303u) << 4;
-	return _mm_set_epi32((int)mnhi, (int)mnlo, (int)schi, (int)sclo);
-}
-
 /* sum over groups of mn[g] * (bsum[2g] + bsum[2g+1]), as 8 int32. */
 static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
 {
