@@ -47,8 +47,7 @@ static void bw_worker(void *arg, int ith, int nth)
 	threadpool_range((long)(j->n / 32), ith, nth, &lo, &hi);
 	uint64_t a = 0, b = 0, c = 0, d = 0;
 	for (const uint64_t *p = j->buf + lo * 32, *e = j->buf + hi * 32; p < e; p += 32) {
-		for (int l = 0; l < 4; l++)
-			__builtin_prefetch((const char *)p + PREFETCH_AHEAD + 64 * l, 0, 3);
+		prefetch_ahead(p, 256);
 		a += p[0];
 		b += p[8];
 		c += p[16];

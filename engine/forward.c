@@ -1183,27 +1183,20 @@ static int run_waves(struct forward *f, int il, const char *xg, const char *xu, 
 	return 0;
 }
 
-struct moe_op {
-	struct forward *f;
-	int n;
-};
-
-/* Grouped rows [g0, g1) of out: their token's row of xb. */
+/* Grouped rows [g0, g1) of out: their token's row of xb. ctx: the forward. */
 static void gather_range(void *ctx, int64_t g0, int64_t g1)
 {
-	const struct moe_op *op = ctx;
-	struct forward *f = op->f;
+	struct forward *f = ctx;
 	int d = f->m->hp.n_embd, k = f->m->hp.n_expert_used;
 	for (int64_t g = g0; g < g1; g++)
 		memcpy(f->out + (size_t)g * d, f->xb + (size_t)(f->rows[g] / k) * d, (size_t)d * sizeof(float));
 }
 
 /* Tokens [t0, t1) of moe: the weighted sum of their experts' outputs, slot
- * by slot. */
+ * by slot. ctx: the forward. */
 static void combine_range(void *ctx, int64_t t0, int64_t t1)
 {
-	const struct moe_op *op = ctx;
-	struct forward *f = op->f;
+	struct forward *f = ctx;
 	int d = f->m->hp.n_embd, k = f->m->hp.n_expert_used;
 	memset(f->moe + (size_t)t0 * d, 0, (size_t)(t1 - t0) * d * sizeof *f->moe);
 	for (int64_t t = t0; t < t1; t++)
@@ -1255,8 +1248,7 @@ static int ffn_moe(struct forward *f, int il, int n)
 	if (f->one_input) {
 		acts_init(f, &a, f->xb, 1, d);
 	} else {
-		struct moe_op op = {f, n};
-		par_rows(row_pool(f, n), (int64_t)n * k, gather_range, &op);
+		par_rows(row_pool(f, n), (int64_t)n * k, gather_range, f);
 		acts_init(f, &a, f->out, (int64_t)n * k, d);
 		a.tp = row_pool(f, n); /* n tokens, n * k rows */
 	}
@@ -1273,8 +1265,7 @@ static int ffn_moe(struct forward *f, int il, int n)
 	 * shared experts added to it, the residual last. Another order rounds
 	 * the residual stream differently in the last bit, and that flips 8-bit
 	 * activation roundings downstream (issue 18). */
-	struct moe_op mop = {f, n};
-	par_rows(row_pool(f, n), n, combine_range, &mop);
+	par_rows(row_pool(f, n), n, combine_range, f);
 	if (l->ffn_gate_shexp.data) { /* shared experts: an ordinary resident FFN */
 		ffn_dense(f, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp, n);
 		add_rows(row_pool(f, n), f->moe, f->out, n, d);
