@@ -150,6 +150,14 @@ static void replay_build(struct replay *rp, const struct rtrace_data *d)
 			rp->uses[(size_t)rp->v[vi].mi * d->n_expert + rp->items[rp->v[vi].at + j].e]++;
 }
 
+static void replay_free(struct replay *rp)
+{
+	free(rp->v);
+	free(rp->items);
+	free(rp->uses);
+	free(rp->prior);
+}
+
 static bool pinned(const void *ctx, int i)
 {
 	return ((const struct sim *)ctx)->pins[i] > 0;
@@ -235,6 +243,20 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 	return k;
 }
 
+/* Insertion sort of m expert ids: by count c (most first, ties by id) when
+ * c is given, else by id. */
+static void sort_experts(int *order, int m, const uint32_t *c)
+{
+	for (int i = 1; i < m; i++)
+		for (int j = i; j > 0; j--) {
+			int x = order[j], y = order[j - 1];
+			if (c ? c[x] <= c[y] : x >= y)
+				break;
+			order[j] = y;
+			order[j - 1] = x;
+		}
+}
+
 /* hotlist.c's warm start: each MoE layer's hottest experts of the prior,
  * up to its quota, filled in file order (layer, then expert), their use
  * count the prior's (lfu and freq start from it; lrfu keeps its own). */
@@ -248,19 +270,9 @@ static void warm_start(struct sim *s, const struct replay *rp)
 		for (int e = 0; e < d->n_expert; e++)
 			if (c[e])
 				order[m++] = e;
-		for (int i = 1; i < m; i++) /* the most used first, then by id */
-			for (int j = i; j > 0 && c[order[j]] > c[order[j - 1]]; j--) {
-				int t = order[j];
-				order[j] = order[j - 1];
-				order[j - 1] = t;
-			}
+		sort_experts(order, m, c); /* the most used first, then by id */
 		m = MIN(m, s->pol.quota[layer]);
-		for (int i = 1; i < m; i++) /* file order */
-			for (int j = i; j > 0 && order[j] < order[j - 1]; j--) {
-				int t = order[j];
-				order[j] = order[j - 1];
-				order[j - 1] = t;
-			}
+		sort_experts(order, m, NULL); /* file order */
 		for (int i = 0; i < m && n < s->pol.n_slots; i++, n++) {
 			s->key[n] = mi * d->n_expert + order[i];
 			s->where[s->key[n]] = n;
@@ -498,13 +510,22 @@ static uint32_t *prior_of(const char *path, const struct rtrace_data *d)
 				c[(size_t)rp.v[vi].mi * d->n_expert + rp.items[rp.v[vi].at + j].e]++;
 		for (size_t i = 0; i < (size_t)d->n_moe * (size_t)d->n_expert; i++)
 			c[i] /= 2;
-		free(rp.v);
-		free(rp.items);
-		free(rp.uses);
+		replay_free(&rp);
 	}
 	rtrace_data_free(p);
 	return c;
 }
+
+/* What every replay is measured against, in this order after the policies:
+ * A0 and MIN, each in lrfu's quotas, layer-lru's and one pool. */
+static const struct {
+	const char *name;
+	enum cache_policy tiers;
+	enum mode mode;
+} yardsticks[] = {
+	{"a0", CACHE_LRFU, A0},         {"a0-quota", CACHE_LAYER_LRU, A0},         {"a0-pool", CACHE_LRU, A0},
+	{"min-lrfu", CACHE_LRFU, BELADY}, {"min-quota", CACHE_LAYER_LRU, BELADY}, {"min", CACHE_LRU, BELADY},
+};
 
 enum { O_SLOTS = CMD_LONG, O_MEM, O_POLICY, O_PRIOR, O_JSON };
 
@@ -577,31 +598,21 @@ int cmd_cachesim(int argc, char **argv)
 	struct replay rp;
 	replay_build(&rp, d);
 	if (prior && !(rp.prior = prior_of(prior, d))) {
-		free(rp.v);
-		free(rp.items);
-		free(rp.uses);
+		replay_free(&rp);
 		rtrace_data_free(d);
 		return 2;
 	}
-	struct result r[CACHE_NPOLICIES + 6];
+	struct result r[CACHE_NPOLICIES + ARRAY_LEN(yardsticks)];
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
 		if (!any || want[p]) {
 			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == 0};
 			run(&rp, (enum cache_policy)p, ONLINE, n_slots, &r[nr++]);
 		}
-	r[nr] = (struct result){.name = "a0"};
-	run(&rp, CACHE_LRFU, A0, n_slots, &r[nr++]);
-	r[nr] = (struct result){.name = "a0-quota"};
-	run(&rp, CACHE_LAYER_LRU, A0, n_slots, &r[nr++]);
-	r[nr] = (struct result){.name = "a0-pool"};
-	run(&rp, CACHE_LRU, A0, n_slots, &r[nr++]);
-	r[nr] = (struct result){.name = "min-lrfu"};
-	run(&rp, CACHE_LRFU, BELADY, n_slots, &r[nr++]);
-	r[nr] = (struct result){.name = "min-quota"};
-	run(&rp, CACHE_LAYER_LRU, BELADY, n_slots, &r[nr++]);
-	r[nr] = (struct result){.name = "min"};
-	run(&rp, CACHE_LRU, BELADY, n_slots, &r[nr++]);
+	for (size_t y = 0; y < ARRAY_LEN(yardsticks); y++) {
+		r[nr] = (struct result){.name = yardsticks[y].name};
+		run(&rp, yardsticks[y].tiers, yardsticks[y].mode, n_slots, &r[nr++]);
+	}
 	if (json)
 		print_json(d, &rp, r, nr, n_slots, path);
 	else
@@ -611,10 +622,7 @@ int cmd_cachesim(int argc, char **argv)
 		free(r[i].misses);
 		free(r[i].steady);
 	}
-	free(rp.v);
-	free(rp.items);
-	free(rp.uses);
-	free(rp.prior);
+	replay_free(&rp);
 	rtrace_data_free(d);
 	return 0;
 }
