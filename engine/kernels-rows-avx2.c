@@ -19,6 +19,7 @@
 #include "kernels-rows.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -99,7 +100,7 @@ static void exp_block(const float *x, float *y, int n)
 /* The table is 2^(i/32) rounded to double (minus i in the exponent, added
  * back from k); long double's 64 bits make the rounding right, and the
  * sweep below proves it against this libm. */
-static bool exp_init(void)
+static void exp_init(void)
 {
 	for (int i = 0; i < EXP_N; i++) {
 		double d = (double)exp2l((long double)i / EXP_N);
@@ -122,7 +123,6 @@ static bool exp_init(void)
 		}
 	}
 	exp_vector = same;
-	return same;
 }
 
 /* ---- vectors of the build's width -------------------------------------------- */
@@ -484,11 +484,10 @@ static void swiglu(float *hb, const float *hb2, size_t n)
 
 bool INSTALL(struct rows_kernels *k)
 {
-	static bool exp_checked;
-	if (!exp_checked) { /* once, from forward_new: the same answer every time */
-		exp_init();
-		exp_checked = true;
-	}
+	/* Once, whoever comes first: nothing keeps two threads from installing at
+	 * a time, and a plain flag would let one read a table the other writes. */
+	static pthread_once_t exp_once = PTHREAD_ONCE_INIT;
+	pthread_once(&exp_once, exp_init);
 	k->attn_f16 = attn_f16;
 	k->swiglu = swiglu;
 	return true;
