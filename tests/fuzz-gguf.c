@@ -20,6 +20,7 @@
 
 #include "gguf.h"
 #include "util.h"
+#include "xorshift.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -103,11 +104,7 @@ static uint64_t rng_state = 1;
 
 static uint64_t rng(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift(&rng_state);
 }
 
 struct input {

@@ -18,6 +18,7 @@
 #include "quant.h"
 #include "test.h"
 #include "util.h"
+#include "xorshift.h"
 
 static char tmpdir[512];
 
@@ -937,11 +938,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift(&rng_state);
 }
 
 /* Damage a copy of src in place n times, restoring it after each try, so a

@@ -6,6 +6,7 @@
 #include "iosched.h"
 #include "test.h"
 #include "util.h"
+#include "xorshift.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,11 +26,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift(&rng_state);
 }
 
 static uint64_t word_at(uint64_t w)

@@ -12,6 +12,7 @@
 #include "protocol.h"
 #include "test.h"
 #include "util.h"
+#include "xorshift.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -833,10 +834,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift(&rng_state);
 }
 
 /* Feed data in pieces of 1..maxchunk bytes, draining after each; record

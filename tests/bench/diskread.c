@@ -19,6 +19,7 @@
 
 #include "iosched.h"
 #include "util.h"
+#include "../xorshift.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,15 +46,6 @@ struct result {
 	uint64_t reads, bytes;
 	double secs, lat_sum;
 };
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 static uint64_t random_off(uint64_t *rng, const struct run *r)
 {

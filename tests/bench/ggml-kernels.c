@@ -12,6 +12,7 @@
  * ggml_type. */
 #include "ggml-cpu.h"
 #include "ggml.h"
+#include "../xorshift.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,10 +36,7 @@ static uint64_t rng = 88172645463325252u;
 
 static float frand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((double)(rng >> 11) / 9007199254740992.0) * 2 - 1;
+	return (float)((double)(xorshift(&rng) >> 11) / 9007199254740992.0) * 2 - 1;
 }
 
 static void one(enum ggml_type t)

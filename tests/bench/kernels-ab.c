@@ -20,6 +20,7 @@
 
 #include "kernels.h"
 #include "quant.h"
+#include "../xorshift.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -40,10 +41,7 @@ static uint64_t st = 88172645463325252ull;
 
 static uint64_t rnd(void)
 {
-	st ^= st << 13;
-	st ^= st >> 7;
-	st ^= st << 17;
-	return st;
+	return xorshift(&st);
 }
 
 static double now(void)

@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "kernels.h"
 #include "quant.h"
+#include "../xorshift.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -91,10 +92,7 @@ static uint64_t rng = 88172645463325252ull;
 
 static uint8_t rbyte(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint8_t)(rng >> 24);
+	return (uint8_t)(xorshift(&rng) >> 24);
 }
 
 /* Random bytes, then sane f16 scales where the reference table's kernels

@@ -13,6 +13,7 @@
 
 #include "matmul.h"
 #include "quant.h"
+#include "../xorshift.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,10 +47,7 @@ static uint64_t rng = 88172645463325252ull;
 
 static uint8_t rbyte(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint8_t)(rng >> 24);
+	return (uint8_t)(xorshift(&rng) >> 24);
 }
 
 static int shape(uint32_t type, int64_t rows, int64_t cols, int batch, int repeats)
