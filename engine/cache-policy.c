@@ -2,13 +2,23 @@
  * cache-policy.h). */
 #include "cache-policy.h"
 
+#include "cache-policies.h"
 #include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cache_policy_names[CACHE_NPOLICIES] = {"lrfu", "layer-lru", "lru", "lfu", "freq"};
+/* The names are src/cache-policies.h's, shared with the protocol and the
+ * front end; each lands on its own constant, and every constant has one. */
+const char *const cache_policy_names[CACHE_NPOLICIES] = {
+#define POLICY_NAME(id, name) [CACHE_##id] = name,
+	CACHE_POLICIES(POLICY_NAME)
+#undef POLICY_NAME
+};
+#define POLICY_ONE(id, name) +1
+_Static_assert(0 CACHE_POLICIES(POLICY_ONE) == CACHE_NPOLICIES, "a policy without a name (src/cache-policies.h)");
+#undef POLICY_ONE
 
 /* lrfu's state. Clocks are per layer (the layer's uses so far), so that
  * the cyclic layer order does not make one layer's experts look older

@@ -699,8 +699,11 @@ static void model_opts_from(struct model_opts *mo, const struct msg_load *l)
 		[LOAD_IO_AUTO] = WIO_AUTO, [LOAD_IO_RAM] = WIO_RAM,
 		[LOAD_IO_STREAM] = WIO_STREAM, [LOAD_IO_MMAP] = WIO_MMAP,
 	};
-	_Static_assert(LOAD_POLICY_COUNT == CACHE_NPOLICIES + 1,
-		       "the protocol names every cache policy (src/protocol.c)");
+	static const enum cache_policy pols[LOAD_POLICY_COUNT] = {
+#define POLICY(id, name) [LOAD_POLICY_##id] = CACHE_##id,
+		CACHE_POLICIES(POLICY)
+#undef POLICY
+	};
 	if (l->mem)
 		mo->mem = l->mem;
 	if (l->ctx)
@@ -710,9 +713,7 @@ static void model_opts_from(struct model_opts *mo, const struct msg_load *l)
 	if (l->io > LOAD_IO_DEFAULT && l->io < LOAD_IO_COUNT)
 		mo->io = ios[l->io];
 	if (l->cache_policy > LOAD_POLICY_DEFAULT && l->cache_policy < LOAD_POLICY_COUNT)
-		for (int k = 0; k < CACHE_NPOLICIES; k++)
-			if (!strcmp(cache_policy_names[k], msg_load_policy_names[l->cache_policy]))
-				mo->policy = (enum cache_policy)k;
+		mo->policy = pols[l->cache_policy];
 	if (l->no_prefetch)
 		mo->no_prefetch = true;
 }

@@ -48,14 +48,11 @@ const char *const msg_load_io_names[LOAD_IO_COUNT] = {
 	[LOAD_IO_MMAP] = "mmap",
 };
 
-/* The engine's policies (engine/cache-policy.c), by the names its
- * --cache-policy takes; service.c maps them by name and checks the count. */
+/* The engine's policies, by the names its --cache-policy takes. */
 const char *const msg_load_policy_names[LOAD_POLICY_COUNT] = {
-	[LOAD_POLICY_LRFU] = "lrfu",
-	[LOAD_POLICY_LAYER_LRU] = "layer-lru",
-	[LOAD_POLICY_LRU] = "lru",
-	[LOAD_POLICY_LFU] = "lfu",
-	[LOAD_POLICY_FREQ] = "freq",
+#define POLICY_NAME(id, name) [LOAD_POLICY_##id] = name,
+	CACHE_POLICIES(POLICY_NAME)
+#undef POLICY_NAME
 };
 
 const char *msg_errcode_name(enum msg_errcode c)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache-policies.h"
 #include "util.h"
 
 /* Major protocol version; peers with a different one refuse each other. */
@@ -152,11 +153,9 @@ enum msg_load_io {
 /* Expert-cache replacement ("cache_policy" of load; --cache-policy). */
 enum msg_load_policy {
 	LOAD_POLICY_DEFAULT = 0,	/* not given: the engine's default */
-	LOAD_POLICY_LRFU,
-	LOAD_POLICY_LAYER_LRU,
-	LOAD_POLICY_LRU,
-	LOAD_POLICY_LFU,
-	LOAD_POLICY_FREQ,
+#define LOAD_POLICY(id, name) LOAD_POLICY_##id,
+	CACHE_POLICIES(LOAD_POLICY)	/* LOAD_POLICY_LRFU, ... */
+#undef LOAD_POLICY
 	LOAD_POLICY_COUNT
 };
 
