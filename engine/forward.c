@@ -1331,6 +1331,8 @@ static const float *eval(struct forward *f, const int32_t *tokens, int n, bool a
 		if (il > 0 && f->stop && f->stop(f->stop_ud)) {
 			snprintf(f->err, sizeof f->err, "cancelled at layer %d of %d", il, hp->n_layer);
 			kv_truncate(f->kv, p);
+			if (m->trace) /* not kept: evaluated again, it is traced again */
+				rtrace_drop(m->trace);
 			f->stopped = true;
 			return NULL;
 		}

@@ -21,22 +21,34 @@ struct rtrace {
 	int fd;
 	char *path;
 	char *buf;
-	size_t len;
-	int err; /* the first write error's errno */
+	size_t len, cap;
+	size_t call_at; /* where the current call's records start in buf */
+	int err;        /* the first write error's errno */
 };
 
-static void flush(struct rtrace *t)
+/* Write buf[0, n) and keep the rest, moved to the front. */
+static void flush(struct rtrace *t, size_t n)
 {
-	if (t->len && !t->err && write_full(t->fd, t->buf, t->len) < 0)
+	if (n && !t->err && write_full(t->fd, t->buf, n) < 0)
 		t->err = errno ? errno : EIO;
-	t->len = 0;
+	memmove(t->buf, t->buf + n, t->len - n);
+	t->len -= n;
+	t->call_at -= n;
 }
 
-/* Room for RT_ROOM more bytes. */
+/* Room for RT_ROOM more bytes. Only what came before the current call
+ * goes to the file: the call stays in memory until the next one begins,
+ * so that a cancelled one can be taken back (rtrace_drop); a call that
+ * fills half the buffer gets a larger one. */
 static char *room(struct rtrace *t)
 {
-	if (t->len + RT_ROOM > RT_BUF)
-		flush(t);
+	if (t->len + RT_ROOM > t->cap) {
+		flush(t, t->call_at);
+		if (t->len + RT_ROOM > t->cap / 2) {
+			t->cap *= 2;
+			t->buf = xrealloc(t->buf, t->cap);
+		}
+	}
 	return t->buf + t->len;
 }
 
@@ -113,7 +125,9 @@ struct rtrace *rtrace_open(const char *path, const struct rtrace_model *rm, char
 	t->fd = fd;
 	t->path = xstrdup(path);
 	t->buf = xmalloc(RT_BUF);
+	t->cap = RT_BUF;
 	header(t, rm, ids);
+	t->call_at = t->len;
 	free(ids);
 	return t;
 }
@@ -122,7 +136,8 @@ int rtrace_close(struct rtrace *t, char *err, size_t errlen)
 {
 	if (!t)
 		return 0;
-	flush(t);
+	t->call_at = t->len;
+	flush(t, t->len);
 	if (close(t->fd) < 0 && !t->err)
 		t->err = errno;
 	int rc = 0;
@@ -138,6 +153,7 @@ int rtrace_close(struct rtrace *t, char *err, size_t errlen)
 
 void rtrace_call(struct rtrace *t, int n, bool prompt)
 {
+	t->call_at = t->len;
 	put_str(t, prompt ? "c p" : "c d");
 	put_num(t, n);
 	put_line_end(t);
@@ -160,6 +176,11 @@ void rtrace_route(struct rtrace *t, int layer, const int *sel, int n, int k)
 void rtrace_guess(struct rtrace *t, int layer, const int *experts, int n)
 {
 	record(t, "n", layer, experts, n);
+}
+
+void rtrace_drop(struct rtrace *t)
+{
+	t->len = t->call_at;
 }
 
 /* ---- reading ------------------------------------------------------------ */

@@ -3,7 +3,8 @@
  * back by the cache simulator (heft-engine cachesim).
  *
  * Writing costs the forward pass a few hundred bytes of formatting per
- * token and layer into a 1 MiB buffer; the file sees one write(2) per
+ * token and layer into a 1 MiB buffer (larger while one call needs more:
+ * the current call stays in memory); the file sees one write(2) per
  * megabyte, never one per token.
  *
  * The format (text, one record a line, fields separated by one space):
@@ -28,8 +29,8 @@
  *                              the layer before; only when it runs)
  *
  * serve starts the file over at each load. Lines starting with '#' are
- * comments. A call cut short by an error may
- * lack its last layers. Hand-made traces need only the first line, shape,
+ * comments. A cancelled call leaves no record; one cut short by an error
+ * may lack its last layers. Hand-made traces need only the first line, shape,
  * moe and the calls. */
 #ifndef HEFT_RTRACE_H
 #define HEFT_RTRACE_H
@@ -63,6 +64,9 @@ int rtrace_close(struct rtrace *t, char *err, size_t errlen);
 
 /* A forward call of n tokens begins (prompt: a prompt chunk). */
 void rtrace_call(struct rtrace *t, int n, bool prompt);
+/* Take back the current call's records: it was cancelled, its positions
+ * are not kept (evaluated again, it is traced again). */
+void rtrace_drop(struct rtrace *t);
 /* Layer's choices: sel[n * k], token by token. */
 void rtrace_route(struct rtrace *t, int layer, const int *sel, int n, int k);
 /* The prefetcher's guess for layer. */

@@ -3,7 +3,8 @@
 # prompt batch is seen between two layers, not after the batch: the done
 # with reason "cancel" comes well before the batch could have ended, the
 # batch is not kept (the same prompt is evaluated again in full), and the
-# engine answers the next request.
+# engine answers the next request. The routing trace (--trace-routing)
+# holds no record of the cancelled batch: only whole calls, the two kept.
 #
 # The model has many thin layers (a batch of a few seconds, each layer a
 # few ms): the prompt is one batch (-b), timed once uncancelled, then sent
@@ -23,11 +24,11 @@ if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 128 --heads 4 --
 	exit 99
 fi
 
-python3 - "$HEFT_ENGINE" "$tmp/deep.gguf" <<'PYEOF'
+python3 - "$HEFT_ENGINE" "$tmp/deep.gguf" "$tmp/trace" <<'PYEOF'
 import json, os, select, subprocess, sys, time
 
-engine, model = sys.argv[1:3]
-p = subprocess.Popen([engine, "serve", "-t", "2", "-b", "4096", "-c", "4096", model],
+engine, model, trace = sys.argv[1:4]
+p = subprocess.Popen([engine, "serve", "-t", "2", "-b", "4096", "-c", "4096", "--trace-routing", trace, model],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 buf = b""
 fails = 0
@@ -111,5 +112,19 @@ try:
 except subprocess.TimeoutExpired:
     p.kill()
     check(False, "quit: the engine did not exit")
+
+# the trace: (tokens, layers recorded) per call; the cancelled call left nothing
+calls = []
+with open(trace) as f:
+    for line in f:
+        w = line.split()
+        if w[0] == "moe":
+            n_moe = len(w) - 1
+        elif w[0] == "c":
+            calls.append([w[1] + " " + w[2], 0])
+        elif w[0] == "r":
+            calls[-1][1] += 1
+want = [["p %d" % n_eval, n_moe], ["p %d" % st["n_evaluated"], n_moe]]
+check(calls == want, "the trace holds the two kept batches, whole: %s (want %s)" % (calls, want))
 sys.exit(1 if fails else 0)
 PYEOF
