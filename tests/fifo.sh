@@ -56,64 +56,38 @@ if bounded prompt-cache run "$model" --tokens 1,2,3,4 -n 2 --prompt-cache "$fifo
 fi
 still_fifo prompt-cache
 
-timeout -s KILL 90 python3 - "$HEFT_ENGINE" "$model" "$fifo" <<'PY'
-import json, os, select, subprocess, sys, time
+timeout -s KILL 90 env PYTHONPATH="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 \
+	python3 - "$HEFT_ENGINE" "$model" "$fifo" <<'PY'
+import sys
+
+from serve_lib import Engine, check, finish
 
 engine, model, fifo = sys.argv[1:4]
-fails = 0
-
-
-def check(cond, msg):
-    global fails
-    print(("ok: " if cond else "FAIL: ") + msg)
-    fails += not cond
-    return cond
 
 
 def session(what, req):
     """A request about the FIFO, then stats and quit: each answered in time."""
-    p = subprocess.Popen([engine, "serve", model, "-t", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL)
-    buf = b""
+    e = Engine(engine, model, "-t", "1")
 
     def until(pred, timeout=5):
-        nonlocal buf
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\n" not in buf:
-                r, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.monotonic()))
-                chunk = os.read(p.stdout.fileno(), 1 << 16) if r else b""
-                if not chunk:
-                    return None
-                buf += chunk
-            line, buf = buf.split(b"\n", 1)
-            ev = json.loads(line)
-            if pred(ev):
-                return ev
+        evs = e.within(pred, timeout)
+        return evs[-1] if evs else None
 
-    until(lambda e: e["type"] in ("loaded", "error"), 30)
-    p.stdin.write((json.dumps(req) + "\n" + json.dumps({"type": "stats"}) + "\n").encode())
-    p.stdin.flush()
-    err = until(lambda e: e["type"] in ("error", "stats"))
+    until(lambda x: x["type"] in ("loaded", "error"), 30)
+    e.send(req, {"type": "stats"})
+    err = until(lambda x: x["type"] in ("error", "stats"))
     check(err is not None and err["type"] == "error" and fifo in err.get("message", ""),
           "%s FIFO: an error naming it (%s)" % (what, err and err.get("message")))
-    st = err if err and err["type"] == "stats" else until(lambda e: e["type"] == "stats")
+    st = err if err and err["type"] == "stats" else until(lambda x: x["type"] == "stats")
     check(st is not None and st["stats"].get("n_ctx", 0) > 0, "%s FIFO: stats answered, the model loaded" % what)
-    p.stdin.write(b'{"type": "quit"}\n')
-    p.stdin.flush()
-    try:
-        rc = p.wait(5)
-    except subprocess.TimeoutExpired:
-        rc = "hung"
-    if p.poll() is None:
-        p.kill()
-        p.wait()
+    e.send({"type": "quit"})
+    rc = e.wait(5)
     check(rc == 0, "%s FIFO: quit answered (exit %s)" % (what, rc))
 
 
 session("load", {"type": "load", "model": fifo})
 session("restore", {"type": "restore", "path": fifo})
-sys.exit(1 if fails else 0)
+finish()
 PY
 case $? in
 0) ;;

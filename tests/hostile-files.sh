@@ -70,39 +70,18 @@ fi
 "$engine" synth -q --arch qwen3moe --embd 64 --layers 1 --heads 2 --kv-heads 1 --ff 128 --experts 4 \
 	--experts-used 2 --expert-ff 64 --ctx 256 -o "$tmp/chat.gguf" 2>"$tmp/err" \
 	|| { echo "FAIL: synth: $(cat "$tmp/err")"; exit 1; }
-python3 - "$engine" "$tmp" "$tmp/chat.gguf" <<'PY' || fails=$((fails + 1))
-import json, os, select, stat, subprocess, sys, time
+lib=$(dirname "$0")
+PYTHONPATH=$lib PYTHONDONTWRITEBYTECODE=1 python3 - "$engine" "$tmp" "$tmp/chat.gguf" <<'PY' || fails=$((fails + 1))
+import os, stat, sys
+from serve_lib import Engine, check, finish
 engine, tmp, model = sys.argv[1:4]
-fails = 0
-def check(cond, msg):
-    global fails
-    print(("ok: " if cond else "FAIL: ") + msg)
-    fails += not cond
-p = subprocess.Popen([engine, "serve", "-t", "1", "--stats-interval", "0"], stdin=subprocess.PIPE,
-                     stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "serve.err"), "wb"))
-buf = b""
-def send(m):
-    p.stdin.write(json.dumps(m).encode() + b"\n")
-    p.stdin.flush()
-def event(timeout=15):
-    global buf
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        r, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.monotonic()))
-        if not r:
-            return None
-        chunk = os.read(p.stdout.fileno(), 1 << 16)
-        if not chunk:
-            return None
-        buf += chunk
-    line, buf = buf.split(b"\n", 1)
+def clean(line):
     check(b"\x1b" not in line and b"\xc2\x9b" not in line, "no raw escape in: %.60s" % line)
-    return json.loads(line)
+e = Engine(engine, "-t", "1", "--stats-interval", "0", stderr=os.path.join(tmp, "serve.err"), on_line=clean)
+send = e.send
 def until(pred):
-    while True:
-        ev = event()
-        if ev is None or pred(ev):
-            return ev
+    evs = e.within(pred, 15)
+    return evs[-1] if evs else None
 fifo = os.path.join(tmp, "fifo")
 send({"type": "load", "model": fifo})
 ev = until(lambda e: e["type"] in ("error", "loaded"))
@@ -136,11 +115,10 @@ for t in targets:
 check(sorted(os.listdir(tmp)) == sorted(["fifo", "hostile.gguf", "chat.gguf", "serve.err", "err", "out"] +
                                         (["null"] if len(targets) > 1 else [])),
       "no temporary left: %s" % sorted(os.listdir(tmp)))
-p.stdin.close()
-p.wait(10)
+e.close()
 err = open(os.path.join(tmp, "serve.err"), "rb").read()
 check(b"\x1b" not in err, "serve's standard error: no raw escape")
-sys.exit(1 if fails else 0)
+finish()
 PY
 
 # 4. The hot list is private.

@@ -24,56 +24,25 @@ if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 128 --heads 4 --
 	exit 99
 fi
 
-python3 - "$HEFT_ENGINE" "$tmp/deep.gguf" "$tmp/trace" <<'PYEOF'
-import json, os, select, subprocess, sys, time
+PYTHONPATH="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 python3 - "$HEFT_ENGINE" "$tmp/deep.gguf" "$tmp/trace" <<'PYEOF'
+import json, sys, time
+
+from serve_lib import Engine, check, finish
 
 engine, model, trace = sys.argv[1:4]
-p = subprocess.Popen([engine, "serve", "-t", "2", "-b", "4096", "-c", "4096", "--trace-routing", trace, model],
-                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-buf = b""
-fails = 0
-
-
-def send(*msgs):
-    p.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in msgs))
-    p.stdin.flush()
-
-
-def event(timeout=120):
-    global buf
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        r, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.monotonic()))
-        if not r:
-            raise TimeoutError("no event for %gs" % timeout)
-        chunk = os.read(p.stdout.fileno(), 1 << 16)
-        if not chunk:
-            raise EOFError("the engine closed its output")
-        buf += chunk
-    line, buf = buf.split(b"\n", 1)
-    return json.loads(line)
+e = Engine(engine, "-t", "2", "-b", "4096", "-c", "4096", "--trace-routing", trace, model)
 
 
 def done(rid):
-    while True:
-        ev = event()
-        if ev["type"] == "done" and ev.get("id") == rid:
-            return ev
+    return e.done(rid, timeout=120)[-1]
 
 
-def check(cond, msg):
-    global fails
-    print(("ok: " if cond else "FAIL: ") + msg)
-    fails += not cond
-
-
-while event()["type"] != "loaded":
-    pass
+e.until(lambda x: x["type"] == "loaded", 120)
 # every byte is a token: a prompt of ~1000 tokens, one batch
 words = " ".join("w%d" % (i * 7919 % 100003) for i in range(150))
 prompt = "Once upon a time " + words
 t0 = time.monotonic()
-send({"type": "complete", "id": 1, "prompt": prompt, "n_predict": 1})
+e.send({"type": "complete", "id": 1, "prompt": prompt, "n_predict": 1})
 d1 = done(1)
 full = time.monotonic() - t0
 n_eval = d1.get("n_evaluated", d1.get("n_prompt"))
@@ -83,10 +52,10 @@ check(full >= 1.0, "the batch takes %.2f s (>= 1 s, so a cancel after 0.3 s fall
 # the same prompt again, with other words: nothing of it is cached
 prompt2 = "Far away and long ago " + words
 t0 = time.monotonic()
-send({"type": "complete", "id": 2, "prompt": prompt2, "n_predict": 1})
+e.send({"type": "complete", "id": 2, "prompt": prompt2, "n_predict": 1})
 time.sleep(0.3)
 tc = time.monotonic()
-send({"type": "cancel", "id": 2})
+e.send({"type": "cancel", "id": 2})
 d2 = done(2)
 seen = time.monotonic() - tc
 print("cancelled: done %.2f s after the cancel, %.2f s after the request" % (seen, time.monotonic() - t0))
@@ -95,23 +64,14 @@ check(seen < max(0.25, full / 4), "the cancel is seen within %.2f s (< max(0.25,
 
 # the engine goes on; the cancelled batch was not kept: the same prompt is evaluated in full
 t0 = time.monotonic()
-send({"type": "complete", "id": 3, "prompt": prompt2, "n_predict": 1})
+e.send({"type": "complete", "id": 3, "prompt": prompt2, "n_predict": 1})
 d3 = done(3)
 check(d3["reason"] in ("length", "eos"), "the next request is served: %s" % d3["reason"])
-send({"type": "stats"})
-while True:
-    ev = event()
-    if ev["type"] == "stats":
-        break
-st = ev["stats"]
+st = e.stats()
 check(st["n_reused"] < 30 and st["n_evaluated"] > 900,
       "the cancelled batch was not kept: %d tokens reused, %d evaluated" % (st["n_reused"], st["n_evaluated"]))
-send({"type": "quit"})
-try:
-    check(p.wait(10) == 0, "quit: exit 0")
-except subprocess.TimeoutExpired:
-    p.kill()
-    check(False, "quit: the engine did not exit")
+e.send({"type": "quit"})
+check(e.wait() == 0, "quit: exit 0")
 
 # the trace: (tokens, layers recorded) per call; the cancelled call left nothing
 calls = []
@@ -126,5 +86,5 @@ with open(trace) as f:
             calls[-1][1] += 1
 want = [["p %d" % n_eval, n_moe], ["p %d" % st["n_evaluated"], n_moe]]
 check(calls == want, "the trace holds the two kept batches, whole: %s (want %s)" % (calls, want))
-sys.exit(1 if fails else 0)
+finish()
 PYEOF

@@ -26,65 +26,28 @@ if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 64 --layers 2 --heads 2 --kv
 	exit 1
 fi
 
-python3 - "$HEFT_ENGINE" "$tmp" <<'PY'
-import json, os, select, subprocess, sys, time
+PYTHONPATH="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 python3 - "$HEFT_ENGINE" "$tmp" <<'PY'
+import json, os, subprocess, sys, time
+
+import serve_lib
+from serve_lib import check, finish
 
 SCALE = float(os.environ.get("HEFT_TIME_SCALE") or 1)
 
 engine, tmp = sys.argv[1:3]
 model = os.path.join(tmp, "tiny.gguf")
 N = 100000
-fails = 0
 
 
-def check(cond, msg):
-    global fails
-    print(("ok: " if cond else "FAIL: ") + msg)
-    fails += not cond
-    return cond
-
-
-class Engine:
+class Engine(serve_lib.Engine):
     def __init__(self):
-        self.p = subprocess.Popen([engine, "serve", model, "-t", "1", "--ctx", "512", "--stats-interval", "0"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=open(os.path.join(tmp, "stderr"), "ab"))
-        self.buf = b""
-
-    def send(self, *msgs):
-        self.p.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in msgs))
-        self.p.stdin.flush()
-
-    def until(self, pred, timeout):
-        """Events up to the first pred accepts; None if none came in time."""
-        deadline, evs = time.monotonic() + timeout, []
-        while True:
-            while b"\n" not in self.buf:
-                r, _, _ = select.select([self.p.stdout], [], [], max(0, deadline - time.monotonic()))
-                chunk = os.read(self.p.stdout.fileno(), 1 << 16) if r else b""
-                if not chunk:
-                    return None
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            evs.append(json.loads(line))
-            if pred(evs[-1]):
-                return evs
+        super().__init__(engine, model, "-t", "1", "--ctx", "512", "--stats-interval", "0",
+                         stderr=os.path.join(tmp, "stderr"))
 
     def restore(self, path):
         self.send({"type": "restore", "path": path}, {"type": "stats"})
-        evs = self.until(lambda e: e["type"] in ("stats", "error"), 60)
+        evs = self.within(lambda e: e["type"] in ("stats", "error"), 60)
         return evs and evs[-1]["type"] == "stats" and evs[-1]["stats"]["n_turns"] == N
-
-    def close(self):
-        try:
-            self.p.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            return self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return "hung"
 
 
 turns = []
@@ -102,11 +65,11 @@ def chat(rid):
 
 # the chat: answered, the oldest turns dropped, within a second plus the generation
 e = Engine()
-check(e.until(lambda x: x["type"] in ("loaded", "error"), 30)[-1]["type"] == "loaded", "the model loads")
+check(e.within(lambda x: x["type"] in ("loaded", "error"), 30)[-1]["type"] == "loaded", "the model loads")
 if check(e.restore(session), "restore of %d turns" % N):
     t0 = time.monotonic()
     e.send(chat(1))
-    evs = e.until(lambda x: x["type"] == "done", 120)
+    evs = e.within(lambda x: x["type"] == "done", 120)
     dt = time.monotonic() - t0
     if check(evs is not None, "the chat after %d turns is answered" % N):
         d = evs[-1]
@@ -116,17 +79,17 @@ if check(e.restore(session), "restore of %d turns" % N):
               "answered in %.2f s (generation %.0f ms, prompt %.0f ms)" % (dt, d["gen_ms"], d["prompt_ms"]))
     # again with the turns it dropped back: the same work, the same bound
     e.send({"type": "truncate", "turn": N}, chat(2))
-    evs = e.until(lambda x: x["type"] == "done", 120)
+    evs = e.within(lambda x: x["type"] == "done", 120)
     check(evs is not None and evs[-1]["reason"] == "length", "a second chat from the whole history")
 check(e.close() == 0, "end of input: exit 0")
 
 # cancel and stats in the same write as the chat: honoured during the drop
 e = Engine()
-e.until(lambda x: x["type"] in ("loaded", "error"), 30)
+e.within(lambda x: x["type"] in ("loaded", "error"), 30)
 if e.restore(session):
     t0 = time.monotonic()
     e.send(chat(3), {"type": "stats"}, {"type": "cancel", "id": 3})
-    evs = e.until(lambda x: x["type"] == "done", 120)
+    evs = e.within(lambda x: x["type"] == "done", 120)
     dt = time.monotonic() - t0
     if check(evs is not None, "cancel during the drop: a done event"):
         st = [x for x in evs if x["type"] == "stats"]
@@ -134,7 +97,7 @@ if e.restore(session):
         check(evs[-1]["reason"] == "cancel" and evs[-1]["n_gen"] == 0,
               "cancelled before any token (%s, %d tokens)" % (evs[-1]["reason"], evs[-1]["n_gen"]))
         check(dt < SCALE * 1.0, "cancel honoured in %.2f s" % dt)
-        st = e.until(lambda x: x["type"] == "stats", 10) if e.send({"type": "stats"}) is None else None
+        st = e.within(lambda x: x["type"] == "stats", 10) if e.send({"type": "stats"}) is None else None
         check(st is not None and st[-1]["stats"]["n_turns"] == N + 1 and
               st[-1]["stats"]["n_turns_in_context"] == N + 1,
               "a cancelled drop drops nothing (%s of %s in context)" %
@@ -143,7 +106,7 @@ check(e.close() == 0, "exit 0")
 
 # quit during the drop: the engine ends at once
 e = Engine()
-e.until(lambda x: x["type"] in ("loaded", "error"), 30)
+e.within(lambda x: x["type"] in ("loaded", "error"), 30)
 if e.restore(session):
     t0 = time.monotonic()
     e.send(chat(4), {"type": "quit"})
@@ -154,5 +117,5 @@ if e.restore(session):
     dt = time.monotonic() - t0
     check(rc == 0 and dt < SCALE * 2.0, "quit during the drop: exit %s in %.2f s" % (rc, dt))
 e.close()
-sys.exit(1 if fails else 0)
+finish()
 PY

@@ -37,79 +37,18 @@ if ! "$HEFT_ENGINE" synth -q --arch qwen3moe --embd 256 --layers 4 --heads 4 --k
 	exit 1
 fi
 
-python3 - "$HEFT_ENGINE" "$tmp" "${HEFT_TESTDATA:-}" <<'EOF'
-import json, os, select, stat, subprocess, sys, time
+PYTHONPATH="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 python3 - "$HEFT_ENGINE" "$tmp" "${HEFT_TESTDATA:-}" <<'EOF'
+import json, os, stat, subprocess, sys
+
+import serve_lib
+from serve_lib import check, fail, finish
 
 engine, tmp, testdata = sys.argv[1:4]
 model = os.path.join(tmp, "chat.gguf")
-fails = 0
 
 
-def fail(msg):
-    global fails
-    fails += 1
-    print("FAIL: " + msg)
-
-
-def check(cond, msg):
-    if cond:
-        print("ok: " + msg)
-    else:
-        fail(msg)
-    return cond
-
-
-class Engine:
-    def __init__(self, *args):
-        self.log = open(os.path.join(tmp, "stderr"), "ab")
-        self.p = subprocess.Popen([engine, "serve", *args], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.log)
-        self.buf = b""
-
-    def send(self, *msgs):
-        """Requests (dicts) or raw lines (bytes), in one write."""
-        data = b"".join((m if isinstance(m, bytes) else json.dumps(m).encode()) + b"\n" for m in msgs)
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def event(self, timeout=20):
-        """The next event; every line must be UTF-8 JSON (json.loads checks)."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([self.p.stdout], [], [], max(0, left))
-            if not r:
-                raise TimeoutError("no event for %gs" % timeout)
-            chunk = os.read(self.p.stdout.fileno(), 1 << 16)
-            if not chunk:
-                raise EOFError("the engine closed its output")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def until(self, pred, timeout=20):
-        """Events up to and including the first that pred accepts."""
-        evs = []
-        while True:
-            ev = self.event(timeout)
-            evs.append(ev)
-            if pred(ev):
-                return evs
-
-    def done(self, rid):
-        return self.until(lambda e: e["type"] == "done" and e["id"] == rid)
-
-    def stats(self):
-        self.send({"type": "stats"})
-        return self.until(lambda e: e["type"] == "stats")[-1]["stats"]
-
-    def wait(self, timeout=10):
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return "hung"
+def Engine(*args):
+    return serve_lib.Engine(engine, *args, stderr=os.path.join(tmp, "stderr"))
 
 
 def chat(e, rid, text=None, messages=None, **opts):
@@ -494,6 +433,5 @@ e.send({"type": "hello", "protocol": 99})
 ev = e.event()
 check(ev["type"] == "error" and ev["code"] == "version" and e.wait() == 1, "protocol 99: version error, exit 1")
 
-print("%d failed" % fails)
-sys.exit(1 if fails else 0)
+finish()
 EOF
