@@ -437,3 +437,20 @@ void cpol_pass(struct cpol *c, int layer, int key, int n)
 	if (c->lr && key >= 0 && key < c->n_keys)
 		lrfu_use(c, layer, key, n);
 }
+
+bool cpol_admit(const struct cpol *c, int victim, int layer, int key, int n)
+{
+	const struct cpol_slot *s = &c->slot[victim];
+	if (!c->lr || s->layer < 0 || cpol_over_quota(c, victim) || key < 0 || key >= c->n_keys)
+		return true;
+	const struct lrfu *r = c->lr;
+	/* A0's rule, where A0 is the optimum: on a layer drawing from a steady
+	 * popularity (admitting on every layer loses 11 points on real 4G,
+	 * whose router repeats the last token's experts) */
+	if (!r->irm[layer].steady)
+		return true;
+	/* both decayed to now; the newcomer's with this use counted */
+	double in = r->crf[key] * exp2(-(double)(r->clock[layer] - r->crf_at[key]) / LRFU_HALF_LIFE);
+	in += sqrt(n < 1 ? 1 : n);
+	return log2(in) > s->crf - (double)r->clock[s->layer] / LRFU_HALF_LIFE;
+}

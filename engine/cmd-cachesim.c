@@ -25,6 +25,15 @@
  * tier (a slot over its layer's quota always gives way): the ceiling of
  * any policy that learns only popularity.
  *
+ * "lrfu-admit" is lrfu with A0's admission learned online (TinyLFU-like):
+ * on a layer judged steady, a missed expert takes a slot only when its
+ * decayed count beats the would-be victim's, else it is served without
+ * one. The engine cannot do that (a computed expert lives in a slot; there
+ * is no scratch one), so it is a row here, not a policy. A policy that
+ * bypasses is judged against MIN that may bypass too: "min-lrfu-bypass"
+ * and "min-bypass" keep the victim when the missed expert's next use lies
+ * no sooner than the victim's (Belady with bypass).
+ *
  * --prior TRACE starts the online policies warm, as the engine starts
  * without --no-warm after a run like TRACE: its hot list (each expert's
  * layer visits, halved as hotlist.c reads them) fills each layer's quota
@@ -81,6 +90,7 @@ struct sim {
 	int *key;      /* slot -> mi * n_expert + e, -1 */
 	int *pins;
 	enum mode mode;
+	bool bypass; /* a miss may be served without a slot: MIN's and lrfu's admission */
 	const uint32_t *uses; /* the replay's */
 };
 
@@ -190,11 +200,21 @@ static void use(struct sim *s, int si, const struct item *it)
 		cpol_set_next(&s->pol, si, a0_value(s, s->key[si]));
 }
 
-/* A0 keeps the victim rather than admit an expert used no more often. */
-static bool a0_bypass(const struct sim *s, int si, int key)
+/* The victim is kept and the missed expert served without a slot: A0
+ * when it is used no more often than the victim; MIN that may bypass when
+ * its next use lies no sooner than the victim's (Belady with bypass: the
+ * yardstick of a policy that bypasses); lrfu-admit when its counts say so. */
+static bool bypass(const struct sim *s, int si, int layer, int key, const struct item *it)
 {
-	return s->mode == A0 && s->key[si] >= 0 && !cpol_over_quota(&s->pol, si) &&
-	       s->uses[s->key[si]] >= s->uses[key];
+	if (s->key[si] < 0 || cpol_over_quota(&s->pol, si))
+		return false;
+	if (s->mode == A0)
+		return s->uses[s->key[si]] >= s->uses[key];
+	if (!s->bypass)
+		return false;
+	if (s->mode == BELADY)
+		return s->pol.slot[si].next_use <= it->next;
+	return !cpol_admit(&s->pol, si, layer, key, it->n);
 }
 
 /* weights_experts_acquire's bookkeeping, step for step: the k items of
@@ -221,7 +241,7 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 		int si = cpol_victim(&s->pol, layer, pinned, s), key = v->mi * d->n_expert + want[i].e;
 		if (si < 0)
 			break;
-		if (a0_bypass(s, si, key)) {
+		if (bypass(s, si, layer, key, &want[i])) {
 			cpol_pass(&s->pol, layer, key, want[i].n);
 		} else {
 			if (s->key[si] >= 0)
@@ -284,13 +304,14 @@ static void warm_start(struct sim *s, const struct replay *rp)
 
 /* Replay every visit through policy (or MIN or A0 in its tiers) on n_slots
  * slots. */
-static void run(const struct replay *rp, enum cache_policy policy, enum mode mode, int n_slots, struct result *res)
+static void run(const struct replay *rp, enum cache_policy policy, enum mode mode, bool may_bypass, int n_slots,
+		struct result *res)
 {
 	const struct rtrace_data *d = rp->d;
 	bool *moe = xcalloc((size_t)d->n_layer, sizeof *moe);
 	for (int mi = 0; mi < d->n_moe; mi++)
 		moe[d->moe[mi]] = true;
-	struct sim s = {.mode = mode, .uses = rp->uses};
+	struct sim s = {.mode = mode, .bypass = may_bypass, .uses = rp->uses};
 	cpol_init(&s.pol, policy, n_slots, d->n_layer, moe, d->n_moe * d->n_expert);
 	free(moe);
 	if (mode != ONLINE)
@@ -320,7 +341,7 @@ static void run(const struct replay *rp, enum cache_policy policy, enum mode mod
 		}
 	}
 	free(want);
-	if (policy == CACHE_LRFU && mode == ONLINE) {
+	if (policy == CACHE_LRFU && mode == ONLINE && !may_bypass) {
 		res->steady = xcalloc((size_t)d->n_moe, sizeof *res->steady);
 		for (int mi = 0; mi < d->n_moe; mi++)
 			res->steady[mi] = cpol_steady(&s.pol, d->moe[mi]);
@@ -427,16 +448,17 @@ static void print_text(const struct rtrace_data *d, const struct replay *rp, con
 	printf("%d slots (%.1f%% of %d experts)\n\n", n_slots, 100.0 * n_slots / ((double)d->n_moe * d->n_expert),
 	       d->n_moe * d->n_expert);
 	const struct result *mq = &r[nr - 2], *mn = &r[nr - 1];
-	printf("%-12s %8s %8s %10s %8s\n", "policy", "decode", "all", "/min-quota", "/min");
+	printf("%-18s %8s %8s %10s %8s\n", "policy", "decode", "all", "/min-quota", "/min");
 	for (int i = 0; i < nr; i++) {
 		double dr = res_rate(d, &r[i], -1, 1);
-		printf("%-10s%s %7.2f%% %7.2f%% %10.3f %8.3f\n", r[i].name, r[i].is_default ? " *" : "  ", 100 * dr,
+		printf("%-16s%s %7.2f%% %7.2f%% %10.3f %8.3f\n", r[i].name, r[i].is_default ? " *" : "  ", 100 * dr,
 		       100 * res_rate(d, &r[i], -1, -1), ratio(dr, res_rate(d, mq, -1, 1)),
 		       ratio(dr, res_rate(d, mn, -1, 1)));
 	}
 	printf("(hit rates of the expert lookups; * the default; min-quota: MIN inside layer-lru's quotas, min-lrfu: "
 	       "inside lrfu's; a0: the most used experts, told by the whole trace, inside lrfu's quotas, a0-quota "
-	       "inside layer-lru's, a0-pool in one pool)\n");
+	       "inside layer-lru's, a0-pool in one pool; lrfu-admit: lrfu admitting by its counts, a0 and "
+	       "*-bypass serve a miss without a slot)\n");
 	if (rp->has_guess) {
 		uint64_t h, m;
 		sum(d, mn, -1, 1, &h, &m);
@@ -522,9 +544,16 @@ static const struct {
 	const char *name;
 	enum cache_policy tiers;
 	enum mode mode;
+	bool bypass;
 } yardsticks[] = {
-	{"a0", CACHE_LRFU, A0},         {"a0-quota", CACHE_LAYER_LRU, A0},         {"a0-pool", CACHE_LRU, A0},
-	{"min-lrfu", CACHE_LRFU, BELADY}, {"min-quota", CACHE_LAYER_LRU, BELADY}, {"min", CACHE_LRU, BELADY},
+	{"a0", CACHE_LRFU, A0, true},
+	{"a0-quota", CACHE_LAYER_LRU, A0, true},
+	{"a0-pool", CACHE_LRU, A0, true},
+	{"min-lrfu-bypass", CACHE_LRFU, BELADY, true},
+	{"min-bypass", CACHE_LRU, BELADY, true},
+	{"min-lrfu", CACHE_LRFU, BELADY, false},
+	{"min-quota", CACHE_LAYER_LRU, BELADY, false},
+	{"min", CACHE_LRU, BELADY, false},
 };
 
 enum { O_SLOTS = CMD_LONG, O_MEM, O_POLICY, O_PRIOR, O_JSON };
@@ -602,16 +631,20 @@ int cmd_cachesim(int argc, char **argv)
 		rtrace_data_free(d);
 		return 2;
 	}
-	struct result r[CACHE_NPOLICIES + ARRAY_LEN(yardsticks)];
+	struct result r[CACHE_NPOLICIES + 1 + ARRAY_LEN(yardsticks)];
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
 		if (!any || want[p]) {
 			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == 0};
-			run(&rp, (enum cache_policy)p, ONLINE, n_slots, &r[nr++]);
+			run(&rp, (enum cache_policy)p, ONLINE, false, n_slots, &r[nr++]);
 		}
+	if (!any || want[CACHE_LRFU]) {
+		r[nr] = (struct result){.name = "lrfu-admit"};
+		run(&rp, CACHE_LRFU, ONLINE, true, n_slots, &r[nr++]);
+	}
 	for (size_t y = 0; y < ARRAY_LEN(yardsticks); y++) {
 		r[nr] = (struct result){.name = yardsticks[y].name};
-		run(&rp, yardsticks[y].tiers, yardsticks[y].mode, n_slots, &r[nr++]);
+		run(&rp, yardsticks[y].tiers, yardsticks[y].mode, yardsticks[y].bypass, n_slots, &r[nr++]);
 	}
 	if (json)
 		print_json(d, &rp, r, nr, n_slots, path);
