@@ -22,8 +22,12 @@
 # a policy that learns popularity; a0 inside lrfu's quotas, a0-quota
 # inside layer-lru's, a0-pool in one pool; "best a0" the best of them)
 # and each MIN (min-lrfu: inside lrfu's own quotas; min-quota:
-# layer-lru's; min: one pool). HELDOUT=1 adds the held-out traces
-# (realtrace.py seeds 2 and 3, the latter with reuse 0.35).
+# layer-lru's; min: one pool). lrfu-admit is lrfu admitting a miss only
+# when its counts beat the victim's (cachesim only: it serves the rest
+# without a slot), judged against min-lrfu-bypass (MIN in lrfu's quotas
+# that may bypass too). HELDOUT=1 adds the held-out traces (skew2: skew's
+# model with another prompt; realtrace.py seeds 2 and 3, the latter with
+# reuse 0.35).
 #
 # Environment: HEFT_ENGINE, HEFT_BENCH_DIR (default /var/tmp/heft-bench).
 set -u
@@ -37,9 +41,14 @@ command -v python3 >/dev/null 2>&1 || { echo "traces.sh: needs python3"; exit 2;
 small=$out/skew.gguf
 [ -f "$small" ] || "$engine" synth -q --arch qwen3moe --embd 512 --layers 8 --heads 8 --kv-heads 2 --head-dim 64 \
 	--ff 512 --experts 128 --experts-used 8 --expert-ff 64 --vocab 2048 --type Q4_0 -o "$small" || exit 1
-tokens=$(python3 -c 'import random; random.seed(1); print(",".join(str(random.randrange(2, 2048)) for _ in range(512)))')
-"$engine" run "$small" --tokens "$tokens" -n 256 --io ram --trace-routing "$out/skew.trace" >/dev/null 2>"$out/err" ||
+prompt() { python3 -c 'import random, sys; random.seed(int(sys.argv[1]))
+print(",".join(str(random.randrange(2, 2048)) for _ in range(512)))' "$1"; }
+"$engine" run "$small" --tokens "$(prompt 1)" -n 256 --io ram --trace-routing "$out/skew.trace" >/dev/null 2>"$out/err" ||
 	{ cat "$out/err"; exit 1; }
+if [ -n "${HELDOUT:-}" ]; then
+	"$engine" run "$small" --tokens "$(prompt 2)" -n 256 --io ram --trace-routing "$out/skew2.trace" >/dev/null \
+		2>"$out/err" || { cat "$out/err"; exit 1; }
+fi
 printf '%s\n' "Tell me about the history of the bicycle, from the first designs to today." \
 	"What changed when pneumatic tyres arrived? Explain the engineering in detail." \
 	"Now compare that with the history of the motorcycle." \
@@ -59,8 +68,8 @@ if [ -f "$big" ] && [ ! -f "$out/bench.trace" ]; then
 		2>"$out/err" || { cat "$out/err"; exit 1; }
 fi
 
-echo "| trace | cache | lru | lfu | freq | layer-lru | lrfu (default) | a0 | a0-quota | a0-pool | min-lrfu | min-quota | min | lrfu/min-lrfu | a0/min-lrfu | best a0/min-lrfu | lrfu/a0 | lrfu/layer-lru |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| trace | cache | lru | lfu | freq | layer-lru | lrfu (default) | lrfu-admit | a0 | a0-quota | a0-pool | min-lrfu-bypass | min-lrfu | min-quota | min | lrfu/min-lrfu | lrfu-admit/min-lrfu-bypass | a0/min-lrfu | best a0/min-lrfu | lrfu/a0 | lrfu/layer-lru |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 row() { # trace label cachesim-args...
 	t=$1 label=$2
 	shift 2
@@ -68,18 +77,20 @@ row() { # trace label cachesim-args...
 import json, sys
 o = json.load(sys.stdin)
 p = {q["name"]: q["decode_hit_rate"] for q in o["policies"]}
-names = ["lru", "lfu", "freq", "layer-lru", "lrfu", "a0", "a0-quota", "a0-pool", "min-lrfu", "min-quota", "min"]
-online = names[:5]
+names = ["lru", "lfu", "freq", "layer-lru", "lrfu", "lrfu-admit", "a0", "a0-quota", "a0-pool", "min-lrfu-bypass",
+         "min-lrfu", "min-quota", "min"]
+online = names[:5]  # lrfu-admit bypasses: not in the race
 best = max(p[n] for n in online)
 cells = [("**%.1f%%**" if n in online and p[n] == best else "%.1f%%") % (100 * p[n]) for n in names]
 r = lambda a, b: a / b if b else 0
 a0 = max(p["a0"], p["a0-quota"], p["a0-pool"])
-print("| %s | %s (%d slots) | %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"],
-      " | ".join(cells), r(p["lrfu"], p["min-lrfu"]), r(p["a0"], p["min-lrfu"]), r(a0, p["min-lrfu"]),
-      r(p["lrfu"], p["a0"]), r(p["lrfu"], p["layer-lru"])))
+print("| %s | %s (%d slots) | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |" % (sys.argv[1], sys.argv[2], o["slots"],
+      " | ".join(cells), r(p["lrfu"], p["min-lrfu"]), r(p["lrfu-admit"], p["min-lrfu-bypass"]),
+      r(p["a0"], p["min-lrfu"]), r(a0, p["min-lrfu"]), r(p["lrfu"], p["a0"]), r(p["lrfu"], p["layer-lru"])))
 ' "$t" "$label"
 }
-for t in skew conv; do
+for t in skew conv skew2; do
+	[ -f "$out/$t.trace" ] || continue
 	for pct in 10 25 50; do
 		row $t "$pct% of experts" --slots $((8 * 128 * pct / 100))
 	done

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""onlinea0.py - A0 learned online: how close to A0 a policy can come that
+learns each expert's popularity from the trace it serves (issue 19).
+
+    tests/bench/onlinea0.py TRACE SLOTS
+
+Per MoE layer, an even share of SLOTS (as cpol_init deals them). The
+popularity estimate of an expert is its decode uses so far plus ALPHA
+times its prompt rows (or the square root of them, as lrfu weighs a
+prompt chunk); after the prompt the cache holds each layer's best
+estimates; a decode miss takes a slot only when its estimate (this use
+counted) beats the least one resident, and is served without a slot
+otherwise. No pins, no waves, no decay: the textbook learner of the
+independent reference model, with bypass for free. "told" is A0 itself
+(the estimate is the whole trace's decode uses). Prints decode hit rates."""
+import collections
+import math
+import sys
+
+
+def read(path):
+    calls, moe = [], []
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "moe":
+            moe = [int(x) for x in f[1:]]
+        elif f[0] == "c":
+            calls.append((f[1] == "p", {}))
+        elif f[0] == "r":
+            calls[-1][1][int(f[1])] = [int(x) for x in f[2:]]
+    return calls, moe
+
+
+def run(calls, moe, slots, weigh, told=False):
+    hits = uses = 0
+    for k, layer in enumerate(moe):
+        q = slots // len(moe) + (k < slots % len(moe))
+        est, dec, cache = collections.Counter(), collections.Counter(), set()
+        for prompt, r in calls:
+            if not prompt and layer in r:
+                dec.update(set(r[layer]))
+        for prompt, r in calls:
+            if layer not in r:
+                continue
+            rows = collections.Counter(r[layer])
+            if prompt:
+                for e, n in rows.items():
+                    est[e] += weigh(n)
+                cache = set(sorted(est, key=lambda e: (-est[e], e))[:q])
+                continue
+            for e in rows:
+                uses += 1
+                if e in cache:
+                    hits += 1
+                    continue
+                if len(cache) < q:
+                    cache.add(e)
+                    continue
+                val = (lambda x: dec[x]) if told else (lambda x: est[x] + (x == e))
+                worst = min(cache, key=lambda x: (val(x), x))
+                if val(e) > val(worst):
+                    cache.remove(worst)
+                    cache.add(e)
+            est.update(rows.keys())
+    return 100.0 * hits / max(uses, 1)
+
+
+def main():
+    calls, moe = read(sys.argv[1])
+    slots = int(sys.argv[2])
+    out = ["told %.1f%%" % run(calls, moe, slots, lambda n: n, told=True)]
+    for a in (0, 0.1, 0.3, 1):
+        out.append("alpha %g %.1f%%" % (a, run(calls, moe, slots, lambda n, a=a: a * n)))
+    out.append("sqrt %.1f%%" % run(calls, moe, slots, math.sqrt))
+    print("%s, %d slots: %s" % (sys.argv[1], slots, ", ".join(out)))
+
+
+if __name__ == "__main__":
+    main()
