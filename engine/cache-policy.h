@@ -116,11 +116,11 @@ void cpol_set_next(struct cpol *c, int i, uint64_t next_use);
  * and dropped), so that the bookkeeping that follows the uses (lrfu's
  * deals of the quotas) sees every use. */
 void cpol_pass(struct cpol *c, int layer, int key, int n);
-/* lrfu with admission (cachesim only: the engine has no slot-less place
- * to compute an expert from): whether a missed expert key of layer, used
- * now by n tokens, is worth more than the slot that would give way, by
- * lrfu's decayed counts. A free slot, one over its layer's quota, and a
- * layer that follows recency always admit. */
+/* lrfu with admission (cachesim's lrfu-admit only: the engine has no
+ * slot-less place to compute an expert from): whether a missed expert key
+ * of layer, used now by n tokens, is worth more than the slot victim that
+ * would give way, by lrfu's decayed counts. A free slot, one over its
+ * layer's quota, and a layer not judged steady (cpol_steady) always admit. */
 bool cpol_admit(const struct cpol *c, int victim, int layer, int key, int n);
 /* Slot i belongs to a layer holding more than its quota (never, without
  * quotas): giving it way restores the scheme. */
