@@ -486,6 +486,43 @@ static inline __m512i hadd4x4(__m512i m01, __m512i m23)
 	return _mm512_add_epi32(_mm512_permutex2var_epi32(m01, ev, m23), _mm512_permutex2var_epi32(m01, od, m23));
 }
 
+/* The tile's integer sums with one vpdpbusd per 64 products, where
+ * vpmaddubsw + vpdpwssd took two multiply uops (port 0 alone at 512 bits).
+ * Chunk c's vpdpbusd leaves 16 exact sums of four: lane d < 8 group d of
+ * sub-block 2c, lane 8 + d group d of 2c + 1, |x| <= 4 * 31 * 128 < 2^15.
+ * Chunks 2k and 2k + 1 share a dword as words, 2k's low and 2k + 1's high
+ * (a merging byte shuffle, another port), and one vpdpwssd applies four
+ * scales - s[4k] x_2k + s[4k + 2] x_2k+1 in lane d < 8 - the same lanes,
+ * the same int32s as four scale products did. */
+static inline __m512i zero512(void)
+{
+	/* a fresh xor-zeroed register (eliminated at rename), not a copy of a
+	 * shared zero: a vpdpbusd overwrites its accumulator */
+	__m512i z;
+	__asm__ volatile("vpxord %0, %0, %0" : "=v"(z));
+	return z;
+}
+
+static inline __m512i chunk_pair(__m512i q0, __m512i q1, const uint8_t *aq)
+{
+	/* bytes 4l, 4l + 1 of each 128-bit lane to 4l + 2, 4l + 3 */
+	const __m512i up = _mm512_broadcast_i32x4(_mm_setr_epi32(0x01000000, 0x05040000, 0x09080000, 0x0d0c0000));
+	__m512i x0 = _mm512_dpbusd_epi32(zero512(), q0, ld512(aq));
+	__m512i x1 = _mm512_dpbusd_epi32(zero512(), q1, ld512(aq + 64));
+	return _mm512_mask_shuffle_epi8(x0, 0xccccccccccccccccull, x1, up);
+}
+
+/* The scales chunk_pair's lanes meet for chunks 2k, 2k + 1: (s[4k], s[4k + 2])
+ * in the low 256 bits, (s[4k + 1], s[4k + 3]) in the high (sc: the 8 group
+ * scales as words in every 128-bit lane). */
+static inline __m512i quad_scales(__m512i sc, int k)
+{
+	int b = 8 * k;
+	__m512i lo = _mm512_set1_epi32(b | (b + 1) << 8 | (b + 4) << 16 | (b + 5) << 24);
+	__m512i hi = _mm512_set1_epi32((b + 2) | (b + 3) << 8 | (b + 6) << 16 | (b + 7) << 24);
+	return _mm512_shuffle_epi8(sc, _mm512_mask_blend_epi64(0xf0, lo, hi));
+}
+
 AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
 		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five,
 		const __m512i *gg)
@@ -507,10 +544,10 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 		const float dmw = h2f(w + OFF(block_q4_K, dmin));
 		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
-		__m512i q[4], ps[4];
+		__m512i q[4], ps[2];
 		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
-		UNROLL for (int c = 0; c < 4; c++)
-			ps[c] = pair_scales(sc, c);
+		UNROLL for (int k = 0; k < 2; k++)
+			ps[k] = quad_scales(sc, k);
 		__m512 ad2[4];
 		__m512i msum2[4];
 		float adj[8];
@@ -523,10 +560,9 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				ab[h] = a + (size_t)j * lda + (size_t)b * AK;
 				ad[h] = ldf(ab[h] + OFF(block_q8_K, d));
 				adj[2 * p + h] = ad[h];
-				__m512i s = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], ld512(ab[h] + AK_QS)), ps[0]);
-				UNROLL for (int c = 1; c < 4; c++)
-					s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[c], ld512(ab[h] + AK_QS + 64 * c)), ps[c]);
-				v[h] = s;
+				const uint8_t *aq = ab[h] + AK_QS;
+				v[h] = _mm512_dpwssd_epi32(_mm512_madd_epi16(chunk_pair(q[0], q[1], aq), ps[0]),
+							   chunk_pair(q[2], q[3], aq + 128), ps[1]);
 			}
 			ad2[p] = two_scales(ad[0], ad[1]);
 			if (five || !gg) {
