@@ -629,7 +629,7 @@ AI __m256i dot_acc(__m256i sum, __m256i u, __m256i a, const bool vnni)
 {
 	if (!vnni)
 		return _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1)));
-	__asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(sum) : "x"(u), "x"(a));
+	__asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(sum) : "x"(u), "xm"(a));
 	return sum;
 }
 
@@ -715,6 +715,34 @@ GEMM_DRIVER(q4_0, 2, 4, TILE_Q4_0)
 GEMM_DRIVER(q8_0_vnni, 2, 4, TILE_Q8_0_VNNI)
 GEMM_DRIVER(q4_0_vnni, 2, 4, TILE_Q4_0_VNNI)
 
+/* With AVX-VNNI, a chunk's two groups (lo: 2c, hi: 2c + 1) by vpdpbusd,
+ * one multiply uop per 32 products where vpmaddubsw + vpdpwssd took two:
+ * 8 exact sums of four each, |x| <= 4 * 31 * 128 < 2^14. Then one vpdpwssd
+ * with the word pair (s[2c], s[2c + 1]) applies both scales, if x_hi sits
+ * in the high words: hi's vpdpbusd starts from 0x40800000, which keeps its
+ * top byte 0x40 (|x_hi| < 2^15); a vpshufb makes that 2^16 x_hi + 2^14,
+ * where lo's vpdpbusd adds x_lo. The low word, x_lo + 2^14, is positive:
+ * no borrow, the high word is x_hi. Lane l gets s[2c] x_lo[l] +
+ * s[2c + 1] x_hi[l] + 2^14 s[2c], the bias the row's sum starts without
+ * (k4_bias). One shuffle where the pair otherwise takes two. */
+AI __m256i quad_pair(__m256i lo, __m256i hi, const uint8_t *aq)
+{
+	const __m256i up = _mm256_setr_epi32(0x01000380, 0x05040780, 0x09080b80, 0x0d0c0f80, 0x01000380, 0x05040780,
+					     0x09080b80, 0x0d0c0f80);
+	__m256i xh = dot_acc(_mm256_set1_epi32(0x40800000), hi, ld256(aq + 32), true);
+	return dot_acc(_mm256_shuffle_epi8(xh, up), lo, ld256(aq), true);
+}
+
+/* -2^14 (s[0] + s[2] + s[4] + s[6]) in every lane: quad_pair's bias. */
+AI __m256i k4_bias(__m128i scm)
+{
+	__m128i s = _mm_cvtepu8_epi16(scm); /* words s[0..7]; dword c: s[2c] + s[2c + 1] << 16 */
+	s = _mm_madd_epi16(s, _mm_set1_epi32(-16384 & 0xffff));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm256_broadcastsi128_si256(s);
+}
+
 /* Q4_K/Q5_K: one weight row (unpacked nibbles and spread scales once per
  * block) against up to 4 activation rows. */
 AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, const uint8_t *a, size_t lda,
@@ -735,12 +763,17 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 		float dmw = h2f(w + OFF(block_q4_K, dmin));
 		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
 		int32_t sct[8]; /* broadcast loads, not shuffles: the shuffle port is the busier */
-		k4_scale_words(scm, sct);
+		int32_t scp[4]; /* VNNI: the scales of groups 2c | 2c + 1 << 16, for quad_pair */
+		if (vnni)
+			_mm_storeu_si128((__m128i *)(void *)scp, _mm_cvtepu8_epi16(scm));
+		else
+			k4_scale_words(scm, sct);
 		const uint8_t *qs = w + off_qs;
 		__m256i hb = five ? ld256(w + off_qh) : _mm256_setzero_si256();
 		__m256i sumi[4]; /* both halves of every chunk: the sum of ggml's two is exact either way */
+		__m256i bias = vnni ? k4_bias(scm) : _mm256_setzero_si256();
 		UNROLL for (int j = 0; j < RN; j++)
-			sumi[j] = _mm256_setzero_si256();
+			sumi[j] = bias;
 		UNROLL for (int c = 0; c < 4; c++) {
 			__m256i qb = ld256(qs + 32 * c);
 			__m256i lo = _mm256_and_si256(qb, m4);
@@ -749,6 +782,14 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
 				hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
 				hb = _mm256_srli_epi16(hb, 2);
+			}
+			if (vnni) {
+				__m256i s01 = _mm256_set1_epi32(scp[c]);
+				UNROLL for (int j = 0; j < RN; j++) {
+					const uint8_t *aq = a + (size_t)j * lda + (size_t)b * AK + AK_QS;
+					sumi[j] = madd_acc(sumi[j], quad_pair(lo, hi, aq + 64 * c), s01, true);
+				}
+				continue;
 			}
 			__m256i s0 = _mm256_set1_epi32(sct[2 * c]), s1 = _mm256_set1_epi32(sct[2 * c + 1]);
 			UNROLL for (int j = 0; j < RN; j++) {
