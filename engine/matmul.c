@@ -3,6 +3,7 @@
 
 #include "quant.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 /* Weight rows per tile: a tile stays in L1/L2 while every activation row
@@ -70,9 +71,16 @@ void mm_task_here(const struct mm_task *t)
 	task_rows(t, 0, t->w->rows);
 }
 
+void mm_task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
+{
+	task_rows(t, r0, r1);
+}
+
 struct mm_job {
 	const struct mm_task *tasks;
 	int n_tasks;
+	bool decode;               /* every task one activation row: tiles claimed as threads get free */
+	atomic_llong next;         /* decode: the first tile nobody has claimed */
 	int64_t start[MAX_TASKS + 1]; /* prefix sums of work: tiles x activation rows */
 };
 
@@ -85,20 +93,17 @@ static int64_t tiles_before(const struct mm_job *job, int i, int64_t b)
 	return ((b < e ? b : e) - s + n - 1) / n;
 }
 
-/* Each thread takes a contiguous range of the concatenated tiles of all
- * tasks, cut where the work (a tile's rows times its activation rows) is
- * even: a prompt's experts meet from one to hundreds of rows each, and
- * equal tile counts left one thread with the big ones. Tiles are
+/* Work [lo, hi) of the concatenated tiles of all tasks (work: a tile's
+ * rows times its activation rows). A batch's thread takes one range, cut
+ * where the work is even: a prompt's experts meet from one to hundreds of
+ * rows each, and equal tile counts left one thread with the big ones. Tiles are
  * counted per task (rows [16t, 16t + 16) of that task), so which rows share
  * a kernel call never depends on the other tasks of the step: an expert's
  * output is bitwise the same whether it runs alone (streamed, as its bytes
  * arrive) or with every other expert of the layer (all in RAM). Tiles of
  * 16 floats also keep threads off each other's cache lines of y for n = 1. */
-static void mm_worker(void *arg, int ith, int nth)
+static void work_range(const struct mm_job *job, int64_t lo, int64_t hi)
 {
-	struct mm_job *job = arg;
-	int64_t work = job->start[job->n_tasks];
-	int64_t lo = work * ith / nth, hi = work * (ith + 1) / nth;
 	for (int i = 0; i < job->n_tasks && lo < hi; i++) {
 		int64_t t0 = tiles_before(job, i, lo), t1 = tiles_before(job, i, hi);
 		if (t0 >= t1)
@@ -108,6 +113,45 @@ static void mm_worker(void *arg, int ith, int nth)
 	}
 }
 
+/* Decode's smallest claim, in tiles: 32 weight rows, tens of KB. */
+#define CLAIM_MIN 2
+
+/* The next range of tiles for a decode step: a share of what is left
+ * (1 / 2nth of it, so the first claims are long streams), down to
+ * CLAIM_MIN at the end. Decode is bound by memory, and two threads
+ * reading it rarely finish an equal split together - on a shared machine
+ * still less: whoever is ahead takes more. */
+static bool claim(struct mm_job *job, int nth, int64_t *lo, int64_t *hi)
+{
+	int64_t total = job->start[job->n_tasks];
+	long long at = atomic_load_explicit(&job->next, memory_order_relaxed);
+	for (;;) {
+		if (at >= total)
+			return false;
+		int64_t left = total - at, take = left / (2 * nth);
+		take = take < CLAIM_MIN ? CLAIM_MIN : take;
+		take = take > left ? left : take;
+		if (atomic_compare_exchange_weak_explicit(&job->next, &at, at + take, memory_order_relaxed,
+							  memory_order_relaxed)) {
+			*lo = at;
+			*hi = at + take;
+			return true;
+		}
+	}
+}
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+	struct mm_job *job = arg;
+	int64_t work = job->start[job->n_tasks], lo, hi;
+	if (job->decode) {
+		while (claim(job, nth, &lo, &hi))
+			work_range(job, lo, hi);
+		return;
+	}
+	work_range(job, work * ith / nth, work * (ith + 1) / nth);
+}
+
 void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks)
 {
 	while (n_tasks > 0) {
@@ -115,8 +159,12 @@ void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks)
 		job.tasks = tasks;
 		job.n_tasks = n_tasks < MAX_TASKS ? n_tasks : MAX_TASKS;
 		job.start[0] = 0;
-		for (int i = 0; i < job.n_tasks; i++)
+		job.decode = true;
+		atomic_init(&job.next, 0);
+		for (int i = 0; i < job.n_tasks; i++) {
 			job.start[i + 1] = job.start[i] + (tasks[i].w->rows + ROW_TILE - 1) / ROW_TILE * tasks[i].n;
+			job.decode &= tasks[i].n == 1;
+		}
 		threadpool_run(tp, mm_worker, &job);
 		tasks += job.n_tasks;
 		n_tasks -= job.n_tasks;
