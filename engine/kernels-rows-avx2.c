@@ -247,15 +247,37 @@ AI void dot_g(int n, const uint16_t *k, const float *q, size_t ldq, float *out)
 }
 #endif
 
+/* Positions ahead whose K row is fetched while one is scored. */
+#define K_AHEAD 6
+
+AI void prefetch_row(const unsigned char *p, int bytes)
+{
+	for (uintptr_t l = (uintptr_t)p & ~(uintptr_t)63; l < (uintptr_t)p + (size_t)bytes; l += 64)
+		_mm_prefetch((const char *)l, _MM_HINT_T0);
+}
+
 /* sc[j][t] = (K_t . q_j) * scale for the block's nb positions; a group
- * whose size is not a multiple of DOT_G repeats its last query. */
-static void scores(const struct attn_f16 *a, const unsigned char *k, int nb, float sc[][BLOCK])
+ * whose size is not a multiple of DOT_G repeats its last query.
+ *
+ * The first pass fetches K rows K_AHEAD positions on and the block's V
+ * rows (the accumulate reads them next): a head's rows are a KV row apart
+ * (kilobytes), a stride the hardware prefetchers do not follow, and
+ * between two tokens' steps the weights stream through every cache - each
+ * row read waited on memory, most of decode's attention time. left:
+ * positions from the block's start to the end. */
+static void scores(const struct attn_f16 *a, const unsigned char *k, const unsigned char *v, int nb, int left,
+		   float sc[][BLOCK])
 {
 	for (int j0 = 0; j0 < a->g; j0 += DOT_G) {
 		const float *q = a->q + (size_t)j0 * a->dk;
 		size_t ldq = j0 + DOT_G <= a->g ? (size_t)a->dk : 0;
 		float d[DOT_G];
 		for (int t = 0; t < nb; t++) {
+			if (j0 == 0) {
+				if (t + K_AHEAD < left)
+					prefetch_row(k + (size_t)(t + K_AHEAD) * a->ldk, 2 * a->dk);
+				prefetch_row(v + (size_t)t * a->ldv, 2 * a->dv);
+			}
 			if (ldq)
 				dot_g(a->dk, (const uint16_t *)(const void *)(k + t * a->ldk), q, ldq, d);
 			else /* the last queries one by one (ldq 0: DOT_G copies of one) */
@@ -412,7 +434,10 @@ static void attn_f16(const struct attn_f16 *in)
 	}
 	for (int t0 = 0; t0 < a->nt; t0 += BLOCK) {
 		int nb = a->nt - t0 < BLOCK ? a->nt - t0 : BLOCK;
-		scores(a, a->k + (size_t)t0 * a->ldk, nb, sc);
+		if (t0 == 0)
+			for (int t = 0; t < K_AHEAD && t < a->nt; t++)
+				prefetch_row(a->k + (size_t)t * a->ldk, 2 * a->dk);
+		scores(a, a->k + (size_t)t0 * a->ldk, a->v + (size_t)t0 * a->ldv, nb, a->nt - t0, sc);
 		softmax(a, sc, nb, ms, vs);
 		accumulate(a, a->v + (size_t)t0 * a->ldv, nb, ms, vs);
 	}
