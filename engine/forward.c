@@ -614,8 +614,9 @@ static void attend_end(const struct layer *l, int h, int dv, float *out, float M
 
 /* attend() for heads h0 .. h0 + g - 1 of token i, which read the same KV
  * head, through rowk.attn_f16: each F16 K and V row is converted once for
- * the g queries. The same arithmetic as attend()'s F16 path. */
-static void attend_group(struct forward *f, float *scratch, int layer, int i, int h0, int g, int pos)
+ * the g queries. The same arithmetic as attend()'s F16 path. one: the
+ * step's only token (decode), whose K and V rows are not in cache. */
+static void attend_group(struct forward *f, float *scratch, int layer, int i, int h0, int g, int pos, bool one)
 {
 	const struct hparams *hp = &f->m->hp;
 	const struct kv_cache *kv = f->kv;
@@ -629,6 +630,7 @@ static void attend_group(struct forward *f, float *scratch, int layer, int i, in
 		.v = f->mla ? kv_k(kv, layer, t0) : kv_v(kv, layer, t0) + (size_t)kvh * f->att_vh,
 		.ldk = kv->row_k, .ldv = f->mla ? kv->row_k : kv->row_v, .scale = hp->kq_scale,
 		.qh = scratch, .acc = (uint16_t *)(scratch + (size_t)g * dk), .out = out, .m = M, .s = S,
+		.fetch = one,
 	};
 	rowk.attn_f16(&a);
 	for (int j = 0; j < g; j++)
@@ -665,7 +667,8 @@ static void attn_worker(void *arg, int ith, int nth)
 	for (int idx = ith; idx < units; idx += nth) {
 		int i = idx / (n_kv * chunks), r = idx % (n_kv * chunks);
 		int h0 = r / chunks * per_kv + r % chunks * gmax;
-		attend_group(f, scratch, job->layer, i, h0, MIN(gmax, per_kv - r % chunks * gmax), job->p + i);
+		attend_group(f, scratch, job->layer, i, h0, MIN(gmax, per_kv - r % chunks * gmax), job->p + i,
+			     job->n == 1);
 	}
 }
 

@@ -263,8 +263,9 @@ AI void prefetch_row(const unsigned char *p, int bytes)
  * rows (the accumulate reads them next): a head's rows are a KV row apart
  * (kilobytes), a stride the hardware prefetchers do not follow, and
  * between two tokens' steps the weights stream through every cache - each
- * row read waited on memory, most of decode's attention time. left:
- * positions from the block's start to the end. */
+ * row read waited on memory, most of decode's attention time. (A
+ * prompt's tokens read the rows its earlier tokens just read: no fetch.)
+ * left: positions from the block's start to the end. */
 static void scores(const struct attn_f16 *a, const unsigned char *k, const unsigned char *v, int nb, int left,
 		   float sc[][BLOCK])
 {
@@ -273,7 +274,7 @@ static void scores(const struct attn_f16 *a, const unsigned char *k, const unsig
 		size_t ldq = j0 + DOT_G <= a->g ? (size_t)a->dk : 0;
 		float d[DOT_G];
 		for (int t = 0; t < nb; t++) {
-			if (j0 == 0) {
+			if (j0 == 0 && a->fetch) {
 				if (t + K_AHEAD < left)
 					prefetch_row(k + (size_t)(t + K_AHEAD) * a->ldk, 2 * a->dk);
 				prefetch_row(v + (size_t)t * a->ldv, 2 * a->dv);
@@ -434,7 +435,7 @@ static void attn_f16(const struct attn_f16 *in)
 	}
 	for (int t0 = 0; t0 < a->nt; t0 += BLOCK) {
 		int nb = a->nt - t0 < BLOCK ? a->nt - t0 : BLOCK;
-		if (t0 == 0)
+		if (t0 == 0 && a->fetch)
 			for (int t = 0; t < K_AHEAD && t < a->nt; t++)
 				prefetch_row(a->k + (size_t)t * a->ldk, 2 * a->dk);
 		scores(a, a->k + (size_t)t0 * a->ldk, a->v + (size_t)t0 * a->ldv, nb, a->nt - t0, sc);

@@ -35,6 +35,7 @@ struct attn_f16 {
 	uint16_t *acc;            /* scratch: [g][dv] F16 */
 	float *out;               /* [g][dv] */
 	float *m, *s;             /* [g] */
+	bool fetch;               /* the rows are not in cache (decode): fetch them ahead */
 };
 
 struct rows_kernels {
