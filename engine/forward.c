@@ -23,8 +23,6 @@
 #include "util.h"
 
 #include <math.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1042,79 +1040,44 @@ static struct mm_task down_task(struct forward *f, int e)
 	return t;
 }
 
-/* Decode: the experts' gate, up and down in one pool step. An expert's
- * matrices are small (a few hundred KB), so three steps a layer cost three
- * barriers and a single-threaded activation in between. Here each matrix
- * is cut into pieces of rows that threads claim in order as they get free
- * - every gate and up piece of every expert, then the down pieces: memory
- * bound work seldom splits evenly in advance, and a claim balances to
- * within a piece. Whoever finishes an expert's last gate or up piece runs
- * its activation; a down piece waits for that (in claim order it is long
- * done). Each row goes through the same kernel call whoever computes it,
- * so the bits never depend on the split. */
-#define EXPERT_JOB_MAX 64
-#define EXPERT_PIECE (256 * 1024) /* bytes of weights per claim, about */
-
+/* Decode: whole experts per thread, gate to down in one pool step. An
+ * expert's matrices are small (a few hundred KB), so splitting each of them
+ * over the threads cost three barriers a layer and a single-threaded
+ * activation in between; here each thread runs its experts' products
+ * through the same kernel calls, row by row, so every output has the same
+ * bits whoever computes it. */
 struct expert_job {
 	struct forward *f;
 	const struct layer *l;
 	const int *list;
-	int nb, pieces;          /* pieces per matrix */
+	int nb;
 	const char *xg, *xu;
-	atomic_int next;         /* pieces claimed: gate and up of each expert, then the downs */
-	atomic_int done[EXPERT_JOB_MAX]; /* gate and up pieces finished, per expert */
-	atomic_int ready[EXPERT_JOB_MAX]; /* its activation is written */
 };
-
-/* Where piece p of np starts: on a 16-row boundary, so that two threads
- * do not write one cache line of the output. */
-static int64_t piece_row(int64_t rows, int p, int np)
-{
-	return p == np ? rows : rows * p / np / 16 * 16;
-}
-
-/* Piece p of expert e's matrix part. */
-static void expert_piece(struct expert_job *job, int e, int part, int p)
-{
-	struct forward *f = job->f;
-	struct mm_task t = part == EXP_DOWN ? down_task(f, e)
-					    : gate_task(f, e, part, part == EXP_GATE ? job->xg : job->xu);
-	mm_task_rows(&t, piece_row(t.w->rows, p, job->pieces), piece_row(t.w->rows, p + 1, job->pieces));
-}
 
 static void expert_worker(void *arg, int ith, int nth)
 {
 	struct expert_job *job = arg;
 	struct forward *f = job->f;
-	int np = job->pieces, n_up = 2 * job->nb * np, d = f->m->hp.n_embd;
-	(void)ith;
-	(void)nth;
-	for (int u; (u = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < 3 * job->nb * np;) {
-		if (u < n_up) {
-			int i = u / (2 * np), r = u % (2 * np);
-			expert_piece(job, job->list[i], r < np ? EXP_GATE : EXP_UP, r % np);
-			if (atomic_fetch_add_explicit(&job->done[i], 1, memory_order_acq_rel) == 2 * np - 1) {
-				expert_act(f, job->l, job->list[i]);
-				atomic_store_explicit(&job->ready[i], 1, memory_order_release);
-			}
-			continue;
-		}
-		int i = (u - n_up) / np, e = job->list[i];
-		for (int spin = 0; !atomic_load_explicit(&job->ready[i], memory_order_acquire); spin++)
-			if (spin % 4096 == 4095)
-				sched_yield(); /* its writer is off the core */
-			else
-				threadpool_relax();
-		expert_piece(job, e, EXP_DOWN, (u - n_up) % np);
-		if ((u - n_up) % np == np - 1 && job->l->ffn_down_exps_b.data)
+	int d = f->m->hp.n_embd;
+	for (int i = job->nb * ith / nth; i < job->nb * (ith + 1) / nth; i++) {
+		int e = job->list[i];
+		struct mm_task g = gate_task(f, e, EXP_GATE, job->xg), u = gate_task(f, e, EXP_UP, job->xu);
+		mm_task_here(&g);
+		mm_task_here(&u);
+		expert_act(f, job->l, e);
+		struct mm_task dn = down_task(f, e);
+		mm_task_here(&dn);
+		if (job->l->ffn_down_exps_b.data)
 			add_expert_bias(f->out + (size_t)f->first[e] * d, &job->l->ffn_down_exps_b, e, f->count[e], d);
 	}
 }
 
-/* One row per expert (decode), few enough experts for the job's counters. */
-static bool experts_decode(const struct forward *f, const int *list, int nb)
+/* Whole experts per thread pays when every thread gets the same work: one
+ * row per expert (decode) and a multiple of the thread count of them. */
+static bool experts_per_thread(const struct forward *f, const int *list, int nb)
 {
-	if (nb > EXPERT_JOB_MAX)
+	int nth = threadpool_size(f->tp);
+	if (nb < nth || nb % nth)
 		return false;
 	for (int i = 0; i < nb; i++)
 		if (f->count[list[i]] != 1)
@@ -1150,15 +1113,8 @@ static void glu_range(void *ctx, int64_t r0, int64_t r1)
 static void run_experts(struct forward *f, const struct layer *l, const int *list, int nb, const char *xg,
 			const char *xu)
 {
-	if (experts_decode(f, list, nb)) {
-		struct expert_job job = {.f = f, .l = l, .list = list, .nb = nb, .xg = xg, .xu = xu};
-		size_t bytes = f->views[list[0]].m[EXP_DOWN].row_bytes * (size_t)f->views[list[0]].m[EXP_DOWN].rows;
-		job.pieces = (int)MAX(1, MIN(16, bytes / EXPERT_PIECE));
-		atomic_init(&job.next, 0);
-		for (int i = 0; i < nb; i++) {
-			atomic_init(&job.done[i], 0);
-			atomic_init(&job.ready[i], 0);
-		}
+	if (experts_per_thread(f, list, nb)) {
+		struct expert_job job = {f, l, list, nb, xg, xu};
 		threadpool_run(f->tp, expert_worker, &job);
 		return;
 	}

@@ -43,11 +43,6 @@ void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks);
  * tiled per task, whoever computes them. */
 void mm_task_here(const struct mm_task *t);
 
-/* Rows [r0, r1) of one task on the calling thread. Bitwise the same as
- * mm_run if r0 and r1 fall on tiles of 16 rows, or the task has one
- * activation row (each row its own kernel call). */
-void mm_task_rows(const struct mm_task *t, int64_t r0, int64_t r1);
-
 /* Convenience: y[n][w->rows] = W x[n][w->cols], xq scratch of n * mm_act_bytes(w). */
 void matmul(struct threadpool *tp, const struct wmat *w, const float *x, int64_t n, float *y, void *xq);
 

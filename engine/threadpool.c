@@ -42,13 +42,22 @@ struct worker_arg {
 	int ith;
 };
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static unsigned wait_new_gen(struct threadpool *tp, unsigned seen)
 {
 	for (int i = 0; i < SPIN_ITERS; i++) {
 		unsigned g = atomic_load_explicit(&tp->gen, memory_order_acquire);
 		if (g != seen || atomic_load(&tp->quit))
 			return g;
-		threadpool_relax();
+		cpu_relax();
 	}
 	pthread_mutex_lock(&tp->mu);
 	atomic_fetch_add(&tp->sleepers, 1);
@@ -150,7 +159,7 @@ void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *arg)
 	for (int i = 0; i < SPIN_ITERS; i++) {
 		if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
 			return;
-		threadpool_relax();
+		cpu_relax();
 	}
 	pthread_mutex_lock(&tp->mu);
 	atomic_store(&tp->caller_sleeping, 1);
