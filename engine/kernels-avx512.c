@@ -527,32 +527,38 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 		const int RM, const int RN, const size_t WB, const size_t off_qh, const size_t off_qs, const bool five,
 		const __m512i *gg)
 {
-	(void)ldw;
-	(void)RM;
 	const int NP = (RN + 1) / 2, NQ = (RN + 3) / 4;
-	__m512 acc[4];  /* pair p: rows 2p | 2p + 1 */
-	__m512 accm[2]; /* Q4_K, quad r: rows 4r .. 4r + 3, 4 lanes each */
-	float accm5[8]; /* Q5_K: ggml's scalar */
-	UNROLL for (int p = 0; p < NP; p++)
-		acc[p] = _mm512_setzero_ps();
-	UNROLL for (int r = 0; r < NQ; r++)
-		accm[r] = _mm512_setzero_ps();
-	UNROLL for (int j = 0; j < RN; j++)
-		accm5[j] = 0.0f;
+	__m512 acc[2][4];  /* weight row m, pair p: rows 2p | 2p + 1 */
+	__m512 accm[2][2]; /* Q4_K, quad r: rows 4r .. 4r + 3, 4 lanes each */
+	float accm5[2][8]; /* Q5_K: ggml's scalar */
+	UNROLL for (int m = 0; m < RM; m++) {
+		UNROLL for (int p = 0; p < NP; p++)
+			acc[m][p] = _mm512_setzero_ps();
+		UNROLL for (int r = 0; r < NQ; r++)
+			accm[m][r] = _mm512_setzero_ps();
+		UNROLL for (int j = 0; j < RN; j++)
+			accm5[m][j] = 0.0f;
+	}
 	for (int64_t b = 0; b < n / QK_K; b++, w += WB) {
-		const __m512 dw = _mm512_set1_ps(h2f(w + OFF(block_q4_K, d)));
-		const float dmw = h2f(w + OFF(block_q4_K, dmin));
-		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
-		__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
-		__m512i q[4], ps[2];
-		k4_unpack(w + off_qs, five ? w + off_qh : NULL, q);
-		UNROLL for (int k = 0; k < 2; k++)
-			ps[k] = quad_scales(sc, k);
+		__m512 dw[2];
+		float dmw[2];
+		__m128i scm[2];
+		__m512i q[2][4], ps[2][2];
+		UNROLL for (int m = 0; m < RM; m++) {
+			const uint8_t *wm = w + (size_t)m * ldw;
+			dw[m] = _mm512_set1_ps(h2f(wm + OFF(block_q4_K, d)));
+			dmw[m] = h2f(wm + OFF(block_q4_K, dmin));
+			scm[m] = k4_scales_v(wm + OFF(block_q4_K, scales));
+			__m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm[m]));
+			k4_unpack(wm + off_qs, five ? wm + off_qh : NULL, q[m]);
+			UNROLL for (int k = 0; k < 2; k++)
+				ps[m][k] = quad_scales(sc, k);
+		}
 		__m512 ad2[4];
-		__m512i msum2[4];
+		__m512i msum2[2][4];
 		float adj[8];
 		UNROLL for (int p = 0; p < NP; p++) {
-			__m512i v[2];
+			__m512i v[2][2];
 			float ad[2];
 			const uint8_t *ab[2];
 			UNROLL for (int h = 0; h < 2; h++) {
@@ -561,48 +567,54 @@ AI void k4_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, c
 				ad[h] = ldf(ab[h] + OFF(block_q8_K, d));
 				adj[2 * p + h] = ad[h];
 				const uint8_t *aq = ab[h] + AK_QS;
-				v[h] = _mm512_dpwssd_epi32(_mm512_madd_epi16(chunk_pair(q[0], q[1], aq), ps[0]),
-							   chunk_pair(q[2], q[3], aq + 128), ps[1]);
+				UNROLL for (int m = 0; m < RM; m++)
+					v[m][h] = _mm512_dpwssd_epi32(_mm512_madd_epi16(chunk_pair(q[m][0], q[m][1], aq), ps[m][0]),
+								      chunk_pair(q[m][2], q[m][3], aq + 128), ps[m][1]);
 			}
 			ad2[p] = two_scales(ad[0], ad[1]);
-			if (five || !gg) {
-				__m512i mn2 = _mm512_broadcast_i64x4(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm)));
-				msum2[p] = _mm512_madd_epi16(mn2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
+			UNROLL for (int m = 0; m < RM; m++) {
+				if (five || !gg) {
+					__m512i mn2 = _mm512_broadcast_i64x4(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm[m], scm[m])));
+					msum2[m][p] = _mm512_madd_epi16(mn2, ld2x256(ab[0] + AK_BS, ab[1] + AK_BS));
+				}
+				acc[m][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[m], ad2[p]), _mm512_cvtepi32_ps(fold8x2(v[m][0], v[m][1])), acc[m][p]);
 			}
-			acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, ad2[p]), _mm512_cvtepi32_ps(fold8x2(v[0], v[1])), acc[p]);
 		}
-		if (five) {
-			UNROLL for (int j = 0; j < RN; j++) {
-				__m512i m = msum2[j / 2];
-				__m256i m8 = j % 2 ? _mm512_extracti64x4_epi64(m, 1) : _mm512_castsi512_si256(m);
-				accm5[j] = k5_mins_acc(accm5[j], adj[j] * dmw, m8);
+		UNROLL for (int m = 0; m < RM; m++) {
+			if (five) {
+				UNROLL for (int j = 0; j < RN; j++) {
+					__m512i mm = msum2[m][j / 2];
+					__m256i m8 = j % 2 ? _mm512_extracti64x4_epi64(mm, 1) : _mm512_castsi512_si256(mm);
+					accm5[m][j] = k5_mins_acc(accm5[m][j], adj[j] * dmw[m], m8);
+				}
+				continue;
 			}
-		} else {
 			/* row 4r + k's 4 lanes: mn[2l] G[2l] + mn[2l + 1] G[2l + 1], one vpmaddwd */
-			__m512i mw = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)));
+			__m512i mw = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_srli_si128(scm[m], 8)));
 			UNROLL for (int r = 0; r < NQ; r++) {
 				__m512 ad01 = ad2[2 * r], ad23 = 2 * r + 1 < NP ? ad2[2 * r + 1] : ad01;
 				__m512 ad4 = _mm512_shuffle_f32x4(ad01, ad23, _MM_SHUFFLE(2, 0, 2, 0));
-				__m512i m;
+				__m512i mm;
 				if (gg) {
-					m = _mm512_madd_epi16(_mm512_load_si512((const void *)&gg[2 * b + r]), mw);
+					mm = _mm512_madd_epi16(_mm512_load_si512((const void *)&gg[2 * b + r]), mw);
 				} else {
-					__m512i m01 = msum2[2 * r], m23 = 2 * r + 1 < NP ? msum2[2 * r + 1] : m01;
-					m = hadd4x4(m01, m23);
+					__m512i m01 = msum2[m][2 * r], m23 = 2 * r + 1 < NP ? msum2[m][2 * r + 1] : m01;
+					mm = hadd4x4(m01, m23);
 				}
-				accm[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmw), ad4), _mm512_cvtepi32_ps(m), accm[r]);
+				accm[m][r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmw[m]), ad4), _mm512_cvtepi32_ps(mm), accm[m][r]);
 			}
 		}
 	}
-	UNROLL for (int j = 0; j < RN; j++) {
-		__m256 s = j % 2 ? _mm512_extractf32x8_ps(acc[j / 2], 1) : _mm512_castps512_ps256(acc[j / 2]);
-		float m;
-		if (five)
-			m = accm5[j];
-		else
-			m = hsum4_ps(lane128(accm[j / 4], j % 4));
-		y[(size_t)j * ldy] = hsum_ps(s) - m;
-	}
+	UNROLL for (int m = 0; m < RM; m++)
+		UNROLL for (int j = 0; j < RN; j++) {
+			__m256 s = j % 2 ? _mm512_extractf32x8_ps(acc[m][j / 2], 1) : _mm512_castps512_ps256(acc[m][j / 2]);
+			float mn;
+			if (five)
+				mn = accm5[m][j];
+			else
+				mn = hsum4_ps(lane128(accm[m][j / 4], j % 4));
+			y[(size_t)j * ldy + m] = hsum_ps(s) - mn;
+		}
 }
 
 #define TILE_Q4_K(n, y, ldy, w, ldw, a, lda, M, N) \
@@ -745,7 +757,20 @@ AI void iq4xs_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 }
 #define TILE_IQ4_XS(n, y, ldy, w, ldw, a, lda, M, N) iq4xs_tile(n, y, ldy, w, ldw, a, lda, M, N)
 
-/* Q4_K: the driver's activation tiles get their k4_gg first. */
+/* Q4_K: the driver's activation tiles get their k4_gg first. Rows of more
+ * than 16 blocks go two weight rows at a time: at 11008 columns the 8
+ * activation rows are ~100 KB, past L1, and one weight row per pass over
+ * them read ~1.1 byte of L2 per multiply-add; two rows per pass halve that
+ * (prefill-mm 4096x11008: 80 -> 86 GMAC/s). At 4096 columns they fit in L1
+ * and the 2 x 8 tile's register pressure makes it slower (88.7 -> 86.4);
+ * 2 x 4 at 11008 columns was slower too (76). */
+#define K4_LONG_NB 16
+
+#define K4_CASE(M, N) \
+	case M * 16 + N: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, M, N); break;
+#define K4_CASES(M) K4_CASE(M, 1) K4_CASE(M, 2) K4_CASE(M, 3) K4_CASE(M, 4) \
+	K4_CASE(M, 5) K4_CASE(M, 6) K4_CASE(M, 7) K4_CASE(M, 8)
+
 static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
 		      const void *va, size_t lda, int na)
 {
@@ -756,23 +781,19 @@ static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, co
 		gemm_q4_K_mins(t, n, y, ldy, vw, ldw, nw, va, lda, na);
 		return;
 	}
+	const int rmax = nb > K4_LONG_NB ? 2 : 1;
 	__m512i gg[2 * K4_GG_BLOCKS];
 	for (int j = 0; j < na; j += 8) {
 		int rn = na - j < 8 ? na - j : 8;
 		const uint8_t *at = a + (size_t)j * lda;
 		k4_gg(gg, at, lda, rn, nb);
-		for (int i = 0; i < nw; i++) {
+		for (int i = 0; i < nw; i += rmax) {
+			int rm = nw - i < rmax ? nw - i : rmax;
 			float *yt = y + (size_t)j * ldy + i;
 			const uint8_t *wt = w + (size_t)i * ldw;
-			switch (rn) {
-			case 1: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 1); break;
-			case 2: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 2); break;
-			case 3: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 3); break;
-			case 4: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 4); break;
-			case 5: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 5); break;
-			case 6: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 6); break;
-			case 7: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 7); break;
-			default: TILE_Q4_K(n, yt, ldy, wt, ldw, at, lda, 1, 8); break;
+			switch (rm * 16 + rn) {
+				K4_CASES(1)
+				K4_CASES(2)
 			}
 		}
 	}

@@ -92,7 +92,7 @@ static double abs_dot(const struct qtype *ref, uint32_t id, const uint8_t *w, co
 	return s;
 }
 
-#define MAXN 1056 /* 4 K-blocks + a bit, floats up to 1056 */
+#define MAXN 16640 /* 65 K-blocks: the long-row tiles (> 16 blocks) and the mins from bsums (> 64) */
 #define MAXR 9
 
 static int check_path(const char *path, const struct qtype *t, const struct qtype *ref)
@@ -106,14 +106,14 @@ static int check_path(const char *path, const struct qtype *t, const struct qtyp
 		const struct qtype *q = &t[id];
 		if (!q->vec_dot || !ref[id].to_float)
 			continue;
-		int64_t lens_k[] = {256, 512, 768, 1024};
+		int64_t lens_k[] = {256, 512, 768, 1024, 4608, 16640};
 		int64_t lens_32[] = {32, 64, 96, 160, 256, 1024};
 		int64_t lens_f[] = {1, 7, 16, 33, 64, 100, 256, 1000};
 		int64_t *lens;
 		int nlens;
 		if (q->blck == 256) {
 			lens = lens_k;
-			nlens = 4;
+			nlens = 6;
 		} else if (q->blck == 32) {
 			lens = lens_32;
 			nlens = 6;
