@@ -33,6 +33,22 @@ def read(path):
     return calls, moe
 
 
+def serve(cache, q, e, val):
+    """One decode use of e on a layer of q slots: a hit, a free slot taken,
+    or the resident of least val (ties: the lowest id) replaced when e is
+    worth more, else e served without a slot. Returns 1 on a hit."""
+    if e in cache:
+        return 1
+    if len(cache) < q:
+        cache.add(e)
+        return 0
+    worst = min(cache, key=lambda x: (val(x), x))
+    if val(e) > val(worst):
+        cache.remove(worst)
+        cache.add(e)
+    return 0
+
+
 def run(calls, moe, slots, weigh, told=False):
     hits = uses = 0
     for k, layer in enumerate(moe):
@@ -52,17 +68,8 @@ def run(calls, moe, slots, weigh, told=False):
                 continue
             for e in rows:
                 uses += 1
-                if e in cache:
-                    hits += 1
-                    continue
-                if len(cache) < q:
-                    cache.add(e)
-                    continue
-                val = (lambda x: dec[x]) if told else (lambda x: est[x] + (x == e))
-                worst = min(cache, key=lambda x: (val(x), x))
-                if val(e) > val(worst):
-                    cache.remove(worst)
-                    cache.add(e)
+                val = (lambda x: dec[x]) if told else (lambda x, e=e: est[x] + (x == e))
+                hits += serve(cache, q, e, val)
             est.update(rows.keys())
     return 100.0 * hits / max(uses, 1)
 

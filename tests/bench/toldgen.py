@@ -21,7 +21,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import onlinea0  # noqa: E402  (the trace reader)
+import onlinea0  # noqa: E402  (the trace reader, serve)
 
 
 def main():
@@ -53,16 +53,7 @@ def main():
                 continue
             for e in dict.fromkeys(sel):
                 uses += 1
-                if e in cache:
-                    hits += 1
-                    continue
-                if len(cache) < q:
-                    cache.add(e)
-                    continue
-                worst = min(cache, key=lambda x: p[x])
-                if p[e] > p[worst]:
-                    cache.remove(worst)
-                    cache.add(e)
+                hits += onlinea0.serve(cache, q, e, lambda x: p[x])
     print("%s, %d slots: told the generator %.1f%%" % (path, slots, 100.0 * hits / max(uses, 1)))
 
 
