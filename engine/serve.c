@@ -225,7 +225,7 @@ static void pump(struct jsonl *t, int timeout_ms)
 	take_lines(t);
 }
 
-/* Between two tokens or prompt batches: requests, and whether anyone
+/* Between two tokens, prompt batches or layers of a batch: requests, and whether anyone
  * still listens. */
 static void look(void *ud)
 {
