@@ -202,21 +202,6 @@ screen | grep -q '^> typing while it stalls' && ok "the typed line is kept" || f
 # Typing latency while a remote stream arrives at 100 tokens/s: the bound
 # and the measure of tui-perf.sh (median of 8 keys, less tmux's own cost
 # measured on cat).
-ms() { date +%s%N | cut -c1-13; }
-latency_median() {
-	samples=""
-	for k in a b c d e f g h; do
-		t0=$(ms)
-		T send-keys -t "$1" "$k"
-		i=0
-		while ! T capture-pane -p -t "$1" | grep -v '^ *$' | tail -1 | grep -q "$k\$" && [ $i -lt 200 ]; do
-			i=$((i + 1))
-		done
-		samples="$samples $(( $(ms) - t0 ))"
-	done
-	T send-keys -t "$1" C-u
-	echo $samples | tr ' ' '\n' | sort -n | sed -n 4p
-}
 T send-keys -t h C-u '/model fast' Enter
 sleep 0.3
 wait_for 'ready \| ' 3

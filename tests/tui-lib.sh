@@ -79,6 +79,26 @@ start() {
 	wait_for "${READY:-ready}" 5 || fail "$1: heft did not become ready"
 }
 
+# Milliseconds since the epoch.
+ms() { date +%s%N | cut -c1-13; }
+
+# latency_median PANE: type 8 keys into PANE, print the median time (ms)
+# until the key ends the pane's last non-empty line.
+latency_median() {
+	samples=""
+	for k in a b c d e f g h; do
+		t0=$(ms)
+		T send-keys -t "$1" "$k"
+		i=0
+		while ! T capture-pane -p -t "$1" | grep -v '^ *$' | tail -1 | grep -q "$k\$" && [ $i -lt 200 ]; do
+			i=$((i + 1))
+		done
+		samples="$samples $(( $(ms) - t0 ))"
+	done
+	T send-keys -t "$1" C-u
+	echo $samples | tr ' ' '\n' | sort -n | sed -n 4p
+}
+
 # The last request of a type that the engine received.
 last_request() { grep "\"type\":\"$1\"" "$work/requests.log" | tail -1; }
 

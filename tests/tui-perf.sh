@@ -15,29 +15,12 @@ NAME=tui-perf
 . "$(dirname "$0")/tui-lib.sh"
 need_tmux
 
-ms() { date +%s%N | cut -c1-13; }	# milliseconds
 
 # 1. Typing latency under a flood.
 start latency "-r 0 -s -n 50000000" fake.gguf
 T send-keys -t h 'flood' Enter
 wait_for 'generating' 3
 sleep 0.5
-# latency_median PANE: type 8 keys into PANE, print the median time (ms)
-# until the key ends the pane's last non-empty line.
-latency_median() {
-	samples=""
-	for k in a b c d e f g h; do
-		t0=$(ms)
-		T send-keys -t "$1" "$k"
-		i=0
-		while ! T capture-pane -p -t "$1" | grep -v '^ *$' | tail -1 | grep -q "$k\$" && [ $i -lt 200 ]; do
-			i=$((i + 1))
-		done
-		samples="$samples $(( $(ms) - t0 ))"
-	done
-	T send-keys -t "$1" C-u
-	echo $samples | tr ' ' '\n' | sort -n | sed -n 4p
-}
 # What tmux itself costs (send-keys, capture-pane, the shell loop): the
 # same measure on cat in a pane of the same server, before and after; the
 # user never sees that cost, so heft's own latency is the difference.

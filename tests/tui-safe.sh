@@ -17,7 +17,6 @@ NAME=tui-safe
 . "$(dirname "$0")/tui-lib.sh"
 need_tmux
 
-ms() { date +%s%N | cut -c1-13; }	# milliseconds
 
 # 1. A catastrophic regex. 40 a's and a '!' per line: (a+)+$ backtracks
 # 2^40 ways on each before failing.
