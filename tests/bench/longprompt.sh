@@ -19,6 +19,7 @@
 # Environment: HEFT_ENGINE, HEFT_BENCH_DIR, B (4G), P (512), THREADS (2), OUT.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench-lib.sh"
 engine=${HEFT_ENGINE:-$here/../../heft-engine}
 dir=${HEFT_BENCH_DIR:-/var/tmp/heft-bench}
 B=${B:-4G}
@@ -36,31 +37,12 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 # The warm cache and the prompt cache of this script only.
 export XDG_CACHE_HOME="$tmp/xdg"
 
-limit=$(awk -v s="$B" 'BEGIN { match(s, /^[0-9.]+/); n = substr(s, 1, RLENGTH); u = toupper(substr(s, RLENGTH + 1));
-	m = u == "G" ? 1024^3 : u == "M" ? 1024^2 : 1; printf "%.0f\n", n * m * 1.05 }')
+limit=$(limit_of "$B")
 # P token ids spread over the vocabulary (a synthetic model's vocabulary is
 # made up: ids, not text).
 toks=$(awk -v n="$P" 'BEGIN { s = 12345; for (i = 0; i < n; i++) { s = (s * 1103515245 + 12345) % 2147483648;
 	printf "%s%d", i ? "," : "", 100 + s % 30000 } }')
 toks8="$toks,101,202,303,404,505,606,707,808"
-
-record() { # label exit-status stats.json
-	python3 - "$1" "$2" "$3" "$tmp/cg.json" >>"$OUT" <<'EOF'
-import json, sys
-label, rc, st, cg = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-try:
-    d = json.load(open(st))
-except Exception:
-    d = {}
-try:
-    d["cgroup"] = json.load(open(cg))
-except Exception:
-    d["cgroup"] = {}
-d["row"], d["exit"] = label, rc
-print(json.dumps(d))
-EOF
-	rm -f "$3" "$tmp/cg.json"
-}
 
 capped() { # label command...
 	label=$1
@@ -69,7 +51,7 @@ capped() { # label command...
 	"$here/cgroup-run" --report "$tmp/cg.json" "$limit" -- "$@" --stats-json "$tmp/st.json" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
-	record "$label" "$rc" "$tmp/st.json"
+	record "$label" "$rc" "$tmp/st.json" "$tmp/cg.json" >>"$OUT"
 	echo "longprompt.sh: $label: exit $rc" >&2
 	[ $rc -eq 0 ] || tail -3 "$tmp/err" >&2
 }
@@ -78,7 +60,7 @@ capped() { # label command...
 # load them, then measure.
 "$engine" bench "$model" -p "$P" -n 4 -t "$THREADS" --io ram --no-warm >/dev/null 2>&1
 "$engine" bench "$model" -p "$P" -n 4 -t "$THREADS" --io ram --no-warm --stats-json "$tmp/st.json" >"$tmp/out" 2>&1
-record "ram pp$P t$THREADS" $? "$tmp/st.json"
+record "ram pp$P t$THREADS" $? "$tmp/st.json" "$tmp/cg.json" >>"$OUT"
 
 capped "stream $B pp$P cold" "$engine" bench "$model" -p "$P" -n 4 -t "$THREADS" --io stream --mem "$B" --no-warm
 capped "mmap $B pp$P cold" "$engine" bench "$model" -p "$P" -n 4 -t "$THREADS" --io mmap --mem "$B" --no-warm

@@ -25,6 +25,7 @@
 # THREADS (2), OUT.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench-lib.sh"
 engine=${HEFT_ENGINE:-$here/../../heft-engine}
 diskread=${DISKREAD:-$(dirname "$engine")/tests/bench/diskread}
 dir=${HEFT_BENCH_DIR:-/var/tmp/heft-bench}
@@ -49,12 +50,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/heft-bench.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 : >"$OUT"
 
-# limit = budget * 1.05, in bytes
-limit_of() {
-	awk -v s="$1" 'BEGIN { match(s, /^[0-9.]+/); n = substr(s, 1, RLENGTH); u = toupper(substr(s, RLENGTH + 1));
-		m = u == "G" ? 1024^3 : u == "M" ? 1024^2 : 1; printf "%.0f\n", n * m * 1.05 }'
-}
-
 # The engine's requests: one slice of an expert tensor (CEIL_BLOCK KiB,
 # default 1728 = one Q4_K 2048 x 1536 slice), split in 1 MiB reads, 16 in
 # flight, through the same scheduler backend (io_uring when built in).
@@ -76,19 +71,7 @@ row() { # label io budget threads n [extra flags]
 		"$engine" bench "$model" -p "$P" -n "$n" -t "$t" --io "$io" --mem "$mem" --stats-json "$tmp/st.json" "$@" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
-	[ -s "$tmp/st.json" ] || echo '{}' >"$tmp/st.json"
-	python3 - "$label" "$rc" "$tmp/st.json" "$tmp/cg.json" >>"$OUT" <<'EOF'
-import json, sys
-label, rc, st, cg = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-d = json.load(open(st))
-try:
-    d["cgroup"] = json.load(open(cg))
-except Exception:
-    d["cgroup"] = {}
-d["row"], d["exit"] = label, rc
-print(json.dumps(d))
-EOF
-	rm -f "$tmp/st.json" "$tmp/cg.json"
+	record "$label" "$rc" "$tmp/st.json" "$tmp/cg.json" >>"$OUT"
 	echo "stream.sh: $label: exit $rc $(grep -E '^decode' "$tmp/out")" >&2
 }
 
