@@ -47,7 +47,7 @@ struct lrfu {
 	/* Per expert, a decayed count like crf's of the uses that are no
 	 * repeat of the layer's previous decoded token: its popularity, which
 	 * a repeat says nothing of. It rules inside a layer whose router
-	 * repeats itself (irm.repeat) once the layer's quota holds two
+	 * repeats itself (irm.repeat) once the layer's quota holds three
 	 * tokens' experts (lrfu_shadow sets pop). */
 	double *pcrf;
 	uint64_t *pcrf_at;
@@ -432,9 +432,12 @@ static double lrfu_use(struct cpol *c, int layer, int key, int n)
 	if (st[d] == key)
 		r->gain[(size_t)layer * r->depth + d] += 1;
 	irm_use(c, layer, key, n); /* before lrfu_shadow moves last_tick */
-	/* the popularity: a use repeating the previous decoded token's counts nothing */
+	/* the popularity: a use repeating the previous decoded token's counts
+	 * nothing, a prompt chunk's every row (as many uses as tokens: its
+	 * rows are tokens like decoded ones; sqrt as in crf lost 0.4-0.6
+	 * points on real*, 4G and 8G, RESULTS.md round six) */
 	const struct irm *m = &r->irm[layer];
-	double pw = w;
+	double pw = n < 1 ? 1 : n;
 	if (m->cur_ok && n <= 1 && m->n_done > 0) {
 		int prev = (int)((m->n_done - 1) % IRM_BACK);
 		for (int i = 0; i < m->n_ring[prev]; i++)
