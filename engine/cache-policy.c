@@ -65,8 +65,8 @@ struct lrfu {
 /* The router repeats the previous token's experts: the near overlap at
  * least twice the far one, and by IRM_REPEAT_Z times the spread the two
  * would show by chance (sqrt(near + far), as for counts), so that a layer
- * drawing independently never passes (irm.py's IRM twins of RESULTS.md's
- * traces: z at most 4.0 on one shuffled twin, 2.8 on the others; the
+ * drawing independently does not pass (irm.py's IRM twins of RESULTS.md's
+ * traces: z at most 4.0 on one shuffled twin, 3.1 on the others; the
  * realtrace.py traces 2.4-12.8, most of the time above 5). */
 #define IRM_REPEAT_RATIO 2.0
 #define IRM_REPEAT_Z 5.0
