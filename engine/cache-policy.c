@@ -44,6 +44,14 @@ struct lrfu {
 	uint64_t *visit;   /* per layer: its clock when its current visit began */
 	uint64_t *last_tick; /* per layer: the cache's tick at its last use */
 	struct irm *irm;   /* per layer: does the order say more than popularity? */
+	/* Per expert, a decayed count like crf's of the uses that are no
+	 * repeat of the layer's previous decoded token: its popularity, which
+	 * a repeat says nothing of. It rules inside a layer whose router
+	 * repeats itself (irm.repeat) once the layer's quota holds three
+	 * tokens' experts (lrfu_shadow sets pop). */
+	double *pcrf;
+	uint64_t *pcrf_at;
+	bool *pop;         /* per layer: pcrf rules inside it now */
 	int n_slots;
 };
 
@@ -54,6 +62,14 @@ struct lrfu {
  * wins by luck: A0, RESULTS.md), many more when it repeats itself. */
 #define IRM_MAX 32  /* a visit with more experts is a prompt chunk's */
 #define IRM_BACK 8
+/* The router repeats the previous token's experts: the near overlap at
+ * least twice the far one, and by IRM_REPEAT_Z times the spread the two
+ * would show by chance (sqrt(near + far), as for counts), so that a layer
+ * drawing independently does not pass (irm.py's IRM twins of RESULTS.md's
+ * traces: z at most 4.0 on one shuffled twin, 3.1 on the others; the
+ * realtrace.py traces 2.4-12.8, most of the time above 5). */
+#define IRM_REPEAT_RATIO 2.0
+#define IRM_REPEAT_Z 5.0
 struct irm {
 	int cur[IRM_MAX], n_cur;
 	bool cur_ok;                    /* every use so far of one token */
@@ -61,6 +77,7 @@ struct irm {
 	uint64_t n_done;                /* decoded visits seen */
 	double near, far;               /* decayed overlaps with 1 and IRM_BACK back */
 	bool steady;                    /* IRM: counts, whatever the shadows say */
+	bool repeat;                    /* it repeats the previous token's experts */
 };
 
 /* Uses after which a use counts half: 64 decoded tokens of 8 experts. */
@@ -93,6 +110,9 @@ static struct lrfu *lrfu_new(int n_slots, int n_layers, const bool *moe, int n_m
 	r->visit = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->visit);
 	r->last_tick = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->last_tick);
 	r->irm = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->irm);
+	r->pcrf = xcalloc((size_t)MAX(n_keys, 1), sizeof *r->pcrf);
+	r->pcrf_at = xcalloc((size_t)MAX(n_keys, 1), sizeof *r->pcrf_at);
+	r->pop = xcalloc((size_t)MAX(n_layers, 1), sizeof *r->pop);
 	return r;
 }
 
@@ -113,6 +133,9 @@ static void lrfu_free(struct lrfu *r)
 	free(r->visit);
 	free(r->last_tick);
 	free(r->irm);
+	free(r->pcrf);
+	free(r->pcrf_at);
+	free(r->pop);
 	free(r);
 }
 
@@ -156,11 +179,22 @@ void cpol_free(struct cpol *c)
 	c->quota = c->occ = NULL;
 }
 
+/* An expert's popularity by lrfu's count of its uses that repeated no
+ * expert of the previous token (log2, plus when over the half-life). */
+static double lrfu_pop(const struct lrfu *r, int key)
+{
+	return r->pcrf[key] > 0 ? log2(r->pcrf[key]) + (double)r->pcrf_at[key] / LRFU_HALF_LIFE : -HUGE_VAL;
+}
+
 /* A slot's value to keep: lower goes first. */
 static bool less_valuable(const struct cpol *c, const struct cpol_slot *a, const struct cpol_slot *b)
 {
 	if (c->offline)
 		return a->next_use > b->next_use;
+	if (c->lr && a->layer == b->layer && c->lr->pop[a->layer]) {
+		double va = lrfu_pop(c->lr, a->key), vb = lrfu_pop(c->lr, b->key);
+		return va != vb ? va < vb : a->last_use < b->last_use;
+	}
 	if (c->lr && a->layer == b->layer && c->lr->recency[a->layer])
 		return a->last_use < b->last_use;
 	if (c->lr) /* the decayed counts now: crf less the layer's clock over the half-life */
@@ -328,6 +362,13 @@ static void lrfu_shadow(struct cpol *c, int layer, int key, int d, uint64_t now)
 	if (*n > q) /* the quota shrank: the shadow with it */
 		*n = q;
 	r->recency[layer] = !r->irm[layer].steady && score[0] > score[1];
+	/* A repeating router with room for three tokens' experts: the current
+	 * token's are pinned while the layer's visit lasts, and what the next
+	 * token will use of the rest is foretold by popularity, not by
+	 * recency (realtrace.py's generator exactly). With two tokens' room
+	 * this lost a little on a hand-made router (RESULTS.md, round six). */
+	const struct irm *m = &r->irm[layer];
+	r->pop[layer] = m->repeat && m->n_done > 0 && q >= 3 * m->n_ring[(m->n_done - 1) % IRM_BACK];
 }
 
 static int overlap(const int *a, int na, const int *b, int nb)
@@ -355,6 +396,8 @@ static void irm_visit_end(struct irm *m)
 		m->n_ring[at] = m->n_cur;
 		m->n_done++;
 		m->steady = m->n_done >= IRM_BACK + 16 && m->near <= 1.25 * m->far;
+		m->repeat = m->n_done >= IRM_BACK + 16 && m->near >= IRM_REPEAT_RATIO * m->far &&
+			    m->near - m->far >= IRM_REPEAT_Z * sqrt(m->near + m->far);
 	}
 	m->n_cur = 0;
 	m->cur_ok = true;
@@ -389,6 +432,20 @@ static double lrfu_use(struct cpol *c, int layer, int key, int n)
 	if (st[d] == key)
 		r->gain[(size_t)layer * r->depth + d] += 1;
 	irm_use(c, layer, key, n); /* before lrfu_shadow moves last_tick */
+	/* the popularity: a use repeating the previous decoded token's counts
+	 * nothing, a prompt chunk's every row (as many uses as tokens: its
+	 * rows are tokens like decoded ones; sqrt as in crf lost 0.4-0.6
+	 * points on real*, 4G and 8G, RESULTS.md round six) */
+	const struct irm *m = &r->irm[layer];
+	double pw = n < 1 ? 1 : n;
+	if (m->cur_ok && n <= 1 && m->n_done > 0) {
+		int prev = (int)((m->n_done - 1) % IRM_BACK);
+		for (int i = 0; i < m->n_ring[prev]; i++)
+			if (m->ring[prev][i] == key)
+				pw = 0;
+	}
+	r->pcrf[key] = r->pcrf[key] * exp2(-(double)(now - r->pcrf_at[key]) / LRFU_HALF_LIFE) + pw;
+	r->pcrf_at[key] = now;
 	lrfu_shadow(c, layer, key, d, now);
 	memmove(st + 1, st, (size_t)d * sizeof *st);
 	st[0] = key;
@@ -419,6 +476,11 @@ void cpol_touch(struct cpol *c, int i, int n)
 bool cpol_steady(const struct cpol *c, int layer)
 {
 	return c->lr && layer >= 0 && layer < c->n_layers && c->lr->irm[layer].steady;
+}
+
+bool cpol_repeats(const struct cpol *c, int layer)
+{
+	return c->lr && layer >= 0 && layer < c->n_layers && c->lr->irm[layer].repeat;
 }
 
 void cpol_make_offline(struct cpol *c)

@@ -36,7 +36,11 @@
  *              drawing from a steady popularity wants the counts), unless
  *              the layer's decoded tokens share no more experts with the
  *              previous token than with one 8 back: then the router draws
- *              from a steady popularity, and the counts rule.
+ *              from a steady popularity, and the counts rule. When they
+ *              share clearly more (twice, and far beyond chance), the
+ *              router repeats itself: once the layer's quota holds three
+ *              tokens' experts, it keeps the most popular by a count that
+ *              leaves out the uses repeating the previous token.
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
@@ -108,6 +112,9 @@ void cpol_touch(struct cpol *c, int i, int n);
 /* lrfu: the layer's decoded tokens look drawn from a steady popularity
  * (its counts rule, whatever the shadows say). */
 bool cpol_steady(const struct cpol *c, int layer);
+/* lrfu: the layer's decoded tokens repeat the previous token's experts
+ * (with three tokens' worth of slots, popularity without the repeats rules). */
+bool cpol_repeats(const struct cpol *c, int layer);
 /* Make c Belady's MIN (keeping its policy's tiers): slots are then valued
  * by the next use each cpol_set_next gives. */
 void cpol_make_offline(struct cpol *c);

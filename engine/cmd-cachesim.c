@@ -78,6 +78,7 @@ struct result {
 	uint64_t *hits, *misses; /* [n_moe][2]: prompt, decode */
 	uint64_t guessed[2];     /* misses the prefetcher's guess named */
 	bool *steady;            /* [n_moe], lrfu: the layer's router looked steady at the end */
+	bool *repeats;           /* [n_moe], lrfu: it looked repeating at the end */
 };
 
 /* The cache as the simulator holds it: the policy's state plus what the
@@ -343,8 +344,11 @@ static void run(const struct replay *rp, enum cache_policy policy, enum mode mod
 	free(want);
 	if (policy == CACHE_LRFU && mode == ONLINE && !may_bypass) {
 		res->steady = xcalloc((size_t)d->n_moe, sizeof *res->steady);
-		for (int mi = 0; mi < d->n_moe; mi++)
+		res->repeats = xcalloc((size_t)d->n_moe, sizeof *res->repeats);
+		for (int mi = 0; mi < d->n_moe; mi++) {
 			res->steady[mi] = cpol_steady(&s.pol, d->moe[mi]);
+			res->repeats[mi] = cpol_repeats(&s.pol, d->moe[mi]);
+		}
 	}
 	free(s.where);
 	free(s.key);
@@ -418,6 +422,8 @@ static void print_json(const struct rtrace_data *d, const struct replay *rp, con
 			json_object_set_new(e, "decode_hit_rate", json_real(res_rate(d, &r[i], mi, 1)));
 			if (r[i].steady)
 				json_object_set_new(e, "steady", json_boolean(r[i].steady[mi]));
+			if (r[i].repeats)
+				json_object_set_new(e, "repeats", json_boolean(r[i].repeats[mi]));
 			json_array_append_new(ly, e);
 		}
 		json_object_set_new(p, "layers", ly);
@@ -655,6 +661,7 @@ int cmd_cachesim(int argc, char **argv)
 		free(r[i].hits);
 		free(r[i].misses);
 		free(r[i].steady);
+		free(r[i].repeats);
 	}
 	replay_free(&rp);
 	rtrace_data_free(d);

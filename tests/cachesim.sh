@@ -106,6 +106,13 @@ for f in sys.argv[1:]:
     p = [p for p in json.load(open(f))["policies"] if p["name"] == "lrfu"][0]
     print(" ".join(str(l.get("steady")) for l in p["layers"]), end=" / ")' "$tmp/steady.json" "$tmp/repeat.json")
 [ "$steady" = "True True / False False / " ] || fail "lrfu's steady verdicts (steady / repeat trace): $steady"
+# and the repeating router as such (where, with a quota of three tokens'
+# experts or more, popularity without the repeats rules), never the steady one
+repeats=$(python3 -c 'import json,sys
+for f in sys.argv[1:]:
+    p = [p for p in json.load(open(f))["policies"] if p["name"] == "lrfu"][0]
+    print(" ".join(str(l.get("repeats")) for l in p["layers"]), end=" / ")' "$tmp/steady.json" "$tmp/repeat.json")
+[ "$repeats" = "False False / True True / " ] || fail "lrfu's repeat verdicts (steady / repeat trace): $repeats"
 # lrfu-admit (A0's admission by lrfu's counts) acts on the steady router
 # only: it misses less there, and exactly as often as lrfu on the repeating
 # one (admitting by counts on every layer: 765 misses against 274).
