@@ -891,15 +891,18 @@ struct k8_pre {
 	__m128i gg[K4_GG_BLOCKS][8]; /* k4_gg's sums of the bsums, row j of block b */
 };
 
-static void k8_prepare(struct k8_pre *p, const uint8_t *a, size_t lda, int na, int64_t nb)
+static void k8_prepare(struct k8_pre *p, const uint8_t *a, size_t lda, int na, int64_t nb, bool mins)
 {
 	for (int64_t b = 0; b < nb; b++) {
 		for (int j = 0; j < 8; j++) {
 			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
 			p->ad[b][j] = j < na ? ldf(ab + AK_D) : 0.0f;
-			p->gg[b][j] = j < na ? _mm_hadd_epi16(ld128(ab + AK_BS), ld128(ab + AK_BS + 16)) : _mm_setzero_si128();
+			if (mins)
+				p->gg[b][j] = j < na ? _mm_hadd_epi16(ld128(ab + AK_BS), ld128(ab + AK_BS + 16))
+						     : _mm_setzero_si128();
 		}
-		for (int q = 0; q < 4; q++)
+		if (mins)
+			for (int q = 0; q < 4; q++)
 			p->adp[b][q] = _mm256_setr_m128(_mm_set1_ps(p->ad[b][2 * q]), _mm_set1_ps(p->ad[b][2 * q + 1]));
 	}
 }
@@ -981,7 +984,7 @@ static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, co
 	for (int j = 0; j < na; j += 8) {
 		int rn = na - j < 8 ? na - j : 8;
 		const uint8_t *at = a + (size_t)j * lda;
-		k8_prepare(&pre, at, lda, rn, nb);
+		k8_prepare(&pre, at, lda, rn, nb, true);
 		for (int i = 0; i < nw; i++) {
 			float *yt = y + (size_t)j * ldy + i;
 			const uint8_t *wt = w + (size_t)i * ldw;
@@ -1056,8 +1059,88 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 }
 #define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N, false)
 #define TILE_Q6_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N, true)
-GEMM_DRIVER(q6_K, 1, 4, TILE_Q6_K)
+GEMM_DRIVER(q6_K_1x4, 1, 4, TILE_Q6_K)
 GEMM_DRIVER(q6_K_vnni, 1, 4, TILE_Q6_K_VNNI)
+
+/* Q6_K without VNNI: k8_row's shape, one weight row against up to 8
+ * activation rows, a 32-byte register of quants (two groups of 16) and its
+ * lane scales at a time, the 8 rows' sums in registers. The quants are
+ * rebuilt from memory operands per register (loads are cheap, registers are
+ * not). Same integers and float operations as vec_dot_q6_K. */
+AI void q6k8_row(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *a, size_t lda, const int RN,
+		 const struct k8_pre *pre)
+{
+	const size_t WB = sizeof(struct block_q6_K);
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+	__m256 acc[8];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = _mm256_setzero_ps();
+	for (int64_t b = 0; b < nb; b++, w += WB) {
+		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
+		float dd[8];
+		_mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(h2f(w + OFF(block_q6_K, d))), _mm256_loadu_ps(pre->ad[b])));
+		const uint8_t *ab = a + (size_t)b * AK + AK_QS;
+		__m256i sumi[8];
+		UNROLL for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w + OFF(block_q6_K, ql) + 64 * h, *qh = w + OFF(block_q6_K, qh) + 32 * h;
+			__m256i sch = half_scales(sc16, h);
+			UNROLL for (int k = 0; k < 4; k++) {
+				__m256i l = ld256(ql + 32 * (k & 1));
+				__m256i hb = ld256(qh);
+				l = k < 2 ? l : _mm256_srli_epi16(l, 4);
+				hb = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2)
+					: k == 2 ? hb : _mm256_srli_epi16(hb, 2);
+				__m256i q = _mm256_or_si256(_mm256_and_si256(l, m4), _mm256_and_si256(hb, m30));
+				__m256i ls = lane_scales(sch, k);
+				UNROLL for (int j = 0; j < RN; j++) {
+					__m256i p = _mm256_maddubs_epi16(q, ld256(ab + (size_t)j * lda + 128 * h + 32 * k));
+					p = _mm256_madd_epi16(p, ls);
+					sumi[j] = h || k ? _mm256_add_epi32(sumi[j], p) : p;
+					__asm__("" : "+x"(sumi[j])); /* a chain, not a tree: see k8_row */
+				}
+			}
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			/* q is unsigned 0..63: the -32 offset is -32 * sum(sc * bsum) */
+			__m256i corr = _mm256_madd_epi16(sc16, ld256(ab + (size_t)j * lda - AK_QS + AK_BS));
+			__m256i s = _mm256_sub_epi32(sumi[j], _mm256_slli_epi32(corr, 5));
+			acc[j] = _mm256_fmadd_ps(bcast_s(&dd[j]), _mm256_cvtepi32_ps(s), acc[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
+}
+
+static void gemm_q6_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
+		      const void *va, size_t lda, int na)
+{
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS) {
+		gemm_q6_K_1x4(t, n, y, ldy, vw, ldw, nw, va, lda, na);
+		return;
+	}
+	const uint8_t *w = vw, *a = va;
+	struct k8_pre pre;
+	for (int j = 0; j < na; j += 8) {
+		int rn = na - j < 8 ? na - j : 8;
+		const uint8_t *at = a + (size_t)j * lda;
+		k8_prepare(&pre, at, lda, rn, nb, false);
+		for (int i = 0; i < nw; i++) {
+			float *yt = y + (size_t)j * ldy + i;
+			const uint8_t *wt = w + (size_t)i * ldw;
+			switch (rn) {
+			case 1: q6k8_row(nb, yt, ldy, wt, at, lda, 1, &pre); break;
+			case 2: q6k8_row(nb, yt, ldy, wt, at, lda, 2, &pre); break;
+			case 3: q6k8_row(nb, yt, ldy, wt, at, lda, 3, &pre); break;
+			case 4: q6k8_row(nb, yt, ldy, wt, at, lda, 4, &pre); break;
+			case 5: q6k8_row(nb, yt, ldy, wt, at, lda, 5, &pre); break;
+			case 6: q6k8_row(nb, yt, ldy, wt, at, lda, 6, &pre); break;
+			case 7: q6k8_row(nb, yt, ldy, wt, at, lda, 7, &pre); break;
+			default: q6k8_row(nb, yt, ldy, wt, at, lda, 8, &pre); break;
+			}
+		}
+	}
+}
 
 /* Float types: 2 x 4 tiles, 8 elements a step, scalar tail. */
 #define FLOAT_TILE(name, ES, LOAD8, LOAD1)                                                          \
