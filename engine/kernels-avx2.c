@@ -877,11 +877,129 @@ AI void gemm_q4_K_(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 	}
 }
 
-static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw, int nw,
-		      const void *a, size_t lda, int na)
+/* Q4_K without VNNI (Zen 3 and other AVX2-only CPUs, issue 18). The 1 x 4
+ * tile spent about 7 vector uops per 32 products where the products need 3
+ * (vpmaddubsw, vpmaddwd by the group scale, vpaddd); here one weight row
+ * meets up to 8 activation rows, group by group: the group's nibbles and
+ * scale in two registers, the 8 rows' sums in 8 more. Nibbles and scales
+ * are unpacked once per 8 rows; d * ad is one vmulps per block for the 8
+ * rows, the mins take two activation rows per register. Same integers per
+ * lane, same float operations per output as vec_dot_q4_K. */
+struct k8_pre {
+	float ad[K4_GG_BLOCKS][8];   /* ad of activation row j in block b (0 past na) */
+	__m256 adp[K4_GG_BLOCKS][4]; /* rows 2q, 2q + 1's ad, 4 lanes each */
+	__m128i gg[K4_GG_BLOCKS][8]; /* k4_gg's sums of the bsums, row j of block b */
+};
+
+static void k8_prepare(struct k8_pre *p, const uint8_t *a, size_t lda, int na, int64_t nb, bool mins)
+{
+	for (int64_t b = 0; b < nb; b++) {
+		for (int j = 0; j < 8; j++) {
+			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
+			p->ad[b][j] = j < na ? ldf(ab + AK_D) : 0.0f;
+			if (mins)
+				p->gg[b][j] = j < na ? _mm_hadd_epi16(ld128(ab + AK_BS), ld128(ab + AK_BS + 16))
+						     : _mm_setzero_si128();
+		}
+		if (mins)
+			for (int q = 0; q < 4; q++)
+			p->adp[b][q] = _mm256_setr_m128(_mm_set1_ps(p->ad[b][2 * q]), _mm_set1_ps(p->ad[b][2 * q + 1]));
+	}
+}
+
+/* Broadcasts from memory: a load, where gcc's broadcast of a value it has
+ * just stored takes two shuffles, and the shuffles are the busy port. */
+AI __m256i bcast_d(const int32_t *p)
+{
+	__m256i v;
+	__asm__("vpbroadcastd %1, %0" : "=x"(v) : "m"(*p));
+	return v;
+}
+
+AI __m256 bcast_s(const float *p)
+{
+	__m256 v;
+	__asm__("vbroadcastss %1, %0" : "=x"(v) : "m"(*p));
+	return v;
+}
+
+/* One weight row against RN activation rows. */
+AI void k8_row(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *a, size_t lda, const int RN,
+	       const struct k8_pre *pre)
+{
+	const size_t WB = sizeof(struct block_q4_K);
+	const __m256i m4 = _mm256_set1_epi8(15);
+	__m256 acc[8], accm[4]; /* accm: k4_mins_acc's 4 lanes, rows 2q and 2q + 1 in the two halves */
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = _mm256_setzero_ps();
+	UNROLL for (int q = 0; q < (RN + 1) / 2; q++)
+		accm[q] = _mm256_setzero_ps();
+	for (int64_t b = 0; b < nb; b++, w += WB) {
+		__m128i scm = k4_scales_v(w + OFF(block_q4_K, scales));
+		int32_t sct[8];
+		k4_scale_words(scm, sct);
+		float dd[8];
+		_mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(h2f(w + OFF(block_q4_K, d))), _mm256_loadu_ps(pre->ad[b])));
+		const uint8_t *qs = w + OFF(block_q4_K, qs), *ab = a + (size_t)b * AK + AK_QS;
+		__m256i sumi[8];
+		UNROLL for (int g = 0; g < 8; g++) {
+			__m256i qb = ld256(qs + 32 * (g / 2));
+			__m256i q = _mm256_and_si256(g & 1 ? _mm256_srli_epi16(qb, 4) : qb, m4);
+			__m256i sc = bcast_d(&sct[g]);
+			UNROLL for (int j = 0; j < RN; j++) {
+				__m256i p = _mm256_maddubs_epi16(q, ld256(ab + (size_t)j * lda + 32 * g));
+				p = _mm256_madd_epi16(p, sc);
+				sumi[j] = g ? _mm256_add_epi32(sumi[j], p) : p;
+				/* the sum stays a chain in a register: unfenced, gcc makes
+				 * a tree of the 8 products and spills them all */
+				__asm__("" : "+x"(sumi[j]));
+			}
+		}
+		UNROLL for (int j = 0; j < RN; j++)
+			acc[j] = _mm256_fmadd_ps(bcast_s(&dd[j]), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+		__m256 dmw = _mm256_set1_ps(h2f(w + OFF(block_q4_K, dmin)));
+		__m256i mw = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)));
+		UNROLL for (int q = 0; q < (RN + 1) / 2; q++) {
+			__m256i m = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)&pre->gg[b][2 * q]), mw);
+			accm[q] = _mm256_fmadd_ps(_mm256_mul_ps(pre->adp[b][q], dmw), _mm256_cvtepi32_ps(m), accm[q]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++) {
+		__m128 m = j & 1 ? _mm256_extractf128_ps(accm[j / 2], 1) : _mm256_castps256_ps128(accm[j / 2]);
+		y[(size_t)j * ldy] = hsum_ps(acc[j]) - hsum4_ps(m);
+	}
+}
+
+static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
+		      const void *va, size_t lda, int na)
 {
 	(void)t;
-	gemm_q4_K_(n, y, ldy, w, ldw, nw, a, lda, na, false);
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS) {
+		gemm_q4_K_mins(NULL, n, y, ldy, vw, ldw, nw, va, lda, na);
+		return;
+	}
+	const uint8_t *w = vw, *a = va;
+	struct k8_pre pre;
+	for (int j = 0; j < na; j += 8) {
+		int rn = na - j < 8 ? na - j : 8;
+		const uint8_t *at = a + (size_t)j * lda;
+		k8_prepare(&pre, at, lda, rn, nb, true);
+		for (int i = 0; i < nw; i++) {
+			float *yt = y + (size_t)j * ldy + i;
+			const uint8_t *wt = w + (size_t)i * ldw;
+			switch (rn) {
+			case 1: k8_row(nb, yt, ldy, wt, at, lda, 1, &pre); break;
+			case 2: k8_row(nb, yt, ldy, wt, at, lda, 2, &pre); break;
+			case 3: k8_row(nb, yt, ldy, wt, at, lda, 3, &pre); break;
+			case 4: k8_row(nb, yt, ldy, wt, at, lda, 4, &pre); break;
+			case 5: k8_row(nb, yt, ldy, wt, at, lda, 5, &pre); break;
+			case 6: k8_row(nb, yt, ldy, wt, at, lda, 6, &pre); break;
+			case 7: k8_row(nb, yt, ldy, wt, at, lda, 7, &pre); break;
+			default: k8_row(nb, yt, ldy, wt, at, lda, 8, &pre); break;
+			}
+		}
+	}
 }
 
 static void gemm_q4_K_vnni(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
@@ -941,8 +1059,88 @@ AI void q6k_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, 
 }
 #define TILE_Q6_K(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N, false)
 #define TILE_Q6_K_VNNI(n, y, ldy, w, ldw, a, lda, M, N) q6k_tile(n, y, ldy, w, ldw, a, lda, M, N, true)
-GEMM_DRIVER(q6_K, 1, 4, TILE_Q6_K)
+GEMM_DRIVER(q6_K_1x4, 1, 4, TILE_Q6_K)
 GEMM_DRIVER(q6_K_vnni, 1, 4, TILE_Q6_K_VNNI)
+
+/* Q6_K without VNNI: k8_row's shape, one weight row against up to 8
+ * activation rows, a 32-byte register of quants (two groups of 16) and its
+ * lane scales at a time, the 8 rows' sums in registers. The quants are
+ * rebuilt from memory operands per register (loads are cheap, registers are
+ * not). Same integers and float operations as vec_dot_q6_K. */
+AI void q6k8_row(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *a, size_t lda, const int RN,
+		 const struct k8_pre *pre)
+{
+	const size_t WB = sizeof(struct block_q6_K);
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+	__m256 acc[8];
+	UNROLL for (int j = 0; j < RN; j++)
+		acc[j] = _mm256_setzero_ps();
+	for (int64_t b = 0; b < nb; b++, w += WB) {
+		__m256i sc16 = _mm256_cvtepi8_epi16(ld128(w + OFF(block_q6_K, scales)));
+		float dd[8];
+		_mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(h2f(w + OFF(block_q6_K, d))), _mm256_loadu_ps(pre->ad[b])));
+		const uint8_t *ab = a + (size_t)b * AK + AK_QS;
+		__m256i sumi[8];
+		UNROLL for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w + OFF(block_q6_K, ql) + 64 * h, *qh = w + OFF(block_q6_K, qh) + 32 * h;
+			__m256i sch = half_scales(sc16, h);
+			UNROLL for (int k = 0; k < 4; k++) {
+				__m256i l = ld256(ql + 32 * (k & 1));
+				__m256i hb = ld256(qh);
+				l = k < 2 ? l : _mm256_srli_epi16(l, 4);
+				hb = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2)
+					: k == 2 ? hb : _mm256_srli_epi16(hb, 2);
+				__m256i q = _mm256_or_si256(_mm256_and_si256(l, m4), _mm256_and_si256(hb, m30));
+				__m256i ls = lane_scales(sch, k);
+				UNROLL for (int j = 0; j < RN; j++) {
+					__m256i p = _mm256_maddubs_epi16(q, ld256(ab + (size_t)j * lda + 128 * h + 32 * k));
+					p = _mm256_madd_epi16(p, ls);
+					sumi[j] = h || k ? _mm256_add_epi32(sumi[j], p) : p;
+					__asm__("" : "+x"(sumi[j])); /* a chain, not a tree: see k8_row */
+				}
+			}
+		}
+		UNROLL for (int j = 0; j < RN; j++) {
+			/* q is unsigned 0..63: the -32 offset is -32 * sum(sc * bsum) */
+			__m256i corr = _mm256_madd_epi16(sc16, ld256(ab + (size_t)j * lda - AK_QS + AK_BS));
+			__m256i s = _mm256_sub_epi32(sumi[j], _mm256_slli_epi32(corr, 5));
+			acc[j] = _mm256_fmadd_ps(bcast_s(&dd[j]), _mm256_cvtepi32_ps(s), acc[j]);
+		}
+	}
+	UNROLL for (int j = 0; j < RN; j++)
+		y[(size_t)j * ldy] = hsum_ps(acc[j]);
+}
+
+static void gemm_q6_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
+		      const void *va, size_t lda, int na)
+{
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS) {
+		gemm_q6_K_1x4(t, n, y, ldy, vw, ldw, nw, va, lda, na);
+		return;
+	}
+	const uint8_t *w = vw, *a = va;
+	struct k8_pre pre;
+	for (int j = 0; j < na; j += 8) {
+		int rn = na - j < 8 ? na - j : 8;
+		const uint8_t *at = a + (size_t)j * lda;
+		k8_prepare(&pre, at, lda, rn, nb, false);
+		for (int i = 0; i < nw; i++) {
+			float *yt = y + (size_t)j * ldy + i;
+			const uint8_t *wt = w + (size_t)i * ldw;
+			switch (rn) {
+			case 1: q6k8_row(nb, yt, ldy, wt, at, lda, 1, &pre); break;
+			case 2: q6k8_row(nb, yt, ldy, wt, at, lda, 2, &pre); break;
+			case 3: q6k8_row(nb, yt, ldy, wt, at, lda, 3, &pre); break;
+			case 4: q6k8_row(nb, yt, ldy, wt, at, lda, 4, &pre); break;
+			case 5: q6k8_row(nb, yt, ldy, wt, at, lda, 5, &pre); break;
+			case 6: q6k8_row(nb, yt, ldy, wt, at, lda, 6, &pre); break;
+			case 7: q6k8_row(nb, yt, ldy, wt, at, lda, 7, &pre); break;
+			default: q6k8_row(nb, yt, ldy, wt, at, lda, 8, &pre); break;
+			}
+		}
+	}
+}
 
 /* Float types: 2 x 4 tiles, 8 elements a step, scalar tail. */
 #define FLOAT_TILE(name, ES, LOAD8, LOAD1)                                                          \
