@@ -162,7 +162,14 @@ void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *arg)
 		cpu_relax();
 	}
 	pthread_mutex_lock(&tp->mu);
-	atomic_store(&tp->caller_sleeping, 1);
+	/* An exchange, not a store: the load of pending below must not pass
+	 * it, or the last worker may read caller_sleeping 0 while we read its
+	 * pending still 1, and nobody signals. seq_cst promises that for a
+	 * store too, but qemu-user running AArch64 code on x86 lets a store-
+	 * release pass a later load-acquire (seen: every thread asleep,
+	 * pending 0, caller_sleeping 1); a read-modify-write is a full
+	 * barrier there and everywhere. */
+	atomic_exchange(&tp->caller_sleeping, 1);
 	while (atomic_load(&tp->pending) != 0)
 		pthread_cond_wait(&tp->done, &tp->mu);
 	atomic_store(&tp->caller_sleeping, 0);
