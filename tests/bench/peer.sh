@@ -155,7 +155,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0
 fmt() { awk -v a="$1" 'BEGIN { if (a == "nan") print "–"; else printf "%.1f", a }'; }
 
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-lcommit=$(LD_LIBRARY_PATH=$llib${llib:+:}${LD_LIBRARY_PATH:-} "$lbuild/bin/llama-batched-bench" --version 2>&1 |
+# the version of whichever build there is (a CPU without AVX-512 has only the AVX2 one)
+lver=$lbuild/bin/llama-batched-bench
+[ -x "$lver" ] || { lver=$lbuild2/bin/llama-batched-bench; llib=""; }
+lcommit=$(LD_LIBRARY_PATH=$llib${llib:+:}${LD_LIBRARY_PATH:-} "$lver" --version 2>&1 |
 	awk '/^version:/ { print $2, $3 }')
 echo "heft-engine bench against llama.cpp's llama-batched-bench, $THREADS threads, prompt $P tokens"
 echo "then $N decoded (both: prefill at depth 0, decode at depths $P..$((P + N - 1))), medians of $ROUNDS"
