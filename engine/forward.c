@@ -23,6 +23,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,7 +408,9 @@ static void rope(const struct forward *f, float *x, int n, int n_heads, int head
 struct attn_job {
 	struct forward *f;
 	int layer, n, p;
+	atomic_int next; /* the first work unit nobody has claimed */
 };
+
 
 static bool windowed(const struct hparams *hp, int layer)
 {
@@ -641,10 +644,12 @@ static bool group_ok(const struct forward *f)
 	return rowk.attn_f16 && kv->type_k == GGML_F16 && (f->mla || kv->type_v == GGML_F16) && f->att_dv % 16 == 0;
 }
 
-/* Work units dealt round-robin: later tokens see more positions, so
- * contiguous ranges would load the last thread most. A unit is a (token,
- * head) pair, or with the SIMD kernel (token, up to ATTN_GMAX heads of one
- * KV head), fewer heads when that leaves too few units for the pool. */
+/* Work units claimed one at a time as threads get free: later tokens see
+ * more positions, so contiguous ranges would load the last thread most, and
+ * a thread the machine delays leaves its units to the others. A unit is a
+ * (token, head) pair, or with the SIMD kernel (token, up to ATTN_GMAX heads
+ * of one KV head), fewer heads when that leaves too few units for the
+ * pool. A unit's arithmetic does not depend on the thread that runs it. */
 static void attn_worker(void *arg, int ith, int nth)
 {
 	struct attn_job *job = arg;
@@ -652,7 +657,7 @@ static void attn_worker(void *arg, int ith, int nth)
 	int n_head = f->m->hp.n_head, n_kv = f->m->hp.n_head_kv, per_kv = n_head / n_kv;
 	float *scratch = f->att_scratch + (size_t)ith * f->att_stride;
 	if (!group_ok(f)) {
-		for (int idx = ith; idx < job->n * n_head; idx += nth) {
+		for (int idx; (idx = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < job->n * n_head;) {
 			int i = idx / n_head, h = idx % n_head;
 			attend(f, scratch, job->layer, i, h, job->p + i);
 		}
@@ -662,12 +667,20 @@ static void attn_worker(void *arg, int ith, int nth)
 	while (gmax > 1 && job->n * n_kv * ((per_kv + gmax - 1) / gmax) < 2 * nth)
 		gmax /= 2;
 	int chunks = (per_kv + gmax - 1) / gmax, units = job->n * n_kv * chunks;
-	for (int idx = ith; idx < units; idx += nth) {
+	for (int idx; (idx = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < units;) {
 		int i = idx / (n_kv * chunks), r = idx % (n_kv * chunks);
 		int h0 = r / chunks * per_kv + r % chunks * gmax;
 		attend_group(f, scratch, job->layer, i, h0, MIN(gmax, per_kv - r % chunks * gmax), job->p + i,
 			     job->n == 1);
 	}
+}
+
+/* Attention of n tokens from position p of a layer, over the pool. */
+static void run_attention(struct forward *f, int layer, int n, int p)
+{
+	struct attn_job job = {.f = f, .layer = layer, .n = n, .p = p};
+	atomic_init(&job.next, 0);
+	threadpool_run_claims(f->tp, attn_worker, &job);
 }
 
 static void attention_block(struct forward *f, int il, int n, int p)
@@ -698,8 +711,7 @@ static void attention_block(struct forward *f, int il, int n, int p)
 	for (int i = 0; i < n; i++)
 		kv_store(f->kv, il, p + i, f->k + (size_t)i * f->kv->k_dim, f->v + (size_t)i * f->kv->v_dim);
 
-	struct attn_job job = {f, il, n, p};
-	threadpool_run(f->tp, attn_worker, &job);
+	run_attention(f, il, n, p);
 
 	acts_init(f, &a, f->attn, n, l->wo.cols);
 	struct mm_task o = task(&l->wo, acts_for(&a, l->wo.type), n, f->out);
@@ -769,8 +781,7 @@ static void attention_mla(struct forward *f, int il, int n, int p)
 			memcpy(f->qa + ((size_t)j * nh + h) * kr + r, f->q + ((size_t)j * nh + h) * dk + nope,
 			       (size_t)hp->n_rot * sizeof(float));
 
-	struct attn_job job = {f, il, n, p};
-	threadpool_run(f->tp, attn_worker, &job);
+	run_attention(f, il, n, p);
 
 	per_head(f, &l->wv_b, dv, f->attn, (int64_t)nh * r, r, f->attn2, (int64_t)nh * dv, dv, n);
 	acts_init(f, &a, f->attn2, n, l->wo.cols);
@@ -1045,13 +1056,17 @@ static struct mm_task down_task(struct forward *f, int e)
  * over the threads cost three barriers a layer and a single-threaded
  * activation in between; here each thread runs its experts' products
  * through the same kernel calls, row by row, so every output has the same
- * bits whoever computes it. */
+ * bits whoever computes it. Threads claim the experts one at a time as they
+ * get free: a thread the machine delays (another process on its core) or
+ * that reads slower leaves its share to the others instead of holding the
+ * step's barrier. */
 struct expert_job {
 	struct forward *f;
 	const struct layer *l;
 	const int *list;
 	int nb;
 	const char *xg, *xu;
+	atomic_int next; /* the first expert of list nobody has claimed */
 };
 
 static void expert_worker(void *arg, int ith, int nth)
@@ -1059,7 +1074,9 @@ static void expert_worker(void *arg, int ith, int nth)
 	struct expert_job *job = arg;
 	struct forward *f = job->f;
 	int d = f->m->hp.n_embd;
-	for (int i = job->nb * ith / nth; i < job->nb * (ith + 1) / nth; i++) {
+	(void)ith;
+	(void)nth;
+	for (int i; (i = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < job->nb;) {
 		int e = job->list[i];
 		struct mm_task g = gate_task(f, e, EXP_GATE, job->xg), u = gate_task(f, e, EXP_UP, job->xu);
 		mm_task_here(&g);
@@ -1114,8 +1131,9 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 			const char *xu)
 {
 	if (experts_per_thread(f, list, nb)) {
-		struct expert_job job = {f, l, list, nb, xg, xu};
-		threadpool_run(f->tp, expert_worker, &job);
+		struct expert_job job = {.f = f, .l = l, .list = list, .nb = nb, .xg = xg, .xu = xu};
+		atomic_init(&job.next, 0);
+		threadpool_run_claims(f->tp, expert_worker, &job);
 		return;
 	}
 	for (int i = 0; i < nb; i++) {

@@ -160,7 +160,10 @@ void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks)
 			job.start[i + 1] = job.start[i] + (tasks[i].w->rows + ROW_TILE - 1) / ROW_TILE * tasks[i].n;
 			job.decode &= tasks[i].n == 1;
 		}
-		threadpool_run(tp, mm_worker, &job);
+		if (job.decode)
+			threadpool_run_claims(tp, mm_worker, &job);
+		else
+			threadpool_run(tp, mm_worker, &job);
 		tasks += job.n_tasks;
 		n_tasks -= job.n_tasks;
 	}

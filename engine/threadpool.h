@@ -23,6 +23,16 @@ int threadpool_size(const struct threadpool *tp);
  * call threadpool_run on the same pool. */
 void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *arg);
 
+/* The same for a step whose work the threads claim as they come (an atomic
+ * counter in arg), so that any one thread - the caller too - may end up
+ * doing all of it: the caller waits only for the workers that started the
+ * step before it ran out of work, not for one that had not yet come back
+ * to the pool (on a busy machine, a worker the kernel has not scheduled
+ * held every step for up to a time slice). fn may then run on fewer than
+ * nth threads, or on the caller alone; ith stays distinct among those that
+ * run it. */
+void threadpool_run_claims(struct threadpool *tp, threadpool_fn fn, void *arg);
+
 /* Split [0, n) into nth near-equal contiguous ranges; range of thread ith. */
 static inline void threadpool_range(long n, int ith, int nth, long *lo, long *hi)
 {
