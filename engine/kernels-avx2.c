@@ -970,38 +970,6 @@ AI void k8_row(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t
 	}
 }
 
-static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
-		      const void *va, size_t lda, int na)
-{
-	(void)t;
-	const int64_t nb = n / QK_K;
-	if (nb > K4_GG_BLOCKS) {
-		gemm_q4_K_mins(NULL, n, y, ldy, vw, ldw, nw, va, lda, na);
-		return;
-	}
-	const uint8_t *w = vw, *a = va;
-	struct k8_pre pre;
-	for (int j = 0; j < na; j += 8) {
-		int rn = na - j < 8 ? na - j : 8;
-		const uint8_t *at = a + (size_t)j * lda;
-		k8_prepare(&pre, at, lda, rn, nb, true);
-		for (int i = 0; i < nw; i++) {
-			float *yt = y + (size_t)j * ldy + i;
-			const uint8_t *wt = w + (size_t)i * ldw;
-			switch (rn) {
-			case 1: k8_row(nb, yt, ldy, wt, at, lda, 1, &pre); break;
-			case 2: k8_row(nb, yt, ldy, wt, at, lda, 2, &pre); break;
-			case 3: k8_row(nb, yt, ldy, wt, at, lda, 3, &pre); break;
-			case 4: k8_row(nb, yt, ldy, wt, at, lda, 4, &pre); break;
-			case 5: k8_row(nb, yt, ldy, wt, at, lda, 5, &pre); break;
-			case 6: k8_row(nb, yt, ldy, wt, at, lda, 6, &pre); break;
-			case 7: k8_row(nb, yt, ldy, wt, at, lda, 7, &pre); break;
-			default: k8_row(nb, yt, ldy, wt, at, lda, 8, &pre); break;
-			}
-		}
-	}
-}
-
 static void gemm_q4_K_vnni(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
 			   int nw, const void *a, size_t lda, int na)
 {
@@ -1111,35 +1079,55 @@ AI void q6k8_row(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8
 		y[(size_t)j * ldy] = hsum_ps(acc[j]);
 }
 
-static void gemm_q6_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
-		      const void *va, size_t lda, int na)
+/* Q4_K (k8_row) or Q6_K (q6k8_row) prefill: every weight row against the
+ * call's activation rows, 8 at a time, their sums prepared once per 8. */
+AI void k8_gemm(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t ldw, int nw, const uint8_t *a, size_t lda,
+		int na, const bool q6)
 {
-	const int64_t nb = n / QK_K;
-	if (nb > K4_GG_BLOCKS) {
-		gemm_q6_K_1x4(t, n, y, ldy, vw, ldw, nw, va, lda, na);
-		return;
-	}
-	const uint8_t *w = vw, *a = va;
 	struct k8_pre pre;
 	for (int j = 0; j < na; j += 8) {
 		int rn = na - j < 8 ? na - j : 8;
 		const uint8_t *at = a + (size_t)j * lda;
-		k8_prepare(&pre, at, lda, rn, nb, false);
+		k8_prepare(&pre, at, lda, rn, nb, !q6);
 		for (int i = 0; i < nw; i++) {
 			float *yt = y + (size_t)j * ldy + i;
 			const uint8_t *wt = w + (size_t)i * ldw;
+#define K8_CASE(N)                                                   \
+	case N:                                                      \
+		if (q6)                                              \
+			q6k8_row(nb, yt, ldy, wt, at, lda, N, &pre); \
+		else                                                 \
+			k8_row(nb, yt, ldy, wt, at, lda, N, &pre);   \
+		break;
 			switch (rn) {
-			case 1: q6k8_row(nb, yt, ldy, wt, at, lda, 1, &pre); break;
-			case 2: q6k8_row(nb, yt, ldy, wt, at, lda, 2, &pre); break;
-			case 3: q6k8_row(nb, yt, ldy, wt, at, lda, 3, &pre); break;
-			case 4: q6k8_row(nb, yt, ldy, wt, at, lda, 4, &pre); break;
-			case 5: q6k8_row(nb, yt, ldy, wt, at, lda, 5, &pre); break;
-			case 6: q6k8_row(nb, yt, ldy, wt, at, lda, 6, &pre); break;
-			case 7: q6k8_row(nb, yt, ldy, wt, at, lda, 7, &pre); break;
-			default: q6k8_row(nb, yt, ldy, wt, at, lda, 8, &pre); break;
+				K8_CASE(1) K8_CASE(2) K8_CASE(3) K8_CASE(4) K8_CASE(5) K8_CASE(6) K8_CASE(7)
+			default:
+				K8_CASE(8)
 			}
+#undef K8_CASE
 		}
 	}
+}
+
+static void gemm_q4_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
+		      const void *va, size_t lda, int na)
+{
+	(void)t;
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS)
+		gemm_q4_K_mins(NULL, n, y, ldy, vw, ldw, nw, va, lda, na);
+	else
+		k8_gemm(nb, y, ldy, vw, ldw, nw, va, lda, na, false);
+}
+
+static void gemm_q6_K(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw, int nw,
+		      const void *va, size_t lda, int na)
+{
+	const int64_t nb = n / QK_K;
+	if (nb > K4_GG_BLOCKS)
+		gemm_q6_K_1x4(t, n, y, ldy, vw, ldw, nw, va, lda, na);
+	else
+		k8_gemm(nb, y, ldy, vw, ldw, nw, va, lda, na, true);
 }
 
 /* Float types: 2 x 4 tiles, 8 elements a step, scalar tail. */
