@@ -411,7 +411,6 @@ struct attn_job {
 	atomic_int next; /* the first work unit nobody has claimed */
 };
 
-
 static bool windowed(const struct hparams *hp, int layer)
 {
 	return hp->n_swa > 0 && hp->swa_pattern > 0 && layer % hp->swa_pattern < hp->swa_pattern - 1;

@@ -841,21 +841,29 @@ GEMM_DRIVER(q4_K_mins_vnni, 1, 4, TILE_Q4_K_MINS_VNNI)
  * rows (on the stack: rows up to K4_GG_BLOCKS blocks). */
 #define K4_GG_BLOCKS 64
 
+/* An activation row's block: its 16 bsums summed in pairs, as 8 words. */
+AI __m128i k4_gsums(const uint8_t *bs)
+{
+	return _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
+}
+
 static void k4_gg(__m128i *gg, const uint8_t *a, size_t lda, int na, int64_t nb)
 {
 	for (int64_t b = 0; b < nb; b++)
 		for (int j = 0; j < na; j++) {
-			const uint8_t *bs = a + (size_t)j * lda + (size_t)b * AK + AK_BS;
-			gg[b * 4 + j] = _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
+			gg[b * 4 + j] = k4_gsums(a + (size_t)j * lda + (size_t)b * AK + AK_BS);
 		}
 }
 
-AI void gemm_q4_K_(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw, int nw, const uint8_t *a,
-		   size_t lda, int na, const bool vnni)
+/* Q4_K with AVX-VNNI (without it: k8_gemm below). */
+static void gemm_q4_K_vnni(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *vw, size_t ldw,
+			   int nw, const void *va, size_t lda, int na)
 {
+	(void)t;
+	const uint8_t *w = vw, *a = va;
 	const int64_t nb = n / QK_K;
 	if (nb > K4_GG_BLOCKS) {
-		(vnni ? gemm_q4_K_mins_vnni : gemm_q4_K_mins)(NULL, n, y, ldy, w, ldw, nw, a, lda, na);
+		gemm_q4_K_mins_vnni(NULL, n, y, ldy, w, ldw, nw, a, lda, na);
 		return;
 	}
 	__m128i gg[4 * K4_GG_BLOCKS];
@@ -868,17 +876,17 @@ AI void gemm_q4_K_(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw
 			const uint8_t *wt = w + (size_t)i * ldw;
 			const size_t WB = sizeof(struct block_q4_K), QS = OFF(block_q4_K, qs);
 			switch (rn) {
-			case 1: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 1, WB, 0, QS, false, vnni, gg); break;
-			case 2: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 2, WB, 0, QS, false, vnni, gg); break;
-			case 3: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 3, WB, 0, QS, false, vnni, gg); break;
-			default: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 4, WB, 0, QS, false, vnni, gg); break;
+			case 1: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 1, WB, 0, QS, false, true, gg); break;
+			case 2: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 2, WB, 0, QS, false, true, gg); break;
+			case 3: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 3, WB, 0, QS, false, true, gg); break;
+			default: k4_tile(n, yt, ldy, wt, ldw, at, lda, 1, 4, WB, 0, QS, false, true, gg); break;
 			}
 		}
 	}
 }
 
 /* Q4_K without VNNI (Zen 3 and other AVX2-only CPUs, issue 18). The 1 x 4
- * tile spent about 7 vector uops per 32 products where the products need 3
+ * tile spent about 6 vector uops per 32 products where the products need 3
  * (vpmaddubsw, vpmaddwd by the group scale, vpaddd); here one weight row
  * meets up to 8 activation rows, group by group: the group's nibbles and
  * scale in two registers, the 8 rows' sums in 8 more. Nibbles and scales
@@ -898,12 +906,11 @@ static void k8_prepare(struct k8_pre *p, const uint8_t *a, size_t lda, int na, i
 			const uint8_t *ab = a + (size_t)j * lda + (size_t)b * AK;
 			p->ad[b][j] = j < na ? ldf(ab + AK_D) : 0.0f;
 			if (mins)
-				p->gg[b][j] = j < na ? _mm_hadd_epi16(ld128(ab + AK_BS), ld128(ab + AK_BS + 16))
-						     : _mm_setzero_si128();
+				p->gg[b][j] = j < na ? k4_gsums(ab + AK_BS) : _mm_setzero_si128();
 		}
 		if (mins)
 			for (int q = 0; q < 4; q++)
-			p->adp[b][q] = _mm256_setr_m128(_mm_set1_ps(p->ad[b][2 * q]), _mm_set1_ps(p->ad[b][2 * q + 1]));
+				p->adp[b][q] = _mm256_setr_m128(_mm_set1_ps(p->ad[b][2 * q]), _mm_set1_ps(p->ad[b][2 * q + 1]));
 	}
 }
 
@@ -968,13 +975,6 @@ AI void k8_row(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t
 		__m128 m = j & 1 ? _mm256_extractf128_ps(accm[j / 2], 1) : _mm256_castps256_ps128(accm[j / 2]);
 		y[(size_t)j * ldy] = hsum_ps(acc[j]) - hsum4_ps(m);
 	}
-}
-
-static void gemm_q4_K_vnni(const struct qtype *t, int64_t n, float *y, size_t ldy, const void *w, size_t ldw,
-			   int nw, const void *a, size_t lda, int na)
-{
-	(void)t;
-	gemm_q4_K_(n, y, ldy, w, ldw, nw, a, lda, na, true);
 }
 
 /* Q6_K: one weight row (the 6-bit quants rebuilt once per block) against up
