@@ -294,15 +294,12 @@ static int token_experts(const struct lrfu *r, int n_layers)
 
 /* A layer pins a token's experts while its visit lasts, whatever its
  * quota: one dealt fewer takes the difference from the other layers at
- * every visit, which its stack distances do not see. So, once decoding
- * has shown how many experts a token uses, a layer keeps that many less
- * a twentieth of the slots (at most its even share), and where even
- * shares are below a token's experts a deal must promise more
- * (RESULTS.md, round seven: hand-made routers of 4 and 8 layers at 16-48
- * slots lost up to 16 % more misses by the deal; the realtrace.py traces
- * at 2G took deals promising 1.10-1.16 times even shares' hits and lost
- * by them; bench at 2G takes deals promising 1.8-2.2 and gains). */
-#define LRFU_DEAL_STEAL 20
+ * every visit, which its stack distances do not see. So where even
+ * shares are below a token's experts (once decoding has shown how many a
+ * token uses) a deal must promise more (RESULTS.md, round seven: the
+ * realtrace.py traces at 2G took deals promising 1.10-1.16 times even
+ * shares' hits and lost by them; bench at 2G takes deals promising
+ * 1.8-2.2 and gains). */
 #define LRFU_DEAL_GAIN 1.1
 #define LRFU_DEAL_GAIN_SMALL 1.2
 
@@ -313,10 +310,9 @@ static void lrfu_deal(struct cpol *c)
 {
 	struct lrfu *r = c->lr;
 	int n_moe = r->n_moe, k_tok = token_experts(r, c->n_layers), share = c->n_slots / MAX(n_moe, 1);
-	int fl = MIN(MAX(r->floor, k_tok - c->n_slots / LRFU_DEAL_STEAL), share);
-	int left = c->n_slots - fl * n_moe;
+	int left = c->n_slots - r->floor * n_moe;
 	for (int l = 0; l < c->n_layers; l++)
-		c->quota[l] = r->moe[l] ? fl : 0;
+		c->quota[l] = r->moe[l] ? r->floor : 0;
 	while (left > 0) {
 		int best = -1, bk = 1;
 		double bg = -1;

@@ -24,10 +24,9 @@
  *              (each layer's recent uses by LRU stack distance:
  *              utility-based cache partitioning), kept only when that
  *              promises clearly more hits than even shares (more
- *              still where even shares are below a token's experts,
- *              and no layer below a token's experts less a twentieth
- *              of the slots: a visit pins its token's experts whatever
- *              the quota). Inside
+ *              still where even shares are below a token's experts:
+ *              a visit pins its token's experts whatever the quota).
+ *              Inside
  *              a layer, the least valuable by a use count that decays
  *              with the layer's own uses (half after 64 tokens' worth)
  *              and is kept while the expert is out of the cache, a

@@ -120,35 +120,6 @@ m_lrfu=$(field "$tmp/steady.json" lrfu misses) m_adm=$(field "$tmp/steady.json" 
 [ "$m_adm" -lt "$m_lrfu" ] || fail "steady: lrfu-admit $m_adm misses, lrfu $m_lrfu"
 m_lrfu=$(field "$tmp/repeat.json" lrfu misses) m_adm=$(field "$tmp/repeat.json" lrfu-admit misses)
 [ "$m_adm" = "$m_lrfu" ] || fail "repeat: lrfu-admit $m_adm misses, lrfu $m_lrfu"
-# A cache whose even shares are below a token's experts (4 layers of 64
-# experts, 8 a token, 24 slots): a layer pins its token's 8 whatever its
-# quota, so lrfu's deal keeps every layer near 8 (a token's experts less a
-# twentieth of the slots). Dealing down to a quarter share instead, as
-# before round seven, missed about as often as layer-lru (1.01 times).
-python3 - >"$tmp/small.trace" <<'PY'
-import math, random
-rnd = random.Random(6)
-reuse = [0.7, 0.5, 0.3, 0.5]
-perm = [rnd.sample(range(64), 64) for _ in reuse]
-w = [math.exp(-r / 10) for r in range(64)]
-print("heft-routing-trace 1\nshape 4 64 8\nmoe 0 1 2 3")
-prev = [None] * 4
-for t in range(400):
-    print("c d 1")
-    for l in range(4):
-        cur = []
-        while len(cur) < 8:
-            e = rnd.choice(prev[l]) if prev[l] and rnd.random() < reuse[l] else perm[l][rnd.choices(range(64), w)[0]]
-            if e not in cur:
-                cur.append(e)
-        print("r %d %s" % (l, " ".join(map(str, cur))))
-        prev[l] = cur
-PY
-"$HEFT_ENGINE" cachesim "$tmp/small.trace" --slots 24 --json >"$tmp/small.json" 2>"$tmp/err" ||
-	fail "cachesim small.trace: $(cat "$tmp/err")"
-m_lrfu=$(field "$tmp/small.json" lrfu misses) m_llru=$(field "$tmp/small.json" layer-lru misses)
-[ "$((m_lrfu * 10))" -le "$((m_llru * 9))" ] 2>/dev/null ||
-	fail "small shares: lrfu $m_lrfu misses, layer-lru $m_llru (wanted at most 0.9 times)"
 
 # Two layers, two slots: layer 0 always wants expert 0, layer 1 alternates
 # 1 and 2. Some expert is missing at every layer-1 visit after the first
