@@ -23,7 +23,10 @@
  *              layers whose next slots would have caught the most hits
  *              (each layer's recent uses by LRU stack distance:
  *              utility-based cache partitioning), kept only when that
- *              promises clearly more hits than even shares. Inside
+ *              promises clearly more hits than even shares (more
+ *              still where even shares are below a token's experts:
+ *              a visit pins its token's experts whatever the quota).
+ *              Inside
  *              a layer, the least valuable by a use count that decays
  *              with the layer's own uses (half after 64 tokens' worth)
  *              and is kept while the expert is out of the cache, a
@@ -40,7 +43,10 @@
  *              share clearly more (twice, and far beyond chance), the
  *              router repeats itself: once the layer's quota holds three
  *              tokens' experts, it keeps the most popular by a count that
- *              leaves out the uses repeating the previous token.
+ *              leaves out the uses repeating the previous token; with
+ *              less room, while its LRU shadow leads, it keeps the
+ *              experts of its latest visits, and of one visit's the
+ *              most popular by that count.
  *
  * Offline (the cache simulator only, cmd-cachesim.c): Belady's MIN, which
  * gives way the slot whose next use lies farthest ahead, told by
@@ -74,6 +80,7 @@ struct cpol_slot {
 	uint32_t freq;
 	double crf;        /* lrfu: log2 of the decayed use count + last use / half-life */
 	uint64_t next_use; /* offline: when it is used next (UINT64_MAX: never) */
+	uint64_t visit;    /* lrfu: which of its layer's visits used it last (0: none) */
 };
 
 struct cpol {

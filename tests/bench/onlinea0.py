@@ -2,7 +2,7 @@
 """onlinea0.py - A0 learned online: how close to A0 a policy can come that
 learns each expert's popularity from the trace it serves (issue 19).
 
-    tests/bench/onlinea0.py TRACE SLOTS
+    tests/bench/onlinea0.py TRACE SLOTS [GENERATOR]
 
 Per MoE layer, an even share of SLOTS (as cpol_init deals them). The
 popularity estimate of an expert is its decode uses so far plus ALPHA
@@ -12,7 +12,12 @@ estimates; a decode miss takes a slot only when its estimate (this use
 counted) beats the least one resident, and is served without a slot
 otherwise. No pins, no waves, no decay: the textbook learner of the
 independent reference model, with bypass for free. "told" is A0 itself
-(the estimate is the whole trace's decode uses). Prints decode hit rates."""
+(the estimate is the whole trace's decode uses). With GENERATOR, the trace
+irm.py twinned TRACE from, "told gen" is A0 told the probabilities TRACE
+was drawn with (GENERATOR's decode shares, as irm.py twin draws them)
+rather than TRACE's realised counts: the true A0 of the independent
+reference model, which knows the popularity but not the sample's luck.
+Prints decode hit rates."""
 import collections
 import math
 import sys
@@ -49,12 +54,12 @@ def serve(cache, q, e, val):
     return 0
 
 
-def run(calls, moe, slots, weigh, told=False):
+def run(calls, moe, slots, weigh, told=False, gen=None):
     hits = uses = 0
     for k, layer in enumerate(moe):
         q = slots // len(moe) + (k < slots % len(moe))
         est, dec, cache = collections.Counter(), collections.Counter(), set()
-        for prompt, r in calls:
+        for prompt, r in gen or calls:
             if not prompt and layer in r:
                 dec.update(set(r[layer]))
         for prompt, r in calls:
@@ -78,6 +83,8 @@ def main():
     calls, moe = read(sys.argv[1])
     slots = int(sys.argv[2])
     out = ["told %.1f%%" % run(calls, moe, slots, lambda n: n, told=True)]
+    if len(sys.argv) > 3:
+        out.append("told gen %.1f%%" % run(calls, moe, slots, lambda n: n, told=True, gen=read(sys.argv[3])[0]))
     for a in (0, 0.1, 0.3, 1):
         out.append("alpha %g %.1f%%" % (a, run(calls, moe, slots, lambda n, a=a: a * n)))
     out.append("sqrt %.1f%%" % run(calls, moe, slots, math.sqrt))
