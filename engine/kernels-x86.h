@@ -171,14 +171,16 @@ static inline __attribute__((always_inline)) void k4_dot_rows(int64_t n, float *
 							      const uint8_t *a, const int R)
 {
 	const __m256i m4 = _mm256_set1_epi8(15);
-	__m256 acc[4], accm[4];
-	float d[4];
+	__m256 acc[4];
+	__m128 accm[4], dd[4];
 	int32_t sct[4][8];
 	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		acc[r] = accm[r] = _mm256_setzero_ps();
+		acc[r] = _mm256_setzero_ps(), accm[r] = _mm_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
-		float ad = ldf(a + OFF(block_q8_K, d));
+		__m128 ad = _mm_set1_ps(ldf(a + OFF(block_q8_K, d)));
+		/* G[g] = bsum[2g] + bsum[2g + 1] (|G| <= 4096) */
+		__m128i gs = _mm_hadd_epi16(ld128(a + AK_BS), ld128(a + AK_BS + 16));
 		const uint8_t *aq = a + AK_QS;
 		/* The rows are read side by side, so a prefetch PREFETCH_AHEAD
 		 * along each row would leave the lines at the start of the later
@@ -191,10 +193,14 @@ static inline __attribute__((always_inline)) void k4_dot_rows(int64_t n, float *
 		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++) {
 			const uint8_t *wr = w + (size_t)r * ldw;
-			d[r] = ad * h2f(wr + OFF(block_q4_K, d));
-			float dmin = ad * h2f(wr + OFF(block_q4_K, dmin));
+			/* d, dmin (adjacent halves) times ad, lane by lane as vec_dot's scalars */
+			int32_t dm;
+			memcpy(&dm, wr + OFF(block_q4_K, d), 4);
+			dd[r] = _mm_mul_ps(ad, _mm_cvtph_ps(_mm_cvtsi32_si128(dm)));
 			__m128i scm = k4_scales_v(wr + OFF(block_q4_K, scales));
-			accm[r] = k4_mins_acc8(accm[r], dmin, k4_mins(scm, a + AK_BS));
+			/* ggml's 4 lanes of mins, mn[2j] G[2j] + mn[2j+1] G[2j+1] */
+			__m128i mq = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)), gs);
+			accm[r] = _mm_fmadd_ps(_mm_shuffle_ps(dd[r], dd[r], 0x55), _mm_cvtepi32_ps(mq), accm[r]);
 			k4_scale_words(scm, sct[r]);
 		}
 		__m256i sum[4];
@@ -215,13 +221,11 @@ static inline __attribute__((always_inline)) void k4_dot_rows(int64_t n, float *
 		}
 		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
-			acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d[r]), _mm256_cvtepi32_ps(sum[r]), acc[r]);
+			acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd[r]), _mm256_cvtepi32_ps(sum[r]), acc[r]);
 	}
 	_Pragma("GCC unroll 4")
-	for (int r = 0; r < R; r++) {
-		__m256 even = _mm256_permutevar8x32_ps(accm[r], _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
-		s[r] = hsum_ps(acc[r]) - hsum4_ps(_mm256_castps256_ps128(even));
-	}
+	for (int r = 0; r < R; r++)
+		s[r] = hsum_ps(acc[r]) - hsum4_ps(accm[r]);
 }
 
 static inline void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
