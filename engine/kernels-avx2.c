@@ -292,8 +292,6 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va)
 	*s = hsum_ps(acc);
 }
 
-/* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
- * -32 * sum(sc * bsum). */
 /* Decode's Q4_K rows: 4 at a time (k4_dot_rows), the rest in pairs and one
  * by vec_dot_q4_K: every row has vec_dot_q4_K's bits. 4 beat 2 in L2
  * (tests/bench/kernels, RESULTS.md "Decode, session 7"). */
@@ -310,6 +308,8 @@ static void vec_dot_rows_q4_K(int64_t n, float *s, const void *vw, size_t ldw, i
 		vec_dot_q4_K(n, s + r, w + (size_t)r * ldw, a);
 }
 
+/* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
+ * -32 * sum(sc * bsum). */
 static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;
