@@ -292,6 +292,22 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va)
 	*s = hsum_ps(acc);
 }
 
+/* Decode's Q4_K rows: 4 at a time (k4_dot_rows), the rest in pairs and one
+ * by vec_dot_q4_K: every row has vec_dot_q4_K's bits. 4 beat 2 in L2
+ * (tests/bench/kernels, RESULTS.md "Decode, session 7"). */
+#define K4_ROWS 4
+static void vec_dot_rows_q4_K(int64_t n, float *s, const void *vw, size_t ldw, int64_t nw, const void *va)
+{
+	const uint8_t *w = vw, *a = va;
+	int64_t r = 0;
+	for (; r + K4_ROWS <= nw; r += K4_ROWS)
+		k4_dot_rows(n, s + r, w + (size_t)r * ldw, ldw, a, K4_ROWS);
+	for (; r + 2 <= nw; r += 2)
+		k4_dot_rows(n, s + r, w + (size_t)r * ldw, ldw, a, 2);
+	if (r < nw)
+		vec_dot_q4_K(n, s + r, w + (size_t)r * ldw, a);
+}
+
 /* Q6_K: q = lo4 | hi2 << 4 in 0..63, unsigned; the -32 offset becomes
  * -32 * sum(sc * bsum). */
 static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
@@ -1189,6 +1205,7 @@ bool kernels_avx2_install(struct qtype *t)
 	t[GGML_Q2_K].vec_dot = vec_dot_q2_K;
 	t[GGML_Q3_K].vec_dot = vec_dot_q3_K;
 	t[GGML_Q4_K].vec_dot = vec_dot_q4_K;
+	t[GGML_Q4_K].vec_dot_rows = vec_dot_rows_q4_K;
 	t[GGML_Q5_K].vec_dot = vec_dot_q5_K;
 	t[GGML_Q6_K].vec_dot = vec_dot_q6_K;
 	t[GGML_IQ4_XS].vec_dot = vec_dot_iq4_xs;

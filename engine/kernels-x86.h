@@ -161,6 +161,73 @@ static inline void vec_dot_q4_K(int64_t n, float *s, const void *vw, const void 
 	*s = hsum_ps(acc) - hsum4_ps(_mm256_castps256_ps128(even));
 }
 
+/* R consecutive Q4_K rows (ldw bytes apart) against one activation row,
+ * interleaved so that their chains overlap and the activation's loads and
+ * bsums serve all of them (decode's expert and dense rows, issue 18). Each
+ * row's float operations are vec_dot_q4_K's, in its order: the same bits.
+ * One integer accumulator per row where vec_dot_q4_K keeps two: the sum of
+ * int32 lanes is exact in any order. R is a constant at every call. */
+static inline __attribute__((always_inline)) void k4_dot_rows(int64_t n, float *s, const uint8_t *w, size_t ldw,
+							      const uint8_t *a, const int R)
+{
+	const __m256i m4 = _mm256_set1_epi8(15);
+	__m256 acc[4];
+	__m128 accm[4], dd[4];
+	int32_t sct[4][8];
+	_Pragma("GCC unroll 4")
+	for (int r = 0; r < R; r++)
+		acc[r] = _mm256_setzero_ps(), accm[r] = _mm_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
+		__m128 ad = _mm_set1_ps(ldf(a + OFF(block_q8_K, d)));
+		/* G[g] = bsum[2g] + bsum[2g + 1] (|G| <= 4096) */
+		__m128i gs = _mm_hadd_epi16(ld128(a + AK_BS), ld128(a + AK_BS + 16));
+		const uint8_t *aq = a + AK_QS;
+		/* The rows are read side by side, so a prefetch PREFETCH_AHEAD
+		 * along each row would leave the lines at the start of the later
+		 * rows of the next group unasked. Instead the group's steps
+		 * prefetch the next R rows as one stream, R blocks' bytes a step:
+		 * by the last step all of them are asked for. */
+		const uint8_t *pf = w + (size_t)R * ldw + (size_t)i * (R - 1) * sizeof(struct block_q4_K);
+		for (size_t o = 0; o < R * sizeof(struct block_q4_K); o += 64)
+			__builtin_prefetch(pf + o, 0, 3);
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < R; r++) {
+			const uint8_t *wr = w + (size_t)r * ldw;
+			/* d, dmin (adjacent halves) times ad, lane by lane as vec_dot's scalars */
+			int32_t dm;
+			memcpy(&dm, wr + OFF(block_q4_K, d), 4);
+			dd[r] = _mm_mul_ps(ad, _mm_cvtph_ps(_mm_cvtsi32_si128(dm)));
+			__m128i scm = k4_scales_v(wr + OFF(block_q4_K, scales));
+			/* ggml's 4 lanes of mins, mn[2j] G[2j] + mn[2j+1] G[2j+1] */
+			__m128i mq = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)), gs);
+			accm[r] = _mm_fmadd_ps(_mm_shuffle_ps(dd[r], dd[r], 0x55), _mm_cvtepi32_ps(mq), accm[r]);
+			k4_scale_words(scm, sct[r]);
+		}
+		__m256i sum[4];
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < R; r++)
+			sum[r] = _mm256_setzero_si256();
+		_Pragma("GCC unroll 4")
+		for (int c = 0; c < 4; c++) {
+			__m256i a0 = ld256(aq + 64 * c), a1 = ld256(aq + 64 * c + 32);
+			_Pragma("GCC unroll 4")
+			for (int r = 0; r < R; r++) {
+				__m256i qb = ld256(w + (size_t)r * ldw + OFF(block_q4_K, qs) + 32 * c);
+				__m256i lo = _mm256_and_si256(qb, m4);
+				__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+				sum[r] = dot_words(sum[r], _mm256_maddubs_epi16(lo, a0), _mm256_set1_epi32(sct[r][2 * c]));
+				sum[r] = dot_words(sum[r], _mm256_maddubs_epi16(hi, a1), _mm256_set1_epi32(sct[r][2 * c + 1]));
+			}
+		}
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < R; r++)
+			acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd[r]), _mm256_cvtepi32_ps(sum[r]), acc[r]);
+	}
+	_Pragma("GCC unroll 4")
+	for (int r = 0; r < R; r++)
+		s[r] = hsum_ps(acc[r]) - hsum4_ps(accm[r]);
+}
+
 static inline void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va)
 {
 	const uint8_t *w = vw, *a = va;

@@ -5,9 +5,11 @@
  * program may contain those instructions, and an installer may only be
  * called once cpu_features() says the ISA is usable (can_avx2, can_avx512,
  * can_neon, can_dotprod). An installer overwrites the
- * to_float / from_float / vec_dot / gemm pointers of the rows it accelerates
- * (a row whose gemm it does not replace keeps the previous one, at worst
- * quant_gemm_rows looping over the new vec_dot) and
+ * to_float / from_float / vec_dot / gemm / vec_dot_rows pointers of the rows
+ * it accelerates (a row whose gemm it does not replace keeps the previous
+ * one, at worst quant_gemm_rows looping over the new vec_dot; a vec_dot_rows
+ * must have its row's vec_dot's bits, and quant.c drops one that a higher
+ * level's new vec_dot left behind) and
  * leaves the others alone, so installing AVX2 then AVX-512 gives the best of
  * both. This header holds declarations only: an inline function compiled
  * with different -m flags in two files would break the one-definition rule.

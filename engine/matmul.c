@@ -24,7 +24,7 @@ void mm_quantize(uint32_t wtype, int64_t cols, const float *x, int64_t ldx, int6
 }
 
 /* Rows [r0, r1) of one task. Decode (one activation row) streams the
- * weights through vec_dot, the fastest single-row path. A batch goes through
+ * weights through vec_dot_rows (vec_dot's bits, rows interleaved). A batch goes through
  * the type's multi-row kernel: a tile of ROW_TILE weight rows (L2) against
  * ACT_CHUNK activation rows at a time (L1), the kernel blocking both in
  * registers. The activation rows go in passes of about ACT_L2 bytes: a
@@ -43,9 +43,12 @@ static void task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
 	size_t ab = mm_act_bytes(w);
 	bool dense = !t->expert && q->vec_dot_dense;
 	if (t->n == 1) {
-		vec_dot_fn dot = dense ? q->vec_dot_dense : q->vec_dot;
-		for (int64_t r = r0; r < r1; r++)
-			dot(w->cols, &t->y[r], (const char *)w->data + (size_t)r * w->row_bytes, t->xq);
+		const char *wr = (const char *)w->data + (size_t)r0 * w->row_bytes;
+		if (dense)
+			for (int64_t r = r0; r < r1; r++, wr += w->row_bytes)
+				q->vec_dot_dense(w->cols, &t->y[r], wr, t->xq);
+		else
+			qtype_vec_dot_rows(q, w->cols, &t->y[r0], wr, w->row_bytes, r1 - r0, t->xq);
 		return;
 	}
 	gemm_fn gemm = dense ? q->gemm_dense : qtype_gemm;

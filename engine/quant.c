@@ -575,6 +575,16 @@ void quant_gemm_rows(const struct qtype *t, int64_t n, float *y, size_t ldy, con
 				   (const char *)a + (size_t)j * lda);
 }
 
+/* A vec_dot_rows must give its table row's vec_dot's bits: where a higher
+ * level replaced vec_dot but not the rows kernel (lower: the table before
+ * it), the rows fall back to the new vec_dot row by row. */
+static void rows_follow(struct qtype *t, const struct qtype *lower)
+{
+	for (int i = 0; i < GGML_TYPE_COUNT; i++)
+		if (t[i].vec_dot != lower[i].vec_dot && t[i].vec_dot_rows == lower[i].vec_dot_rows)
+			t[i].vec_dot_rows = NULL;
+}
+
 static const char *simd_level = "none";
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -603,8 +613,11 @@ static void init_table(void)
 		if (cpu->avx_vnni && !getenv("HEFT_NO_AVXVNNI"))
 			kernels_avxvnni_install(qtypes);
 		simd_level = "avx2";
+		static struct qtype lower[GGML_TYPE_COUNT];
+		memcpy(lower, qtypes, sizeof lower);
 		if (cap >= 2 && cpu->can_avx512 && kernels_avx512_install(qtypes)) {
 			kernels_lowbit_avx512_install(qtypes);
+			rows_follow(qtypes, lower);
 			simd_level = "avx512";
 		}
 	}

@@ -141,6 +141,11 @@ typedef void (*to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot(weight row w of type T, activation row a in T's act_type), n elements. */
 typedef void (*vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+/* s[i] = dot(weight row at w + i * ldw, activation row a), 0 <= i < nw:
+ * decode's rows, several against one activation row at a time so their
+ * chains overlap. Each s[i] has exactly vec_dot's bits (the same float
+ * operations in the same order), so which rows share a call never matters. */
+typedef void (*vec_dot_rows_fn)(int64_t n, float *s, const void *w, size_t ldw, int64_t nw, const void *a);
 
 struct qtype;
 /* Multi-row product, the prefill kernel: for 0 <= i < nw, 0 <= j < na,
@@ -171,6 +176,7 @@ struct qtype {
 	from_float_fn from_float; /* quantize floats into this type (activation types; optional otherwise) */
 	vec_dot_fn vec_dot;       /* NULL: no kernels for this type yet */
 	gemm_fn gemm;             /* NULL: quant_gemm_rows (see qtype_gemm) */
+	vec_dot_rows_fn vec_dot_rows; /* NULL: vec_dot row by row (see qtype_vec_dot_rows) */
 	/* For a dense (non-expert) product, where llama.cpp rounds differently:
 	 * its dense products go through llamafile's sgemm, its expert products
 	 * through vec_dot, and for IQ4_NL the two sum blocks in a different
@@ -193,6 +199,18 @@ static inline void qtype_gemm(const struct qtype *t, int64_t n, float *y, size_t
 			      int nw, const void *a, size_t lda, int na)
 {
 	(t->gemm ? t->gemm : quant_gemm_rows)(t, n, y, ldy, w, ldw, nw, a, lda, na);
+}
+
+/* t->vec_dot_rows, or t->vec_dot row by row. */
+static inline void qtype_vec_dot_rows(const struct qtype *t, int64_t n, float *s, const void *w, size_t ldw,
+				      int64_t nw, const void *a)
+{
+	if (t->vec_dot_rows) {
+		t->vec_dot_rows(n, s, w, ldw, nw, a);
+		return;
+	}
+	for (int64_t i = 0; i < nw; i++)
+		t->vec_dot(n, &s[i], (const char *)w + (size_t)i * ldw, a);
 }
 
 /* The active table (reference + the best SIMD paths the CPU has). */

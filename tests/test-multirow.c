@@ -10,7 +10,9 @@
  * type must equal the same table's vec_dot on that pair bit for bit: the
  * tiles keep vec_dot's (ggml's) order of float operations per output, which
  * is what keeps prefill's logits llama.cpp's (issue 18). The float types
- * may sum in another order: within 1e-5 of sum |w*a|. */
+ * may sum in another order: within 1e-5 of sum |w*a|. Decode's form,
+ * several weight rows against one activation row (qtype_vec_dot_rows), must
+ * equal vec_dot bit for bit for every type. */
 
 #include "cpu.h"
 #include "kernels.h"
@@ -178,8 +180,26 @@ static int check_path(const char *path, const struct qtype *t, const struct qtyp
 								       path, q->name, (long long)n, nw, na, i, j, got, want, tol);
 						}
 				}
+			/* Decode's rows (qtype_vec_dot_rows): every count of rows at an
+			 * offset against one activation row, vec_dot's bits for every
+			 * type (the float types too), nothing written outside. */
+			for (int nw = 1; nw <= MAXR; nw++) {
+				int i0 = (int)(rnd() % (unsigned)(MAXR - nw + 1)), j = (int)(rnd() % MAXR);
+				for (int k = 0; k < 16; k++)
+					y[k] = -12345.0f;
+				qtype_vec_dot_rows(q, n, y + i0, w + (size_t)i0 * ldw, ldw, nw, a + (size_t)j * lda);
+				for (int i = 0; i < 16; i++) {
+					bool in = i >= i0 && i < i0 + nw;
+					if (!in ? y[i] != -12345.0f : memcmp(&y[i], &yref[j * 16 + i], sizeof y[i]) != 0)
+						if (worst_bad++ < 5)
+							CHECKF(0, "%s %s n=%lld rows %d at %d, act %d: row %d %a vec_dot %a (%s)",
+							       path, q->name, (long long)n, nw, i0, j, i, y[i],
+							       in ? yref[j * 16 + i] : 0.0f, in ? "not bitwise" : "outside");
+				}
+			}
 		}
-		printf("  %-7s %-8s %s\n", path, q->name, q->gemm && q->gemm != quant_gemm_rows ? "tiled" : "rows");
+		printf("  %-7s %-8s %s%s\n", path, q->name, q->gemm && q->gemm != quant_gemm_rows ? "tiled" : "rows",
+		       q->vec_dot_rows ? ", dot rows" : "");
 	}
 	return test_failures == fails0;
 }

@@ -14,7 +14,9 @@
  * as engine/matmul.c does (16 weight rows x 8 activation rows per call);
  * prints G multiply-adds per second, and in the last column the best path
  * again with its single-row vec_dot looped over the batch (quant_gemm_rows),
- * i.e. what prefill cost before the multi-row kernels. */
+ * i.e. what prefill cost before the multi-row kernels. With one activation
+ * row the last column is the best path's vec_dot_rows (decode's form in
+ * engine/matmul.c: 16 rows a call). */
 
 #include "cpu.h"
 #include "kernels.h"
@@ -56,6 +58,12 @@ struct job {
 static void *run_rows(void *arg)
 {
 	struct job *j = arg;
+	if (j->batch <= 1 && j->by_rows) { /* vec_dot_rows, 16 rows a call as matmul.c's tiles */
+		for (int64_t r = j->r0; r < j->r1; r += 16)
+			qtype_vec_dot_rows(j->q, j->n, &j->out[r], j->w + (size_t)r * j->row_bytes, j->row_bytes,
+					   j->r1 - r < 16 ? j->r1 - r : 16, j->act);
+		return NULL;
+	}
 	if (j->batch <= 1) {
 		for (int64_t r = j->r0; r < j->r1; r++)
 			j->q->vec_dot(j->n, &j->out[r], j->w + (size_t)r * j->row_bytes, j->act);
@@ -206,8 +214,7 @@ int main(int argc, char **argv)
 	printf("%-8s", "type");
 	for (int p = 0; p < NPATHS; p++)
 		printf(" %10s", paths[p].name);
-	if (batch > 1)
-		printf(" %10s", "best/rows");
+	printf(" %10s", batch > 1 ? "best/rows" : "best rows");
 	printf("\n");
 	int best_path = paths[2].usable ? 2 : paths[1].usable ? 1 : 0;
 
@@ -241,7 +248,7 @@ int main(int argc, char **argv)
 		fill(id, R, w, bytes);
 		printf("%-8s", R->name);
 		fflush(stdout);
-		for (int pc = 0; pc < (batch > 1 ? NPATHS + 1 : NPATHS); pc++) {
+		for (int pc = 0; pc < NPATHS + 1; pc++) {
 			int p = pc < NPATHS ? pc : best_path;
 			bool by_rows = pc == NPATHS;
 			if (!paths[p].usable) {
