@@ -44,6 +44,7 @@
 #include "rtrace.h"
 #include "util.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,16 @@ struct sim {
 	enum mode mode;
 	bool bypass; /* a miss may be served without a slot: MIN's and lrfu's admission */
 	const uint32_t *uses; /* the replay's */
+	FILE *log;            /* --uses: every decoded use, hit or not, or NULL */
 };
+
+/* --uses: a decoded use of expert e by visit v (of layer), a hit or not,
+ * and the layer's quota then. */
+static void log_use(const struct sim *s, const struct result *res, const struct visit *v, int layer, int e, bool hit)
+{
+	if (s->log && v->decode)
+		fprintf(s->log, "%s %d %d %d %d %d\n", res->name, v->call, v->mi, e, hit, s->pol.quota[layer]);
+}
 
 /* The distinct experts of a call's layer, in the order the forward pass
  * gives them to the cache (forward.c's group_by_expert and ffn_moe): by
@@ -233,6 +243,7 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 		s->pins[si]++;
 		use(s, si, &want[i]);
 		res->hits[v->mi * 2 + ph]++;
+		log_use(s, res, v, layer, want[i].e, true);
 		struct item t = want[k];
 		want[k] = want[i];
 		want[i] = t;
@@ -255,6 +266,7 @@ static int acquire(struct sim *s, const struct replay *rp, const struct visit *v
 			use(s, si, &want[i]);
 		}
 		res->misses[v->mi * 2 + ph]++;
+		log_use(s, res, v, layer, want[i].e, false);
 		res->guessed[ph] += guessed(d, v, want[i].e);
 		struct item t = want[k];
 		want[k] = want[i];
@@ -306,13 +318,13 @@ static void warm_start(struct sim *s, const struct replay *rp)
 /* Replay every visit through policy (or MIN or A0 in its tiers) on n_slots
  * slots. */
 static void run(const struct replay *rp, enum cache_policy policy, enum mode mode, bool may_bypass, int n_slots,
-		struct result *res)
+		FILE *log, struct result *res)
 {
 	const struct rtrace_data *d = rp->d;
 	bool *moe = xcalloc((size_t)d->n_layer, sizeof *moe);
 	for (int mi = 0; mi < d->n_moe; mi++)
 		moe[d->moe[mi]] = true;
-	struct sim s = {.mode = mode, .bypass = may_bypass, .uses = rp->uses};
+	struct sim s = {.mode = mode, .bypass = may_bypass, .uses = rp->uses, .log = log};
 	cpol_init(&s.pol, policy, n_slots, d->n_layer, moe, d->n_moe * d->n_expert);
 	free(moe);
 	if (mode != ONLINE)
@@ -495,7 +507,10 @@ static const char usage_text[] =
 	"                  size and the bytes it holds besides the cache)\n"
 	"  --policy P      lrfu, layer-lru, lru, lfu or freq (repeatable; default: all)\n"
 	"  --prior TRACE   start the policies warm, from the hot list a run like TRACE left\n"
-	"  --json          one JSON object on stdout\n";
+	"  --json          one JSON object on stdout\n"
+	"  --uses FILE     every decoded use to FILE, a line each: the policy or yardstick,\n"
+	"                  the call, the MoE layer's index, the expert, 1 for a hit, the\n"
+	"                  layer's quota then\n";
 
 static int slots_of(const struct rtrace_data *d, int64_t slots, uint64_t mem)
 {
@@ -563,7 +578,7 @@ static const struct {
 	{"min", CACHE_LRU, BELADY, false},
 };
 
-enum { O_SLOTS = CMD_LONG, O_MEM, O_POLICY, O_PRIOR, O_JSON };
+enum { O_SLOTS = CMD_LONG, O_MEM, O_POLICY, O_PRIOR, O_JSON, O_USES };
 
 static const struct cmd_opt cachesim_opts[] = {
 	{"help", 'h', no_argument, 'h'},
@@ -572,6 +587,7 @@ static const struct cmd_opt cachesim_opts[] = {
 	{"policy", 0, required_argument, O_POLICY},
 	{"prior", 0, required_argument, O_PRIOR},
 	{"json", 0, no_argument, O_JSON},
+	{"uses", 0, required_argument, O_USES},
 	{NULL, 0, 0, 0},
 };
 
@@ -580,7 +596,7 @@ int cmd_cachesim(int argc, char **argv)
 	int64_t slots = 0;
 	uint64_t mem = 0;
 	bool json = false, want[CACHE_NPOLICIES] = {false}, any = false, bad;
-	const char *prior = NULL;
+	const char *prior = NULL, *uses = NULL;
 	struct cmd_parser op = {.opts = cachesim_opts, .usage = usage_text};
 	int c, k;
 	while ((c = cmd_next(&op, argc, argv)) != CMD_END) {
@@ -611,6 +627,7 @@ int cmd_cachesim(int argc, char **argv)
 			break;
 		case O_PRIOR: prior = op.arg; break;
 		case O_JSON: json = true; break;
+		case O_USES: uses = op.arg; break;
 		default: return 2; /* CMD_BAD, reported */
 		}
 	}
@@ -638,20 +655,27 @@ int cmd_cachesim(int argc, char **argv)
 		rtrace_data_free(d);
 		return 2;
 	}
+	FILE *log = NULL;
+	if (uses && !(log = fopen(uses, "w"))) {
+		warnx_("cachesim: --uses: %s: %s", uses, strerror(errno));
+		replay_free(&rp);
+		rtrace_data_free(d);
+		return 2;
+	}
 	struct result r[CACHE_NPOLICIES + 1 + ARRAY_LEN(yardsticks)];
 	int nr = 0;
 	for (int p = 0; p < CACHE_NPOLICIES; p++)
 		if (!any || want[p]) {
 			r[nr] = (struct result){.name = cache_policy_names[p], .is_default = p == 0};
-			run(&rp, (enum cache_policy)p, ONLINE, false, n_slots, &r[nr++]);
+			run(&rp, (enum cache_policy)p, ONLINE, false, n_slots, log, &r[nr++]);
 		}
 	if (!any || want[CACHE_LRFU]) {
 		r[nr] = (struct result){.name = "lrfu-admit"};
-		run(&rp, CACHE_LRFU, ONLINE, true, n_slots, &r[nr++]);
+		run(&rp, CACHE_LRFU, ONLINE, true, n_slots, log, &r[nr++]);
 	}
 	for (size_t y = 0; y < ARRAY_LEN(yardsticks); y++) {
 		r[nr] = (struct result){.name = yardsticks[y].name};
-		run(&rp, yardsticks[y].tiers, yardsticks[y].mode, yardsticks[y].bypass, n_slots, &r[nr++]);
+		run(&rp, yardsticks[y].tiers, yardsticks[y].mode, yardsticks[y].bypass, n_slots, log, &r[nr++]);
 	}
 	if (json)
 		print_json(d, &rp, r, nr, n_slots, path);
@@ -665,5 +689,9 @@ int cmd_cachesim(int argc, char **argv)
 	}
 	replay_free(&rp);
 	rtrace_data_free(d);
+	if (log && fclose(log)) {
+		warnx_("cachesim: --uses: %s: %s", uses, strerror(errno));
+		return 1;
+	}
 	return 0;
 }

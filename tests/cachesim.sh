@@ -297,6 +297,29 @@ s_run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache_s
 s_sim=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["slots"])' "$tmp/mem.json")
 [ "$s_sim" = "$s_run" ] || fail "--mem 27M: $s_sim slots, a run at 27M had $s_run"
 
+# --uses FILE: a line per decoded use and policy, its hits the JSON's.
+"$HEFT_ENGINE" cachesim "$tmp/28.5M-lru.trace" --json --uses "$tmp/uses" >"$tmp/uses.json" 2>"$tmp/err" ||
+	fail "--uses: $(cat "$tmp/err")"
+msg=$(python3 - "$tmp/uses.json" "$tmp/uses" <<'EOF2'
+import collections, json, sys
+sim = json.load(open(sys.argv[1]))
+n, h = collections.Counter(), collections.Counter()
+for line in open(sys.argv[2]):
+    f = line.split()
+    n[f[0]] += 1
+    h[f[0]] += int(f[4])
+bad = []
+for p in sim["policies"]:
+    if n[p["name"]] != sim["decode_lookups"] or abs(h[p["name"]] / max(n[p["name"]], 1) - p["decode_hit_rate"]) > 1e-9:
+        bad.append("%s: %d uses, %d hits, against %d at %.6f" % (p["name"], n[p["name"]], h[p["name"]],
+                                                                  sim["decode_lookups"], p["decode_hit_rate"]))
+if not sim["decode_lookups"]:
+    bad.append("no decoded uses")
+print("; ".join(bad))
+EOF2
+) || fail "--uses: the check failed"
+[ -z "$msg" ] || fail "--uses: $msg"
+
 # The prefetcher's guesses, and bench's trace.
 "$HEFT_ENGINE" run "$model" --tokens "$tokens" -n 8 -t 2 --mem 27M --io stream --no-warm --trace-routing "$tmp/pf.trace" \
 	>/dev/null 2>"$tmp/err" || fail "run with prefetch: $(tail -1 "$tmp/err")"
