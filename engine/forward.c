@@ -1085,7 +1085,7 @@ static inline void cpu_relax(void)
 }
 
 /* Rows of the last expert's claims: a few tens of KB of weights. */
-#define TAIL_ROWS 32
+#define TAIL_ROWS 128
 
 static void expert_whole(struct expert_job *job, int e)
 {
