@@ -1059,7 +1059,8 @@ static struct mm_task down_task(struct forward *f, int e)
  * bits whoever computes it. Threads claim the experts one at a time as they
  * get free: a thread the machine delays (another process on its core) or
  * that reads slower leaves its share to the others instead of holding the
- * step's barrier. */
+ * step's barrier. The last expert is shared by rows, so no thread waits
+ * idle while another runs it alone. */
 struct expert_job {
 	struct forward *f;
 	const struct layer *l;
