@@ -23,6 +23,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1058,7 +1059,8 @@ static struct mm_task down_task(struct forward *f, int e)
  * bits whoever computes it. Threads claim the experts one at a time as they
  * get free: a thread the machine delays (another process on its core) or
  * that reads slower leaves its share to the others instead of holding the
- * step's barrier. */
+ * step's barrier. The last expert is shared by rows, so no thread waits
+ * idle while another runs it alone. */
 struct expert_job {
 	struct forward *f;
 	const struct layer *l;
@@ -1066,34 +1068,88 @@ struct expert_job {
 	int nb;
 	const char *xg, *xu;
 	atomic_int next; /* the first expert of list nobody has claimed */
+	/* The last expert, list[nb - 1], split by rows between whoever is free:
+	 * units of TAIL_ROWS rows, gate's then up's (gu of them) then down's
+	 * (dn). The thread that finishes the last gate/up unit writes the
+	 * activation; down units wait for it. */
+	int gu, dn;
+	atomic_int tail_next, tail_gu_done, tail_dn_done, tail_ready;
 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Rows of the last expert's claims: a few tens of KB of weights. */
+#define TAIL_ROWS 128
+
+static void expert_whole(struct expert_job *job, int e)
+{
+	struct forward *f = job->f;
+	struct mm_task g = gate_task(f, e, EXP_GATE, job->xg), u = gate_task(f, e, EXP_UP, job->xu);
+	mm_task_here(&g);
+	mm_task_here(&u);
+	expert_act(f, job->l, e);
+	struct mm_task dn = down_task(f, e);
+	mm_task_here(&dn);
+	if (job->l->ffn_down_exps_b.data)
+		add_expert_bias(f->out + (size_t)f->first[e] * f->m->hp.n_embd, &job->l->ffn_down_exps_b, e, 1,
+				f->m->hp.n_embd);
+}
+
+/* Claim units of the last expert until none is left. Every gate/up unit is
+ * claimed before any down unit, and a claimed unit's thread runs it
+ * without waiting, so a down unit's wait for the activation ends. */
+static void expert_tail(struct expert_job *job)
+{
+	struct forward *f = job->f;
+	int e = job->list[job->nb - 1], ff = f->m->hp.n_ff_exp, d = f->m->hp.n_embd;
+	for (int u; (u = atomic_fetch_add_explicit(&job->tail_next, 1, memory_order_relaxed)) < job->gu + job->dn;) {
+		if (u < job->gu) {
+			int per = (ff + TAIL_ROWS - 1) / TAIL_ROWS, part = u < per ? EXP_GATE : EXP_UP;
+			int r0 = (u % per) * TAIL_ROWS, r1 = MIN(r0 + TAIL_ROWS, ff);
+			struct mm_task t = gate_task(f, e, part, part == EXP_GATE ? job->xg : job->xu);
+			mm_task_rows(&t, r0, r1);
+			if (atomic_fetch_add_explicit(&job->tail_gu_done, 1, memory_order_acq_rel) == job->gu - 1) {
+				expert_act(f, job->l, e);
+				atomic_store_explicit(&job->tail_ready, 1, memory_order_release);
+			}
+			continue;
+		}
+		for (unsigned spin = 1; !atomic_load_explicit(&job->tail_ready, memory_order_acquire); spin++)
+			if (spin % 4096)
+				cpu_relax();
+			else
+				sched_yield();
+		int r0 = (u - job->gu) * TAIL_ROWS, r1 = MIN(r0 + TAIL_ROWS, d);
+		struct mm_task t = down_task(f, e);
+		mm_task_rows(&t, r0, r1);
+		if (atomic_fetch_add_explicit(&job->tail_dn_done, 1, memory_order_acq_rel) == job->dn - 1 &&
+		    job->l->ffn_down_exps_b.data)
+			add_expert_bias(f->out + (size_t)f->first[e] * d, &job->l->ffn_down_exps_b, e, 1, d);
+	}
+}
 
 static void expert_worker(void *arg, int ith, int nth)
 {
 	struct expert_job *job = arg;
-	struct forward *f = job->f;
-	int d = f->m->hp.n_embd;
 	(void)ith;
 	(void)nth;
-	for (int i; (i = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < job->nb;) {
-		int e = job->list[i];
-		struct mm_task g = gate_task(f, e, EXP_GATE, job->xg), u = gate_task(f, e, EXP_UP, job->xu);
-		mm_task_here(&g);
-		mm_task_here(&u);
-		expert_act(f, job->l, e);
-		struct mm_task dn = down_task(f, e);
-		mm_task_here(&dn);
-		if (job->l->ffn_down_exps_b.data)
-			add_expert_bias(f->out + (size_t)f->first[e] * d, &job->l->ffn_down_exps_b, e, f->count[e], d);
-	}
+	for (int i; (i = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < job->nb - 1;)
+		expert_whole(job, job->list[i]);
+	expert_tail(job);
 }
 
-/* Whole experts per thread pays when every thread gets the same work: one
- * row per expert (decode) and a multiple of the thread count of them. */
+/* Whole experts per thread (the last one split by rows) pays for one row
+ * per expert (decode). */
 static bool experts_per_thread(const struct forward *f, const int *list, int nb)
 {
-	int nth = threadpool_size(f->tp);
-	if (nb < nth || nb % nth)
+	if (nb < 1)
 		return false;
 	for (int i = 0; i < nb; i++)
 		if (f->count[list[i]] != 1)
@@ -1130,8 +1186,14 @@ static void run_experts(struct forward *f, const struct layer *l, const int *lis
 			const char *xu)
 {
 	if (experts_per_thread(f, list, nb)) {
-		struct expert_job job = {.f = f, .l = l, .list = list, .nb = nb, .xg = xg, .xu = xu};
+		int ff = f->m->hp.n_ff_exp, d = f->m->hp.n_embd;
+		struct expert_job job = {.f = f, .l = l, .list = list, .nb = nb, .xg = xg, .xu = xu,
+					 .gu = 2 * ((ff + TAIL_ROWS - 1) / TAIL_ROWS), .dn = (d + TAIL_ROWS - 1) / TAIL_ROWS};
 		atomic_init(&job.next, 0);
+		atomic_init(&job.tail_next, 0);
+		atomic_init(&job.tail_gu_done, 0);
+		atomic_init(&job.tail_dn_done, 0);
+		atomic_init(&job.tail_ready, 0);
 		threadpool_run_claims(f->tp, expert_worker, &job);
 		return;
 	}

@@ -74,6 +74,11 @@ void mm_task_here(const struct mm_task *t)
 	task_rows(t, 0, t->w->rows);
 }
 
+void mm_task_rows(const struct mm_task *t, int64_t r0, int64_t r1)
+{
+	task_rows(t, r0, r1);
+}
+
 struct mm_job {
 	const struct mm_task *tasks;
 	int n_tasks;

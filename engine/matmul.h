@@ -43,6 +43,10 @@ void mm_run(struct threadpool *tp, const struct mm_task *tasks, int n_tasks);
  * tiled per task, whoever computes them. */
 void mm_task_here(const struct mm_task *t);
 
+/* Rows [r0, r1) of a one-activation-row task (n == 1) on the calling
+ * thread: the same bits per row as mm_task_here. */
+void mm_task_rows(const struct mm_task *t, int64_t r0, int64_t r1);
+
 /* Convenience: y[n][w->rows] = W x[n][w->cols], xq scratch of n * mm_act_bytes(w). */
 void matmul(struct threadpool *tp, const struct wmat *w, const float *x, int64_t n, float *y, void *xq);
 
