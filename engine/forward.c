@@ -1076,15 +1076,6 @@ struct expert_job {
 	atomic_int tail_next, tail_gu_done, tail_dn_done, tail_ready;
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* Rows of the last expert's claims: a few tens of KB of weights. */
 #define TAIL_ROWS 128
 

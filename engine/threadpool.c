@@ -53,15 +53,6 @@ struct worker_arg {
 	int ith;
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static unsigned step_gen(uint64_t s)
 {
 	return (unsigned)(s >> 32);
