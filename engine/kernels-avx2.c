@@ -857,12 +857,6 @@ GEMM_DRIVER(q4_K_mins_vnni, 1, 4, TILE_Q4_K_MINS_VNNI)
  * rows (on the stack: rows up to K4_GG_BLOCKS blocks). */
 #define K4_GG_BLOCKS 64
 
-/* An activation row's block: its 16 bsums summed in pairs, as 8 words. */
-AI __m128i k4_gsums(const uint8_t *bs)
-{
-	return _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
-}
-
 static void k4_gg(__m128i *gg, const uint8_t *a, size_t lda, int na, int64_t nb)
 {
 	for (int64_t b = 0; b < nb; b++)

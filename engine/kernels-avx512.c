@@ -643,7 +643,7 @@ static void k4_gg(__m512i *gg, const uint8_t *a, size_t lda, int na, int64_t nb)
 			for (int k = 0; k < 4; k++) {
 				int j = 4 * r + k < na ? 4 * r + k : na - 1;
 				const uint8_t *bs = a + (size_t)j * lda + (size_t)b * AK + AK_BS;
-				g[k] = _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
+				g[k] = k4_gsums(bs);
 			}
 			__m256i lo = _mm256_set_m128i(g[1], g[0]), hi = _mm256_set_m128i(g[3], g[2]);
 			gg[2 * b + r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);

@@ -117,6 +117,13 @@ static inline __m256i dot_words(__m256i acc, __m256i a, __m256i b)
 #endif
 }
 
+/* An activation block's 16 bsums summed in pairs, G[g] = bsum[2g] +
+ * bsum[2g+1], as 8 words (|G| <= 4096). */
+static inline __m128i k4_gsums(const uint8_t *bs)
+{
+	return _mm_hadd_epi16(ld128(bs), ld128(bs + 16));
+}
+
 /* sum over groups of mn[g] * (bsum[2g] + bsum[2g+1]), as 8 int32. */
 static inline __m256i k4_mins(__m128i scm, const uint8_t *bsums)
 {
@@ -179,8 +186,7 @@ static inline __attribute__((always_inline)) void k4_dot_rows(int64_t n, float *
 		acc[r] = _mm256_setzero_ps(), accm[r] = _mm_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++, w += sizeof(struct block_q4_K), a += AK) {
 		__m128 ad = _mm_set1_ps(ldf(a + OFF(block_q8_K, d)));
-		/* G[g] = bsum[2g] + bsum[2g + 1] (|G| <= 4096) */
-		__m128i gs = _mm_hadd_epi16(ld128(a + AK_BS), ld128(a + AK_BS + 16));
+		__m128i gs = k4_gsums(a + AK_BS);
 		const uint8_t *aq = a + AK_QS;
 		/* The rows are read side by side, so a prefetch PREFETCH_AHEAD
 		 * along each row would leave the lines at the start of the later
