@@ -116,15 +116,6 @@ static void set_state(struct io_req *r, enum io_state st)
 	atomic_store_explicit(&r->state, (int)st, memory_order_release);
 }
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
 static uint64_t env_u64(const char *name)
 {
 	const char *v = getenv(name);

@@ -40,16 +40,6 @@ static inline void threadpool_range(long n, int ith, int nth, long *lo, long *hi
 	*hi = n * (ith + 1) / nth;
 }
 
-/* One turn of a spin-wait: tells the core (and an SMT sibling) we wait. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* Physical cores available to us (cpu.h), at least 1. */
 int threadpool_default_threads(void);
 

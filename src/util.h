@@ -8,6 +8,16 @@
 #include <stdint.h>
 #include <string.h>
 
+/* One turn of a spin-wait: tells the core (and an SMT sibling) we wait. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* Name used as the prefix of every diagnostic ("heft-engine: ..."). */
 extern const char *heft_progname;
 
