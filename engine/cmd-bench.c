@@ -169,7 +169,7 @@ int cmd_bench(int argc, char **argv)
 		       rep.decode_p50_ms, rep.decode_p95_ms);
 		printf("bytes/token  %s (dense + %d used experts per layer + output head)\n",
 		       fmt_bytes(b1, sizeof b1, bpt), m->hp.n_expert_used);
-		if (!strcmp(st.mode, "stream")) {
+		if (!in_ram) {
 			uint64_t acc = st.hits + st.misses;
 			printf("cache        %d slots of %s, hit rate %.1f%%, prefetch %llu issued %.1f%% used\n",
 			       st.n_slots, fmt_bytes(b2, sizeof b2, st.slot_bytes),

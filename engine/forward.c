@@ -1102,7 +1102,7 @@ static void expert_tail(struct expert_job *job)
 	int e = job->list[job->nb - 1], ff = f->m->hp.n_ff_exp, d = f->m->hp.n_embd;
 	for (int u; (u = atomic_fetch_add_explicit(&job->tail_next, 1, memory_order_relaxed)) < job->gu + job->dn;) {
 		if (u < job->gu) {
-			int per = (ff + TAIL_ROWS - 1) / TAIL_ROWS, part = u < per ? EXP_GATE : EXP_UP;
+			int per = job->gu / 2, part = u < per ? EXP_GATE : EXP_UP; /* gate's units, then up's */
 			int r0 = (u % per) * TAIL_ROWS, r1 = MIN(r0 + TAIL_ROWS, ff);
 			struct mm_task t = gate_task(f, e, part, part == EXP_GATE ? job->xg : job->xu);
 			mm_task_rows(&t, r0, r1);
