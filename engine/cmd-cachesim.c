@@ -40,6 +40,7 @@
  * with its hottest experts before the replay. */
 #include "cache-policy.h"
 #include "commands.h"
+#include "fileio.h"
 #include "options.h"
 #include "rtrace.h"
 #include "util.h"
@@ -655,9 +656,13 @@ int cmd_cachesim(int argc, char **argv)
 		rtrace_data_free(d);
 		return 2;
 	}
+	/* --uses: written whole or not at all (fileio.h), as eval's --out */
+	struct fio_out uout = {.fd = -1};
 	FILE *log = NULL;
-	if (uses && !(log = fopen(uses, "w"))) {
-		warnx_("cachesim: --uses: %s: %s", uses, strerror(errno));
+	if (uses && !(log = fio_begin(&uout, uses) == 0 ? fio_stream(&uout) : NULL)) {
+		warnx_("cachesim: --uses: %s: %s", uses, fio_strerror(errno));
+		if (uout.fd >= 0)
+			fio_abort(&uout);
 		replay_free(&rp);
 		rtrace_data_free(d);
 		return 2;
@@ -689,8 +694,8 @@ int cmd_cachesim(int argc, char **argv)
 	}
 	replay_free(&rp);
 	rtrace_data_free(d);
-	if (log && fclose(log)) {
-		warnx_("cachesim: --uses: %s: %s", uses, strerror(errno));
+	if (log && fio_commit(&uout) < 0) { /* checks the stream's errors too */
+		warnx_("cachesim: --uses: %s: %s", uses, fio_strerror(errno));
 		return 1;
 	}
 	return 0;
